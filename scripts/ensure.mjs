@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+// ensure.mjs: the idempotent install-and-build step behind `npm start` and `npm test`.
+// - installs node_modules with `npm ci` when they are missing or were installed from a
+//   different package-lock.json (a hash of the lock file is kept in node_modules);
+// - compiles TypeScript (incremental, so a no-change run costs about a second).
+// Only Node built-ins are used here: this runs before any dependency exists.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const lock = join(root, 'package-lock.json');
+const stamp = join(root, 'node_modules', '.provisiond-lock-hash');
+const quiet = process.env.PROVISIOND_ENSURE_QUIET === '1';
+
+function run(cmd, args) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: quiet ? ['ignore', 'ignore', 'inherit'] : ['ignore', 2, 2] });
+  if (r.error) {
+    console.error(`ensure: cannot run ${cmd}: ${r.error.message}`);
+    process.exit(1);
+  }
+  if (r.status !== 0) {
+    console.error(`ensure: '${cmd} ${args.join(' ')}' failed with exit code ${r.status}`);
+    process.exit(r.status ?? 1);
+  }
+}
+
+const lockHash = createHash('sha256').update(readFileSync(lock)).digest('hex');
+const installed = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : '';
+if (installed !== lockHash || !existsSync(join(root, 'node_modules', 'typescript'))) {
+  if (!quiet) console.error('ensure: installing dependencies (npm ci)');
+  run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
+  writeFileSync(stamp, lockHash + '\n');
+}
+
+run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root]);

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# install-test-deps.sh: the Debian packages the interoperability tests need (independent
+# clients and tools). Idempotent; skipped when not root or when apt-get is absent, in which
+# case the tests that need them skip with a message.
+set -euo pipefail
+PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server)
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-test-deps: not root or no apt-get; interop tests will skip" >&2
+    exit 0
+fi
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-test-deps: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    # Packaged daemons must not start in the root namespace: policy-rc.d refuses service starts.
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    apt-get update -qq
+    echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    rm -f /usr/sbin/policy-rc.d
+fi

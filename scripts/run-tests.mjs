@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// run-tests.mjs: runs every compiled test file (dist/test/**/*.test.js) with node's test runner.
+// Node 20's `node --test` takes no globs, so the files are listed here. Extra arguments are
+// passed through (e.g. `npm test -- --test-name-pattern=codec`).
+import { readdirSync, statSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const files = [];
+(function walk(dir) {
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p);
+    else if (name.endsWith('.test.js')) files.push(p);
+  }
+})(join(root, 'dist', 'test'));
+if (files.length === 0) {
+  console.error('run-tests: no compiled tests under dist/test');
+  process.exit(1);
+}
+const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...process.argv.slice(2), ...files], { cwd: root, stdio: 'inherit' });
+process.exit(r.status ?? 1);

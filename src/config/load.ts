@@ -1,0 +1,214 @@
+/**
+ * load.ts: read a YAML configuration file, validate it against the schema and freeze it.
+ *
+ * Every problem is reported, each with its key path and, where the YAML has one, its
+ * line:column; unknown keys get a "did you mean" hint when a known key is close.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema';
+import { ProvError, errorMessage } from '../errors';
+
+/** LoadOptions are the environment a config is resolved against (injectable for tests). */
+export interface LoadOptions {
+  /** env supplies STATE_DIRECTORY (set by systemd's StateDirectory=). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** cwd resolves a relative stateDir. */
+  readonly cwd?: string;
+}
+
+/** Problem is one thing wrong with a configuration. */
+export interface Problem {
+  readonly path: string;
+  readonly message: string;
+  readonly line?: number;
+  readonly col?: number;
+}
+
+/** formatProblem renders a problem as "file:line:col: key.path: message". */
+export function formatProblem(source: string, p: Problem): string {
+  const where = p.line === undefined ? source : `${source}:${p.line}:${p.col ?? 1}`;
+  return `${where}: ${p.path || '(top level)'}: ${p.message}`;
+}
+
+/** defaultConfig returns the embedded defaults: what `provisiond run` uses with no --config. */
+export function defaultConfig(opts: LoadOptions = {}): Config {
+  return finish(configSchema.parse({}), opts);
+}
+
+/** loadConfigFile reads, parses and validates a configuration file; it throws a ProvError. */
+export function loadConfigFile(path: string, opts: LoadOptions = {}): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ProvError('PROVD_ERR_CONFIG_READ', `cannot read configuration file ${path}: ${errorMessage(err)}`, { cause: err });
+  }
+  return parseConfigText(text, path, opts);
+}
+
+/** parseConfigText validates YAML text; `source` names it in messages. It throws a ProvError. */
+export function parseConfigText(text: string, source: string, opts: LoadOptions = {}): Config {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const lines = doc.errors.map((e) => {
+      const pos = e.linePos?.[0];
+      const where = pos ? `${source}:${pos.line}:${pos.col}` : source;
+      return `${where}: ${e.message.split('\n')[0] ?? e.message}`;
+    });
+    throw new ProvError('PROVD_ERR_CONFIG_YAML', `${source}: not valid YAML (${lines.length} problem${lines.length > 1 ? 's' : ''})`, { details: lines });
+  }
+  const data: unknown = doc.toJS() ?? {};
+  const result = configSchema.safeParse(data);
+  if (!result.success) {
+    const problems = result.error.issues.flatMap((issue) => describeIssue(issue, data, doc, lc));
+    problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
+    throw new ProvError(
+      'PROVD_ERR_CONFIG_INVALID',
+      `${source}: invalid configuration (${problems.length} problem${problems.length > 1 ? 's' : ''})`,
+      { details: problems.map((p) => formatProblem(source, p)) },
+    );
+  }
+  return finish(result.data, opts);
+}
+
+function finish(data: z.output<typeof configSchema>, opts: LoadOptions): Config {
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  const stateDir = resolve(cwd, data.stateDir ?? env['STATE_DIRECTORY']?.split(':')[0] ?? 'state');
+  return deepFreeze({ ...data, stateDir });
+}
+
+/** deepFreeze freezes an object graph so no face can mutate the shared config. */
+export function deepFreeze<T>(o: T): T {
+  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+type PathKey = PropertyKey;
+
+function describeIssue(issue: z.core.$ZodIssue, data: unknown, doc: Document, lc: LineCounter): Problem[] {
+  const path = issue.path as PathKey[];
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownKeysAt(path);
+    return issue.keys.map((key) => {
+      const hint = suggest(key, known);
+      const pos = keyPosition(doc, lc, path, key);
+      return {
+        path: dotted([...path, key]),
+        message: `unknown key '${key}'${hint ? `; did you mean '${hint}'?` : known.length ? ` (known keys here: ${known.join(', ')})` : ''}`,
+        ...pos,
+      };
+    });
+  }
+  const pos = valuePosition(doc, lc, path);
+  let message = issue.message;
+  if (issue.code === 'invalid_type' && valueAt(data, path) === undefined) message = `is required (${issue.message})`;
+  return [{ path: dotted(path), message, ...pos }];
+}
+
+function dotted(path: readonly PathKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out;
+}
+
+function valueAt(data: unknown, path: readonly PathKey[]): unknown {
+  let cur: unknown = data;
+  for (const p of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[p];
+  }
+  return cur;
+}
+
+function linePos(lc: LineCounter, offset: number | undefined): { line?: number; col?: number } {
+  if (offset === undefined) return {};
+  const p = lc.linePos(offset);
+  return { line: p.line, col: p.col };
+}
+
+function valuePosition(doc: Document, lc: LineCounter, path: readonly PathKey[]): { line?: number; col?: number } {
+  // Walk down as far as the document goes; a missing key points at its parent.
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n) as unknown[], true) as Node | undefined;
+    if (node && (isScalar(node) || isMap(node) || typeof node === 'object') && 'range' in node && node.range) {
+      return linePos(lc, node.range[0]);
+    }
+  }
+  return {};
+}
+
+function keyPosition(doc: Document, lc: LineCounter, path: readonly PathKey[], key: string): { line?: number; col?: number } {
+  const parent = path.length === 0 ? doc.contents : doc.getIn(path as unknown[], true);
+  if (isMap(parent)) {
+    for (const item of parent.items) {
+      if (isPair(item) && isScalar(item.key) && String(item.key.value) === key && item.key.range) return linePos(lc, item.key.range[0]);
+    }
+  }
+  return valuePosition(doc, lc, path);
+}
+
+/** knownKeysAt lists the keys the schema allows in the object at `path`. */
+function knownKeysAt(path: readonly PathKey[]): string[] {
+  let s: unknown = configSchema;
+  const unwrap = (x: unknown): unknown => {
+    // Peel defaults, optionals and refinements until an object or array schema shows.
+    for (let i = 0; i < 10; i++) {
+      const def = (x as { _zod?: { def?: { type?: string; innerType?: unknown; in?: unknown } } })._zod?.def;
+      if (!def) return x;
+      if (def.type === 'default' || def.type === 'prefault' || def.type === 'optional' || def.type === 'nullable') x = def.innerType;
+      else if (def.type === 'pipe') x = def.in;
+      else return x;
+    }
+    return x;
+  };
+  for (const p of path) {
+    s = unwrap(s);
+    const def = (s as { _zod: { def: { type: string; shape?: Record<string, unknown>; element?: unknown } } })._zod.def;
+    if (typeof p === 'number' && def.type === 'array') s = def.element;
+    else if (def.type === 'object' && def.shape && typeof p === 'string') s = def.shape[p];
+    else return [];
+  }
+  const def = (unwrap(s) as { _zod?: { def?: { type?: string; shape?: Record<string, unknown> } } })._zod?.def;
+  return def?.type === 'object' && def.shape ? Object.keys(def.shape) : [];
+}
+
+/** suggest returns the known key closest to `key`, if it is close enough to be a typo. */
+export function suggest(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = k.toLowerCase() === key.toLowerCase() ? 0 : editDistance(key.toLowerCase(), k.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
+  }
+  const limit = key.length <= 3 ? 1 : key.length <= 8 ? 2 : 3;
+  return bestD <= limit ? best : undefined;
+}
+
+/** editDistance is the optimal-string-alignment distance (a swap of two letters costs 1). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = [];
+  for (let i = 0; i <= a.length; i++) d.push(new Array<number>(b.length + 1).fill(0));
+  const at = (i: number, j: number): number => d[i]?.[j] ?? 0;
+  for (let i = 0; i <= a.length; i++) (d[i] as number[])[0] = i;
+  for (let j = 0; j <= b.length; j++) (d[0] as number[])[j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, at(i - 2, j - 2) + 1);
+      (d[i] as number[])[j] = v;
+    }
+  }
+  return at(a.length, b.length);
+}

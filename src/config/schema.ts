@@ -1,0 +1,150 @@
+/**
+ * schema.ts: the one configuration schema of provisiond (zod), with its defaults.
+ *
+ * Every key is documented in config/provisiond.example.yaml; a test checks that the example
+ * passes this schema. Unknown keys are rejected (strict objects); the loader adds "did you
+ * mean" hints and YAML line/column positions (src/config/load.ts).
+ */
+import { z } from 'zod';
+import { isIP } from 'node:net';
+import { parseCidr } from '../net/ipv4';
+
+/** MAX_OPTION_BYTES is the most a single DHCP option can carry (RFC 2132 §2: one length byte). */
+export const MAX_OPTION_BYTES = 255;
+
+const port = z.number().int('must be an integer').min(1, 'must be 1-65535').max(65535, 'must be 1-65535');
+
+/**
+ * provisioningUrl validates a URL that a client will fetch after substituting its `${…}`
+ * placeholders (jitsi-client-contract.md §4.1): http(s), placeholders only after the host,
+ * and at most 255 bytes so that it fits one DHCP option (the Jitsi client keeps only the last
+ * copy of a repeated option, contract §2.4, so RFC 3396 splitting is not an option).
+ */
+export const provisioningUrl = z.string().superRefine((url, ctx) => {
+  const bytes = Buffer.byteLength(url, 'utf8');
+  if (bytes > MAX_OPTION_BYTES) {
+    ctx.addIssue({ code: 'custom', message: `is ${bytes} bytes long; a DHCP option holds at most ${MAX_OPTION_BYTES} bytes (the Jitsi client reads one option 224 only)` });
+    return;
+  }
+  if (url.includes('\0')) {
+    ctx.addIssue({ code: 'custom', message: 'must not contain a NUL byte (the client keeps it in the URL)' });
+    return;
+  }
+  if (/\s/.test(url)) {
+    ctx.addIssue({ code: 'custom', message: 'must not contain white space' });
+    return;
+  }
+  const m = /^(https?):\/\/([^/?#]*)/i.exec(url);
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `must be an absolute http:// or https:// URL, got '${url}'` });
+    return;
+  }
+  if ((m[2] ?? '').includes('${')) {
+    ctx.addIssue({ code: 'custom', message: 'must not use ${…} placeholders in the host part: the client resolves the host before it substitutes them' });
+    return;
+  }
+  try {
+    new URL(url);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `is not a valid URL: '${url}'` });
+  }
+});
+
+const cidr = z.string().superRefine((s, ctx) => {
+  const r = parseCidr(s);
+  if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error });
+});
+
+const interfaceName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(15, 'is longer than a Linux interface name can be (15)')
+  .regex(/^[^\s/:]+$/, 'is not a valid interface name');
+
+const uniqueNames = (names: readonly string[], ctx: z.RefinementCtx): void => {
+  const seen = new Set<string>();
+  names.forEach((n, i) => {
+    if (seen.has(n)) ctx.addIssue({ code: 'custom', path: [i], message: `interface '${n}' is listed twice` });
+    seen.add(n);
+  });
+};
+
+const dhcpNetwork = z.strictObject({
+  /** subnet is the IPv4 network in CIDR form, e.g. 192.168.1.0/24. */
+  subnet: cidr,
+  /** url is the provisioning URL served to clients in that subnet. */
+  url: provisioningUrl,
+});
+
+const dhcpSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    port: port.default(6767),
+    replyPort: port.default(6768),
+    interfaces: z.array(interfaceName).superRefine(uniqueNames).default([]),
+    url: provisioningUrl.optional(),
+    networks: z.array(dhcpNetwork).default([]),
+    rateLimit: z
+      .strictObject({
+        /** rate is the sustained datagrams per second accepted from one source; 0 disables the limit. */
+        rate: z.number().min(0).max(1_000_000).default(20),
+        /** burst is how many datagrams one source may send at once before the rate applies. */
+        burst: z.number().int().min(1).max(1_000_000).default(40),
+      })
+      .prefault({}),
+  })
+  .superRefine((d, ctx) => {
+    if (d.port === d.replyPort) ctx.addIssue({ code: 'custom', path: ['replyPort'], message: `must differ from dhcp.port (${d.port})` });
+    const seen = new Map<string, number>();
+    d.networks.forEach((n, i) => {
+      const r = parseCidr(n.subnet);
+      if (!r.ok) return;
+      const key = `${r.value.network}/${r.value.prefix}`;
+      const prev = seen.get(key);
+      if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['networks', i, 'subnet'], message: `duplicates dhcp.networks[${prev}].subnet (${key})` });
+      else seen.set(key, i);
+    });
+  });
+
+const httpSchema = z.strictObject({
+  host: z
+    .string()
+    .refine((h) => isIP(h) !== 0, { message: 'must be an IP address literal (e.g. 0.0.0.0, ::, 192.168.1.10)' })
+    .default('0.0.0.0'),
+  port: port.default(8667),
+});
+
+const mdnsSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+});
+
+const logSchema = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** configSchema is the whole configuration file. */
+export const configSchema = z.strictObject({
+  dhcp: dhcpSchema.prefault({}),
+  http: httpSchema.prefault({}),
+  mdns: mdnsSchema.prefault({}),
+  log: logSchema.prefault({}),
+  /** stateDir holds the daemon's persistent state; default $STATE_DIRECTORY (systemd) or ./state. */
+  stateDir: z.string().min(1).optional(),
+});
+
+/** ConfigInput is what a YAML file may contain (every key optional). */
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Config is the validated, defaulted and frozen configuration every face receives. */
+export type Config = DeepReadonly<z.output<typeof configSchema> & { stateDir: string }>;
+
+/** LogLevel is one of pino's level names. */
+export type LogLevel = Config['log']['level'];
+
+/** DeepReadonly makes a validated config immutable in the type system (it is frozen at run time too). */
+export type DeepReadonly<T> = T extends (infer E)[]
+  ? readonly DeepReadonly<E>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+

@@ -1,0 +1,168 @@
+/**
+ * handler.ts: the pure DHCP logic. A decoded request and the interface it arrived on go in;
+ * a reply (bytes + destination) or a counted reason to ignore it comes out. No I/O here.
+ *
+ * provisiond allocates no addresses: it answers DHCPINFORM (RFC 2131 §3.4, §4.3.5) with the
+ * provisioning URL in option 224 (jitsi-client-contract.md §2.5) and ignores every other
+ * message type, so that it can never hand out a lease or disturb the site's real DHCP server.
+ */
+import { encode, readU8, Op, type DhcpMessage } from './codec';
+import { Opt, MessageType } from './options';
+import { formatIPv4, inCidr, parseCidr, type Cidr } from '../net/ipv4';
+
+/** DEFAULT_QUERY is the query of the default URL; the client fills in the ${…} placeholders. */
+export const DEFAULT_QUERY =
+  'username=${username}&password=${password}&uuid=${uuid}&hwaddr=${hwaddr}&osname=${osname}&build=${build}';
+
+/** JITSI_PATH is the HTTP face's Jitsi endpoint. */
+export const JITSI_PATH = '/jitsi';
+
+/** ServedInterface is an IPv4 interface the DHCP face answers on. */
+export interface ServedInterface {
+  readonly name: string;
+  /** address is the interface's IPv4 address, as a uint32; it is also the server identifier. */
+  readonly address: number;
+  readonly cidr: Cidr;
+}
+
+/** UrlPlan is the URL choice, compiled once per configuration (see buildUrlPlan). */
+export interface UrlPlan {
+  /** networks are sorted longest prefix first. */
+  readonly networks: readonly { readonly cidr: Cidr; readonly url: Buffer }[];
+  readonly url: Buffer | undefined;
+  /** defaultUrl builds the fallback URL for an interface address. */
+  readonly defaultUrl: (ifaceAddress: number) => Buffer;
+}
+
+/** UrlPlanInput is the part of the configuration the URL choice depends on. */
+export interface UrlPlanInput {
+  readonly dhcp: { readonly url?: string | undefined; readonly networks: readonly { readonly subnet: string; readonly url: string }[] };
+  readonly http: { readonly host: string; readonly port: number };
+  readonly tls?: boolean;
+}
+
+/** defaultProvisioningUrl is the URL of the HTTP face's Jitsi endpoint as seen from `host`. */
+export function defaultProvisioningUrl(host: string, port: number, tls = false): string {
+  const h = host.includes(':') ? `[${host}]` : host;
+  return `${tls ? 'https' : 'http'}://${h}:${port}${JITSI_PATH}?${DEFAULT_QUERY}`;
+}
+
+/** buildUrlPlan compiles the URL rules of a validated configuration. */
+export function buildUrlPlan(cfg: UrlPlanInput): UrlPlan {
+  const networks = cfg.dhcp.networks
+    .map((n) => {
+      const r = parseCidr(n.subnet);
+      if (!r.ok) throw new Error(`unvalidated subnet ${n.subnet}`); // the schema rejects these first
+      return { cidr: r.value, url: Buffer.from(n.url, 'utf8') };
+    })
+    .sort((a, b) => b.cidr.prefix - a.cidr.prefix);
+  const wildcard = cfg.http.host === '0.0.0.0' || cfg.http.host === '::';
+  const fixed = wildcard ? undefined : Buffer.from(defaultProvisioningUrl(cfg.http.host, cfg.http.port, cfg.tls), 'utf8');
+  const cache = new Map<number, Buffer>();
+  return {
+    networks,
+    url: cfg.dhcp.url === undefined ? undefined : Buffer.from(cfg.dhcp.url, 'utf8'),
+    defaultUrl: (addr) => {
+      if (fixed) return fixed;
+      let u = cache.get(addr);
+      if (!u) {
+        u = Buffer.from(defaultProvisioningUrl(formatIPv4(addr), cfg.http.port, cfg.tls), 'utf8');
+        cache.set(addr, u);
+      }
+      return u;
+    },
+  };
+}
+
+/**
+ * selectUrl picks the URL for a client: the dhcp.networks entry holding ciaddr (longest prefix
+ * wins), else the one holding the relay's giaddr, else the one holding the receiving
+ * interface's address, else dhcp.url, else the HTTP face's Jitsi endpoint on that interface.
+ */
+export function selectUrl(plan: UrlPlan, ciaddr: number, giaddr: number, iface: ServedInterface): Buffer {
+  for (const probe of [ciaddr, giaddr, iface.address]) {
+    if (probe === 0) continue;
+    for (const n of plan.networks) if (inCidr(probe, n.cidr)) return n.url;
+  }
+  return plan.url ?? plan.defaultUrl(iface.address);
+}
+
+/** IgnoreReason is a stable counter name for a request that gets no reply. */
+export type IgnoreReason = 'not-request' | 'no-message-type' | 'bad-option' | 'not-inform';
+
+/** Destination says where a reply goes. */
+export interface Destination {
+  readonly address: string;
+  readonly port: number;
+  /** broadcast is true for 255.255.255.255 on the receiving interface. */
+  readonly broadcast: boolean;
+}
+
+/** HandleResult is the handler's answer: a reply to send, or a reason to stay silent. */
+export type HandleResult =
+  | { readonly kind: 'reply'; readonly packet: Buffer; readonly to: Destination }
+  | { readonly kind: 'ignore'; readonly reason: IgnoreReason; readonly detail: string };
+
+/** HandlerContext is everything the handler needs besides the request. */
+export interface HandlerContext {
+  readonly plan: UrlPlan;
+  readonly iface: ServedInterface;
+  /** serverPort is where a relay agent listens (the DHCP face's own port, RFC 2131 §4.1). */
+  readonly serverPort: number;
+  /** replyPort is the client's port (6768 for Jitsi). */
+  readonly replyPort: number;
+}
+
+const ACK = Buffer.from([MessageType.Ack]);
+
+/** handle answers one decoded request. */
+export function handle(req: DhcpMessage, ctx: HandlerContext): HandleResult {
+  if (req.op !== Op.BootRequest) return { kind: 'ignore', reason: 'not-request', detail: `op ${req.op} is not BOOTREQUEST` };
+  const type = readU8(req, Opt.MessageType);
+  if (type.kind === 'absent') return { kind: 'ignore', reason: 'no-message-type', detail: 'no option 53 (a BOOTP request)' };
+  if (type.kind === 'bad') return { kind: 'ignore', reason: 'bad-option', detail: type.reason };
+  // Only INFORM is answered: DISCOVER/REQUEST would need a lease, which we never offer.
+  if (type.value !== MessageType.Inform) return { kind: 'ignore', reason: 'not-inform', detail: `message type ${type.value}` };
+
+  const { iface } = ctx;
+  const url = selectUrl(ctx.plan, req.ciaddr, req.giaddr, iface);
+  const serverId = Buffer.allocUnsafe(4);
+  serverId.writeUInt32BE(iface.address >>> 0, 0);
+  const options = new Map<number, Buffer>([
+    [Opt.MessageType, ACK], // RFC 2131 §4.3.5: DHCPACK, no lease time, no yiaddr
+    [Opt.ServerId, serverId], // RFC 2131 table 3: MUST in a DHCPACK
+    [Opt.ProvisioningUrl, url], // plain bytes, no NUL (contract §2.4)
+  ]);
+  const relayInfo = req.options.get(Opt.RelayAgentInfo);
+  if (relayInfo !== undefined && req.giaddr !== 0) options.set(Opt.RelayAgentInfo, relayInfo); // RFC 3046 §2.2: echo
+  const reply: DhcpMessage = {
+    op: Op.BootReply,
+    htype: req.htype,
+    hlen: req.hlen,
+    hops: 0,
+    xid: req.xid,
+    secs: 0,
+    flags: req.flags,
+    ciaddr: req.ciaddr,
+    yiaddr: 0,
+    siaddr: 0,
+    giaddr: req.giaddr,
+    chaddr: req.chaddr,
+    sname: EMPTY,
+    file: EMPTY,
+    options,
+  };
+  return { kind: 'reply', packet: encode(reply), to: destination(req, ctx) };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * destination applies RFC 2131 §4.3.5 (INFORM: unicast to ciaddr) and §4.1 (relayed: to the
+ * relay agent's server port); a client with neither gets a broadcast on the receiving link.
+ */
+export function destination(req: DhcpMessage, ctx: HandlerContext): Destination {
+  if (req.ciaddr !== 0) return { address: formatIPv4(req.ciaddr), port: ctx.replyPort, broadcast: false };
+  if (req.giaddr !== 0) return { address: formatIPv4(req.giaddr), port: ctx.serverPort, broadcast: false };
+  return { address: '255.255.255.255', port: ctx.replyPort, broadcast: true };
+}

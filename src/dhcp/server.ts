@@ -1,0 +1,297 @@
+/**
+ * server.ts: the DHCP face's sockets. decode → rate gate → handle → send; nothing else.
+ *
+ * Socket layout (Node's dgram has neither IP_PKTINFO nor SO_BINDTODEVICE):
+ *  - one socket on 0.0.0.0:port receives broadcasts (the Jitsi client sends its INFORM to
+ *    255.255.255.255:6767; a socket bound to an interface address never sees those);
+ *  - one socket per served interface address, same port (SO_REUSEADDR), receives unicasts to
+ *    that address and sends every reply for that interface, so a broadcast reply leaves
+ *    through the interface the request came in on, with that interface's source address.
+ * For a datagram that reached the wildcard socket, the receiving interface is inferred from
+ * ciaddr, then the source address, then giaddr (the Jitsi client always sets ciaddr).
+ */
+import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
+import { decode, type DhcpMessage } from './codec';
+import { handle, buildUrlPlan, type ServedInterface, type UrlPlan, type HandlerContext } from './handler';
+import { RateLimiter } from './ratelimit';
+import { messageTypeName, Opt } from './options';
+import { inCidr, formatIPv4, parseIPv4 } from '../net/ipv4';
+import { listHostInterfaces, selectInterfaces, type InterfaceLister } from '../net/interfaces';
+import { udpPortHolders } from '../net/udpports';
+import { ProvError, errorMessage } from '../errors';
+import type { Config } from '../config/schema';
+import type { Face } from '../face';
+import type { Logger } from '../log';
+
+/** RECV_BUFFER asks the kernel for a 4 MiB receive buffer so bursts are not dropped (capped at rmem_max). */
+const RECV_BUFFER = 4 << 20;
+/** REFRESH_MS is how often interface addresses are re-read (hot-plug, DHCP-assigned addresses). */
+const REFRESH_MS = 30_000;
+
+/** DhcpFaceOptions are the face's dependencies. */
+export interface DhcpFaceOptions {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly listInterfaces?: InterfaceLister;
+  /** checkPortFree turns "another process holds the port" into a startup error (default true). */
+  readonly checkPortFree?: boolean;
+}
+
+interface Bound {
+  readonly port: number;
+  readonly wildcard: Socket;
+  /** tx maps an interface address (uint32) to its socket. */
+  readonly tx: Map<number, Socket>;
+  readonly ifaces: readonly ServedInterface[];
+  readonly signature: string;
+}
+
+interface State {
+  readonly plan: UrlPlan;
+  readonly limiter: RateLimiter;
+  readonly replyPort: number;
+  readonly config: Config;
+}
+
+/** DhcpFace is the DHCP responder: DHCPINFORM in, DHCPACK with option 224 out. */
+export class DhcpFace implements Face {
+  readonly name = 'dhcp';
+  private readonly log: Logger;
+  private readonly listInterfaces: InterfaceLister;
+  private state: State;
+  private bound: Bound | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly counters = new Map<string, number>();
+  private readonly onSent = (err: Error | null): void => {
+    if (err) {
+      this.count('send-error');
+      this.log.debug({ err: errorMessage(err) }, 'reply not sent');
+    }
+  };
+
+  constructor(private readonly opts: DhcpFaceOptions) {
+    this.log = opts.log;
+    this.listInterfaces = opts.listInterfaces ?? listHostInterfaces;
+    this.state = makeState(opts.config);
+  }
+
+  /** port is the bound UDP port (useful when the config asked for port 0 in tests). */
+  get port(): number | undefined {
+    return this.bound?.port;
+  }
+
+  /** interfaces lists the served interfaces, for logs and tests. */
+  get interfaces(): readonly ServedInterface[] {
+    return this.bound?.ifaces ?? [];
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.state.config.dhcp;
+    if (this.opts.checkPortFree !== false && cfg.port !== 0) {
+      const holders = udpPortHolders(cfg.port);
+      if (holders.length > 0) {
+        throw new ProvError('PROVD_ERR_DHCP_BIND', `dhcp.port ${cfg.port}/udp is already in use by another socket (${holders.join(', ')})`);
+      }
+    }
+    this.bound = await this.bind(this.state.config);
+    this.logServing();
+    this.refreshTimer = setInterval(() => void this.refresh(), REFRESH_MS);
+    this.refreshTimer.unref();
+  }
+
+  async reload(config: Config): Promise<void> {
+    const next = makeState(config);
+    const want = this.resolveInterfaces(config);
+    const sig = signature(config.dhcp.port, want);
+    if (this.bound && sig !== this.bound.signature) {
+      const fresh = await this.bind(config, want); // throws: old sockets and state stay in place
+      const old = this.bound;
+      this.bound = fresh;
+      await closeBound(old);
+    }
+    this.state = next;
+    this.logServing();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    const b = this.bound;
+    this.bound = undefined;
+    if (b) await closeBound(b);
+  }
+
+  stats(): Record<string, number> {
+    return Object.fromEntries(this.counters);
+  }
+
+  private count(name: string): void {
+    this.counters.set(name, (this.counters.get(name) ?? 0) + 1);
+  }
+
+  private logServing(): void {
+    const b = this.bound;
+    if (!b) return;
+    this.log.info(
+      {
+        port: b.port,
+        replyPort: this.state.replyPort,
+        interfaces: b.ifaces.map((i) => `${i.name}=${formatIPv4(i.address)}/${i.cidr.prefix}`),
+        urls: Object.fromEntries(b.ifaces.map((i) => [i.name, urlFor(this.state, i)])),
+      },
+      'DHCP face serving',
+    );
+  }
+
+  private resolveInterfaces(config: Config): ServedInterface[] {
+    const sel = selectInterfaces(config.dhcp.interfaces, this.listInterfaces());
+    if (!sel.ok) throw new ProvError('PROVD_ERR_DHCP_INTERFACE', `dhcp.interfaces: ${sel.error}`);
+    if (sel.warning) this.log.warn(sel.warning);
+    return sel.interfaces.map((h) => ({ name: h.name, address: h.address, cidr: h.cidr }));
+  }
+
+  private async bind(config: Config, ifaces = this.resolveInterfaces(config)): Promise<Bound> {
+    const sockets: Socket[] = [];
+    try {
+      const wildcard = await this.open(null, '0.0.0.0', config.dhcp.port, sockets);
+      const port = wildcard.address().port;
+      const tx = new Map<number, Socket>();
+      for (const iface of ifaces) {
+        if (tx.has(iface.address)) continue;
+        tx.set(iface.address, await this.open(iface, formatIPv4(iface.address), port, sockets));
+      }
+      return { port, wildcard, tx, ifaces, signature: signature(config.dhcp.port, ifaces) };
+    } catch (err) {
+      await Promise.all(sockets.map((s) => closeSocket(s)));
+      if (err instanceof ProvError) throw err;
+      throw new ProvError('PROVD_ERR_DHCP_BIND', `cannot bind dhcp.port ${config.dhcp.port}/udp: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  private open(iface: ServedInterface | null, address: string, port: number, sockets: Socket[]): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const s = createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: RECV_BUFFER });
+      sockets.push(s);
+      const onBindError = (err: Error): void => reject(new ProvError('PROVD_ERR_DHCP_BIND', `cannot bind ${address}:${port}/udp: ${errorMessage(err)}`, { cause: err }));
+      s.once('error', onBindError);
+      s.bind({ address, port, exclusive: true }, () => {
+        s.off('error', onBindError);
+        s.on('error', (err) => {
+          this.count('socket-error');
+          this.log.warn({ err: errorMessage(err), address }, 'DHCP socket error');
+        });
+        s.setBroadcast(true);
+        s.on('message', (msg, rinfo) => this.onMessage(iface, msg, rinfo));
+        resolve(s);
+      });
+    });
+  }
+
+  /** onMessage is the whole receive path; nothing thrown here can reach the socket. */
+  private onMessage(via: ServedInterface | null, buf: Buffer, rinfo: RemoteInfo): void {
+    this.count('received');
+    try {
+      const d = decode(buf);
+      if (!d.ok) {
+        this.count(`malformed:${d.error.code}`);
+        this.log.debug({ from: `${rinfo.address}:${rinfo.port}`, bytes: buf.length, reason: d.error.code, detail: d.error.detail }, 'malformed datagram dropped');
+        return;
+      }
+      const m = d.message;
+      const st = this.state;
+      const verdict = st.limiter.take(m.giaddr !== 0 ? `relay:${m.chaddr.toString('hex', 0, 16)}` : rinfo.address);
+      if (verdict !== 'allow') {
+        this.count('rate-limited');
+        if (verdict === 'refuse-first') this.log.warn({ from: rinfo.address }, 'DHCP flood from one source: rate-limiting it');
+        return;
+      }
+      const targets = via ? [via] : this.inferInterfaces(m, rinfo);
+      if (targets.length === 0) {
+        this.count('ignored:not-served');
+        this.log.debug({ from: rinfo.address }, 'request for an interface that is not served');
+        return;
+      }
+      for (const iface of targets) this.answer(m, iface, st, rinfo);
+    } catch (err) {
+      this.count('internal-error');
+      this.log.error({ err: errorMessage(err), from: rinfo.address }, 'DHCP request failed');
+    }
+  }
+
+  private answer(m: DhcpMessage, iface: ServedInterface, st: State, rinfo: RemoteInfo): void {
+    const b = this.bound;
+    const ctx: HandlerContext = { plan: st.plan, iface, serverPort: b?.port ?? 0, replyPort: st.replyPort };
+    const r = handle(m, ctx);
+    if (r.kind === 'ignore') {
+      this.count(r.reason === 'not-inform' ? `ignored:${messageTypeName(m.options.get(Opt.MessageType)?.[0] ?? 0)}` : `ignored:${r.reason}`);
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ from: rinfo.address, reason: r.reason, detail: r.detail }, 'request ignored');
+      return;
+    }
+    const sock = b?.tx.get(iface.address) ?? b?.wildcard;
+    if (!sock) return;
+    sock.send(r.packet, r.to.port, r.to.address, this.onSent);
+    this.count('acked');
+    if (this.log.isLevelEnabled('debug')) {
+      this.log.debug({ from: rinfo.address, xid: m.xid.toString(16), to: `${r.to.address}:${r.to.port}`, iface: iface.name }, 'DHCPINFORM answered');
+    }
+  }
+
+  private inferInterfaces(m: DhcpMessage, rinfo: RemoteInfo): readonly ServedInterface[] {
+    const ifaces = this.bound?.ifaces ?? [];
+    if (ifaces.length <= 1) return ifaces;
+    const src = parseIPv4(rinfo.address) ?? 0;
+    for (const probe of [m.ciaddr, src, m.giaddr]) {
+      if (!probe) continue;
+      const hit = ifaces.find((i) => inCidr(probe, i.cidr));
+      if (hit) return [hit];
+    }
+    // A client with no address on a multi-homed host: answer on every served link;
+    // only the requester matches the xid.
+    return m.ciaddr === 0 && m.giaddr === 0 ? ifaces : [];
+  }
+
+  private async refresh(): Promise<void> {
+    if (this.closed || !this.bound) return;
+    try {
+      const want = this.resolveInterfaces(this.state.config);
+      if (signature(this.state.config.dhcp.port, want) === this.bound.signature) return;
+      this.log.info('interface addresses changed; rebinding the DHCP face');
+      await this.reload(this.state.config);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'interface refresh failed; still serving the previous interfaces');
+    }
+  }
+}
+
+function makeState(config: Config): State {
+  return {
+    plan: buildUrlPlan(config),
+    limiter: new RateLimiter(config.dhcp.rateLimit),
+    replyPort: config.dhcp.replyPort,
+    config,
+  };
+}
+
+function urlFor(st: State, iface: ServedInterface): string {
+  return (st.plan.networks.find((n) => inCidr(iface.address, n.cidr))?.url ?? st.plan.url ?? st.plan.defaultUrl(iface.address)).toString('utf8');
+}
+
+function signature(port: number, ifaces: readonly ServedInterface[]): string {
+  return `${port}|${ifaces.map((i) => `${i.name}=${i.address}/${i.cidr.prefix}`).join(',')}`;
+}
+
+function closeSocket(s: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      s.close(() => resolve());
+    } catch {
+      resolve(); // already closed
+    }
+  });
+}
+
+async function closeBound(b: Bound): Promise<void> {
+  await Promise.all([b.wildcard, ...b.tx.values()].map((s) => closeSocket(s)));
+}

@@ -1,0 +1,46 @@
+/**
+ * errors.ts: the one registry of provisiond's error codes.
+ *
+ * Every error the daemon reports to an operator carries a stable `code` from this table. Codes are
+ * never reused or renamed once released; the README's "Error codes" table is kept in sync with
+ * this registry by a test (test/errors.test.ts).
+ */
+
+/** ErrorCodes maps each stable code to a one-line description (the README table is built from it). */
+export const ErrorCodes = {
+  PROVD_ERR_CONFIG_READ: 'the configuration file cannot be read',
+  PROVD_ERR_CONFIG_YAML: 'the configuration file is not valid YAML',
+  PROVD_ERR_CONFIG_INVALID: 'the configuration does not match the schema (every problem is listed with its key path)',
+  PROVD_ERR_USAGE: 'the command line is invalid (unknown command, option or stray argument)',
+  PROVD_ERR_DHCP_BIND: 'the DHCP face cannot bind its UDP port (in use, or not permitted)',
+  PROVD_ERR_DHCP_INTERFACE: 'a configured DHCP interface does not exist or has no IPv4 address',
+  PROVD_ERR_INTERNAL: 'an unexpected internal error (a bug: please report it with the log line)',
+} as const;
+
+/** ErrorCode is one of the stable codes in ErrorCodes. */
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** ProvError is the base class of every error provisiond raises on purpose; `code` is stable. */
+export class ProvError extends Error {
+  readonly code: ErrorCode;
+  /** details holds extra structured data (e.g. the list of config problems). */
+  readonly details: readonly string[];
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: readonly string[] }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ProvError';
+    this.code = code;
+    this.details = options?.details ?? [];
+  }
+}
+
+/** isProvError narrows an unknown thrown value to a ProvError. */
+export function isProvError(err: unknown): err is ProvError {
+  return err instanceof ProvError;
+}
+
+/** errorMessage renders any thrown value as one line for logs and the CLI. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,30 @@
+/**
+ * log.ts: the daemon's logger: pino JSON lines on stdout (journald-friendly), one child per face.
+ *
+ * Secrets never reach a log line: the redact list below censors every field whose name says it
+ * holds one, at any of the depths the daemon logs them.
+ */
+import pino, { type Logger, type DestinationStream } from 'pino';
+import type { LogLevel } from './config/schema';
+
+export type { Logger };
+
+const SECRET_FIELDS = ['password', 'passwd', 'secret', 'key', 'token', 'authorization', 'cookie'];
+
+/** REDACT_PATHS are the pino redact paths: each secret field at the top level and two levels down. */
+export const REDACT_PATHS: string[] = SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`]);
+
+/** createLogger builds the root logger; tests pass their own destination to capture lines. */
+export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      name: 'provisiond',
+      level,
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination ?? pino.destination({ dest: 1, sync: true }),
+  );
+}
