@@ -13,6 +13,8 @@ import { parseCidr } from '../net/ipv4';
 export const MAX_OPTION_BYTES = 255;
 
 const port = z.number().int('must be an integer').min(1, 'must be 1-65535').max(65535, 'must be 1-65535');
+/** listenPort also accepts 0: the kernel picks a free port (used by tests). */
+const listenPort = z.number().int('must be an integer').min(0, 'must be 0-65535').max(65535, 'must be 0-65535');
 
 /**
  * provisioningUrl validates a URL that a client will fetch after substituting its `${…}`
@@ -79,7 +81,7 @@ const dhcpNetwork = z.strictObject({
 const dhcpSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
-    port: port.default(6767),
+    port: listenPort.default(6767),
     replyPort: port.default(6768),
     interfaces: z.array(interfaceName).superRefine(uniqueNames).default([]),
     url: provisioningUrl.optional(),
@@ -111,7 +113,7 @@ const httpSchema = z.strictObject({
     .string()
     .refine((h) => isIP(h) !== 0, { message: 'must be an IP address literal (e.g. 0.0.0.0, ::, 192.168.1.10)' })
     .default('0.0.0.0'),
-  port: port.default(8667),
+  port: listenPort.default(8667),
 });
 
 const mdnsSchema = z.strictObject({

@@ -1,0 +1,103 @@
+/**
+ * daemon.ts (test helper): run the real `provisiond` executable as a child process and read
+ * its JSON log lines.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { join } from 'node:path';
+
+/** MAIN is the compiled executable. */
+export const MAIN = join(__dirname, '..', '..', 'src', 'main.js');
+
+/** Running is a started daemon process with its captured output. */
+export interface Running {
+  readonly child: ChildProcess;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  /** waitForLog resolves with the first log line whose msg matches, or rejects after `ms`. */
+  waitForLog(msg: string | RegExp, ms?: number): Promise<Record<string, unknown>>;
+  /** exited resolves with the exit code (or signal name). */
+  readonly exited: Promise<number | string>;
+}
+
+/** startDaemon spawns `node dist/src/main.js ...args` (optionally under a command prefix like `ip netns exec NS`). */
+export function startDaemon(args: readonly string[], prefix: readonly string[] = []): Running {
+  const cmd = prefix.length > 0 ? (prefix[0] as string) : process.execPath;
+  const argv = prefix.length > 0 ? [...prefix.slice(1), process.execPath, MAIN, ...args] : [MAIN, ...args];
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const listeners = new Set<() => void>();
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString('utf8');
+    for (const l of listeners) l();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString('utf8');
+  });
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const lines = (): Record<string, unknown>[] =>
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    waitForLog(msg, ms = 10_000) {
+      const match = (l: Record<string, unknown>): boolean => (typeof msg === 'string' ? l['msg'] === msg : msg.test(String(l['msg'])));
+      return new Promise((resolve, reject) => {
+        const check = (): boolean => {
+          const hit = lines().find(match);
+          if (hit) {
+            cleanup();
+            resolve(hit);
+            return true;
+          }
+          return false;
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`no log line '${String(msg)}' within ${ms} ms; stdout:\n${out}\nstderr:\n${err}`));
+        }, ms);
+        const onExit = (): void => {
+          if (!check()) {
+            cleanup();
+            reject(new Error(`daemon exited before logging '${String(msg)}'; stdout:\n${out}\nstderr:\n${err}`));
+          }
+        };
+        const cleanup = (): void => {
+          clearTimeout(timer);
+          listeners.delete(listener);
+          child.off('exit', onExit);
+        };
+        const listener = (): void => void check();
+        if (check()) return;
+        listeners.add(listener);
+        child.once('exit', onExit);
+      });
+    },
+  };
+}
+
+/** freeUdpPort asks the kernel for a currently free UDP port on loopback. */
+export async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  s.bind(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** runCli runs the executable to completion and returns its exit code and output. */
+export async function runCli(args: readonly string[], ms = 20_000): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  const r = startDaemon(args);
+  const timer = setTimeout(() => r.child.kill('SIGKILL'), ms);
+  const code = await r.exited;
+  clearTimeout(timer);
+  return { code, stdout: r.stdout(), stderr: r.stderr() };
+}
