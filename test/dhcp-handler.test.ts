@@ -17,7 +17,8 @@ function iface(addr: string, cidr: string, name = 'eth0'): ServedInterface {
 
 function ctxFor(yaml: string, i = iface('192.168.1.1', '192.168.1.0/24')): HandlerContext {
   const cfg = parseConfigText(yaml, 'test.yaml');
-  return { plan: buildUrlPlan(cfg), iface: i, serverPort: 6767, replyPort: 6768 };
+  const plan = buildUrlPlan(cfg);
+  return { plan, iface: i, serverPort: 6767, replyPort: 6768, subnets: [i.cidr, ...plan.networks.map((n) => n.cidr)] };
 }
 
 function req(mutate?: (b: Buffer) => void): DhcpMessage {
@@ -79,6 +80,24 @@ describe('DHCP handler', () => {
     const r = handle(req((b) => b.fill(0, 12, 16)), ctxFor('{}'));
     assert.equal(r.kind, 'reply');
     if (r.kind === 'reply') assert.deepEqual(r.to, { address: '255.255.255.255', port: 6768, broadcast: true });
+  });
+
+  test('a ciaddr outside every served and configured subnet is not answered (no reflection)', () => {
+    const r = handle(req((b) => b.set([192, 0, 2, 55], 12)), ctxFor('{}'));
+    assert.equal(r.kind, 'ignore');
+    if (r.kind === 'ignore') assert.equal(r.reason, 'foreign-ciaddr');
+  });
+
+  test('a ciaddr in a configured dhcp.networks subnet (e.g. behind a relay) is answered', () => {
+    const r = handle(
+      req((b) => {
+        b.set([10, 50, 0, 9], 12);
+        b.set([10, 50, 0, 1], 24);
+      }),
+      ctxFor('dhcp:\n  networks:\n    - { subnet: 10.50.0.0/24, url: "http://p.example/j" }\n'),
+    );
+    assert.equal(r.kind, 'reply');
+    if (r.kind === 'reply') assert.deepEqual(r.to, { address: '10.50.0.9', port: 6768, broadcast: false });
   });
 
   const ignored: [string, (b: Buffer) => void, string][] = [

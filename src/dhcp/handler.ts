@@ -88,7 +88,7 @@ export function selectUrl(plan: UrlPlan, ciaddr: number, giaddr: number, iface: 
 }
 
 /** IgnoreReason is a stable counter name for a request that gets no reply. */
-export type IgnoreReason = 'not-request' | 'no-message-type' | 'bad-option' | 'not-inform';
+export type IgnoreReason = 'not-request' | 'no-message-type' | 'bad-option' | 'not-inform' | 'foreign-ciaddr';
 
 /** Destination says where a reply goes. */
 export interface Destination {
@@ -111,6 +111,12 @@ export interface HandlerContext {
   readonly serverPort: number;
   /** replyPort is the client's port (6768 for Jitsi). */
   readonly replyPort: number;
+  /**
+   * subnets are the networks this server answers for: every served interface's subnet plus
+   * every dhcp.networks subnet. A ciaddr outside all of them is not answered (as ISC dhcpd
+   * does): otherwise anyone could make us send datagrams to an arbitrary address.
+   */
+  readonly subnets: readonly Cidr[];
 }
 
 const ACK = Buffer.from([MessageType.Ack]);
@@ -124,6 +130,9 @@ export function handle(req: DhcpMessage, ctx: HandlerContext): HandleResult {
   // Only INFORM is answered: DISCOVER/REQUEST would need a lease, which we never offer.
   if (type.value !== MessageType.Inform) return { kind: 'ignore', reason: 'not-inform', detail: `message type ${type.value}` };
 
+  if (req.ciaddr !== 0 && !ctx.subnets.some((c) => inCidr(req.ciaddr, c))) {
+    return { kind: 'ignore', reason: 'foreign-ciaddr', detail: `ciaddr ${formatIPv4(req.ciaddr)} is in no served or configured subnet` };
+  }
   const { iface } = ctx;
   const url = selectUrl(ctx.plan, req.ciaddr, req.giaddr, iface);
   const serverId = Buffer.allocUnsafe(4);

@@ -15,7 +15,7 @@ import { decode, type DhcpMessage } from './codec';
 import { handle, buildUrlPlan, type ServedInterface, type UrlPlan, type HandlerContext } from './handler';
 import { RateLimiter } from './ratelimit';
 import { messageTypeName, Opt } from './options';
-import { inCidr, formatIPv4, parseIPv4 } from '../net/ipv4';
+import { inCidr, formatIPv4, parseIPv4, type Cidr } from '../net/ipv4';
 import { listHostInterfaces, selectInterfaces, type InterfaceLister } from '../net/interfaces';
 import { udpPortHolders } from '../net/udpports';
 import { ProvError, errorMessage } from '../errors';
@@ -46,6 +46,11 @@ interface Bound {
   readonly signature: string;
 }
 
+/** answerableSubnets lists the served interfaces' subnets and the configured networks. */
+function answerableSubnets(ifaces: readonly ServedInterface[], plan: UrlPlan): Cidr[] {
+  return [...ifaces.map((i) => i.cidr), ...plan.networks.map((n) => n.cidr)];
+}
+
 interface State {
   readonly plan: UrlPlan;
   readonly limiter: RateLimiter;
@@ -62,6 +67,7 @@ export class DhcpFace implements Face {
   private bound: Bound | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private subnetMemo: { b: Bound | undefined; st: State; subnets: readonly Cidr[] } | undefined;
   private readonly counters = new Map<string, number>();
   private readonly onSent = (err: Error | null): void => {
     if (err) {
@@ -201,7 +207,10 @@ export class DhcpFace implements Face {
       }
       const m = d.message;
       const st = this.state;
-      const verdict = st.limiter.take(m.giaddr !== 0 ? `relay:${m.chaddr.toString('hex', 0, 16)}` : rinfo.address);
+      // Relayed clients, and clients with no address yet, share a source address: key them by
+      // hardware address so that one of them flooding cannot silence the others.
+      const perClient = m.giaddr !== 0 || rinfo.address === '0.0.0.0';
+      const verdict = st.limiter.take(perClient ? `hw:${m.chaddr.toString('hex', 0, 16)}` : rinfo.address);
       if (verdict !== 'allow') {
         this.count('rate-limited');
         if (verdict === 'refuse-first') this.log.warn({ from: rinfo.address }, 'DHCP flood from one source: rate-limiting it');
@@ -222,7 +231,7 @@ export class DhcpFace implements Face {
 
   private answer(m: DhcpMessage, iface: ServedInterface, st: State, rinfo: RemoteInfo): void {
     const b = this.bound;
-    const ctx: HandlerContext = { plan: st.plan, iface, serverPort: b?.port ?? 0, replyPort: st.replyPort };
+    const ctx: HandlerContext = { plan: st.plan, iface, serverPort: b?.port ?? 0, replyPort: st.replyPort, subnets: this.subnets(b, st) };
     const r = handle(m, ctx);
     if (r.kind === 'ignore') {
       this.count(r.reason === 'not-inform' ? `ignored:${messageTypeName(m.options.get(Opt.MessageType)?.[0] ?? 0)}` : `ignored:${r.reason}`);
@@ -250,6 +259,15 @@ export class DhcpFace implements Face {
     // A client with no address on a multi-homed host: answer on every served link;
     // only the requester matches the xid.
     return m.ciaddr === 0 && m.giaddr === 0 ? ifaces : [];
+  }
+
+  /** subnets memoises answerableSubnets for the current sockets and state (both swap atomically). */
+  private subnets(b: Bound | undefined, st: State): readonly Cidr[] {
+    const memo = this.subnetMemo;
+    if (memo && memo.b === b && memo.st === st) return memo.subnets;
+    const subnets = b ? answerableSubnets(b.ifaces, st.plan) : [];
+    this.subnetMemo = { b, st, subnets };
+    return subnets;
   }
 
   private async refresh(): Promise<void> {
