@@ -30,7 +30,7 @@ function run(cmd, args) {
 const lockHash = createHash('sha256').update(readFileSync(lock)).digest('hex');
 const installed = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : '';
 if (installed !== lockHash || !existsSync(join(root, 'node_modules', 'typescript'))) {
-  if (!quiet) console.error('ensure: installing dependencies (npm ci)');
+  if (!quiet) console.error('ensure: installing dependencies (npm ci; this needs the npm registry)');
   run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
   writeFileSync(stamp, lockHash + '\n');
 }
