@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { Lab, Proc, labSkipReason, jmdnsResolve, dhcpAsk, parseBrowseLine, clientUrlFromBrowse, type BrowseEntry } from './helpers/netns';
+import { Lab, Proc, labSkipReason, jmdnsResolve, dhcpAsk, parseBrowseLine, clientUrlFromBrowse, type BrowseEntry } from './helpers/mdns-lab';
 import { startDaemon, MAIN, type Running } from './helpers/daemon';
 
 const skip = labSkipReason({ java: true });

@@ -1,5 +1,5 @@
 /**
- * netns.ts (test and bench helper): a two-namespace lab joined by veth links, and the
+ * mdns-lab.ts (test and bench helper): a two-namespace lab joined by veth links, and the
  * independent mDNS clients that run in it: avahi-daemon + avahi-browse (with a private D-Bus
  * and a private /run), the JmDNS resolver (test/fixtures/Resolve.java) and a DHCPINFORM probe.
  *
