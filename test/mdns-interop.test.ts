@@ -175,6 +175,35 @@ describe('mDNS face against avahi-browse and JmDNS in network namespaces', { ski
     });
   });
 
+  describe('an address change', () => {
+    test('is re-announced: clients get the new A record and URL', { timeout: 90_000 }, async () => {
+      const d = await start(config('addr.yaml', `dhcp:\n  interfaces: [${l1.srvIf}]\nmdns:\n  hostname: provtest\n`));
+      const moved = l1.srvIp.replace(/\.1$/, '.11');
+      try {
+        assert.ok((await browse('_http._tcp')).some((e) => e.address === l1.srvIp));
+        // Deleting a primary address also deletes its secondaries: delete first, then add.
+        spawnSync('ip', ['-n', lab.srv, 'addr', 'del', `${l1.srvIp}/24`, 'dev', l1.srvIf]);
+        spawnSync('ip', ['-n', lab.srv, 'addr', 'add', `${moved}/24`, 'dev', l1.srvIf]);
+        let seen: BrowseEntry[] = [];
+        const t0 = Date.now();
+        while (Date.now() - t0 < 60_000 && !seen.some((e) => e.address === moved)) {
+          await new Promise((r) => setTimeout(r, 2000));
+          seen = await browse('_http._tcp');
+        }
+        assert.deepEqual(
+          seen.map((e) => clientUrlFromBrowse(e, 'http')),
+          seen.map(() => `http://${moved}:8667/jitsi?username=\${username}&password=\${password}&uuid=\${uuid}&hwaddr=\${hwaddr}&osname=\${osname}&build=\${build}`),
+          'only the new address is resolved',
+        );
+        assert.ok(seen.length > 0, 'the new address was announced within 60 s');
+      } finally {
+        assert.equal(await stop(d), 0);
+        spawnSync('ip', ['-n', lab.srv, 'addr', 'del', `${moved}/24`, 'dev', l1.srvIf]);
+        spawnSync('ip', ['-n', lab.srv, 'addr', 'add', `${l1.srvIp}/24`, 'dev', l1.srvIf]);
+      }
+    });
+  });
+
   describe('a name conflict', () => {
     test('is logged with the other responder, never renamed, and retried until the name is free', { timeout: 120_000 }, async () => {
       const holder = lab.spawn(lab.cli, ['avahi-publish', '-s', INSTANCE, '_http._tcp', '80', 'path=/someone-else'], env);
