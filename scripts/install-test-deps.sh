@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # install-test-deps.sh: the Debian packages the interoperability tests need (independent
 # clients and tools). Idempotent; skipped when not root or when apt-get is absent, in which
-# case the tests that need them skip with a message.
+# case the tests that need them skip with a message. The second line is the mDNS interop tests'
+# clients: avahi-daemon + avahi-browse (with D-Bus) and a JmDNS resolver run with `java File.java`.
 set -euo pipefail
-PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server)
+PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server
+      avahi-daemon avahi-utils dbus libjmdns-java libslf4j-java openjdk-17-jdk-headless)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "install-test-deps: not root or no apt-get; interop tests will skip" >&2
     exit 0

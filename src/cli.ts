@@ -3,7 +3,7 @@
  * signal handlers or decides the exit code.
  *
  * Exit codes (documented in README.md):
- *   0 success · 1 invalid or unreadable configuration · 2 usage error ·
+ *   0 success · 1 invalid or unreadable configuration (or a URL mDNS cannot carry) · 2 usage error ·
  *   3 startup failure (port in use, bad interface) · 4 internal error
  */
 import yargs from 'yargs';
@@ -11,8 +11,12 @@ import { loadConfigFile, defaultConfig } from './config/load';
 import type { Config, LogLevel } from './config/schema';
 import { createDaemon, type Daemon } from './daemon';
 import { createLogger, type Logger } from './log';
-import { isProvError, errorMessage, type ErrorCode } from './errors';
+import { ProvError, isProvError, errorMessage, type ErrorCode } from './errors';
 import { version } from './version';
+import { hostname } from 'node:os';
+import { planAdvertisement } from './mdns/plan';
+import { avahiServiceXml } from './mdns/avahi';
+import { listHostInterfaces } from './net/interfaces';
 
 /** ExitCode names the process exit codes. */
 export const ExitCode = { Ok: 0, Config: 1, Usage: 2, Startup: 3, Internal: 4 } as const;
@@ -26,11 +30,15 @@ function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_CONFIG_READ':
     case 'PROVD_ERR_CONFIG_YAML':
     case 'PROVD_ERR_CONFIG_INVALID':
+    case 'PROVD_ERR_MDNS_URL':
       return ExitCode.Config;
     case 'PROVD_ERR_USAGE':
       return ExitCode.Usage;
     case 'PROVD_ERR_DHCP_BIND':
     case 'PROVD_ERR_DHCP_INTERFACE':
+    case 'PROVD_ERR_MDNS_BIND':
+    case 'PROVD_ERR_MDNS_INTERFACE':
+    case 'PROVD_ERR_MDNS_CONFLICT':
       return ExitCode.Startup;
     case 'PROVD_ERR_INTERNAL':
       return ExitCode.Internal;
@@ -83,6 +91,21 @@ export async function main(argv: readonly string[]): Promise<number> {
         }
       },
     )
+    .command(
+      'export <format>',
+      'print the mDNS advertisement for another tool: `export avahi` prints an Avahi .service file',
+      (y) =>
+        y
+          .positional('format', { type: 'string', choices: ['avahi'] as const, describe: 'output format' })
+          .option('config', { alias: 'c', type: 'string', describe: 'configuration file (YAML); without it the embedded defaults are used' }),
+      (args) => {
+        try {
+          process.stdout.write(exportAvahi(readConfig(args.config)));
+        } catch (err) {
+          exit = reportError(err);
+        }
+      },
+    )
     .version(version)
     .alias('version', 'V')
     .help()
@@ -107,6 +130,19 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/**
+ * exportAvahi renders the Avahi service file for this host: the same plan as the mDNS face
+ * (interfaces, URL, TXT), whether or not mdns.enabled is set.
+ */
+function exportAvahi(config: Config): string {
+  if (config.http.port === 0) {
+    throw new ProvError('PROVD_ERR_CONFIG_INVALID', 'http.port is 0 (a port chosen at run time); an Avahi service file needs a fixed port');
+  }
+  const r = planAdvertisement(config, listHostInterfaces(), hostname());
+  if (!r.ok) throw new ProvError(r.error.code, r.error.message);
+  return avahiServiceXml(r.ad, `provisiond ${version} export avahi`);
+}
 
 async function runDaemon(configPath: string | undefined, levelOverride: LogLevel | undefined): Promise<number> {
   let config: Config;

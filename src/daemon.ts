@@ -6,6 +6,7 @@
  * Nothing here reads files, parses arguments or exits the process: that is the CLI's job.
  */
 import { DhcpFace } from './dhcp/server';
+import { MdnsFace, type MdnsFaceOptions } from './mdns/server';
 import type { Config } from './config/schema';
 import type { Face } from './face';
 import type { Logger } from './log';
@@ -18,6 +19,8 @@ export interface DaemonDeps {
   readonly listInterfaces?: InterfaceLister;
   /** checkPortFree: see DhcpFaceOptions (tests that bind port 0 turn it off). */
   readonly checkPortFree?: boolean;
+  /** mdns overrides the mDNS face's dependencies (tests). */
+  readonly mdns?: Partial<Pick<MdnsFaceOptions, 'advertiser' | 'watcherPort' | 'systemHostname' | 'retryMs'>>;
 }
 
 /** Daemon is a built provisiond instance. */
@@ -47,7 +50,19 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       ...(deps.checkPortFree === undefined ? {} : { checkPortFree: deps.checkPortFree }),
     });
 
-  if (config.dhcp.enabled) faces.set('dhcp', makeDhcp(config));
+  const makeMdns = (cfg: Config): MdnsFace =>
+    new MdnsFace({
+      ...deps.mdns,
+      config: cfg,
+      log: log.child({ face: 'mdns' }),
+      ...(deps.listInterfaces ? { listInterfaces: deps.listInterfaces } : {}),
+    });
+  const makers: Record<string, { enabled: (c: Config) => boolean; make: (c: Config) => Face }> = {
+    dhcp: { enabled: (c) => c.dhcp.enabled, make: makeDhcp },
+    mdns: { enabled: (c) => c.mdns.enabled, make: makeMdns },
+  };
+
+  for (const [name, m] of Object.entries(makers)) if (m.enabled(config)) faces.set(name, m.make(config));
 
   const daemon: Daemon = {
     get config() {
@@ -67,20 +82,21 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
         await Promise.allSettled(done.map((f) => f.close()));
         throw err;
       }
-      if (config.mdns.enabled) log.child({ face: 'mdns' }).info('mDNS face is not part of this build yet; nothing advertised');
       log.info({ faces: [...faces.keys()], stateDir: config.stateDir }, 'provisiond started');
     },
     async reload(next) {
-      // DHCP: reconfigure in place, or start/stop it when dhcp.enabled flips.
-      const dhcp = faces.get('dhcp');
-      if (next.dhcp.enabled && dhcp) await dhcp.reload(next);
-      else if (next.dhcp.enabled && !dhcp) {
-        const face = makeDhcp(next);
-        if (started) await face.start();
-        faces.set('dhcp', face);
-      } else if (!next.dhcp.enabled && dhcp) {
-        await dhcp.close();
-        faces.delete('dhcp');
+      // Each face: reconfigure in place, or start/stop it when its `enabled` flips.
+      for (const [name, m] of Object.entries(makers)) {
+        const face = faces.get(name);
+        if (m.enabled(next) && face) await face.reload(next);
+        else if (m.enabled(next) && !face) {
+          const fresh = m.make(next);
+          if (started) await fresh.start();
+          faces.set(name, fresh);
+        } else if (!m.enabled(next) && face) {
+          await face.close();
+          faces.delete(name);
+        }
       }
       if (next.log.level !== config.log.level) log.level = next.log.level;
       config = next;

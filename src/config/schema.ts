@@ -8,6 +8,8 @@
 import { z } from 'zod';
 import { isIP } from 'node:net';
 import { parseCidr } from '../net/ipv4';
+import { SERVICE_TYPES, deriveTxt } from '../mdns/txt';
+import { urlProblems } from '../mdns/plan';
 
 /** MAX_OPTION_BYTES is the most a single DHCP option can carry (RFC 2132 §2: one length byte). */
 export const MAX_OPTION_BYTES = 255;
@@ -116,8 +118,49 @@ const httpSchema = z.strictObject({
   port: listenPort.default(8667),
 });
 
+/**
+ * advertisedUrl validates mdns.url: an absolute http(s) URL that goes into the TXT `path` whole
+ * (jitsi-client-contract.md §3.2), with every TXT string it yields within RFC 6763's limits.
+ */
+const advertisedUrl = z.string().superRefine((url, ctx) => {
+  if (url.includes('\0') || /\s/.test(url)) {
+    ctx.addIssue({ code: 'custom', message: 'must not contain white space or a NUL byte' });
+    return;
+  }
+  const m = /^(https?):\/\/([^/?#]*)/i.exec(url);
+  if (!m || (m[2] ?? '') === '') {
+    ctx.addIssue({ code: 'custom', message: `must be an absolute http:// or https:// URL (it goes into the TXT 'path' whole), got '${url}'` });
+    return;
+  }
+  if ((m[2] ?? '').includes('${')) {
+    ctx.addIssue({ code: 'custom', message: 'must not use ${…} placeholders in the host part: the client resolves the host before it substitutes them' });
+    return;
+  }
+  try {
+    new URL(url);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `is not a valid URL: '${url}'` });
+    return;
+  }
+  const r = deriveTxt(url);
+  if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error });
+});
+
+/** mdnsHostname is the SRV target: one DNS label, optionally followed by `.local`. */
+const mdnsHostname = z
+  .string()
+  .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.local\.?)?$/i, "must be one DNS label (letters, digits, '-', at most 63), optionally followed by .local");
+
 const mdnsSchema = z.strictObject({
   enabled: z.boolean().default(true),
+  /** type overrides the service type; default _https._tcp when the HTTP face serves TLS, else _http._tcp. */
+  type: z.enum(SERVICE_TYPES).optional(),
+  /** hostname is the SRV target (default: the system host name); `.local` is added. */
+  hostname: mdnsHostname.optional(),
+  /** interfaces are the links to advertise on (default: the DHCP face's interfaces). */
+  interfaces: z.array(interfaceName).min(1, 'must list at least one interface; leave the key out to follow dhcp.interfaces').superRefine(uniqueNames).optional(),
+  /** url is an absolute URL to advertise instead of the one the DHCP face serves. */
+  url: advertisedUrl.optional(),
 });
 
 const logSchema = z.strictObject({
@@ -132,7 +175,13 @@ export const configSchema = z.strictObject({
   log: logSchema.prefault({}),
   /** stateDir holds the daemon's persistent state; default $STATE_DIRECTORY (systemd) or ./state. */
   stateDir: z.string().min(1).optional(),
-});
+})
+  .superRefine((c, ctx) => {
+    if (!c.mdns.enabled) return;
+    // The mDNS face advertises the HTTP face's port in its SRV record.
+    if (c.http.port === 0) ctx.addIssue({ code: 'custom', path: ['http', 'port'], message: 'must be a fixed port while mdns.enabled is true (the SRV record carries it); 0 is for tests only' });
+    for (const p of urlProblems(c)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
+  });
 
 /** ConfigInput is what a YAML file may contain (every key optional). */
 export type ConfigInput = z.input<typeof configSchema>;

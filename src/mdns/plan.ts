@@ -1,0 +1,146 @@
+/**
+ * plan.ts: what the mDNS face advertises, computed from the configuration, the host's
+ * interfaces and its host name. Pure: the caller supplies the interfaces and the host name.
+ *
+ * The URL comes from the same code the DHCP face uses (buildUrlPlan/selectUrl), evaluated for
+ * each advertised interface's address, so a Bonjour client and a DHCP client on the same link
+ * end up with the same URL.
+ */
+import { buildUrlPlan, selectUrl, defaultProvisioningUrl } from '../dhcp/handler';
+import { formatIPv4 } from '../net/ipv4';
+import { selectInterfaces, type HostInterface } from '../net/interfaces';
+import { INSTANCE_NAME, deriveTxt, assembleClientUrl, schemeOf, serviceTypeFor, type ServiceType, type Origin } from './txt';
+import type { Config } from '../config/schema';
+
+/** AdvertisedInterface is one link the service is advertised on, with the A record it gets there. */
+export interface AdvertisedInterface {
+  readonly name: string;
+  readonly ipv4: string;
+  /** url is the URL the DHCP face serves on this interface (or mdns.url). */
+  readonly url: string;
+}
+
+/** Advertisement is everything the advertiser publishes: PTR/SRV/TXT/A(+AAAA) of one instance. */
+export interface Advertisement {
+  readonly instance: string;
+  readonly type: ServiceType;
+  readonly port: number;
+  /** hostname is the SRV target's first label (published as `<hostname>.local.`). */
+  readonly hostname: string;
+  readonly interfaces: readonly AdvertisedInterface[];
+  /** txt is `path=…` then one string per query parameter, in URL order. */
+  readonly txt: readonly string[];
+}
+
+/** PlanError is why nothing can be advertised; `code` tells a missing interface from a URL problem. */
+export interface PlanError {
+  readonly code: 'PROVD_ERR_MDNS_INTERFACE' | 'PROVD_ERR_MDNS_URL';
+  readonly message: string;
+}
+
+/** PlanResult is an Advertisement or the reason there is none. */
+export type PlanResult = { readonly ok: true; readonly ad: Advertisement } | { readonly ok: false; readonly error: PlanError };
+
+/** httpFaceServesTls tells whether the HTTP face serves TLS; this build's HTTP face has no TLS setting yet, so it is the one place to change when it does. */
+export function httpFaceServesTls(_config: Config): boolean {
+  return false;
+}
+
+/** hostLabel turns a system host name or an mdns.hostname into one DNS label, without `.local`. */
+export function hostLabel(name: string): string {
+  const first = name.replace(/\.local\.?$/i, '').split('.')[0] ?? '';
+  const label = first
+    .replace(/[^A-Za-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
+  return label === '' ? 'provisiond' : label;
+}
+
+/** planAdvertisement computes the Advertisement for a configuration on a host. */
+export function planAdvertisement(config: Config, host: readonly HostInterface[], systemHostname: string): PlanResult {
+  const mdns = config.mdns;
+  const names = mdns.interfaces ?? config.dhcp.interfaces;
+  const key = mdns.interfaces ? 'mdns.interfaces' : 'mdns.interfaces (default: dhcp.interfaces)';
+  const sel = selectInterfaces(names, host);
+  if (!sel.ok) return { ok: false, error: { code: 'PROVD_ERR_MDNS_INTERFACE', message: `${key}: ${sel.error}` } };
+  // One A record per link: the interface's first IPv4 address, as the advertiser publishes it.
+  const chosen: HostInterface[] = [];
+  for (const h of sel.interfaces) if (!chosen.some((c) => c.name === h.name)) chosen.push(h);
+
+  const type = serviceTypeFor(mdns.type, httpFaceServesTls(config));
+  const port = config.http.port;
+  const urlPlan = buildUrlPlan(config);
+  const derived = chosen.map((iface) => {
+    const ipv4 = formatIPv4(iface.address);
+    const url = mdns.url ?? selectUrl(urlPlan, 0, 0, iface).toString('utf8');
+    const origin: Origin = { scheme: schemeOf(type), host: ipv4, port };
+    // mdns.url always goes into `path` whole; a DHCP URL keeps only its path when the client
+    // would rebuild the same scheme, IP and port itself.
+    return { name: iface.name, ipv4, url, txt: deriveTxt(url, mdns.url === undefined ? origin : undefined) };
+  });
+  for (const d of derived) {
+    if (!d.txt.ok) {
+      const src = mdns.url !== undefined ? 'mdns.url' : `the URL the DHCP face serves on ${d.name} (${d.url})`;
+      return { ok: false, error: { code: 'PROVD_ERR_MDNS_URL', message: `${src} ${d.txt.error}; set mdns.url to a URL that can be advertised` } };
+    }
+  }
+  const first = derived[0];
+  if (!first || !first.txt.ok) return { ok: false, error: { code: 'PROVD_ERR_MDNS_INTERFACE', message: `${key}: no interface to advertise on` } };
+  const txt = first.txt.txt;
+  const differs = derived.find((d) => d.txt.ok && d.txt.txt.join('\n') !== txt.join('\n'));
+  if (differs) {
+    return {
+      ok: false,
+      error: {
+        code: 'PROVD_ERR_MDNS_URL',
+        message:
+          `the DHCP face serves ${first.url} on ${first.name} but ${differs.url} on ${differs.name}; one mDNS advertisement carries one TXT record, ` +
+          'so set mdns.url, or list only interfaces that share a URL in mdns.interfaces',
+      },
+    };
+  }
+  return {
+    ok: true,
+    ad: {
+      instance: INSTANCE_NAME,
+      type,
+      port,
+      hostname: hostLabel(mdns.hostname ?? systemHostname),
+      interfaces: derived.map(({ name, ipv4, url }) => ({ name, ipv4, url })),
+      txt,
+    },
+  };
+}
+
+/** clientUrlOn is the URL a Jitsi client on that interface assembles from the advertisement. */
+export function clientUrlOn(ad: Advertisement, iface: AdvertisedInterface): string {
+  return assembleClientUrl({ scheme: schemeOf(ad.type), host: iface.ipv4, port: ad.port }, ad.txt);
+}
+
+/** sameAdvertisement tells whether two plans publish exactly the same records. */
+export function sameAdvertisement(a: Advertisement, b: Advertisement): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * urlProblems lists, for the schema, each configured URL the mDNS face could not advertise
+ * exactly (checked at load time; the per-interface choice is checked again at start).
+ */
+export function urlProblems(cfg: {
+  readonly dhcp: { readonly url?: string | undefined; readonly networks: readonly { readonly url: string }[] };
+  readonly http: { readonly host: string; readonly port: number };
+  readonly mdns: { readonly url?: string | undefined };
+}): { readonly path: (string | number)[]; readonly message: string }[] {
+  if (cfg.mdns.url !== undefined) return []; // mdns.url is checked by its own rule
+  const out: { path: (string | number)[]; message: string }[] = [];
+  const check = (url: string, path: (string | number)[]): void => {
+    const r = deriveTxt(url);
+    if (!r.ok) out.push({ path, message: `cannot be advertised over mDNS exactly: it ${r.error}; set mdns.url, or mdns.enabled: false` });
+  };
+  if (cfg.dhcp.url !== undefined) check(cfg.dhcp.url, ['dhcp', 'url']);
+  cfg.dhcp.networks.forEach((n, i) => check(n.url, ['dhcp', 'networks', i, 'url']));
+  // The default URL, with the longest address it can carry.
+  check(defaultProvisioningUrl(cfg.http.host === '0.0.0.0' || cfg.http.host === '::' ? '255.255.255.255' : cfg.http.host, cfg.http.port), ['http']);
+  return out;
+}

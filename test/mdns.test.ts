@@ -1,0 +1,450 @@
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import fc from 'fast-check';
+import { deriveTxt, assembleClientUrl, serviceTypeFor, type Origin } from '../src/mdns/txt';
+import { planAdvertisement, hostLabel, clientUrlOn, type Advertisement } from '../src/mdns/plan';
+import { decodeDns } from '../src/mdns/wire';
+import { observe, isConflict } from '../src/mdns/conflict';
+import { avahiServiceXml, xmlEscape } from '../src/mdns/avahi';
+import { txtRecord, type Advertiser, type AdvertiserFactory, type Publication, type PublishHandlers } from '../src/mdns/advertiser';
+import { MdnsFace } from '../src/mdns/server';
+import { buildUrlPlan, selectUrl } from '../src/dhcp/handler';
+import { parseConfigText } from '../src/config/load';
+import { ProvError } from '../src/errors';
+import type { HostInterface } from '../src/net/interfaces';
+import { captureLog } from './helpers/log';
+import { runCli } from './helpers/daemon';
+
+const ORIGIN: Origin = { scheme: 'http', host: '192.168.1.10', port: 8667 };
+const DEFAULT = 'http://192.168.1.10:8667/jitsi?username=${username}&password=${password}&uuid=${uuid}&hwaddr=${hwaddr}&osname=${osname}&build=${build}';
+
+function iface(name: string, ip: string, prefix = 24): HostInterface {
+  const [a, b, c, d] = ip.split('.').map(Number) as [number, number, number, number];
+  const address = ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  const base = (address & mask) >>> 0;
+  return { name, address, internal: name === 'lo', cidr: { network: `${base >>> 24}.${(base >>> 16) & 255}.${(base >>> 8) & 255}.${base & 255}`, prefix, base, mask } };
+}
+const HOST = [iface('lo', '127.0.0.1', 8), iface('eth0', '192.168.1.10'), iface('eth1', '10.20.0.1', 16)];
+
+function problems(yaml: string): string[] {
+  try {
+    parseConfigText(yaml, 'c.yaml');
+  } catch (err) {
+    assert.ok(err instanceof ProvError, String(err));
+    return [...err.details];
+  }
+  return [];
+}
+
+describe('TXT derivation (jitsi-client-contract.md §3.2)', () => {
+  test('the default URL becomes path + one string per parameter, in order', () => {
+    const r = deriveTxt(DEFAULT, ORIGIN);
+    assert.ok(r.ok);
+    assert.deepEqual(r.txt, ['path=/jitsi', 'username=${username}', 'password=${password}', 'uuid=${uuid}', 'hwaddr=${hwaddr}', 'osname=${osname}', 'build=${build}']);
+    assert.equal(assembleClientUrl(ORIGIN, r.txt), DEFAULT);
+  });
+
+  test('a URL the client cannot rebuild from IP and port keeps everything before the ? in path', () => {
+    for (const url of ['http://192.168.1.10/jitsi?a=1', 'https://192.168.1.10:8667/jitsi?a=1', 'http://prov.example:8667/jitsi?a=1', 'http://192.168.1.10:8667?a=1']) {
+      const r = deriveTxt(url, ORIGIN);
+      assert.ok(r.ok, url);
+      assert.equal(r.txt[0], `path=${url.slice(0, url.indexOf('?'))}`);
+      assert.equal(assembleClientUrl(ORIGIN, r.txt), url);
+    }
+  });
+
+  test('without an origin (mdns.url) the absolute URL goes into path whole', () => {
+    const r = deriveTxt('https://prov.example.com/jitsi?u=${username}');
+    assert.ok(r.ok);
+    assert.deepEqual(r.txt, ['path=https://prov.example.com/jitsi', 'u=${username}']);
+  });
+
+  test('never a ? in path, never an empty string', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.stringMatching(/^[a-z_][a-z0-9_]{0,8}$/), fc.stringMatching(/^[A-Za-z0-9${}?=.:/-]{0,20}$/)), { maxLength: 8 }),
+        fc.stringMatching(/^(\/[a-z0-9._-]{1,10}){0,3}$/),
+        (pairs, path) => {
+          const keys = new Set<string>();
+          const q = pairs.filter(([k]) => k !== 'path' && !keys.has(k) && keys.add(k)).map(([k, v]) => `${k}=${v}`);
+          const url = `http://192.168.1.10:8667${path}${q.length ? `?${q.join('&')}` : ''}`;
+          const r = deriveTxt(url, ORIGIN);
+          assert.ok(r.ok, `${url}: ${r.ok ? '' : r.error}`);
+          assert.ok(!(r.txt[0] ?? '').includes('?'));
+          assert.ok(r.txt.every((s) => s.length > 0));
+          // With a query the client rebuilds the URL exactly; without one it appends a bare '?'.
+          assert.equal(assembleClientUrl(ORIGIN, r.txt), q.length ? url : `${url}?`);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  const bad: [string, RegExp][] = [
+    ['http://h/p?a=1&&b=2', /empty/],
+    ['http://h/p?a=1&', /empty/],
+    ['http://h/p?flag', /no '='/],
+    ['http://h/p?=v', /empty key/],
+    ['http://h/p?a=1&A=2', /repeats the key 'A'/],
+    ['http://h/p?path=x', /named 'path'/],
+    ['http://h/p?1=x', /all-digit key/],
+    ['http://h/p#frag', /fragment/],
+    [`http://h/p?a=${'x'.repeat(260)}`, /at most 255/],
+    [`http://h/p?${Array.from({ length: 7 }, (_, i) => `k${i}=${'v'.repeat(200)}`).join('&')}`, /1300/],
+  ];
+  for (const [url, re] of bad) {
+    test(`rejects ${url.slice(0, 40)}`, () => {
+      const r = deriveTxt(url);
+      assert.ok(!r.ok);
+      assert.match(r.error, re);
+    });
+  }
+
+  test('the type follows TLS unless mdns.type says otherwise', () => {
+    assert.equal(serviceTypeFor(undefined, false), '_http._tcp');
+    assert.equal(serviceTypeFor(undefined, true), '_https._tcp');
+    assert.equal(serviceTypeFor('_http._tcp', true), '_http._tcp');
+  });
+
+  test('txtRecord keeps TXT order for the advertiser', () => {
+    assert.deepEqual(Object.entries(txtRecord(['path=/x', 'b=2', 'a=1=1'])), [
+      ['path', '/x'],
+      ['b', '2'],
+      ['a', '1=1'],
+    ]);
+  });
+});
+
+describe('advertisement plan', () => {
+  const cfg = (yaml: string) => parseConfigText(yaml, 'c.yaml');
+
+  test('defaults: the DHCP face interfaces, its URL on each, the system host name, _http._tcp', () => {
+    const c = cfg('dhcp:\n  interfaces: [eth0]\n');
+    const r = planAdvertisement(c, HOST, 'box.example.org');
+    assert.ok(r.ok);
+    assert.equal(r.ad.instance, 'Provisioning URL');
+    assert.equal(r.ad.type, '_http._tcp');
+    assert.equal(r.ad.port, 8667);
+    assert.equal(r.ad.hostname, 'box');
+    assert.deepEqual(r.ad.interfaces.map((i) => i.name), ['eth0']);
+    const dhcpUrl = selectUrl(buildUrlPlan(c), 0, 0, { name: 'eth0', address: (HOST[1] as HostInterface).address, cidr: (HOST[1] as HostInterface).cidr }).toString();
+    assert.equal(clientUrlOn(r.ad, r.ad.interfaces[0] as Advertisement['interfaces'][0]), dhcpUrl);
+  });
+
+  test('empty dhcp.interfaces means every non-loopback interface, as for the DHCP face', () => {
+    const r = planAdvertisement(cfg(''), HOST, 'box');
+    assert.ok(r.ok);
+    assert.deepEqual(r.ad.interfaces.map((i) => `${i.name}=${i.ipv4}`), ['eth0=192.168.1.10', 'eth1=10.20.0.1']);
+    assert.deepEqual(r.ad.txt.slice(0, 2), ['path=/jitsi', 'username=${username}']);
+  });
+
+  test('mdns.interfaces overrides; a missing interface is PROVD_ERR_MDNS_INTERFACE', () => {
+    const r = planAdvertisement(cfg('dhcp:\n  interfaces: [eth0]\nmdns:\n  interfaces: [eth1]\n'), HOST, 'box');
+    assert.ok(r.ok);
+    assert.deepEqual(r.ad.interfaces.map((i) => i.name), ['eth1']);
+    const bad = planAdvertisement(cfg('mdns:\n  interfaces: [eth7]\n'), HOST, 'box');
+    assert.ok(!bad.ok);
+    assert.equal(bad.error.code, 'PROVD_ERR_MDNS_INTERFACE');
+    assert.match(bad.error.message, /eth7/);
+  });
+
+  test('different URLs on two advertised links are PROVD_ERR_MDNS_URL; mdns.url resolves it', () => {
+    const yaml = 'dhcp:\n  networks:\n    - { subnet: 10.20.0.0/16, url: "http://10.20.0.1:8667/a?x=1" }\n    - { subnet: 192.168.1.0/24, url: "http://192.168.1.10:8667/b?x=1" }\n';
+    const r = planAdvertisement(cfg(yaml), HOST, 'box');
+    assert.ok(!r.ok);
+    assert.equal(r.error.code, 'PROVD_ERR_MDNS_URL');
+    assert.match(r.error.message, /mdns\.url/);
+    const fixed = planAdvertisement(cfg(`${yaml}mdns:\n  url: "https://prov.example/j?x=1"\n`), HOST, 'box');
+    assert.ok(fixed.ok);
+    assert.deepEqual(fixed.ad.txt, ['path=https://prov.example/j', 'x=1']);
+  });
+
+  test('the same relative URL on two links is one TXT record', () => {
+    const r = planAdvertisement(cfg('mdns:\n  hostname: Prov-1.local\n'), HOST, 'box');
+    assert.ok(r.ok);
+    assert.equal(r.ad.hostname, 'Prov-1');
+    assert.equal(r.ad.interfaces.length, 2);
+    // https type, http URL: the scheme differs, so path is absolute, hence per link.
+    const two = planAdvertisement(cfg('mdns:\n  type: _https._tcp\n'), HOST, 'box');
+    assert.ok(!two.ok);
+    const one = planAdvertisement(cfg('dhcp:\n  interfaces: [eth0]\nmdns:\n  type: _https._tcp\n'), HOST, 'box');
+    assert.ok(one.ok);
+    assert.equal(one.ad.txt[0], 'path=http://192.168.1.10:8667/jitsi');
+  });
+
+  test('host labels are sanitized', () => {
+    assert.equal(hostLabel('my_box.lan'), 'my-box');
+    assert.equal(hostLabel('x.local'), 'x');
+    assert.equal(hostLabel('__'), 'provisiond');
+  });
+});
+
+describe('mdns configuration keys', () => {
+  test('valid keys load; the example file is valid', () => {
+    const c = parseConfigText('mdns:\n  type: _https._tcp\n  hostname: prov\n  interfaces: [eth0]\n  url: "https://p.example/x?a=1"\n', 'c.yaml');
+    assert.equal(c.mdns.type, '_https._tcp');
+    assert.deepEqual(c.mdns.interfaces, ['eth0']);
+  });
+
+  test('each bad value is named by key', () => {
+    const p = problems('mdns:\n  type: _ipp._tcp\n  hostname: "bad name"\n  interfaces: []\n  url: "/relative?a=1"\n');
+    assert.equal(p.length, 4, p.join('\n'));
+    assert.match(p[0] ?? '', /mdns\.type: Invalid option/);
+    assert.match(p[1] ?? '', /mdns\.hostname: must be one DNS label/);
+    assert.match(p[2] ?? '', /mdns\.interfaces: must list at least one interface/);
+    assert.match(p[3] ?? '', /mdns\.url: must be an absolute http/);
+  });
+
+  test('a TXT string over 255 bytes in mdns.url is an error at load', () => {
+    const [p] = problems(`mdns:\n  url: "https://p.example/x?a=${'v'.repeat(300)}"\n`);
+    assert.match(p ?? '', /mdns\.url: gives the TXT string .* of 302 bytes; a TXT string holds at most 255/);
+  });
+
+  test('a DHCP URL mDNS cannot carry exactly is an error while mdns is enabled', () => {
+    const [p] = problems('dhcp:\n  url: "http://a/p?flag"\n');
+    assert.match(p ?? '', /dhcp\.url: cannot be advertised over mDNS exactly: it query parameter 1 \('flag'\) has no '='/);
+    assert.deepEqual(problems('dhcp:\n  url: "http://a/p?flag"\nmdns:\n  enabled: false\n'), []);
+    assert.deepEqual(problems('dhcp:\n  url: "http://a/p?flag"\nmdns:\n  url: "http://a/p?flag=1"\n'), []);
+  });
+
+  test('http.port 0 cannot be advertised', () => {
+    assert.match(problems('http:\n  port: 0\n')[0] ?? '', /http\.port: must be a fixed port while mdns\.enabled/);
+  });
+});
+
+/** packet builds a DNS response holding the given records (names uncompressed). */
+function packet(records: { name: string; type: number; ttl: number; rdata: Buffer }[], response = true): Buffer {
+  const name = (n: string): Buffer => Buffer.concat([...n.split('.').filter(Boolean).map((l) => Buffer.concat([Buffer.from([Buffer.byteLength(l)]), Buffer.from(l)])), Buffer.from([0])]);
+  const head = Buffer.alloc(12);
+  head.writeUInt16BE(response ? 0x8400 : 0, 2);
+  head.writeUInt16BE(records.length, 6);
+  const body = records.map((r) => {
+    const fixed = Buffer.alloc(10);
+    fixed.writeUInt16BE(r.type, 0);
+    fixed.writeUInt16BE(0x8001, 2);
+    fixed.writeUInt32BE(r.ttl, 4);
+    fixed.writeUInt16BE(r.rdata.length, 8);
+    return Buffer.concat([name(r.name), fixed, r.rdata]);
+  });
+  return Buffer.concat([head, ...body]);
+}
+function srv(port: number, target: string): Buffer {
+  const b = Buffer.alloc(6);
+  b.writeUInt16BE(port, 4);
+  return Buffer.concat([b, ...target.split('.').filter(Boolean).map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0])]);
+}
+const txt = (...s: string[]): Buffer => Buffer.concat(s.map((x) => Buffer.concat([Buffer.from([Buffer.byteLength(x)]), Buffer.from(x)])));
+
+describe('DNS decoding and conflict reading', () => {
+  const ad: Advertisement = { instance: 'Provisioning URL', type: '_http._tcp', port: 8667, hostname: 'prov', interfaces: [{ name: 'eth0', ipv4: '192.168.1.10', url: '' }], txt: ['path=/jitsi', 'u=1'] };
+
+  test('decodes SRV, TXT and A, including a compressed name', () => {
+    const p = packet([
+      { name: 'Provisioning URL._http._tcp.local', type: 33, ttl: 120, rdata: srv(80, 'other.local') },
+      { name: 'Provisioning URL._http._tcp.local', type: 16, ttl: 4500, rdata: txt('path=/x') },
+      { name: 'prov.local', type: 1, ttl: 120, rdata: Buffer.from([192, 168, 1, 99]) },
+    ]);
+    const d = decodeDns(p);
+    assert.ok(d.ok, d.ok ? '' : d.error);
+    assert.equal(d.message.records.length, 3);
+    const compressed = Buffer.concat([packet([{ name: 'a.local', type: 1, ttl: 1, rdata: Buffer.from([1, 2, 3, 4]) }]).subarray(0, 12 + 9 + 10 + 4)]);
+    compressed.writeUInt16BE(2, 6);
+    const pointer = Buffer.concat([Buffer.from([0xc0, 12]), Buffer.from([0, 1, 0, 1, 0, 0, 0, 1, 0, 4, 5, 6, 7, 8])]);
+    const two = decodeDns(Buffer.concat([compressed, pointer]));
+    assert.ok(two.ok, two.ok ? '' : two.error);
+    assert.equal(two.message.records[1]?.name, 'a.local.');
+    const obs = observe('192.168.1.50', d.message, [ad]);
+    assert.deepEqual(obs.map((o) => [o.which, o.identical, isConflict(o)]), [
+      ['instance', false, true],
+      ['instance', false, true],
+      ['hostname', false, true],
+    ]);
+  });
+
+  test('our own records and goodbyes are not conflicts', () => {
+    const p = packet([
+      { name: 'provisioning url._http._tcp.local', type: 33, ttl: 120, rdata: srv(8667, 'PROV.local') },
+      { name: 'Provisioning URL._http._tcp.local', type: 16, ttl: 4500, rdata: txt('path=/jitsi', 'u=1') },
+      { name: 'prov.local', type: 1, ttl: 120, rdata: Buffer.from([192, 168, 1, 10]) },
+      { name: 'Provisioning URL._http._tcp.local', type: 33, ttl: 0, rdata: srv(80, 'x.local') },
+    ]);
+    const d = decodeDns(p);
+    assert.ok(d.ok);
+    assert.ok(!observe('192.168.1.10', d.message, [ad]).some(isConflict));
+  });
+
+  test('malformed input is an error value, never a throw', () => {
+    const loop = Buffer.alloc(12 + 2 + 10);
+    loop.writeUInt16BE(1, 6);
+    loop.writeUInt16BE(0xc00c, 12);
+    assert.equal(decodeDns(loop).ok, false);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => {
+        decodeDns(Buffer.from(bytes));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('Avahi service file', () => {
+  const ad: Advertisement = { instance: 'Provisioning URL', type: '_https._tcp', port: 443, hostname: 'p', interfaces: [{ name: 'eth0', ipv4: '10.0.0.1', url: '' }], txt: ['path=/p', 'q=<&>"\''] };
+
+  test('escapes XML and keeps TXT order', () => {
+    assert.equal(xmlEscape(`<&>"'`), '&lt;&amp;&gt;&quot;&apos;');
+    const xml = avahiServiceXml(ad, 'test -- generator');
+    assert.match(xml, /<txt-record>path=\/p<\/txt-record>\n {4}<txt-record>q=&lt;&amp;&gt;&quot;&apos;<\/txt-record>/);
+    assert.ok(!/<!--[\s\S]*--[\s\S]*-->/.test(xml.replace(/<!--|-->/g, '')), 'no -- inside the comment');
+  });
+
+  const py = spawnSync('/usr/bin/python3', ['--version']);
+  test('parses as Avahi service XML', { skip: py.status === 0 ? false : '/usr/bin/python3 is not installed' }, () => {
+    const r = spawnSync('/usr/bin/python3', ['-c', 'import sys, xml.etree.ElementTree as E\nr=E.fromstring(sys.stdin.read())\nprint(r.tag, r.findtext("name"), r.find("service").findtext("type"), [t.text for t in r.iter("txt-record")])'], {
+      input: avahiServiceXml(ad, 'g'),
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), `service-group Provisioning URL _https._tcp ['path=/p', 'q=<&>"\\'']`);
+  });
+
+  const dir = mkdtempSync(join(tmpdir(), 'provisiond-export-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  test('provisiond export avahi prints it; a run-time port is refused', async () => {
+    const cfg = join(dir, 'x.yaml');
+    writeFileSync(cfg, `dhcp:\n  interfaces: [lo]\nmdns:\n  enabled: false\n  url: "https://p.example/x?a=1&b=<>&q='\\"&c=d"\n`);
+    const r = await runCli(['export', 'avahi', '--config', cfg]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /<txt-record>path=https:\/\/p\.example\/x<\/txt-record>/);
+    assert.match(r.stdout, /<txt-record>b=&lt;&gt;<\/txt-record>\n {4}<txt-record>q=&apos;&quot;<\/txt-record>/);
+    writeFileSync(cfg, 'http: {port: 0}\nmdns: {enabled: false}\n');
+    const bad = await runCli(['export', 'avahi', '--config', cfg]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /fixed port .*\[PROVD_ERR_CONFIG_INVALID\]/);
+    const usage = await runCli(['export', 'bonjour']);
+    assert.equal(usage.code, 2);
+  });
+});
+
+/** FakeAdvertiser records what the face asks of it; tests trigger renames and announcements. */
+class FakeAdvertiser implements Advertiser {
+  static made: FakeAdvertiser[] = [];
+  readonly pubs: { ad: Advertisement; handlers: PublishHandlers; txt: (readonly string[])[]; ended: boolean; announce: (ok: boolean) => void }[] = [];
+  shut = false;
+  constructor(readonly interfaces: readonly string[]) {
+    FakeAdvertiser.made.push(this);
+  }
+  publish(ad: Advertisement, handlers: PublishHandlers): Publication {
+    let announce: (ok: boolean) => void = () => undefined;
+    const announced = new Promise<boolean>((r) => (announce = r));
+    const rec = { ad, handlers, txt: [] as (readonly string[])[], ended: false, announce };
+    this.pubs.push(rec);
+    return {
+      announced,
+      updateTxt: (t) => rec.txt.push(t),
+      end: async () => {
+        rec.ended = true;
+        announce(false);
+      },
+    };
+  }
+  async shutdown(): Promise<void> {
+    this.shut = true;
+  }
+}
+const fakeFactory: AdvertiserFactory = (names) => new FakeAdvertiser(names);
+const tick = (ms = 20): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('mDNS face logic (fake advertiser, watcher on a loopback port)', () => {
+  const yaml = 'dhcp:\n  interfaces: [eth0]\nmdns:\n  hostname: prov\n';
+
+  async function face(retryMs = 50): Promise<{ f: MdnsFace; cap: ReturnType<typeof captureLog>; port: number }> {
+    FakeAdvertiser.made = [];
+    const probe = createSocket('udp4');
+    probe.bind(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = probe.address().port;
+    probe.close();
+    const cap = captureLog();
+    const f = new MdnsFace({ config: parseConfigText(yaml, 'c.yaml'), log: cap.log, listInterfaces: () => HOST, systemHostname: () => 'box', advertiser: fakeFactory, watcherPort: port, retryMs });
+    await f.start();
+    return { f, cap, port };
+  }
+
+  test('start publishes the exact name on the configured interfaces; close ends it and shuts down', async () => {
+    const { f } = await face();
+    const adv = FakeAdvertiser.made[0];
+    assert.ok(adv);
+    assert.deepEqual(adv.interfaces, ['eth0']);
+    assert.equal(adv.pubs[0]?.ad.instance, 'Provisioning URL');
+    assert.equal(f.state, 'probing');
+    adv.pubs[0]?.announce(true);
+    await tick();
+    assert.equal(f.state, 'announced');
+    assert.equal(f.stats()['announced'], 1);
+    await f.close();
+    await f.close();
+    assert.ok(adv.pubs[0]?.ended);
+    assert.ok(adv.shut);
+  });
+
+  test('a rename by the library is a logged conflict, retried under the same name', async () => {
+    const { f, cap } = await face(40);
+    const first = FakeAdvertiser.made[0];
+    first?.pubs[0]?.handlers.onRenamed('Provisioning URL (2)');
+    assert.equal(f.state, 'conflict');
+    const line = cap.lines.find((l) => l['code'] === 'PROVD_ERR_MDNS_CONFLICT');
+    assert.ok(line);
+    assert.equal(line['level'], 'error');
+    assert.equal(line['retryInMs'], 40);
+    await tick(120);
+    const retry = FakeAdvertiser.made[1];
+    assert.ok(retry, 'a fresh advertiser for the retry');
+    assert.ok(first?.shut);
+    assert.equal(retry.pubs[0]?.ad.instance, 'Provisioning URL');
+    retry.pubs[0]?.announce(true);
+    await tick();
+    assert.equal(f.state, 'announced');
+    assert.equal(f.stats()['conflicts'], 1);
+    await f.close();
+  });
+
+  test('a response claiming our name while probing is a conflict naming its sender', async () => {
+    const { f, cap, port } = await face(10_000);
+    const s = createSocket('udp4');
+    s.bind(0, '127.0.0.1');
+    await once(s, 'listening');
+    s.send(packet([{ name: 'Provisioning URL._http._tcp.local', type: 33, ttl: 120, rdata: srv(80, 'other.local') }]), port, '127.0.0.1');
+    for (let i = 0; i < 50 && f.state !== 'conflict'; i++) await tick();
+    s.close();
+    assert.equal(f.state, 'conflict');
+    const line = cap.lines.find((l) => l['code'] === 'PROVD_ERR_MDNS_CONFLICT');
+    assert.equal(line?.['otherResponder'], '127.0.0.1');
+    assert.equal(line?.['otherRecord'], 'Provisioning URL._http._tcp.local. SRV 0 0 80 other.local.');
+    assert.equal(line?.['hint'] !== undefined, true, 'the sender is on this host');
+    assert.ok(FakeAdvertiser.made[0]?.pubs[0]?.ended);
+    await f.close();
+  });
+
+  test('reload: a new TXT is re-announced in place; a new port withdraws and probes again', async () => {
+    const { f } = await face();
+    const adv = FakeAdvertiser.made[0];
+    adv?.pubs[0]?.announce(true);
+    await tick();
+    await f.reload(parseConfigText(`${yaml}  url: "http://x.example/y?z=1"\n`, 'c.yaml'));
+    assert.deepEqual(adv?.pubs[0]?.txt.at(-1), ['path=http://x.example/y', 'z=1']);
+    assert.equal(adv?.pubs.length, 1);
+    await f.reload(parseConfigText(`${yaml}http:\n  port: 9000\n`, 'c.yaml'));
+    assert.ok(adv?.pubs[0]?.ended, 'goodbye for the old SRV');
+    assert.equal(adv?.pubs[1]?.ad.port, 9000);
+    await assert.rejects(f.reload(parseConfigText('mdns:\n  interfaces: [eth9]\n', 'c.yaml')), (e: ProvError) => e.code === 'PROVD_ERR_MDNS_INTERFACE');
+    assert.equal(f.advertisement?.port, 9000, 'a rejected reload keeps the old advertisement');
+    await f.close();
+  });
+});
