@@ -54,10 +54,12 @@ export class RateLimiter {
     } else {
       b.tokens = Math.min(this.opts.burst, b.tokens + ((t - b.last) / 1000) * this.opts.rate);
       b.last = t;
+      // A flood ends when the source has been quiet long enough to refill the whole bucket;
+      // until then it is one episode, reported once however many tokens trickle back.
+      if (b.tokens >= this.opts.burst) b.limited = false;
     }
     if (b.tokens >= 1) {
       b.tokens -= 1;
-      b.limited = false;
       return 'allow';
     }
     if (b.limited) return 'refuse';
