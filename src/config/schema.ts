@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { isIP } from 'node:net';
 import { parseCidr } from '../net/ipv4';
+import { provisioningSchema } from '../provisioning/schema';
 
 /** MAX_OPTION_BYTES is the most a single DHCP option can carry (RFC 2132 §2: one length byte). */
 export const MAX_OPTION_BYTES = 255;
@@ -108,13 +109,34 @@ const dhcpSchema = z
     });
   });
 
-const httpSchema = z.strictObject({
-  host: z
-    .string()
-    .refine((h) => isIP(h) !== 0, { message: 'must be an IP address literal (e.g. 0.0.0.0, ::, 192.168.1.10)' })
-    .default('0.0.0.0'),
-  port: listenPort.default(8667),
-});
+const httpSchema = z
+  .strictObject({
+    /** enabled: false turns the HTTP face (the provisioning endpoint) off. */
+    enabled: z.boolean().default(true),
+    host: z
+      .string()
+      .refine((h) => isIP(h) !== 0, { message: 'must be an IP address literal (e.g. 0.0.0.0, ::, 192.168.1.10)' })
+      .default('0.0.0.0'),
+    port: listenPort.default(8667),
+    /** tls: PEM files; when set, `port` speaks HTTPS (re-read on SIGHUP). */
+    tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+    /** plainPort: with tls, also serve plain HTTP here. */
+    plainPort: listenPort.optional(),
+    /** bodyLimit: the largest request body in bytes (413 beyond). */
+    bodyLimit: z.number().int().min(256).max(1 << 20).default(16_384),
+    rateLimit: z
+      .strictObject({
+        /** rate is the sustained requests per second accepted from one IP; 0 disables the limit. */
+        rate: z.number().min(0).max(1_000_000).default(50),
+        /** burst is how many requests one IP may make at once before the rate applies (429 beyond). */
+        burst: z.number().int().min(1).max(1_000_000).default(200),
+      })
+      .prefault({}),
+  })
+  .superRefine((h, ctx) => {
+    if (h.plainPort !== undefined && h.tls === undefined) ctx.addIssue({ code: 'custom', path: ['plainPort'], message: 'needs http.tls (port already serves plain HTTP)' });
+    if (h.plainPort !== undefined && h.plainPort !== 0 && h.plainPort === h.port) ctx.addIssue({ code: 'custom', path: ['plainPort'], message: `must differ from http.port (${h.port})` });
+  });
 
 const mdnsSchema = z.strictObject({
   enabled: z.boolean().default(true),
@@ -130,6 +152,7 @@ export const configSchema = z.strictObject({
   http: httpSchema.prefault({}),
   mdns: mdnsSchema.prefault({}),
   log: logSchema.prefault({}),
+  provisioning: provisioningSchema.prefault({}),
   /** stateDir holds the daemon's persistent state; default $STATE_DIRECTORY (systemd) or ./state. */
   stateDir: z.string().min(1).optional(),
 });

@@ -1,0 +1,121 @@
+/**
+ * rules.ts: JitsiProvS's priority model, made explicit (issue: "Rules").
+ *
+ * A rule has a subject (`default`, or fields that must all match), a subject priority and
+ * properties, each with an optional property priority. Among the rules whose subject matches,
+ * each key goes to the smallest (subject priority, property priority); on a tie the rule
+ * declared first wins (global rules before the tenant's). Keys come out in the order they first
+ * appear in the matching rules. A winning value of null leaves the key out.
+ */
+import { compileTemplate, type CompiledTemplate } from './templates';
+import { globToRegExp } from './glob';
+import type { RuleConfig } from './schema';
+import type { DeviceContext, RenderContext } from './context';
+
+/** CompiledProperty is one property of a rule. */
+export interface CompiledProperty {
+  readonly key: string;
+  readonly priority: number;
+  /** template is null for "leave the key out". */
+  readonly template: CompiledTemplate | null;
+}
+
+/** Matcher tests one field. */
+interface Matcher {
+  readonly field: string;
+  readonly patterns: readonly RegExp[];
+}
+
+/** CompiledRule is a rule ready to match and render. */
+export interface CompiledRule {
+  readonly name: string;
+  readonly priority: number;
+  /** matchers is empty for `default`. */
+  readonly matchers: readonly Matcher[];
+  readonly properties: readonly CompiledProperty[];
+}
+
+const DEVICE_FIELDS: ReadonlySet<string> = new Set(['uuid', 'hwaddr', 'hostname', 'osname', 'arch', 'build', 'ipaddr']);
+
+/** normalizeMac lower-cases a MAC and uses ':' separators. */
+export function normalizeMac(s: string): string {
+  return s.trim().toLowerCase().replace(/-/g, ':');
+}
+
+/** compileRules compiles validated rules; `label` prefixes unnamed rules (e.g. `rules[2]`). */
+export function compileRules(rules: readonly RuleConfig[], label: string): CompiledRule[] {
+  return rules.map((r, i) => {
+    const matchers: Matcher[] =
+      r.subject === 'default'
+        ? []
+        : Object.entries(r.subject).map(([field, m]) => {
+            const list = typeof m === 'string' ? [m] : m;
+            return { field, patterns: list.map((p) => globToRegExp(field === 'hwaddr' ? normalizeMac(p) : p)) };
+          });
+    const properties: CompiledProperty[] = Object.entries(r.properties).map(([key, v]) => {
+      const value = v !== null && typeof v === 'object' ? v.value : v;
+      const priority = v !== null && typeof v === 'object' ? v.priority : 10;
+      if (value === null) return { key, priority, template: null };
+      const t = compileTemplate(value, `${r.name ?? `${label}[${i}]`}: ${key}`);
+      if (!t.ok) throw new Error(`template of ${key} does not compile: ${t.problem.message}`); // the schema checked it
+      return { key, priority, template: t.template };
+    });
+    return { name: r.name ?? `${label}[${i}]`, priority: r.priority, matchers, properties };
+  });
+}
+
+/** fieldValue is what a subject field is matched against (null: the field is absent). */
+function fieldValue(field: string, ctx: RenderContext): string | null {
+  switch (field) {
+    case 'username':
+    case 'user':
+      return ctx.user?.name ?? null;
+    case 'tenant':
+    case 'domain':
+      return ctx.tenant.domain;
+    default:
+      if (DEVICE_FIELDS.has(field)) return ctx.device[field as keyof DeviceContext];
+      return ctx.params[field] ?? null;
+  }
+}
+
+/** ruleMatches is true when every field of the subject matches one of its patterns. */
+export function ruleMatches(rule: CompiledRule, ctx: RenderContext): boolean {
+  for (const m of rule.matchers) {
+    if (m.field === 'username' || m.field === 'user') {
+      // `alice` matches the name; `alice@example.org` matches the full id.
+      const u = ctx.user;
+      if (u === null) return false;
+      if (!m.patterns.some((p) => p.test(p.source.includes('@') ? u.id : u.name))) return false;
+      continue;
+    }
+    const v = fieldValue(m.field, ctx);
+    if (v === null || !m.patterns.some((p) => p.test(v))) return false;
+  }
+  return true;
+}
+
+/** Winner is the chosen property for one key, with where it came from (for --explain). */
+export interface Winner {
+  readonly key: string;
+  readonly rule: string;
+  readonly subjectPriority: number;
+  readonly propertyPriority: number;
+  readonly template: CompiledTemplate | null;
+}
+
+/** resolve picks one property per key among the matching rules, in first-appearance order. */
+export function resolve(rules: readonly CompiledRule[], ctx: RenderContext): Winner[] {
+  const best = new Map<string, Winner>();
+  for (const r of rules) {
+    if (!ruleMatches(r, ctx)) continue;
+    for (const p of r.properties) {
+      const cur = best.get(p.key);
+      // strict < keeps the first-declared on ties; Map keeps first-appearance order
+      if (cur === undefined || r.priority < cur.subjectPriority || (r.priority === cur.subjectPriority && p.priority < cur.propertyPriority)) {
+        best.set(p.key, { key: p.key, rule: r.name, subjectPriority: r.priority, propertyPriority: p.priority, template: p.template });
+      }
+    }
+  }
+  return [...best.values()];
+}
