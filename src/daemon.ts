@@ -6,6 +6,8 @@
  * Nothing here reads files, parses arguments or exits the process: that is the CLI's job.
  */
 import { DhcpFace } from './dhcp/server';
+import { HttpFace } from './http/server';
+import type { Store } from './store/repository';
 import type { Config } from './config/schema';
 import type { Face } from './face';
 import type { Logger } from './log';
@@ -18,6 +20,8 @@ export interface DaemonDeps {
   readonly listInterfaces?: InterfaceLister;
   /** checkPortFree: see DhcpFaceOptions (tests that bind port 0 turn it off). */
   readonly checkPortFree?: boolean;
+  /** store: an opened store for the HTTP face (tests); by default it opens stateDir's. */
+  readonly store?: Store;
 }
 
 /** Daemon is a built provisiond instance. */
@@ -47,6 +51,11 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       ...(deps.checkPortFree === undefined ? {} : { checkPortFree: deps.checkPortFree }),
     });
 
+  const makeHttp = (cfg: Config): HttpFace =>
+    new HttpFace({ config: cfg, log: log.child({ face: 'http' }), ...(deps.store ? { store: deps.store } : {}) });
+
+  // The HTTP face starts first: the URLs the other faces hand out point at it.
+  if (config.http.enabled) faces.set('http', makeHttp(config));
   if (config.dhcp.enabled) faces.set('dhcp', makeDhcp(config));
 
   const daemon: Daemon = {
@@ -81,6 +90,17 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       } else if (!next.dhcp.enabled && dhcp) {
         await dhcp.close();
         faces.delete('dhcp');
+      }
+      // HTTP: reconfigure in place (SIGHUP also re-reads the TLS certificate), or start/stop it.
+      const http = faces.get('http');
+      if (next.http.enabled && http) await http.reload(next);
+      else if (next.http.enabled && !http) {
+        const face = makeHttp(next);
+        if (started) await face.start();
+        faces.set('http', face);
+      } else if (!next.http.enabled && http) {
+        await http.close();
+        faces.delete('http');
       }
       if (next.log.level !== config.log.level) log.level = next.log.level;
       config = next;
