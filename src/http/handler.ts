@@ -78,19 +78,19 @@ export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps
   const result = await deps.engine.provision({ params: form.params, ip: req.ip, userAgent: req.userAgent });
 
   let inventoryError: string | undefined;
-  if (deps.devices && result.tenant !== null && result.device.key !== null) {
-    const d = result.device;
+  const d = result.device;
+  if (deps.devices && result.tenant !== null && d.key !== undefined) {
     try {
       // Idempotent: a retried POST (contract §4.4: up to 4 deliveries) updates the same row.
       deps.devices.upsert({
-        key: d.key as string,
-        uuid: d.uuid,
-        hwaddr: d.hwaddr,
+        key: d.key,
+        uuid: d.uuid ?? null,
+        hwaddr: d.hwaddr ?? null,
         ip: req.ip,
-        hostname: d.hostname,
-        osname: d.osname,
-        arch: d.arch,
-        build: d.build,
+        hostname: d.hostname ?? null,
+        osname: d.osname ?? null,
+        arch: d.arch ?? null,
+        build: d.build ?? null,
         userAgent: req.userAgent === '' ? null : req.userAgent.slice(0, 256),
         username: result.user,
         tenant: result.tenant,

@@ -23,21 +23,21 @@ export interface ClientContext {
   readonly ip: string;
   readonly userAgent: string;
   /** product and version come from a `Jitsi/2.10.5550`-style User-Agent (contract §4.4). */
-  readonly product: string | null;
-  readonly version: string | null;
+  readonly product: string | undefined;
+  readonly version: string | undefined;
 }
 
 /** DeviceContext is the device identity taken from the request fields. */
 export interface DeviceContext {
-  /** key is what the inventory is keyed by: `uuid:<uuid>`, else `hwaddr:<mac>`, else null. */
-  readonly key: string | null;
-  readonly uuid: string | null;
-  readonly hwaddr: string | null;
-  readonly hostname: string | null;
-  readonly osname: string | null;
-  readonly arch: string | null;
-  readonly build: string | null;
-  readonly ipaddr: string | null;
+  /** key is what the inventory is keyed by: `uuid:<uuid>`, else `hwaddr:<mac>`. Absent fields are undefined, so `| default(...)` works. */
+  readonly key: string | undefined;
+  readonly uuid: string | undefined;
+  readonly hwaddr: string | undefined;
+  readonly hostname: string | undefined;
+  readonly osname: string | undefined;
+  readonly arch: string | undefined;
+  readonly build: string | undefined;
+  readonly ipaddr: string | undefined;
 }
 
 /** RenderContext is the whole template context. */
@@ -51,7 +51,7 @@ export interface RenderContext {
 }
 
 /** parseUserAgent reads `Product/version` from the first token of a User-Agent. */
-export function parseUserAgent(ua: string): { product: string | null; version: string | null } {
+export function parseUserAgent(ua: string): { product: string | undefined; version: string | undefined } {
   const m = /^([A-Za-z][\w.-]*)\/(\S+)/.exec(ua.trim());
-  return m ? { product: m[1] ?? null, version: m[2] ?? null } : { product: null, version: null };
+  return m ? { product: m[1], version: m[2] } : { product: undefined, version: undefined };
 }

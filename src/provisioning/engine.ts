@@ -85,20 +85,20 @@ function firstOf(params: Params, names: readonly string[]): string | undefined {
 }
 
 /** deviceField reads a device field; an unsubstituted `${…}` (the client had no value) is absent. */
-function deviceField(params: Params, names: readonly string[]): string | null {
+function deviceField(params: Params, names: readonly string[]): string | undefined {
   const v = firstOf(params, names);
-  if (v === undefined) return null;
+  if (v === undefined) return undefined;
   const t = v.trim();
-  if (t === '' || /^\$\{[^}]*\}$/.test(t)) return null;
+  if (t === '' || /^\$\{[^}]*\}$/.test(t)) return undefined;
   return t.slice(0, MAX_FIELD);
 }
 
 /** deviceOf derives the device identity; the inventory key is the uuid, else the MAC. */
 export function deviceOf(params: Params): DeviceContext {
-  const uuid = deviceField(params, DEVICE_ALIASES.uuid)?.toLowerCase() ?? null;
+  const uuid = deviceField(params, DEVICE_ALIASES.uuid)?.toLowerCase();
   const rawMac = deviceField(params, DEVICE_ALIASES.hwaddr);
-  const hwaddr = rawMac === null ? null : normalizeMac(rawMac);
-  const key = uuid !== null ? `uuid:${uuid}` : hwaddr !== null && MAC_RE.test(hwaddr) ? `hwaddr:${hwaddr}` : null;
+  const hwaddr = rawMac === undefined ? undefined : normalizeMac(rawMac);
+  const key = uuid !== undefined ? `uuid:${uuid}` : hwaddr !== undefined && MAC_RE.test(hwaddr) ? `hwaddr:${hwaddr}` : undefined;
   return {
     key,
     uuid,

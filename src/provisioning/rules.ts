@@ -64,18 +64,18 @@ export function compileRules(rules: readonly RuleConfig[], label: string): Compi
   });
 }
 
-/** fieldValue is what a subject field is matched against (null: the field is absent). */
-function fieldValue(field: string, ctx: RenderContext): string | null {
+/** fieldValue is what a subject field is matched against (undefined: the field is absent). */
+function fieldValue(field: string, ctx: RenderContext): string | undefined {
   switch (field) {
     case 'username':
     case 'user':
-      return ctx.user?.name ?? null;
+      return ctx.user?.name;
     case 'tenant':
     case 'domain':
       return ctx.tenant.domain;
     default:
       if (DEVICE_FIELDS.has(field)) return ctx.device[field as keyof DeviceContext];
-      return ctx.params[field] ?? null;
+      return ctx.params[field];
   }
 }
 
@@ -90,7 +90,7 @@ export function ruleMatches(rule: CompiledRule, ctx: RenderContext): boolean {
       continue;
     }
     const v = fieldValue(m.field, ctx);
-    if (v === null || !m.patterns.some((p) => p.test(v))) return false;
+    if (v === undefined || !m.patterns.some((p) => p.test(v))) return false;
   }
   return true;
 }
