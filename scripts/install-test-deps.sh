@@ -3,7 +3,7 @@
 # clients and tools). Idempotent; skipped when not root or when apt-get is absent, in which
 # case the tests that need them skip with a message.
 set -euo pipefail
-PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server)
+PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server default-jdk-headless openssl)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "install-test-deps: not root or no apt-get; interop tests will skip" >&2
     exit 0

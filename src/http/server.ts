@@ -104,6 +104,11 @@ export class HttpFace implements Face {
     return portOf(this.listeners?.plain);
   }
 
+  /** app is the main fastify instance, for inject() in tests. */
+  get app(): FastifyInstance | undefined {
+    return this.listeners?.main;
+  }
+
   /** engine is the current provisioning engine (tests). */
   get engine(): Engine | undefined {
     return this.deps?.engine;

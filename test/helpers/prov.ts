@@ -52,8 +52,8 @@ export function provisioningYaml(hashes: { alice: string; bob: string }, extra =
           subject: default
           properties:
             net.java.sip.communicator.impl.protocol.sip.acc1: acc1
-            net.java.sip.communicator.impl.protocol.sip.acc1.USER_ID: "{{ user.attributes.extension }}@{{ tenant.attributes.sipServer }}"
-            net.java.sip.communicator.impl.protocol.sip.acc1.DISPLAY_NAME: "{{ user.attributes.displayName }}"
+            net.java.sip.communicator.impl.protocol.sip.acc1.USER_ID: "{{ user.attributes.extension | default('none') }}@{{ tenant.attributes.sipServer }}"
+            net.java.sip.communicator.impl.protocol.sip.acc1.DISPLAY_NAME: "{{ user.attributes.displayName | default(user.name) }}"
             net.java.sip.communicator.impl.protocol.sip.acc1.PASSWORD: "{{ params.password | default('') }}"
             net.java.sip.communicator.impl.gui.OS: "{{ device.osname | default('?') }} {{ device.hwaddr | default('-') }} {{ client.version | default('-') }}"
         - name: desk
