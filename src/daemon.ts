@@ -7,6 +7,7 @@
  */
 import { DhcpFace } from './dhcp/server';
 import { HttpFace } from './http/server';
+import { HttpClusterFace } from './http/cluster';
 import type { Store } from './store/repository';
 import type { Config } from './config/schema';
 import type { Face } from './face';
@@ -51,8 +52,10 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       ...(deps.checkPortFree === undefined ? {} : { checkPortFree: deps.checkPortFree }),
     });
 
-  const makeHttp = (cfg: Config): HttpFace =>
-    new HttpFace({ config: cfg, log: log.child({ face: 'http' }), ...(deps.store ? { store: deps.store } : {}) });
+  const makeHttp = (cfg: Config): Face =>
+    cfg.http.workers > 1
+      ? new HttpClusterFace({ config: cfg, log: log.child({ face: 'http' }) })
+      : new HttpFace({ config: cfg, log: log.child({ face: 'http' }), ...(deps.store ? { store: deps.store } : {}) });
 
   // The HTTP face starts first: the URLs the other faces hand out point at it.
   if (config.http.enabled) faces.set('http', makeHttp(config));
@@ -92,7 +95,13 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
         faces.delete('dhcp');
       }
       // HTTP: reconfigure in place (SIGHUP also re-reads the TLS certificate), or start/stop it.
-      const http = faces.get('http');
+      let http = faces.get('http');
+      if (http && next.http.enabled && (next.http.workers > 1) !== (config.http.workers > 1)) {
+        // switching between in-process and worker processes: replace the face
+        await http.close();
+        faces.delete('http');
+        http = undefined;
+      }
       if (next.http.enabled && http) await http.reload(next);
       else if (next.http.enabled && !http) {
         const face = makeHttp(next);

@@ -122,6 +122,8 @@ const httpSchema = z
     tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
     /** plainPort: with tls, also serve plain HTTP here. */
     plainPort: listenPort.optional(),
+    /** workers: 1 serves HTTP in the daemon process; N > 1 runs N worker processes sharing the port. */
+    workers: z.number().int('must be an integer').min(1).max(64).default(1),
     /** bodyLimit: the largest request body in bytes (413 beyond). */
     bodyLimit: z.number().int().min(256).max(1 << 20).default(16_384),
     rateLimit: z

@@ -34,6 +34,8 @@ export interface HttpFaceOptions {
   readonly log: Logger;
   /** store: an opened store (tests); otherwise the face opens stateDir's SQLite file. */
   readonly store?: Store;
+  /** warnings: false skips the startup warnings (HTTP workers: the primary logs them once). */
+  readonly warnings?: boolean;
 }
 
 interface TlsMaterial {
@@ -87,7 +89,7 @@ export class HttpFace implements Face {
   private closed = false;
   private readonly counters = new Map<string, number>();
 
-  constructor(opts: HttpFaceOptions) {
+  constructor(private readonly opts: HttpFaceOptions) {
     this.log = opts.log;
     this.config = opts.config;
     this.store = opts.store;
@@ -176,24 +178,8 @@ export class HttpFace implements Face {
   }
 
   private warnings(config: Config): void {
-    const p = config.provisioning;
-    const d = this.deps;
-    if (!d) return;
-    const weak = d.engine.weakConfigUsers();
-    const weakStore = this.store?.users.list().filter((u) => !u.passwordHash.startsWith('$scrypt$')) ?? [];
-    if (weak.length + weakStore.length > 0) {
-      this.log.warn(
-        { config: weak, store: weakStore.map((u) => `${u.name}@${u.domain}`) },
-        `${weak.length + weakStore.length} user(s) have md5: or plain: passwords (JitsiProvS imports); store users are re-hashed with scrypt at their next login, replace the configuration's with 'provisiond user hash'`,
-      );
-    }
-    for (const [domain, t] of Object.entries(p.tenants)) {
-      const enforce = t.enforcePrefix ?? p.enforcePrefix;
-      if (enforce.length > 0 && !enforce.some((e) => 'net.java.sip.communicator.plugin.provisioning.URL'.startsWith(e))) {
-        this.log.warn({ tenant: domain, enforcePrefix: enforce }, 'enforcePrefix does not cover net.java.sip.communicator.plugin.provisioning.*: clients will forget their provisioning URL and UUID');
-      }
-    }
-    if (Object.keys(p.tenants).length === 0) this.log.warn('no provisioning.tenants configured: every provisioning request gets 404');
+    if (this.opts.warnings === false || !this.deps) return;
+    startupWarnings(config, this.deps.engine, this.store, this.log);
   }
 
   private async listen(config: Config): Promise<Listeners> {
@@ -299,6 +285,26 @@ export class HttpFace implements Face {
     });
     return app;
   }
+}
+
+/** startupWarnings logs what an operator should fix: weak passwords, enforcePrefix gaps, no tenants. */
+export function startupWarnings(config: Config, engine: Engine, store: Store | undefined, log: Logger): void {
+  const p = config.provisioning;
+  const weak = engine.weakConfigUsers();
+  const weakStore = store?.users.list().filter((u) => !u.passwordHash.startsWith('$scrypt$')) ?? [];
+  if (weak.length + weakStore.length > 0) {
+    log.warn(
+      { config: weak, store: weakStore.map((u) => `${u.name}@${u.domain}`) },
+      `${weak.length + weakStore.length} user(s) have md5: or plain: passwords (JitsiProvS imports); store users are re-hashed with scrypt at their next login, replace the configuration's with 'provisiond user hash'`,
+    );
+  }
+  for (const [domain, t] of Object.entries(p.tenants)) {
+    const enforce = t.enforcePrefix ?? p.enforcePrefix;
+    if (enforce.length > 0 && !enforce.some((e) => 'net.java.sip.communicator.plugin.provisioning.URL'.startsWith(e))) {
+      log.warn({ tenant: domain, enforcePrefix: enforce }, 'enforcePrefix does not cover net.java.sip.communicator.plugin.provisioning.*: clients will forget their provisioning URL and UUID');
+    }
+  }
+  if (Object.keys(p.tenants).length === 0) log.warn('no provisioning.tenants configured: every provisioning request gets 404');
 }
 
 function portOf(app: FastifyInstance | undefined): number | undefined {

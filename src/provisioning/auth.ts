@@ -21,6 +21,8 @@ export interface UserRecord {
   readonly name: string;
   readonly passwordHash: string;
   readonly parsed: ParsedHash;
+  /** fingerprint identifies passwordHash for the credential cache (computed once per record). */
+  readonly fingerprint: string;
   readonly attributes: Readonly<Record<string, string>>;
 }
 
@@ -39,7 +41,15 @@ export class UserDirectory {
       for (const [name, u] of Object.entries(t.users)) {
         const parsed = parseHash(u.password);
         if (!parsed.ok) continue; // the schema rejected these already
-        const rec: UserRecord = { source: 'config', domain, name: name.toLowerCase(), passwordHash: u.password, parsed: parsed.value, attributes: { ...u.attributes } };
+        const rec: UserRecord = {
+          source: 'config',
+          domain,
+          name: name.toLowerCase(),
+          passwordHash: u.password,
+          parsed: parsed.value,
+          fingerprint: fingerprintOf(u.password),
+          attributes: { ...u.attributes },
+        };
         this.fromConfig.set(`${domain}\0${rec.name}`, rec);
       }
     }
@@ -63,7 +73,7 @@ export class UserDirectory {
     if (!s) return undefined;
     const parsed = parseHash(s.passwordHash);
     if (!parsed.ok) return undefined;
-    return { source: 'store', domain, name: s.name, passwordHash: s.passwordHash, parsed: parsed.value, attributes: s.attributes };
+    return { source: 'store', domain, name: s.name, passwordHash: s.passwordHash, parsed: parsed.value, fingerprint: fingerprintOf(s.passwordHash), attributes: s.attributes };
   }
 }
 
@@ -106,7 +116,7 @@ export class Authenticator {
     }
     const cache = this.opts.cache;
     const key = cache.cacheKey(domain, user.name, password);
-    const fp = fingerprintOf(user.passwordHash);
+    const fp = user.fingerprint;
     if (cache.has(key, fp)) return { kind: 'ok', user, cached: true };
     const flightKey = `${key}\0${fp}`;
     let flight = this.inflight.get(flightKey);

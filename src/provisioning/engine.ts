@@ -8,7 +8,10 @@ import type { Params } from './form';
 import type { ClientContext, DeviceContext, RenderContext, TenantContext, UserContext } from './context';
 import { parseUserAgent } from './context';
 import { compileRules, normalizeMac, resolve, type CompiledRule } from './rules';
-import { encodeProperties, type PropertyLine } from './properties';
+import { escapeKey, escapeValue, type PropertyLine } from './properties';
+
+const ALLOW_KEY = 'provisioning.ALLOW_PREFIX';
+const ENFORCE_KEY = 'provisioning.ENFORCE_PREFIX';
 import { describeTemplateError } from './templates';
 import { Authenticator, UserDirectory, type UserRecord } from './auth';
 import { CredentialCache } from './credcache';
@@ -231,14 +234,16 @@ export class Engine {
     const base = { device, tenant: plan.context.domain, user: user?.id ?? null, cached };
     const lines: PropertyLine[] = [];
     const emitted = new Set<string>();
-    const emit = (key: string, value: string): void => {
+    let body = '';
+    const emit = (key: string, escapedKey: string, value: string): void => {
       if (emitted.has(key)) return; // contract §5.1: a repeated key collapses; never send one
       emitted.add(key);
       lines.push({ key, value });
+      body += `${escapedKey}=${escapeValue(value)}\n`;
     };
     // contract §5.2/§5.3: ALLOW first, wipes next, content, ENFORCE last.
-    if (plan.allow.length > 0) emit('provisioning.ALLOW_PREFIX', plan.allow.join('|'));
-    for (const w of plan.wipe) emit(w, '${null}');
+    if (plan.allow.length > 0) emit(ALLOW_KEY, ALLOW_KEY, plan.allow.join('|'));
+    for (const w of plan.wipe) emit(w, escapeKey(w), '${null}');
     for (const w of resolve(plan.rules, ctx)) {
       if (w.template === null) continue;
       let value: string;
@@ -247,10 +252,10 @@ export class Engine {
       } catch (err) {
         return { ...base, status: 500, outcome: 'render-error', body: 'internal error\n', error: `rule ${w.rule}, key ${w.key}: ${describeTemplateError(err).message}` };
       }
-      emit(w.key, value);
+      emit(w.key, w.escapedKey, value);
     }
-    if (plan.enforce.length > 0) emit('provisioning.ENFORCE_PREFIX', plan.enforce.join('|'));
-    return { ...base, status: 200, outcome: 'ok', body: encodeProperties(lines), lines };
+    if (plan.enforce.length > 0) emit(ENFORCE_KEY, ENFORCE_KEY, plan.enforce.join('|'));
+    return { ...base, status: 200, outcome: 'ok', body, lines };
   }
 
   /** weakPasswords lists config users whose password is md5:/plain: (for the startup warning). */

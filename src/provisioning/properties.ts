@@ -17,43 +17,45 @@ function unicodeEscape(code: number): string {
   return `\\u${HEX[(code >> 12) & 0xf]}${HEX[(code >> 8) & 0xf]}${HEX[(code >> 4) & 0xf]}${HEX[code & 0xf]}`;
 }
 
-/** escape applies Properties.store's saveConvert: `isKey` escapes every space and = : # !. */
-function escape(s: string, isKey: boolean): string {
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    switch (c) {
-      case 0x5c: // backslash
-        out += '\\\\';
-        continue;
-      case 0x09:
-        out += '\\t';
-        continue;
-      case 0x0a:
-        out += '\\n';
-        continue;
-      case 0x0d:
-        out += '\\r';
-        continue;
-      case 0x0c:
-        out += '\\f';
-        continue;
-      case 0x20: // a space ends a key, and a leading space of a value would be skipped by load
-        out += isKey || i === 0 ? '\\ ' : ' ';
-        continue;
-      case 0x3d: // =
-      case 0x3a: // :
-      case 0x23: // #
-      case 0x21: // !
-        // Only needed in keys (they end a key, or start a comment at line start); Properties.store
-        // escapes them in values too, and load accepts both, so values do the same for safety.
-        out += `\\${String.fromCharCode(c)}`;
-        continue;
-      default:
-        out += c < 0x20 || c > 0x7e ? unicodeEscape(c) : String.fromCharCode(c);
-    }
+/** KEY_PLAIN / VALUE_PLAIN match text that needs no escaping at all (the common case). */
+const KEY_PLAIN = /^[\x22-\x7e]*$/;
+const VALUE_PLAIN = /^(?:[\x21-\x7e][\x20-\x7e]*)?$/;
+const SPECIAL = /[\\=:#!]/;
+/** ESCAPABLE matches one char that needs an escape (a space is handled per position). */
+const ESCAPABLE = /[^\x21-\x7e]|[\\=:#!]/g;
+
+function escapeChar(ch: string): string {
+  const c = ch.charCodeAt(0);
+  switch (c) {
+    case 0x5c: // backslash
+      return '\\\\';
+    case 0x09:
+      return '\\t';
+    case 0x0a:
+      return '\\n';
+    case 0x0d:
+      return '\\r';
+    case 0x0c:
+      return '\\f';
+    case 0x3d: // =
+    case 0x3a: // :
+    case 0x23: // #
+    case 0x21: // !
+      // Needed in keys (they end a key, or start a comment at line start); Properties.store
+      // escapes them in values too, and load accepts both.
+      return `\\${ch}`;
+    default:
+      return c < 0x20 || c > 0x7e ? unicodeEscape(c) : ch;
   }
-  return out;
+}
+
+/**
+ * escape applies Properties.store's saveConvert. In a key every space is escaped (a space ends
+ * the key); in a value only a leading one (load would skip it), later ones stay as they are.
+ */
+function escape(s: string, isKey: boolean): string {
+  if ((isKey ? KEY_PLAIN : VALUE_PLAIN).test(s) && !SPECIAL.test(s)) return s;
+  return s.replace(ESCAPABLE, (ch, offset: number) => (ch === ' ' ? (isKey || offset === 0 ? '\\ ' : ' ') : escapeChar(ch)));
 }
 
 /** escapeKey escapes a property key. */

@@ -9,12 +9,15 @@
  */
 import { compileTemplate, type CompiledTemplate } from './templates';
 import { globToRegExp } from './glob';
+import { escapeKey } from './properties';
 import type { RuleConfig } from './schema';
 import type { DeviceContext, RenderContext } from './context';
 
 /** CompiledProperty is one property of a rule. */
 export interface CompiledProperty {
   readonly key: string;
+  /** escapedKey is the key as the encoder writes it (keys are static: escaped once). */
+  readonly escapedKey: string;
   readonly priority: number;
   /** template is null for "leave the key out". */
   readonly template: CompiledTemplate | null;
@@ -55,10 +58,11 @@ export function compileRules(rules: readonly RuleConfig[], label: string): Compi
     const properties: CompiledProperty[] = Object.entries(r.properties).map(([key, v]) => {
       const value = v !== null && typeof v === 'object' ? v.value : v;
       const priority = v !== null && typeof v === 'object' ? v.priority : 10;
-      if (value === null) return { key, priority, template: null };
+      const escapedKey = escapeKey(key);
+      if (value === null) return { key, escapedKey, priority, template: null };
       const t = compileTemplate(value, `${r.name ?? `${label}[${i}]`}: ${key}`);
       if (!t.ok) throw new Error(`template of ${key} does not compile: ${t.problem.message}`); // the schema checked it
-      return { key, priority, template: t.template };
+      return { key, escapedKey, priority, template: t.template };
     });
     return { name: r.name ?? `${label}[${i}]`, priority: r.priority, matchers, properties };
   });
@@ -98,6 +102,7 @@ export function ruleMatches(rule: CompiledRule, ctx: RenderContext): boolean {
 /** Winner is the chosen property for one key, with where it came from (for --explain). */
 export interface Winner {
   readonly key: string;
+  readonly escapedKey: string;
   readonly rule: string;
   readonly subjectPriority: number;
   readonly propertyPriority: number;
@@ -113,7 +118,7 @@ export function resolve(rules: readonly CompiledRule[], ctx: RenderContext): Win
       const cur = best.get(p.key);
       // strict < keeps the first-declared on ties; Map keeps first-appearance order
       if (cur === undefined || r.priority < cur.subjectPriority || (r.priority === cur.subjectPriority && p.priority < cur.propertyPriority)) {
-        best.set(p.key, { key: p.key, rule: r.name, subjectPriority: r.priority, propertyPriority: p.priority, template: p.template });
+        best.set(p.key, { key: p.key, escapedKey: p.escapedKey, rule: r.name, subjectPriority: r.priority, propertyPriority: p.priority, template: p.template });
       }
     }
   }

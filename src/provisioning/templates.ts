@@ -46,7 +46,59 @@ export function formatTemplateProblem(p: TemplateProblem): string {
   return p.line === undefined ? `template syntax error: ${p.message}` : `template syntax error at line ${p.line}, column ${p.column ?? 1} of the template: ${p.message}`;
 }
 
-/** compileTemplate compiles a value; it throws a TemplateProblem-carrying Error on a syntax error. */
+/** CONTEXT_ROOTS are the top-level names of RenderContext. */
+const CONTEXT_ROOTS: ReadonlySet<string> = new Set(['params', 'user', 'tenant', 'client', 'device']);
+/** SIMPLE_EXPR matches `{{ root.a.b }}`: a plain lookup with no filter, call, index or whitespace control. */
+const SIMPLE_EXPR = /\{\{ *([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*) *\}\}/g;
+
+type Part = string | readonly string[];
+
+/**
+ * simpleParts splits a template made only of literal text and `{{ a.b.c }}` lookups rooted in
+ * the render context; undefined when it uses anything else (filters, tags, comments, ...).
+ */
+function simpleParts(source: string): Part[] | undefined {
+  const parts: Part[] = [];
+  let last = 0;
+  for (const m of source.matchAll(SIMPLE_EXPR)) {
+    const path = (m[1] ?? '').split('.');
+    if (!CONTEXT_ROOTS.has(path[0] ?? '')) return undefined;
+    parts.push(source.slice(last, m.index));
+    parts.push(path);
+    last = (m.index ?? 0) + m[0].length;
+  }
+  const tail = source.slice(last);
+  if (tail.includes('{{') || tail.includes('{%') || tail.includes('{#') || parts.some((p) => typeof p === 'string' && (p.includes('{{') || p.includes('{%') || p.includes('{#')))) return undefined;
+  parts.push(tail);
+  return parts;
+}
+
+/**
+ * fastRender renders simple parts the way nunjucks would for primitive values (a string, number
+ * or boolean is output as String(v)); for anything else it returns undefined and the caller lets
+ * nunjucks render, so the result (or the error) is always nunjucks's own. It exists because a
+ * boot storm renders thousands of documents a second and nunjucks allocates a context per render.
+ */
+function fastRender(parts: readonly Part[], ctx: RenderContext): string | undefined {
+  let out = '';
+  for (const p of parts) {
+    if (typeof p === 'string') {
+      out += p;
+      continue;
+    }
+    let v: unknown = ctx;
+    for (const k of p) {
+      if (v === null || v === undefined || typeof v !== 'object') return undefined;
+      v = (v as Record<string, unknown>)[k];
+    }
+    if (typeof v === 'string') out += v;
+    else if (typeof v === 'number' || typeof v === 'boolean') out += String(v);
+    else return undefined;
+  }
+  return out;
+}
+
+/** compileTemplate compiles a value; a syntax error comes back as a TemplateProblem. */
 export function compileTemplate(source: string, name = 'property'): { ok: true; template: CompiledTemplate } | { ok: false; problem: TemplateProblem } {
   if (!source.includes('{{') && !source.includes('{%') && !source.includes('{#')) {
     return { ok: true, template: { source, render: () => source } };
@@ -57,7 +109,10 @@ export function compileTemplate(source: string, name = 'property'): { ok: true; 
   } catch (err) {
     return { ok: false, problem: describeTemplateError(err) };
   }
-  return { ok: true, template: { source, render: (ctx) => t.render(ctx as unknown as object) } };
+  const slow = (ctx: RenderContext): string => t.render(ctx as unknown as object);
+  const parts = simpleParts(source);
+  if (parts === undefined) return { ok: true, template: { source, render: slow } };
+  return { ok: true, template: { source, render: (ctx) => fastRender(parts, ctx) ?? slow(ctx) } };
 }
 
 /** checkTemplate is compileTemplate for validation: undefined when fine, else the problem text. */

@@ -22,17 +22,21 @@ export interface OpenOptions {
 
 /** migrate brings a database to `target`, one transaction per step; it returns the new level. */
 export function migrate(db: Database.Database, target: number = SCHEMA_VERSION): number {
-  let level = Number(db.pragma('user_version', { simple: true }));
+  const current = (): number => Number(db.pragma('user_version', { simple: true }));
+  let level = current();
   if (level > SCHEMA_VERSION) {
     throw new ProvError('PROVD_ERR_STORE', `the store is at schema version ${level}, newer than this provisiond (${SCHEMA_VERSION}); refusing to use it`);
   }
   for (const m of MIGRATIONS) {
     if (m.version <= level || m.version > target) continue;
+    // IMMEDIATE takes the write lock first, and the level is re-read under it, so two processes
+    // opening a fresh store at once (HTTP workers, the CLI) cannot both apply a step.
     db.transaction(() => {
+      if (current() >= m.version) return;
       db.exec(m.sql);
       db.pragma(`user_version = ${m.version}`);
-    })();
-    level = m.version;
+    }).immediate();
+    level = current();
   }
   return level;
 }
