@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, chownSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -97,6 +97,17 @@ describe('store migrations', () => {
       const raw = new Database(join(dir, STORE_FILE));
       assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
       raw.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('run as root (the CLI), the store files keep the owner of stateDir (the daemon user)', { skip: process.getuid?.() === 0 ? false : 'needs root' }, () => {
+    const dir = tmp();
+    try {
+      chownSync(dir, 65534, 65534);
+      openSqliteStore(dir).close();
+      assert.equal(statSync(join(dir, STORE_FILE)).uid, 65534);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

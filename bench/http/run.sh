@@ -134,9 +134,9 @@ wait_url() { # URL [curl args]: up to 20 s
 }
 
 echo "generating provisiond configurations ($USERS users + alice/bob/carol, scrypt ln=15)..." >&2
-node "$root/dist/bench/http/setup.js" "$W/cached.yaml" "$W/state-cached" 8667 "$USERS" 300 1
+node "$root/dist/bench/http/setup.js" "$W/cached.yaml" "$W/state-cached" 8667 "$USERS" 3600 1
 node "$root/dist/bench/http/setup.js" "$W/uncached.yaml" "$W/state-uncached" 8668 "$USERS" 0 1
-node "$root/dist/bench/http/setup.js" "$W/w2.yaml" "$W/state-w2" 8669 "$USERS" 300 2
+node "$root/dist/bench/http/setup.js" "$W/w2.yaml" "$W/state-w2" 8669 "$USERS" 3600 2
 
 "${IN[@]}" "$PHP_FPM" -F -y "$W/php-fpm.conf" > "$W/php-fpm.out" 2>&1 &
 PIDS+=($!)

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { handleProvisioning, type HandlerDeps, type HttpRequestInfo } from './handler';
+import { handleProvisioning, type HandlerDeps, type HttpAnswer, type HttpRequestInfo } from './handler';
 import { Engine } from '../provisioning/engine';
 import { RateLimiter } from '../dhcp/ratelimit';
 import { openSqliteStore } from '../store/sqlite';
@@ -167,6 +167,29 @@ export class HttpFace implements Face {
     return out;
   }
 
+  /** logRequest writes the request's log line: the path only, never the query or the body. */
+  private logRequest(info: HttpRequestInfo, url: string, q: number, a: HttpAnswer, t0: number): void {
+    const fields = {
+      reqId: info.requestId,
+      ip: info.ip,
+      method: info.method,
+      path: q < 0 ? url : url.slice(0, q),
+      status: a.status,
+      outcome: a.outcome,
+      tenant: a.result?.tenant ?? undefined,
+      user: a.result?.user ?? undefined,
+      device: a.result?.device.key ?? undefined,
+      ms: Math.round((performance.now() - t0) * 100) / 100,
+    };
+    if (a.inventoryError !== undefined) {
+      this.count('inventory-error');
+      this.log.error({ ...fields, err: a.inventoryError }, 'device inventory not updated');
+    }
+    if (a.status === 500) this.log.error({ ...fields, err: a.result?.error }, 'provisioning request failed');
+    else if (a.status === 200) this.log.debug(fields, 'provisioning request');
+    else if (a.outcome !== 'rate-limited') this.log.info(fields, 'provisioning request'); // one line per flood: rate-limited-first
+  }
+
   private count(name: string): void {
     this.counters.set(name, (this.counters.get(name) ?? 0) + 1);
   }
@@ -234,29 +257,7 @@ export class HttpFace implements Face {
       const a = await handleProvisioning(info, deps);
       this.count(`status:${a.status}`);
       if (a.result?.cached === true) this.count('auth-cached');
-      const path = q < 0 ? url : url.slice(0, q);
-      const fields = {
-        reqId: info.requestId,
-        ip: info.ip,
-        method: info.method,
-        path,
-        status: a.status,
-        outcome: a.outcome,
-        tenant: a.result?.tenant ?? undefined,
-        user: a.result?.user ?? undefined,
-        device: a.result?.device.key ?? undefined,
-        ms: Math.round((performance.now() - t0) * 100) / 100,
-      };
-      if (a.inventoryError !== undefined) {
-        this.count('inventory-error');
-        this.log.error({ ...fields, err: a.inventoryError }, 'device inventory not updated');
-      }
-      if (a.status === 500) this.log.error({ ...fields, err: a.result?.error }, 'provisioning request failed');
-      else if (a.status === 200) {
-        if (this.log.isLevelEnabled('debug')) this.log.debug(fields, 'provisioning request');
-      } else if (a.outcome === 'rate-limited') {
-        // one line per flood is enough (rate-limited-first is logged below)
-      } else this.log.info(fields, 'provisioning request');
+      if (a.status !== 200 || a.inventoryError !== undefined || this.log.isLevelEnabled('debug')) this.logRequest(info, url, q, a, t0);
       void reply.code(a.status).headers(a.headers).send(a.body);
     };
     app.post(PATHS.jitsi, serve);

@@ -7,7 +7,7 @@
 import type { Params } from './form';
 import type { ClientContext, DeviceContext, RenderContext, TenantContext, UserContext } from './context';
 import { parseUserAgent } from './context';
-import { compileRules, normalizeMac, resolve, type CompiledRule } from './rules';
+import { compileRules, normalizeMac, Resolver } from './rules';
 import { escapeKey, escapeValue, type PropertyLine } from './properties';
 
 const ALLOW_KEY = 'provisioning.ALLOW_PREFIX';
@@ -67,7 +67,7 @@ export interface ProvisionResult {
 interface TenantPlan {
   readonly context: TenantContext;
   readonly requireCredentials: boolean;
-  readonly rules: readonly CompiledRule[];
+  readonly resolver: Resolver;
   readonly allow: readonly string[];
   readonly wipe: readonly string[];
   readonly enforce: readonly string[];
@@ -158,9 +158,9 @@ export class Engine {
       this.tenants.set(domain, {
         context: { domain, attributes: { ...t.attributes } },
         requireCredentials: t.requireCredentials,
-        rules: [...applicable, ...own],
+        resolver: new Resolver([...applicable, ...own]),
         allow: t.allowPrefix ?? cfg.allowPrefix,
-        wipe: t.wipe ?? cfg.wipe,
+        wipe: [...new Set(t.wipe ?? cfg.wipe)],
         enforce: t.enforcePrefix ?? cfg.enforcePrefix,
       });
     }
@@ -232,19 +232,19 @@ export class Engine {
     const user: UserContext | null = rec === null ? null : { name: rec.name, domain: rec.domain, id: `${rec.name}@${rec.domain}`, attributes: rec.attributes };
     const ctx: RenderContext = { params: req.params, user, tenant: plan.context, client, device };
     const base = { device, tenant: plan.context.domain, user: user?.id ?? null, cached };
+    // A key is never emitted twice, by construction: the schema keeps rule keys apart from the
+    // directive keys and the wipe prefixes, the wipe list is de-duplicated, and the resolver
+    // returns one winner per key (contract §5.1: a repeated key would collapse).
     const lines: PropertyLine[] = [];
-    const emitted = new Set<string>();
     let body = '';
     const emit = (key: string, escapedKey: string, value: string): void => {
-      if (emitted.has(key)) return; // contract §5.1: a repeated key collapses; never send one
-      emitted.add(key);
       lines.push({ key, value });
       body += `${escapedKey}=${escapeValue(value)}\n`;
     };
     // contract §5.2/§5.3: ALLOW first, wipes next, content, ENFORCE last.
     if (plan.allow.length > 0) emit(ALLOW_KEY, ALLOW_KEY, plan.allow.join('|'));
     for (const w of plan.wipe) emit(w, escapeKey(w), '${null}');
-    for (const w of resolve(plan.rules, ctx)) {
+    for (const w of plan.resolver.winners(ctx)) {
       if (w.template === null) continue;
       let value: string;
       try {

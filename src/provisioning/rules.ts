@@ -109,11 +109,10 @@ export interface Winner {
   readonly template: CompiledTemplate | null;
 }
 
-/** resolve picks one property per key among the matching rules, in first-appearance order. */
-export function resolve(rules: readonly CompiledRule[], ctx: RenderContext): Winner[] {
+/** resolveMatched picks one property per key among the given (matching) rules, in first-appearance order. */
+export function resolveMatched(matched: readonly CompiledRule[]): Winner[] {
   const best = new Map<string, Winner>();
-  for (const r of rules) {
-    if (!ruleMatches(r, ctx)) continue;
+  for (const r of matched) {
     for (const p of r.properties) {
       const cur = best.get(p.key);
       // strict < keeps the first-declared on ties; Map keeps first-appearance order
@@ -123,4 +122,34 @@ export function resolve(rules: readonly CompiledRule[], ctx: RenderContext): Win
     }
   }
   return [...best.values()];
+}
+
+/** resolve picks one property per key among the rules that match `ctx`. */
+export function resolve(rules: readonly CompiledRule[], ctx: RenderContext): Winner[] {
+  return resolveMatched(rules.filter((r) => ruleMatches(r, ctx)));
+}
+
+/** MAX_PLANS bounds the memo of resolutions per set of matching rules. */
+const MAX_PLANS = 1024;
+
+/**
+ * Resolver memoizes resolve(): the winners depend only on which rules match, so each distinct
+ * set of matching rules is resolved once (a boot storm renders the same few sets thousands of
+ * times). The memo is bounded; past MAX_PLANS sets it resolves without remembering.
+ */
+export class Resolver {
+  private readonly memo = new Map<string, readonly Winner[]>();
+
+  constructor(readonly rules: readonly CompiledRule[]) {}
+
+  winners(ctx: RenderContext): readonly Winner[] {
+    let key = '';
+    for (let i = 0; i < this.rules.length; i++) key += ruleMatches(this.rules[i] as CompiledRule, ctx) ? '1' : '0';
+    let w = this.memo.get(key);
+    if (w === undefined) {
+      w = resolveMatched(this.rules.filter((_, i) => key[i] === '1'));
+      if (this.memo.size < MAX_PLANS) this.memo.set(key, w);
+    }
+    return w;
+  }
 }

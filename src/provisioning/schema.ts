@@ -51,7 +51,7 @@ const subject = z.union([
 ]);
 
 const rule = z.strictObject({
-  /** name labels the rule in logs and `provisiond render --explain`. */
+  /** name labels the rule in error messages (default: its position, e.g. rules[2]). */
   name: z.string().optional(),
   subject,
   priority: priority.default(10),

@@ -5,7 +5,7 @@
  * on an indexed key, a few microseconds each, so it runs on the event loop.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync, chownSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 import type { Device, DeviceObservation, DeviceRepository, Store, StoredUser, UserRepository } from './repository';
@@ -129,6 +129,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
     if (err instanceof ProvError) throw err;
     throw new ProvError('PROVD_ERR_STORE', `cannot prepare the store ${location}: ${errorMessage(err)}`, { cause: err });
   }
+  if (!opts.readonly) matchOwner(stateDir, location);
   if (version < SCHEMA_VERSION) {
     // Only tests stop early; they use migrate() on the raw file and need no repositories.
     return { users: unavailableUsers, devices: unavailableDevices, schemaVersion: version, location, close: () => db.close() };
@@ -197,6 +198,24 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
       db.close();
     },
   };
+}
+
+/**
+ * matchOwner gives the database files the owner of stateDir when root opened them: the CLI
+ * (run as root) must not leave a root-owned -wal or -shm file that the daemon, running as its
+ * own (systemd DynamicUser) user, can no longer write.
+ */
+function matchOwner(stateDir: string, location: string): void {
+  if (process.getuid?.() !== 0) return;
+  try {
+    const dir = statSync(stateDir);
+    if (dir.uid === 0) return;
+    for (const f of [location, `${location}-wal`, `${location}-shm`]) {
+      if (existsSync(f) && statSync(f).uid !== dir.uid) chownSync(f, dir.uid, dir.gid);
+    }
+  } catch {
+    // best effort: the daemon reports a store it cannot write
+  }
 }
 
 const unavailable = (): never => {
