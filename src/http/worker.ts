@@ -61,6 +61,9 @@ process.on('message', (raw: unknown) => {
     }
   })();
 });
+// The primary coordinates shutdown and reload: signals sent to the whole process group
+// (Ctrl-C, systemd's KillMode=control-group) must not cut a worker's requests short.
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1'] as const) process.on(sig, () => undefined);
 // The primary going away (crash, SIGKILL) must not leave a worker serving on its own.
 process.on('disconnect', () => {
   void (face?.close() ?? Promise.resolve()).finally(() => process.exit(0));
