@@ -172,6 +172,11 @@ export function userDel(io: Io, config: Config, ref: UserRef): void {
   io.stdout.write(`user ${ref.name}@${ref.domain} deleted\n`);
 }
 
+/** shownAttributes hides the values of attributes named like secrets (e.g. a SIP password). */
+function shownAttributes(a: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, /pass|secret|key|token/i.test(k) ? '[redacted]' : v]));
+}
+
 function formOf(hash: string): string {
   const p = parseHash(hash);
   return p.ok ? p.value.form : 'invalid';
@@ -181,12 +186,12 @@ function formOf(hash: string): string {
 export function userList(io: Io, config: Config, opts: { json: boolean }): void {
   const rows: { user: string; source: string; password: string; attributes: Record<string, string> }[] = [];
   const dir = new UserDirectory(config.provisioning, undefined);
-  for (const u of dir.configUsers()) rows.push({ user: `${u.name}@${u.domain}`, source: 'config', password: u.parsed.form, attributes: { ...u.attributes } });
+  for (const u of dir.configUsers()) rows.push({ user: `${u.name}@${u.domain}`, source: 'config', password: u.parsed.form, attributes: shownAttributes(u.attributes) });
   if (existsSync(join(config.stateDir, STORE_FILE))) {
     withStore(config, (s) => {
       for (const u of s.users.list()) {
         const shadowed = dir.inConfig(u.domain, u.name);
-        rows.push({ user: `${u.name}@${u.domain}`, source: shadowed ? 'store (shadowed by config)' : 'store', password: formOf(u.passwordHash), attributes: { ...u.attributes } });
+        rows.push({ user: `${u.name}@${u.domain}`, source: shadowed ? 'store (shadowed by config)' : 'store', password: formOf(u.passwordHash), attributes: shownAttributes(u.attributes) });
       }
     });
   }

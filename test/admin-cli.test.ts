@@ -55,6 +55,12 @@ describe('CLI: users, devices, render', () => {
       ['alice@example.com config scrypt', 'bob@example.com config scrypt', 'carol@example.com store scrypt'],
     );
     assert.ok(!list.stdout.includes('$scrypt$'));
+    const withSecret = await cli(['user', 'add', 'hank@example.com', '--config', cfg, '--password-stdin', '--attr', 'sipPassword=hush-hush'], 'h pw\n');
+    assert.equal(withSecret.code, 0, withSecret.stderr);
+    const shown = await cli(['user', 'list', '--config', cfg, '--json']);
+    assert.ok(!shown.stdout.includes('hush-hush'), 'an attribute named like a secret is printed');
+    assert.match(shown.stdout, /"sipPassword": "\[redacted\]"/);
+    assert.equal((await cli(['user', 'del', 'hank@example.com', '--config', cfg])).code, 0);
     assert.equal((await cli(['user', 'passwd', 'carol', '--domain', 'example.com', '--config', cfg, '--password-stdin'], 'new pw\n')).code, 0);
     const del = await cli(['user', 'del', 'carol@example.com', '--config', cfg]);
     assert.equal(del.code, 0);

@@ -48,10 +48,19 @@ export function formatTemplateProblem(p: TemplateProblem): string {
 
 /** CONTEXT_ROOTS are the top-level names of RenderContext. */
 const CONTEXT_ROOTS: ReadonlySet<string> = new Set(['params', 'user', 'tenant', 'client', 'device']);
-/** SIMPLE_EXPR matches `{{ root.a.b }}`: a plain lookup with no filter, call, index or whitespace control. */
-const SIMPLE_EXPR = /\{\{ *([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*) *\}\}/g;
+/**
+ * SIMPLE_EXPR matches `{{ root.a.b }}` and `{{ root.a.b | default('text') }}`: a plain lookup,
+ * optionally with a quoted default, and no other filter, call, index or whitespace control.
+ */
+const SIMPLE_EXPR = /\{\{ *([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?: *\| *default\((?:'([^'\\{}%#]*)'|"([^"\\{}%#]*)")\))? *\}\}/g;
 
-type Part = string | readonly string[];
+/** Lookup is one `{{ … }}` of a simple template: a path and an optional default text. */
+interface Lookup {
+  readonly path: readonly string[];
+  readonly fallback: string | undefined;
+}
+
+type Part = string | Lookup;
 
 /**
  * simpleParts splits a template made only of literal text and `{{ a.b.c }}` lookups rooted in
@@ -64,7 +73,7 @@ function simpleParts(source: string): Part[] | undefined {
     const path = (m[1] ?? '').split('.');
     if (!CONTEXT_ROOTS.has(path[0] ?? '')) return undefined;
     parts.push(source.slice(last, m.index));
-    parts.push(path);
+    parts.push({ path, fallback: m[2] ?? m[3] });
     last = (m.index ?? 0) + m[0].length;
   }
   const tail = source.slice(last);
@@ -75,8 +84,9 @@ function simpleParts(source: string): Part[] | undefined {
 
 /**
  * fastRender renders simple parts the way nunjucks would for primitive values (a string, number
- * or boolean is output as String(v)); for anything else it returns undefined and the caller lets
- * nunjucks render, so the result (or the error) is always nunjucks's own. It exists because a
+ * or boolean is output as String(v); `default('x')` replaces only undefined, as nunjucks's
+ * default filter does); for anything else it returns undefined and the caller lets nunjucks
+ * render, so the result (or the error) is always nunjucks's own. It exists because a
  * boot storm renders thousands of documents a second and nunjucks allocates a context per render.
  */
 function fastRender(parts: readonly Part[], ctx: RenderContext): string | undefined {
@@ -87,10 +97,17 @@ function fastRender(parts: readonly Part[], ctx: RenderContext): string | undefi
       continue;
     }
     let v: unknown = ctx;
-    for (const k of p) {
-      if (v === null || v === undefined || typeof v !== 'object') return undefined;
-      v = (v as Record<string, unknown>)[k];
+    for (const k of p.path) {
+      if (v === null || v === undefined) {
+        v = undefined; // nunjucks's member lookup on a missing parent yields undefined
+        break;
+      }
+      if (typeof v !== 'object') return undefined;
+      if (Object.prototype.hasOwnProperty.call(v, k)) v = (v as Record<string, unknown>)[k];
+      else if (k in v) return undefined; // inherited (e.g. a method): nunjucks's business
+      else v = undefined;
     }
+    if (v === undefined && p.fallback !== undefined) v = p.fallback;
     if (typeof v === 'string') out += v;
     else if (typeof v === 'number' || typeof v === 'boolean') out += String(v);
     else return undefined;
