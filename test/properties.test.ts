@@ -35,8 +35,11 @@ describe('java.util.Properties encoder', () => {
     assert.equal(out.split('\n').length - 1, lines.length);
   });
 
-  test('escapes as Properties.store does', () => {
+  test('escapes per contract §5.3 (keys: separators and comment starters; values: leading space)', () => {
     assert.equal(escapeKey('a b=c:d#e!f\\g'), 'a\\ b\\=c\\:d\\#e\\!f\\\\g');
+    assert.equal(escapeValue('SIP:a@b=c #d !e'), 'SIP:a@b=c #d !e');
+    assert.equal(escapeValue('#start'), '#start');
+    assert.equal(escapeValue('a\\b'), 'a\\\\b');
     assert.equal(escapeValue('  x y '), '\\  x y ');
     assert.equal(escapeValue('é\n😀'), '\\u00E9\\n\\uD83D\\uDE00');
     assert.equal(escapeValue('${null}'), '${null}');

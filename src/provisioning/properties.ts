@@ -4,7 +4,7 @@
  * The client reads the reply with Properties.load(InputStream), which decodes bytes as
  * ISO-8859-1, so the output is pure printable ASCII: every char outside 0x20-0x7E becomes a
  * \uXXXX escape of its UTF-16 code unit (supplementary chars become two escapes, a surrogate
- * pair), exactly as Properties.store does. Keys additionally escape the separators and comment
+ * pair), as Properties.store does. Keys additionally escape the separators and comment
  * starters; values escape a leading space (trailing spaces are kept by load).
  */
 
@@ -17,15 +17,8 @@ function unicodeEscape(code: number): string {
   return `\\u${HEX[(code >> 12) & 0xf]}${HEX[(code >> 8) & 0xf]}${HEX[(code >> 4) & 0xf]}${HEX[code & 0xf]}`;
 }
 
-/** KEY_PLAIN / VALUE_PLAIN match text that needs no escaping at all (the common case). */
-const KEY_PLAIN = /^[\x22-\x7e]*$/;
-const VALUE_PLAIN = /^(?:[\x21-\x7e][\x20-\x7e]*)?$/;
-const SPECIAL = /[\\=:#!]/;
-/** ESCAPABLE matches one char that needs an escape (a space is handled per position). */
-const ESCAPABLE = /[^\x21-\x7e]|[\\=:#!]/g;
-
-function escapeChar(ch: string): string {
-  const c = ch.charCodeAt(0);
+/** escapeChar is the escape of one char that needs one (constants except for \uXXXX). */
+function escapeChar(c: number): string {
   switch (c) {
     case 0x5c: // backslash
       return '\\\\';
@@ -37,25 +30,42 @@ function escapeChar(ch: string): string {
       return '\\r';
     case 0x0c:
       return '\\f';
-    case 0x3d: // =
-    case 0x3a: // :
-    case 0x23: // #
-    case 0x21: // !
-      // Needed in keys (they end a key, or start a comment at line start); Properties.store
-      // escapes them in values too, and load accepts both.
-      return `\\${ch}`;
+    case 0x20:
+      return '\\ ';
+    case 0x3d:
+      return '\\=';
+    case 0x3a:
+      return '\\:';
+    case 0x23:
+      return '\\#';
+    case 0x21:
+      return '\\!';
     default:
-      return c < 0x20 || c > 0x7e ? unicodeEscape(c) : ch;
+      return unicodeEscape(c);
   }
 }
 
 /**
- * escape applies Properties.store's saveConvert. In a key every space is escaped (a space ends
- * the key); in a value only a leading one (load would skip it), later ones stay as they are.
+ * escape applies the rules of contract §5.3 in one pass, copying the unchanged runs between
+ * escapes (most values have none or one, so this allocates little on the hot path).
+ * Keys: `\`, every space, `=`, `:`, `#`, `!` (they end a key or start a comment).
+ * Values: `\` and a leading space only (load skips leading white space of a value, and takes
+ * everything after the key's separator literally, so `=`, `:`, `#`, `!` need no escape there).
+ * Both: \t \n \r \f, and \uXXXX for every other char outside 0x20-0x7E.
  */
 function escape(s: string, isKey: boolean): string {
-  if ((isKey ? KEY_PLAIN : VALUE_PLAIN).test(s) && !SPECIAL.test(s)) return s;
-  return s.replace(ESCAPABLE, (ch, offset: number) => (ch === ' ' ? (isKey || offset === 0 ? '\\ ' : ' ') : escapeChar(ch)));
+  let out = '';
+  let last = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x20 && c < 0x7f) {
+      if (c !== 0x5c && (!isKey || (c !== 0x3d && c !== 0x3a && c !== 0x23 && c !== 0x21))) continue;
+    } else if (c === 0x20 && !isKey && i > 0) continue;
+    out += s.slice(last, i);
+    out += escapeChar(c);
+    last = i + 1;
+  }
+  return last === 0 ? s : out + s.slice(last);
 }
 
 /** escapeKey escapes a property key. */
