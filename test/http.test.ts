@@ -183,7 +183,9 @@ describe('HTTP face: other status codes', () => {
   });
 
   test('429 when more password checks are pending than maxPendingVerifications', async () => {
-    const f = await startFace(HTTP_LOOPBACK + provisioningYaml(hashes).replace('passwords: {scryptCost: 10}', 'passwords: {scryptCost: 10, maxPendingVerifications: 1}'));
+    // A costlier hash (ln=14, tens of ms) keeps the first check pending while the others arrive.
+    const slow = { alice: await hashPassword(DOC_PASSWORD, 14), bob: hashes.bob };
+    const f = await startFace(HTTP_LOOPBACK + provisioningYaml(slow).replace('passwords: {scryptCost: 10}', 'passwords: {scryptCost: 10, maxPendingVerifications: 1}'));
     try {
       const rs = await Promise.all(
         Array.from({ length: 4 }, (_, i) => f.face.app!.inject({ method: 'POST', url: '/jitsi', headers: FORM, payload: `user=alice&password=guess${i}` })),
