@@ -4,8 +4,8 @@
 # case the tests that need them skip with a message. The second line is the mDNS interop tests'
 # clients: avahi-daemon + avahi-browse (with D-Bus) and a JmDNS resolver run with `java File.java`.
 set -euo pipefail
-PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server
-      avahi-daemon avahi-utils dbus libjmdns-java libslf4j-java openjdk-17-jdk-headless)
+PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server openssl
+      avahi-daemon avahi-utils dbus libjmdns-java libslf4j-java default-jdk-headless)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "install-test-deps: not root or no apt-get; interop tests will skip" >&2
     exit 0

@@ -4,7 +4,8 @@
  *
  * Exit codes (documented in README.md):
  *   0 success · 1 invalid or unreadable configuration (or a URL mDNS cannot carry) · 2 usage error ·
- *   3 startup failure (port in use, bad interface) · 4 internal error
+ *   3 startup failure (port in use, bad interface, store or TLS files) · 4 internal error ·
+ *   5 an administration command failed (user, render)
  */
 import yargs from 'yargs';
 import { loadConfigFile, defaultConfig } from './config/load';
@@ -17,9 +18,10 @@ import { hostname } from 'node:os';
 import { planAdvertisement } from './mdns/plan';
 import { avahiServiceXml } from './mdns/avahi';
 import { listHostInterfaces } from './net/interfaces';
+import * as admin from './admin';
 
 /** ExitCode names the process exit codes. */
-export const ExitCode = { Ok: 0, Config: 1, Usage: 2, Startup: 3, Internal: 4 } as const;
+export const ExitCode = { Ok: 0, Config: 1, Usage: 2, Startup: 3, Internal: 4, Admin: 5 } as const;
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** SHUTDOWN_GRACE_MS bounds a graceful close on SIGTERM/SIGINT (systemd waits longer). */
@@ -39,7 +41,13 @@ function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_MDNS_BIND':
     case 'PROVD_ERR_MDNS_INTERFACE':
     case 'PROVD_ERR_MDNS_CONFLICT':
+    case 'PROVD_ERR_HTTP_BIND':
+    case 'PROVD_ERR_HTTP_TLS':
+    case 'PROVD_ERR_STORE':
       return ExitCode.Startup;
+    case 'PROVD_ERR_USER':
+    case 'PROVD_ERR_RENDER':
+      return ExitCode.Admin;
     case 'PROVD_ERR_INTERNAL':
       return ExitCode.Internal;
   }
@@ -106,6 +114,92 @@ export async function main(argv: readonly string[]): Promise<number> {
         }
       },
     )
+    .command('user', 'manage the users kept in the store (passwords never on the command line)', (y) =>
+      y
+        .command(
+          'add <user>',
+          'add a user (alice@example.org, or alice with --domain); the password is prompted for',
+          (a) => withConfig(a).positional('user', { type: 'string', demandOption: true }).option('domain', { type: 'string' }).option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from the first line of standard input' }).option('attr', { type: 'string', array: true, default: [] as string[], describe: 'an attribute key=value for templates (repeatable)' }),
+          (a) => {
+            pending = adminRun(a.config, (cfg) => admin.userAdd(io(), cfg, admin.parseUserRef(a.user, a.domain, cfg), { passwordStdin: a['password-stdin'], attrs: a.attr }));
+          },
+        )
+        .command(
+          'passwd <user>',
+          "change a user's password (prompted for)",
+          (a) => withConfig(a).positional('user', { type: 'string', demandOption: true }).option('domain', { type: 'string' }).option('password-stdin', { type: 'boolean', default: false }),
+          (a) => {
+            pending = adminRun(a.config, (cfg) => admin.userPasswd(io(), cfg, admin.parseUserRef(a.user, a.domain, cfg), { passwordStdin: a['password-stdin'] }));
+          },
+        )
+        .command(
+          'del <user>',
+          'delete a user',
+          (a) => withConfig(a).positional('user', { type: 'string', demandOption: true }).option('domain', { type: 'string' }),
+          (a) => {
+            pending = adminRun(a.config, (cfg) => admin.userDel(io(), cfg, admin.parseUserRef(a.user, a.domain, cfg)));
+          },
+        )
+        .command(
+          'list',
+          "list the configuration's and the store's users",
+          (a) => withConfig(a).option('json', { type: 'boolean', default: false }),
+          (a) => {
+            pending = adminRun(a.config, (cfg) => admin.userList(io(), cfg, { json: a.json }));
+          },
+        )
+        .command(
+          'import <file>',
+          "import a JitsiProvS user_auth CSV (username, domain, password; '-' = stdin)",
+          (a) =>
+            withConfig(a)
+              .positional('file', { type: 'string', demandOption: true })
+              .option('format', { choices: ['md5', 'plain'] as const, default: 'md5' as const, describe: "JitsiProvS's --pwd_fmt" })
+              .option('delimiter', { type: 'string', default: ',', describe: 'field separator (a tab for MySQL exports)' })
+              .option('replace', { type: 'boolean', default: false, describe: 'overwrite users that already exist' }),
+          (a) => {
+            const delimiter = a.delimiter === '\\t' ? '\t' : a.delimiter;
+            pending = adminRun(a.config, (cfg) => admin.userImport(io(), cfg, a.file, { format: a.format, delimiter, replace: a.replace }));
+          },
+        )
+        .command(
+          'hash',
+          "print a scrypt hash for a configuration file's users.<name>.password",
+          (a) => withConfig(a).option('password-stdin', { type: 'boolean', default: false }),
+          (a) => {
+            pending = adminRun(a.config, (cfg) => admin.userHash(io(), cfg, { passwordStdin: a['password-stdin'] }));
+          },
+        )
+        .demandCommand(1, 'name a user command: add, passwd, del, list, import or hash'),
+    )
+    .command('devices', 'the device inventory', (y) =>
+      y
+        .command(
+          'list',
+          'list the devices that asked for provisioning',
+          (a) => withConfig(a).option('json', { type: 'boolean', default: false }),
+          (a) => {
+            pending = adminRun(a.config, (cfg) => admin.devicesList(io(), cfg, { json: a.json }));
+          },
+        )
+        .demandCommand(1, 'name a devices command: list'),
+    )
+    .command(
+      'render',
+      'print exactly what a client would receive (no password needed)',
+      (y) =>
+        withConfig(y)
+          .option('user', { type: 'string', describe: 'alice@example.org (or alice with --domain)' })
+          .option('domain', { type: 'string', describe: 'the tenant (default: the user\'s, else provisioning.defaultDomain)' })
+          .option('param', { type: 'string', array: true, default: [] as string[], describe: 'a request field name=value, e.g. osname=Linux (repeatable)' })
+          .option('ip', { type: 'string', default: '127.0.0.1', describe: 'the client address templates see' })
+          .option('user-agent', { type: 'string', default: 'Jitsi/2.10.5550', describe: 'the User-Agent templates see' }),
+      (a) => {
+        pending = adminRun(a.config, (cfg) =>
+          admin.render(io(), cfg, { ...(a.user === undefined ? {} : { user: a.user }), ...(a.domain === undefined ? {} : { domain: a.domain }), params: a.param, ip: a.ip, userAgent: a['user-agent'] }),
+        );
+      },
+    )
     .version(version)
     .alias('version', 'V')
     .help()
@@ -142,6 +236,24 @@ function exportAvahi(config: Config): string {
   const r = planAdvertisement(config, listHostInterfaces(), hostname());
   if (!r.ok) throw new ProvError(r.error.code, r.error.message);
   return avahiServiceXml(r.ad, `provisiond ${version} export avahi`);
+}
+
+function withConfig<T>(y: yargs.Argv<T>) {
+  return y.option('config', { alias: 'c', type: 'string', describe: 'configuration file (YAML); without it the embedded defaults are used' });
+}
+
+function io(): admin.Io {
+  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+}
+
+/** adminRun loads the configuration and runs an administration command, mapping errors to exit codes. */
+async function adminRun(configPath: string | undefined, f: (cfg: Config) => unknown): Promise<number> {
+  try {
+    await f(readConfig(configPath));
+    return ExitCode.Ok;
+  } catch (err) {
+    return reportError(err);
+  }
 }
 
 async function runDaemon(configPath: string | undefined, levelOverride: LogLevel | undefined): Promise<number> {

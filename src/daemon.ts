@@ -7,6 +7,9 @@
  */
 import { DhcpFace } from './dhcp/server';
 import { MdnsFace, type MdnsFaceOptions } from './mdns/server';
+import { HttpFace } from './http/server';
+import { HttpClusterFace } from './http/cluster';
+import type { Store } from './store/repository';
 import type { Config } from './config/schema';
 import type { Face } from './face';
 import type { Logger } from './log';
@@ -21,6 +24,8 @@ export interface DaemonDeps {
   readonly checkPortFree?: boolean;
   /** mdns overrides the mDNS face's dependencies (tests). */
   readonly mdns?: Partial<Pick<MdnsFaceOptions, 'advertiser' | 'watcherPort' | 'systemHostname' | 'retryMs'>>;
+  /** store: an opened store for the HTTP face (tests); by default it opens stateDir's. */
+  readonly store?: Store;
 }
 
 /** Daemon is a built provisiond instance. */
@@ -57,7 +62,17 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       log: log.child({ face: 'mdns' }),
       ...(deps.listInterfaces ? { listInterfaces: deps.listInterfaces } : {}),
     });
-  const makers: Record<string, { enabled: (c: Config) => boolean; make: (c: Config) => Face }> = {
+  const makeHttp = (cfg: Config): Face =>
+    cfg.http.workers > 1
+      ? new HttpClusterFace({ config: cfg, log: log.child({ face: 'http' }) })
+      : new HttpFace({ config: cfg, log: log.child({ face: 'http' }), ...(deps.store ? { store: deps.store } : {}) });
+
+  /**
+   * makers lists the faces in start order: HTTP first (the URLs the other faces hand out point
+   * at it), then DHCP, then mDNS. `replace` says when a reload needs a new face object.
+   */
+  const makers: Record<string, { enabled: (c: Config) => boolean; make: (c: Config) => Face; replace?: (prev: Config, next: Config) => boolean }> = {
+    http: { enabled: (c) => c.http.enabled, make: makeHttp, replace: (a, b) => a.http.workers > 1 !== b.http.workers > 1 },
     dhcp: { enabled: (c) => c.dhcp.enabled, make: makeDhcp },
     mdns: { enabled: (c) => c.mdns.enabled, make: makeMdns },
   };
@@ -85,18 +100,55 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       log.info({ faces: [...faces.keys()], stateDir: config.stateDir }, 'provisiond started');
     },
     async reload(next) {
-      // Each face: reconfigure in place, or start/stop it when its `enabled` flips.
-      for (const [name, m] of Object.entries(makers)) {
-        const face = faces.get(name);
-        if (m.enabled(next) && face) await face.reload(next);
-        else if (m.enabled(next) && !face) {
-          const fresh = m.make(next);
-          if (started) await fresh.start();
-          faces.set(name, fresh);
-        } else if (!m.enabled(next) && face) {
-          await face.close();
-          faces.delete(name);
+      // Each face: reconfigure in place, or start/stop it when its `enabled` flips. If one face
+      // cannot apply the new configuration, the faces already changed are put back, so the
+      // daemon keeps serving one consistent configuration.
+      const prev = config;
+      const undo: (() => Promise<void>)[] = [];
+      try {
+        for (const [name, m] of Object.entries(makers)) {
+          let face = faces.get(name);
+          if (face && m.enabled(next) && m.replace?.(prev, next)) {
+            await face.close();
+            faces.delete(name);
+            undo.push(async () => {
+              const again = m.make(prev);
+              if (started) await again.start();
+              faces.set(name, again);
+            });
+            face = undefined;
+          }
+          if (m.enabled(next) && face) {
+            await face.reload(next);
+            const f = face;
+            undo.push(() => f.reload(prev));
+          } else if (m.enabled(next) && !face) {
+            const fresh = m.make(next);
+            if (started) await fresh.start();
+            faces.set(name, fresh);
+            undo.push(async () => {
+              await fresh.close();
+              faces.delete(name);
+            });
+          } else if (!m.enabled(next) && face) {
+            await face.close();
+            faces.delete(name);
+            undo.push(async () => {
+              const again = m.make(prev);
+              if (started) await again.start();
+              faces.set(name, again);
+            });
+          }
         }
+      } catch (err) {
+        for (const step of undo.reverse()) {
+          try {
+            await step();
+          } catch (e) {
+            log.error({ err: errorMessage(e) }, 'could not restore a face after a failed reload');
+          }
+        }
+        throw err;
       }
       if (next.log.level !== config.log.level) log.level = next.log.level;
       config = next;

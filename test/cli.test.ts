@@ -75,7 +75,7 @@ describe('CLI', () => {
     await once(holder, 'listening');
     const port = holder.address().port;
     try {
-      const cfg = file('busy.yaml', `dhcp: {port: ${port}, interfaces: [lo]}\nmdns: {enabled: false}\n`);
+      const cfg = file('busy.yaml', `dhcp: {port: ${port}, interfaces: [lo]}\nmdns: {enabled: false}\nhttp: {enabled: false}\n`);
       const r = await runCli(['run', '--config', cfg]);
       assert.equal(r.code, 3);
       const lines = r.stderr.trim().split('\n');
@@ -87,7 +87,7 @@ describe('CLI', () => {
   });
 
   test('an unknown interface is a startup failure: exit 3 naming it', async () => {
-    const cfg = file('ifname.yaml', 'dhcp: {port: 0, interfaces: [nosuch0]}\nmdns: {enabled: false}\n');
+    const cfg = file('ifname.yaml', 'dhcp: {port: 0, interfaces: [nosuch0]}\nmdns: {enabled: false}\nhttp: {enabled: false}\n');
     const r = await runCli(['run', '--config', cfg]);
     assert.equal(r.code, 3);
     assert.match(r.stderr, /dhcp\.interfaces: interface 'nosuch0' does not exist .*\[PROVD_ERR_DHCP_INTERFACE\]/);
@@ -101,7 +101,7 @@ describe('daemon lifecycle: SIGHUP reload and SIGTERM', () => {
   let cfgPath: string;
   const replies: Buffer[] = [];
   const cfg = (url: string): string =>
-    `dhcp:\n  port: ${port}\n  replyPort: ${client.address().port}\n  interfaces: [lo]\n  url: "${url}"\nmdns: {enabled: false}\nlog: {level: debug}\n`;
+    `dhcp:\n  port: ${port}\n  replyPort: ${client.address().port}\n  interfaces: [lo]\n  url: "${url}"\nmdns: {enabled: false}\nhttp: {enabled: false}\nlog: {level: debug}\n`;
 
   before(async () => {
     client = createSocket('udp4');

@@ -50,6 +50,71 @@ describe('configuration', () => {
     const c = loadConfigFile(join(ROOT, 'config', 'provisiond.example.yaml'));
     assert.equal(c.dhcp.networks.length, 2);
     assert.equal(c.stateDir, '/var/lib/provisiond');
+    assert.equal(c.http.enabled, true);
+    assert.equal(c.http.tls, undefined);
+    const p = c.provisioning;
+    assert.deepEqual(Object.keys(p.tenants), ['example.org']);
+    const t = p.tenants['example.org'];
+    assert.deepEqual(Object.keys(t?.users ?? {}), ['alice', 'bob']);
+    assert.ok((t?.rules.length ?? 0) >= 3, 'accounts, a per-user and a per-MAC rule');
+    assert.ok(t?.rules.some((r) => r.subject !== 'default' && r.subject['hwaddr'] !== undefined));
+    assert.ok(p.allowPrefix.length > 0 && p.wipe.length > 0 && p.enforcePrefix.length > 0);
+  });
+
+  test('HTTP and provisioning defaults', () => {
+    const c = defaultConfig({ env: {}, cwd: '/srv' });
+    assert.equal(c.http.enabled, true);
+    assert.equal(c.http.port, 8667);
+    assert.equal(c.http.bodyLimit, 16384);
+    assert.equal(c.provisioning.defaultDomain, 'localdomain');
+    assert.equal(c.provisioning.passwords.scryptCost, 15);
+    assert.deepEqual(c.provisioning.tenants, {});
+  });
+
+  test('a template syntax error fails the load with the file, the line and the template position', () => {
+    const yaml = [
+      'provisioning:',
+      '  tenants:',
+      '    t.example:',
+      '      rules:',
+      '        - subject: default',
+      '          properties:',
+      '            k.good: "{{ user.name }}"',
+      '            k.bad: "{{ user.name "',
+      '            k.block: |',
+      '              line one',
+      '              {% if user %}never closed',
+    ].join('\n');
+    const p = problems(yaml);
+    assert.equal(p.length, 2, p.join('\n'));
+    assert.match(p[0] ?? '', /^c\.yaml:8:20: provisioning\.tenants\.t\.example\.rules\[0\]\.properties\.k\.bad: template syntax error/);
+    assert.match(p[1] ?? '', /^c\.yaml:9:22: .*k\.block: template syntax error/);
+    // nunjucks knows the line inside the template when it can
+    assert.match(problems('provisioning:\n  rules:\n    - subject: default\n      properties:\n        k: "a\\n{% if %}"\n')[0] ?? '', /at line 2, column \d+ of the template/);
+  });
+
+  test('provisioning rules are checked against the Jitsi directives', () => {
+    const base = (props: string, extra = ''): string =>
+      `provisioning:\n  allowPrefix: [net.java]\n  wipe: [net.java.x]\n  enforcePrefix: [net.java]\n${extra}  tenants:\n    t.example:\n      rules:\n        - subject: default\n          properties: {${props}}\n`;
+    assert.match(problems(base('org.other.k: v'))[0] ?? '', /is not covered by allowPrefix of tenant t\.example/);
+    assert.match(problems(base('net.java.x: v'))[0] ?? '', /equals a wipe prefix/);
+    assert.match(problems(base('provisioning.ALLOW_PREFIX: v'))[0] ?? '', /Jitsi directive/);
+    assert.match(problems(base('net.java.k: v').replace('enforcePrefix: [net.java]', 'enforcePrefix: [net.java.y]'))[0] ?? '', /not covered by enforcePrefix/);
+    assert.match(problems(base('net.java.k: v').replace('allowPrefix: [net.java]', 'allowPrefix: ["a|b"]')).join(), /must not contain '\|'/);
+    assert.equal(parseConfigText(base('net.java.k: v'), 'c.yaml').provisioning.rules.length, 0);
+  });
+
+  test('users: stored password forms, case-insensitive names, domains', () => {
+    const u = (name: string, pw: string): string => `provisioning:\n  tenants:\n    t.example:\n      users:\n        ${name}: {password: "${pw}"}\n`;
+    assert.match(problems(u('alice', 'secret'))[0] ?? '', /users\.alice\.password: must be/);
+    assert.match(problems(u('alice', 'md5:zz'))[0] ?? '', /32 hex digits/);
+    assert.match(problems(`${u('alice', 'plain:a')}        Alice: {password: "plain:b"}\n`)[0] ?? '', /case-insensitive/);
+    assert.match(problems('provisioning:\n  tenants:\n    Example.ORG: {}\n')[0] ?? '', /lowercase domain name/);
+  });
+
+  test('http: plainPort needs tls; tls needs both files', () => {
+    assert.match(problems('http:\n  plainPort: 8080\n')[0] ?? '', /http\.plainPort: needs http\.tls/);
+    assert.match(problems('http:\n  tls: {cert: /a}\n')[0] ?? '', /http\.tls\.key/);
   });
 
   test('every problem is reported at once, with key path and line:column', () => {

@@ -16,7 +16,7 @@ test('createDaemon builds without binding; start, reload (log level, dhcp off/on
   client.bind(0, '127.0.0.1');
   await once(client, 'listening');
   const cfg = (level: string, enabled = true): string =>
-    `dhcp: {enabled: ${enabled}, port: 0, replyPort: ${client.address().port}}\nmdns: {enabled: false}\nlog: {level: ${level}}\n`;
+    `dhcp: {enabled: ${enabled}, port: 0, replyPort: ${client.address().port}}\nmdns: {enabled: false}\nhttp: {enabled: false}\nlog: {level: ${level}}\n`;
   const cap = captureLog('info');
   const d = createDaemon(parseConfigText(cfg('info'), 'd.yaml'), { log: cap.log, listInterfaces: () => [LOOPBACK], checkPortFree: false });
   const face = (): DhcpFace | undefined => d.faces.get('dhcp') as DhcpFace | undefined;

@@ -110,6 +110,7 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown, doc: Document, lc
   const pos = valuePosition(doc, lc, path);
   let message = issue.message;
   if (issue.code === 'invalid_type' && valueAt(data, path) === undefined) message = `is required (${issue.message})`;
+  if (issue.code === 'invalid_key' && issue.issues.length > 0) message = `invalid key: ${issue.issues.map((i) => i.message).join('; ')}`;
   return [{ path: dotted(path), message, ...pos }];
 }
 

@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import { parseCidr } from '../net/ipv4';
 import { SERVICE_TYPES, deriveTxt } from '../mdns/txt';
 import { urlProblems } from '../mdns/plan';
+import { provisioningSchema } from '../provisioning/schema';
 
 /** MAX_OPTION_BYTES is the most a single DHCP option can carry (RFC 2132 §2: one length byte). */
 export const MAX_OPTION_BYTES = 255;
@@ -110,13 +111,36 @@ const dhcpSchema = z
     });
   });
 
-const httpSchema = z.strictObject({
-  host: z
-    .string()
-    .refine((h) => isIP(h) !== 0, { message: 'must be an IP address literal (e.g. 0.0.0.0, ::, 192.168.1.10)' })
-    .default('0.0.0.0'),
-  port: listenPort.default(8667),
-});
+const httpSchema = z
+  .strictObject({
+    /** enabled: false turns the HTTP face (the provisioning endpoint) off. */
+    enabled: z.boolean().default(true),
+    host: z
+      .string()
+      .refine((h) => isIP(h) !== 0, { message: 'must be an IP address literal (e.g. 0.0.0.0, ::, 192.168.1.10)' })
+      .default('0.0.0.0'),
+    port: listenPort.default(8667),
+    /** tls: PEM files; when set, `port` speaks HTTPS (re-read on SIGHUP). */
+    tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+    /** plainPort: with tls, also serve plain HTTP here. */
+    plainPort: listenPort.optional(),
+    /** workers: 1 serves HTTP in the daemon process; N > 1 runs N worker processes sharing the port. */
+    workers: z.number().int('must be an integer').min(1).max(64).default(1),
+    /** bodyLimit: the largest request body in bytes (413 beyond). */
+    bodyLimit: z.number().int().min(256).max(1 << 20).default(16_384),
+    rateLimit: z
+      .strictObject({
+        /** rate is the sustained requests per second accepted from one IP; 0 disables the limit. */
+        rate: z.number().min(0).max(1_000_000).default(50),
+        /** burst is how many requests one IP may make at once before the rate applies (429 beyond). */
+        burst: z.number().int().min(1).max(1_000_000).default(200),
+      })
+      .prefault({}),
+  })
+  .superRefine((h, ctx) => {
+    if (h.plainPort !== undefined && h.tls === undefined) ctx.addIssue({ code: 'custom', path: ['plainPort'], message: 'needs http.tls (port already serves plain HTTP)' });
+    if (h.plainPort !== undefined && h.plainPort !== 0 && h.plainPort === h.port) ctx.addIssue({ code: 'custom', path: ['plainPort'], message: `must differ from http.port (${h.port})` });
+  });
 
 /**
  * advertisedUrl validates mdns.url: an absolute http(s) URL that goes into the TXT `path` whole
@@ -173,6 +197,7 @@ export const configSchema = z.strictObject({
   http: httpSchema.prefault({}),
   mdns: mdnsSchema.prefault({}),
   log: logSchema.prefault({}),
+  provisioning: provisioningSchema.prefault({}),
   /** stateDir holds the daemon's persistent state; default $STATE_DIRECTORY (systemd) or ./state. */
   stateDir: z.string().min(1).optional(),
 })

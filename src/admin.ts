@@ -1,0 +1,357 @@
+/**
+ * admin.ts: the administration commands behind `provisiond user …`, `provisiond devices list`
+ * and `provisiond render`. cli.ts parses arguments and maps errors to exit codes; everything
+ * here writes to the streams it is given and throws ProvErrors.
+ *
+ * Passwords never come from argv (they would sit in shell history and `ps`): they are read
+ * from a terminal prompt with echo off, or from standard input with --password-stdin.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from './config/schema';
+import { openSqliteStore, STORE_FILE } from './store/sqlite';
+import type { Store } from './store/repository';
+import { hashPassword, parseHash } from './provisioning/passwords';
+import { Engine } from './provisioning/engine';
+import { UserDirectory } from './provisioning/auth';
+import { ProvError, errorMessage } from './errors';
+import { createLogger } from './log';
+
+/** Io is where a command reads and writes (injectable for tests). */
+export interface Io {
+  readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+}
+
+/** MAX_PASSWORD bounds what is read for a password (bytes). */
+const MAX_PASSWORD = 4096;
+/** MAX_STDIN bounds what is read from stdin for a password or an import (bytes). */
+const MAX_IMPORT = 64 << 20;
+
+/** readAll reads a stream to the end, up to `limit` bytes. */
+async function readAll(stream: NodeJS.ReadableStream, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of stream) {
+    const b = Buffer.isBuffer(c) ? c : Buffer.from(String(c));
+    n += b.length;
+    if (n > limit) throw new ProvError('PROVD_ERR_USER', `standard input is larger than ${limit} bytes`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** promptHidden reads one line from a terminal with echo off. */
+function promptHidden(io: Io, prompt: string): Promise<string> {
+  const stdin = io.stdin;
+  return new Promise((resolve, reject) => {
+    io.stderr.write(prompt);
+    stdin.setRawMode?.(true);
+    stdin.resume();
+    let buf = '';
+    const finish = (err?: Error): void => {
+      stdin.off('data', onData);
+      stdin.setRawMode?.(false);
+      stdin.pause();
+      io.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(buf);
+    };
+    const onData = (d: Buffer | string): void => {
+      for (const ch of typeof d === 'string' ? d : d.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return finish();
+        if (ch === '\u0003' || ch === '\u0004') return finish(new ProvError('PROVD_ERR_USER', 'cancelled'));
+        if (ch === '\u007f' || ch === '\b') buf = buf.slice(0, -1);
+        else if (buf.length < MAX_PASSWORD) buf += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}
+
+/** readPassword gets a new password from stdin (--password-stdin) or a terminal prompt. */
+export async function readPassword(io: Io, fromStdin: boolean, confirm: boolean): Promise<string> {
+  let pw: string;
+  if (fromStdin) {
+    const text = await readAll(io.stdin, MAX_PASSWORD + 2);
+    pw = text.split(/\r?\n/, 1)[0] ?? '';
+  } else if (io.stdin.isTTY === true && io.stdin.setRawMode !== undefined) {
+    pw = await promptHidden(io, 'Password: ');
+    if (confirm && (await promptHidden(io, 'Again: ')) !== pw) throw new ProvError('PROVD_ERR_USER', 'the two passwords differ');
+  } else {
+    throw new ProvError('PROVD_ERR_USER', 'no terminal to prompt for the password on: pipe it in with --password-stdin');
+  }
+  if (pw.length === 0) throw new ProvError('PROVD_ERR_USER', 'the password is empty');
+  return pw;
+}
+
+/** UserRef is a user named on the command line. */
+export interface UserRef {
+  readonly domain: string;
+  readonly name: string;
+}
+
+/** parseUserRef reads `alice@example.org`, or `alice` with --domain or provisioning.defaultDomain. */
+export function parseUserRef(spec: string, domain: string | undefined, config: Config): UserRef {
+  const at = spec.lastIndexOf('@');
+  const name = (at >= 0 ? spec.slice(0, at) : spec).trim().toLowerCase();
+  const dom = (at >= 0 ? spec.slice(at + 1) : (domain ?? config.provisioning.defaultDomain)).trim().toLowerCase();
+  if (!/^[^\s@\x00-\x1f\x7f]+$/.test(name)) throw new ProvError('PROVD_ERR_USER', `'${spec}' is not a valid user name`);
+  if (!/^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$/.test(dom)) throw new ProvError('PROVD_ERR_USER', `'${dom}' is not a valid domain`);
+  return { domain: dom, name };
+}
+
+function openStore(config: Config): Store {
+  return openSqliteStore(config.stateDir);
+}
+
+function withStore<T>(config: Config, f: (s: Store) => T): T {
+  const s = openStore(config);
+  try {
+    return f(s);
+  } finally {
+    s.close();
+  }
+}
+
+function tenantNote(io: Io, config: Config, domain: string): void {
+  if (config.provisioning.tenants[domain] === undefined) {
+    io.stderr.write(`provisiond: note: tenant ${domain} is not in provisioning.tenants; its requests get 404 until it is configured\n`);
+  }
+}
+
+function parseAttrs(list: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new ProvError('PROVD_ERR_USER', `--attr '${kv}' is not key=value`);
+    out[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return out;
+}
+
+/** userAdd creates a store user. */
+export async function userAdd(io: Io, config: Config, ref: UserRef, opts: { passwordStdin: boolean; attrs: readonly string[] }): Promise<void> {
+  const dir = new UserDirectory(config.provisioning, undefined);
+  if (dir.inConfig(ref.domain, ref.name)) throw new ProvError('PROVD_ERR_USER', `${ref.name}@${ref.domain} is defined in the configuration file; change it there`);
+  const attributes = parseAttrs(opts.attrs);
+  withStore(config, (s) => {
+    if (s.users.get(ref.domain, ref.name)) throw new ProvError('PROVD_ERR_USER', `${ref.name}@${ref.domain} already exists (use 'provisiond user passwd')`);
+  });
+  const hash = await hashPassword(await readPassword(io, opts.passwordStdin, true), config.provisioning.passwords.scryptCost);
+  withStore(config, (s) => {
+    if (!s.users.add({ domain: ref.domain, name: ref.name, passwordHash: hash, attributes })) throw new ProvError('PROVD_ERR_USER', `${ref.name}@${ref.domain} already exists`);
+  });
+  tenantNote(io, config, ref.domain);
+  io.stdout.write(`user ${ref.name}@${ref.domain} added\n`);
+}
+
+/** userPasswd replaces a store user's password (the running daemon notices at the next request). */
+export async function userPasswd(io: Io, config: Config, ref: UserRef, opts: { passwordStdin: boolean }): Promise<void> {
+  const dir = new UserDirectory(config.provisioning, undefined);
+  if (dir.inConfig(ref.domain, ref.name)) throw new ProvError('PROVD_ERR_USER', `${ref.name}@${ref.domain} is defined in the configuration file; change it there`);
+  withStore(config, (s) => {
+    if (!s.users.get(ref.domain, ref.name)) throw new ProvError('PROVD_ERR_USER', `no user ${ref.name}@${ref.domain} in the store`);
+  });
+  const hash = await hashPassword(await readPassword(io, opts.passwordStdin, true), config.provisioning.passwords.scryptCost);
+  withStore(config, (s) => {
+    if (!s.users.setPassword(ref.domain, ref.name, hash)) throw new ProvError('PROVD_ERR_USER', `no user ${ref.name}@${ref.domain} in the store`);
+  });
+  io.stdout.write(`password of ${ref.name}@${ref.domain} changed\n`);
+}
+
+/** userDel removes a store user. */
+export function userDel(io: Io, config: Config, ref: UserRef): void {
+  withStore(config, (s) => {
+    if (!s.users.remove(ref.domain, ref.name)) {
+      const inCfg = new UserDirectory(config.provisioning, undefined).inConfig(ref.domain, ref.name);
+      throw new ProvError('PROVD_ERR_USER', inCfg ? `${ref.name}@${ref.domain} is defined in the configuration file; remove it there` : `no user ${ref.name}@${ref.domain} in the store`);
+    }
+  });
+  io.stdout.write(`user ${ref.name}@${ref.domain} deleted\n`);
+}
+
+/** shownAttributes hides the values of attributes named like secrets (e.g. a SIP password). */
+function shownAttributes(a: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, /pass|secret|key|token/i.test(k) ? '[redacted]' : v]));
+}
+
+function formOf(hash: string): string {
+  const p = parseHash(hash);
+  return p.ok ? p.value.form : 'invalid';
+}
+
+/** userList prints the configuration's and the store's users (never their hashes). */
+export function userList(io: Io, config: Config, opts: { json: boolean }): void {
+  const rows: { user: string; source: string; password: string; attributes: Record<string, string> }[] = [];
+  const dir = new UserDirectory(config.provisioning, undefined);
+  for (const u of dir.configUsers()) rows.push({ user: `${u.name}@${u.domain}`, source: 'config', password: u.parsed.form, attributes: shownAttributes(u.attributes) });
+  if (existsSync(join(config.stateDir, STORE_FILE))) {
+    withStore(config, (s) => {
+      for (const u of s.users.list()) {
+        const shadowed = dir.inConfig(u.domain, u.name);
+        rows.push({ user: `${u.name}@${u.domain}`, source: shadowed ? 'store (shadowed by config)' : 'store', password: formOf(u.passwordHash), attributes: shownAttributes(u.attributes) });
+      }
+    });
+  }
+  rows.sort((a, b) => a.user.localeCompare(b.user) || a.source.localeCompare(b.source));
+  if (opts.json) {
+    io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return;
+  }
+  table(io, ['USER', 'SOURCE', 'PASSWORD', 'ATTRIBUTES'], rows.map((r) => [r.user, r.source, r.password, Object.keys(r.attributes).join(',')]));
+}
+
+/** parseCsv parses RFC 4180 CSV (quoted fields, doubled quotes); bounded by the input size. */
+export function parseCsv(text: string, delimiter: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"' && field === '') quoted = true;
+    else if (c === delimiter) {
+      row.push(field);
+      field = '';
+    } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      row.push(field);
+      field = '';
+      if (row.length > 1 || row[0] !== '') rows.push(row);
+      row = [];
+    } else field += c;
+  }
+  if (field !== '' || row.length > 0) {
+    row.push(field);
+    if (row.length > 1 || row[0] !== '') rows.push(row);
+  }
+  return rows;
+}
+
+/**
+ * userImport loads a JitsiProvS `user_auth` export: username, domain, password (optionally an
+ * id column first, optionally a header row). Passwords are stored in the form JitsiProvS used
+ * (--format md5: hex digests; plain: clear text) and re-hashed with scrypt at each user's first
+ * successful login.
+ */
+export async function userImport(io: Io, config: Config, file: string, opts: { format: 'md5' | 'plain'; delimiter: string; replace: boolean }): Promise<void> {
+  let text: string;
+  try {
+    text = file === '-' ? await readAll(io.stdin, MAX_IMPORT) : readFileSync(file, 'utf8');
+  } catch (err) {
+    if (err instanceof ProvError) throw err;
+    throw new ProvError('PROVD_ERR_USER', `cannot read ${file}: ${errorMessage(err)}`, { cause: err });
+  }
+  const rows = parseCsv(text.replace(/^\uFEFF/, ''), opts.delimiter);
+  let cols = { user: 0, domain: 1, password: 2 };
+  let start = 0;
+  const first = rows[0]?.map((h) => h.trim().toLowerCase());
+  if (first && first.includes('username') && first.includes('password')) {
+    cols = { user: first.indexOf('username'), domain: first.indexOf('domain'), password: first.indexOf('password') };
+    start = 1;
+  } else if (first && first.length === 4) {
+    cols = { user: 1, domain: 2, password: 3 }; // id, username, domain, password (the table's column order)
+  }
+  const users: { domain: string; name: string; passwordHash: string }[] = [];
+  const problems: string[] = [];
+  for (let i = start; i < rows.length; i++) {
+    const r = rows[i] ?? [];
+    const name = (r[cols.user] ?? '').trim();
+    const domain = ((cols.domain >= 0 ? r[cols.domain] : '') ?? '').trim().toLowerCase() || 'localdomain'; // JitsiProvS's default
+    const pw = r[cols.password] ?? '';
+    if (name === '' || pw === '') {
+      problems.push(`${file}: row ${i + 1}: missing username or password`);
+      continue;
+    }
+    let ref: UserRef;
+    try {
+      ref = parseUserRef(`${name}@${domain}`, undefined, config);
+    } catch (err) {
+      problems.push(`${file}: row ${i + 1}: ${errorMessage(err)}`);
+      continue;
+    }
+    const passwordHash = opts.format === 'md5' ? `md5:${pw.trim().toLowerCase()}` : `plain:${pw}`;
+    const parsed = parseHash(passwordHash);
+    if (!parsed.ok) {
+      problems.push(`${file}: row ${i + 1}: password: ${parsed.error}`);
+      continue;
+    }
+    users.push({ ...ref, passwordHash });
+  }
+  if (problems.length > 0) throw new ProvError('PROVD_ERR_USER', `${file}: ${problems.length} row(s) cannot be imported; nothing was imported`, { details: problems.slice(0, 50) });
+  let added = 0;
+  let skipped = 0;
+  withStore(config, (s) => {
+    for (const u of users) {
+      if (opts.replace) {
+        s.users.upsert(u);
+        added++;
+      } else if (s.users.add(u)) added++;
+      else skipped++;
+    }
+  });
+  const domains = new Set(users.map((u) => u.domain));
+  for (const d of domains) tenantNote(io, config, d);
+  io.stdout.write(`imported ${added} user(s)${skipped > 0 ? `, skipped ${skipped} that already exist (--replace overwrites)` : ''}\n`);
+  if (added > 0) io.stderr.write(`provisiond: warning: ${opts.format}: passwords are weak; each is re-hashed with scrypt at the user's first successful login\n`);
+}
+
+/** userHash prints a scrypt hash for a configuration file's `password:`. */
+export async function userHash(io: Io, config: Config, opts: { passwordStdin: boolean }): Promise<void> {
+  io.stdout.write(`${await hashPassword(await readPassword(io, opts.passwordStdin, true), config.provisioning.passwords.scryptCost)}\n`);
+}
+
+/** devicesList prints the inventory. */
+export function devicesList(io: Io, config: Config, opts: { json: boolean }): void {
+  const list = existsSync(join(config.stateDir, STORE_FILE)) ? withStore(config, (s) => s.devices.list()) : [];
+  if (opts.json) {
+    io.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+    return;
+  }
+  table(
+    io,
+    ['DEVICE', 'USER', 'HWADDR', 'IP', 'OS', 'BUILD', 'LAST SEEN', 'LAST OUTCOME', 'REQUESTS'],
+    list.map((d) => [d.key, d.username ?? '-', d.hwaddr ?? '-', d.ip, d.osname ?? '-', d.build ?? '-', d.lastSeen, d.lastOutcome, String(d.requests)]),
+  );
+}
+
+/** render prints exactly what a client with these parameters would receive. */
+export function render(io: Io, config: Config, opts: { user?: string; domain?: string; params: readonly string[]; ip: string; userAgent: string }): void {
+  const params: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const kv of opts.params) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new ProvError('PROVD_ERR_RENDER', `--param '${kv}' is not name=value`);
+    params[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  let who: { domain?: string; name?: string } = opts.domain === undefined ? {} : { domain: opts.domain.toLowerCase() };
+  if (opts.user !== undefined) {
+    const ref = parseUserRef(opts.user, opts.domain, config);
+    who = { domain: ref.domain, name: ref.name };
+    params['username'] ??= opts.user; // what the client would send in the username field
+  }
+  const store = existsSync(join(config.stateDir, STORE_FILE)) ? openStore(config) : undefined;
+  try {
+    const engine = new Engine(config.provisioning, { ...(store ? { users: store.users } : {}), log: createLogger('silent') });
+    const r = engine.renderAs({ params, ip: opts.ip, userAgent: opts.userAgent }, who);
+    if (r.error !== undefined || r.result === undefined) throw new ProvError('PROVD_ERR_RENDER', r.error ?? 'nothing rendered');
+    if (r.result.status !== 200) throw new ProvError('PROVD_ERR_RENDER', `the endpoint would answer ${r.result.status}: ${r.result.error ?? r.result.body.trim()}`);
+    io.stdout.write(r.result.body);
+  } finally {
+    store?.close();
+  }
+}
+
+function table(io: Io, head: readonly string[], rows: readonly (readonly string[])[]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => `${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`;
+  io.stdout.write(line(head));
+  for (const r of rows) io.stdout.write(line(r));
+}

@@ -1,0 +1,116 @@
+/**
+ * handler.ts: the HTTP face's logic, with no server in it: a request description in, a status,
+ * headers and body out. server.ts only adapts fastify to this; tests call it directly.
+ *
+ * Status codes (issue 4, contract §4.5 and §6): 200 with the document; 401 only for missing or
+ * wrong credentials on a URL that carries the ${username}/${password} pair; 400 for a malformed
+ * request or a tenant that needs credentials the URL does not ask for (the body names the
+ * parameters); 404 unknown tenant; 413 too large (server.ts); 429 rate-limited; 500 with a
+ * request id. Never a redirect: clients turn a redirected POST into a GET.
+ */
+import { parseForm, DEFAULT_FORM_LIMITS } from '../provisioning/form';
+import { PROPERTIES_CONTENT_TYPE } from '../provisioning/properties';
+import type { Engine, ProvisionResult } from '../provisioning/engine';
+import type { DeviceRepository } from '../store/repository';
+import type { RateLimiter } from '../dhcp/ratelimit';
+
+/** HttpRequestInfo is everything the handler reads from a request. */
+export interface HttpRequestInfo {
+  readonly method: string;
+  readonly contentType: string | undefined;
+  /** body is the raw request body (POST), if any. */
+  readonly body: Buffer | undefined;
+  /** query is the raw query string, without the '?'. */
+  readonly query: string;
+  readonly ip: string;
+  readonly userAgent: string;
+  readonly requestId: string;
+}
+
+/** HttpAnswer is the reply to send, plus what to log. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+  readonly outcome: string;
+  readonly result?: ProvisionResult;
+  /** inventoryError is set when the device could not be recorded (the answer is unaffected). */
+  readonly inventoryError?: string;
+}
+
+/** HandlerDeps are the per-configuration pieces the handler uses. */
+export interface HandlerDeps {
+  readonly engine: Engine;
+  readonly devices: DeviceRepository | undefined;
+  readonly limiter: RateLimiter;
+  readonly now?: () => Date;
+}
+
+const TEXT = 'text/plain; charset=utf-8';
+const NO_STORE = 'no-store';
+/** DOCUMENT_HEADERS are the headers of every 200 (shared: the hot path allocates none). */
+const DOCUMENT_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': PROPERTIES_CONTENT_TYPE, 'cache-control': NO_STORE });
+
+function text(status: number, outcome: string, body: string, extra: Record<string, string> = {}): HttpAnswer {
+  return { status, outcome, body, headers: { 'content-type': TEXT, 'cache-control': NO_STORE, ...extra } };
+}
+
+/** isForm accepts application/x-www-form-urlencoded with or without parameters (Jitsi sends none). */
+function isForm(contentType: string | undefined): boolean {
+  if (contentType === undefined) return true;
+  const mime = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  return mime === '' || mime === 'application/x-www-form-urlencoded';
+}
+
+/** handleProvisioning answers GET /jitsi, POST /jitsi and POST /jitsiprovs/. */
+export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps): Promise<HttpAnswer> {
+  const verdict = deps.limiter.take(req.ip);
+  if (verdict !== 'allow') return text(429, verdict === 'refuse-first' ? 'rate-limited-first' : 'rate-limited', 'too many requests from this address; retry shortly\n', { 'retry-after': '1' });
+
+  let source = req.query;
+  if (req.method === 'POST' && req.body !== undefined && req.body.length > 0) {
+    if (!isForm(req.contentType)) return text(400, 'malformed', 'expected an application/x-www-form-urlencoded body\n');
+    // The body is percent-encoded ASCII; a query on a POST (not what Jitsi sends) is merged first.
+    const body = req.body.toString('latin1');
+    source = source.length > 0 ? `${source}&${body}` : body;
+  }
+  const form = parseForm(source, DEFAULT_FORM_LIMITS);
+  if (!form.ok) return text(400, 'malformed', `malformed request: ${form.error}\n`);
+
+  const result = await deps.engine.provision({ params: form.params, ip: req.ip, userAgent: req.userAgent });
+
+  let inventoryError: string | undefined;
+  const d = result.device;
+  if (deps.devices && result.tenant !== null && d.key !== undefined) {
+    try {
+      // Idempotent: a retried POST (contract §4.4: up to 4 deliveries) updates the same row.
+      deps.devices.upsert({
+        key: d.key,
+        uuid: d.uuid ?? null,
+        hwaddr: d.hwaddr ?? null,
+        ip: req.ip,
+        hostname: d.hostname ?? null,
+        osname: d.osname ?? null,
+        arch: d.arch ?? null,
+        build: d.build ?? null,
+        userAgent: req.userAgent === '' ? null : req.userAgent.slice(0, 256),
+        username: result.user,
+        tenant: result.tenant,
+        outcome: `${result.status} ${result.outcome}`,
+        at: (deps.now?.() ?? new Date()).toISOString(),
+      });
+    } catch (err) {
+      inventoryError = err instanceof Error ? err.message : String(err);
+    }
+  }
+
+  const extra = inventoryError === undefined ? {} : { inventoryError };
+  if (result.status === 200) {
+    return { status: 200, outcome: result.outcome, body: result.body, result, headers: DOCUMENT_HEADERS, ...extra };
+  }
+  if (result.status === 500) {
+    return { ...text(500, result.outcome, `internal error (request id ${req.requestId})\n`), result, ...extra };
+  }
+  const retry: Record<string, string> = result.status === 429 ? { 'retry-after': '1' } : {};
+  return { ...text(result.status, result.outcome, result.body, retry), result, ...extra };
+}

@@ -1,0 +1,318 @@
+/**
+ * server.ts: the HTTP face: fastify listeners around handler.ts, TLS, reload and counters.
+ *
+ * Routes: POST /jitsi (the Jitsi client), GET /jitsi?… (manual tests, Openfire-style clients),
+ * POST /jitsiprovs/ (drop-in path for JitsiProvS users). A trailing slash is accepted on each,
+ * without a redirect. Bodies are taken raw and parsed by provisioning/form.ts, whatever the
+ * Content-Type parameters say (Jitsi sends no charset). Nothing is compressed.
+ *
+ * Logging: fastify's own request logging is off, because URLs of GET requests carry passwords;
+ * one line per request is written here with the path only (never the query) at debug level for
+ * 200 and info level otherwise.
+ */
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyReply } from 'fastify';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { handleProvisioning, type HandlerDeps, type HttpAnswer, type HttpRequestInfo } from './handler';
+import { Engine } from '../provisioning/engine';
+import { RateLimiter } from '../dhcp/ratelimit';
+import { openSqliteStore } from '../store/sqlite';
+import type { Store } from '../store/repository';
+import { ProvError, errorMessage } from '../errors';
+import type { Config } from '../config/schema';
+import type { Face } from '../face';
+import type { Logger } from '../log';
+
+/** PATHS are the provisioning endpoints. */
+export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/' } as const;
+
+/** HttpFaceOptions are the face's dependencies. */
+export interface HttpFaceOptions {
+  readonly config: Config;
+  readonly log: Logger;
+  /** store: an opened store (tests); otherwise the face opens stateDir's SQLite file. */
+  readonly store?: Store;
+  /** warnings: false skips the startup warnings (HTTP workers: the primary logs them once). */
+  readonly warnings?: boolean;
+}
+
+interface TlsMaterial {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+interface Listeners {
+  readonly main: FastifyInstance;
+  readonly plain: FastifyInstance | undefined;
+  readonly signature: string;
+}
+
+/** readTls reads and checks the PEM pair; it throws PROVD_ERR_HTTP_TLS. */
+export function readTls(tls: { readonly cert: string; readonly key: string }): TlsMaterial {
+  let m: TlsMaterial;
+  try {
+    m = { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
+  } catch (err) {
+    throw new ProvError('PROVD_ERR_HTTP_TLS', `cannot read http.tls files: ${errorMessage(err)}`, { cause: err });
+  }
+  try {
+    createSecureContext({ cert: m.cert, key: m.key }); // a mismatched or broken pair fails here, not per handshake
+  } catch (err) {
+    throw new ProvError('PROVD_ERR_HTTP_TLS', `http.tls.cert / http.tls.key are not a usable pair: ${errorMessage(err)}`, { cause: err });
+  }
+  return m;
+}
+
+function listenSignature(c: Config): string {
+  return JSON.stringify([c.http.host, c.http.port, c.http.tls !== undefined, c.http.plainPort ?? null, c.http.bodyLimit]);
+}
+
+let seq = 0;
+const reqPrefix = randomBytes(3).toString('hex');
+/** nextRequestId makes short unique ids (process prefix + counter) for logs and 500 bodies. */
+function nextRequestId(): string {
+  seq = (seq + 1) % Number.MAX_SAFE_INTEGER;
+  return `${reqPrefix}-${seq.toString(36)}`;
+}
+
+/** HttpFace serves the provisioning endpoints. */
+export class HttpFace implements Face {
+  readonly name = 'http';
+  private readonly log: Logger;
+  private config: Config;
+  private store: Store | undefined;
+  private readonly ownStore: boolean;
+  private deps: HandlerDeps | undefined;
+  private listeners: Listeners | undefined;
+  private closed = false;
+  private readonly counters = new Map<string, number>();
+
+  constructor(private readonly opts: HttpFaceOptions) {
+    this.log = opts.log;
+    this.config = opts.config;
+    this.store = opts.store;
+    this.ownStore = opts.store === undefined;
+  }
+
+  /** port is the bound main port (HTTPS when tls is set). */
+  get port(): number | undefined {
+    return portOf(this.listeners?.main);
+  }
+
+  /** plainPort is the bound plain-HTTP port, when http.plainPort is set. */
+  get plainPort(): number | undefined {
+    return portOf(this.listeners?.plain);
+  }
+
+  /** app is the main fastify instance, for inject() in tests. */
+  get app(): FastifyInstance | undefined {
+    return this.listeners?.main;
+  }
+
+  /** engine is the current provisioning engine (tests). */
+  get engine(): Engine | undefined {
+    return this.deps?.engine;
+  }
+
+  async start(): Promise<void> {
+    this.store ??= openSqliteStore(this.config.stateDir);
+    this.deps = this.makeDeps(this.config);
+    this.warnings(this.config);
+    this.listeners = await this.listen(this.config);
+  }
+
+  async reload(config: Config): Promise<void> {
+    const deps = this.makeDeps(config); // throws: keep the old state
+    if (config.stateDir !== this.config.stateDir) this.log.warn({ stateDir: config.stateDir }, 'stateDir changes take effect at the next restart');
+    const old = this.listeners;
+    if (old && listenSignature(config) !== old.signature) {
+      await closeListeners(old);
+      this.listeners = undefined;
+      try {
+        this.listeners = await this.listen(config);
+      } catch (err) {
+        this.listeners = await this.listen(this.config); // back to the previous sockets
+        throw err;
+      }
+    } else if (old && config.http.tls) {
+      // SIGHUP re-reads the certificate (renewals) even when the paths did not change.
+      const m = readTls(config.http.tls);
+      (old.main.server as unknown as { setSecureContext(o: { cert: Buffer; key: Buffer }): void }).setSecureContext({ cert: m.cert, key: m.key });
+      this.log.info({ cert: config.http.tls.cert }, 'TLS certificate re-read');
+    }
+    this.deps = deps;
+    this.config = config;
+    this.warnings(config);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const l = this.listeners;
+    this.listeners = undefined;
+    if (l) await closeListeners(l);
+    if (this.ownStore) this.store?.close();
+  }
+
+  stats(): Record<string, number> {
+    const out = Object.fromEntries(this.counters);
+    const a = this.deps?.engine.auth;
+    if (a) {
+      out['cache-hits'] = a.cache.hits;
+      out['cache-misses'] = a.cache.misses;
+      out['kdf-runs'] = a.kdfRuns;
+    }
+    return out;
+  }
+
+  /** logRequest writes the request's log line: the path only, never the query or the body. */
+  private logRequest(info: HttpRequestInfo, url: string, q: number, a: HttpAnswer, t0: number): void {
+    const fields = {
+      reqId: info.requestId,
+      ip: info.ip,
+      method: info.method,
+      path: q < 0 ? url : url.slice(0, q),
+      status: a.status,
+      outcome: a.outcome,
+      tenant: a.result?.tenant ?? undefined,
+      user: a.result?.user ?? undefined,
+      device: a.result?.device.key ?? undefined,
+      ms: Math.round((performance.now() - t0) * 100) / 100,
+    };
+    if (a.inventoryError !== undefined) {
+      this.count('inventory-error');
+      this.log.error({ ...fields, err: a.inventoryError }, 'device inventory not updated');
+    }
+    if (a.status === 500) this.log.error({ ...fields, err: a.result?.error }, 'provisioning request failed');
+    else if (a.status === 200) this.log.debug(fields, 'provisioning request');
+    else if (a.outcome !== 'rate-limited') this.log.info(fields, 'provisioning request'); // one line per flood: rate-limited-first
+  }
+
+  private count(name: string): void {
+    this.counters.set(name, (this.counters.get(name) ?? 0) + 1);
+  }
+
+  private makeDeps(config: Config): HandlerDeps {
+    const engine = new Engine(config.provisioning, { users: this.store?.users, log: this.log });
+    const limiter = new RateLimiter({ rate: config.http.rateLimit.rate, burst: config.http.rateLimit.burst });
+    return { engine, devices: this.store?.devices, limiter };
+  }
+
+  private warnings(config: Config): void {
+    if (this.opts.warnings === false || !this.deps) return;
+    startupWarnings(config, this.deps.engine, this.store, this.log);
+  }
+
+  private async listen(config: Config): Promise<Listeners> {
+    const h = config.http;
+    const tls = h.tls ? readTls(h.tls) : undefined;
+    const main = this.buildApp(config, tls);
+    const plain = tls && h.plainPort !== undefined ? this.buildApp(config, undefined) : undefined;
+    try {
+      await main.listen({ host: h.host, port: h.port });
+      if (plain && h.plainPort !== undefined) await plain.listen({ host: h.host, port: h.plainPort });
+    } catch (err) {
+      await main.close().catch(() => undefined);
+      if (plain) await plain.close().catch(() => undefined);
+      throw new ProvError('PROVD_ERR_HTTP_BIND', `cannot listen on ${h.host}:${errorMessage(err).includes(String(h.plainPort)) ? h.plainPort : h.port}/tcp: ${errorMessage(err)}`, { cause: err });
+    }
+    const l: Listeners = { main, plain, signature: listenSignature(config) };
+    this.log.info({ host: h.host, port: portOf(main), tls: tls !== undefined, plainPort: portOf(plain), paths: Object.values(PATHS) }, 'HTTP face serving');
+    return l;
+  }
+
+  /** buildApp makes one fastify instance with the provisioning routes. */
+  buildApp(config: Config, tls: TlsMaterial | undefined): FastifyInstance {
+    const app = Fastify({
+      ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+      bodyLimit: config.http.bodyLimit,
+      logger: false,
+      genReqId: nextRequestId,
+      requestIdHeader: false,
+      routerOptions: { ignoreTrailingSlash: true, maxParamLength: 100 },
+      return503OnClosing: true,
+      forceCloseConnections: true,
+      connectionTimeout: 30_000,
+      keepAliveTimeout: 10_000,
+    }) as unknown as FastifyInstance;
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.http.bodyLimit }, (_req, body, done) => done(null, body));
+    const serve = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      const t0 = performance.now();
+      const deps = this.deps;
+      if (!deps) throw new Error('HTTP face has no configuration');
+      const url = request.raw.url ?? '';
+      const q = url.indexOf('?');
+      const info: HttpRequestInfo = {
+        method: request.method,
+        contentType: request.headers['content-type'],
+        body: Buffer.isBuffer(request.body) ? request.body : undefined,
+        query: q < 0 ? '' : url.slice(q + 1),
+        ip: request.ip,
+        userAgent: request.headers['user-agent'] ?? '',
+        requestId: String(request.id),
+      };
+      const a = await handleProvisioning(info, deps);
+      this.count(`status:${a.status}`);
+      if (a.result?.cached === true) this.count('auth-cached');
+      if (a.status !== 200 || a.inventoryError !== undefined || this.log.isLevelEnabled('debug')) this.logRequest(info, url, q, a, t0);
+      void reply.code(a.status).headers(a.headers).send(a.body);
+    };
+    app.post(PATHS.jitsi, serve);
+    app.get(PATHS.jitsi, serve);
+    app.post(PATHS.jitsiprovs, serve);
+    app.setNotFoundHandler((request, reply) => {
+      this.count('status:404');
+      void reply.code(404).header('content-type', 'text/plain; charset=utf-8').send(`not found; the provisioning endpoints are POST ${PATHS.jitsi}, GET ${PATHS.jitsi} and POST ${PATHS.jitsiprovs}\n`);
+      void request;
+    });
+    app.setErrorHandler((error: { statusCode?: number; code?: string; message: string }, request, reply) => {
+      const status = error.statusCode ?? 500;
+      if (status === 413) {
+        this.count('status:413');
+        void reply.code(413).header('content-type', 'text/plain; charset=utf-8').send(`request body larger than ${config.http.bodyLimit} bytes\n`);
+        return;
+      }
+      if (status >= 400 && status < 500) {
+        this.count('status:400');
+        void reply.code(400).header('content-type', 'text/plain; charset=utf-8').send(`malformed request (${error.code ?? 'bad request'})\n`);
+        return;
+      }
+      this.count('status:500');
+      this.log.error({ reqId: String(request.id), err: error.message, code: error.code }, 'HTTP request failed');
+      void reply.code(500).header('content-type', 'text/plain; charset=utf-8').send(`internal error (request id ${String(request.id)})\n`);
+    });
+    return app;
+  }
+}
+
+/** startupWarnings logs what an operator should fix: weak passwords, enforcePrefix gaps, no tenants. */
+export function startupWarnings(config: Config, engine: Engine, store: Store | undefined, log: Logger): void {
+  const p = config.provisioning;
+  const weak = engine.weakConfigUsers();
+  const weakStore = store?.users.list().filter((u) => !u.passwordHash.startsWith('$scrypt$')) ?? [];
+  if (weak.length + weakStore.length > 0) {
+    log.warn(
+      { config: weak, store: weakStore.map((u) => `${u.name}@${u.domain}`) },
+      `${weak.length + weakStore.length} user(s) have md5: or plain: passwords (JitsiProvS imports); store users are re-hashed with scrypt at their next login, replace the configuration's with 'provisiond user hash'`,
+    );
+  }
+  for (const [domain, t] of Object.entries(p.tenants)) {
+    const enforce = t.enforcePrefix ?? p.enforcePrefix;
+    if (enforce.length > 0 && !enforce.some((e) => 'net.java.sip.communicator.plugin.provisioning.URL'.startsWith(e))) {
+      log.warn({ tenant: domain, enforcePrefix: enforce }, 'enforcePrefix does not cover net.java.sip.communicator.plugin.provisioning.*: clients will forget their provisioning URL and UUID');
+    }
+  }
+  if (Object.keys(p.tenants).length === 0) log.warn('no provisioning.tenants configured: every provisioning request gets 404');
+}
+
+function portOf(app: FastifyInstance | undefined): number | undefined {
+  const a = app?.server.address();
+  return a !== null && a !== undefined && typeof a === 'object' ? (a as AddressInfo).port : undefined;
+}
+
+async function closeListeners(l: Listeners): Promise<void> {
+  await Promise.allSettled([l.main.close(), ...(l.plain ? [l.plain.close()] : [])]);
+}

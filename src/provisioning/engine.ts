@@ -1,0 +1,268 @@
+/**
+ * engine.ts: one provisioning request in, one answer out: identity → credentials → rules →
+ * templates → Jitsi directives → properties text. Used by the HTTP face and by
+ * `provisiond render`, so the two cannot disagree. Everything a request touches lives in local
+ * variables of provision(): nothing of one request can reach another (contract §8.1's leak).
+ */
+import type { Params } from './form';
+import type { ClientContext, DeviceContext, RenderContext, TenantContext, UserContext } from './context';
+import { parseUserAgent } from './context';
+import { compileRules, normalizeMac, Resolver } from './rules';
+import { escapeKey, escapeValue, type PropertyLine } from './properties';
+
+const ALLOW_KEY = 'provisioning.ALLOW_PREFIX';
+const ENFORCE_KEY = 'provisioning.ENFORCE_PREFIX';
+import { describeTemplateError } from './templates';
+import { Authenticator, UserDirectory, type UserRecord } from './auth';
+import { CredentialCache } from './credcache';
+import { ruleMayApplyTo, type ProvisioningConfig } from './schema';
+import type { UserRepository } from '../store/repository';
+import type { Logger } from '../log';
+
+/** USERNAME_FIELDS / PASSWORD_FIELDS: the names a URL may give the ${username}/${password} pair. */
+export const USERNAME_FIELDS = ['username', 'user'] as const;
+export const PASSWORD_FIELDS = ['password', 'pass'] as const;
+/** DOMAIN_FIELD names the tenant when the user name has no @domain. */
+export const DOMAIN_FIELD = 'domain';
+/** DEVICE_ALIASES: device fields and the request fields they are read from (doc sample: os, hw). */
+export const DEVICE_ALIASES: Readonly<Record<keyof Omit<DeviceContext, 'key'>, readonly string[]>> = {
+  uuid: ['uuid'],
+  hwaddr: ['hwaddr', 'hw', 'mac'],
+  hostname: ['hostname'],
+  osname: ['osname', 'os'],
+  arch: ['arch'],
+  build: ['build'],
+  ipaddr: ['ipaddr', 'ip'],
+};
+
+const MAX_FIELD = 256;
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** ProvisionRequest is one request, however it arrived. */
+export interface ProvisionRequest {
+  readonly params: Params;
+  readonly ip: string;
+  readonly userAgent: string;
+}
+
+/** Outcome labels a result for logs, counters and the inventory. */
+export type Outcome = 'ok' | 'bad-credentials' | 'credentials-required' | 'unknown-tenant' | 'busy' | 'render-error';
+
+/** ProvisionResult is the engine's answer; `status` is the HTTP status. */
+export interface ProvisionResult {
+  readonly status: 200 | 400 | 401 | 404 | 429 | 500;
+  readonly outcome: Outcome;
+  /** body is the properties document (200) or a one-line explanation. */
+  readonly body: string;
+  readonly tenant: string | null;
+  readonly user: string | null;
+  readonly device: DeviceContext;
+  readonly cached?: boolean;
+  /** lines is the document as key/value pairs (200 only). */
+  readonly lines?: readonly PropertyLine[];
+  /** error is the internal cause of a 500 (logged, never sent). */
+  readonly error?: string;
+}
+
+interface TenantPlan {
+  readonly context: TenantContext;
+  readonly requireCredentials: boolean;
+  readonly resolver: Resolver;
+  readonly allow: readonly string[];
+  readonly wipe: readonly string[];
+  readonly enforce: readonly string[];
+}
+
+/** EngineDeps: the store's users (absent for pure tests) and a logger. */
+export interface EngineDeps {
+  readonly users?: UserRepository;
+  readonly log: Logger;
+}
+
+function firstOf(params: Params, names: readonly string[]): string | undefined {
+  for (const n of names) {
+    const v = params[n];
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
+/** deviceField reads a device field; an unsubstituted `${…}` (the client had no value) is absent. */
+function deviceField(params: Params, names: readonly string[]): string | undefined {
+  const v = firstOf(params, names);
+  if (v === undefined) return undefined;
+  const t = v.trim();
+  if (t === '' || /^\$\{[^}]*\}$/.test(t)) return undefined;
+  return t.slice(0, MAX_FIELD);
+}
+
+/** deviceOf derives the device identity; the inventory key is the uuid, else the MAC. */
+export function deviceOf(params: Params): DeviceContext {
+  const uuid = deviceField(params, DEVICE_ALIASES.uuid)?.toLowerCase();
+  const rawMac = deviceField(params, DEVICE_ALIASES.hwaddr);
+  const hwaddr = rawMac === undefined ? undefined : normalizeMac(rawMac);
+  const key = uuid !== undefined ? `uuid:${uuid}` : hwaddr !== undefined && MAC_RE.test(hwaddr) ? `hwaddr:${hwaddr}` : undefined;
+  return {
+    key,
+    uuid,
+    hwaddr,
+    hostname: deviceField(params, DEVICE_ALIASES.hostname),
+    osname: deviceField(params, DEVICE_ALIASES.osname),
+    arch: deviceField(params, DEVICE_ALIASES.arch),
+    build: deviceField(params, DEVICE_ALIASES.build),
+    ipaddr: deviceField(params, DEVICE_ALIASES.ipaddr),
+  };
+}
+
+/** Identity is who a request claims to be. */
+export interface Identity {
+  readonly domain: string;
+  readonly name: string | undefined;
+  readonly password: string | undefined;
+  /** hasPair: the URL carried both a username field and a password field. */
+  readonly hasPair: boolean;
+}
+
+/** identify splits `user@domain` (at the last @), else uses the domain field, else the default. */
+export function identify(params: Params, defaultDomain: string): Identity {
+  const rawUser = firstOf(params, USERNAME_FIELDS);
+  const password = firstOf(params, PASSWORD_FIELDS);
+  let name = rawUser?.trim();
+  let domain: string | undefined;
+  if (name !== undefined) {
+    const at = name.lastIndexOf('@');
+    if (at >= 0) {
+      domain = name.slice(at + 1).trim().toLowerCase() || undefined;
+      name = name.slice(0, at);
+    }
+  }
+  domain ??= params[DOMAIN_FIELD]?.trim().toLowerCase() || defaultDomain;
+  return { domain, name, password, hasPair: rawUser !== undefined && password !== undefined };
+}
+
+/** Engine renders documents for one validated configuration. */
+export class Engine {
+  readonly auth: Authenticator;
+  private readonly tenants = new Map<string, TenantPlan>();
+  private readonly defaultDomain: string;
+
+  constructor(cfg: ProvisioningConfig, deps: EngineDeps) {
+    this.defaultDomain = cfg.defaultDomain;
+    const global = compileRules(cfg.rules, 'provisioning.rules');
+    for (const [domain, t] of Object.entries(cfg.tenants)) {
+      const own = compileRules(t.rules, `tenants.${domain}.rules`);
+      const applicable = global.filter((_, i) => {
+        const r = cfg.rules[i];
+        return r !== undefined && ruleMayApplyTo(r, domain);
+      });
+      this.tenants.set(domain, {
+        context: { domain, attributes: { ...t.attributes } },
+        requireCredentials: t.requireCredentials,
+        resolver: new Resolver([...applicable, ...own]),
+        allow: t.allowPrefix ?? cfg.allowPrefix,
+        wipe: [...new Set(t.wipe ?? cfg.wipe)],
+        enforce: t.enforcePrefix ?? cfg.enforcePrefix,
+      });
+    }
+    const cache = new CredentialCache({ ttlMs: cfg.passwords.cacheTtl * 1000, maxEntries: cfg.passwords.cacheSize });
+    this.auth = new Authenticator(new UserDirectory(cfg, deps.users), deps.users, {
+      maxPending: cfg.passwords.maxPendingVerifications,
+      scryptCost: cfg.passwords.scryptCost,
+      cache,
+      log: deps.log,
+    });
+  }
+
+  /** hasTenant tells whether a domain is configured. */
+  hasTenant(domain: string): boolean {
+    return this.tenants.has(domain);
+  }
+
+  /** provision answers one request: the HTTP face's whole logic, minus HTTP. */
+  async provision(req: ProvisionRequest): Promise<ProvisionResult> {
+    const device = deviceOf(req.params);
+    const id = identify(req.params, this.defaultDomain);
+    const plan = this.tenants.get(id.domain);
+    const base = { device, tenant: plan ? id.domain : null, user: null };
+    if (!plan) return { ...base, status: 404, outcome: 'unknown-tenant', body: `unknown tenant: ${id.domain}\n` };
+    let user: UserRecord | null = null;
+    let cached = false;
+    if (id.hasPair) {
+      // contract §4.5/§6: a 401 makes the client forget the pair and prompt again; only here.
+      if (!id.name || id.password === undefined) return { ...base, status: 401, outcome: 'bad-credentials', body: 'authentication failed\n' };
+      const v = await this.auth.verify(id.domain, id.name, id.password);
+      if (v.kind === 'busy') return { ...base, status: 429, outcome: 'busy', body: 'too many password checks in progress; retry shortly\n' };
+      if (v.kind === 'bad') return { ...base, status: 401, outcome: 'bad-credentials', body: 'authentication failed\n' };
+      user = v.user;
+      cached = v.cached;
+    } else if (plan.requireCredentials) {
+      // A 401 here would crash the client's flow (contract §4.5): say what the URL must carry.
+      return {
+        ...base,
+        status: 400,
+        outcome: 'credentials-required',
+        body:
+          `tenant ${id.domain} requires credentials: the provisioning URL must carry the parameters ` +
+          `username=\${username}&password=\${password} (also accepted: user=, pass=)\n`,
+      };
+    }
+    return this.renderFor(plan, user, req, device, cached);
+  }
+
+  /**
+   * renderAs renders what `user` (or an anonymous client of `domain`) would receive, without a
+   * password: the `provisiond render` command. Undefined when the tenant or user is unknown.
+   */
+  renderAs(req: ProvisionRequest, who: { domain?: string; name?: string }): { result?: ProvisionResult; error?: string } {
+    const id = identify(req.params, this.defaultDomain);
+    const domain = who.domain ?? id.domain;
+    const plan = this.tenants.get(domain);
+    if (!plan) return { error: `unknown tenant: ${domain} (configured: ${[...this.tenants.keys()].join(', ') || 'none'})` };
+    let user: UserRecord | null = null;
+    if (who.name !== undefined) {
+      user = this.auth.directory.lookup(domain, who.name) ?? null;
+      if (user === null) return { error: `no user ${who.name}@${domain} in the configuration or the store` };
+    }
+    return { result: this.renderFor(plan, user, req, deviceOf(req.params), false) };
+  }
+
+  private renderFor(plan: TenantPlan, rec: UserRecord | null, req: ProvisionRequest, device: DeviceContext, cached: boolean): ProvisionResult {
+    const ua = parseUserAgent(req.userAgent);
+    const client: ClientContext = { ip: req.ip, userAgent: req.userAgent, product: ua.product, version: ua.version };
+    const user: UserContext | null = rec === null ? null : { name: rec.name, domain: rec.domain, id: `${rec.name}@${rec.domain}`, attributes: rec.attributes };
+    const ctx: RenderContext = { params: req.params, user, tenant: plan.context, client, device };
+    const base = { device, tenant: plan.context.domain, user: user?.id ?? null, cached };
+    // A key is never emitted twice, by construction: the schema keeps rule keys apart from the
+    // directive keys and the wipe prefixes, the wipe list is de-duplicated, and the resolver
+    // returns one winner per key (contract §5.1: a repeated key would collapse).
+    const lines: PropertyLine[] = [];
+    let body = '';
+    const emit = (key: string, escapedKey: string, value: string): void => {
+      lines.push({ key, value });
+      body += `${escapedKey}=${escapeValue(value)}\n`;
+    };
+    // contract §5.2/§5.3: ALLOW first, wipes next, content, ENFORCE last.
+    if (plan.allow.length > 0) emit(ALLOW_KEY, ALLOW_KEY, plan.allow.join('|'));
+    for (const w of plan.wipe) emit(w, escapeKey(w), '${null}');
+    for (const w of plan.resolver.winners(ctx)) {
+      if (w.template === null) continue;
+      let value: string;
+      try {
+        value = w.template.render(ctx);
+      } catch (err) {
+        return { ...base, status: 500, outcome: 'render-error', body: 'internal error\n', error: `rule ${w.rule}, key ${w.key}: ${describeTemplateError(err).message}` };
+      }
+      emit(w.key, w.escapedKey, value);
+    }
+    if (plan.enforce.length > 0) emit(ENFORCE_KEY, ENFORCE_KEY, plan.enforce.join('|'));
+    return { ...base, status: 200, outcome: 'ok', body, lines };
+  }
+
+  /** weakPasswords lists config users whose password is md5:/plain: (for the startup warning). */
+  weakConfigUsers(): string[] {
+    return this.auth.directory
+      .configUsers()
+      .filter((u) => u.parsed.form !== 'scrypt')
+      .map((u) => `${u.name}@${u.domain}`);
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * templates.ts: property values are nunjucks templates, compiled when the configuration loads.
+ *
+ * Autoescape is off (the output is a properties file, not HTML; the encoder does the escaping),
+ * and an undefined value is an error rather than an empty string, so a typo shows up in
+ * `provisiond render` instead of silently provisioning an empty password. Use
+ * `{{ params.x | default('') }}` for fields a client may leave out.
+ *
+ * nunjucks has no sandbox: templates can run arbitrary code, so they come only from the
+ * administrator's configuration file, never from requests or tenants' users.
+ */
+import nunjucks from 'nunjucks';
+import type { RenderContext } from './context';
+
+const env = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: true, trimBlocks: false });
+
+/** CompiledTemplate renders one property value. `literal` skips nunjucks for plain strings. */
+export interface CompiledTemplate {
+  readonly source: string;
+  render(ctx: RenderContext): string;
+}
+
+/** TemplateProblem is a syntax error, with its position inside the template when nunjucks knows it. */
+export interface TemplateProblem {
+  readonly message: string;
+  readonly line?: number;
+  readonly column?: number;
+}
+
+/** describeTemplateError turns a nunjucks error into a one-line message and a position. */
+export function describeTemplateError(err: unknown): TemplateProblem {
+  const raw = err instanceof Error ? err.message : String(err);
+  const pos = /\[Line (\d+), Column (\d+)\]/.exec(raw);
+  const text = raw
+    .replace(/^\([^)]*\)\s*(\[Line \d+, Column \d+\])?\s*/, '')
+    .replace(/^Error: /, '')
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .join(' ');
+  return pos ? { message: text, line: Number(pos[1]), column: Number(pos[2]) } : { message: text };
+}
+
+/** formatTemplateProblem renders a problem for config errors. */
+export function formatTemplateProblem(p: TemplateProblem): string {
+  return p.line === undefined ? `template syntax error: ${p.message}` : `template syntax error at line ${p.line}, column ${p.column ?? 1} of the template: ${p.message}`;
+}
+
+/** CONTEXT_ROOTS are the top-level names of RenderContext. */
+const CONTEXT_ROOTS: ReadonlySet<string> = new Set(['params', 'user', 'tenant', 'client', 'device']);
+/**
+ * SIMPLE_EXPR matches `{{ root.a.b }}` and `{{ root.a.b | default('text') }}`: a plain lookup,
+ * optionally with a quoted default, and no other filter, call, index or whitespace control.
+ */
+const SIMPLE_EXPR = /\{\{ *([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?: *\| *default\((?:'([^'\\{}%#]*)'|"([^"\\{}%#]*)")\))? *\}\}/g;
+
+/** Lookup is one `{{ … }}` of a simple template: a path and an optional default text. */
+interface Lookup {
+  readonly path: readonly string[];
+  readonly fallback: string | undefined;
+}
+
+type Part = string | Lookup;
+
+/**
+ * simpleParts splits a template made only of literal text and `{{ a.b.c }}` lookups rooted in
+ * the render context; undefined when it uses anything else (filters, tags, comments, ...).
+ */
+function simpleParts(source: string): Part[] | undefined {
+  const parts: Part[] = [];
+  let last = 0;
+  for (const m of source.matchAll(SIMPLE_EXPR)) {
+    const path = (m[1] ?? '').split('.');
+    if (!CONTEXT_ROOTS.has(path[0] ?? '')) return undefined;
+    parts.push(source.slice(last, m.index));
+    parts.push({ path, fallback: m[2] ?? m[3] });
+    last = (m.index ?? 0) + m[0].length;
+  }
+  const tail = source.slice(last);
+  if (tail.includes('{{') || tail.includes('{%') || tail.includes('{#') || parts.some((p) => typeof p === 'string' && (p.includes('{{') || p.includes('{%') || p.includes('{#')))) return undefined;
+  parts.push(tail);
+  return parts;
+}
+
+/**
+ * fastRender renders simple parts the way nunjucks would for primitive values (a string, number
+ * or boolean is output as String(v); `default('x')` replaces only undefined, as nunjucks's
+ * default filter does); for anything else it returns undefined and the caller lets nunjucks
+ * render, so the result (or the error) is always nunjucks's own. It exists because a
+ * boot storm renders thousands of documents a second and nunjucks allocates a context per render.
+ */
+function fastRender(parts: readonly Part[], ctx: RenderContext): string | undefined {
+  let out = '';
+  for (const p of parts) {
+    if (typeof p === 'string') {
+      out += p;
+      continue;
+    }
+    let v: unknown = ctx;
+    for (const k of p.path) {
+      if (v === null || v === undefined) {
+        v = undefined; // nunjucks's member lookup on a missing parent yields undefined
+        break;
+      }
+      if (typeof v !== 'object') return undefined;
+      if (Object.prototype.hasOwnProperty.call(v, k)) v = (v as Record<string, unknown>)[k];
+      else if (k in v) return undefined; // inherited (e.g. a method): nunjucks's business
+      else v = undefined;
+    }
+    if (v === undefined && p.fallback !== undefined) v = p.fallback;
+    if (typeof v === 'string') out += v;
+    else if (typeof v === 'number' || typeof v === 'boolean') out += String(v);
+    else return undefined;
+  }
+  return out;
+}
+
+/** compileTemplate compiles a value; a syntax error comes back as a TemplateProblem. */
+export function compileTemplate(source: string, name = 'property'): { ok: true; template: CompiledTemplate } | { ok: false; problem: TemplateProblem } {
+  if (!source.includes('{{') && !source.includes('{%') && !source.includes('{#')) {
+    return { ok: true, template: { source, render: () => source } };
+  }
+  let t: nunjucks.Template;
+  try {
+    t = new nunjucks.Template(source, env, name, true);
+  } catch (err) {
+    return { ok: false, problem: describeTemplateError(err) };
+  }
+  const slow = (ctx: RenderContext): string => t.render(ctx as unknown as object);
+  const parts = simpleParts(source);
+  if (parts === undefined) return { ok: true, template: { source, render: slow } };
+  return { ok: true, template: { source, render: (ctx) => fastRender(parts, ctx) ?? slow(ctx) } };
+}
+
+/** checkTemplate is compileTemplate for validation: undefined when fine, else the problem text. */
+export function checkTemplate(source: string): string | undefined {
+  const r = compileTemplate(source);
+  return r.ok ? undefined : formatTemplateProblem(r.problem);
+}

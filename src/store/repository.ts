@@ -1,0 +1,86 @@
+/**
+ * repository.ts: the storage contract the faces and the CLI use. The SQLite implementation is in
+ * sqlite.ts; a PostgreSQL one can implement the same interfaces without touching the faces.
+ */
+
+/** StoredUser is a user kept in the store (managed with `provisiond user …`). */
+export interface StoredUser {
+  readonly domain: string;
+  /** name is kept lower-case: user names are case-insensitive. */
+  readonly name: string;
+  /** passwordHash is a stored form from src/provisioning/passwords.ts. */
+  readonly passwordHash: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** UserRepository holds the store's users. */
+export interface UserRepository {
+  get(domain: string, name: string): StoredUser | undefined;
+  list(domain?: string): StoredUser[];
+  /** add inserts a user; false when it already exists. */
+  add(user: { domain: string; name: string; passwordHash: string; attributes?: Readonly<Record<string, string>> }): boolean;
+  /** setPassword replaces a hash; false when there is no such user. */
+  setPassword(domain: string, name: string, passwordHash: string): boolean;
+  /** upsert inserts or replaces a user (imports). */
+  upsert(user: { domain: string; name: string; passwordHash: string; attributes?: Readonly<Record<string, string>> }): void;
+  remove(domain: string, name: string): boolean;
+}
+
+/** DeviceObservation is what one provisioning request tells about a device. */
+export interface DeviceObservation {
+  /** key is `uuid:<uuid>` or `hwaddr:<mac>`. */
+  readonly key: string;
+  readonly uuid: string | null;
+  readonly hwaddr: string | null;
+  readonly ip: string;
+  readonly hostname: string | null;
+  readonly osname: string | null;
+  readonly arch: string | null;
+  readonly build: string | null;
+  readonly userAgent: string | null;
+  readonly username: string | null;
+  readonly tenant: string;
+  /** outcome is the HTTP status and a short reason, e.g. `200 ok`, `401 bad-credentials`. */
+  readonly outcome: string;
+  /** at is an ISO-8601 timestamp. */
+  readonly at: string;
+}
+
+/** Device is an inventory row. */
+export interface Device {
+  readonly key: string;
+  readonly uuid: string | null;
+  readonly hwaddr: string | null;
+  readonly ip: string;
+  readonly hostname: string | null;
+  readonly osname: string | null;
+  readonly arch: string | null;
+  readonly build: string | null;
+  readonly userAgent: string | null;
+  readonly username: string | null;
+  readonly tenant: string;
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+  readonly lastOutcome: string;
+  readonly requests: number;
+}
+
+/** DeviceRepository is the device inventory. */
+export interface DeviceRepository {
+  /** upsert records a request: insert, or update every field but firstSeen. */
+  upsert(obs: DeviceObservation): void;
+  get(key: string): Device | undefined;
+  list(): Device[];
+}
+
+/** Store is an opened store. */
+export interface Store {
+  readonly users: UserRepository;
+  readonly devices: DeviceRepository;
+  /** schemaVersion is the migration level of the opened database. */
+  readonly schemaVersion: number;
+  readonly location: string;
+  close(): void;
+}

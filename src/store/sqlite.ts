@@ -1,0 +1,225 @@
+/**
+ * sqlite.ts: the embedded store: one SQLite file in stateDir (better-sqlite3, WAL).
+ *
+ * better-sqlite3 is synchronous; every statement here is a point lookup or a single-row write
+ * on an indexed key, a few microseconds each, so it runs on the event loop.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync, statSync, chownSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
+import type { Device, DeviceObservation, DeviceRepository, Store, StoredUser, UserRepository } from './repository';
+import { ProvError, errorMessage } from '../errors';
+
+/** STORE_FILE is the database file name inside stateDir. */
+export const STORE_FILE = 'provisiond.sqlite';
+
+/** OpenOptions: `upTo` stops migrating at a level (tests build every earlier version with it). */
+export interface OpenOptions {
+  readonly upTo?: number;
+  readonly readonly?: boolean;
+}
+
+/** migrate brings a database to `target`, one transaction per step; it returns the new level. */
+export function migrate(db: Database.Database, target: number = SCHEMA_VERSION): number {
+  const current = (): number => Number(db.pragma('user_version', { simple: true }));
+  let level = current();
+  if (level > SCHEMA_VERSION) {
+    throw new ProvError('PROVD_ERR_STORE', `the store is at schema version ${level}, newer than this provisiond (${SCHEMA_VERSION}); refusing to use it`);
+  }
+  for (const m of MIGRATIONS) {
+    if (m.version <= level || m.version > target) continue;
+    // IMMEDIATE takes the write lock first, and the level is re-read under it, so two processes
+    // opening a fresh store at once (HTTP workers, the CLI) cannot both apply a step.
+    db.transaction(() => {
+      if (current() >= m.version) return;
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }).immediate();
+    level = current();
+  }
+  return level;
+}
+
+interface UserRow {
+  domain: string;
+  name: string;
+  password_hash: string;
+  attributes: string;
+  created_at: string;
+  updated_at: string;
+}
+
+interface DeviceRow {
+  key: string;
+  uuid: string | null;
+  hwaddr: string | null;
+  ip: string;
+  hostname: string | null;
+  osname: string | null;
+  arch: string | null;
+  build: string | null;
+  user_agent: string | null;
+  username: string | null;
+  tenant: string;
+  first_seen: string;
+  last_seen: string;
+  last_outcome: string;
+  requests: number;
+}
+
+function parseAttributes(json: string): Record<string, string> {
+  try {
+    const v: unknown = JSON.parse(json);
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return {};
+    const out: Record<string, string> = {};
+    for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+function toUser(r: UserRow): StoredUser {
+  return { domain: r.domain, name: r.name, passwordHash: r.password_hash, attributes: parseAttributes(r.attributes), createdAt: r.created_at, updatedAt: r.updated_at };
+}
+
+function toDevice(r: DeviceRow): Device {
+  return {
+    key: r.key,
+    uuid: r.uuid,
+    hwaddr: r.hwaddr,
+    ip: r.ip,
+    hostname: r.hostname,
+    osname: r.osname,
+    arch: r.arch,
+    build: r.build,
+    userAgent: r.user_agent,
+    username: r.username,
+    tenant: r.tenant,
+    firstSeen: r.first_seen,
+    lastSeen: r.last_seen,
+    lastOutcome: r.last_outcome,
+    requests: r.requests,
+  };
+}
+
+/** openSqliteStore opens (creating and migrating) the store in `stateDir`. */
+export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store {
+  const location = join(stateDir, STORE_FILE);
+  let db: Database.Database;
+  try {
+    if (!opts.readonly) mkdirSync(stateDir, { recursive: true, mode: 0o750 });
+    db = new Database(location, opts.readonly ? { readonly: true, fileMustExist: true } : {});
+  } catch (err) {
+    throw new ProvError('PROVD_ERR_STORE', `cannot open the store ${location}: ${errorMessage(err)}`, { cause: err });
+  }
+  let version: number;
+  try {
+    db.pragma('busy_timeout = 5000'); // the CLI and the daemon share the file
+    if (!opts.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL'); // WAL + NORMAL: durable across crashes of the process
+      version = migrate(db, opts.upTo);
+    } else {
+      version = Number(db.pragma('user_version', { simple: true }));
+    }
+  } catch (err) {
+    db.close();
+    if (err instanceof ProvError) throw err;
+    throw new ProvError('PROVD_ERR_STORE', `cannot prepare the store ${location}: ${errorMessage(err)}`, { cause: err });
+  }
+  if (!opts.readonly) matchOwner(stateDir, location);
+  if (version < SCHEMA_VERSION) {
+    // Only tests stop early; they use migrate() on the raw file and need no repositories.
+    return { users: unavailableUsers, devices: unavailableDevices, schemaVersion: version, location, close: () => db.close() };
+  }
+
+  const getUser = db.prepare<[string, string], UserRow>('SELECT * FROM users WHERE domain = ? AND name = ?');
+  const listUsers = db.prepare<[], UserRow>('SELECT * FROM users ORDER BY domain, name');
+  const listUsersIn = db.prepare<[string], UserRow>('SELECT * FROM users WHERE domain = ? ORDER BY name');
+  const addUser = db.prepare('INSERT OR IGNORE INTO users (domain, name, password_hash, attributes, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)');
+  const upsertUser = db.prepare(
+    `INSERT INTO users (domain, name, password_hash, attributes, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (domain, name) DO UPDATE SET password_hash = excluded.password_hash, attributes = excluded.attributes, updated_at = excluded.updated_at`,
+  );
+  const setPw = db.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE domain = ? AND name = ?');
+  const delUser = db.prepare('DELETE FROM users WHERE domain = ? AND name = ?');
+  const upsertDevice = db.prepare(
+    `INSERT INTO devices (key, uuid, hwaddr, ip, hostname, osname, arch, build, user_agent, username, tenant, first_seen, last_seen, last_outcome, requests)
+     VALUES (@key, @uuid, @hwaddr, @ip, @hostname, @osname, @arch, @build, @userAgent, @username, @tenant, @at, @at, @outcome, 1)
+     ON CONFLICT (key) DO UPDATE SET
+       uuid = COALESCE(excluded.uuid, uuid), hwaddr = COALESCE(excluded.hwaddr, hwaddr), ip = excluded.ip,
+       hostname = COALESCE(excluded.hostname, hostname), osname = COALESCE(excluded.osname, osname),
+       arch = COALESCE(excluded.arch, arch), build = COALESCE(excluded.build, build),
+       user_agent = COALESCE(excluded.user_agent, user_agent), username = COALESCE(excluded.username, username),
+       tenant = excluded.tenant, last_seen = excluded.last_seen, last_outcome = excluded.last_outcome, requests = requests + 1`,
+  );
+  const getDevice = db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE key = ?');
+  const listDevices = db.prepare<[], DeviceRow>('SELECT * FROM devices ORDER BY last_seen DESC, key');
+
+  const now = (): string => new Date().toISOString();
+  const users: UserRepository = {
+    get: (domain, name) => {
+      const r = getUser.get(domain, name.toLowerCase());
+      return r ? toUser(r) : undefined;
+    },
+    list: (domain) => (domain === undefined ? listUsers.all() : listUsersIn.all(domain)).map(toUser),
+    add: (u) => {
+      const t = now();
+      return addUser.run(u.domain, u.name.toLowerCase(), u.passwordHash, JSON.stringify(u.attributes ?? {}), t, t).changes === 1;
+    },
+    upsert: (u) => {
+      const t = now();
+      upsertUser.run(u.domain, u.name.toLowerCase(), u.passwordHash, JSON.stringify(u.attributes ?? {}), t, t);
+    },
+    setPassword: (domain, name, hash) => setPw.run(hash, now(), domain, name.toLowerCase()).changes === 1,
+    remove: (domain, name) => delUser.run(domain, name.toLowerCase()).changes === 1,
+  };
+  const devices: DeviceRepository = {
+    upsert: (o) => {
+      upsertDevice.run({ ...o });
+    },
+    get: (key) => {
+      const r = getDevice.get(key);
+      return r ? toDevice(r) : undefined;
+    },
+    list: () => listDevices.all().map(toDevice),
+  };
+  let closed = false;
+  return {
+    users,
+    devices,
+    schemaVersion: version,
+    location,
+    close: () => {
+      if (closed) return;
+      closed = true;
+      db.close();
+    },
+  };
+}
+
+/**
+ * matchOwner gives the database files the owner of stateDir when root opened them: the CLI
+ * (run as root) must not leave a root-owned -wal or -shm file that the daemon, running as its
+ * own (systemd DynamicUser) user, can no longer write.
+ */
+function matchOwner(stateDir: string, location: string): void {
+  if (process.getuid?.() !== 0) return;
+  try {
+    const dir = statSync(stateDir);
+    if (dir.uid === 0) return;
+    for (const f of [location, `${location}-wal`, `${location}-shm`]) {
+      if (existsSync(f) && statSync(f).uid !== dir.uid) chownSync(f, dir.uid, dir.gid);
+    }
+  } catch {
+    // best effort: the daemon reports a store it cannot write
+  }
+}
+
+const unavailable = (): never => {
+  throw new ProvError('PROVD_ERR_STORE', 'the store is not migrated to the current schema');
+};
+const unavailableUsers: UserRepository = { get: unavailable, list: unavailable, add: unavailable, upsert: unavailable, setPassword: unavailable, remove: unavailable };
+const unavailableDevices: DeviceRepository = { upsert: unavailable, get: unavailable, list: unavailable };

@@ -1,0 +1,174 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hashPassword, parseHash, verifyPassword } from '../src/provisioning/passwords';
+import { CredentialCache, fingerprintOf } from '../src/provisioning/credcache';
+import { Authenticator, UserDirectory } from '../src/provisioning/auth';
+import { parseConfigText } from '../src/config/load';
+import { openSqliteStore } from '../src/store/sqlite';
+import { createLogger } from '../src/log';
+
+const silent = createLogger('silent');
+
+function ok<T>(r: { ok: true; value: T } | { ok: false; error: string }): T {
+  assert.ok(r.ok, r.ok ? '' : r.error);
+  return r.value;
+}
+
+describe('stored password forms', () => {
+  test('scrypt: hash then verify; wrong password fails; salts differ', async () => {
+    const h = await hashPassword('s3cret é', 10);
+    assert.match(h, /^\$scrypt\$ln=10,r=8,p=1\$/);
+    assert.notEqual(h, await hashPassword('s3cret é', 10));
+    const p = ok(parseHash(h));
+    assert.equal(await verifyPassword('s3cret é', p), true);
+    assert.equal(await verifyPassword('s3cret e', p), false);
+    assert.equal(await verifyPassword('', p), false);
+  });
+
+  test('md5: and plain: (JitsiProvS imports)', async () => {
+    const md5 = `md5:${createHash('md5').update('pw').digest('hex')}`;
+    assert.equal(await verifyPassword('pw', ok(parseHash(md5))), true);
+    assert.equal(await verifyPassword('pw ', ok(parseHash(md5))), false);
+    assert.equal(await verifyPassword('p:w', ok(parseHash('plain:p:w'))), true);
+    assert.equal(await verifyPassword('p:', ok(parseHash('plain:p:w'))), false);
+  });
+
+  test('malformed stored forms are rejected with a reason', () => {
+    for (const bad of ['', 'secret', 'md5:xyz', '$scrypt$ln=3,r=8,p=1$AAAAAAAAAAA=$AAAAAAAAAAAAAAAAAAAAAA==', '$scrypt$ln=15$x$y']) {
+      assert.equal(parseHash(bad).ok, false, bad);
+    }
+  });
+});
+
+describe('credential cache', () => {
+  test('remembers a success until the TTL, keyed per (tenant, user, password)', () => {
+    let now = 1000;
+    const c = new CredentialCache({ ttlMs: 100, maxEntries: 10, now: () => now });
+    const k = c.cacheKey('t', 'alice', 'pw');
+    assert.notEqual(k, c.cacheKey('t', 'alice', 'pw2'));
+    assert.notEqual(c.cacheKey('t', 'a', 'bc'), c.cacheKey('t', 'ab', 'c'));
+    assert.equal(c.has(k, 'fp'), false);
+    c.remember(k, 'fp');
+    assert.equal(c.has(k, 'fp'), true);
+    now += 100;
+    assert.equal(c.has(k, 'fp'), false, 'expired');
+    assert.equal(c.size, 0);
+  });
+
+  test('a different stored hash (password changed) drops the entry', () => {
+    const c = new CredentialCache({ ttlMs: 60_000, maxEntries: 10 });
+    const k = c.cacheKey('t', 'alice', 'pw');
+    c.remember(k, fingerprintOf('old-hash'));
+    assert.equal(c.has(k, fingerprintOf('new-hash')), false);
+    assert.equal(c.has(k, fingerprintOf('old-hash')), false, 'dropped, not just skipped');
+  });
+
+  test('bounded: the least recently used entry goes first', () => {
+    const c = new CredentialCache({ ttlMs: 60_000, maxEntries: 2 });
+    c.remember('a', 'f');
+    c.remember('b', 'f');
+    assert.equal(c.has('a', 'f'), true); // a is now most recent
+    c.remember('c', 'f');
+    assert.equal(c.size, 2);
+    assert.equal(c.has('b', 'f'), false);
+    assert.equal(c.has('a', 'f'), true);
+  });
+
+  test('keys are HMACs under a per-process random key (no password in them)', () => {
+    const a = new CredentialCache({ ttlMs: 1, maxEntries: 1 });
+    const b = new CredentialCache({ ttlMs: 1, maxEntries: 1 });
+    assert.notEqual(a.cacheKey('t', 'u', 'pw'), b.cacheKey('t', 'u', 'pw'));
+    assert.ok(!a.cacheKey('t', 'u', 'pw').includes('pw'));
+  });
+
+  test('ttl 0 disables it', () => {
+    const c = new CredentialCache({ ttlMs: 0, maxEntries: 10 });
+    c.remember('a', 'f');
+    assert.equal(c.has('a', 'f'), false);
+  });
+});
+
+describe('authenticator: KDF off the event loop, single flight, bounded queue, upgrades', () => {
+  async function setup(maxPending = 8): Promise<{ auth: Authenticator; dir: string; close: () => void; store: ReturnType<typeof openSqliteStore> }> {
+    const h = await hashPassword('alice-pw', 10);
+    const cfg = parseConfigText(`provisioning:\n  passwords: {scryptCost: 10, maxPendingVerifications: ${maxPending}}\n  tenants:\n    t.example:\n      users:\n        alice: {password: "${h}"}\n`, 'a.yaml');
+    const dir = mkdtempSync(join(tmpdir(), 'provisiond-auth-'));
+    const store = openSqliteStore(dir);
+    const cache = new CredentialCache({ ttlMs: 60_000, maxEntries: 100 });
+    const auth = new Authenticator(new UserDirectory(cfg.provisioning, store.users), store.users, { maxPending, scryptCost: 10, cache, log: silent });
+    return { auth, dir, store, close: () => { store.close(); rmSync(dir, { recursive: true, force: true }); } };
+  }
+
+  test('concurrent checks of the same credentials share one KDF run; the next is cached', async () => {
+    const s = await setup();
+    try {
+      const rs = await Promise.all(Array.from({ length: 5 }, () => s.auth.verify('t.example', 'Alice', 'alice-pw')));
+      assert.ok(rs.every((r) => r.kind === 'ok'));
+      assert.equal(s.auth.kdfRuns, 1);
+      const again = await s.auth.verify('t.example', 'alice', 'alice-pw');
+      assert.equal(again.kind === 'ok' && again.cached, true);
+      assert.equal((await s.auth.verify('t.example', 'alice', 'wrong')).kind, 'bad');
+      assert.equal((await s.auth.verify('t.example', 'nobody', 'x')).kind, 'bad');
+    } finally {
+      s.close();
+    }
+  });
+
+  test('beyond maxPendingVerifications the answer is busy (429), not an unbounded queue', async () => {
+    const s = await setup(2);
+    try {
+      const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => s.auth.verify('t.example', 'alice', `guess-${i}`)));
+      assert.equal(rs.filter((r) => r.kind === 'busy').length, 4);
+      assert.equal(rs.filter((r) => r.kind === 'bad').length, 2);
+    } finally {
+      s.close();
+    }
+  });
+
+  test('a store password change drops the cached credential (CLI writes, daemon notices)', async () => {
+    const s = await setup();
+    try {
+      s.store.users.add({ domain: 't.example', name: 'bob', passwordHash: await hashPassword('old', 10) });
+      assert.equal((await s.auth.verify('t.example', 'bob', 'old')).kind, 'ok');
+      assert.equal((await s.auth.verify('t.example', 'bob', 'old')).kind === 'ok', true);
+      s.store.users.setPassword('t.example', 'bob', await hashPassword('new', 10));
+      assert.equal((await s.auth.verify('t.example', 'bob', 'old')).kind, 'bad');
+      assert.equal((await s.auth.verify('t.example', 'bob', 'new')).kind, 'ok');
+    } finally {
+      s.close();
+    }
+  });
+
+  test('a store user with an md5: password is re-hashed with scrypt after a good login', async () => {
+    const s = await setup();
+    try {
+      s.store.users.add({ domain: 't.example', name: 'carol', passwordHash: `md5:${createHash('md5').update('c-pw').digest('hex')}` });
+      assert.equal((await s.auth.verify('t.example', 'carol', 'c-pw')).kind, 'ok');
+      for (let i = 0; i < 100 && !(s.store.users.get('t.example', 'carol')?.passwordHash.startsWith('$scrypt$') ?? false); i++) await new Promise((r) => setTimeout(r, 20));
+      const h = s.store.users.get('t.example', 'carol')?.passwordHash ?? '';
+      assert.match(h, /^\$scrypt\$ln=10,/);
+      assert.equal((await s.auth.verify('t.example', 'carol', 'c-pw')).kind, 'ok');
+      assert.equal((await s.auth.verify('t.example', 'carol', 'nope')).kind, 'bad');
+    } finally {
+      s.close();
+    }
+  });
+
+  test('the event loop keeps turning while scrypt runs', async () => {
+    const s = await setup();
+    try {
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 1);
+      const h = await hashPassword('x', 14); // ~16 MiB, tens of ms: long enough to see ticks
+      await verifyPassword('x', ok(parseHash(h)));
+      clearInterval(timer);
+      assert.ok(ticks >= 3, `only ${ticks} timer ticks during two scrypt runs`);
+    } finally {
+      s.close();
+    }
+  });
+});

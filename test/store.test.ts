@@ -1,0 +1,168 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, chownSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { openSqliteStore, migrate, STORE_FILE } from '../src/store/sqlite';
+import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/migrations';
+import type { DeviceObservation } from '../src/store/repository';
+import { ProvError } from '../src/errors';
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), 'provisiond-store-'));
+}
+
+const obs = (over: Partial<DeviceObservation> = {}): DeviceObservation => ({
+  key: 'uuid:u1',
+  uuid: 'u1',
+  hwaddr: '00:1a:2b:3c:4d:5e',
+  ip: '192.0.2.1',
+  hostname: 'pc1',
+  osname: 'Linux',
+  arch: 'amd64',
+  build: '2.10.5550',
+  userAgent: 'Jitsi/2.10.5550',
+  username: 'alice@example.com',
+  tenant: 'example.com',
+  outcome: '200 ok',
+  at: '2026-01-01T00:00:00.000Z',
+  ...over,
+});
+
+/** seed writes rows that a database at `level` can hold, with raw SQL (as that version would have). */
+function seed(db: Database.Database, level: number): void {
+  if (level >= 1) db.prepare("INSERT INTO users VALUES ('example.com', 'alice', 'plain:x', '{\"k\":\"v\"}', 't0', 't0')").run();
+  if (level >= 2) {
+    db.prepare(
+      "INSERT INTO devices (key, uuid, hwaddr, ip, hostname, osname, arch, build, username, tenant, first_seen, last_seen, last_outcome) VALUES ('uuid:old', 'old', NULL, '192.0.2.9', NULL, 'Mac OS X', NULL, NULL, 'alice@example.com', 'example.com', 't1', 't1', '200 ok')",
+    ).run();
+  }
+}
+
+describe('store migrations', () => {
+  test('versions are 1..N without gaps', () => {
+    assert.deepEqual(
+      MIGRATIONS.map((m) => m.version),
+      Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1),
+    );
+  });
+
+  for (let from = 0; from < SCHEMA_VERSION; from++) {
+    test(`from version ${from}${from === 0 ? ' (empty file)' : ''} to ${SCHEMA_VERSION}, keeping the data`, () => {
+      const dir = tmp();
+      try {
+        const raw = new Database(join(dir, STORE_FILE));
+        assert.equal(migrate(raw, from), from);
+        seed(raw, from);
+        raw.close();
+        const s = openSqliteStore(dir);
+        assert.equal(s.schemaVersion, SCHEMA_VERSION);
+        if (from >= 1) assert.deepEqual(s.users.get('example.com', 'alice')?.attributes, { k: 'v' });
+        if (from >= 2) {
+          const d = s.devices.get('uuid:old');
+          assert.equal(d?.osname, 'Mac OS X');
+          assert.equal(d?.requests, 1);
+          assert.equal(d?.userAgent, null);
+        }
+        s.devices.upsert(obs());
+        assert.equal(s.devices.get('uuid:u1')?.userAgent, 'Jitsi/2.10.5550');
+        s.close();
+        // Opening again is a no-op.
+        const again = openSqliteStore(dir);
+        assert.equal(again.schemaVersion, SCHEMA_VERSION);
+        again.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  test('a store from a newer provisiond is refused', () => {
+    const dir = tmp();
+    try {
+      const raw = new Database(join(dir, STORE_FILE));
+      raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+      raw.close();
+      assert.throws(() => openSqliteStore(dir), (e: ProvError) => e.code === 'PROVD_ERR_STORE' && /newer/.test(e.message));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('WAL journal mode', () => {
+    const dir = tmp();
+    try {
+      openSqliteStore(dir).close();
+      const raw = new Database(join(dir, STORE_FILE));
+      assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+      raw.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('run as root (the CLI), the store files keep the owner of stateDir (the daemon user)', { skip: process.getuid?.() === 0 ? false : 'needs root' }, () => {
+    const dir = tmp();
+    try {
+      chownSync(dir, 65534, 65534);
+      openSqliteStore(dir).close();
+      assert.equal(statSync(join(dir, STORE_FILE)).uid, 65534);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('an unusable stateDir is a PROVD_ERR_STORE', () => {
+    const dir = tmp();
+    try {
+      writeFileSync(join(dir, 'file'), '');
+      assert.throws(() => openSqliteStore(join(dir, 'file', 'state')), (e: ProvError) => e.code === 'PROVD_ERR_STORE' && /cannot open the store/.test(e.message));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('repositories', () => {
+  test('users: add, case-insensitive get, set password, list, remove', () => {
+    const dir = tmp();
+    const s = openSqliteStore(dir);
+    try {
+      assert.equal(s.users.add({ domain: 'example.com', name: 'Alice', passwordHash: 'plain:a', attributes: { x: '1' } }), true);
+      assert.equal(s.users.add({ domain: 'example.com', name: 'alice', passwordHash: 'plain:b' }), false);
+      assert.equal(s.users.get('example.com', 'ALICE')?.passwordHash, 'plain:a');
+      assert.equal(s.users.setPassword('example.com', 'alice', 'plain:c'), true);
+      assert.equal(s.users.setPassword('example.com', 'nobody', 'plain:c'), false);
+      s.users.upsert({ domain: 'other.org', name: 'bob', passwordHash: 'plain:d' });
+      assert.deepEqual(s.users.list().map((u) => `${u.name}@${u.domain}`), ['alice@example.com', 'bob@other.org']);
+      assert.deepEqual(s.users.list('other.org').map((u) => u.name), ['bob']);
+      assert.equal(s.users.remove('example.com', 'alice'), true);
+      assert.equal(s.users.remove('example.com', 'alice'), false);
+    } finally {
+      s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('devices: upsert is idempotent, keeps first seen, counts requests, keeps known fields', () => {
+    const dir = tmp();
+    const s = openSqliteStore(dir);
+    try {
+      s.devices.upsert(obs());
+      s.devices.upsert(obs({ at: '2026-01-02T00:00:00.000Z', hostname: null, outcome: '401 bad-credentials', ip: '192.0.2.2' }));
+      const d = s.devices.get('uuid:u1');
+      assert.equal(d?.firstSeen, '2026-01-01T00:00:00.000Z');
+      assert.equal(d?.lastSeen, '2026-01-02T00:00:00.000Z');
+      assert.equal(d?.hostname, 'pc1');
+      assert.equal(d?.ip, '192.0.2.2');
+      assert.equal(d?.lastOutcome, '401 bad-credentials');
+      assert.equal(d?.requests, 2);
+      s.devices.upsert(obs({ key: 'hwaddr:00:1a:2b:3c:4d:5f', uuid: null, hwaddr: '00:1a:2b:3c:4d:5f' }));
+      assert.equal(s.devices.list().length, 2);
+    } finally {
+      s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
