@@ -108,14 +108,16 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       try {
         for (const [name, m] of Object.entries(makers)) {
           let face = faces.get(name);
+          // Undoing a close means building the face again on the previous configuration.
+          const rebuild = async (): Promise<void> => {
+            const again = m.make(prev);
+            if (started) await again.start();
+            faces.set(name, again);
+          };
           if (face && m.enabled(next) && m.replace?.(prev, next)) {
             await face.close();
             faces.delete(name);
-            undo.push(async () => {
-              const again = m.make(prev);
-              if (started) await again.start();
-              faces.set(name, again);
-            });
+            undo.push(rebuild);
             face = undefined;
           }
           if (m.enabled(next) && face) {
@@ -133,11 +135,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
           } else if (!m.enabled(next) && face) {
             await face.close();
             faces.delete(name);
-            undo.push(async () => {
-              const again = m.make(prev);
-              if (started) await again.start();
-              faces.set(name, again);
-            });
+            undo.push(rebuild);
           }
         }
       } catch (err) {

@@ -31,29 +31,41 @@ export const provisioningUrl = z.string().superRefine((url, ctx) => {
     ctx.addIssue({ code: 'custom', message: `is ${bytes} bytes long; a DHCP option holds at most ${MAX_OPTION_BYTES} bytes (the Jitsi client reads one option 224 only)` });
     return;
   }
-  if (url.includes('\0')) {
-    ctx.addIssue({ code: 'custom', message: 'must not contain a NUL byte (the client keeps it in the URL)' });
-    return;
-  }
-  if (/\s/.test(url)) {
-    ctx.addIssue({ code: 'custom', message: 'must not contain white space' });
-    return;
-  }
+  const problem = clientUrlProblem(url, '');
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/**
+ * clientUrlProblem checks what every URL handed to a client must satisfy (contract §2.4, §4.1):
+ * no NUL or white space (kept verbatim by the client), an absolute http(s) URL with a host, and
+ * no `${…}` placeholder in the host (resolved before substitution). `why` explains the scheme rule.
+ */
+function clientUrlProblem(url: string, why: string): string | undefined {
+  if (url.includes('\0')) return 'must not contain a NUL byte (the client keeps it in the URL)';
+  if (/\s/.test(url)) return 'must not contain white space';
   const m = /^(https?):\/\/([^/?#]*)/i.exec(url);
-  if (!m) {
-    ctx.addIssue({ code: 'custom', message: `must be an absolute http:// or https:// URL, got '${url}'` });
-    return;
-  }
-  if ((m[2] ?? '').includes('${')) {
-    ctx.addIssue({ code: 'custom', message: 'must not use ${…} placeholders in the host part: the client resolves the host before it substitutes them' });
-    return;
-  }
+  if (!m || (m[2] ?? '') === '') return `must be an absolute http:// or https:// URL${why}, got '${url}'`;
+  if ((m[2] ?? '').includes('${')) return 'must not use ${…} placeholders in the host part: the client resolves the host before it substitutes them';
   try {
     new URL(url);
   } catch {
-    ctx.addIssue({ code: 'custom', message: `is not a valid URL: '${url}'` });
+    return `is not a valid URL: '${url}'`;
   }
-});
+  return undefined;
+}
+
+/** rateLimitSchema is a per-source token bucket: `rate` per second sustained (0 = off), `burst` at once. */
+function rateLimitSchema(what: string, rate: number, burst: number) {
+  return z
+    .strictObject({
+      /** rate is the sustained number accepted per second from one source; 0 disables the limit. */
+      rate: z.number().min(0).max(1_000_000).default(rate),
+      /** burst is how many one source may send at once before the rate applies. */
+      burst: z.number().int().min(1).max(1_000_000).default(burst),
+    })
+    .prefault({})
+    .describe(`per-source limit on ${what}`);
+}
 
 const cidr = z.string().superRefine((s, ctx) => {
   const r = parseCidr(s);
@@ -89,14 +101,7 @@ const dhcpSchema = z
     interfaces: z.array(interfaceName).superRefine(uniqueNames).default([]),
     url: provisioningUrl.optional(),
     networks: z.array(dhcpNetwork).default([]),
-    rateLimit: z
-      .strictObject({
-        /** rate is the sustained datagrams per second accepted from one source; 0 disables the limit. */
-        rate: z.number().min(0).max(1_000_000).default(20),
-        /** burst is how many datagrams one source may send at once before the rate applies. */
-        burst: z.number().int().min(1).max(1_000_000).default(40),
-      })
-      .prefault({}),
+    rateLimit: rateLimitSchema('datagrams', 20, 40),
   })
   .superRefine((d, ctx) => {
     if (d.port === d.replyPort) ctx.addIssue({ code: 'custom', path: ['replyPort'], message: `must differ from dhcp.port (${d.port})` });
@@ -128,14 +133,7 @@ const httpSchema = z
     workers: z.number().int('must be an integer').min(1).max(64).default(1),
     /** bodyLimit: the largest request body in bytes (413 beyond). */
     bodyLimit: z.number().int().min(256).max(1 << 20).default(16_384),
-    rateLimit: z
-      .strictObject({
-        /** rate is the sustained requests per second accepted from one IP; 0 disables the limit. */
-        rate: z.number().min(0).max(1_000_000).default(50),
-        /** burst is how many requests one IP may make at once before the rate applies (429 beyond). */
-        burst: z.number().int().min(1).max(1_000_000).default(200),
-      })
-      .prefault({}),
+    rateLimit: rateLimitSchema('requests (429 beyond)', 50, 200),
   })
   .superRefine((h, ctx) => {
     if (h.plainPort !== undefined && h.tls === undefined) ctx.addIssue({ code: 'custom', path: ['plainPort'], message: 'needs http.tls (port already serves plain HTTP)' });
@@ -147,23 +145,9 @@ const httpSchema = z
  * (jitsi-client-contract.md §3.2), with every TXT string it yields within RFC 6763's limits.
  */
 const advertisedUrl = z.string().superRefine((url, ctx) => {
-  if (url.includes('\0') || /\s/.test(url)) {
-    ctx.addIssue({ code: 'custom', message: 'must not contain white space or a NUL byte' });
-    return;
-  }
-  const m = /^(https?):\/\/([^/?#]*)/i.exec(url);
-  if (!m || (m[2] ?? '') === '') {
-    ctx.addIssue({ code: 'custom', message: `must be an absolute http:// or https:// URL (it goes into the TXT 'path' whole), got '${url}'` });
-    return;
-  }
-  if ((m[2] ?? '').includes('${')) {
-    ctx.addIssue({ code: 'custom', message: 'must not use ${…} placeholders in the host part: the client resolves the host before it substitutes them' });
-    return;
-  }
-  try {
-    new URL(url);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: `is not a valid URL: '${url}'` });
+  const problem = clientUrlProblem(url, " (it goes into the TXT 'path' whole)");
+  if (problem) {
+    ctx.addIssue({ code: 'custom', message: problem });
     return;
   }
   const r = deriveTxt(url);
