@@ -67,6 +67,9 @@ describe('store migrations', () => {
         }
         s.devices.upsert(obs());
         assert.equal(s.devices.get('uuid:u1')?.userAgent, 'Jitsi/2.10.5550');
+        assert.deepEqual(s.keys.list(), [], 'version 4: the key table exists and starts empty');
+        s.keys.rotate('example.com', 'ab'.repeat(32), 't2', 't3');
+        assert.equal(s.keys.list()[0]?.expiresAt, null);
         s.close();
         // Opening again is a no-op.
         const again = openSqliteStore(dir);

@@ -10,7 +10,8 @@ import { isIP } from 'node:net';
 import { parseCidr } from '../net/ipv4';
 import { SERVICE_TYPES, deriveTxt } from '../mdns/txt';
 import { urlProblems } from '../mdns/plan';
-import { provisioningSchema } from '../provisioning/schema';
+import { provisioningSchema, strategyOf } from '../provisioning/schema';
+import { keyedUrl } from '../dhcp/handler';
 
 /** MAX_OPTION_BYTES is the most a single DHCP option can carry (RFC 2132 §2: one length byte). */
 export const MAX_OPTION_BYTES = 255;
@@ -79,6 +80,8 @@ const dhcpNetwork = z.strictObject({
   subnet: cidr,
   /** url is the provisioning URL served to clients in that subnet. */
   url: provisioningUrl,
+  /** tenant: the provisioning tenant of this network; its urlKey goes into the URL as the first path segment. */
+  tenant: z.string().min(1).optional(),
 });
 
 const dhcpSchema = z
@@ -202,6 +205,21 @@ export const configSchema = z.strictObject({
   stateDir: z.string().min(1).optional(),
 })
   .superRefine((c, ctx) => {
+    c.dhcp.networks.forEach((n, i) => {
+      if (n.tenant === undefined) return;
+      const path = ['dhcp', 'networks', i, 'tenant'];
+      const t = c.provisioning.tenants[n.tenant];
+      if (t === undefined) {
+        ctx.addIssue({ code: 'custom', path, message: `names no tenant in provisioning.tenants (${Object.keys(c.provisioning.tenants).join(', ') || 'none configured'})` });
+        return;
+      }
+      if (t.urlKey === undefined) {
+        if (strategyOf(t).startsWith('url_key')) ctx.addIssue({ code: 'custom', path, message: `tenant ${n.tenant} needs a provisioning key (auth: ${strategyOf(t)}) but has no urlKey to advertise: run 'provisiond key rotate --tenant ${n.tenant}' and set provisioning.tenants.${n.tenant}.urlKey` });
+        return;
+      }
+      const bytes = Buffer.byteLength(keyedUrl(n.url, t.urlKey), 'utf8');
+      if (bytes > MAX_OPTION_BYTES) ctx.addIssue({ code: 'custom', path: ['dhcp', 'networks', i, 'url'], message: `is ${bytes} bytes long with tenant ${n.tenant}'s key; a DHCP option holds at most ${MAX_OPTION_BYTES} bytes` });
+    });
     if (!c.mdns.enabled) return;
     // The mDNS face advertises the HTTP face's port in its SRV record.
     if (c.http.port === 0) ctx.addIssue({ code: 'custom', path: ['http', 'port'], message: 'must be a fixed port while mdns.enabled is true (the SRV record carries it); 0 is for tests only' });

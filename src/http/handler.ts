@@ -25,6 +25,8 @@ export interface HttpRequestInfo {
   readonly ip: string;
   readonly userAgent: string;
   readonly requestId: string;
+  /** key is the provisioning-key path segment (`/<key>/jitsi`), undefined on the unkeyed paths. */
+  readonly key?: string | undefined;
 }
 
 /** HttpAnswer is the reply to send, plus what to log. */
@@ -77,8 +79,7 @@ export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps
   const form = parseForm(source, DEFAULT_FORM_LIMITS);
   if (!form.ok) return text(400, 'malformed', `malformed request: ${form.error}\n`);
 
-  const result = await deps.engine.provision({ params: form.params, ip: req.ip, userAgent: req.userAgent });
-
+  const result = await deps.engine.provision({ params: form.params, ip: req.ip, userAgent: req.userAgent, key: req.key });
   let inventoryError: string | undefined;
   const d = result.device;
   if (deps.devices && result.tenant !== null && d.key !== undefined) {

@@ -27,6 +27,8 @@ import type { Logger } from '../log';
 
 /** PATHS are the provisioning endpoints. */
 export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/' } as const;
+/** KEYED_PATHS are the same endpoints under a provisioning key (`/<key>/jitsi`). */
+export const KEYED_PATHS = { jitsi: '/:key/jitsi', jitsiprovs: '/:key/jitsiprovs/' } as const;
 
 /** HttpFaceOptions are the face's dependencies. */
 export interface HttpFaceOptions {
@@ -173,7 +175,8 @@ export class HttpFace implements Face {
       reqId: info.requestId,
       ip: info.ip,
       method: info.method,
-      path: q < 0 ? url : url.slice(0, q),
+      // The key is a secret: the logged path shows where it was, never what it was.
+      path: loggedPath(url, q, info.key !== undefined),
       status: a.status,
       outcome: a.outcome,
       tenant: a.result?.tenant ?? undefined,
@@ -195,7 +198,7 @@ export class HttpFace implements Face {
   }
 
   private makeDeps(config: Config): HandlerDeps {
-    const engine = new Engine(config.provisioning, { users: this.store?.users, log: this.log });
+    const engine = new Engine(config.provisioning, { users: this.store?.users, keys: this.store?.keys, log: this.log });
     const limiter = new RateLimiter({ rate: config.http.rateLimit.rate, burst: config.http.rateLimit.burst });
     return { engine, devices: this.store?.devices, limiter };
   }
@@ -253,6 +256,7 @@ export class HttpFace implements Face {
         ip: request.ip,
         userAgent: request.headers['user-agent'] ?? '',
         requestId: String(request.id),
+        key: (request.params as { key?: string } | undefined)?.key,
       };
       const a = await handleProvisioning(info, deps);
       this.count(`status:${a.status}`);
@@ -263,6 +267,9 @@ export class HttpFace implements Face {
     app.post(PATHS.jitsi, serve);
     app.get(PATHS.jitsi, serve);
     app.post(PATHS.jitsiprovs, serve);
+    app.post(KEYED_PATHS.jitsi, serve);
+    app.get(KEYED_PATHS.jitsi, serve);
+    app.post(KEYED_PATHS.jitsiprovs, serve);
     app.setNotFoundHandler((request, reply) => {
       this.count('status:404');
       void reply.code(404).header('content-type', 'text/plain; charset=utf-8').send(`not found; the provisioning endpoints are POST ${PATHS.jitsi}, GET ${PATHS.jitsi} and POST ${PATHS.jitsiprovs}\n`);
@@ -306,6 +313,26 @@ export function startupWarnings(config: Config, engine: Engine, store: Store | u
     }
   }
   if (Object.keys(p.tenants).length === 0) log.warn('no provisioning.tenants configured: every provisioning request gets 404');
+  if (!isLoopback(config.http.host)) {
+    for (const domain of engine.tenantNames()) {
+      if (engine.strategyOf(domain) === 'none') {
+        log.warn({ tenant: domain, host: config.http.host }, "tenant uses auth: none (lab mode) while the HTTP face listens beyond loopback: anyone who can reach it gets this tenant's documents; set auth: url_key+credentials (README, Security)");
+      }
+    }
+  }
+}
+
+/** loggedPath is the request path without the query, with a key segment replaced by `<key>`. */
+function loggedPath(url: string, q: number, keyed: boolean): string {
+  const p = q < 0 ? url : url.slice(0, q);
+  if (!keyed) return p;
+  const i = p.indexOf('/', 1);
+  return `/<key>${i < 0 ? '' : p.slice(i)}`;
+}
+
+/** isLoopback tells whether a listen address is loopback-only. */
+export function isLoopback(host: string): boolean {
+  return host === '::1' || host.startsWith('127.');
 }
 
 function portOf(app: FastifyInstance | undefined): number | undefined {

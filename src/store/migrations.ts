@@ -58,6 +58,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX devices_hwaddr ON devices (hwaddr);
       CREATE INDEX devices_tenant_user ON devices (tenant, username);`,
   },
+  {
+    version: 4,
+    description: 'provisioning key hashes',
+    sql: `
+      CREATE TABLE provisioning_keys (
+        hash       TEXT PRIMARY KEY,
+        tenant     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT
+      );
+      CREATE INDEX provisioning_keys_tenant ON provisioning_keys (tenant);`,
+  },
 ];
 
 /** SCHEMA_VERSION is the level this build migrates to. */

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync, statSync, chownSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
-import type { Device, DeviceObservation, DeviceRepository, Store, StoredUser, UserRepository } from './repository';
+import type { Device, DeviceObservation, DeviceRepository, KeyRepository, Store, StoredKey, StoredUser, UserRepository } from './repository';
 import { ProvError, errorMessage } from '../errors';
 
 /** STORE_FILE is the database file name inside stateDir. */
@@ -132,7 +132,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   if (!opts.readonly) matchOwner(stateDir, location);
   if (version < SCHEMA_VERSION) {
     // Only tests stop early; they use migrate() on the raw file and need no repositories.
-    return { users: unavailableUsers, devices: unavailableDevices, schemaVersion: version, location, close: () => db.close() };
+    return { users: unavailableUsers, devices: unavailableDevices, keys: unavailableKeys, schemaVersion: version, location, close: () => db.close() };
   }
 
   const getUser = db.prepare<[string, string], UserRow>('SELECT * FROM users WHERE domain = ? AND name = ?');
@@ -157,6 +157,16 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   );
   const getDevice = db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE key = ?');
   const listDevices = db.prepare<[], DeviceRow>('SELECT * FROM devices ORDER BY last_seen DESC, key');
+
+  const listKeys = db.prepare<[], { tenant: string; hash: string; created_at: string; expires_at: string | null }>('SELECT tenant, hash, created_at, expires_at FROM provisioning_keys ORDER BY tenant, created_at');
+  const dropOldKeys = db.prepare('DELETE FROM provisioning_keys WHERE tenant = ? AND expires_at IS NOT NULL');
+  const retireKey = db.prepare('UPDATE provisioning_keys SET expires_at = ? WHERE tenant = ? AND expires_at IS NULL');
+  const addKey = db.prepare('INSERT INTO provisioning_keys (hash, tenant, created_at, expires_at) VALUES (?, ?, ?, NULL)');
+  const rotateKey = db.transaction((tenant: string, hash: string, at: string, graceUntil: string) => {
+    dropOldKeys.run(tenant);
+    retireKey.run(graceUntil, tenant);
+    addKey.run(hash, tenant, at);
+  });
 
   const now = (): string => new Date().toISOString();
   const users: UserRepository = {
@@ -186,10 +196,17 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
     },
     list: () => listDevices.all().map(toDevice),
   };
+  const keys: KeyRepository = {
+    list: () => listKeys.all().map((r): StoredKey => ({ tenant: r.tenant, hash: r.hash, createdAt: r.created_at, expiresAt: r.expires_at })),
+    rotate: (tenant, hash, at, graceUntil) => {
+      rotateKey.immediate(tenant, hash, at, graceUntil);
+    },
+  };
   let closed = false;
   return {
     users,
     devices,
+    keys,
     schemaVersion: version,
     location,
     close: () => {
@@ -223,3 +240,4 @@ const unavailable = (): never => {
 };
 const unavailableUsers: UserRepository = { get: unavailable, list: unavailable, add: unavailable, upsert: unavailable, setPassword: unavailable, remove: unavailable };
 const unavailableDevices: DeviceRepository = { upsert: unavailable, get: unavailable, list: unavailable };
+const unavailableKeys: KeyRepository = { list: unavailable, rotate: unavailable };
