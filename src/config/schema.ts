@@ -131,6 +131,21 @@ const httpSchema = z
     workers: z.number().int('must be an integer').min(1).max(64).default(1),
     /** bodyLimit: the largest request body in bytes (413 beyond). */
     bodyLimit: z.number().int().min(256).max(1 << 20).default(16_384),
+    /** bans: built-in brute-force bans (failures per source IP and per user in a sliding window). */
+    bans: z
+      .strictObject({
+        /** maxRetry: failures within findTime that ban the source or user; 0 turns bans off. */
+        maxRetry: z.number().int().min(0).max(10_000).default(10),
+        /** findTime: the sliding window, seconds. */
+        findTime: z.number().int().min(1).max(86_400).default(60),
+        /** banTime: how long a ban lasts (429), seconds. */
+        banTime: z.number().int().min(1).max(30 * 86_400).default(600),
+        /** trustedNetworks: IPv4 CIDRs never counted nor banned. */
+        trustedNetworks: z.array(cidr).default([]),
+      })
+      .prefault({}),
+    /** eventLog: the security event log fail2ban reads (default <stateDir>/security.log). */
+    eventLog: z.string().min(1).optional(),
     rateLimit: z
       .strictObject({
         /** rate is the sustained requests per second accepted from one IP; 0 disables the limit. */

@@ -10,7 +10,9 @@
  */
 import { parseForm, DEFAULT_FORM_LIMITS } from '../provisioning/form';
 import { PROPERTIES_CONTENT_TYPE } from '../provisioning/properties';
-import type { Engine, ProvisionResult } from '../provisioning/engine';
+import { FAILURE_OUTCOMES, type Engine, type ProvisionResult } from '../provisioning/engine';
+import type { BanList } from '../security/bans';
+import { banLine, failureLine, type EventSink } from '../security/events';
 import type { DeviceRepository } from '../store/repository';
 import type { RateLimiter } from '../dhcp/ratelimit';
 
@@ -45,6 +47,10 @@ export interface HandlerDeps {
   readonly engine: Engine;
   readonly devices: DeviceRepository | undefined;
   readonly limiter: RateLimiter;
+  /** bans: brute-force bans (absent: none). */
+  readonly bans?: BanList;
+  /** events: the security event log (failures and bans, for fail2ban). */
+  readonly events?: EventSink;
   readonly now?: () => Date;
 }
 
@@ -79,7 +85,22 @@ export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps
   const form = parseForm(source, DEFAULT_FORM_LIMITS);
   if (!form.ok) return text(400, 'malformed', `malformed request: ${form.error}\n`);
 
+  // Brute-force bans: a banned source or user gets 429 before any check runs (nothing is counted).
+  const userKey = deps.bans ? deps.engine.userKeyOf(form.params) : undefined;
+  const ban = deps.bans?.check(req.ip, userKey);
+  if (ban?.banned === true) {
+    return text(429, 'banned', 'too many failed attempts; retry later\n', { 'retry-after': String(ban.retryAfter) });
+  }
+
   const result = await deps.engine.provision({ params: form.params, ip: req.ip, userAgent: req.userAgent, key: req.key });
+  if (deps.bans && FAILURE_OUTCOMES.has(result.outcome) && !deps.bans.trusted(req.ip)) {
+    const at = deps.now?.() ?? new Date();
+    deps.events?.write(failureLine(at, req.ip, result.outcome, userKey, result.tenant));
+    for (const e of deps.bans.fail(req.ip, result.outcome === 'bad-credentials' ? userKey : undefined)) {
+      if (e.kind === 'ban') deps.events?.write(banLine(at, req.ip, e.scope, e.subject, new Date(e.until)));
+    }
+  }
+
   let inventoryError: string | undefined;
   const d = result.device;
   if (deps.devices && result.tenant !== null && d.key !== undefined) {

@@ -24,6 +24,10 @@ import { ProvError, errorMessage } from '../errors';
 import type { Config } from '../config/schema';
 import type { Face } from '../face';
 import type { Logger } from '../log';
+import { join } from 'node:path';
+import { BanList } from '../security/bans';
+import { fileSink, type EventSink } from '../security/events';
+import { parseCidr, type Cidr } from '../net/ipv4';
 
 /** PATHS are the provisioning endpoints. */
 export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/' } as const;
@@ -90,6 +94,8 @@ export class HttpFace implements Face {
   private listeners: Listeners | undefined;
   private closed = false;
   private readonly counters = new Map<string, number>();
+  private bans: { readonly list: BanList; readonly signature: string } | undefined;
+  private events: { readonly sink: EventSink; readonly path: string } | undefined;
 
   constructor(private readonly opts: HttpFaceOptions) {
     this.log = opts.log;
@@ -155,6 +161,7 @@ export class HttpFace implements Face {
     const l = this.listeners;
     this.listeners = undefined;
     if (l) await closeListeners(l);
+    this.events?.sink.close();
     if (this.ownStore) this.store?.close();
   }
 
@@ -190,6 +197,7 @@ export class HttpFace implements Face {
     }
     if (a.status === 500) this.log.error({ ...fields, err: a.result?.error }, 'provisioning request failed');
     else if (a.status === 200) this.log.debug(fields, 'provisioning request');
+    else if (a.outcome === 'banned') this.log.debug(fields, 'provisioning request'); // the ban itself is logged once (event log)
     else if (a.outcome !== 'rate-limited') this.log.info(fields, 'provisioning request'); // one line per flood: rate-limited-first
   }
 
@@ -200,7 +208,23 @@ export class HttpFace implements Face {
   private makeDeps(config: Config): HandlerDeps {
     const engine = new Engine(config.provisioning, { users: this.store?.users, keys: this.store?.keys, log: this.log });
     const limiter = new RateLimiter({ rate: config.http.rateLimit.rate, burst: config.http.rateLimit.burst });
-    return { engine, devices: this.store?.devices, limiter };
+    // Bans and the event log survive a reload unless their settings change.
+    const b = config.http.bans;
+    const sig = JSON.stringify(b);
+    if (this.bans?.signature !== sig) {
+      const trusted: Cidr[] = b.trustedNetworks.flatMap((c) => {
+        const r = parseCidr(c);
+        return r.ok ? [r.value] : [];
+      });
+      this.bans = { list: new BanList({ maxRetry: b.maxRetry, findTime: b.findTime, banTime: b.banTime, trusted }), signature: sig };
+    }
+    const path = config.http.eventLog ?? join(config.stateDir, 'security.log');
+    if (this.events?.path !== path) {
+      const sink = fileSink(path); // throws: the reload (or start) is refused
+      this.events?.sink.close();
+      this.events = { sink, path };
+    }
+    return { engine, devices: this.store?.devices, limiter, bans: this.bans.list, events: this.events.sink };
   }
 
   private warnings(config: Config): void {

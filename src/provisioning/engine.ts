@@ -227,6 +227,13 @@ export class Engine {
     return this.tenants.has(domain);
   }
 
+  /** userKeyOf is `name@domain` (lower-case) of a request carrying the credential pair, for per-user bans. */
+  userKeyOf(params: Params): string | undefined {
+    const id = identify(params, this.defaultDomain);
+    if (!id.hasPair || !id.name) return undefined;
+    return `${id.name.toLowerCase()}@${id.domain}`;
+  }
+
   /** strategyOf is a configured tenant's strategy (startup warnings, tests). */
   strategyOf(domain: string): AuthStrategy | undefined {
     return this.tenants.get(domain)?.strategy;
