@@ -64,6 +64,9 @@ describe('store migrations', () => {
           assert.equal(d?.osname, 'Mac OS X');
           assert.equal(d?.requests, 1);
           assert.equal(d?.userAgent, null);
+          // version 5: a device that got a 200 before the migration counts as provisioned (never pruned).
+          assert.equal(s.devices.pruneUnprovisioned('9999-01-01T00:00:00.000Z'), 0);
+          assert.ok(s.devices.get('uuid:old'));
         }
         s.devices.upsert(obs());
         assert.equal(s.devices.get('uuid:u1')?.userAgent, 'Jitsi/2.10.5550');

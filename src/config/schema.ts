@@ -129,6 +129,12 @@ const httpSchema = z
     plainPort: listenPort.optional(),
     /** workers: 1 serves HTTP in the daemon process; N > 1 runs N worker processes sharing the port. */
     workers: z.number().int('must be an integer').min(1).max(64).default(1),
+    /** headersTimeout: seconds a client has to send the request headers (slow clients: 408, closed). */
+    headersTimeout: z.number().int().min(1).max(300).default(10),
+    /** requestTimeout: seconds a client has to send the whole request. */
+    requestTimeout: z.number().int().min(1).max(600).default(30),
+    /** maxConnections: open connections at once; more are closed on arrival. */
+    maxConnections: z.number().int().min(1).max(1_000_000).default(1024),
     /** bodyLimit: the largest request body in bytes (413 beyond). */
     bodyLimit: z.number().int().min(256).max(1 << 20).default(16_384),
     /** bans: built-in brute-force bans (failures per source IP and per user in a sliding window). */
@@ -156,6 +162,7 @@ const httpSchema = z
       .prefault({}),
   })
   .superRefine((h, ctx) => {
+    if (h.headersTimeout > h.requestTimeout) ctx.addIssue({ code: 'custom', path: ['headersTimeout'], message: `must not exceed http.requestTimeout (${h.requestTimeout})` });
     if (h.plainPort !== undefined && h.tls === undefined) ctx.addIssue({ code: 'custom', path: ['plainPort'], message: 'needs http.tls (port already serves plain HTTP)' });
     if (h.plainPort !== undefined && h.plainPort !== 0 && h.plainPort === h.port) ctx.addIssue({ code: 'custom', path: ['plainPort'], message: `must differ from http.port (${h.port})` });
   });
@@ -205,6 +212,15 @@ const mdnsSchema = z.strictObject({
   url: advertisedUrl.optional(),
 });
 
+const devicesSchema = z.strictObject({
+  /** maxNewPerSourcePerHour: new device records one client IP may create per hour; beyond, answered but not recorded. */
+  maxNewPerSourcePerHour: z.number().int().min(0).max(1_000_000).default(100),
+  /** maxTotal: the most device records kept; beyond, new devices are answered but not recorded. */
+  maxTotal: z.number().int().min(1).max(100_000_000).default(100_000),
+  /** pruneAfter: seconds after which a device never successfully provisioned is deleted; 0 = never. */
+  pruneAfter: z.number().int().min(0).max(3650 * 86_400).default(7 * 86_400),
+});
+
 const logSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -215,6 +231,7 @@ export const configSchema = z.strictObject({
   http: httpSchema.prefault({}),
   mdns: mdnsSchema.prefault({}),
   log: logSchema.prefault({}),
+  devices: devicesSchema.prefault({}),
   provisioning: provisioningSchema.prefault({}),
   /** stateDir holds the daemon's persistent state; default $STATE_DIRECTORY (systemd) or ./state. */
   stateDir: z.string().min(1).optional(),

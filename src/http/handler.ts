@@ -12,6 +12,7 @@ import { parseForm, DEFAULT_FORM_LIMITS } from '../provisioning/form';
 import { PROPERTIES_CONTENT_TYPE } from '../provisioning/properties';
 import { FAILURE_OUTCOMES, type Engine, type ProvisionResult } from '../provisioning/engine';
 import type { BanList } from '../security/bans';
+import type { DeviceQuota } from '../security/quota';
 import { banLine, failureLine, type EventSink } from '../security/events';
 import type { DeviceRepository } from '../store/repository';
 import type { RateLimiter } from '../dhcp/ratelimit';
@@ -40,6 +41,8 @@ export interface HttpAnswer {
   readonly result?: ProvisionResult;
   /** inventoryError is set when the device could not be recorded (the answer is unaffected). */
   readonly inventoryError?: string;
+  /** notRecorded says why a new device was not recorded (over a device cap; the answer is unaffected). */
+  readonly notRecorded?: 'over-source' | 'over-total';
 }
 
 /** HandlerDeps are the per-configuration pieces the handler uses. */
@@ -51,6 +54,8 @@ export interface HandlerDeps {
   readonly bans?: BanList;
   /** events: the security event log (failures and bans, for fail2ban). */
   readonly events?: EventSink;
+  /** quota: caps on new device records (absent: none). */
+  readonly quota?: DeviceQuota;
   readonly now?: () => Date;
 }
 
@@ -69,6 +74,9 @@ function isForm(contentType: string | undefined): boolean {
   const mime = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? '';
   return mime === '' || mime === 'application/x-www-form-urlencoded';
 }
+
+/** SkipRecord leaves the inventory step without recording (a device cap was reached). */
+class SkipRecord extends Error {}
 
 /** handleProvisioning answers GET /jitsi, POST /jitsi and POST /jitsiprovs/. */
 export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps): Promise<HttpAnswer> {
@@ -102,9 +110,15 @@ export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps
   }
 
   let inventoryError: string | undefined;
+  let notRecorded: 'over-source' | 'over-total' | undefined;
   const d = result.device;
   if (deps.devices && result.tenant !== null && d.key !== undefined) {
     try {
+      const verdict = deps.quota?.admit(d.key, req.ip) ?? 'record';
+      if (verdict !== 'record') {
+        notRecorded = verdict;
+        throw new SkipRecord();
+      }
       // Idempotent: a retried POST (contract §4.4: up to 4 deliveries) updates the same row.
       deps.devices.upsert({
         key: d.key,
@@ -122,11 +136,11 @@ export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps
         at: (deps.now?.() ?? new Date()).toISOString(),
       });
     } catch (err) {
-      inventoryError = err instanceof Error ? err.message : String(err);
+      if (!(err instanceof SkipRecord)) inventoryError = err instanceof Error ? err.message : String(err);
     }
   }
 
-  const extra = inventoryError === undefined ? {} : { inventoryError };
+  const extra = { ...(inventoryError === undefined ? {} : { inventoryError }), ...(notRecorded === undefined ? {} : { notRecorded }) };
   if (result.status === 200) {
     return { status: 200, outcome: result.outcome, body: result.body, result, headers: DOCUMENT_HEADERS, ...extra };
   }

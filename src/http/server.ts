@@ -27,6 +27,7 @@ import type { Logger } from '../log';
 import { join } from 'node:path';
 import { BanList } from '../security/bans';
 import { fileSink, type EventSink } from '../security/events';
+import { DeviceQuota } from '../security/quota';
 import { parseCidr, type Cidr } from '../net/ipv4';
 
 /** PATHS are the provisioning endpoints. */
@@ -72,7 +73,8 @@ export function readTls(tls: { readonly cert: string; readonly key: string }): T
 }
 
 function listenSignature(c: Config): string {
-  return JSON.stringify([c.http.host, c.http.port, c.http.tls !== undefined, c.http.plainPort ?? null, c.http.bodyLimit]);
+  const h = c.http;
+  return JSON.stringify([h.host, h.port, h.tls !== undefined, h.plainPort ?? null, h.bodyLimit, h.headersTimeout, h.requestTimeout, h.maxConnections]);
 }
 
 let seq = 0;
@@ -96,6 +98,7 @@ export class HttpFace implements Face {
   private readonly counters = new Map<string, number>();
   private bans: { readonly list: BanList; readonly signature: string } | undefined;
   private events: { readonly sink: EventSink; readonly path: string } | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: HttpFaceOptions) {
     this.log = opts.log;
@@ -129,6 +132,30 @@ export class HttpFace implements Face {
     this.deps = this.makeDeps(this.config);
     this.warnings(this.config);
     this.listeners = await this.listen(this.config);
+    this.prune();
+    this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
+    this.pruneTimer.unref();
+  }
+
+  /**
+   * prune deletes the device records never successfully provisioned whose first request is older
+   * than devices.pruneAfter (junk an attacker or a misconfigured client created). It returns how
+   * many went; it runs at start and every hour.
+   */
+  prune(now: Date = new Date()): number {
+    const after = this.config.devices.pruneAfter;
+    if (after === 0 || !this.store) return 0;
+    try {
+      const n = this.store.devices.pruneUnprovisioned(new Date(now.getTime() - after * 1000).toISOString());
+      if (n > 0) {
+        this.counters.set('devices-pruned', (this.counters.get('devices-pruned') ?? 0) + n);
+        this.log.info({ pruned: n, pruneAfter: after }, 'pruned device records never successfully provisioned');
+      }
+      return n;
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'device pruning failed');
+      return 0;
+    }
   }
 
   async reload(config: Config): Promise<void> {
@@ -158,6 +185,7 @@ export class HttpFace implements Face {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     const l = this.listeners;
     this.listeners = undefined;
     if (l) await closeListeners(l);
@@ -191,6 +219,12 @@ export class HttpFace implements Face {
       device: a.result?.device.key ?? undefined,
       ms: Math.round((performance.now() - t0) * 100) / 100,
     };
+    if (a.notRecorded !== undefined) {
+      const first = (this.counters.get(`devices-not-recorded:${a.notRecorded}`) ?? 0) === 0;
+      this.count(`devices-not-recorded:${a.notRecorded}`);
+      // Once per reason (SIGUSR1 shows the counters): a flood must not flood the log too.
+      if (first) this.log.warn({ ...fields, reason: a.notRecorded }, 'device cap reached: new devices are answered but not recorded');
+    }
     if (a.inventoryError !== undefined) {
       this.count('inventory-error');
       this.log.error({ ...fields, err: a.inventoryError }, 'device inventory not updated');
@@ -224,7 +258,9 @@ export class HttpFace implements Face {
       this.events?.sink.close();
       this.events = { sink, path };
     }
-    return { engine, devices: this.store?.devices, limiter, bans: this.bans.list, events: this.events.sink };
+    const d = config.devices;
+    const quota = this.store ? new DeviceQuota({ perSourcePerHour: d.maxNewPerSourcePerHour, maxTotal: d.maxTotal }, this.store.devices) : undefined;
+    return { engine, devices: this.store?.devices, limiter, bans: this.bans.list, events: this.events.sink, ...(quota ? { quota } : {}) };
   }
 
   private warnings(config: Config): void {
@@ -252,8 +288,17 @@ export class HttpFace implements Face {
 
   /** buildApp makes one fastify instance with the provisioning routes. */
   buildApp(config: Config, tls: TlsMaterial | undefined): FastifyInstance {
+    const h = config.http;
+    // Slow clients (slowloris): Node closes a connection whose headers (or whole request) take
+    // longer than these, checking every connectionsCheckingInterval.
+    const timeouts = {
+      headersTimeout: h.headersTimeout * 1000,
+      requestTimeout: h.requestTimeout * 1000,
+      connectionsCheckingInterval: Math.min(1000, h.headersTimeout * 500),
+    };
     const app = Fastify({
-      ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+      ...(tls ? { https: { cert: tls.cert, key: tls.key, ...timeouts } } : { http: timeouts }),
+      requestTimeout: h.requestTimeout * 1000,
       bodyLimit: config.http.bodyLimit,
       logger: false,
       genReqId: nextRequestId,
@@ -264,6 +309,7 @@ export class HttpFace implements Face {
       connectionTimeout: 30_000,
       keepAliveTimeout: 10_000,
     }) as unknown as FastifyInstance;
+    app.server.maxConnections = h.maxConnections; // beyond it, new connections are closed on arrival
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.http.bodyLimit }, (_req, body, done) => done(null, body));
     const serve = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -285,7 +331,7 @@ export class HttpFace implements Face {
       const a = await handleProvisioning(info, deps);
       this.count(`status:${a.status}`);
       if (a.result?.cached === true) this.count('auth-cached');
-      if (a.status !== 200 || a.inventoryError !== undefined || this.log.isLevelEnabled('debug')) this.logRequest(info, url, q, a, t0);
+      if (a.status !== 200 || a.inventoryError !== undefined || a.notRecorded !== undefined || this.log.isLevelEnabled('debug')) this.logRequest(info, url, q, a, t0);
       void reply.code(a.status).headers(a.headers).send(a.body);
     };
     app.post(PATHS.jitsi, serve);
@@ -345,6 +391,9 @@ export function startupWarnings(config: Config, engine: Engine, store: Store | u
     }
   }
 }
+
+/** PRUNE_INTERVAL_MS: how often never-provisioned device records are pruned. */
+const PRUNE_INTERVAL_MS = 3_600_000;
 
 /** loggedPath is the request path without the query, with a key segment replaced by `<key>`. */
 function loggedPath(url: string, q: number, keyed: boolean): string {

@@ -70,6 +70,14 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX provisioning_keys_tenant ON provisioning_keys (tenant);`,
   },
+  {
+    version: 5,
+    description: 'device first successful provisioning (pruning of junk records)',
+    sql: `
+      ALTER TABLE devices ADD COLUMN provisioned_at TEXT;
+      UPDATE devices SET provisioned_at = last_seen WHERE last_outcome LIKE '200 %';
+      CREATE INDEX devices_unprovisioned ON devices (first_seen) WHERE provisioned_at IS NULL;`,
+  },
 ];
 
 /** SCHEMA_VERSION is the level this build migrates to. */

@@ -73,6 +73,10 @@ export interface DeviceRepository {
   upsert(obs: DeviceObservation): void;
   get(key: string): Device | undefined;
   list(): Device[];
+  /** count is the number of device records. */
+  count(): number;
+  /** pruneUnprovisioned deletes devices first seen before `before` that never got a 200; it returns how many. */
+  pruneUnprovisioned(before: string): number;
 }
 
 /** StoredKey is the hash of a provisioning key (src/provisioning/keys.ts). */

@@ -146,15 +146,18 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   const setPw = db.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE domain = ? AND name = ?');
   const delUser = db.prepare('DELETE FROM users WHERE domain = ? AND name = ?');
   const upsertDevice = db.prepare(
-    `INSERT INTO devices (key, uuid, hwaddr, ip, hostname, osname, arch, build, user_agent, username, tenant, first_seen, last_seen, last_outcome, requests)
-     VALUES (@key, @uuid, @hwaddr, @ip, @hostname, @osname, @arch, @build, @userAgent, @username, @tenant, @at, @at, @outcome, 1)
+    `INSERT INTO devices (key, uuid, hwaddr, ip, hostname, osname, arch, build, user_agent, username, tenant, first_seen, last_seen, last_outcome, requests, provisioned_at)
+     VALUES (@key, @uuid, @hwaddr, @ip, @hostname, @osname, @arch, @build, @userAgent, @username, @tenant, @at, @at, @outcome, 1, @provisionedAt)
      ON CONFLICT (key) DO UPDATE SET
        uuid = COALESCE(excluded.uuid, uuid), hwaddr = COALESCE(excluded.hwaddr, hwaddr), ip = excluded.ip,
        hostname = COALESCE(excluded.hostname, hostname), osname = COALESCE(excluded.osname, osname),
        arch = COALESCE(excluded.arch, arch), build = COALESCE(excluded.build, build),
        user_agent = COALESCE(excluded.user_agent, user_agent), username = COALESCE(excluded.username, username),
-       tenant = excluded.tenant, last_seen = excluded.last_seen, last_outcome = excluded.last_outcome, requests = requests + 1`,
+       tenant = excluded.tenant, last_seen = excluded.last_seen, last_outcome = excluded.last_outcome, requests = requests + 1,
+       provisioned_at = COALESCE(provisioned_at, excluded.provisioned_at)`,
   );
+  const countDevices = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM devices');
+  const pruneDevices = db.prepare('DELETE FROM devices WHERE provisioned_at IS NULL AND first_seen < ?');
   const getDevice = db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE key = ?');
   const listDevices = db.prepare<[], DeviceRow>('SELECT * FROM devices ORDER BY last_seen DESC, key');
 
@@ -188,13 +191,15 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   };
   const devices: DeviceRepository = {
     upsert: (o) => {
-      upsertDevice.run({ ...o });
+      upsertDevice.run({ ...o, provisionedAt: o.outcome.startsWith('200 ') ? o.at : null });
     },
     get: (key) => {
       const r = getDevice.get(key);
       return r ? toDevice(r) : undefined;
     },
     list: () => listDevices.all().map(toDevice),
+    count: () => countDevices.get()?.n ?? 0,
+    pruneUnprovisioned: (before) => pruneDevices.run(before).changes,
   };
   const keys: KeyRepository = {
     list: () => listKeys.all().map((r): StoredKey => ({ tenant: r.tenant, hash: r.hash, createdAt: r.created_at, expiresAt: r.expires_at })),
@@ -239,5 +244,5 @@ const unavailable = (): never => {
   throw new ProvError('PROVD_ERR_STORE', 'the store is not migrated to the current schema');
 };
 const unavailableUsers: UserRepository = { get: unavailable, list: unavailable, add: unavailable, upsert: unavailable, setPassword: unavailable, remove: unavailable };
-const unavailableDevices: DeviceRepository = { upsert: unavailable, get: unavailable, list: unavailable };
+const unavailableDevices: DeviceRepository = { upsert: unavailable, get: unavailable, list: unavailable, count: unavailable, pruneUnprovisioned: unavailable };
 const unavailableKeys: KeyRepository = { list: unavailable, rotate: unavailable };
