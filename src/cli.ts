@@ -173,6 +173,14 @@ export async function main(argv: readonly string[]): Promise<number> {
         )
         .demandCommand(1, 'name a user command: add, passwd, del, list, import or hash'),
     )
+    .command(
+      'hash-password',
+      "print a scrypt hash for a configuration file's users.<name>.password (same as user hash)",
+      (a) => withConfig(a).option('password-stdin', { type: 'boolean', default: false }),
+      (a) => {
+        pending = adminRun(a.config, (cfg) => admin.userHash(io(), cfg, { passwordStdin: a['password-stdin'] }));
+      },
+    )
     .command('key', "the tenants' provisioning keys (URL prefix /<key>/jitsi)", (y) =>
       y
         .command(

@@ -239,3 +239,67 @@ describe('keyed URLs on the DHCP and mDNS faces', () => {
     assert.match(problems(`provisioning: {tenants: {a.example: {urlKey: short}}}\n`).join('\n'), /22-128 characters/);
   });
 });
+
+describe('secret hygiene', () => {
+  test('secret-named fields are redacted, including pass, urlKey and hashes', async () => {
+    const { captureLog } = await import('./helpers/log');
+    const cap = captureLog('info');
+    cap.log.info({ pass: 'hunter2', t: { urlKey: KEY_A, passwordHash: '$scrypt$x', hash: 'abc123def' }, secret: 's3cret-s3cret-s3cret' }, 'x');
+    const text = cap.text();
+    for (const s of ['hunter2', KEY_A, '$scrypt$x', 'abc123def', 's3cret']) assert.ok(!text.includes(s), `'${s}' leaked: ${text}`);
+  });
+
+  test('a plaintext password in the configuration warns, naming provisiond hash-password', async () => {
+    const { captureLog } = await import('./helpers/log');
+    const { startupWarnings } = await import('../src/http/server');
+    const { Engine } = await import('../src/provisioning/engine');
+    const cfg = parseConfigText('http: {host: 0.0.0.0}\nmdns: {enabled: false}\nprovisioning:\n  tenants:\n    lab.example:\n      auth: none\n      users: {eve: {password: "plain:Sup3r-Secret-Pw"}}\n', 'w.yaml');
+    const cap = captureLog('info');
+    startupWarnings(cfg, new Engine(cfg.provisioning, { log: cap.log }), undefined, cap.log);
+    const text = cap.text();
+    assert.match(text, /plaintext password.*provisiond hash-password/);
+    assert.match(text, /auth: none \(lab mode\)/, 'none beyond loopback warns');
+    assert.ok(!text.includes('Sup3r-Secret-Pw'));
+    const quiet = captureLog('info');
+    const local = parseConfigText('http: {host: 127.0.0.1}\nmdns: {enabled: false}\nprovisioning: {tenants: {lab.example: {auth: none}}}\n', 'w.yaml');
+    startupWarnings(local, new Engine(local.provisioning, { log: quiet.log }), undefined, quiet.log);
+    assert.ok(!/lab mode/.test(quiet.text()), 'no warning on loopback');
+  });
+
+  test('state files are created 0600 in a 0700 directory', async () => {
+    const { statSync } = await import('node:fs');
+    const root = mkdtempSync(join(tmpdir(), 'provisiond-mode-'));
+    const dir = join(root, 'state');
+    try {
+      const f = await startFace(`${HTTP_LOOPBACK}provisioning: {tenants: {localdomain: {auth: none}}}\n`, { stateDir: dir });
+      await f.face.app!.inject({ method: 'POST', url: `/${'Q'.repeat(30)}/jitsi`, payload: 'uuid=x' });
+      await f.close();
+      assert.equal(statSync(dir).mode & 0o777, 0o700);
+      for (const name of ['provisiond.sqlite', 'security.log']) assert.equal(statSync(join(dir, name)).mode & 0o777, 0o600, name);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test('X-Forwarded-For is honoured only from http.trustedProxies', async () => {
+    const cfg = (proxies: string): string =>
+      `http: {host: 127.0.0.1, port: 0, rateLimit: {rate: 0}, trustedProxies: [${proxies}]}\ndhcp: {enabled: false}\nmdns: {enabled: false}\nprovisioning: {tenants: {localdomain: {auth: none}}}\n`;
+    const f = await startFace(cfg('10.0.0.1'));
+    try {
+      const send = (from: string, uuid: string) => f.face.app!.inject({ method: 'POST', url: '/jitsi', payload: `uuid=${uuid}`, remoteAddress: from, headers: { 'x-forwarded-for': '198.51.100.7' } });
+      await send('10.0.0.1', 'via-proxy');
+      await send('192.0.2.66', 'direct');
+      assert.equal(f.store.devices.get('uuid:via-proxy')?.ip, '198.51.100.7');
+      assert.equal(f.store.devices.get('uuid:direct')?.ip, '192.0.2.66', 'an untrusted peer cannot pick its address');
+    } finally {
+      await f.close();
+    }
+    const g = await startFace(cfg(''));
+    try {
+      await g.face.app!.inject({ method: 'POST', url: '/jitsi', payload: 'uuid=none', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': '198.51.100.7' } });
+      assert.equal(g.store.devices.get('uuid:none')?.ip, '10.0.0.1', 'no trustedProxies: never honoured');
+    } finally {
+      await g.close();
+    }
+  });
+});

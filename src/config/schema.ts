@@ -133,6 +133,10 @@ const httpSchema = z
     headersTimeout: z.number().int().min(1).max(300).default(10),
     /** requestTimeout: seconds a client has to send the whole request. */
     requestTimeout: z.number().int().min(1).max(600).default(30),
+    /** trustedProxies: addresses/CIDRs of reverse proxies whose X-Forwarded-For is honoured; empty = never. */
+    trustedProxies: z
+      .array(z.string().refine((p) => isIP(p) !== 0 || /^[0-9a-fA-F.:]+\/\d{1,3}$/.test(p) && isIP(p.split('/')[0] ?? '') !== 0, { message: 'must be an IP address or CIDR (e.g. 127.0.0.1, 10.0.0.0/8, ::1)' }))
+      .default([]),
     /** maxConnections: open connections at once; more are closed on arrival. */
     maxConnections: z.number().int().min(1).max(1_000_000).default(1024),
     /** bodyLimit: the largest request body in bytes (413 beyond). */

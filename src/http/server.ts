@@ -74,7 +74,7 @@ export function readTls(tls: { readonly cert: string; readonly key: string }): T
 
 function listenSignature(c: Config): string {
   const h = c.http;
-  return JSON.stringify([h.host, h.port, h.tls !== undefined, h.plainPort ?? null, h.bodyLimit, h.headersTimeout, h.requestTimeout, h.maxConnections]);
+  return JSON.stringify([h.host, h.port, h.tls !== undefined, h.plainPort ?? null, h.bodyLimit, h.headersTimeout, h.requestTimeout, h.maxConnections, h.trustedProxies]);
 }
 
 let seq = 0;
@@ -297,6 +297,9 @@ export class HttpFace implements Face {
       connectionsCheckingInterval: Math.min(1000, h.headersTimeout * 500),
     };
     const app = Fastify({
+      // X-Forwarded-For is honoured only when the connection comes from http.trustedProxies;
+      // otherwise the socket's peer address is the client (bans, allowFrom, rate limits, inventory).
+      trustProxy: h.trustedProxies.length > 0 ? [...h.trustedProxies] : false,
       ...(tls ? { https: { cert: tls.cert, key: tls.key, ...timeouts } } : { http: timeouts }),
       requestTimeout: h.requestTimeout * 1000,
       bodyLimit: config.http.bodyLimit,
@@ -373,8 +376,12 @@ export function startupWarnings(config: Config, engine: Engine, store: Store | u
   if (weak.length + weakStore.length > 0) {
     log.warn(
       { config: weak, store: weakStore.map((u) => `${u.name}@${u.domain}`) },
-      `${weak.length + weakStore.length} user(s) have md5: or plain: passwords (JitsiProvS imports); store users are re-hashed with scrypt at their next login, replace the configuration's with 'provisiond user hash'`,
+      `${weak.length + weakStore.length} user(s) have md5: or plain: passwords (JitsiProvS imports); store users are re-hashed with scrypt at their next login, replace the configuration's with the output of 'provisiond hash-password'`,
     );
+  }
+  const plain = engine.plaintextConfigUsers();
+  if (plain.length > 0) {
+    log.warn({ users: plain }, `${plain.length} configuration user(s) have a plaintext password (plain:...) in the configuration file: anyone who can read it has them; replace each with the output of 'provisiond hash-password'`);
   }
   for (const [domain, t] of Object.entries(p.tenants)) {
     const enforce = t.enforcePrefix ?? p.enforcePrefix;

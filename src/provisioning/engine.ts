@@ -343,6 +343,14 @@ export class Engine {
     return { ...base, status: 200, outcome: 'ok', body, lines };
   }
 
+  /** plaintextConfigUsers lists config users whose password is `plain:` (the startup warning). */
+  plaintextConfigUsers(): string[] {
+    return this.auth.directory
+      .configUsers()
+      .filter((u) => u.parsed.form === 'plain')
+      .map((u) => `${u.name}@${u.domain}`);
+  }
+
   /** weakPasswords lists config users whose password is md5:/plain: (for the startup warning). */
   weakConfigUsers(): string[] {
     return this.auth.directory

@@ -5,7 +5,7 @@
  * on an indexed key, a few microseconds each, so it runs on the event loop.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync, statSync, chownSync, existsSync } from 'node:fs';
+import { mkdirSync, statSync, chownSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 import type { Device, DeviceObservation, DeviceRepository, KeyRepository, Store, StoredKey, StoredUser, UserRepository } from './repository';
@@ -109,8 +109,11 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   const location = join(stateDir, STORE_FILE);
   let db: Database.Database;
   try {
-    if (!opts.readonly) mkdirSync(stateDir, { recursive: true, mode: 0o750 });
+    // The store holds password hashes and key hashes: 0700 directory, 0600 files (SQLite gives
+    // the -wal and -shm files the database file's mode).
+    if (!opts.readonly) mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     db = new Database(location, opts.readonly ? { readonly: true, fileMustExist: true } : {});
+    if (!opts.readonly) restrictMode(location);
   } catch (err) {
     throw new ProvError('PROVD_ERR_STORE', `cannot open the store ${location}: ${errorMessage(err)}`, { cause: err });
   }
@@ -220,6 +223,16 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
       db.close();
     },
   };
+}
+
+/** restrictMode makes a store file 0600 when this process owns it (best effort). */
+function restrictMode(file: string): void {
+  try {
+    const st = statSync(file);
+    if ((st.mode & 0o077) !== 0 && (process.getuid === undefined || st.uid === process.getuid() || process.getuid() === 0)) chmodSync(file, 0o600);
+  } catch {
+    // best effort: a file we cannot chmod is reported when it cannot be used
+  }
 }
 
 /**
