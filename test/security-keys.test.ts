@@ -193,6 +193,16 @@ describe('auth strategies over HTTP', () => {
     assert.equal((await post('/jitsi', 'domain=shared.example&secret=s3cret-s3cret-s3cret')).statusCode, 200);
   });
 
+  test("a request scoped to tenant A never alters tenant B's device record", async () => {
+    assert.equal((await post(`/${storedKey}/jitsi`, 'uuid=shared-1&os=B-os')).statusCode, 200);
+    assert.equal(f.store.devices.get('uuid:shared-1')?.tenant, 'b.example');
+    assert.equal((await post(`/${KEY_A}/jitsi`, 'username=alice&password=pw&uuid=shared-1&os=A-os')).statusCode, 200);
+    const d = f.store.devices.get('uuid:shared-1');
+    assert.equal(d?.tenant, 'b.example');
+    assert.equal(d?.osname, 'B-os');
+    assert.equal(d?.requests, 1);
+  });
+
   test('no request recorded a device for a refused request, and no key or secret reached the log', async () => {
     assert.ok(!f.store.devices.list().some((d) => d.tenant === 'b.example' && d.key === 'uuid:u-9'));
     await post(`/${'Q'.repeat(32)}/jitsi`, 'uuid=u-9');

@@ -69,7 +69,11 @@ export interface Device {
 
 /** DeviceRepository is the device inventory. */
 export interface DeviceRepository {
-  /** upsert records a request: insert, or update every field but firstSeen. */
+  /**
+   * upsert records a request: insert, or update every field but firstSeen. A device belongs to
+   * the tenant that recorded it first: a request of another tenant carrying the same uuid/MAC
+   * leaves the record untouched (a key of tenant A can never alter tenant B's inventory).
+   */
   upsert(obs: DeviceObservation): void;
   get(key: string): Device | undefined;
   list(): Device[];

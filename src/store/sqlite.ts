@@ -157,7 +157,8 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
        arch = COALESCE(excluded.arch, arch), build = COALESCE(excluded.build, build),
        user_agent = COALESCE(excluded.user_agent, user_agent), username = COALESCE(excluded.username, username),
        tenant = excluded.tenant, last_seen = excluded.last_seen, last_outcome = excluded.last_outcome, requests = requests + 1,
-       provisioned_at = COALESCE(provisioned_at, excluded.provisioned_at)`,
+       provisioned_at = COALESCE(provisioned_at, excluded.provisioned_at)
+     WHERE devices.tenant = excluded.tenant`,
   );
   const countDevices = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM devices');
   const pruneDevices = db.prepare('DELETE FROM devices WHERE provisioned_at IS NULL AND first_seen < ?');
