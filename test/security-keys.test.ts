@@ -17,6 +17,8 @@ import { openSqliteStore } from '../src/store/sqlite';
 import { keyRotate, keyList } from '../src/admin';
 import { HTTP_LOOPBACK, hashPassword, startFace, type TestFace } from './helpers/prov';
 import { parseCidr, parseIPv4, type Cidr } from '../src/net/ipv4';
+import { planAdvertisement } from '../src/mdns/plan';
+import type { HostInterface } from '../src/net/interfaces';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'Jitsi/2.10.5550' };
 const KEY_A = 'AAAAaaaaBBBBbbbbCCCCccccDDDDdddd';
@@ -229,6 +231,17 @@ describe('keyed URLs on the DHCP and mDNS faces', () => {
     const iface: ServedInterface = { name: 'eth0', address: parseIPv4('192.0.2.1') ?? 0, cidr: (parseCidr('192.0.2.0/24') as { ok: true; value: Cidr }).value };
     assert.equal(selectUrl(plan, parseIPv4('10.1.2.3') ?? 0, 0, iface).toString(), `http://10.1.0.1:8667/${KEY_A}/jitsi?username=\${username}`);
     assert.equal(selectUrl(plan, parseIPv4('10.2.2.3') ?? 0, 0, iface).toString(), 'http://10.2.0.1:8667/jitsi');
+  });
+
+  test('the mDNS face advertises the same keyed URL for the link it serves', () => {
+    const c = parseConfigText(
+      `dhcp:\n  interfaces: [eth1]\n  networks:\n    - {subnet: 10.20.0.0/16, url: "http://10.20.0.1:8667/jitsi?username=\${username}", tenant: a.example}\nprovisioning:\n  tenants:\n    a.example: {auth: url_key+credentials, urlKey: ${KEY_A}}\n`,
+      'm.yaml',
+    );
+    const eth1: HostInterface = { name: 'eth1', address: parseIPv4('10.20.0.1') ?? 0, internal: false, cidr: (parseCidr('10.20.0.0/16') as { ok: true; value: Cidr }).value };
+    const r = planAdvertisement(c, [eth1], 'box');
+    assert.ok(r.ok, r.ok ? '' : r.error.message);
+    assert.deepEqual(r.ad.txt, [`path=/${KEY_A}/jitsi`, 'username=${username}']);
   });
 
   test('a network naming an unknown tenant, a key tenant without urlKey, or a keyed URL over 255 bytes is a config error', () => {
