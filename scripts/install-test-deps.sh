@@ -5,7 +5,8 @@
 # clients: avahi-daemon + avahi-browse (with D-Bus) and a JmDNS resolver run with `java File.java`.
 set -euo pipefail
 PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server openssl
-      avahi-daemon avahi-utils dbus libjmdns-java libslf4j-java default-jdk-headless)
+      avahi-daemon avahi-utils dbus libjmdns-java libslf4j-java default-jdk-headless
+      fail2ban)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "install-test-deps: not root or no apt-get; interop tests will skip" >&2
     exit 0

@@ -15,6 +15,8 @@ import { hashPassword, parseHash } from './provisioning/passwords';
 import { Engine } from './provisioning/engine';
 import { UserDirectory } from './provisioning/auth';
 import { ProvError, errorMessage } from './errors';
+import { generateKey, hashKey } from './provisioning/keys';
+import { strategyOf } from './provisioning/schema';
 import { createLogger } from './log';
 
 /** Io is where a command reads and writes (injectable for tests). */
@@ -307,6 +309,41 @@ export async function userImport(io: Io, config: Config, file: string, opts: { f
 /** userHash prints a scrypt hash for a configuration file's `password:`. */
 export async function userHash(io: Io, config: Config, opts: { passwordStdin: boolean }): Promise<void> {
   io.stdout.write(`${await hashPassword(await readPassword(io, opts.passwordStdin, true), config.provisioning.passwords.scryptCost)}\n`);
+}
+
+/** keyRotate makes a new provisioning key for a tenant, prints it once and stores its hash. */
+export function keyRotate(io: Io, config: Config, opts: { tenant: string; grace?: number; now?: Date }): void {
+  const t = config.provisioning.tenants[opts.tenant];
+  if (t === undefined) {
+    throw new ProvError('PROVD_ERR_KEY', `unknown tenant ${opts.tenant} (configured: ${Object.keys(config.provisioning.tenants).join(', ') || 'none'})`);
+  }
+  const grace = opts.grace ?? config.provisioning.keyGracePeriod;
+  if (!Number.isInteger(grace) || grace < 0 || grace > 90 * 86_400) throw new ProvError('PROVD_ERR_USAGE', '--grace must be a whole number of seconds, 0 to 7776000');
+  const key = generateKey();
+  const at = opts.now ?? new Date();
+  try {
+    withStore(config, (s) => s.keys.rotate(opts.tenant, hashKey(key), at.toISOString(), new Date(at.getTime() + grace * 1000).toISOString()));
+  } catch (err) {
+    throw new ProvError('PROVD_ERR_KEY', `cannot store the key: ${errorMessage(err)}`, { cause: err });
+  }
+  io.stdout.write(`${key}\n`);
+  io.stderr.write(
+    `provisiond: the key above is shown once and stored only as a hash. Clients use /${'<key>'}/jitsi (e.g. http://host:${config.http.port}/<key>/jitsi?...).\n` +
+      `provisiond: the previous key of ${opts.tenant} (if any) stays valid for ${grace} s. To have the DHCP/mDNS faces advertise it, set provisioning.tenants.${opts.tenant}.urlKey to it and reload.\n`,
+  );
+  if (!strategyOf(t).startsWith('url_key')) io.stderr.write(`provisiond: note: tenant ${opts.tenant} uses auth: ${strategyOf(t)}; set auth: url_key+credentials to require the key\n`);
+}
+
+/** keyList prints the stored key hashes' metadata (never a key or a hash). */
+export function keyList(io: Io, config: Config, opts: { json: boolean; now?: Date }): void {
+  const list = existsSync(join(config.stateDir, STORE_FILE)) ? withStore(config, (s) => s.keys.list()) : [];
+  const now = (opts.now ?? new Date()).getTime();
+  const rows = list.map((k) => ({ tenant: k.tenant, createdAt: k.createdAt, validUntil: k.expiresAt, state: k.expiresAt === null ? 'current' : Date.parse(k.expiresAt) > now ? 'previous (grace)' : 'expired' }));
+  if (opts.json) {
+    io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return;
+  }
+  table(io, ['TENANT', 'STATE', 'CREATED', 'VALID UNTIL'], rows.map((r) => [r.tenant, r.state, r.createdAt, r.validUntil ?? '-']));
 }
 
 /** devicesList prints the inventory. */

@@ -47,6 +47,7 @@ function exitCodeFor(code: ErrorCode): number {
       return ExitCode.Startup;
     case 'PROVD_ERR_USER':
     case 'PROVD_ERR_RENDER':
+    case 'PROVD_ERR_KEY':
       return ExitCode.Admin;
     case 'PROVD_ERR_INTERNAL':
       return ExitCode.Internal;
@@ -171,6 +172,37 @@ export async function main(argv: readonly string[]): Promise<number> {
           },
         )
         .demandCommand(1, 'name a user command: add, passwd, del, list, import or hash'),
+    )
+    .command(
+      'hash-password',
+      "print a scrypt hash for a configuration file's users.<name>.password (same as user hash)",
+      (a) => withConfig(a).option('password-stdin', { type: 'boolean', default: false }),
+      (a) => {
+        pending = adminRun(a.config, (cfg) => admin.userHash(io(), cfg, { passwordStdin: a['password-stdin'] }));
+      },
+    )
+    .command('key', "the tenants' provisioning keys (URL prefix /<key>/jitsi)", (y) =>
+      y
+        .command(
+          'rotate',
+          'generate a new key for a tenant, print it once, store only its hash; the previous key stays valid for provisioning.keyGracePeriod',
+          (a) =>
+            withConfig(a)
+              .option('tenant', { type: 'string', demandOption: true, describe: 'the tenant (a provisioning.tenants domain)' })
+              .option('grace', { type: 'number', describe: 'seconds the previous key stays valid (default: provisioning.keyGracePeriod)' }),
+          (a) => {
+            pending = adminRun(a.config, (cfg) => admin.keyRotate(io(), cfg, { tenant: a.tenant, ...(a.grace === undefined ? {} : { grace: a.grace }) }));
+          },
+        )
+        .command(
+          'list',
+          'list the stored keys (tenant, created, valid until; never the keys)',
+          (a) => withConfig(a).option('json', { type: 'boolean', default: false }),
+          (a) => {
+            pending = adminRun(a.config, (cfg) => admin.keyList(io(), cfg, { json: a.json }));
+          },
+        )
+        .demandCommand(1, 'name a key command: rotate or list'),
     )
     .command('devices', 'the device inventory', (y) =>
       y

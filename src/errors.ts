@@ -23,6 +23,7 @@ export const ErrorCodes = {
   PROVD_ERR_HTTP_TLS: 'the HTTP face cannot read or use http.tls.cert / http.tls.key',
   PROVD_ERR_USER: 'a user command failed (no such user, user exists, unreadable password or import file)',
   PROVD_ERR_RENDER: 'provisiond render could not produce a document (unknown tenant or user, template error)',
+  PROVD_ERR_KEY: 'a provisioning key command failed (unknown tenant, or the store cannot be written)',
   PROVD_ERR_INTERNAL: 'an unexpected internal error (a bug: please report it with the log line)',
 } as const;
 

@@ -9,7 +9,7 @@ import type { LogLevel } from './config/schema';
 
 export type { Logger };
 
-const SECRET_FIELDS = ['password', 'passwd', 'secret', 'key', 'token', 'authorization', 'cookie'];
+const SECRET_FIELDS = ['password', 'passwd', 'pass', 'passwordHash', 'hash', 'secret', 'key', 'urlKey', 'token', 'authorization', 'cookie'];
 
 /** REDACT_PATHS are the pino redact paths: each secret field at the top level and two levels down. */
 export const REDACT_PATHS: string[] = SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`]);

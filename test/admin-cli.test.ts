@@ -159,3 +159,29 @@ describe('CLI: users, devices, render', () => {
     assert.match(r.stdout, /provisioning\.ENFORCE_PREFIX=net\.java\.sip\.communicator\|org\.jitsi\n$/);
   });
 });
+
+describe('CLI: provisioning keys and hash-password', () => {
+  test('key rotate prints a key once (exit 0), key list never shows it, an unknown tenant exits 5; hash-password works', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'provisiond-keycli-'));
+    try {
+      const conf = join(dir, 'c.yaml');
+      writeFileSync(conf, `stateDir: ${join(dir, 'state')}\nprovisioning:\n  tenants:\n    a.example: {auth: url_key+credentials}\n`);
+      const r = await cli(['key', 'rotate', '--tenant', 'a.example', '--config', conf]);
+      assert.equal(r.code, 0, r.stderr);
+      const key = r.stdout.trim();
+      assert.match(key, /^[A-Za-z0-9_-]{32}$/);
+      const l = await cli(['key', 'list', '--config', conf]);
+      assert.equal(l.code, 0, l.stderr);
+      assert.match(l.stdout, /a\.example\s+current/);
+      assert.ok(!l.stdout.includes(key));
+      const bad = await cli(['key', 'rotate', '--tenant', 'nope.example', '--config', conf]);
+      assert.equal(bad.code, 5);
+      assert.match(bad.stderr, /PROVD_ERR_KEY/);
+      const h = await cli(['hash-password', '--password-stdin', '--config', conf], 'pw\n');
+      assert.equal(h.code, 0, h.stderr);
+      assert.match(h.stdout, /^\$scrypt\$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

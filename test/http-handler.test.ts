@@ -26,7 +26,7 @@ const req = (over: Partial<HttpRequestInfo> = {}): HttpRequestInfo => ({
 describe('handleProvisioning (pure handler)', () => {
   test('records the device and answers with the document', async () => {
     const seen: DeviceObservation[] = [];
-    const devices: DeviceRepository = { upsert: (o) => void seen.push(o), get: () => undefined, list: () => [] };
+    const devices: DeviceRepository = { upsert: (o) => void seen.push(o), get: () => undefined, list: () => [], count: () => seen.length, pruneUnprovisioned: () => 0 };
     const a = await handleProvisioning(req(), { engine, devices, limiter: new RateLimiter({ rate: 0, burst: 1 }), now: () => new Date('2026-01-01T00:00:00Z') });
     assert.equal(a.status, 200);
     assert.equal(a.body, 'k.os=Linux\n');
@@ -44,6 +44,8 @@ describe('handleProvisioning (pure handler)', () => {
       },
       get: () => undefined,
       list: () => [],
+      count: () => 0,
+      pruneUnprovisioned: () => 0,
     };
     const a = await handleProvisioning(req(), { engine, devices, limiter: new RateLimiter({ rate: 0, burst: 1 }) });
     assert.equal(a.status, 200);

@@ -64,9 +64,15 @@ describe('store migrations', () => {
           assert.equal(d?.osname, 'Mac OS X');
           assert.equal(d?.requests, 1);
           assert.equal(d?.userAgent, null);
+          // version 5: a device that got a 200 before the migration counts as provisioned (never pruned).
+          assert.equal(s.devices.pruneUnprovisioned('9999-01-01T00:00:00.000Z'), 0);
+          assert.ok(s.devices.get('uuid:old'));
         }
         s.devices.upsert(obs());
         assert.equal(s.devices.get('uuid:u1')?.userAgent, 'Jitsi/2.10.5550');
+        assert.deepEqual(s.keys.list(), [], 'version 4: the key table exists and starts empty');
+        s.keys.rotate('example.com', 'ab'.repeat(32), 't2', 't3');
+        assert.equal(s.keys.list()[0]?.expiresAt, null);
         s.close();
         // Opening again is a no-op.
         const again = openSqliteStore(dir);

@@ -10,7 +10,8 @@ import { isIP } from 'node:net';
 import { parseCidr } from '../net/ipv4';
 import { SERVICE_TYPES, deriveTxt } from '../mdns/txt';
 import { urlProblems } from '../mdns/plan';
-import { provisioningSchema } from '../provisioning/schema';
+import { provisioningSchema, strategyOf } from '../provisioning/schema';
+import { keyedUrl } from '../dhcp/handler';
 
 /** MAX_OPTION_BYTES is the most a single DHCP option can carry (RFC 2132 §2: one length byte). */
 export const MAX_OPTION_BYTES = 255;
@@ -91,6 +92,8 @@ const dhcpNetwork = z.strictObject({
   subnet: cidr,
   /** url is the provisioning URL served to clients in that subnet. */
   url: provisioningUrl,
+  /** tenant: the provisioning tenant of this network; its urlKey goes into the URL as the first path segment. */
+  tenant: z.string().min(1).optional(),
 });
 
 const dhcpSchema = z
@@ -131,11 +134,37 @@ const httpSchema = z
     plainPort: listenPort.optional(),
     /** workers: 1 serves HTTP in the daemon process; N > 1 runs N worker processes sharing the port. */
     workers: z.number().int('must be an integer').min(1).max(64).default(1),
+    /** headersTimeout: seconds a client has to send the request headers (slow clients: 408, closed). */
+    headersTimeout: z.number().int().min(1).max(300).default(10),
+    /** requestTimeout: seconds a client has to send the whole request. */
+    requestTimeout: z.number().int().min(1).max(600).default(30),
+    /** trustedProxies: addresses/CIDRs of reverse proxies whose X-Forwarded-For is honoured; empty = never. */
+    trustedProxies: z
+      .array(z.string().refine((p) => isIP(p) !== 0 || /^[0-9a-fA-F.:]+\/\d{1,3}$/.test(p) && isIP(p.split('/')[0] ?? '') !== 0, { message: 'must be an IP address or CIDR (e.g. 127.0.0.1, 10.0.0.0/8, ::1)' }))
+      .default([]),
+    /** maxConnections: open connections at once; more are closed on arrival. */
+    maxConnections: z.number().int().min(1).max(1_000_000).default(1024),
     /** bodyLimit: the largest request body in bytes (413 beyond). */
     bodyLimit: z.number().int().min(256).max(1 << 20).default(16_384),
+    /** bans: built-in brute-force bans (failures per source IP and per user in a sliding window). */
+    bans: z
+      .strictObject({
+        /** maxRetry: failures within findTime that ban the source or user; 0 turns bans off. */
+        maxRetry: z.number().int().min(0).max(10_000).default(10),
+        /** findTime: the sliding window, seconds. */
+        findTime: z.number().int().min(1).max(86_400).default(60),
+        /** banTime: how long a ban lasts (429), seconds. */
+        banTime: z.number().int().min(1).max(30 * 86_400).default(600),
+        /** trustedNetworks: IPv4 CIDRs never counted nor banned. */
+        trustedNetworks: z.array(cidr).default([]),
+      })
+      .prefault({}),
+    /** eventLog: the security event log fail2ban reads (default <stateDir>/security.log). */
+    eventLog: z.string().min(1).optional(),
     rateLimit: rateLimitSchema('requests (429 beyond)', 50, 200),
   })
   .superRefine((h, ctx) => {
+    if (h.headersTimeout > h.requestTimeout) ctx.addIssue({ code: 'custom', path: ['headersTimeout'], message: `must not exceed http.requestTimeout (${h.requestTimeout})` });
     if (h.plainPort !== undefined && h.tls === undefined) ctx.addIssue({ code: 'custom', path: ['plainPort'], message: 'needs http.tls (port already serves plain HTTP)' });
     if (h.plainPort !== undefined && h.plainPort !== 0 && h.plainPort === h.port) ctx.addIssue({ code: 'custom', path: ['plainPort'], message: `must differ from http.port (${h.port})` });
   });
@@ -171,6 +200,15 @@ const mdnsSchema = z.strictObject({
   url: advertisedUrl.optional(),
 });
 
+const devicesSchema = z.strictObject({
+  /** maxNewPerSourcePerHour: new device records one client IP may create per hour; beyond, answered but not recorded. */
+  maxNewPerSourcePerHour: z.number().int().min(0).max(1_000_000).default(100),
+  /** maxTotal: the most device records kept; beyond, new devices are answered but not recorded. */
+  maxTotal: z.number().int().min(1).max(100_000_000).default(100_000),
+  /** pruneAfter: seconds after which a device never successfully provisioned is deleted; 0 = never. */
+  pruneAfter: z.number().int().min(0).max(3650 * 86_400).default(7 * 86_400),
+});
+
 const logSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -181,11 +219,27 @@ export const configSchema = z.strictObject({
   http: httpSchema.prefault({}),
   mdns: mdnsSchema.prefault({}),
   log: logSchema.prefault({}),
+  devices: devicesSchema.prefault({}),
   provisioning: provisioningSchema.prefault({}),
   /** stateDir holds the daemon's persistent state; default $STATE_DIRECTORY (systemd) or ./state. */
   stateDir: z.string().min(1).optional(),
 })
   .superRefine((c, ctx) => {
+    c.dhcp.networks.forEach((n, i) => {
+      if (n.tenant === undefined) return;
+      const path = ['dhcp', 'networks', i, 'tenant'];
+      const t = c.provisioning.tenants[n.tenant];
+      if (t === undefined) {
+        ctx.addIssue({ code: 'custom', path, message: `names no tenant in provisioning.tenants (${Object.keys(c.provisioning.tenants).join(', ') || 'none configured'})` });
+        return;
+      }
+      if (t.urlKey === undefined) {
+        if (strategyOf(t).startsWith('url_key')) ctx.addIssue({ code: 'custom', path, message: `tenant ${n.tenant} needs a provisioning key (auth: ${strategyOf(t)}) but has no urlKey to advertise: run 'provisiond key rotate --tenant ${n.tenant}' and set provisioning.tenants.${n.tenant}.urlKey` });
+        return;
+      }
+      const bytes = Buffer.byteLength(keyedUrl(n.url, t.urlKey), 'utf8');
+      if (bytes > MAX_OPTION_BYTES) ctx.addIssue({ code: 'custom', path: ['dhcp', 'networks', i, 'url'], message: `is ${bytes} bytes long with tenant ${n.tenant}'s key; a DHCP option holds at most ${MAX_OPTION_BYTES} bytes` });
+    });
     if (!c.mdns.enabled) return;
     // The mDNS face advertises the HTTP face's port in its SRV record.
     if (c.http.port === 0) ctx.addIssue({ code: 'custom', path: ['http', 'port'], message: 'must be a fixed port while mdns.enabled is true (the SRV record carries it); 0 is for tests only' });

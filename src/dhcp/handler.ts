@@ -36,7 +36,9 @@ export interface UrlPlan {
 
 /** UrlPlanInput is the part of the configuration the URL choice depends on. */
 export interface UrlPlanInput {
-  readonly dhcp: { readonly url?: string | undefined; readonly networks: readonly { readonly subnet: string; readonly url: string }[] };
+  readonly dhcp: { readonly url?: string | undefined; readonly networks: readonly { readonly subnet: string; readonly url: string; readonly tenant?: string | undefined }[] };
+  /** provisioning gives the tenants' keys for networks that name a tenant. */
+  readonly provisioning?: { readonly tenants: Readonly<Record<string, { readonly urlKey?: string | undefined }>> };
   readonly http: { readonly host: string; readonly port: number };
   readonly tls?: boolean;
 }
@@ -47,13 +49,25 @@ export function defaultProvisioningUrl(host: string, port: number, tls = false):
   return `${tls ? 'https' : 'http'}://${h}:${port}${JITSI_PATH}?${DEFAULT_QUERY}`;
 }
 
+/**
+ * keyedUrl puts a provisioning key in front of a URL's path: `http://h:8667/jitsi?…` becomes
+ * `http://h:8667/<key>/jitsi?…` (the HTTP face's keyed paths).
+ */
+export function keyedUrl(url: string, key: string): string {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/[^/?#]*)(.*)$/i.exec(url);
+  if (!m) return url;
+  const rest = m[2] ?? '';
+  return `${m[1] ?? ''}/${key}${rest.startsWith('/') ? rest : `/${rest}`}`;
+}
+
 /** buildUrlPlan compiles the URL rules of a validated configuration. */
 export function buildUrlPlan(cfg: UrlPlanInput): UrlPlan {
   const networks = cfg.dhcp.networks
     .map((n) => {
       const r = parseCidr(n.subnet);
       if (!r.ok) throw new Error(`unvalidated subnet ${n.subnet}`); // the schema rejects these first
-      return { cidr: r.value, url: Buffer.from(n.url, 'utf8') };
+      const key = n.tenant === undefined ? undefined : cfg.provisioning?.tenants[n.tenant]?.urlKey;
+      return { cidr: r.value, url: Buffer.from(key === undefined ? n.url : keyedUrl(n.url, key), 'utf8') };
     })
     .sort((a, b) => b.cidr.prefix - a.cidr.prefix);
   const wildcard = cfg.http.host === '0.0.0.0' || cfg.http.host === '::';

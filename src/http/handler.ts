@@ -10,7 +10,10 @@
  */
 import { parseForm, DEFAULT_FORM_LIMITS } from '../provisioning/form';
 import { PROPERTIES_CONTENT_TYPE } from '../provisioning/properties';
-import type { Engine, ProvisionResult } from '../provisioning/engine';
+import { FAILURE_OUTCOMES, type Engine, type ProvisionResult } from '../provisioning/engine';
+import type { BanList } from '../security/bans';
+import type { DeviceQuota } from '../security/quota';
+import { banLine, failureLine, type EventSink } from '../security/events';
 import type { DeviceRepository } from '../store/repository';
 import type { RateLimiter } from '../dhcp/ratelimit';
 
@@ -25,6 +28,8 @@ export interface HttpRequestInfo {
   readonly ip: string;
   readonly userAgent: string;
   readonly requestId: string;
+  /** key is the provisioning-key path segment (`/<key>/jitsi`), undefined on the unkeyed paths. */
+  readonly key?: string | undefined;
 }
 
 /** HttpAnswer is the reply to send, plus what to log. */
@@ -36,6 +41,8 @@ export interface HttpAnswer {
   readonly result?: ProvisionResult;
   /** inventoryError is set when the device could not be recorded (the answer is unaffected). */
   readonly inventoryError?: string;
+  /** notRecorded says why a new device was not recorded (over a device cap; the answer is unaffected). */
+  readonly notRecorded?: 'over-source' | 'over-total';
 }
 
 /** HandlerDeps are the per-configuration pieces the handler uses. */
@@ -43,6 +50,12 @@ export interface HandlerDeps {
   readonly engine: Engine;
   readonly devices: DeviceRepository | undefined;
   readonly limiter: RateLimiter;
+  /** bans: brute-force bans (absent: none). */
+  readonly bans?: BanList;
+  /** events: the security event log (failures and bans, for fail2ban). */
+  readonly events?: EventSink;
+  /** quota: caps on new device records (absent: none). */
+  readonly quota?: DeviceQuota;
   readonly now?: () => Date;
 }
 
@@ -62,6 +75,9 @@ function isForm(contentType: string | undefined): boolean {
   return mime === '' || mime === 'application/x-www-form-urlencoded';
 }
 
+/** SkipRecord leaves the inventory step without recording (a device cap was reached). */
+class SkipRecord extends Error {}
+
 /** handleProvisioning answers GET /jitsi, POST /jitsi and POST /jitsiprovs/. */
 export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps): Promise<HttpAnswer> {
   const verdict = deps.limiter.take(req.ip);
@@ -77,12 +93,32 @@ export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps
   const form = parseForm(source, DEFAULT_FORM_LIMITS);
   if (!form.ok) return text(400, 'malformed', `malformed request: ${form.error}\n`);
 
-  const result = await deps.engine.provision({ params: form.params, ip: req.ip, userAgent: req.userAgent });
+  // Brute-force bans: a banned source or user gets 429 before any check runs (nothing is counted).
+  const userKey = deps.bans ? deps.engine.userKeyOf(form.params) : undefined;
+  const ban = deps.bans?.check(req.ip, userKey);
+  if (ban?.banned === true) {
+    return text(429, 'banned', 'too many failed attempts; retry later\n', { 'retry-after': String(ban.retryAfter) });
+  }
+
+  const result = await deps.engine.provision({ params: form.params, ip: req.ip, userAgent: req.userAgent, key: req.key });
+  if (deps.bans && FAILURE_OUTCOMES.has(result.outcome) && !deps.bans.trusted(req.ip)) {
+    const at = deps.now?.() ?? new Date();
+    deps.events?.write(failureLine(at, req.ip, result.outcome, userKey, result.tenant));
+    for (const e of deps.bans.fail(req.ip, result.outcome === 'bad-credentials' ? userKey : undefined)) {
+      if (e.kind === 'ban') deps.events?.write(banLine(at, req.ip, e.scope, e.subject, new Date(e.until)));
+    }
+  }
 
   let inventoryError: string | undefined;
+  let notRecorded: 'over-source' | 'over-total' | undefined;
   const d = result.device;
   if (deps.devices && result.tenant !== null && d.key !== undefined) {
     try {
+      const verdict = deps.quota?.admit(d.key, req.ip) ?? 'record';
+      if (verdict !== 'record') {
+        notRecorded = verdict;
+        throw new SkipRecord();
+      }
       // Idempotent: a retried POST (contract §4.4: up to 4 deliveries) updates the same row.
       deps.devices.upsert({
         key: d.key,
@@ -100,11 +136,11 @@ export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps
         at: (deps.now?.() ?? new Date()).toISOString(),
       });
     } catch (err) {
-      inventoryError = err instanceof Error ? err.message : String(err);
+      if (!(err instanceof SkipRecord)) inventoryError = err instanceof Error ? err.message : String(err);
     }
   }
 
-  const extra = inventoryError === undefined ? {} : { inventoryError };
+  const extra = { ...(inventoryError === undefined ? {} : { inventoryError }), ...(notRecorded === undefined ? {} : { notRecorded }) };
   if (result.status === 200) {
     return { status: 200, outcome: result.outcome, body: result.body, result, headers: DOCUMENT_HEADERS, ...extra };
   }

@@ -24,9 +24,16 @@ import { ProvError, errorMessage } from '../errors';
 import type { Config } from '../config/schema';
 import type { Face } from '../face';
 import type { Logger } from '../log';
+import { join } from 'node:path';
+import { BanList } from '../security/bans';
+import { fileSink, type EventSink } from '../security/events';
+import { DeviceQuota } from '../security/quota';
+import { parseCidr, type Cidr } from '../net/ipv4';
 
 /** PATHS are the provisioning endpoints. */
 export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/' } as const;
+/** KEYED_PATHS are the same endpoints under a provisioning key (`/<key>/jitsi`). */
+export const KEYED_PATHS = { jitsi: '/:key/jitsi', jitsiprovs: '/:key/jitsiprovs/' } as const;
 
 /** HttpFaceOptions are the face's dependencies. */
 export interface HttpFaceOptions {
@@ -66,7 +73,8 @@ export function readTls(tls: { readonly cert: string; readonly key: string }): T
 }
 
 function listenSignature(c: Config): string {
-  return JSON.stringify([c.http.host, c.http.port, c.http.tls !== undefined, c.http.plainPort ?? null, c.http.bodyLimit]);
+  const h = c.http;
+  return JSON.stringify([h.host, h.port, h.tls !== undefined, h.plainPort ?? null, h.bodyLimit, h.headersTimeout, h.requestTimeout, h.maxConnections, h.trustedProxies]);
 }
 
 let seq = 0;
@@ -88,6 +96,9 @@ export class HttpFace implements Face {
   private listeners: Listeners | undefined;
   private closed = false;
   private readonly counters = new Map<string, number>();
+  private bans: { readonly list: BanList; readonly signature: string } | undefined;
+  private events: { readonly sink: EventSink; readonly path: string } | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: HttpFaceOptions) {
     this.log = opts.log;
@@ -121,6 +132,30 @@ export class HttpFace implements Face {
     this.deps = this.makeDeps(this.config);
     this.warnings(this.config);
     this.listeners = await this.listen(this.config);
+    this.prune();
+    this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
+    this.pruneTimer.unref();
+  }
+
+  /**
+   * prune deletes the device records never successfully provisioned whose first request is older
+   * than devices.pruneAfter (junk an attacker or a misconfigured client created). It returns how
+   * many went; it runs at start and every hour.
+   */
+  prune(now: Date = new Date()): number {
+    const after = this.config.devices.pruneAfter;
+    if (after === 0 || !this.store) return 0;
+    try {
+      const n = this.store.devices.pruneUnprovisioned(new Date(now.getTime() - after * 1000).toISOString());
+      if (n > 0) {
+        this.counters.set('devices-pruned', (this.counters.get('devices-pruned') ?? 0) + n);
+        this.log.info({ pruned: n, pruneAfter: after }, 'pruned device records never successfully provisioned');
+      }
+      return n;
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'device pruning failed');
+      return 0;
+    }
   }
 
   async reload(config: Config): Promise<void> {
@@ -150,9 +185,11 @@ export class HttpFace implements Face {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     const l = this.listeners;
     this.listeners = undefined;
     if (l) await closeListeners(l);
+    this.events?.sink.close();
     if (this.ownStore) this.store?.close();
   }
 
@@ -173,7 +210,8 @@ export class HttpFace implements Face {
       reqId: info.requestId,
       ip: info.ip,
       method: info.method,
-      path: q < 0 ? url : url.slice(0, q),
+      // The key is a secret: the logged path shows where it was, never what it was.
+      path: loggedPath(url, q, info.key !== undefined),
       status: a.status,
       outcome: a.outcome,
       tenant: a.result?.tenant ?? undefined,
@@ -181,12 +219,19 @@ export class HttpFace implements Face {
       device: a.result?.device.key ?? undefined,
       ms: Math.round((performance.now() - t0) * 100) / 100,
     };
+    if (a.notRecorded !== undefined) {
+      const first = (this.counters.get(`devices-not-recorded:${a.notRecorded}`) ?? 0) === 0;
+      this.count(`devices-not-recorded:${a.notRecorded}`);
+      // Once per reason (SIGUSR1 shows the counters): a flood must not flood the log too.
+      if (first) this.log.warn({ ...fields, reason: a.notRecorded }, 'device cap reached: new devices are answered but not recorded');
+    }
     if (a.inventoryError !== undefined) {
       this.count('inventory-error');
       this.log.error({ ...fields, err: a.inventoryError }, 'device inventory not updated');
     }
     if (a.status === 500) this.log.error({ ...fields, err: a.result?.error }, 'provisioning request failed');
     else if (a.status === 200) this.log.debug(fields, 'provisioning request');
+    else if (a.outcome === 'banned') this.log.debug(fields, 'provisioning request'); // the ban itself is logged once (event log)
     else if (a.outcome !== 'rate-limited') this.log.info(fields, 'provisioning request'); // one line per flood: rate-limited-first
   }
 
@@ -195,9 +240,27 @@ export class HttpFace implements Face {
   }
 
   private makeDeps(config: Config): HandlerDeps {
-    const engine = new Engine(config.provisioning, { users: this.store?.users, log: this.log });
+    const engine = new Engine(config.provisioning, { users: this.store?.users, keys: this.store?.keys, log: this.log });
     const limiter = new RateLimiter({ rate: config.http.rateLimit.rate, burst: config.http.rateLimit.burst });
-    return { engine, devices: this.store?.devices, limiter };
+    // Bans and the event log survive a reload unless their settings change.
+    const b = config.http.bans;
+    const sig = JSON.stringify(b);
+    if (this.bans?.signature !== sig) {
+      const trusted: Cidr[] = b.trustedNetworks.flatMap((c) => {
+        const r = parseCidr(c);
+        return r.ok ? [r.value] : [];
+      });
+      this.bans = { list: new BanList({ maxRetry: b.maxRetry, findTime: b.findTime, banTime: b.banTime, trusted }), signature: sig };
+    }
+    const path = config.http.eventLog ?? join(config.stateDir, 'security.log');
+    if (this.events?.path !== path) {
+      const sink = fileSink(path); // throws: the reload (or start) is refused
+      this.events?.sink.close();
+      this.events = { sink, path };
+    }
+    const d = config.devices;
+    const quota = this.store ? new DeviceQuota({ perSourcePerHour: d.maxNewPerSourcePerHour, maxTotal: d.maxTotal }, this.store.devices) : undefined;
+    return { engine, devices: this.store?.devices, limiter, bans: this.bans.list, events: this.events.sink, ...(quota ? { quota } : {}) };
   }
 
   private warnings(config: Config): void {
@@ -225,8 +288,20 @@ export class HttpFace implements Face {
 
   /** buildApp makes one fastify instance with the provisioning routes. */
   buildApp(config: Config, tls: TlsMaterial | undefined): FastifyInstance {
+    const h = config.http;
+    // Slow clients (slowloris): Node closes a connection whose headers (or whole request) take
+    // longer than these, checking every connectionsCheckingInterval.
+    const timeouts = {
+      headersTimeout: h.headersTimeout * 1000,
+      requestTimeout: h.requestTimeout * 1000,
+      connectionsCheckingInterval: Math.min(1000, h.headersTimeout * 500),
+    };
     const app = Fastify({
-      ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+      // X-Forwarded-For is honoured only when the connection comes from http.trustedProxies;
+      // otherwise the socket's peer address is the client (bans, allowFrom, rate limits, inventory).
+      trustProxy: h.trustedProxies.length > 0 ? [...h.trustedProxies] : false,
+      ...(tls ? { https: { cert: tls.cert, key: tls.key, ...timeouts } } : { http: timeouts }),
+      requestTimeout: h.requestTimeout * 1000,
       bodyLimit: config.http.bodyLimit,
       logger: false,
       genReqId: nextRequestId,
@@ -237,6 +312,7 @@ export class HttpFace implements Face {
       connectionTimeout: 30_000,
       keepAliveTimeout: 10_000,
     }) as unknown as FastifyInstance;
+    app.server.maxConnections = h.maxConnections; // beyond it, new connections are closed on arrival
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.http.bodyLimit }, (_req, body, done) => done(null, body));
     const serve = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -253,16 +329,20 @@ export class HttpFace implements Face {
         ip: request.ip,
         userAgent: request.headers['user-agent'] ?? '',
         requestId: String(request.id),
+        key: (request.params as { key?: string } | undefined)?.key,
       };
       const a = await handleProvisioning(info, deps);
       this.count(`status:${a.status}`);
       if (a.result?.cached === true) this.count('auth-cached');
-      if (a.status !== 200 || a.inventoryError !== undefined || this.log.isLevelEnabled('debug')) this.logRequest(info, url, q, a, t0);
+      if (a.status !== 200 || a.inventoryError !== undefined || a.notRecorded !== undefined || this.log.isLevelEnabled('debug')) this.logRequest(info, url, q, a, t0);
       void reply.code(a.status).headers(a.headers).send(a.body);
     };
     app.post(PATHS.jitsi, serve);
     app.get(PATHS.jitsi, serve);
     app.post(PATHS.jitsiprovs, serve);
+    app.post(KEYED_PATHS.jitsi, serve);
+    app.get(KEYED_PATHS.jitsi, serve);
+    app.post(KEYED_PATHS.jitsiprovs, serve);
     app.setNotFoundHandler((request, reply) => {
       this.count('status:404');
       void reply.code(404).header('content-type', 'text/plain; charset=utf-8').send(`not found; the provisioning endpoints are POST ${PATHS.jitsi}, GET ${PATHS.jitsi} and POST ${PATHS.jitsiprovs}\n`);
@@ -296,8 +376,12 @@ export function startupWarnings(config: Config, engine: Engine, store: Store | u
   if (weak.length + weakStore.length > 0) {
     log.warn(
       { config: weak, store: weakStore.map((u) => `${u.name}@${u.domain}`) },
-      `${weak.length + weakStore.length} user(s) have md5: or plain: passwords (JitsiProvS imports); store users are re-hashed with scrypt at their next login, replace the configuration's with 'provisiond user hash'`,
+      `${weak.length + weakStore.length} user(s) have md5: or plain: passwords (JitsiProvS imports); store users are re-hashed with scrypt at their next login, replace the configuration's with the output of 'provisiond hash-password'`,
     );
+  }
+  const plain = engine.plaintextConfigUsers();
+  if (plain.length > 0) {
+    log.warn({ users: plain }, `${plain.length} configuration user(s) have a plaintext password (plain:...) in the configuration file: anyone who can read it has them; replace each with the output of 'provisiond hash-password'`);
   }
   for (const [domain, t] of Object.entries(p.tenants)) {
     const enforce = t.enforcePrefix ?? p.enforcePrefix;
@@ -306,6 +390,29 @@ export function startupWarnings(config: Config, engine: Engine, store: Store | u
     }
   }
   if (Object.keys(p.tenants).length === 0) log.warn('no provisioning.tenants configured: every provisioning request gets 404');
+  if (!isLoopback(config.http.host)) {
+    for (const domain of engine.tenantNames()) {
+      if (engine.strategyOf(domain) === 'none') {
+        log.warn({ tenant: domain, host: config.http.host }, "tenant uses auth: none (lab mode) while the HTTP face listens beyond loopback: anyone who can reach it gets this tenant's documents; set auth: url_key+credentials (README, Security)");
+      }
+    }
+  }
+}
+
+/** PRUNE_INTERVAL_MS: how often never-provisioned device records are pruned. */
+const PRUNE_INTERVAL_MS = 3_600_000;
+
+/** loggedPath is the request path without the query, with a key segment replaced by `<key>`. */
+function loggedPath(url: string, q: number, keyed: boolean): string {
+  const p = q < 0 ? url : url.slice(0, q);
+  if (!keyed) return p;
+  const i = p.indexOf('/', 1);
+  return `/<key>${i < 0 ? '' : p.slice(i)}`;
+}
+
+/** isLoopback tells whether a listen address is loopback-only. */
+export function isLoopback(host: string): boolean {
+  return host === '::1' || host.startsWith('127.');
 }
 
 function portOf(app: FastifyInstance | undefined): number | undefined {

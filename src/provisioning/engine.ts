@@ -15,8 +15,11 @@ const ENFORCE_KEY = 'provisioning.ENFORCE_PREFIX';
 import { describeTemplateError } from './templates';
 import { Authenticator, UserDirectory, type UserRecord } from './auth';
 import { CredentialCache } from './credcache';
-import { ruleMayApplyTo, type ProvisioningConfig } from './schema';
-import type { UserRepository } from '../store/repository';
+import { ruleMayApplyTo, strategyOf, type AuthStrategy, type ProvisioningConfig } from './schema';
+import type { KeyRepository, UserRepository } from '../store/repository';
+import { KeyRing } from './keys';
+import { inCidr, parseCidr, parseIPv4, type Cidr } from '../net/ipv4';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log';
 
 /** USERNAME_FIELDS / PASSWORD_FIELDS: the names a URL may give the ${username}/${password} pair. */
@@ -43,10 +46,24 @@ export interface ProvisionRequest {
   readonly params: Params;
   readonly ip: string;
   readonly userAgent: string;
+  /** key is the URL's provisioning-key segment (`/<key>/jitsi`); undefined on the unkeyed paths. */
+  readonly key?: string | undefined;
 }
 
+/** SECRET_FIELD is the request field that carries a tenant's shared secret. */
+export const SECRET_FIELD = 'secret';
+
+/**
+ * NOT_FOUND is the one body of every key, secret and allowFrom refusal on a keyed path: a wrong
+ * key and a right key of another tenant must be indistinguishable.
+ */
+export const NOT_FOUND = 'not found\n';
+
 /** Outcome labels a result for logs, counters and the inventory. */
-export type Outcome = 'ok' | 'bad-credentials' | 'credentials-required' | 'unknown-tenant' | 'busy' | 'render-error';
+export type Outcome = 'ok' | 'bad-credentials' | 'credentials-required' | 'unknown-tenant' | 'bad-key' | 'key-required' | 'bad-secret' | 'not-allowed' | 'busy' | 'render-error';
+
+/** FAILURE_OUTCOMES are the outcomes that count as a guess (brute-force bans). */
+export const FAILURE_OUTCOMES: ReadonlySet<Outcome> = new Set<Outcome>(['bad-credentials', 'bad-key', 'key-required', 'bad-secret', 'not-allowed']);
 
 /** ProvisionResult is the engine's answer; `status` is the HTTP status. */
 export interface ProvisionResult {
@@ -66,7 +83,12 @@ export interface ProvisionResult {
 
 interface TenantPlan {
   readonly context: TenantContext;
+  readonly strategy: AuthStrategy;
   readonly requireCredentials: boolean;
+  readonly requireKey: boolean;
+  /** secretHash is the SHA-256 of the tenant's shared secret. */
+  readonly secretHash: Buffer | undefined;
+  readonly allowFrom: readonly Cidr[];
   readonly resolver: Resolver;
   readonly allow: readonly string[];
   readonly wipe: readonly string[];
@@ -76,6 +98,8 @@ interface TenantPlan {
 /** EngineDeps: the store's users (absent for pure tests) and a logger. */
 export interface EngineDeps {
   readonly users?: UserRepository;
+  readonly keys?: KeyRepository;
+  readonly now?: () => number;
   readonly log: Logger;
 }
 
@@ -140,14 +164,30 @@ export function identify(params: Params, defaultDomain: string): Identity {
   return { domain, name, password, hasPair: rawUser !== undefined && password !== undefined };
 }
 
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** allowed tells whether a client address (IPv4, or IPv4-mapped IPv6) is in one of the networks. */
+function allowed(ip: string, nets: readonly Cidr[]): boolean {
+  const v4 = parseIPv4(ip.startsWith('::ffff:') ? ip.slice(7) : ip);
+  if (v4 === undefined) return false;
+  return nets.some((n) => inCidr(v4, n));
+}
+
 /** Engine renders documents for one validated configuration. */
 export class Engine {
   readonly auth: Authenticator;
   private readonly tenants = new Map<string, TenantPlan>();
   private readonly defaultDomain: string;
+  /** keyRing resolves provisioning keys to tenants. */
+  readonly keyRing: KeyRing;
 
   constructor(cfg: ProvisioningConfig, deps: EngineDeps) {
     this.defaultDomain = cfg.defaultDomain;
+    const configKeys = new Map<string, string>();
+    for (const [domain, t] of Object.entries(cfg.tenants)) if (t.urlKey !== undefined) configKeys.set(domain, t.urlKey);
+    this.keyRing = new KeyRing(configKeys, deps.keys, deps.now);
     const global = compileRules(cfg.rules, 'provisioning.rules');
     for (const [domain, t] of Object.entries(cfg.tenants)) {
       const own = compileRules(t.rules, `tenants.${domain}.rules`);
@@ -155,9 +195,18 @@ export class Engine {
         const r = cfg.rules[i];
         return r !== undefined && ruleMayApplyTo(r, domain);
       });
+      const strategy = strategyOf(t);
       this.tenants.set(domain, {
         context: { domain, attributes: { ...t.attributes } },
-        requireCredentials: t.requireCredentials,
+        strategy,
+        requireCredentials: strategy === 'credentials' || strategy === 'url_key+credentials',
+        requireKey: strategy === 'url_key' || strategy === 'url_key+credentials',
+        secretHash: t.secret === undefined ? undefined : sha256(t.secret),
+        allowFrom: t.allowFrom.map((c) => {
+          const r = parseCidr(c);
+          if (!r.ok) throw new Error(`unvalidated CIDR ${c}`); // the schema rejects these first
+          return r.value;
+        }),
         resolver: new Resolver([...applicable, ...own]),
         allow: t.allowPrefix ?? cfg.allowPrefix,
         wipe: [...new Set(t.wipe ?? cfg.wipe)],
@@ -178,13 +227,49 @@ export class Engine {
     return this.tenants.has(domain);
   }
 
+  /** userKeyOf is `name@domain` (lower-case) of a request carrying the credential pair, for per-user bans. */
+  userKeyOf(params: Params): string | undefined {
+    const id = identify(params, this.defaultDomain);
+    if (!id.hasPair || !id.name) return undefined;
+    return `${id.name.toLowerCase()}@${id.domain}`;
+  }
+
+  /** strategyOf is a configured tenant's strategy (startup warnings, tests). */
+  strategyOf(domain: string): AuthStrategy | undefined {
+    return this.tenants.get(domain)?.strategy;
+  }
+
+  /** tenants lists the configured tenants. */
+  tenantNames(): string[] {
+    return [...this.tenants.keys()];
+  }
+
   /** provision answers one request: the HTTP face's whole logic, minus HTTP. */
   async provision(req: ProvisionRequest): Promise<ProvisionResult> {
     const device = deviceOf(req.params);
-    const id = identify(req.params, this.defaultDomain);
+    // The key, when the path has one, selects the tenant and scopes everything after it.
+    let scope: string | undefined;
+    if (req.key !== undefined) {
+      scope = this.keyRing.tenantOf(req.key);
+      if (scope === undefined || !this.tenants.has(scope)) return { device, tenant: null, user: null, status: 404, outcome: 'bad-key', body: NOT_FOUND };
+    }
+    const id = identify(req.params, scope ?? this.defaultDomain);
+    // A key of tenant A never reaches tenant B: the same answer as a wrong key.
+    if (scope !== undefined && id.domain !== scope) return { device, tenant: null, user: null, status: 404, outcome: 'bad-key', body: NOT_FOUND };
     const plan = this.tenants.get(id.domain);
-    const base = { device, tenant: plan ? id.domain : null, user: null };
-    if (!plan) return { ...base, status: 404, outcome: 'unknown-tenant', body: `unknown tenant: ${id.domain}\n` };
+    const unknown = `unknown tenant: ${id.domain}\n`;
+    if (!plan) return { device, tenant: null, user: null, status: 404, outcome: 'unknown-tenant', body: unknown };
+    // Refusals below are 404s, never 401/403 (contract §4.5/§6: those mean credentials only). On an
+    // unkeyed path they read exactly like an unknown tenant, so a probe learns nothing.
+    const refused = (outcome: Outcome): ProvisionResult => ({ device, tenant: null, user: null, status: 404, outcome, body: scope === undefined ? unknown : NOT_FOUND });
+    if (plan.requireKey && scope === undefined) return refused('key-required');
+    if (plan.allowFrom.length > 0 && !allowed(req.ip, plan.allowFrom)) return refused('not-allowed');
+    if (plan.secretHash !== undefined) {
+      const given = req.params[SECRET_FIELD];
+      // Both sides are hashed to 32 bytes first: the comparison is constant-time whatever the length.
+      if (given === undefined || !timingSafeEqual(sha256(given), plan.secretHash)) return refused('bad-secret');
+    }
+    const base = { device, tenant: id.domain, user: null };
     let user: UserRecord | null = null;
     let cached = false;
     if (id.hasPair) {
@@ -256,6 +341,14 @@ export class Engine {
     }
     if (plan.enforce.length > 0) emit(ENFORCE_KEY, ENFORCE_KEY, plan.enforce.join('|'));
     return { ...base, status: 200, outcome: 'ok', body, lines };
+  }
+
+  /** plaintextConfigUsers lists config users whose password is `plain:` (the startup warning). */
+  plaintextConfigUsers(): string[] {
+    return this.auth.directory
+      .configUsers()
+      .filter((u) => u.parsed.form === 'plain')
+      .map((u) => `${u.name}@${u.domain}`);
   }
 
   /** weakPasswords lists config users whose password is md5:/plain: (for the startup warning). */

@@ -11,6 +11,8 @@ import { checkTemplate } from './templates';
 import { parseHash } from './passwords';
 import { globMatches } from './glob';
 import type { DeepReadonly } from '../config/schema';
+import { parseCidr } from '../net/ipv4';
+import { KEY_PATTERN } from './keys';
 
 /** DIRECTIVE_KEYS are the keys Jitsi handles itself; rules must use the directives instead. */
 export const DIRECTIVE_KEYS = ['provisioning.ALLOW_PREFIX', 'provisioning.ENFORCE_PREFIX'] as const;
@@ -80,9 +82,30 @@ const user = z.strictObject({
   attributes: z.record(z.string().min(1), scalar).default({}),
 });
 
+/** AUTH_STRATEGIES are the per-tenant authentication strategies (README "Security"). */
+export const AUTH_STRATEGIES = ['none', 'credentials', 'url_key', 'url_key+credentials'] as const;
+/** AuthStrategy is one of AUTH_STRATEGIES. */
+export type AuthStrategy = (typeof AUTH_STRATEGIES)[number];
+
+const cidr = z.string().superRefine((s, ctx) => {
+  const r = parseCidr(s);
+  if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error });
+});
+
 const tenant = z.strictObject({
-  /** requireCredentials: every request must carry the username/password pair (default true). */
-  requireCredentials: z.boolean().default(true),
+  /**
+   * auth: none | credentials | url_key | url_key+credentials. Unset: `credentials` when
+   * requireCredentials is true (its default), `none` when it is false.
+   */
+  auth: z.enum(AUTH_STRATEGIES).optional(),
+  /** requireCredentials: the older spelling of auth credentials (true) / none (false). */
+  requireCredentials: z.boolean().optional(),
+  /** urlKey: the tenant's provisioning key in clear, for the DHCP/mDNS faces to advertise (also accepted). */
+  urlKey: z.string().regex(KEY_PATTERN, 'must be 22-128 characters of A-Z a-z 0-9 _ - (provisiond key rotate makes one)').optional(),
+  /** secret: a shared secret every request must carry in its `secret` field (any strategy). */
+  secret: z.string().min(16, 'must be at least 16 characters').max(256).optional(),
+  /** allowFrom: client networks (CIDR) allowed to provision for this tenant; empty = any (any strategy). */
+  allowFrom: z.array(cidr).default([]),
   attributes: z.record(z.string().min(1), scalar).default({}),
   users: z.record(userName, user).default({}),
   rules: z.array(rule).default([]),
@@ -110,6 +133,8 @@ export const provisioningSchema = z
   .strictObject({
     defaultDomain: domain.default('localdomain'),
     passwords: passwords.prefault({}),
+    /** keyGracePeriod: seconds a tenant's previous provisioning key stays valid after a rotation. */
+    keyGracePeriod: z.number().int().min(0).max(90 * 86_400).default(7 * 86_400),
     allowPrefix: prefixList.default([]),
     wipe: prefixList.default([]),
     enforcePrefix: prefixList.default([]),
@@ -119,6 +144,9 @@ export const provisioningSchema = z
   .superRefine((p, ctx) => {
     for (const [dom, t] of Object.entries(p.tenants)) {
       const base = ['tenants', dom];
+      if (t.auth !== undefined && t.requireCredentials !== undefined && t.requireCredentials !== t.auth.endsWith('credentials')) {
+        ctx.addIssue({ code: 'custom', path: [...base, 'requireCredentials'], message: `contradicts auth: ${t.auth}; drop requireCredentials (auth replaces it)` });
+      }
       // Case-insensitive user names: two spellings of one name would be ambiguous.
       const seen = new Map<string, string>();
       for (const name of Object.keys(t.users)) {
@@ -149,6 +177,12 @@ export const provisioningSchema = z
       });
     }
   });
+
+/** strategyOf is a tenant's effective strategy (auth, else the older requireCredentials, default true). */
+export function strategyOf(t: { readonly auth?: AuthStrategy | undefined; readonly requireCredentials?: boolean | undefined }): AuthStrategy {
+  if (t.auth !== undefined) return t.auth;
+  return t.requireCredentials === false ? 'none' : 'credentials';
+}
 
 /** ProvisioningConfig is the validated section. */
 export type ProvisioningConfig = DeepReadonly<z.output<typeof provisioningSchema>>;

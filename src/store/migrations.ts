@@ -58,6 +58,26 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX devices_hwaddr ON devices (hwaddr);
       CREATE INDEX devices_tenant_user ON devices (tenant, username);`,
   },
+  {
+    version: 4,
+    description: 'provisioning key hashes',
+    sql: `
+      CREATE TABLE provisioning_keys (
+        hash       TEXT PRIMARY KEY,
+        tenant     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT
+      );
+      CREATE INDEX provisioning_keys_tenant ON provisioning_keys (tenant);`,
+  },
+  {
+    version: 5,
+    description: 'device first successful provisioning (pruning of junk records)',
+    sql: `
+      ALTER TABLE devices ADD COLUMN provisioned_at TEXT;
+      UPDATE devices SET provisioned_at = last_seen WHERE last_outcome LIKE '200 %';
+      CREATE INDEX devices_unprovisioned ON devices (first_seen) WHERE provisioned_at IS NULL;`,
+  },
 ];
 
 /** SCHEMA_VERSION is the level this build migrates to. */

@@ -69,16 +69,45 @@ export interface Device {
 
 /** DeviceRepository is the device inventory. */
 export interface DeviceRepository {
-  /** upsert records a request: insert, or update every field but firstSeen. */
+  /**
+   * upsert records a request: insert, or update every field but firstSeen. A device belongs to
+   * the tenant that recorded it first: a request of another tenant carrying the same uuid/MAC
+   * leaves the record untouched (a key of tenant A can never alter tenant B's inventory).
+   */
   upsert(obs: DeviceObservation): void;
   get(key: string): Device | undefined;
   list(): Device[];
+  /** count is the number of device records. */
+  count(): number;
+  /** pruneUnprovisioned deletes devices first seen before `before` that never got a 200; it returns how many. */
+  pruneUnprovisioned(before: string): number;
+}
+
+/** StoredKey is the hash of a provisioning key (src/provisioning/keys.ts). */
+export interface StoredKey {
+  readonly tenant: string;
+  /** hash is the hex SHA-256 of the key; the key itself is never stored. */
+  readonly hash: string;
+  readonly createdAt: string;
+  /** expiresAt is null for a tenant's current key, the end of the grace period for the previous one. */
+  readonly expiresAt: string | null;
+}
+
+/** KeyRepository holds provisioning key hashes: per tenant, the current key and at most one previous. */
+export interface KeyRepository {
+  list(): StoredKey[];
+  /**
+   * rotate makes `hash` the tenant's current key; the current one stays valid until `graceUntil`,
+   * and any older one is dropped (one transaction).
+   */
+  rotate(tenant: string, hash: string, at: string, graceUntil: string): void;
 }
 
 /** Store is an opened store. */
 export interface Store {
   readonly users: UserRepository;
   readonly devices: DeviceRepository;
+  readonly keys: KeyRepository;
   /** schemaVersion is the migration level of the opened database. */
   readonly schemaVersion: number;
   readonly location: string;

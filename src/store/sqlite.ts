@@ -5,10 +5,10 @@
  * on an indexed key, a few microseconds each, so it runs on the event loop.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync, statSync, chownSync, existsSync } from 'node:fs';
+import { mkdirSync, statSync, chownSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
-import type { Device, DeviceObservation, DeviceRepository, Store, StoredUser, UserRepository } from './repository';
+import type { Device, DeviceObservation, DeviceRepository, KeyRepository, Store, StoredKey, StoredUser, UserRepository } from './repository';
 import { ProvError, errorMessage } from '../errors';
 
 /** STORE_FILE is the database file name inside stateDir. */
@@ -109,8 +109,11 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   const location = join(stateDir, STORE_FILE);
   let db: Database.Database;
   try {
-    if (!opts.readonly) mkdirSync(stateDir, { recursive: true, mode: 0o750 });
+    // The store holds password hashes and key hashes: 0700 directory, 0600 files (SQLite gives
+    // the -wal and -shm files the database file's mode).
+    if (!opts.readonly) mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     db = new Database(location, opts.readonly ? { readonly: true, fileMustExist: true } : {});
+    if (!opts.readonly) restrictMode(location);
   } catch (err) {
     throw new ProvError('PROVD_ERR_STORE', `cannot open the store ${location}: ${errorMessage(err)}`, { cause: err });
   }
@@ -132,7 +135,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   if (!opts.readonly) matchOwner(stateDir, location);
   if (version < SCHEMA_VERSION) {
     // Only tests stop early; they use migrate() on the raw file and need no repositories.
-    return { users: unavailableUsers, devices: unavailableDevices, schemaVersion: version, location, close: () => db.close() };
+    return { users: unavailableUsers, devices: unavailableDevices, keys: unavailableKeys, schemaVersion: version, location, close: () => db.close() };
   }
 
   const getUser = db.prepare<[string, string], UserRow>('SELECT * FROM users WHERE domain = ? AND name = ?');
@@ -146,17 +149,31 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   const setPw = db.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE domain = ? AND name = ?');
   const delUser = db.prepare('DELETE FROM users WHERE domain = ? AND name = ?');
   const upsertDevice = db.prepare(
-    `INSERT INTO devices (key, uuid, hwaddr, ip, hostname, osname, arch, build, user_agent, username, tenant, first_seen, last_seen, last_outcome, requests)
-     VALUES (@key, @uuid, @hwaddr, @ip, @hostname, @osname, @arch, @build, @userAgent, @username, @tenant, @at, @at, @outcome, 1)
+    `INSERT INTO devices (key, uuid, hwaddr, ip, hostname, osname, arch, build, user_agent, username, tenant, first_seen, last_seen, last_outcome, requests, provisioned_at)
+     VALUES (@key, @uuid, @hwaddr, @ip, @hostname, @osname, @arch, @build, @userAgent, @username, @tenant, @at, @at, @outcome, 1, @provisionedAt)
      ON CONFLICT (key) DO UPDATE SET
        uuid = COALESCE(excluded.uuid, uuid), hwaddr = COALESCE(excluded.hwaddr, hwaddr), ip = excluded.ip,
        hostname = COALESCE(excluded.hostname, hostname), osname = COALESCE(excluded.osname, osname),
        arch = COALESCE(excluded.arch, arch), build = COALESCE(excluded.build, build),
        user_agent = COALESCE(excluded.user_agent, user_agent), username = COALESCE(excluded.username, username),
-       tenant = excluded.tenant, last_seen = excluded.last_seen, last_outcome = excluded.last_outcome, requests = requests + 1`,
+       tenant = excluded.tenant, last_seen = excluded.last_seen, last_outcome = excluded.last_outcome, requests = requests + 1,
+       provisioned_at = COALESCE(provisioned_at, excluded.provisioned_at)
+     WHERE devices.tenant = excluded.tenant`,
   );
+  const countDevices = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM devices');
+  const pruneDevices = db.prepare('DELETE FROM devices WHERE provisioned_at IS NULL AND first_seen < ?');
   const getDevice = db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE key = ?');
   const listDevices = db.prepare<[], DeviceRow>('SELECT * FROM devices ORDER BY last_seen DESC, key');
+
+  const listKeys = db.prepare<[], { tenant: string; hash: string; created_at: string; expires_at: string | null }>('SELECT tenant, hash, created_at, expires_at FROM provisioning_keys ORDER BY tenant, created_at');
+  const dropOldKeys = db.prepare('DELETE FROM provisioning_keys WHERE tenant = ? AND expires_at IS NOT NULL');
+  const retireKey = db.prepare('UPDATE provisioning_keys SET expires_at = ? WHERE tenant = ? AND expires_at IS NULL');
+  const addKey = db.prepare('INSERT INTO provisioning_keys (hash, tenant, created_at, expires_at) VALUES (?, ?, ?, NULL)');
+  const rotateKey = db.transaction((tenant: string, hash: string, at: string, graceUntil: string) => {
+    dropOldKeys.run(tenant);
+    retireKey.run(graceUntil, tenant);
+    addKey.run(hash, tenant, at);
+  });
 
   const now = (): string => new Date().toISOString();
   const users: UserRepository = {
@@ -178,18 +195,27 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   };
   const devices: DeviceRepository = {
     upsert: (o) => {
-      upsertDevice.run({ ...o });
+      upsertDevice.run({ ...o, provisionedAt: o.outcome.startsWith('200 ') ? o.at : null });
     },
     get: (key) => {
       const r = getDevice.get(key);
       return r ? toDevice(r) : undefined;
     },
     list: () => listDevices.all().map(toDevice),
+    count: () => countDevices.get()?.n ?? 0,
+    pruneUnprovisioned: (before) => pruneDevices.run(before).changes,
+  };
+  const keys: KeyRepository = {
+    list: () => listKeys.all().map((r): StoredKey => ({ tenant: r.tenant, hash: r.hash, createdAt: r.created_at, expiresAt: r.expires_at })),
+    rotate: (tenant, hash, at, graceUntil) => {
+      rotateKey.immediate(tenant, hash, at, graceUntil);
+    },
   };
   let closed = false;
   return {
     users,
     devices,
+    keys,
     schemaVersion: version,
     location,
     close: () => {
@@ -198,6 +224,16 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
       db.close();
     },
   };
+}
+
+/** restrictMode makes a store file 0600 when this process owns it (best effort). */
+function restrictMode(file: string): void {
+  try {
+    const st = statSync(file);
+    if ((st.mode & 0o077) !== 0 && (process.getuid === undefined || st.uid === process.getuid() || process.getuid() === 0)) chmodSync(file, 0o600);
+  } catch {
+    // best effort: a file we cannot chmod is reported when it cannot be used
+  }
 }
 
 /**
@@ -222,4 +258,5 @@ const unavailable = (): never => {
   throw new ProvError('PROVD_ERR_STORE', 'the store is not migrated to the current schema');
 };
 const unavailableUsers: UserRepository = { get: unavailable, list: unavailable, add: unavailable, upsert: unavailable, setPassword: unavailable, remove: unavailable };
-const unavailableDevices: DeviceRepository = { upsert: unavailable, get: unavailable, list: unavailable };
+const unavailableDevices: DeviceRepository = { upsert: unavailable, get: unavailable, list: unavailable, count: unavailable, pruneUnprovisioned: unavailable };
+const unavailableKeys: KeyRepository = { list: unavailable, rotate: unavailable };

@@ -1,0 +1,76 @@
+/**
+ * keys.ts: provisioning keys (wazo-provd's `url_key`, done right).
+ *
+ * A key is the first path segment of a provisioning URL (`/<key>/jitsi`). `provisiond key
+ * rotate` generates one (192 random bits, base64url), prints it once and stores only its
+ * SHA-256 (a high-entropy key needs no slow KDF: there is nothing to guess). The previous key
+ * of a tenant stays valid until the grace period ends. A presented key is hashed and compared
+ * with every known hash in constant time, without an early exit, so the answer time says
+ * nothing about which key or tenant was close.
+ *
+ * The daemon knows a key in clear only when the configuration gives it
+ * (`provisioning.tenants.<T>.urlKey`): that is what lets the DHCP and mDNS faces advertise URLs
+ * carrying it. Without it, the key lives only as a hash and is typed into clients by hand.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { KeyRepository } from '../store/repository';
+
+/** KEY_BYTES is the entropy of a generated key (192 bits ≥ the 128 the issue asks for). */
+export const KEY_BYTES = 24;
+/** KEY_PATTERN is what a key may look like: base64url, 22 (128 bits) to 128 characters. */
+export const KEY_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
+
+/** generateKey makes a new random key. */
+export function generateKey(): string {
+  return randomBytes(KEY_BYTES).toString('base64url');
+}
+
+/** hashKey is the stored form of a key: lower-case hex SHA-256. */
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/** KeyEntry is one accepted key hash. */
+export interface KeyEntry {
+  readonly tenant: string;
+  /** hash is the 32-byte SHA-256 of the key. */
+  readonly hash: Buffer;
+  /** expiresAt: epoch ms after which the key is refused; undefined = current key. */
+  readonly expiresAt: number | undefined;
+}
+
+/** KeyRing resolves a presented key to its tenant. */
+export class KeyRing {
+  private readonly fixed: readonly KeyEntry[];
+
+  /**
+   * configKeys are the `urlKey`s of the configuration (tenant → key); `store` holds the keys made
+   * by `provisiond key rotate` (read at every lookup, so a rotation needs no reload).
+   */
+  constructor(
+    configKeys: ReadonlyMap<string, string>,
+    private readonly store: KeyRepository | undefined,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.fixed = [...configKeys].map(([tenant, key]) => ({ tenant, hash: Buffer.from(hashKey(key), 'hex'), expiresAt: undefined }));
+  }
+
+  /** tenantOf returns the tenant the key belongs to, or undefined for a wrong or expired key. */
+  tenantOf(presented: string): string | undefined {
+    // A malformed key is hashed and compared like any other: the same work for every miss.
+    const h = createHash('sha256').update(presented, 'utf8').digest();
+    const t = this.now();
+    let found: string | undefined;
+    const stored: KeyEntry[] = [];
+    for (const k of this.store?.list() ?? []) {
+      stored.push({ tenant: k.tenant, hash: Buffer.from(k.hash, 'hex'), expiresAt: k.expiresAt === null ? undefined : Date.parse(k.expiresAt) });
+    }
+    for (const e of [...this.fixed, ...stored]) {
+      if (e.hash.length !== h.length) continue;
+      const same = timingSafeEqual(e.hash, h);
+      const live = e.expiresAt === undefined || e.expiresAt > t;
+      if (same && live && found === undefined) found = e.tenant;
+    }
+    return found;
+  }
+}
