@@ -138,6 +138,18 @@ describe('advertisement plan', () => {
     assert.equal(clientUrlOn(r.ad, r.ad.interfaces[0] as Advertisement['interfaces'][0]), dhcpUrl);
   });
 
+  test('with http.tls the type is _https._tcp and the client assembles the DHCP face\'s https URL', () => {
+    const c = cfg('dhcp:\n  interfaces: [eth0]\nhttp:\n  tls: {cert: /etc/p/cert.pem, key: /etc/p/key.pem}\n');
+    const r = planAdvertisement(c, HOST, 'box');
+    assert.ok(r.ok);
+    assert.equal(r.ad.type, '_https._tcp');
+    const eth0 = HOST[1] as HostInterface;
+    const dhcpUrl = selectUrl(buildUrlPlan(c), 0, 0, { name: 'eth0', address: eth0.address, cidr: eth0.cidr }).toString();
+    assert.match(dhcpUrl, /^https:\/\/192\.168\.1\.10:8667\/jitsi\?/);
+    assert.equal(clientUrlOn(r.ad, r.ad.interfaces[0] as Advertisement['interfaces'][0]), dhcpUrl);
+    assert.equal(r.ad.txt[0], 'path=/jitsi', 'scheme, address and port come from the type, A and SRV records');
+  });
+
   test('empty dhcp.interfaces means every non-loopback interface, as for the DHCP face', () => {
     const r = planAdvertisement(cfg(''), HOST, 'box');
     assert.ok(r.ok);

@@ -39,8 +39,8 @@ export interface UrlPlanInput {
   readonly dhcp: { readonly url?: string | undefined; readonly networks: readonly { readonly subnet: string; readonly url: string; readonly tenant?: string | undefined }[] };
   /** provisioning gives the tenants' keys for networks that name a tenant. */
   readonly provisioning?: { readonly tenants: Readonly<Record<string, { readonly urlKey?: string | undefined }>> };
-  readonly http: { readonly host: string; readonly port: number };
-  readonly tls?: boolean;
+  /** http is where the HTTP face listens; with `tls` set it serves HTTPS, so the default URL is https. */
+  readonly http: { readonly host: string; readonly port: number; readonly tls?: unknown };
 }
 
 /** defaultProvisioningUrl is the URL of the HTTP face's Jitsi endpoint as seen from `host`. */
@@ -71,7 +71,8 @@ export function buildUrlPlan(cfg: UrlPlanInput): UrlPlan {
     })
     .sort((a, b) => b.cidr.prefix - a.cidr.prefix);
   const wildcard = cfg.http.host === '0.0.0.0' || cfg.http.host === '::';
-  const fixed = wildcard ? undefined : Buffer.from(defaultProvisioningUrl(cfg.http.host, cfg.http.port, cfg.tls), 'utf8');
+  const tls = cfg.http.tls !== undefined;
+  const fixed = wildcard ? undefined : Buffer.from(defaultProvisioningUrl(cfg.http.host, cfg.http.port, tls), 'utf8');
   const cache = new Map<number, Buffer>();
   return {
     networks,
@@ -80,7 +81,7 @@ export function buildUrlPlan(cfg: UrlPlanInput): UrlPlan {
       if (fixed) return fixed;
       let u = cache.get(addr);
       if (!u) {
-        u = Buffer.from(defaultProvisioningUrl(formatIPv4(addr), cfg.http.port, cfg.tls), 'utf8');
+        u = Buffer.from(defaultProvisioningUrl(formatIPv4(addr), cfg.http.port, tls), 'utf8');
         cache.set(addr, u);
       }
       return u;

@@ -285,7 +285,7 @@ export class DhcpFace implements Face {
 
 function makeState(config: Config): State {
   return {
-    plan: buildUrlPlan({ ...config, tls: config.http.tls !== undefined }), // the default URL is https when the HTTP face has TLS
+    plan: buildUrlPlan(config),
     limiter: new RateLimiter(config.dhcp.rateLimit),
     replyPort: config.dhcp.replyPort,
     config,

@@ -41,9 +41,9 @@ export interface PlanError {
 /** PlanResult is an Advertisement or the reason there is none. */
 export type PlanResult = { readonly ok: true; readonly ad: Advertisement } | { readonly ok: false; readonly error: PlanError };
 
-/** httpFaceServesTls tells whether the HTTP face serves TLS; this build's HTTP face has no TLS setting yet, so it is the one place to change when it does. */
-export function httpFaceServesTls(_config: Config): boolean {
-  return false;
+/** httpFaceServesTls tells whether the HTTP face serves TLS (http.tls): the service type is then _https._tcp. */
+export function httpFaceServesTls(config: Config): boolean {
+  return config.http.tls !== undefined;
 }
 
 /** hostLabel turns a system host name or an mdns.hostname into one DNS label, without `.local`. */
