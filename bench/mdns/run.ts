@@ -22,7 +22,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
-import { Lab, Proc, labSkipReason, jmdnsResolve, parseBrowseLine, clientUrlFromBrowse, median, ROOT } from '../../test/helpers/mdns-lab';
+import { Lab, Proc, labSkipReason, jmdnsResolve, dhcpAsk, parseBrowseLine, clientUrlFromBrowse, median, ROOT } from '../../test/helpers/mdns-lab';
 import { MAIN } from '../../test/helpers/daemon';
 
 const RUNS = Math.max(10, Math.min(50, Number(process.argv[2] ?? 10) || 10));
@@ -76,6 +76,9 @@ async function main(): Promise<number> {
         start: async () => {
           const p = lab.spawn(lab.srv, [process.execPath, MAIN, 'run', '--config', cfg, '--log-level', 'info']);
           if (!(await p.waitFor(/mDNS face advertising/, 20_000))) throw new Error(`provisiond did not advertise:\n${p.lines.join('\n')}`);
+          // The URL every resolver must get is the one the DHCP face answers on that link.
+          const served = await dhcpAsk(lab, lab.cli, l.srvIp, l.cliIp);
+          if (served !== expected) throw new Error(`the DHCP face serves ${served}, the export says ${expected}`);
           return p;
         },
       },
