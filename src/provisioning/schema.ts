@@ -94,8 +94,9 @@ const cidr = z.string().superRefine((s, ctx) => {
 
 const tenant = z.strictObject({
   /**
-   * auth: none | credentials | url_key | url_key+credentials. Unset: `credentials` when
-   * requireCredentials is true (its default), `none` when it is false.
+   * auth: none | credentials | url_key | url_key+credentials. Unset: `none` (the lab default,
+   * warned about when the HTTP face listens beyond loopback), or `credentials` when the older
+   * requireCredentials is true.
    */
   auth: z.enum(AUTH_STRATEGIES).optional(),
   /** requireCredentials: the older spelling of auth credentials (true) / none (false). */
@@ -178,10 +179,10 @@ export const provisioningSchema = z
     }
   });
 
-/** strategyOf is a tenant's effective strategy (auth, else the older requireCredentials, default true). */
+/** strategyOf is a tenant's effective strategy (auth, else the older requireCredentials; default none). */
 export function strategyOf(t: { readonly auth?: AuthStrategy | undefined; readonly requireCredentials?: boolean | undefined }): AuthStrategy {
   if (t.auth !== undefined) return t.auth;
-  return t.requireCredentials === false ? 'none' : 'credentials';
+  return t.requireCredentials === true ? 'credentials' : 'none';
 }
 
 /** ProvisioningConfig is the validated section. */

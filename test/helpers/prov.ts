@@ -43,6 +43,7 @@ export function provisioningYaml(hashes: { alice: string; bob: string }, extra =
   passwords: {scryptCost: 10}
   tenants:
     example.com:
+      auth: credentials
       attributes: {sipServer: sip.example.com}
       users:
         alice: {password: "${hashes.alice}", attributes: {displayName: "Alice Ł", extension: "1001"}}
