@@ -5,7 +5,8 @@
  * Exit codes (documented in README.md):
  *   0 success · 1 invalid or unreadable configuration (or a URL mDNS cannot carry) · 2 usage error ·
  *   3 startup failure (port in use, bad interface, store or TLS files) · 4 internal error ·
- *   5 an administration command failed (user, render)
+ *   5 an administration command failed (user, render) ·
+ *   10-14 `probe` failed at a step: 10 dhcp · 11 bonjour · 12 url · 13 http · 14 properties
  */
 import yargs from 'yargs';
 import { loadConfigFile, defaultConfig } from './config/load';
@@ -19,6 +20,7 @@ import { planAdvertisement } from './mdns/plan';
 import { avahiServiceXml } from './mdns/avahi';
 import { listHostInterfaces } from './net/interfaces';
 import * as admin from './admin';
+import { runProbe, formatReport, STEP_EXIT } from './probe/run';
 
 /** ExitCode names the process exit codes. */
 export const ExitCode = { Ok: 0, Config: 1, Usage: 2, Startup: 3, Internal: 4, Admin: 5 } as const;
@@ -49,6 +51,8 @@ function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_RENDER':
     case 'PROVD_ERR_KEY':
       return ExitCode.Admin;
+    case 'PROVD_ERR_PROBE':
+      return STEP_EXIT.dhcp;
     case 'PROVD_ERR_INTERNAL':
       return ExitCode.Internal;
   }
@@ -232,6 +236,26 @@ export async function main(argv: readonly string[]): Promise<number> {
         );
       },
     )
+    .command(
+      'probe',
+      'discover and fetch like a Jitsi client (DHCP option 224 and/or mDNS), and report each step; exit 10-14 names the failing step',
+      (y) =>
+        y
+          .option('method', { choices: ['dhcp', 'bonjour', 'both'] as const, default: 'both' as const, describe: 'discovery method(s); with both, DHCP runs first and its URL is fetched' })
+          .option('username', { type: 'string', describe: 'the user the credentials prompt would be answered with' })
+          .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from the first line of standard input (with --username)' })
+          .option('interface', { alias: 'i', type: 'string', describe: 'send only from this interface (default: every non-loopback IPv4 address, as the client)' })
+          .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' })
+          .option('user-agent', { type: 'string', default: 'Jitsi/2.10.5550', describe: 'the User-Agent sent' })
+          .option('build', { type: 'string', default: 'provisiond-probe', describe: 'the value of ${build}' })
+          .check((a) => {
+            if (a['password-stdin'] && a.username === undefined) throw new UsageError('--password-stdin needs --username');
+            return true;
+          }),
+      (a) => {
+        pending = probeCommand({ method: a.method, username: a.username, passwordStdin: a['password-stdin'], iface: a.interface, json: a.json, userAgent: a['user-agent'], build: a.build });
+      },
+    )
     .version(version)
     .alias('version', 'V')
     .help()
@@ -256,6 +280,28 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/** probeCommand runs `provisiond probe` and maps the first failing step to its exit code. */
+async function probeCommand(o: { method: 'dhcp' | 'bonjour' | 'both'; username: string | undefined; passwordStdin: boolean; iface: string | undefined; json: boolean; userAgent: string; build: string }): Promise<number> {
+  try {
+    const password = o.passwordStdin ? await admin.readPassword(io(), true, false) : undefined;
+    const report = await runProbe({
+      method: o.method,
+      userAgent: o.userAgent,
+      build: o.build,
+      ...(o.username === undefined ? {} : { username: o.username }),
+      ...(password === undefined ? {} : { password }),
+      ...(o.iface === undefined ? {} : { interface: o.iface }),
+    });
+    process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    if (report.ok || report.failed === undefined) return ExitCode.Ok;
+    const last = report.steps[report.steps.length - 1];
+    process.stderr.write(`provisiond: probe failed at step ${report.failed}: ${last?.summary ?? ''} [PROVD_ERR_PROBE]\n`);
+    return STEP_EXIT[report.failed];
+  } catch (err) {
+    return reportError(err);
+  }
+}
 
 /**
  * exportAvahi renders the Avahi service file for this host: the same plan as the mDNS face

@@ -1,0 +1,141 @@
+/**
+ * probe.test.ts: the pure parts of `provisiond probe` against the contract's own examples
+ * (jitsi-client-contract.md §2.2, §3.2, §4.1-§4.3, §5.1-§5.2).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildInform, readReply, ipv4ToU32, macBytes, retransmitGaps } from '../src/probe/inform';
+import { assembleUrl, txtProperties, encodeQuery, collect, serviceName, type Resolution } from '../src/probe/mdns';
+import { substitute, planPost, formBody, formEncode, javaArch, javaOsName, type HostValues } from '../src/probe/request';
+import { parseProperties, applyPrefixes, javaSplitBar } from '../src/probe/properties';
+import { decodeDns } from '../src/mdns/wire';
+import { jitsiInform, SAMPLE } from './helpers/jitsi';
+import { BODY_2_10, DOC_USER, DOC_PASSWORD, DOC_UUID } from './helpers/prov';
+
+test('the INFORM is byte for byte the Jitsi client\'s 300-byte datagram', () => {
+  const b = buildInform(SAMPLE.xid, ipv4ToU32('192.168.1.23'), macBytes('00:1a:2b:3c:4d:5e'));
+  assert.equal(b.length, 300);
+  assert.deepEqual(b, jitsiInform(SAMPLE));
+  const noMac = buildInform(1, 0, undefined);
+  assert.equal(noMac[2], 6, 'hlen is 6 even without a MAC');
+  assert.ok(noMac.subarray(28, 44).every((x) => x === 0));
+});
+
+test('replies are matched on the xid only and option 224 is read untrimmed', () => {
+  const reply = Buffer.from(jitsiInform(SAMPLE));
+  reply[0] = 2;
+  const url = 'http://10.0.0.1/p?u=${username}';
+  const opt = Buffer.concat([Buffer.from([0x35, 1, 5, 0xe0, url.length]), Buffer.from(url), Buffer.from([0xff])]);
+  opt.copy(reply, 240);
+  const r = readReply(reply, SAMPLE.xid);
+  assert.deepEqual(r, { kind: 'url', url, messageType: 5, hasNul: false });
+  assert.equal(readReply(reply, SAMPLE.xid + 1).kind, 'other-xid');
+  assert.equal(readReply(jitsiInform(SAMPLE), SAMPLE.xid).kind, 'no-option-224');
+  assert.equal(readReply(Buffer.alloc(100), 0).kind, 'malformed');
+});
+
+test('retransmission gaps are 1 s or 2 s', () => {
+  assert.deepEqual(retransmitGaps(() => 0.1), [1000, 1000]);
+  assert.deepEqual(retransmitGaps(() => 0.9), [2000, 2000]);
+});
+
+test('the mDNS query is a standard query decodable by our own decoder', () => {
+  const q = decodeDns(encodeQuery(7, [{ name: serviceName('_https._tcp'), type: 33 }, { name: 'h.local.', type: 1 }]));
+  assert.ok(q.ok);
+  if (!q.ok) return;
+  assert.equal(q.message.id, 7);
+  assert.deepEqual(q.message.questions.map((x) => [x.name, x.type, x.cls]), [['Provisioning URL._https._tcp.local.', 33, 1], ['h.local.', 1, 1]]);
+});
+
+const res = (txt: string[]): Resolution => ({ port: 8443, target: 'h.local.', txt, ipv4: ['192.168.1.10'] });
+
+test('the URL is assembled as JmDNS getURLs + the client: IP, port, path, other keys unescaped', () => {
+  assert.equal(assembleUrl('https', res(['path=/provisioning.php', 'user=${username}', 'password=${password}', 'uuid=${uuid}'])), 'https://192.168.1.10:8443/provisioning.php?user=${username}&password=${password}&uuid=${uuid}');
+  assert.equal(assembleUrl('http', res(['path=p.php'])), 'http://192.168.1.10:8443/p.php?', 'path alone leaves a bare ?');
+  assert.equal(assembleUrl('http', res(['a=1', 'path=/x'])), 'http://192.168.1.10:8443/x?a=1&', 'path last leaves a trailing &');
+  assert.equal(assembleUrl('https', res(['path=https://prov.example/j', 'u=1'])), 'https://prov.example/j?u=1');
+  assert.equal(assembleUrl('http', res(['flag'])), 'http://192.168.1.10:8443?flag=true');
+  assert.equal(assembleUrl('http', { ...res(['a=1']), ipv4: [] }), undefined, 'no A record: JmDNS has no info');
+  assert.deepEqual([...txtProperties(['a=1', '', 'b=2'])], [], 'a zero-length string clears everything');
+});
+
+test('collect takes SRV/TXT of the instance and A of the SRV target only', () => {
+  const name = serviceName('_http._tcp');
+  const r = collect(
+    [
+      { section: 'answer', name, type: 33, cls: 1, cacheFlush: true, ttl: 120, data: { kind: 'srv', priority: 0, weight: 0, port: 80, target: 'srv.local.' } },
+      { section: 'answer', name, type: 16, cls: 1, cacheFlush: true, ttl: 120, data: { kind: 'txt', strings: ['path=/j'] } },
+      { section: 'additional', name: 'other.local.', type: 1, cls: 1, cacheFlush: true, ttl: 120, data: { kind: 'a', address: '10.9.9.9' } },
+      { section: 'additional', name: 'SRV.local.', type: 1, cls: 1, cacheFlush: true, ttl: 120, data: { kind: 'a', address: '10.0.0.5' } },
+    ],
+    name,
+  );
+  assert.deepEqual(r, { port: 80, target: 'srv.local.', txt: ['path=/j'], ipv4: ['10.0.0.5'] });
+});
+
+const HOST: HostValues = {
+  env: { SITE: 'hq' },
+  homeLocation: '/home/a',
+  homeName: '.jitsi',
+  uuid: DOC_UUID,
+  osname: 'Windows 10',
+  arch: 'amd64',
+  resx: '1920',
+  resy: '1080',
+  build: '2.10.5550',
+  locale: '',
+  ipaddr: '192.168.1.23',
+  hostname: 'DESKTOP-7Q2',
+  hwaddr: '00:1a:2b:3c:4d:5e',
+};
+
+test('the doc URI becomes exactly Jitsi 2.10\'s POST body (contract §4.6)', () => {
+  const tpl = 'https://example.com/provisioning.php?user=${username}&password=${password}&os=${osname}&hw=${hwaddr}&uuid=${uuid}&hostname=${hostname}';
+  const plan = planPost(substitute(tpl, HOST), DOC_USER, DOC_PASSWORD);
+  assert.equal(plan.target, 'https://example.com/provisioning.php');
+  assert.equal(plan.credentials, true);
+  assert.equal(formBody(plan.params), BODY_2_10);
+});
+
+test('substitution order, literal leftovers and the split rules of §4.1-§4.3', () => {
+  assert.equal(substitute('x?a=${env.SITE}&b=${env.NOPE}&c=${system.x}&d=${arch}', HOST), 'x?a=hq&b=${env.NOPE}&c=${system.x}&d=amd64');
+  assert.equal(substitute('x?h=${hwaddr}', { ...HOST, hwaddr: undefined }), 'x?h=${hwaddr}');
+  assert.deepEqual(planPost('http://h/p?a=1&&b&c=x=y&&', undefined, undefined).params, [['a', '1'], ['', ''], ['b', ''], ['c', 'x=y']]);
+  assert.deepEqual(planPost('http://h/p?', undefined, undefined), { target: 'http://h/p', params: [], credentials: false });
+  const x = planPost('http://h/p?u=x${username}&p=${password}', 'alice', 'pw');
+  assert.equal(x.credentials, false, 'user=x${username} does not prompt');
+  assert.deepEqual(x.params, [['u', 'x'], ['p', '']]);
+  assert.equal(formEncode('a b+%é~*'), 'a+b%2B%25%C3%A9%7E*');
+  assert.equal(javaArch('x64'), 'amd64');
+  assert.equal(javaOsName('Darwin', '23.0.0'), 'Mac OS X');
+});
+
+test('Properties.load parsing: separators, escapes, continuations, latin-1, first position last value', () => {
+  const text = '# c\n! c\n  a = 1 \nb:2\nc\\ d\\=e=\\u00e9\\t\\x\nlong=one \\\n    two\nempty\na=3\n';
+  const r = parseProperties(Buffer.from(text, 'latin1'));
+  assert.ok(r.ok);
+  if (!r.ok) return;
+  assert.deepEqual(r.entries, [['a', '3'], ['b', '2'], ['c d=e', 'é\tx'], ['long', 'one two'], ['empty', '']]);
+  assert.deepEqual(parseProperties(Buffer.from([0x6b, 0x3d, 0xe9])), { ok: true, entries: [['k', 'é']] });
+  const bad = parseProperties(Buffer.from('k=\\u00zz\n'));
+  assert.equal(bad.ok, false);
+});
+
+test('ALLOW_PREFIX applies to later entries; ENFORCE_PREFIX removes what came before', () => {
+  const a = applyPrefixes([
+    ['early.x', '1'],
+    ['provisioning.ALLOW_PREFIX', 'net.java|org.jitsi'],
+    ['net.java.a', '1'],
+    ['other.b', '2'],
+    ['org.jitsi.c', '3'],
+    ['provisioning.ENFORCE_PREFIX', 'net.java'],
+  ]);
+  assert.equal(a.properties, 4);
+  assert.deepEqual(a.dropped, [
+    { key: 'other.b', reason: 'ALLOW_PREFIX' },
+    { key: 'org.jitsi.c', reason: 'ENFORCE_PREFIX' },
+    { key: 'early.x', reason: 'ENFORCE_PREFIX' },
+  ]);
+  assert.deepEqual(javaSplitBar('a||b|'), ['a', '', 'b']);
+  assert.deepEqual(applyPrefixes([['provisioning.ALLOW_PREFIX', 'a||b'], ['zzz', '1']]).dropped, [], 'an empty prefix allows everything');
+});
