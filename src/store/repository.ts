@@ -48,19 +48,8 @@ export interface DeviceObservation {
   readonly at: string;
 }
 
-/** Device is an inventory row. */
-export interface Device {
-  readonly key: string;
-  readonly uuid: string | null;
-  readonly hwaddr: string | null;
-  readonly ip: string;
-  readonly hostname: string | null;
-  readonly osname: string | null;
-  readonly arch: string | null;
-  readonly build: string | null;
-  readonly userAgent: string | null;
-  readonly username: string | null;
-  readonly tenant: string;
+/** Device is an inventory row: the last observation's fields plus the row's history. */
+export interface Device extends Omit<DeviceObservation, 'outcome' | 'at'> {
   readonly firstSeen: string;
   readonly lastSeen: string;
   readonly lastOutcome: string;
