@@ -114,25 +114,43 @@ function paramProblem(part: string, seen: ReadonlySet<string>): string | undefin
 }
 
 /**
+ * txtProperties reads TXT strings as JmDNS does: `k=v`, a bare key gives "true", a zero-length
+ * string clears everything read so far and stops; order is kept, a repeated key keeps its
+ * first position and takes the last value (LinkedHashMap).
+ */
+export function txtProperties(strings: readonly string[]): Map<string, string> {
+  const props = new Map<string, string>();
+  for (const s of strings) {
+    if (s.length === 0) {
+      props.clear();
+      break;
+    }
+    const eq = s.indexOf('=');
+    if (eq === 0) continue; // no key
+    if (eq < 0) props.set(s, 'true');
+    else props.set(s.slice(0, eq), s.slice(eq + 1));
+  }
+  return props;
+}
+
+/**
  * assembleClientUrl rebuilds the URL the way the Jitsi client does with JmDNS 3.6.1
- * (contract §3.1, §3.2), from the origin and the TXT strings in TXT order. It is the inverse of
- * deriveTxt, used in logs ("the client gets …") and tests.
+ * (contract §3.1, §3.2), from the origin and the TXT strings in TXT order: `path` (a full URL
+ * if it contains `://`, else appended with a leading `/`), then every other key as `k=v` joined
+ * by `&` after a `?`, unescaped, with the client's trailing-`&`/`?` quirks. It is the inverse of
+ * deriveTxt (logs, tests) and what `provisiond probe` fetches.
  */
 export function assembleClientUrl(origin: Origin, txt: readonly string[]): string {
-  const props: [string, string][] = [];
-  for (const s of txt) {
-    if (s === '') return `${origin.scheme}://${origin.host}:${origin.port}`; // an empty string clears everything
-    const eq = s.indexOf('=');
-    props.push(eq < 0 ? [s, 'true'] : [s.slice(0, eq), s.slice(eq + 1)]);
-  }
+  const props = txtProperties(txt);
   let url = `${origin.scheme}://${origin.host}:${origin.port}`;
-  const path = props.find(([k]) => k === 'path')?.[1];
+  const path = props.get('path');
   if (path !== undefined) url = path.includes('://') ? path : url + (path.startsWith('/') ? path : `/${path}`);
-  if (props.length > 0) url += '?';
-  props.forEach(([k, v], i) => {
+  const keys = [...props.keys()];
+  if (keys.length > 0) url += '?';
+  keys.forEach((k, i) => {
     if (k === 'path') return;
-    url += `${k}=${v}`;
-    if (i < props.length - 1) url += '&';
+    url += `${k}=${props.get(k) ?? ''}`;
+    if (i + 1 < keys.length) url += '&';
   });
   return url;
 }

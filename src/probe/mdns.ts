@@ -4,6 +4,7 @@
  * client do. Decoding reuses src/mdns/wire.ts.
  */
 import { RType, sameName, type DnsRecord } from '../mdns/wire';
+import { assembleClientUrl, txtProperties } from '../mdns/txt';
 
 /** INSTANCE is the only instance name the client resolves. */
 export const INSTANCE = 'Provisioning URL';
@@ -72,46 +73,11 @@ export function complete(r: Resolution): boolean {
   return r.port !== undefined && r.ipv4.length > 0 && r.txt !== undefined && r.txt.length > 0;
 }
 
-/**
- * txtProperties reads TXT strings as JmDNS does: `k=v`, a bare key gives "true", a zero-length
- * string clears everything read so far and stops; order is kept, a repeated key keeps its
- * first position and takes the last value (LinkedHashMap).
- */
-export function txtProperties(strings: readonly string[]): Map<string, string> {
-  const props = new Map<string, string>();
-  for (const s of strings) {
-    if (s.length === 0) {
-      props.clear();
-      break;
-    }
-    const eq = s.indexOf('=');
-    if (eq === 0) continue; // no key
-    if (eq < 0) props.set(s, 'true');
-    else props.set(s.slice(0, eq), s.slice(eq + 1));
-  }
-  return props;
-}
-
-/**
- * assembleUrl builds the client's URL: `<app>://<first IPv4>:<port>`, then TXT `path` (a full URL
- * if it contains `://`, else appended with a leading `/`), then every other TXT key as `k=v`
- * joined by `&` after a `?`, unescaped, with the client's trailing-`&`/`?` quirks.
- */
+/** assembleUrl builds the client's URL from a complete resolution (src/mdns/txt.ts rules). */
 export function assembleUrl(app: 'https' | 'http', r: Resolution): string | undefined {
   if (!complete(r)) return undefined;
-  const props = txtProperties(r.txt ?? []);
-  let url = `${app}://${r.ipv4[0] ?? ''}:${r.port ?? 0}`;
-  const path = props.get('path');
-  if (path !== undefined) url = path.includes('://') ? path : url + (path.startsWith('/') ? path : `/${path}`);
-  const keys = [...props.keys()];
-  if (keys.length > 0) url += '?';
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i] as string;
-    if (k === 'path') continue;
-    url += `${k}=${props.get(k) ?? ''}`;
-    if (i + 1 < keys.length) url += '&';
-  }
-  return url;
+  return assembleClientUrl({ scheme: app, host: r.ipv4[0] ?? '', port: r.port ?? 0 }, r.txt ?? []);
 }
 
-export { RType };
+export { RType, txtProperties };
+
