@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import fc from 'fast-check';
+import { configProblems } from './helpers/config';
 import { deriveTxt, assembleClientUrl, serviceTypeFor, type Origin } from '../src/mdns/txt';
 import { planAdvertisement, hostLabel, clientUrlOn, type Advertisement } from '../src/mdns/plan';
 import { decodeDns } from '../src/mdns/wire';
@@ -33,15 +34,7 @@ function iface(name: string, ip: string, prefix = 24): HostInterface {
 }
 const HOST = [iface('lo', '127.0.0.1', 8), iface('eth0', '192.168.1.10'), iface('eth1', '10.20.0.1', 16)];
 
-function problems(yaml: string): string[] {
-  try {
-    parseConfigText(yaml, 'c.yaml');
-  } catch (err) {
-    assert.ok(err instanceof ProvError, String(err));
-    return [...err.details];
-  }
-  return [];
-}
+const problems = configProblems;
 
 describe('TXT derivation (jitsi-client-contract.md §3.2)', () => {
   test('the default URL becomes path + one string per parameter, in order', () => {
