@@ -536,6 +536,8 @@ describe('DHCP face in network namespaces', { skip: NETNS_SKIP, timeout: 180_000
       overrun[247] = 0xff; // option 224 claims 255 bytes, 52 remain
       const badHlen = base();
       badHlen[2] = 200;
+      const noCookie = base();
+      noCookie.writeUInt32BE(0, 236); // plain BOOTP: random bytes rarely produce this (hlen must be <= 16)
       const tooLong = Buffer.concat([base(), Buffer.alloc(1201)]); // 1501 bytes
       const badOverload = jitsiInform({ xid: junkXid(), ciaddr: CLI_IP, mac: cliMac, extraOptions: Buffer.from([0x34, 0x01, 0x09]) });
       const bootReply = base();
@@ -544,7 +546,7 @@ describe('DHCP face in network namespaces', { skip: NETNS_SKIP, timeout: 180_000
       discover[242] = 1; // DHCPDISCOVER: provisiond never offers leases
       const twoByteType = jitsiInform({ xid: junkXid(), ciaddr: CLI_IP, mac: cliMac });
       Buffer.from([0x35, 0x02, 0x08, 0x08, 0xff]).copy(twoByteType, 240);
-      junk.push(noEnd, overrun, badHlen, tooLong, badOverload, bootReply, discover, twoByteType);
+      junk.push(noEnd, overrun, badHlen, noCookie, tooLong, badOverload, bootReply, discover, twoByteType);
 
       const xid = randomXid(true);
       const valid = jitsiInform({ xid, ciaddr: CLI_IP, mac: cliMac });
