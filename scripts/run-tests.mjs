@@ -20,5 +20,8 @@ if (files.length === 0) {
   console.error('run-tests: no compiled tests under dist/test');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...process.argv.slice(2), ...files], { cwd: root, stdio: 'inherit' });
+// A file that never exits (a leaked socket or timer) would hang CI: bound the whole run.
+const LIMIT_MS = 12 * 60_000;
+const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...process.argv.slice(2), ...files], { cwd: root, stdio: 'inherit', timeout: LIMIT_MS, killSignal: 'SIGKILL' });
+if (r.error || r.signal) console.error(`run-tests: the test run did not finish within ${LIMIT_MS / 60_000} min (${r.error?.message ?? r.signal}); a test file probably left a handle open`);
 process.exit(r.status ?? 1);

@@ -53,6 +53,7 @@ function exitCodeFor(code: ErrorCode): number {
       return ExitCode.Admin;
     case 'PROVD_ERR_PROBE':
       return STEP_EXIT.dhcp;
+    case 'PROVD_ERR_MDNS_LIBRARY': // only ever a warning; listed so the switch stays exhaustive
     case 'PROVD_ERR_INTERNAL':
       return ExitCode.Internal;
   }

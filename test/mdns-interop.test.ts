@@ -9,11 +9,21 @@ import assert from 'node:assert/strict';
 import { writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { Lab, Proc, labSkipReason, jmdnsResolve, dhcpAsk, parseBrowseLine, clientUrlFromBrowse, type BrowseEntry } from './helpers/mdns-lab';
+import { Lab, Proc, ROOT, labSkipReason, jmdnsResolve, dhcpAsk, parseBrowseLine, clientUrlFromBrowse, type BrowseEntry } from './helpers/mdns-lab';
 import { startDaemon, MAIN, type Running } from './helpers/daemon';
 
 const skip = labSkipReason({ java: true });
 const INSTANCE = 'Provisioning URL';
+const SCAPY_QUERY = join(ROOT, 'test', 'helpers', 'scapy_mdns_query.py');
+const scapySkip = spawnSync('/usr/bin/python3', ['-c', 'import scapy.all'], { timeout: 30_000 }).status === 0 ? false : 'Debian python3-scapy is not importable by /usr/bin/python3';
+
+/** MdnsResponse is one response the scapy querier saw: [name, type] pairs per section. */
+interface MdnsResponse {
+  from: string;
+  ms: number;
+  answers: [string, string][];
+  additionals: [string, string][];
+}
 
 /** params splits a URL's query into a sorted list, to compare URLs whose parameter order is free. */
 function params(url: string): { base: string; params: string[] } {
@@ -98,6 +108,29 @@ describe('mDNS face against avahi-browse and JmDNS in network namespaces', { ski
       // Debian's JmDNS 3.5.5 keeps TXT keys in a Hashtable, like the client's 2010 build: same
       // URL up to parameter order (the client posts them as form fields, contract §4.2).
       assert.deepEqual(params(r.clientUrl), params(expected));
+    });
+
+    test('SRV+TXT asked in one query (as JmDNS asks) are answered at once, not held back for the PTR answer (RFC 6762 §6)', { timeout: 30_000, skip: scapySkip }, async () => {
+      const fqdn = `${INSTANCE}._http._tcp.local`;
+      const spec = { ip: l1.cliIp, listen: 1.5, queries: [[['_http._tcp.local', 'PTR']], [[fqdn, 'SRV'], [fqdn, 'TXT']]] };
+      const p = lab.spawn(lab.cli, ['/usr/bin/python3', SCAPY_QUERY, JSON.stringify(spec)]);
+      assert.equal(await p.exited, 0, p.lines.join('\n'));
+      const out = JSON.parse(p.lines.find((l) => l.startsWith('{')) ?? '{}') as { responses?: MdnsResponse[] };
+      const ours = (out.responses ?? []).filter((r) => r.from === l1.srvIp);
+      const has = (r: MdnsResponse, name: string, type: string): boolean => r.answers.some(([n, t]) => n === name && t === type);
+      const first = ours.findIndex((r) => has(r, fqdn, 'SRV'));
+      const ptr = ours.findIndex((r) => has(r, '_http._tcp.local', 'PTR'));
+      const seen = JSON.stringify(ours);
+      assert.ok(first >= 0, `no SRV answer: ${seen}`);
+      const r = ours[first] as MdnsResponse;
+      assert.ok(has(r, fqdn, 'TXT'), `SRV and TXT in one response: ${seen}`);
+      assert.ok([...r.answers, ...r.additionals].some(([n, t]) => n === 'provtest.local' && t === 'A'), `the A record rides along: ${seen}`);
+      // ciao alone folds the unique answers into its PTR answer, sent 20-120 ms later.
+      assert.ok(!has(r, '_http._tcp.local', 'PTR'), `the unique answers did not wait for the shared PTR answer: ${seen}`);
+      assert.ok(ptr > first, `the PTR question is still answered, after its random delay: ${seen}`);
+      d.child.kill('SIGUSR1');
+      const counters = (await d.waitForLog('counters')) as { stats?: { mdns?: Record<string, number> } };
+      assert.ok((counters.stats?.mdns?.['queriesAnsweredAtOnce'] ?? 0) >= 1, JSON.stringify(counters.stats?.mdns));
     });
 
     test('a resolver on the other link gets nothing', { timeout: 40_000 }, async () => {

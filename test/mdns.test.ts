@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
+import { createSocket, Socket } from 'node:dgram';
 import { once } from 'node:events';
 import fc from 'fast-check';
 import { configProblems } from './helpers/config';
@@ -13,8 +13,18 @@ import { planAdvertisement, hostLabel, clientUrlOn, type Advertisement } from '.
 import { decodeDns } from '../src/mdns/wire';
 import { observe, isConflict } from '../src/mdns/conflict';
 import { avahiServiceXml, xmlEscape } from '../src/mdns/avahi';
-import { txtRecord, type Advertiser, type AdvertiserFactory, type Publication, type PublishHandlers } from '../src/mdns/advertiser';
+import { txtRecord, ciaoAdvertiser, type Advertiser, type AdvertiserFactory, type Publication, type PublishHandlers } from '../src/mdns/advertiser';
 import { MdnsFace } from '../src/mdns/server';
+import { eligible, allUnique, installImmediateAnswers, type QueryView, type ImmediateStats } from '../src/mdns/immediate';
+import type { Responder } from '@homebridge/ciao';
+import { DNSPacket, QType } from '@homebridge/ciao/lib/coder/DNSPacket';
+import { Question } from '@homebridge/ciao/lib/coder/Question';
+import { SRVRecord } from '@homebridge/ciao/lib/coder/records/SRVRecord';
+import { TXTRecord } from '@homebridge/ciao/lib/coder/records/TXTRecord';
+import { PTRRecord } from '@homebridge/ciao/lib/coder/records/PTRRecord';
+import { ARecord } from '@homebridge/ciao/lib/coder/records/ARecord';
+import { QueryResponse } from '@homebridge/ciao/lib/responder/QueryResponse';
+import type { EndpointInfo } from '@homebridge/ciao/lib/MDNSServer';
 import { buildUrlPlan, selectUrl } from '../src/dhcp/handler';
 import { parseConfigText } from '../src/config/load';
 import { ProvError } from '../src/errors';
@@ -451,5 +461,113 @@ describe('mDNS face logic (fake advertiser, watcher on a loopback port)', () => 
     await assert.rejects(f.reload(parseConfigText('mdns:\n  interfaces: [eth9]\n', 'c.yaml')), (e: ProvError) => e.code === 'PROVD_ERR_MDNS_INTERFACE');
     assert.equal(f.advertisement?.port, 9000, 'a rejected reload keeps the old advertisement');
     await f.close();
+  });
+});
+
+describe('immediate answers to queries for unique records (RFC 6762 §6)', () => {
+  const jmdns: QueryView = { fromPort: 5353, truncated: false, continuesTruncated: false, authorities: 0, probing: false, questions: [{ qu: false, qclass: 1 }, { qu: false, qclass: 1 }] };
+
+  test('eligible: a QM query from 5353 (what JmDNS sends); never legacy unicast, probes, truncation, QU or other classes', () => {
+    assert.equal(eligible(jmdns), true);
+    assert.equal(eligible({ ...jmdns, questions: [{ qu: false, qclass: 255 }] }), true);
+    assert.equal(eligible({ ...jmdns, fromPort: 40000 }), false);
+    assert.equal(eligible({ ...jmdns, truncated: true }), false);
+    assert.equal(eligible({ ...jmdns, continuesTruncated: true }), false);
+    assert.equal(eligible({ ...jmdns, authorities: 1 }), false);
+    assert.equal(eligible({ ...jmdns, probing: true }), false);
+    assert.equal(eligible({ ...jmdns, questions: [{ qu: true, qclass: 1 }, { qu: false, qclass: 1 }] }), false);
+    assert.equal(eligible({ ...jmdns, questions: [{ qu: false, qclass: 3 }] }), false);
+    assert.equal(eligible({ ...jmdns, questions: [] }), false);
+  });
+
+  test('allUnique: every question answered, no shared answer', () => {
+    const u = { answered: true, shared: false };
+    assert.equal(allUnique([[u], [u]]), true);
+    assert.equal(allUnique([[u], [{ answered: true, shared: true }]]), false);
+    assert.equal(allUnique([[u], []]), false, 'a question we cannot answer may be for another responder');
+    assert.equal(allUnique([[u], [{ answered: false, shared: false }]]), false);
+    assert.equal(allUnique([]), false);
+  });
+
+  /** fakeCiao is shaped like ciao's Responder internals, with real ciao records and responses. */
+  function fakeCiao(): { responder: Responder; sent: DNSPacket[]; toCiao: DNSPacket[]; stats: ImmediateStats } {
+    const name = 'Provisioning URL._http._tcp.local';
+    const sent: DNSPacket[] = [];
+    const toCiao: DNSPacket[] = [];
+    const answer = (q: Question, _e: EndpointInfo, known: Map<string, never>): QueryResponse[] => {
+      const r = new QueryResponse(known);
+      // ciao keeps names fully qualified, with the trailing dot
+      if (q.type === QType.SRV && q.name === `${name}.`) {
+        r.addAnswer(new SRVRecord(name, 'prov.local', 8667, true));
+        r.addAdditional(new ARecord('prov.local', '10.0.0.1', true));
+      } else if (q.type === QType.TXT && q.name === `${name}.`) r.addAnswer(new TXTRecord(name, [Buffer.from('path=/jitsi')], true));
+      else if (q.type === QType.PTR && q.name === '_http._tcp.local.') r.addAnswer(new PTRRecord('_http._tcp.local', name));
+      return r.hasAnswers() ? [r] : [];
+    };
+    const fake = { handleQuery: (p: DNSPacket) => void toCiao.push(p), answerQuestion: answer, server: { sendResponse: (p: DNSPacket) => void sent.push(p) }, truncatedQueries: {} };
+    const stats = { immediate: 0, deferred: 0 };
+    assert.equal(installImmediateAnswers(fake as unknown as Responder, stats), true);
+    return { responder: fake as unknown as Responder, sent, toCiao, stats };
+  }
+  const query = (...qs: [string, QType][]): DNSPacket => DNSPacket.createDNSQueryPacket({ questions: qs.map(([n, t]) => new Question(n, t)) });
+  const FROM_5353: EndpointInfo = { address: '10.0.0.2', port: 5353, interface: 'eth0' };
+  const handle = (r: Responder, p: DNSPacket, e: EndpointInfo): void => (r as unknown as { handleQuery(p: DNSPacket, e: EndpointInfo): void }).handleQuery(p, e);
+
+  test('SRV+TXT in one query: one response with both (and the A record), sent synchronously', () => {
+    const f = fakeCiao();
+    const name = 'Provisioning URL._http._tcp.local';
+    handle(f.responder, query([name, QType.SRV], [name, QType.TXT]), FROM_5353);
+    assert.equal(f.toCiao.length, 0);
+    assert.equal(f.sent.length, 1, 'combined into one response');
+    const p = f.sent[0] as DNSPacket;
+    assert.deepEqual([...p.answers.values()].map((r) => r.type).sort(), [16, 33]);
+    assert.deepEqual([...p.additionals.values()].map((r) => r.type), [1]);
+    assert.deepEqual(f.stats, { immediate: 1, deferred: 0 });
+  });
+
+  test('left to ciao: a shared (PTR) answer, an unanswerable question, a legacy unicast querier, a QU question', () => {
+    const f = fakeCiao();
+    const name = 'Provisioning URL._http._tcp.local';
+    handle(f.responder, query(['_http._tcp.local', QType.PTR]), FROM_5353);
+    handle(f.responder, query([name, QType.SRV], ['other._http._tcp.local', QType.TXT]), FROM_5353);
+    handle(f.responder, query([name, QType.SRV]), { ...FROM_5353, port: 40000 });
+    const qu = query([name, QType.SRV]);
+    for (const q of qu.questions.values()) q.unicastResponseFlag = true;
+    handle(f.responder, qu, FROM_5353);
+    assert.equal(f.sent.length, 0);
+    assert.equal(f.toCiao.length, 4);
+    assert.deepEqual(f.stats, { immediate: 0, deferred: 4 });
+  });
+
+  test('known answers are honoured: a query whose answers the querier already has is left to ciao', () => {
+    const f = fakeCiao();
+    const name = 'Provisioning URL._http._tcp.local';
+    const p = DNSPacket.createDNSQueryPacket({ questions: [new Question(name, QType.SRV)], answers: [new SRVRecord(name, 'prov.local', 8667, true, 120)] });
+    handle(f.responder, p, FROM_5353);
+    assert.equal(f.sent.length, 0, 'nothing to send');
+    assert.equal(f.toCiao.length, 1);
+  });
+
+  test('installs on the ciao release in package.json (a new release lacking its internals fails here); shutdown right after start leaks no socket', async () => {
+    /** mdnsSockets counts this process's open UDP sockets bound to port 5353 (only ciao binds it here). */
+    const mdnsSockets = (): number =>
+      (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().filter((h) => {
+        if (!(h instanceof Socket)) return false;
+        try {
+          return h.address().port === 5353;
+        } catch {
+          return false; // not bound (yet) or already closed
+        }
+      }).length;
+    const adv = ciaoAdvertiser(['lo']);
+    try {
+      assert.notEqual(adv.queryStats, null);
+      assert.equal(installImmediateAnswers({} as Responder, { immediate: 0, deferred: 0 }), false, 'an unknown shape is left alone');
+    } finally {
+      // ciao 1.3.12 alone would leave its 5353 socket open here and this file would never exit.
+      await adv.shutdown();
+    }
+    await new Promise((r) => setTimeout(r, 500)); // a socket closes asynchronously; a leaked one is bound by then
+    assert.equal(mdnsSockets(), 0, 'every ciao socket is closed');
   });
 });

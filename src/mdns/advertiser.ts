@@ -10,9 +10,12 @@
  *    (jitsi-client-contract.md §3.1). ciao renames at the end of probing and emits `name-change`
  *    before it announces, so the listener destroys the service in that same tick: nothing is
  *    ever announced under the other name.
+ * A third is corrected in immediate.ts: ciao delays answers to multi-question queries that it
+ * should send at once (RFC 6762 §6), which made every JmDNS resolve 20–120 ms slower.
  */
 import { getResponder, type CiaoService, type Responder } from '@homebridge/ciao';
 import type { Advertisement } from './plan';
+import { installImmediateAnswers, type ImmediateStats } from './immediate';
 
 /** PublishHandlers are told what happens to one publication. */
 export interface PublishHandlers {
@@ -35,6 +38,11 @@ export interface Advertiser {
   publish(ad: Advertisement, handlers: PublishHandlers): Publication;
   /** shutdown ends every publication (goodbyes) and closes the sockets. */
   shutdown(): Promise<void>;
+  /**
+   * queryStats counts queries answered at once vs left to the library (immediate.ts); null when
+   * the immediate path could not be installed (the library changed), absent when not applicable.
+   */
+  readonly queryStats?: ImmediateStats | null;
 }
 
 /** AdvertiserFactory builds an Advertiser bound to exactly these interface names. */
@@ -54,6 +62,9 @@ export function txtRecord(txt: readonly string[]): Record<string, string> {
 function applicationOf(type: string): string {
   return type.replace(/^_/, '').replace(/\._tcp$/, '');
 }
+
+/** STARTUP_WAIT_MS bounds how long a shutdown waits for ciao's start-up to end. */
+const STARTUP_WAIT_MS = 5000;
 
 class CiaoPublication implements Publication {
   readonly announced: Promise<boolean>;
@@ -104,10 +115,17 @@ class CiaoAdvertiser implements Advertiser {
   private readonly responder: Responder;
   private readonly live = new Set<Publication>();
   private closed: Promise<void> | undefined;
+  readonly queryStats: ImmediateStats | null;
+  /** started is ciao's start-up (binding its sockets): ciao 1.3.12 leaks them when shut down before it ends. */
+  private readonly started: Promise<unknown>;
 
   constructor(private readonly interfaces: readonly string[]) {
     // IPv4 transport (ciao's default); A records per interface, AAAA where the interface has one.
     this.responder = getResponder({ interface: [...interfaces] });
+    const stats: ImmediateStats = { immediate: 0, deferred: 0 };
+    this.queryStats = installImmediateAnswers(this.responder, stats) ? stats : null;
+    const chain = (this.responder as unknown as { promiseChain?: unknown }).promiseChain;
+    this.started = chain instanceof Promise ? chain.catch(() => undefined) : Promise.resolve();
   }
 
   publish(ad: Advertisement, handlers: PublishHandlers): Publication {
@@ -130,6 +148,9 @@ class CiaoAdvertiser implements Advertiser {
     this.closed ??= (async () => {
       await Promise.all([...this.live].map((p) => p.end()));
       this.live.clear();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.started, new Promise((resolve) => (timer = setTimeout(resolve, STARTUP_WAIT_MS)))]);
+      clearTimeout(timer);
       await this.responder.shutdown();
     })();
     return this.closed;

@@ -138,7 +138,13 @@ export class MdnsFace implements Face {
   }
 
   stats(): Record<string, number> {
-    return { ...Object.fromEntries(this.counters), announced: this.current === 'announced' ? 1 : 0, conflicting: this.current === 'conflict' ? 1 : 0 };
+    const q = this.advertiser?.queryStats;
+    return {
+      ...Object.fromEntries(this.counters),
+      ...(q ? { queriesAnsweredAtOnce: q.immediate, queriesLeftToLibrary: q.deferred } : {}),
+      announced: this.current === 'announced' ? 1 : 0,
+      conflicting: this.current === 'conflict' ? 1 : 0,
+    };
   }
 
   private count(name: string): void {
@@ -212,6 +218,9 @@ export class MdnsFace implements Face {
       await this.dropAdvertiser();
       this.advertiser = this.factory(ad.interfaces.map((i) => i.name));
       this.advertiserKey = key;
+      if (this.advertiser.queryStats === null) {
+        this.log.warn({ code: 'PROVD_ERR_MDNS_LIBRARY' }, 'mDNS library internals changed: answers to multi-question queries keep its 20-120 ms delay (see src/mdns/immediate.ts)');
+      }
     }
     const advertiser = this.advertiser;
     const gen = ++this.generation;
