@@ -249,12 +249,13 @@ export async function main(argv: readonly string[]): Promise<number> {
           .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' })
           .option('user-agent', { type: 'string', default: 'Jitsi/2.10.5550', describe: 'the User-Agent sent' })
           .option('build', { type: 'string', default: 'provisiond-probe', describe: 'the value of ${build}' })
+          .option('url', { type: 'string', describe: 'skip discovery and fetch this provisioning URL (a template with ${…} placeholders, as DHCP/mDNS serve it)' })
           .check((a) => {
             if (a['password-stdin'] && a.username === undefined) throw new UsageError('--password-stdin needs --username');
             return true;
           }),
       (a) => {
-        pending = probeCommand({ method: a.method, username: a.username, passwordStdin: a['password-stdin'], iface: a.interface, json: a.json, userAgent: a['user-agent'], build: a.build });
+        pending = probeCommand({ method: a.method, username: a.username, passwordStdin: a['password-stdin'], iface: a.interface, json: a.json, userAgent: a['user-agent'], build: a.build, url: a.url });
       },
     )
     .version(version)
@@ -283,7 +284,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 class UsageError extends Error {}
 
 /** probeCommand runs `provisiond probe` and maps the first failing step to its exit code. */
-async function probeCommand(o: { method: 'dhcp' | 'bonjour' | 'both'; username: string | undefined; passwordStdin: boolean; iface: string | undefined; json: boolean; userAgent: string; build: string }): Promise<number> {
+async function probeCommand(o: { method: 'dhcp' | 'bonjour' | 'both'; username: string | undefined; passwordStdin: boolean; iface: string | undefined; json: boolean; userAgent: string; build: string; url: string | undefined }): Promise<number> {
   try {
     const password = o.passwordStdin ? await admin.readPassword(io(), true, false) : undefined;
     const report = await runProbe({
@@ -293,6 +294,7 @@ async function probeCommand(o: { method: 'dhcp' | 'bonjour' | 'both'; username: 
       ...(o.username === undefined ? {} : { username: o.username }),
       ...(password === undefined ? {} : { password }),
       ...(o.iface === undefined ? {} : { interface: o.iface }),
+      ...(o.url === undefined ? {} : { url: o.url }),
     });
     process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     if (report.ok || report.failed === undefined) return ExitCode.Ok;

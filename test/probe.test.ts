@@ -6,7 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildInform, readReply, ipv4ToU32, macBytes, retransmitGaps } from '../src/probe/inform';
 import { assembleUrl, txtProperties, encodeQuery, collect, serviceName, type Resolution } from '../src/probe/mdns';
-import { substitute, planPost, formBody, formEncode, javaArch, javaOsName, type HostValues } from '../src/probe/request';
+import { substitute, planPost, formBody, formEncode, javaArch, javaOsName, nextRedirect, type HostValues } from '../src/probe/request';
+import { runProbe } from '../src/probe/run';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { parseProperties, applyPrefixes, javaSplitBar } from '../src/probe/properties';
 import { decodeDns } from '../src/mdns/wire';
 import { jitsiInform, SAMPLE } from './helpers/jitsi';
@@ -138,4 +141,59 @@ test('ALLOW_PREFIX applies to later entries; ENFORCE_PREFIX removes what came be
   ]);
   assert.deepEqual(javaSplitBar('a||b|'), ['a', '', 'b']);
   assert.deepEqual(applyPrefixes([['provisioning.ALLOW_PREFIX', 'a||b'], ['zzz', '1']]).dropped, [], 'an empty prefix allows everything');
+});
+
+test('redirects are followed as the client follows them (contract §4.5)', () => {
+  const base = 'http://10.0.0.1:8667/jitsi';
+  assert.deepEqual(nextRedirect(303, '/final', base, 1), { follow: true, url: 'http://10.0.0.1:8667/final' }, '303: GET, relative allowed');
+  const moved = nextRedirect(302, 'http://10.0.0.2/p', base, 1);
+  assert.ok(moved.follow && moved.url === 'http://10.0.0.2/p' && /current builds do not follow 302/.test(moved.note ?? ''), JSON.stringify(moved));
+  const rel = nextRedirect(301, '/p', base, 1);
+  assert.ok(!rel.follow && /absolute URL/.test(rel.reason));
+  for (const s of [307, 308]) {
+    const r = nextRedirect(s, 'http://10.0.0.2/p', base, 1);
+    assert.ok(!r.follow && /does not follow 307\/308/.test(r.reason));
+  }
+  const ph = nextRedirect(303, 'http://x/p?u=${username}', base, 1);
+  assert.ok(!ph.follow && /placeholder/.test(ph.reason));
+  const many = nextRedirect(303, '/again', base, 11);
+  assert.ok(!many.follow && /more than 10 redirects/.test(many.reason));
+  const none = nextRedirect(303, null, base, 1);
+  assert.ok(!none.follow && /without a Location/.test(none.reason));
+  const notRedirect = nextRedirect(304, '/x', base, 1);
+  assert.ok(!notRedirect.follow);
+});
+
+test('probe --url on loopback: the POST, a 303 followed as GET, 307 refused, each named in the report', async () => {
+  const seen: string[] = [];
+  const server = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    if (req.url === '/jitsi') return void res.writeHead(303, { location: '/hop' }).end();
+    if (req.url === '/hop') return void res.writeHead(302, { location: `http://127.0.0.1:${port()}/final` }).end();
+    if (req.url === '/final') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('net.java.sip.communicator.impl.protocol.sip.acc1=acc1\n');
+    if (req.url === '/temp') return void res.writeHead(307, { location: '/final' }).end();
+    if (req.url === '/loop') return void res.writeHead(303, { location: '/loop' }).end();
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (): number => (server.address() as AddressInfo).port;
+  try {
+    const ok = await runProbe({ method: 'both', userAgent: 'Jitsi/2.10.5550', build: 't', url: `http://127.0.0.1:${port()}/jitsi?hostname=\${hostname}&ip=\${ipaddr}` });
+    assert.equal(ok.ok, true, JSON.stringify(ok.steps));
+    assert.deepEqual(ok.steps.map((s) => s.step), ['url', 'http', 'properties'], 'no discovery with --url');
+    assert.deepEqual(seen, ['POST /jitsi', 'GET /hop', 'GET /final']);
+    const http = ok.steps[1];
+    assert.match(http?.summary ?? '', /after 2 redirect\(s\): 303 → http:\/\/127\.0\.0\.1:\d+\/hop, 302 → /);
+    assert.match(http?.summary ?? '', /warning: HTTP 302: followed as GET by the 2\.10–2\.11 client/);
+    seen.length = 0;
+    const temp = await runProbe({ method: 'both', userAgent: 'Jitsi/2.10.5550', build: 't', url: `http://127.0.0.1:${port()}/temp` });
+    assert.equal(temp.failed, 'http');
+    assert.match(temp.steps.at(-1)?.summary ?? '', /HTTP 307 \(HTTP 307: the client does not follow 307\/308\)/);
+    assert.deepEqual(seen, ['POST /temp'], 'the 307 is not followed');
+    const loop = await runProbe({ method: 'both', userAgent: 'Jitsi/2.10.5550', build: 't', url: `http://127.0.0.1:${port()}/loop` });
+    assert.equal(loop.failed, 'http');
+    assert.match(loop.steps.at(-1)?.summary ?? '', /after 10 redirect\(s\).*more than 10 redirects/);
+  } finally {
+    server.close();
+  }
 });

@@ -1,9 +1,10 @@
 /**
  * net.ts: the socket half of `provisiond probe`: the DHCP exchange on UDP 6768, the one-shot
- * mDNS query, the source-address trick for ${ipaddr} and the HTTP POST. Every wait is bounded.
+ * mDNS query, the source-address trick for ${ipaddr}, the reverse lookup for ${hostname}, and
+ * the HTTP POST (and the GETs of followed redirects). Every wait is bounded.
  */
 import dgram from 'node:dgram';
-import { lookup } from 'node:dns/promises';
+import { lookup, lookupService } from 'node:dns/promises';
 import { randomInt } from 'node:crypto';
 import { buildInform, readReply, retransmitGaps, ipv4ToU32, macBytes } from './inform';
 import { encodeQuery, serviceName, collect, complete, assembleUrl, type Resolution } from './mdns';
@@ -167,21 +168,41 @@ export async function sourceAddressToward(host: string): Promise<{ ip: string; a
   });
 }
 
-/** HttpOutcome is the fetch result. */
-export type HttpOutcome = { readonly ok: true; readonly status: number; readonly body: Buffer; readonly contentType: string | null } | { readonly ok: false; readonly error: string };
+/**
+ * hostNameOf is `${hostname}` as the client computes it off Windows: `InetAddress.getHostName()`
+ * of its address, a reverse lookup through the system resolver (getnameinfo: /etc/hosts, DNS, …)
+ * that yields the address itself when nothing answers (contract §4.1). Bounded by `timeoutMs`.
+ */
+export async function hostNameOf(address: string, timeoutMs = 5000): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(address), timeoutMs)));
+  try {
+    return await Promise.race([lookupService(address, 0).then((r) => r.hostname || address, () => address), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
-/** post sends the client's POST: exact Content-Type, a Jitsi User-Agent, 10 s timeout, no redirects. */
-export async function post(target: string, body: string, userAgent: string, timeoutMs = 10_000): Promise<HttpOutcome> {
+/** HttpOutcome is the fetch result. */
+export type HttpOutcome =
+  | { readonly ok: true; readonly status: number; readonly body: Buffer; readonly contentType: string | null; readonly location: string | null }
+  | { readonly ok: false; readonly error: string };
+
+/**
+ * request sends the client's POST (exact Content-Type, a Jitsi User-Agent) or, with body
+ * undefined, the GET of a followed redirect; 10 s timeout; redirects are left to the caller.
+ */
+export async function request(target: string, body: string | undefined, userAgent: string, timeoutMs = 10_000): Promise<HttpOutcome> {
   try {
     const r = await fetch(target, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent },
-      body: Buffer.from(body, 'utf8'),
+      method: body === undefined ? 'GET' : 'POST',
+      headers: body === undefined ? { 'user-agent': userAgent } : { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent },
+      ...(body === undefined ? {} : { body: Buffer.from(body, 'utf8') }),
       redirect: 'manual',
       signal: AbortSignal.timeout(timeoutMs),
     });
     const buf = Buffer.from(await r.arrayBuffer());
-    return { ok: true, status: r.status, body: buf, contentType: r.headers.get('content-type') };
+    return { ok: true, status: r.status, body: buf, contentType: r.headers.get('content-type'), location: r.headers.get('location') };
   } catch (err) {
     const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
     return { ok: false, error: `${err instanceof Error ? err.message : String(err)}${cause}` };

@@ -126,3 +126,36 @@ export function javaOsName(type: string, release: string): string {
 export function javaArch(arch: string): string {
   return ({ x64: 'amd64', ia32: 'x86', arm64: 'aarch64', arm: 'arm' } as Record<string, string>)[arch] ?? arch;
 }
+
+/** MAX_REDIRECTS is the client's HttpClient limit (jitsi-client-contract.md §4.4). */
+export const MAX_REDIRECTS = 10;
+
+/** RedirectDecision is what the client does with one 3xx answer. */
+export type RedirectDecision =
+  | { readonly follow: true; readonly url: string; readonly note?: string }
+  | { readonly follow: false; readonly reason: string };
+
+/**
+ * nextRedirect decides, as the Jitsi client does (contract §4.5), what a 3xx answer to hop
+ * number `hop` (1 = the POST's answer) leads to: 303 is followed as a GET by both client
+ * generations; 301/302 as a GET by 2.10–2.11 only (manually, so Location must be absolute);
+ * 307/308 never; a Location with `${` makes 2.10 fail; at most MAX_REDIRECTS hops.
+ */
+export function nextRedirect(status: number, location: string | null, base: string, hop: number): RedirectDecision {
+  if (status === 307 || status === 308) return { follow: false, reason: `HTTP ${status}: the client does not follow 307/308` };
+  if (status !== 301 && status !== 302 && status !== 303) return { follow: false, reason: `HTTP ${status} is not a redirect the client follows` };
+  if (location === null || location === '') return { follow: false, reason: `HTTP ${status} without a Location header` };
+  if (hop > MAX_REDIRECTS) return { follow: false, reason: `more than ${MAX_REDIRECTS} redirects` };
+  if (location.includes('${')) return { follow: false, reason: `HTTP ${status} to a Location with a placeholder (${location}): the 2.10 client re-substitutes it but discards the result, so provisioning fails` };
+  let absolute: boolean;
+  let url: string;
+  try {
+    absolute = /^[a-z][a-z0-9+.-]*:/i.test(location);
+    url = new URL(location, base).toString();
+  } catch {
+    return { follow: false, reason: `HTTP ${status} to an invalid Location ${JSON.stringify(location)}` };
+  }
+  if (status === 303) return { follow: true, url };
+  if (!absolute) return { follow: false, reason: `HTTP ${status} to a relative Location (${location}): the 2.10 client needs an absolute URL, current builds do not follow ${status} after a POST` };
+  return { follow: true, url, note: `HTTP ${status}: followed as GET by the 2.10–2.11 client; current builds do not follow ${status} after a POST (use 303)` };
+}

@@ -4,8 +4,8 @@
  */
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { dhcpDiscover, mdnsDiscover, sourceAddressToward, post, type ProbeAddress } from './net';
-import { substitute, planPost, formBody, placeholders, javaOsName, javaArch, type HostValues } from './request';
+import { dhcpDiscover, mdnsDiscover, sourceAddressToward, hostNameOf, request, type HttpOutcome, type ProbeAddress } from './net';
+import { substitute, planPost, formBody, placeholders, javaOsName, javaArch, nextRedirect, type HostValues } from './request';
 import { parseProperties, applyPrefixes } from './properties';
 
 /** StepName names a step; the exit code of its failure is in STEP_EXIT. */
@@ -31,6 +31,8 @@ export interface ProbeOptions {
   readonly interface?: string;
   readonly userAgent: string;
   readonly build: string;
+  /** url skips discovery: this provisioning URL (a template, as DHCP/mDNS would serve it) is fetched. */
+  readonly url?: string;
 }
 
 /** ProbeReport is the whole result; failed names the first failing step. */
@@ -76,8 +78,9 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
     return { ok: false, failed: s.step, steps };
   };
   const addrs = probeAddresses(o.interface);
-  let url: string | undefined;
-  if (o.method === 'dhcp' || o.method === 'both') {
+  let url: string | undefined = o.url;
+  const discover = o.url === undefined;
+  if (discover && (o.method === 'dhcp' || o.method === 'both')) {
     if (typeof addrs === 'string') return fail({ step: 'dhcp', ok: false, ms: 0, summary: addrs, findings: {} });
     const [d, ms] = await timed(() => dhcpDiscover(addrs));
     const base = { xid: `0x${d.xid.toString(16).padStart(8, '0')}`, informsSent: d.sent, ignoredDatagrams: d.ignored, from: addrs.map((a) => `${a.ifname} ${a.address}`) };
@@ -85,7 +88,7 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
     steps.push({ step: 'dhcp', ok: true, ms, summary: `${d.from} answered: ${d.url}`, findings: { ...base, server: d.from, url: d.url, warnings: d.warnings } });
     url = d.url;
   }
-  if (o.method === 'bonjour' || o.method === 'both') {
+  if (discover && (o.method === 'bonjour' || o.method === 'both')) {
     const iface = typeof addrs === 'string' || o.interface === undefined ? undefined : addrs[0]?.address;
     if (typeof addrs === 'string') return fail({ step: 'bonjour', ok: false, ms: 0, summary: addrs, findings: {} });
     const [m, ms] = await timed(() => mdnsDiscover(iface));
@@ -122,7 +125,7 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
     build: o.build,
     locale: '',
     ipaddr: src.address,
-    hostname: os.hostname(),
+    hostname: os.platform() === 'win32' ? (process.env['COMPUTERNAME'] ?? os.hostname()) : await hostNameOf(src.address),
     hwaddr: macOf(src.address),
   };
   const substituted = substitute(url, values);
@@ -141,13 +144,40 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
     summary: `POST ${plan.target} with ${plan.params.length} form parameter(s)${plan.credentials ? `, credentials ${o.username === undefined ? 'asked for but not given (sent empty)' : `for ${o.username}`}` : ''}`,
     findings: { template: url, placeholders: placeholders(url), target: plan.target, params: shownParams, credentialsRequested: plan.credentials, ipaddr: src.address, hwaddr: values.hwaddr ?? null, uuid: values.uuid },
   });
-  const [h, hms] = await timed(() => post(plan.target, body, o.userAgent));
-  if (!h.ok) return fail({ step: 'http', ok: false, ms: hms, summary: `POST ${plan.target} failed: ${h.error}`, findings: {} });
+  // http: the POST, then the redirects the client would follow (each a GET).
+  const hops: { status: number; url: string; note?: string }[] = [];
+  const [h, hms] = await timed(async (): Promise<HttpOutcome> => {
+    let at = plan.target;
+    let r = await request(at, body, o.userAgent);
+    while (r.ok && r.status >= 300 && r.status < 400) {
+      const next = nextRedirect(r.status, r.location, at, hops.length + 1);
+      if (!next.follow) return r;
+      hops.push({ status: r.status, url: next.url, ...(next.note === undefined ? {} : { note: next.note }) });
+      at = next.url;
+      r = await request(at, undefined, o.userAgent);
+    }
+    return r;
+  });
+  const via = hops.length === 0 ? '' : ` after ${hops.length} redirect(s): ${hops.map((x) => `${x.status} → ${x.url}`).join(', ')}`;
+  const notes = hops.flatMap((x) => (x.note === undefined ? [] : [x.note]));
+  if (!h.ok) return fail({ step: 'http', ok: false, ms: hms, summary: `POST ${plan.target}${via} failed: ${h.error}`, findings: { redirects: hops } });
   if (h.status !== 200) {
-    const why = h.status === 401 || h.status === 403 ? ' (the client clears its stored credentials and asks again)' : ' (the client treats anything but 200 as a failure)';
-    return fail({ step: 'http', ok: false, ms: hms, summary: `HTTP ${h.status}${why}`, findings: { status: h.status } });
+    const redirect = h.status >= 300 && h.status < 400 ? nextRedirect(h.status, h.location, hops.at(-1)?.url ?? plan.target, hops.length + 1) : undefined;
+    const why =
+      redirect !== undefined && !redirect.follow
+        ? ` (${redirect.reason})`
+        : h.status === 401 || h.status === 403
+          ? ' (the client clears its stored credentials and asks again)'
+          : ' (the client treats anything but 200 as a failure)';
+    return fail({ step: 'http', ok: false, ms: hms, summary: `HTTP ${h.status}${via}${why}`, findings: { status: h.status, redirects: hops } });
   }
-  steps.push({ step: 'http', ok: true, ms: hms, summary: `HTTP 200, ${h.body.length} bytes (${h.contentType ?? 'no Content-Type'})`, findings: { status: 200, bytes: h.body.length, contentType: h.contentType } });
+  steps.push({
+    step: 'http',
+    ok: true,
+    ms: hms,
+    summary: `HTTP 200, ${h.body.length} bytes (${h.contentType ?? 'no Content-Type'})${via}${notes.length ? `; warning: ${notes.join('; ')}` : ''}`,
+    findings: { status: 200, bytes: h.body.length, contentType: h.contentType, redirects: hops },
+  });
   const t1 = performance.now();
   const parsed = parseProperties(h.body);
   const pms = Math.round(performance.now() - t1);
