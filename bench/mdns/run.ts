@@ -68,8 +68,10 @@ export function answerLatencies(lines: readonly string[], publisher: Latency['pu
   }
   const out: Latency[] = [];
   frames.forEach((f, i) => {
-    if (f.response || !f.qnames.some((n, k) => n === fqdn && (f.qtypes[k] === '33' || f.qtypes[k] === '255'))) return;
-    const hit = frames.slice(i + 1).find((g) => g.response && g.src === server && g.t - f.t <= 1000 && g.anames.some((n, k) => n === fqdn && g.atypes[k] === '33'));
+    if (f.response || !f.qnames.includes(fqdn) || !f.qtypes.some((q) => q === '33' || q === '255')) return;
+    // tshark lists record names and types as two fields whose lengths need not match (it skips
+    // some repeated names), so "carries the SRV record" is: an SRV record and the instance's name.
+    const hit = frames.slice(i + 1).find((g) => g.response && g.src === server && g.t - f.t <= 1000 && g.atypes.includes('33') && g.anames.includes(fqdn));
     if (hit) out.push({ publisher, questions: f.qtypes.map((q) => TYPE_NAMES[q] ?? q).join(','), ms: hit.t - f.t });
   });
   return out;
