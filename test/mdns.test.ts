@@ -447,6 +447,23 @@ describe('mDNS face logic (fake advertiser, watcher on a loopback port)', () => 
     await f.close();
   });
 
+  test('queries are counted and skipped undecoded, garbage is counted, a response with our name still is a conflict', async () => {
+    const { f, port } = await face(10_000);
+    const s = createSocket('udp4');
+    s.bind(0, '127.0.0.1');
+    await once(s, 'listening');
+    // A query whose question (our SRV) would read as a claim if queries were decoded like responses.
+    const query = packet([{ name: 'Provisioning URL._http._tcp.local', type: 33, ttl: 120, rdata: srv(80, 'other.local') }], false);
+    s.send(query, port, '127.0.0.1');
+    s.send(Buffer.from([0x00, 0x00, 0x84, 0x00, 0x00, 0x00, 0x00, 0x05]), port, '127.0.0.1'); // a truncated response
+    for (let i = 0; i < 50 && ((f.stats()['queriesHeard'] ?? 0) < 1 || (f.stats()['malformedDatagrams'] ?? 0) < 1); i++) await tick();
+    s.close();
+    assert.equal(f.stats()['queriesHeard'], 1);
+    assert.equal(f.stats()['malformedDatagrams'], 1);
+    assert.equal(f.state, 'probing', 'a query is not a conflict');
+    await f.close();
+  });
+
   test('reload: a new TXT is re-announced in place; a new port withdraws and probes again', async () => {
     const { f } = await face();
     const adv = FakeAdvertiser.made[0];

@@ -142,6 +142,7 @@ export class MdnsFace implements Face {
     return {
       ...Object.fromEntries(this.counters),
       ...(q ? { queriesAnsweredAtOnce: q.immediate, queriesLeftToLibrary: q.deferred } : {}),
+      ...(this.watcher ? { queriesHeard: this.watcher.queries, malformedDatagrams: this.watcher.malformed } : {}),
       announced: this.current === 'announced' ? 1 : 0,
       conflicting: this.current === 'conflict' ? 1 : 0,
     };

@@ -19,7 +19,10 @@ export type ResponseListener = (from: string, message: DnsMessage) => void;
 export class Watcher {
   private socket: Socket | undefined;
   private joined = new Set<string>();
+  /** malformed counts datagrams that are not DNS messages. */
   malformed = 0;
+  /** queries counts queries heard (skipped undecoded). */
+  queries = 0;
 
   constructor(
     private readonly listener: ResponseListener,
@@ -86,6 +89,12 @@ export class Watcher {
   }
 
   private onMessage(buf: Buffer, rinfo: RemoteInfo): void {
+    // Queries (QR bit clear) cannot show a conflict: skip them before decoding. This handler
+    // shares the event loop with the advertiser, which answers those queries.
+    if (buf.length >= 12 && ((buf[2] ?? 0) & 0x80) === 0) {
+      this.queries++;
+      return;
+    }
     const d = decodeDns(buf);
     if (!d.ok) {
       this.malformed++;
