@@ -16,6 +16,7 @@ import { createLogger, type Logger } from './log';
 import { ProvError, isProvError, errorMessage, type ErrorCode } from './errors';
 import { version } from './version';
 import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { planAdvertisement } from './mdns/plan';
 import { avahiServiceXml } from './mdns/avahi';
 import { listHostInterfaces } from './net/interfaces';
@@ -250,12 +251,14 @@ export async function main(argv: readonly string[]): Promise<number> {
           .option('user-agent', { type: 'string', default: 'Jitsi/2.10.5550', describe: 'the User-Agent sent' })
           .option('build', { type: 'string', default: 'provisiond-probe', describe: 'the value of ${build}' })
           .option('url', { type: 'string', describe: 'skip discovery and fetch this provisioning URL (a template with ${…} placeholders, as DHCP/mDNS serve it)' })
+          .option('ca', { type: 'string', describe: 'PEM file of CA certificates to trust for HTTPS, besides the system ones' })
+          .option('insecure', { type: 'boolean', default: false, describe: 'accept any HTTPS certificate (as a user answering "Trust" in the client would)' })
           .check((a) => {
             if (a['password-stdin'] && a.username === undefined) throw new UsageError('--password-stdin needs --username');
             return true;
           }),
       (a) => {
-        pending = probeCommand({ method: a.method, username: a.username, passwordStdin: a['password-stdin'], iface: a.interface, json: a.json, userAgent: a['user-agent'], build: a.build, url: a.url });
+        pending = probeCommand({ method: a.method, username: a.username, passwordStdin: a['password-stdin'], iface: a.interface, json: a.json, userAgent: a['user-agent'], build: a.build, url: a.url, ca: a.ca, insecure: a.insecure });
       },
     )
     .version(version)
@@ -284,7 +287,16 @@ export async function main(argv: readonly string[]): Promise<number> {
 class UsageError extends Error {}
 
 /** probeCommand runs `provisiond probe` and maps the first failing step to its exit code. */
-async function probeCommand(o: { method: 'dhcp' | 'bonjour' | 'both'; username: string | undefined; passwordStdin: boolean; iface: string | undefined; json: boolean; userAgent: string; build: string; url: string | undefined }): Promise<number> {
+async function probeCommand(o: { method: 'dhcp' | 'bonjour' | 'both'; username: string | undefined; passwordStdin: boolean; iface: string | undefined; json: boolean; userAgent: string; build: string; url: string | undefined; ca: string | undefined; insecure: boolean }): Promise<number> {
+  let ca: Buffer | undefined;
+  if (o.ca !== undefined) {
+    try {
+      ca = readFileSync(o.ca);
+    } catch (err) {
+      process.stderr.write(`provisiond: cannot read --ca ${o.ca}: ${errorMessage(err)} [PROVD_ERR_USAGE]\n`);
+      return ExitCode.Usage;
+    }
+  }
   try {
     const password = o.passwordStdin ? await admin.readPassword(io(), true, false) : undefined;
     const report = await runProbe({
@@ -295,6 +307,7 @@ async function probeCommand(o: { method: 'dhcp' | 'bonjour' | 'both'; username: 
       ...(password === undefined ? {} : { password }),
       ...(o.iface === undefined ? {} : { interface: o.iface }),
       ...(o.url === undefined ? {} : { url: o.url }),
+      tls: { ...(ca === undefined ? {} : { ca }), insecure: o.insecure },
     });
     process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     if (report.ok || report.failed === undefined) return ExitCode.Ok;

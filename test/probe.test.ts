@@ -2,13 +2,19 @@
  * probe.test.ts: the pure parts of `provisiond probe` against the contract's own examples
  * (jitsi-client-contract.md §2.2, §3.2, §4.1-§4.3, §5.1-§5.2).
  */
-import { test } from 'node:test';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildInform, readReply, ipv4ToU32, macBytes, retransmitGaps } from '../src/probe/inform';
 import { assembleUrl, txtProperties, encodeQuery, collect, serviceName, type Resolution } from '../src/probe/mdns';
 import { substitute, planPost, formBody, formEncode, javaArch, javaOsName, nextRedirect, type HostValues } from '../src/probe/request';
 import { runProbe } from '../src/probe/run';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeCert, opensslMissing } from './helpers/tls';
+import { runCli } from './helpers/daemon';
 import type { AddressInfo } from 'node:net';
 import { parseProperties, applyPrefixes, javaSplitBar } from '../src/probe/properties';
 import { decodeDns } from '../src/mdns/wire';
@@ -194,6 +200,68 @@ test('probe --url on loopback: the POST, a 303 followed as GET, 307 refused, eac
     assert.equal(loop.failed, 'http');
     assert.match(loop.steps.at(-1)?.summary ?? '', /after 10 redirect\(s\).*more than 10 redirects/);
   } finally {
+    server.close();
+  }
+});
+
+describe('probe over HTTPS with a self-signed certificate (loopback)', { skip: opensslMissing() }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'probe-tls-'));
+  const { cert, key } = makeCert(dir, 'srv', 'provisioning.test');
+  const server = createHttpsServer({ cert: readFileSync(cert), key: readFileSync(key) }, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('net.java.sip.communicator.impl.protocol.sip.acc1=acc1\n');
+  });
+  let url = '';
+  before(async () => {
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/jitsi?u=\${username}`;
+  });
+  after(() => {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('an untrusted certificate fails the http step (exit 13) and says what the client would do', async () => {
+    const r = await runCli(['probe', '--url', url]);
+    assert.equal(r.code, 13, r.stdout + r.stderr);
+    assert.match(r.stdout, /FAIL http .*TLS certificate not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT/);
+    assert.match(r.stdout, /would ask its user/);
+  });
+
+  test('--ca trusts it (the IP SAN matches the URL); --insecure accepts it with a warning', async () => {
+    const trusted = await runCli(['probe', '--url', url, '--ca', cert]);
+    assert.equal(trusted.code, 0, trusted.stdout + trusted.stderr);
+    assert.doesNotMatch(trusted.stdout, /not checked/);
+    const insecure = await runCli(['probe', '--url', url, '--insecure']);
+    assert.equal(insecure.code, 0, insecure.stdout + insecure.stderr);
+    assert.match(insecure.stdout, /warning: the server certificate was not checked \(--insecure\)/);
+  });
+
+  test('a missing --ca file is a usage error naming it', async () => {
+    const r = await runCli(['probe', '--url', url, '--ca', join(dir, 'nope.pem')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /cannot read --ca .*nope\.pem/);
+  });
+});
+
+test('a response over 16 MiB is refused, not buffered without bound', async () => {
+  const chunk = Buffer.alloc(1 << 20, 0x61);
+  const server = createServer((_req, res) => {
+    res.writeHead(200);
+    let n = 0;
+    const pump = (): void => {
+      while (n < 20 && res.write(chunk)) n++;
+      if (n < 20) res.once('drain', pump);
+      else res.end();
+    };
+    pump();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  try {
+    const rep = await runProbe({ method: 'both', userAgent: 'Jitsi/2.10.5550', build: 't', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/big` });
+    assert.equal(rep.failed, 'http');
+    assert.match(rep.steps.at(-1)?.summary ?? '', /larger than 16 MiB/);
+  } finally {
+    server.closeAllConnections();
     server.close();
   }
 });

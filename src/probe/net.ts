@@ -6,6 +6,9 @@
 import dgram from 'node:dgram';
 import { lookup, lookupService } from 'node:dns/promises';
 import { randomInt } from 'node:crypto';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import tls from 'node:tls';
 import { buildInform, readReply, retransmitGaps, ipv4ToU32, macBytes } from './inform';
 import { encodeQuery, serviceName, collect, complete, assembleUrl, type Resolution } from './mdns';
 import { decodeDns, RType } from '../mdns/wire';
@@ -188,23 +191,91 @@ export type HttpOutcome =
   | { readonly ok: true; readonly status: number; readonly body: Buffer; readonly contentType: string | null; readonly location: string | null }
   | { readonly ok: false; readonly error: string };
 
+/** TlsOptions are how the probe trusts an HTTPS server (the client would ask its user instead). */
+export interface TlsOptions {
+  /** ca: PEM certificates trusted in addition to the system's (--ca FILE). */
+  readonly ca?: Buffer;
+  /** insecure: accept any certificate, as a user who answers "Trust" does (--insecure). */
+  readonly insecure?: boolean;
+}
+
+/** MAX_BODY bounds the document the probe reads. */
+const MAX_BODY = 16 << 20;
+/** TOTAL_MS bounds one request as a whole; timeoutMs bounds each wait (the client's 10 s socket timeout). */
+const TOTAL_MS = 30_000;
+
+const CERT_CODES = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED', 'CERT_REVOKED']);
+
+/** describeError turns a socket or TLS error into one line; certificate problems say what the client does. */
+export function describeError(err: unknown): string {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
+  const msg = err instanceof Error ? err.message : String(err);
+  if (CERT_CODES.has(code)) {
+    return `TLS certificate not trusted (${code}: ${msg}); the Jitsi client would ask its user whether to trust it (a Bonjour URL carries the IP, so the certificate needs an IP SAN); --ca FILE trusts your CA, --insecure accepts any certificate`;
+  }
+  return code !== '' && !msg.includes(code) ? `${msg} (${code})` : msg;
+}
+
 /**
  * request sends the client's POST (exact Content-Type, a Jitsi User-Agent) or, with body
- * undefined, the GET of a followed redirect; 10 s timeout; redirects are left to the caller.
+ * undefined, the GET of a followed redirect. Each wait is bounded by timeoutMs and the whole
+ * request by 30 s; a body over 16 MiB is an error; redirects are left to the caller.
  */
-export async function request(target: string, body: string | undefined, userAgent: string, timeoutMs = 10_000): Promise<HttpOutcome> {
-  try {
-    const r = await fetch(target, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: body === undefined ? { 'user-agent': userAgent } : { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent },
-      ...(body === undefined ? {} : { body: Buffer.from(body, 'utf8') }),
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
+export function request(target: string, body: string | undefined, userAgent: string, tlsOptions: TlsOptions = {}, timeoutMs = 10_000): Promise<HttpOutcome> {
+  return new Promise((resolve) => {
+    let url: URL;
+    try {
+      url = new URL(target);
+    } catch {
+      return resolve({ ok: false, error: `not a URL: ${JSON.stringify(target)}` });
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return resolve({ ok: false, error: `unsupported scheme ${url.protocol}` });
+    const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
+    const headers: Record<string, string | number> = { 'user-agent': userAgent };
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      headers['content-length'] = payload.length;
+    }
+    const opts = { method: payload === undefined ? 'GET' : 'POST', headers, agent: false as const };
+    let settled = false;
+    const done = (o: HttpOutcome): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(total);
+      resolve(o);
+    };
+    const onResponse = (res: IncomingMessage): void => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_BODY) {
+          req.destroy();
+          done({ ok: false, error: `the response is larger than ${MAX_BODY >> 20} MiB` });
+        } else chunks.push(c);
+      });
+      res.on('end', () => {
+        const h = (k: string): string | null => {
+          const v = res.headers[k];
+          return typeof v === 'string' ? v : null;
+        };
+        done({ ok: true, status: res.statusCode ?? 0, body: Buffer.concat(chunks), contentType: h('content-type'), location: h('location') });
+      });
+      res.on('error', (err) => done({ ok: false, error: describeError(err) }));
+    };
+    const req =
+      url.protocol === 'https:'
+        ? httpsRequest(url, { ...opts, ...(tlsOptions.ca === undefined ? {} : { ca: [...tls.rootCertificates, tlsOptions.ca.toString('utf8')] }), rejectUnauthorized: tlsOptions.insecure !== true }, onResponse)
+        : httpRequest(url, opts, onResponse);
+    const total = setTimeout(() => {
+      req.destroy();
+      done({ ok: false, error: `no complete answer within ${TOTAL_MS / 1000} s` });
+    }, TOTAL_MS);
+    req.setTimeout(timeoutMs, () => {
+      req.destroy();
+      done({ ok: false, error: `timed out: nothing received for ${timeoutMs / 1000} s` });
     });
-    const buf = Buffer.from(await r.arrayBuffer());
-    return { ok: true, status: r.status, body: buf, contentType: r.headers.get('content-type'), location: r.headers.get('location') };
-  } catch (err) {
-    const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
-    return { ok: false, error: `${err instanceof Error ? err.message : String(err)}${cause}` };
-  }
+    req.on('error', (err) => done({ ok: false, error: describeError(err) }));
+    req.end(payload);
+  });
 }

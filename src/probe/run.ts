@@ -4,7 +4,7 @@
  */
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { dhcpDiscover, mdnsDiscover, sourceAddressToward, hostNameOf, request, type HttpOutcome, type ProbeAddress } from './net';
+import { dhcpDiscover, mdnsDiscover, sourceAddressToward, hostNameOf, request, type HttpOutcome, type ProbeAddress, type TlsOptions } from './net';
 import { substitute, planPost, formBody, placeholders, javaOsName, javaArch, nextRedirect, type HostValues } from './request';
 import { parseProperties, applyPrefixes } from './properties';
 
@@ -33,6 +33,8 @@ export interface ProbeOptions {
   readonly build: string;
   /** url skips discovery: this provisioning URL (a template, as DHCP/mDNS would serve it) is fetched. */
   readonly url?: string;
+  /** tls: extra trusted CA certificates, or any certificate accepted. */
+  readonly tls?: TlsOptions;
 }
 
 /** ProbeReport is the whole result; failed names the first failing step. */
@@ -148,18 +150,19 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
   const hops: { status: number; url: string; note?: string }[] = [];
   const [h, hms] = await timed(async (): Promise<HttpOutcome> => {
     let at = plan.target;
-    let r = await request(at, body, o.userAgent);
+    let r = await request(at, body, o.userAgent, o.tls);
     while (r.ok && r.status >= 300 && r.status < 400) {
       const next = nextRedirect(r.status, r.location, at, hops.length + 1);
       if (!next.follow) return r;
       hops.push({ status: r.status, url: next.url, ...(next.note === undefined ? {} : { note: next.note }) });
       at = next.url;
-      r = await request(at, undefined, o.userAgent);
+      r = await request(at, undefined, o.userAgent, o.tls);
     }
     return r;
   });
   const via = hops.length === 0 ? '' : ` after ${hops.length} redirect(s): ${hops.map((x) => `${x.status} → ${x.url}`).join(', ')}`;
   const notes = hops.flatMap((x) => (x.note === undefined ? [] : [x.note]));
+  if (o.tls?.insecure === true && [plan.target, ...hops.map((x) => x.url)].some((u) => u.startsWith('https:'))) notes.push('the server certificate was not checked (--insecure)');
   if (!h.ok) return fail({ step: 'http', ok: false, ms: hms, summary: `POST ${plan.target}${via} failed: ${h.error}`, findings: { redirects: hops } });
   if (h.status !== 200) {
     const redirect = h.status >= 300 && h.status < 400 ? nextRedirect(h.status, h.location, hops.at(-1)?.url ?? plan.target, hops.length + 1) : undefined;
