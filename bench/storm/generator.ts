@@ -59,7 +59,8 @@ export interface GeneratorResult {
   readonly index: number;
   readonly ok: number;
   readonly errors: Record<string, number>;
-  readonly samples: { dhcp: number[]; http: number[]; parse: number[]; total: number[] };
+  /** slotWait is the time a client waited for one of this process's maxConnections slots. */
+  readonly samples: { dhcp: number[]; slotWait: number[]; http: number[]; parse: number[]; total: number[] };
   readonly trace: Trace;
   /** finishAt is the wall-clock time the last of this process's clients finished. */
   readonly finishAt: number;
@@ -130,7 +131,7 @@ export async function runGenerator(a: GeneratorArgs): Promise<GeneratorResult> {
 
   const ciaddr = ipv4ToU32(a.ip);
   const salt = Math.floor(Math.random() * 0x7fffffff);
-  const samples = { dhcp: [] as number[], http: [] as number[], parse: [] as number[], total: [] as number[] };
+  const samples = { dhcp: [] as number[], slotWait: [] as number[], http: [] as number[], parse: [] as number[], total: [] as number[] };
   const errors: Record<string, number> = {};
   const err = (k: string): void => void (errors[k] = (errors[k] ?? 0) + 1);
   const onSent = (e: Error | null): void => {
@@ -178,9 +179,11 @@ export async function runGenerator(a: GeneratorArgs): Promise<GeneratorResult> {
     const hw = [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
     const v: HostValues = { env: {}, homeLocation: '/home/u', homeName: '.jitsi', uuid: `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`, osname: 'Linux', arch: 'amd64', resx: '1920', resy: '1080', build: '2.10.5550', locale: '', ipaddr: a.ip, hostname: `pc${i}`, hwaddr: hw };
     const plan = planPost(substitute(url, v), `u${i}@example.com`, `pw-${i}`);
+    const tw = performance.now();
     while (open >= a.maxConnections) await new Promise<void>((r) => slots.push(r));
     open++;
     const t1 = performance.now();
+    samples.slotWait.push(t1 - tw);
     let r: PostOutcome;
     try {
       r = await post(new URL(plan.target), formBody(plan.params));

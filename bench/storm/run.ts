@@ -5,7 +5,7 @@
  * POST → parsing the properties (src/probe's pure parts). Every client is its own user.
  *
  *   node scripts/ensure.mjs && node dist/bench/storm/run.js [N=10000] [warm|cold] [scryptCost=10] [rampMs=2000]
- *        [--generators=2] [--http-workers=1] [--max-connections=1000]
+ *        [--generators=2] [--http-workers=1] [--max-connections=9000]
  *
  * Runs as root in two network namespaces it creates (pmd<pid>st{s,c}; always deleted): provisiond
  * (DHCP + HTTP faces, mDNS off) in the server one; in the client one, `--generators` generator
@@ -180,7 +180,7 @@ function parseArgs(argv: readonly string[]): Options {
     rampMs: Math.max(0, Number(pos[3] ?? 2000)),
     generators: Math.max(1, Math.min(16, flag('generators', 2))),
     httpWorkers: Math.max(1, Math.min(8, flag('http-workers', 1))),
-    maxConnections: Math.max(1, flag('max-connections', 1000)),
+    maxConnections: Math.max(1, flag('max-connections', 9000)),
   };
 }
 
@@ -213,7 +213,9 @@ async function main(): Promise<void> {
         `      rules:\n        - subject: default\n          properties:\n            net.java.sip.communicator.impl.protocol.sip.acc1: acc1\n            net.java.sip.communicator.impl.protocol.sip.acc1.USER_ID: "{{ user.name }}@sip.example.com"\n`,
     );
     const d = lab.spawn(lab.srv, [process.execPath, MAIN, 'run', '--config', cfg]);
-    if (!(await d.waitFor((x) => x.includes('"msg":"provisiond started"'), 120_000))) throw new Error(`provisiond did not start:\n${d.lines.join('\n')}`);
+    const started = await d.waitFor((x) => x.includes('"msg":"provisiond started"'), 600_000);
+    if (!started) throw new Error(`provisiond did not start:\n${d.lines.join('\n')}`);
+    const startupS = Math.round((started.at - d.started) / 100) / 10;
     const pid = d.pid ?? 0;
 
     const pass = async (warmup: boolean): Promise<Record<string, unknown>> => {
@@ -231,7 +233,7 @@ async function main(): Promise<void> {
         const msg = /"msg":"([^"]*)"/.exec(line)?.[1] ?? 'other';
         if (msg !== 'counters') logLines[msg] = (logLines[msg] ?? 0) + 1;
       }
-      const merged = { dhcp: [] as number[], http: [] as number[], parse: [] as number[], total: [] as number[] };
+      const merged = { dhcp: [] as number[], slotWait: [] as number[], http: [] as number[], parse: [] as number[], total: [] as number[] };
       const errors: Counters = {};
       const trace: Counters = {};
       for (const r of results) {
@@ -245,6 +247,7 @@ async function main(): Promise<void> {
         errors,
         completionMs: Math.round(Math.max(...results.map((r) => r.finishAt)) - startAt),
         dhcp: stage(merged.dhcp),
+        slotWait: stage(merged.slotWait),
         http: stage(merged.http),
         parse: stage(merged.parse),
         client: stage(merged.total),
@@ -269,6 +272,7 @@ async function main(): Promise<void> {
       rampMs: o.rampMs,
       generators: o.generators,
       httpWorkers: o.httpWorkers,
+      daemonStartupS: startupS,
       maxConnectionsPerGenerator: o.maxConnections,
       ...res,
       ...(warmup ? { warmup: { ok: warmup['ok'], errors: warmup['errors'], completionMs: warmup['completionMs'], trace: warmup['trace'], daemon: warmup['daemon'] } } : {}),
@@ -284,7 +288,7 @@ async function main(): Promise<void> {
     };
     const rss = (res['daemonPeakRssMb'] as number[]).join(' + ');
     process.stdout.write(
-      `| ${o.n} | ${o.mode} | ln=${o.cost} | ${o.httpWorkers} | ${o.rampMs / 1000} s | ${String(res['ok'])} | ${errs} | ${(Number(res['completionMs']) / 1000).toFixed(1)} s | ${st('dhcp')} | ${st('http')} | ${(res['parse'] as { p99: number }).p99} ms | ${String(res['daemonCpuS'])} s | ${rss} MB |\n`,
+      `| ${o.n} | ${o.mode} | ln=${o.cost} | ${o.httpWorkers} | ${o.rampMs / 1000} s | ${String(res['ok'])} | ${errs} | ${(Number(res['completionMs']) / 1000).toFixed(1)} s | ${st('dhcp')} | ${st('http')} | ${st('client')} | ${(res['parse'] as { p99: number }).p99} ms | ${String(res['daemonCpuS'])} s | ${rss} MB |\n`,
     );
     await d.stop();
   } finally {
