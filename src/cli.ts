@@ -359,59 +359,85 @@ async function runDaemon(configPath: string | undefined, levelOverride: LogLevel
   }
   const level = (): LogLevel => levelOverride ?? config.log.level;
   const log = createLogger(level());
-  log.info({ version, config: configPath ?? '(embedded defaults)', node: process.version }, 'provisiond starting');
   const daemon = createDaemon(config, { log });
+  // The handlers go in before the first log line, so that whoever waits for a line to signal
+  // finds them: without one, SIGUSR1 starts Node's inspector (127.0.0.1:9229) and SIGHUP ends
+  // the process.
+  const signals = wireSignals(daemon, log, configPath, levelOverride);
+  log.info({ version, config: configPath ?? '(embedded defaults)', node: process.version }, 'provisiond starting');
   try {
     await daemon.start();
   } catch (err) {
+    signals.remove();
     log.fatal({ err: errorMessage(err), code: isProvError(err) ? err.code : 'PROVD_ERR_INTERNAL' }, 'startup failed');
     await daemon.close();
     return reportError(err);
   }
-  return serve(daemon, log, configPath, levelOverride);
+  return signals.serve();
 }
 
-/** serve wires the signals: SIGHUP reloads, SIGUSR1 logs counters, SIGTERM/SIGINT stop. */
-function serve(daemon: Daemon, log: Logger, configPath: string | undefined, levelOverride: LogLevel | undefined): Promise<number> {
-  return new Promise((resolve) => {
-    let reloading = Promise.resolve();
-    const onHup = (): void => {
-      reloading = reloading.then(async () => {
-        if (configPath === undefined) {
-          log.info('SIGHUP: running on embedded defaults, nothing to reload');
-          return;
-        }
-        log.info({ config: configPath }, 'SIGHUP: reloading configuration');
-        let next: Config;
-        try {
-          next = loadConfigFile(configPath);
-        } catch (err) {
-          const details = isProvError(err) ? err.details : [];
-          for (const d of details) log.error({ problem: d }, 'configuration problem');
-          log.error({ err: errorMessage(err), problems: details.length }, 'reload rejected; still serving the previous configuration');
-          return;
-        }
-        try {
-          await daemon.reload(levelOverride ? { ...next, log: { level: levelOverride } } : next);
-        } catch (err) {
-          log.error({ err: errorMessage(err) }, 'reload could not be applied; still serving the previous configuration');
-        }
-      });
-    };
-    const onUsr1 = (): void => log.info({ stats: daemon.stats() }, 'counters');
-    const stop = (signal: NodeJS.Signals): void => {
-      log.info({ signal }, 'stopping');
-      process.off('SIGTERM', stop).off('SIGINT', stop).off('SIGHUP', onHup).off('SIGUSR1', onUsr1);
-      const timer = setTimeout(() => {
-        log.error({ graceMs: SHUTDOWN_GRACE_MS }, 'graceful shutdown timed out; exiting');
-        resolve(ExitCode.Internal);
-      }, SHUTDOWN_GRACE_MS);
-      timer.unref();
-      void daemon.close().then(() => {
-        clearTimeout(timer);
-        resolve(ExitCode.Ok);
-      });
-    };
-    process.on('SIGTERM', stop).on('SIGINT', stop).on('SIGHUP', onHup).on('SIGUSR1', onUsr1);
-  });
+/** Signals are the daemon's signal handlers (see wireSignals). */
+interface Signals {
+  /** serve adds SIGTERM/SIGINT (stop), applies a SIGHUP that came during startup, and resolves with the exit code. */
+  serve(): Promise<number>;
+  /** remove takes every handler off (startup failed). */
+  remove(): void;
+}
+
+/**
+ * wireSignals installs SIGHUP (reload) and SIGUSR1 (log counters) at once; a SIGHUP before
+ * serve() waits for it. SIGTERM/SIGINT are added by serve(): during startup they keep their
+ * default action, which ends the process.
+ */
+function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined, levelOverride: LogLevel | undefined): Signals {
+  let serving = (): void => undefined;
+  let reloading = new Promise<void>((r) => (serving = r));
+  const onHup = (): void => {
+    reloading = reloading.then(async () => {
+      if (configPath === undefined) {
+        log.info('SIGHUP: running on embedded defaults, nothing to reload');
+        return;
+      }
+      log.info({ config: configPath }, 'SIGHUP: reloading configuration');
+      let next: Config;
+      try {
+        next = loadConfigFile(configPath);
+      } catch (err) {
+        const details = isProvError(err) ? err.details : [];
+        for (const d of details) log.error({ problem: d }, 'configuration problem');
+        log.error({ err: errorMessage(err), problems: details.length }, 'reload rejected; still serving the previous configuration');
+        return;
+      }
+      try {
+        await daemon.reload(levelOverride ? { ...next, log: { level: levelOverride } } : next);
+      } catch (err) {
+        log.error({ err: errorMessage(err) }, 'reload could not be applied; still serving the previous configuration');
+      }
+    });
+  };
+  const onUsr1 = (): void => log.info({ stats: daemon.stats() }, 'counters');
+  let stop = (_signal: NodeJS.Signals): void => undefined;
+  const remove = (): void => void process.off('SIGTERM', stop).off('SIGINT', stop).off('SIGHUP', onHup).off('SIGUSR1', onUsr1);
+  process.on('SIGHUP', onHup).on('SIGUSR1', onUsr1);
+  return {
+    remove,
+    serve: () =>
+      new Promise((resolve) => {
+        stop = (signal) => {
+          log.info({ signal }, 'stopping');
+          remove();
+          const timer = setTimeout(() => {
+            log.error({ graceMs: SHUTDOWN_GRACE_MS }, 'graceful shutdown timed out; exiting');
+            resolve(ExitCode.Internal);
+          }, SHUTDOWN_GRACE_MS);
+          timer.unref();
+          void daemon.close().then(() => {
+            clearTimeout(timer);
+            resolve(ExitCode.Ok);
+          });
+        };
+        process.on('SIGTERM', stop).on('SIGINT', stop);
+        serving();
+      }),
+  };
 }

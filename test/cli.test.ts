@@ -94,6 +94,29 @@ describe('CLI', () => {
   });
 });
 
+describe('signals during startup', () => {
+  test('SIGUSR1 and SIGHUP sent while the daemon starts are its own (counters, reload), not Node\'s defaults', async () => {
+    const cfgPath = file('early.yaml', `dhcp: {enabled: false}\nmdns: {enabled: false}\nhttp: {host: 127.0.0.1, port: 0}\nstateDir: ${join(dir, 'early-state')}\n`);
+    const d = startDaemon(['run', '--config', cfgPath]);
+    try {
+      await d.waitForLog('provisiond starting');
+      // Right after the first line, while the faces are still being started: before the fix,
+      // SIGUSR1 started Node's inspector on 127.0.0.1:9229 and SIGHUP ended the process.
+      d.child.kill('SIGUSR1');
+      d.child.kill('SIGHUP');
+      await d.waitForLog('provisiond started');
+      await d.waitForLog('counters');
+      await d.waitForLog('configuration reloaded');
+      assert.equal(d.child.exitCode, null);
+      assert.doesNotMatch(d.stderr(), /Debugger listening/);
+      d.child.kill('SIGTERM');
+      assert.equal(await d.exited, 0);
+    } finally {
+      if (d.child.exitCode === null) d.child.kill('SIGKILL');
+    }
+  });
+});
+
 describe('daemon lifecycle: SIGHUP reload and SIGTERM', () => {
   let d: Running;
   let client: Socket;

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, type Running } from './helpers/daemon';
+import { listenBacklogs } from './helpers/listen';
 import { BODY_HEAD, DOC_PASSWORD, hashPassword, provisioningYaml } from './helpers/prov';
 
 function alive(pid: number): boolean {
@@ -22,7 +23,7 @@ describe('http.workers: 2 (worker processes sharing the port)', () => {
   let port: number;
   let pids: number[];
   const config = (hashes: { alice: string; bob: string }, display: string): string =>
-    `dhcp: {enabled: false}\nmdns: {enabled: false}\nstateDir: ${join(dir, 'state')}\nhttp: {host: 127.0.0.1, port: 0, workers: 2, rateLimit: {rate: 0}}\n` +
+    `dhcp: {enabled: false}\nmdns: {enabled: false}\nstateDir: ${join(dir, 'state')}\nhttp: {host: 127.0.0.1, port: 0, workers: 2, backlog: 300, rateLimit: {rate: 0}}\n` +
     provisioningYaml(hashes).replace('"Alice Ł"', `"${display}"`);
   let hashes: { alice: string; bob: string };
 
@@ -54,6 +55,10 @@ describe('http.workers: 2 (worker processes sharing the port)', () => {
     assert.ok(bodies.every((b) => b.status === 200));
     assert.equal(new Set(bodies.map((b) => b.body)).size, 1);
     assert.match(bodies[0]?.body ?? '', /DISPLAY_NAME=Alice One/);
+  });
+
+  test('the shared listening socket has the http.backlog accept queue', () => {
+    assert.deepEqual(listenBacklogs(port), [300]);
   });
 
   test('SIGHUP reaches every worker', async () => {

@@ -10,6 +10,7 @@ import { javaLoad, javaMissing } from './helpers/java';
 import { captureLog } from './helpers/log';
 import { makeCert, opensslMissing, httpsPost } from './helpers/tls';
 import { startDaemon } from './helpers/daemon';
+import { listenBacklogs, somaxconn } from './helpers/listen';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'Jitsi/2.10.5550' };
 let hashes: { alice: string; bob: string };
@@ -205,6 +206,16 @@ describe('HTTP face: real sockets', () => {
     f = await startFace(HTTP_LOOPBACK + provisioningYaml(hashes), { level: 'trace' });
   });
   after(() => f.close());
+
+  test('the listening socket has the http.backlog accept queue (default 4096, capped by somaxconn), not Node\'s 511', async () => {
+    assert.deepEqual(listenBacklogs(f.face.port ?? 0), [Math.min(4096, somaxconn())]);
+    const g = await startFace(HTTP_LOOPBACK.replace('rateLimit', 'backlog: 100, rateLimit') + provisioningYaml(hashes));
+    try {
+      assert.deepEqual(listenBacklogs(g.face.port ?? 0), [100]);
+    } finally {
+      await g.close();
+    }
+  });
 
   test('413 for a body over http.bodyLimit', async () => {
     const r = await fetch(`${f.url}/jitsi`, { method: 'POST', headers: FORM, body: `os=${'a'.repeat(20_000)}` });

@@ -1,33 +1,34 @@
 /**
  * bench/storm/run.ts: a Monday-morning boot storm against one provisiond. N simulated Jitsi
- * clients, started over a ramp, each do the whole client sequence: the 300-byte DHCPINFORM from
- * UDP 6768 → the DHCPACK with option 224 → placeholder substitution → the form POST → parsing
- * the properties (src/probe's pure parts). Every client is its own user.
+ * clients, started over a ramp, each do the whole client sequence (generator.ts): the 300-byte
+ * DHCPINFORM from UDP 6768 → the DHCPACK with option 224 → placeholder substitution → the form
+ * POST → parsing the properties (src/probe's pure parts). Every client is its own user.
  *
- *   npm run build && node dist/bench/storm/run.js [N=10000] [warm|cold] [scryptCost=10] [rampMs=2000]
+ *   node scripts/ensure.mjs && node dist/bench/storm/run.js [N=10000] [warm|cold] [scryptCost=10] [rampMs=2000]
+ *        [--generators=2] [--http-workers=1] [--max-connections=9000]
  *
- * Runs as root in two network namespaces it creates (pst<pid>{s,c}; always deleted): provisiond
- * (DHCP + HTTP faces, mDNS off) in the server one, this load generator in the client one (the
- * generator re-executes itself there). warm = a first pass verifies every credential once, the
- * second pass is measured; cold = the first pass after start is measured (every password goes
- * through scrypt). Prints one JSON line and a Markdown row.
+ * Runs as root in two network namespaces it creates (pmd<pid>st{s,c}; always deleted): provisiond
+ * (DHCP + HTTP faces, mDNS off) in the server one; in the client one, `--generators` generator
+ * processes, each with its own client address on the client veth and its own socket on
+ * that address's port 6768 (the server answers an INFORM by unicast to ciaddr:6768). warm = a
+ * first pass verifies every credential once (a 429 is retried there, and only there), the second
+ * pass is measured; cold = the first pass after start is measured (every password goes through
+ * scrypt). Around each pass it reads the daemon's counters (SIGUSR1), the kernel's UDP/TCP/ARP
+ * counters of both namespaces and the global backlog drops, so a lost exchange can be placed.
+ * Prints one JSON line (also appended to .bench-results/storm.jsonl) and a Markdown row.
  */
-import { spawnSync } from 'node:child_process';
-import dgram from 'node:dgram';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, readFileSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab } from '../../test/helpers/mdns-lab';
-import { startDaemon } from '../../test/helpers/daemon';
+import { Lab, ROOT, type Proc } from '../../test/helpers/mdns-lab';
+import { MAIN } from '../../test/helpers/daemon';
 import { hashPassword } from '../../src/provisioning/passwords';
-import { buildInform, readReply, ipv4ToU32 } from '../../src/probe/inform';
-import { substitute, planPost, formBody, type HostValues } from '../../src/probe/request';
-import { parseProperties, applyPrefixes } from '../../src/probe/properties';
+import type { GeneratorArgs, GeneratorResult, Trace } from './generator';
 
-interface Stage {
-  dhcp: number[];
-  http: number[];
-  parse: number[];
-}
+type Counters = Record<string, number>;
+
+/** WARMUP_CONNECTIONS per generator keeps the warm-up under the KDF queue (maxPendingVerifications 64). */
+const WARMUP_CONNECTIONS = 24;
 
 function pct(xs: number[], p: number): number {
   if (xs.length === 0) return NaN;
@@ -35,120 +36,170 @@ function pct(xs: number[], p: number): number {
   return Math.round((s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN) * 10) / 10;
 }
 
-/** generator runs inside the client namespace: N clients, one shared 6768 socket, matched by xid. */
-async function generator(n: number, rampMs: number, cliIp: string, concurrency: number): Promise<void> {
-  const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
-  const waiting = new Map<number, (url: string) => void>();
-  sock.on('message', (buf) => {
-    const xid = buf.length >= 8 ? buf.readUInt32BE(4) : -1;
-    const w = waiting.get(xid);
-    if (w === undefined) return;
-    const r = readReply(buf, xid);
-    if (r.kind === 'url') {
-      waiting.delete(xid);
-      w(r.url);
-    }
-  });
-  await new Promise<void>((res) => sock.bind(6768, '0.0.0.0', () => res()));
-  sock.setBroadcast(true);
-  const salt = Math.floor(Math.random() * 0x7fffffff);
-  const st: Stage = { dhcp: [], http: [], parse: [] };
-  const errors: Record<string, number> = {};
-  const err = (k: string): void => void (errors[k] = (errors[k] ?? 0) + 1);
-  let inflight = 0;
-  const slots: (() => void)[] = [];
-  const t0 = performance.now();
-  const one = async (i: number): Promise<void> => {
-    const xid = (salt + i * 7919) >>> 0; // fresh per pass: a repeated xid is a retransmission to the server
-    const mac = Buffer.from([0x02, 0x00, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff, 0x01]);
-    const a = performance.now();
-    const url = await new Promise<string | undefined>((resolve) => {
-      const timer = setTimeout(() => {
-        waiting.delete(xid);
-        resolve(undefined);
-      }, 10_000);
-      let tries = 0;
-      const send = (): void => {
-        if (!waiting.has(xid) || tries++ >= 3) return;
-        sock.send(buildInform(xid, ipv4ToU32(cliIp), mac), 6767, '255.255.255.255');
-        setTimeout(send, 1000).unref();
-      };
-      waiting.set(xid, (u) => {
-        clearTimeout(timer);
-        resolve(u);
-      });
-      send();
-    });
-    if (url === undefined) return err('dhcp-timeout');
-    st.dhcp.push(performance.now() - a);
-    const hw = [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
-    const v: HostValues = { env: {}, homeLocation: '/home/u', homeName: '.jitsi', uuid: `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`, osname: 'Linux', arch: 'amd64', resx: '1920', resy: '1080', build: '2.10.5550', locale: '', ipaddr: cliIp, hostname: `pc${i}`, hwaddr: hw };
-    const plan = planPost(substitute(url, v), `u${i}@example.com`, `pw-${i}`);
-    while (inflight >= concurrency) await new Promise<void>((r) => slots.push(r));
-    inflight++;
-    const b = performance.now();
-    let body: Buffer | undefined;
-    try {
-      const r = await fetch(plan.target, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'Jitsi/2.10.5550' }, body: formBody(plan.params), signal: AbortSignal.timeout(30_000) });
-      body = Buffer.from(await r.arrayBuffer());
-      if (r.status !== 200) {
-        err(`http-${r.status}`);
-        body = undefined;
-      }
-    } catch (e) {
-      err(`http-${e instanceof Error ? e.name : 'error'}`);
-    } finally {
-      inflight--;
-      slots.shift()?.();
-    }
-    if (body === undefined) return;
-    st.http.push(performance.now() - b);
-    const c = performance.now();
-    const p = parseProperties(body);
-    if (!p.ok || applyPrefixes(p.entries).properties === 0) return err('parse');
-    st.parse.push(performance.now() - c);
-  };
-  const all: Promise<void>[] = [];
-  for (let i = 0; i < n; i++) {
-    const at = n <= 1 ? 0 : (rampMs * i) / n;
-    all.push(new Promise<void>((r) => setTimeout(r, at)).then(() => one(i)));
+function delta(after: Counters, before: Counters): Counters {
+  const out: Counters = {};
+  for (const [k, v] of Object.entries(after)) {
+    const d = v - (before[k] ?? 0);
+    if (d !== 0) out[k] = d;
   }
-  await Promise.all(all);
-  const total = performance.now() - t0;
-  sock.close();
-  const ok = st.parse.length;
-  process.stdout.write(
-    `RESULT ${JSON.stringify({ n, ok, errors, completionMs: Math.round(total), dhcp: { p50: pct(st.dhcp, 50), p99: pct(st.dhcp, 99) }, http: { p50: pct(st.http, 50), p99: pct(st.http, 99) }, parse: { p50: pct(st.parse, 50), p99: pct(st.parse, 99) } })}\n`,
+  return out;
+}
+
+/** flatten turns the daemon's {face: {counter: n}} into {"face.counter": n}. */
+function flatten(stats: Record<string, Record<string, number>>): Counters {
+  const out: Counters = {};
+  for (const [face, c] of Object.entries(stats)) for (const [k, v] of Object.entries(c)) out[`${face}.${k}`] = v;
+  return out;
+}
+
+/** KERNEL lists the kernel counters kept (per namespace); deltas of the others are noise here. */
+const KERNEL = new Set([
+  'Udp.InDatagrams', 'Udp.NoPorts', 'Udp.InErrors', 'Udp.OutDatagrams', 'Udp.RcvbufErrors', 'Udp.SndbufErrors',
+  'Tcp.ActiveOpens', 'Tcp.PassiveOpens', 'Tcp.AttemptFails', 'Tcp.RetransSegs',
+  'TcpExt.ListenOverflows', 'TcpExt.ListenDrops', 'TcpExt.TCPTimeouts',
+]);
+
+/** kernelCounters reads a namespace's SNMP counters and its ARP unresolved discards. */
+function kernelCounters(ns: string): Counters {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp', '/proc/net/netstat', '/proc/net/stat/arp_cache'], { encoding: 'utf8' });
+  const out: Counters = {};
+  const lines = r.stdout.split('\n');
+  for (let i = 0; i + 1 < lines.length; i++) {
+    const head = /^(\w+): (.*)$/.exec(lines[i] ?? '');
+    const vals = /^(\w+): (.*)$/.exec(lines[i + 1] ?? '');
+    if (!head || !vals || head[1] !== vals[1] || /^[-\d ]+$/.test(head[2] ?? '')) continue;
+    const names = (head[2] ?? '').split(' ');
+    const nums = (vals[2] ?? '').split(' ');
+    names.forEach((n, k) => KERNEL.has(`${head[1]}.${n}`) && (out[`${head[1]}.${n}`] = Number(nums[k])));
+    i++;
+  }
+  const arpHead = lines.findIndex((l) => l.startsWith('entries '));
+  const col = (lines[arpHead] ?? '').split(/\s+/).indexOf('unresolved_discards');
+  if (arpHead >= 0 && col >= 0) {
+    out['Arp.UnresolvedDiscards'] = lines.slice(arpHead + 1).reduce((s, l) => s + (l.trim() ? parseInt(l.trim().split(/\s+/)[col] ?? '0', 16) : 0), 0);
+  }
+  return out;
+}
+
+/** backlogDrops sums the second column of /proc/net/softnet_stat (netdev_max_backlog overflows; global). */
+function backlogDrops(): number {
+  return readFileSync('/proc/net/softnet_stat', 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .reduce((s, l) => s + parseInt(l.trim().split(/\s+/)[1] ?? '0', 16), 0);
+}
+
+/** processTree is pid and its descendants (the HTTP workers when http.workers > 1). */
+function processTree(pid: number): number[] {
+  const out = [pid];
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const kids = readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
+      if (kids) for (const k of kids.split(' ')) out.push(...processTree(Number(k)));
+    }
+  } catch {
+    // exited meanwhile
+  }
+  return out;
+}
+
+/** procStats sums CPU ticks over the daemon's process tree and lists each process's peak RSS. */
+function procStats(pid: number): { cpuTicks: number; rssPeakMb: number[] } {
+  let cpuTicks = 0;
+  const rssPeakMb: number[] = [];
+  for (const p of processTree(pid)) {
+    try {
+      const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1];
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      cpuTicks += Number(stat[11] ?? 0) + Number(stat[12] ?? 0);
+      rssPeakMb.push(Math.round(Number(hwm ?? NaN) / 1024));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return { cpuTicks, rssPeakMb };
+}
+
+/** daemonCounters asks the daemon for its counters (SIGUSR1) and reads the log line it writes. */
+async function daemonCounters(d: Proc): Promise<Counters> {
+  const from = d.lines.length;
+  const t0 = performance.now();
+  d.child.kill('SIGUSR1');
+  const hit = await d.waitFor((l) => l.includes('"msg":"counters"'), 120_000, from);
+  if (!hit) throw new Error(`the daemon did not log its counters within 120 s of SIGUSR1:\n${d.lines.slice(-5).join('\n')}`);
+  const ms = performance.now() - t0;
+  if (ms > 1000) process.stderr.write(`the daemon took ${Math.round(ms)} ms to log its counters\n`);
+  return flatten((JSON.parse(hit.line) as { stats: Record<string, Record<string, number>> }).stats);
+}
+
+function runGenerators(ns: string, args: readonly GeneratorArgs[]): Promise<GeneratorResult[]> {
+  const script = join(__dirname, 'generator.js');
+  return Promise.all(
+    args.map(
+      (a) =>
+        new Promise<GeneratorResult>((resolve, reject) => {
+          // Asynchronous on purpose: this process must keep reading the daemon's log pipe while
+          // the storm runs (a blocked reader stalls the daemon's synchronous logger).
+          const c = spawn('ip', ['netns', 'exec', ns, process.execPath, script, JSON.stringify(a)], { stdio: ['ignore', 'pipe', 'pipe'] });
+          let out = '';
+          let errText = '';
+          c.stdout.on('data', (b: Buffer) => void (out += b.toString('utf8')));
+          c.stderr.on('data', (b: Buffer) => void (errText += b.toString('utf8')));
+          const timer = setTimeout(() => c.kill('SIGKILL'), 900_000);
+          c.on('exit', () => {
+            clearTimeout(timer);
+            const line = out.split('\n').find((x) => x.startsWith('RESULT '));
+            if (line) resolve(JSON.parse(line.slice(7)) as GeneratorResult);
+            else reject(new Error(`generator ${a.index} failed:\n${out}\n${errText}`));
+          });
+        }),
+    ),
   );
 }
 
-function procStats(pid: number): { rssPeakKb: number; cpuTicks: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const hwm = /VmHWM:\s+(\d+)/.exec(status)?.[1];
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return { rssPeakKb: Number(hwm ?? NaN), cpuTicks: Number(stat[11] ?? 0) + Number(stat[12] ?? 0) };
+interface Options {
+  readonly n: number;
+  readonly mode: 'warm' | 'cold';
+  readonly cost: number;
+  readonly rampMs: number;
+  readonly generators: number;
+  readonly httpWorkers: number;
+  readonly maxConnections: number;
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  const pos = argv.filter((a) => !a.startsWith('--'));
+  const flag = (name: string, dflt: number): number => {
+    const v = argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+    return v === undefined || !Number.isFinite(Number(v)) ? dflt : Number(v);
+  };
+  return {
+    n: Math.max(1, Math.min(100_000, Number(pos[0] ?? 10_000) || 10_000)),
+    mode: pos[1] === 'cold' ? 'cold' : 'warm',
+    cost: Math.max(10, Math.min(20, Number(pos[2] ?? 10) || 10)),
+    rampMs: Math.max(0, Number(pos[3] ?? 2000)),
+    generators: Math.max(1, Math.min(16, flag('generators', 2))),
+    httpWorkers: Math.max(1, Math.min(8, flag('http-workers', 1))),
+    maxConnections: Math.max(1, flag('max-connections', 9000)),
+  };
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === '--generator') {
-    await generator(Number(process.argv[3]), Number(process.argv[4]), process.argv[5] ?? '', Number(process.argv[6]));
-    return;
-  }
-  const n = Math.max(1, Math.min(100_000, Number(process.argv[2] ?? 10_000) || 10_000));
-  const mode = process.argv[3] === 'cold' ? 'cold' : 'warm';
-  const cost = Math.max(10, Math.min(20, Number(process.argv[4] ?? 10) || 10));
-  const rampMs = Math.max(0, Number(process.argv[5] ?? 2000));
+  const o = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('needs root (network namespaces)');
   const lab = new Lab('st', 1, 237);
   const l = lab.links[0] as (typeof lab.links)[0];
+  // Generator k uses 10.237.1.(2 + k): the lab's client address, then extra ones on the same veth.
+  const ips = Array.from({ length: o.generators }, (_, k) => l.cliIp.replace(/\.\d+$/, `.${2 + k}`));
   try {
     lab.up();
+    for (const ip of ips.slice(1)) spawnSync('ip', ['-n', lab.cli, 'addr', 'add', `${ip}/24`, 'dev', l.cliIf]);
     spawnSync('ip', ['-n', lab.cli, 'route', 'add', '255.255.255.255/32', 'dev', l.cliIf]);
-    process.stderr.write(`hashing ${n} passwords (scrypt ln=${cost})...\n`);
+    process.stderr.write(`hashing ${o.n} passwords (scrypt ln=${o.cost})...\n`);
     const users: string[] = [];
     const B = 256;
-    for (let i = 0; i < n; i += B) {
-      const batch = await Promise.all(Array.from({ length: Math.min(B, n - i) }, (_, k) => hashPassword(`pw-${i + k}`, cost)));
+    for (let i = 0; i < o.n; i += B) {
+      const batch = await Promise.all(Array.from({ length: Math.min(B, o.n - i) }, (_, k) => hashPassword(`pw-${i + k}`, o.cost)));
       batch.forEach((h, k) => users.push(`        u${i + k}: {password: "${h}"}`));
     }
     const stateDir = join(lab.dir, 'state');
@@ -156,27 +207,90 @@ async function main(): Promise<void> {
     const cfg = join(lab.dir, 'storm.yaml');
     writeFileSync(
       cfg,
-      `stateDir: ${stateDir}\nlog: {level: info}\ndhcp:\n  interfaces: [${l.srvIf}]\n  rateLimit: {rate: 0}\nmdns: {enabled: false}\ndevices: {maxNewPerSourcePerHour: 1000000}\nhttp: {host: 0.0.0.0, rateLimit: {rate: 0}, maxConnections: 100000}\n` +
-        `provisioning:\n  defaultDomain: example.com\n  passwords: {scryptCost: ${cost}, cacheSize: ${Math.max(10_000, n)}}\n  tenants:\n    example.com:\n      users:\n${users.join('\n')}\n` +
+      `stateDir: ${stateDir}\nlog: {level: info}\ndhcp:\n  interfaces: [${l.srvIf}]\n  rateLimit: {rate: 0}\nmdns: {enabled: false}\ndevices: {maxNewPerSourcePerHour: 1000000}\n` +
+        `http: {host: 0.0.0.0, workers: ${o.httpWorkers}, rateLimit: {rate: 0}, maxConnections: 100000}\n` +
+        `provisioning:\n  defaultDomain: example.com\n  passwords: {scryptCost: ${o.cost}, cacheSize: ${Math.max(10_000, o.n)}}\n  tenants:\n    example.com:\n      users:\n${users.join('\n')}\n` +
         `      rules:\n        - subject: default\n          properties:\n            net.java.sip.communicator.impl.protocol.sip.acc1: acc1\n            net.java.sip.communicator.impl.protocol.sip.acc1.USER_ID: "{{ user.name }}@sip.example.com"\n`,
     );
-    const d = startDaemon(['run', '--config', cfg], ['ip', 'netns', 'exec', lab.srv]);
-    await d.waitForLog('provisiond started', 60_000);
-    const pid = d.child.pid ?? 0;
-    const gen = (): Record<string, unknown> => {
-      const r = spawnSync('ip', ['netns', 'exec', lab.cli, process.execPath, __filename, '--generator', String(n), String(rampMs), l.cliIp, '512'], { encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 24 });
-      const line = r.stdout.split('\n').find((x) => x.startsWith('RESULT '));
-      if (!line) throw new Error(`generator failed: ${r.stdout}\n${r.stderr}`);
-      return JSON.parse(line.slice(7)) as Record<string, unknown>;
+    const d = lab.spawn(lab.srv, [process.execPath, MAIN, 'run', '--config', cfg]);
+    const started = await d.waitFor((x) => x.includes('"msg":"provisiond started"'), 600_000);
+    if (!started) throw new Error(`provisiond did not start:\n${d.lines.join('\n')}`);
+    const startupS = Math.round((started.at - d.started) / 100) / 10;
+    const pid = d.pid ?? 0;
+
+    const pass = async (warmup: boolean): Promise<Record<string, unknown>> => {
+      const before = { daemon: await daemonCounters(d), srv: kernelCounters(lab.srv), cli: kernelCounters(lab.cli), backlog: backlogDrops(), proc: procStats(pid) };
+      const logFrom = d.lines.length;
+      const startAt = performance.timeOrigin + performance.now() + 1500;
+      const results = await runGenerators(
+        lab.cli,
+        ips.map((ip, index) => ({ n: o.n, index, count: o.generators, ip, startAt, rampMs: o.rampMs, maxConnections: warmup ? WARMUP_CONNECTIONS : o.maxConnections, warmup })),
+      );
+      const proc = procStats(pid);
+      const daemon = delta(await daemonCounters(d), before.daemon);
+      const logLines: Counters = {};
+      for (const line of d.lines.slice(logFrom)) {
+        const msg = /"msg":"([^"]*)"/.exec(line)?.[1] ?? 'other';
+        if (msg !== 'counters') logLines[msg] = (logLines[msg] ?? 0) + 1;
+      }
+      const merged = { dhcp: [] as number[], slotWait: [] as number[], http: [] as number[], parse: [] as number[], total: [] as number[] };
+      const errors: Counters = {};
+      const trace: Counters = {};
+      for (const r of results) {
+        for (const k of Object.keys(merged) as (keyof typeof merged)[]) for (const x of r.samples[k]) merged[k].push(x);
+        for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+        for (const [k, v] of Object.entries(r.trace) as [keyof Trace, number][]) trace[k] = k === 'boundLateMs' ? Math.max(trace[k] ?? 0, v) : (trace[k] ?? 0) + v;
+      }
+      const stage = (xs: number[]): { p50: number; p99: number } => ({ p50: pct(xs, 50), p99: pct(xs, 99) });
+      return {
+        ok: merged.total.length,
+        errors,
+        completionMs: Math.round(Math.max(...results.map((r) => r.finishAt)) - startAt),
+        dhcp: stage(merged.dhcp),
+        slotWait: stage(merged.slotWait),
+        http: stage(merged.http),
+        parse: stage(merged.parse),
+        client: stage(merged.total),
+        daemonCpuS: (proc.cpuTicks - before.proc.cpuTicks) / 100,
+        daemonPeakRssMb: proc.rssPeakMb,
+        generatorCpuS: results.map((r) => r.cpuS),
+        trace,
+        daemon,
+        daemonLogLines: logLines,
+        kernel: { srv: delta(kernelCounters(lab.srv), before.srv), cli: delta(kernelCounters(lab.cli), before.cli), backlogDrops: backlogDrops() - before.backlog },
+      };
     };
-    if (mode === 'warm') gen();
-    const before = procStats(pid);
-    const res = gen();
-    const after = procStats(pid);
-    const out = { ...res, mode, scrypt: `ln=${cost} r=8 p=1`, rampMs, daemonCpuS: (after.cpuTicks - before.cpuTicks) / 100, daemonPeakRssMb: Math.round(after.rssPeakKb / 1024) };
-    process.stdout.write(`${JSON.stringify(out)}\n`);
-    d.child.kill('SIGTERM');
-    await d.exited;
+
+    const warmup = o.mode === 'warm' ? await pass(true) : undefined;
+    const res = await pass(false);
+    const out = {
+      at: new Date().toISOString(),
+      commit: spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim(),
+      n: o.n,
+      mode: o.mode,
+      scrypt: `ln=${o.cost} r=8 p=1`,
+      rampMs: o.rampMs,
+      generators: o.generators,
+      httpWorkers: o.httpWorkers,
+      daemonStartupS: startupS,
+      maxConnectionsPerGenerator: o.maxConnections,
+      ...res,
+      ...(warmup ? { warmup: { ok: warmup['ok'], errors: warmup['errors'], completionMs: warmup['completionMs'], trace: warmup['trace'], daemon: warmup['daemon'] } } : {}),
+    };
+    const json = JSON.stringify(out);
+    process.stdout.write(`${json}\n`);
+    mkdirSync(join(ROOT, '.bench-results'), { recursive: true });
+    appendFileSync(join(ROOT, '.bench-results', 'storm.jsonl'), `${json}\n`);
+    const errs = Object.entries(res['errors'] as Counters).map(([k, v]) => `${v} ${k}`).join(', ') || '0';
+    const st = (k: string): string => {
+      const s = res[k] as { p50: number; p99: number };
+      return `${s.p50} / ${s.p99} ms`;
+    };
+    const rss = (res['daemonPeakRssMb'] as number[]).join(' + ');
+    process.stdout.write(
+      `| ${o.n} | ${o.mode} | ln=${o.cost} | ${o.httpWorkers} | ${o.rampMs / 1000} s | ${String(res['ok'])} | ${errs} | ${(Number(res['completionMs']) / 1000).toFixed(1)} s | ${st('dhcp')} | ${st('http')} | ${st('client')} | ${(res['parse'] as { p99: number }).p99} ms | ${String(res['daemonCpuS'])} s | ${rss} MB |\n`,
+    );
+    await d.stop();
   } finally {
     await lab.down();
   }

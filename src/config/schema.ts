@@ -142,6 +142,12 @@ const httpSchema = z
     trustedProxies: z
       .array(z.string().refine((p) => isIP(p) !== 0 || /^[0-9a-fA-F.:]+\/\d{1,3}$/.test(p) && isIP(p.split('/')[0] ?? '') !== 0, { message: 'must be an IP address or CIDR (e.g. 127.0.0.1, 10.0.0.0/8, ::1)' }))
       .default([]),
+    /**
+     * backlog: connections the kernel may complete before the daemon accepts them (listen(2);
+     * capped by net.core.somaxconn). Node's default, 511, overflows in a boot storm (SYNs dropped,
+     * clients waiting 1 s, then 3 s, to retry).
+     */
+    backlog: z.number().int().min(1).max(65_535).default(4096),
     /** maxConnections: open connections at once; more are closed on arrival. */
     maxConnections: z.number().int().min(1).max(1_000_000).default(1024),
     /** bodyLimit: the largest request body in bytes (413 beyond). */

@@ -74,7 +74,7 @@ export function readTls(tls: { readonly cert: string; readonly key: string }): T
 
 function listenSignature(c: Config): string {
   const h = c.http;
-  return JSON.stringify([h.host, h.port, h.tls !== undefined, h.plainPort ?? null, h.bodyLimit, h.headersTimeout, h.requestTimeout, h.maxConnections, h.trustedProxies]);
+  return JSON.stringify([h.host, h.port, h.tls !== undefined, h.plainPort ?? null, h.bodyLimit, h.headersTimeout, h.requestTimeout, h.maxConnections, h.trustedProxies, h.backlog]);
 }
 
 let seq = 0;
@@ -274,8 +274,8 @@ export class HttpFace implements Face {
     const main = this.buildApp(config, tls);
     const plain = tls && h.plainPort !== undefined ? this.buildApp(config, undefined) : undefined;
     try {
-      await main.listen({ host: h.host, port: h.port });
-      if (plain && h.plainPort !== undefined) await plain.listen({ host: h.host, port: h.plainPort });
+      await main.listen({ host: h.host, port: h.port, backlog: h.backlog });
+      if (plain && h.plainPort !== undefined) await plain.listen({ host: h.host, port: h.plainPort, backlog: h.backlog });
     } catch (err) {
       await main.close().catch(() => undefined);
       if (plain) await plain.close().catch(() => undefined);
