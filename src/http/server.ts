@@ -29,6 +29,7 @@ import { BanList } from '../security/bans';
 import { fileSink, type EventSink } from '../security/events';
 import { DeviceQuota } from '../security/quota';
 import { parseCidr, type Cidr } from '../net/ipv4';
+import { Episode } from '../episode';
 
 /** PATHS are the provisioning endpoints. */
 export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/' } as const;
@@ -96,6 +97,9 @@ export class HttpFace implements Face {
   private listeners: Listeners | undefined;
   private closed = false;
   private readonly counters = new Map<string, number>();
+  /** saturated is a run of 429s because the password checks (KDF queue) are full: logged once. */
+  private readonly saturated = new Episode(5000);
+  private saturatedTimer: NodeJS.Timeout | undefined;
   private bans: { readonly list: BanList; readonly signature: string } | undefined;
   private events: { readonly sink: EventSink; readonly path: string } | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
@@ -186,6 +190,7 @@ export class HttpFace implements Face {
     if (this.closed) return;
     this.closed = true;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    if (this.saturatedTimer) clearTimeout(this.saturatedTimer);
     const l = this.listeners;
     this.listeners = undefined;
     if (l) await closeListeners(l);
@@ -232,7 +237,32 @@ export class HttpFace implements Face {
     if (a.status === 500) this.log.error({ ...fields, err: a.result?.error }, 'provisioning request failed');
     else if (a.status === 200) this.log.debug(fields, 'provisioning request');
     else if (a.outcome === 'banned') this.log.debug(fields, 'provisioning request'); // the ban itself is logged once (event log)
+    else if (a.outcome === 'busy') this.onSaturated(fields);
     else if (a.outcome !== 'rate-limited') this.log.info(fields, 'provisioning request'); // one line per flood: rate-limited-first
+  }
+
+  /** onSaturated logs the first 429 of a KDF-saturation episode and, once it is over, a summary. */
+  private onSaturated(fields: Record<string, unknown>): void {
+    if (!this.saturated.hit()) {
+      this.log.debug(fields, 'provisioning request');
+      return;
+    }
+    this.log.warn(
+      { ...fields, maxPendingVerifications: this.config.provisioning.passwords.maxPendingVerifications },
+      'password checks saturated: new logins are answered 429 until the queue drains (one line per episode; each counted as status:429)',
+    );
+    const watch = (): void => {
+      const ended = this.saturated.check();
+      if (ended === undefined) {
+        this.saturatedTimer = setTimeout(watch, this.saturated.quietMs);
+        this.saturatedTimer.unref();
+        return;
+      }
+      this.saturatedTimer = undefined;
+      this.log.info({ refused: ended.events, ms: ended.ms }, 'password checks no longer saturated');
+    };
+    this.saturatedTimer = setTimeout(watch, this.saturated.quietMs);
+    this.saturatedTimer.unref();
   }
 
   private count(name: string): void {
