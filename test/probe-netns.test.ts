@@ -2,8 +2,8 @@
  * probe-netns.test.ts: `provisiond probe` end to end, only inside two network namespaces this
  * test creates (names carry the PID; always deleted). The server namespace runs
  *   1. provisiond with its DHCP, mDNS and HTTP faces, then
- *   2. ISC dhcpd (`-p 6767`, option 224) + avahi-daemon publishing "Provisioning URL" + a
- *      provisiond HTTP face standing in for the PHP script,
+ *   2. ISC dhcpd (`-p 6767`, option 224) + avahi-daemon publishing "Provisioning URL" + a PHP
+ *      provisioning script (test/fixtures/provisioning.php) under PHP's built-in server,
  * and the probe runs in the client namespace. Each piece is then stopped in turn and the probe
  * must fail naming that step. Skips with a message when not root or a tool is missing.
  */
@@ -12,11 +12,15 @@ import assert from 'node:assert/strict';
 import { writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { Lab, labSkipReason, type Proc } from './helpers/mdns-lab';
+import { Lab, ROOT, labSkipReason, type Proc } from './helpers/mdns-lab';
 import { startDaemon, MAIN, type Running } from './helpers/daemon';
 import { provisioningYaml, hashPassword, DOC_PASSWORD } from './helpers/prov';
 
-const skip = labSkipReason() || (existsSync('/usr/sbin/dhcpd') ? false : 'ISC dhcpd (isc-dhcp-server) is not installed');
+const skip =
+  labSkipReason() ||
+  (existsSync('/usr/sbin/dhcpd') ? false : 'ISC dhcpd (isc-dhcp-server) is not installed') ||
+  (spawnSync('php', ['--version']).status === 0 ? false : 'php (php-cli) is not installed');
+const PHP_SCRIPT = join(ROOT, 'test', 'fixtures', 'provisioning.php');
 
 interface ProbeRun {
   readonly code: number | string;
@@ -118,14 +122,15 @@ describe('provisiond probe in network namespaces', { skip }, () => {
     });
   });
 
-  describe('against ISC dhcpd + avahi-daemon + an HTTP server', () => {
+  describe('against ISC dhcpd + avahi-daemon + a PHP provisioning script', () => {
     let dhcpd: Proc;
     let avahi: Proc;
-    let http: Running;
+    let php: Proc;
     const PORT = 8680;
     const url = `http://${l.srvIp}:${PORT}/jitsi?user=\${username}&password=\${password}&uuid=\${uuid}&hw=\${hwaddr}&os=\${osname}`;
     before(async () => {
-      http = await start(config('http.yaml', `dhcp: {enabled: false}\nmdns: {enabled: false}\nhttp: {host: ${l.srvIp}, port: ${PORT}, rateLimit: {rate: 0}}\nstateDir: ${join(lab.dir, 'state-http')}\n${provisioning}`), 'provisiond started');
+      php = lab.spawn(lab.srv, ['php', '-S', `${l.srvIp}:${PORT}`, PHP_SCRIPT], { ...process.env, PROV_PASSWORD: DOC_PASSWORD });
+      if (!(await php.waitFor(/Development Server .* started/, 15_000))) throw new Error(`php -S did not start:\n${php.lines.join('\n')}`);
       const conf = config(
         'dhcpd.conf',
         `option jitsi-provisioning-url code 224 = text;\nauthoritative;\nddns-update-style none;\nsubnet ${l.srvIp.replace(/\.1$/, '.0')} netmask 255.255.255.0 {\n  option jitsi-provisioning-url "${url}";\n}\n`,
@@ -145,6 +150,7 @@ describe('provisiond probe in network namespaces', { skip }, () => {
       assert.equal(r.report.steps[0]?.findings['url'], url);
       assert.equal(String(r.report.steps[0]?.findings['server']).split(':')[0], l.srvIp);
       assert.equal(r.report.steps[2]?.findings['status'], 200);
+      assert.equal(r.report.steps[3]?.findings['properties'], 4, 'the PHP script\'s four properties');
     });
 
     test('--method bonjour: avahi-daemon publishes the service; URL assembled as JmDNS does', { timeout: 60_000 }, async () => {
@@ -154,8 +160,14 @@ describe('provisiond probe in network namespaces', { skip }, () => {
       assert.equal(r.report.steps[2]?.findings['status'], 200);
     });
 
+    test('a wrong password: the PHP script answers 401 and the probe says so', { timeout: 60_000 }, async () => {
+      const r = await probe(['--method', 'dhcp'], 'not-the-password');
+      assert.equal(r.code, 13, JSON.stringify(r.report));
+      assert.match(r.report.steps.at(-1)?.summary ?? '', /HTTP 401 \(the client clears its stored credentials and asks again\)/);
+    });
+
     test('each piece stopped in turn: the probe names the failing step', { timeout: 120_000 }, async () => {
-      await stop(http);
+      await php.stop(3000);
       let r = await probe(['--method', 'both']);
       assert.equal(r.code, 13, JSON.stringify(r.report));
       assert.equal(r.report.failed, 'http');
