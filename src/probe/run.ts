@@ -148,12 +148,17 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
   });
   // http: the POST, then the redirects the client would follow (each a GET).
   const hops: { status: number; url: string; note?: string }[] = [];
+  /** notFollowed: why the last 3xx was not followed, as the client would not follow it. */
+  let notFollowed: string | undefined;
   const [h, hms] = await timed(async (): Promise<HttpOutcome> => {
     let at = plan.target;
     let r = await request(at, body, o.userAgent, o.tls);
     while (r.ok && r.status >= 300 && r.status < 400) {
       const next = nextRedirect(r.status, r.location, at, hops.length + 1);
-      if (!next.follow) return r;
+      if (!next.follow) {
+        notFollowed = next.reason;
+        return r;
+      }
       hops.push({ status: r.status, url: next.url, ...(next.note === undefined ? {} : { note: next.note }) });
       at = next.url;
       r = await request(at, undefined, o.userAgent, o.tls);
@@ -165,10 +170,9 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
   if (o.tls?.insecure === true && [plan.target, ...hops.map((x) => x.url)].some((u) => u.startsWith('https:'))) notes.push('the server certificate was not checked (--insecure)');
   if (!h.ok) return fail({ step: 'http', ok: false, ms: hms, summary: `POST ${plan.target}${via} failed: ${h.error}`, findings: { redirects: hops } });
   if (h.status !== 200) {
-    const redirect = h.status >= 300 && h.status < 400 ? nextRedirect(h.status, h.location, hops.at(-1)?.url ?? plan.target, hops.length + 1) : undefined;
     const why =
-      redirect !== undefined && !redirect.follow
-        ? ` (${redirect.reason})`
+      notFollowed !== undefined
+        ? ` (${notFollowed})`
         : h.status === 401 || h.status === 403
           ? ' (the client clears its stored credentials and asks again)'
           : ' (the client treats anything but 200 as a failure)';
