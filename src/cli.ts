@@ -46,6 +46,7 @@ function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_MDNS_CONFLICT':
     case 'PROVD_ERR_HTTP_BIND':
     case 'PROVD_ERR_HTTP_TLS':
+    case 'PROVD_ERR_EVENT_LOG':
     case 'PROVD_ERR_STORE':
       return ExitCode.Startup;
     case 'PROVD_ERR_USER':

@@ -94,19 +94,29 @@ export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps
   if (!form.ok) return text(400, 'malformed', `malformed request: ${form.error}\n`);
 
   // Brute-force bans: a banned source or user gets 429 before any check runs (nothing is counted).
+  // admit() also counts the attempts in flight toward maxRetry (issue 10): concurrent guesses wait
+  // for their turn instead of all being checked before the first failure is counted.
   const userKey = deps.bans ? deps.engine.userKeyOf(form.params) : undefined;
-  const ban = deps.bans?.check(req.ip, userKey);
-  if (ban?.banned === true) {
-    return text(429, 'banned', 'too many failed attempts; retry later\n', { 'retry-after': String(ban.retryAfter) });
+  const admission = deps.bans ? await deps.bans.admit(req.ip, userKey) : undefined;
+  if (admission?.kind === 'banned') {
+    return text(429, 'banned', 'too many failed attempts; retry later\n', { 'retry-after': String(admission.verdict.retryAfter) });
   }
+  if (admission?.kind === 'busy') return text(429, 'attempts-in-flight', 'too many attempts in progress for this address or user; retry shortly\n', { 'retry-after': '1' });
 
-  const result = await deps.engine.provision({ params: form.params, ip: req.ip, userAgent: req.userAgent, key: req.key });
-  if (deps.bans && FAILURE_OUTCOMES.has(result.outcome) && !deps.bans.trusted(req.ip)) {
-    const at = deps.now?.() ?? new Date();
-    deps.events?.write(failureLine(at, req.ip, result.outcome, userKey, result.tenant));
-    for (const e of deps.bans.fail(req.ip, result.outcome === 'bad-credentials' ? userKey : undefined)) {
-      if (e.kind === 'ban') deps.events?.write(banLine(at, req.ip, e.scope, e.subject, new Date(e.until)));
+  let result: ProvisionResult;
+  try {
+    result = await deps.engine.provision({ params: form.params, ip: req.ip, userAgent: req.userAgent, key: req.key });
+    if (deps.bans && FAILURE_OUTCOMES.has(result.outcome) && !deps.bans.trusted(req.ip)) {
+      // Count first: the event log (which may be on a full disk) never changes the answer.
+      const events = deps.bans.fail(req.ip, result.outcome === 'bad-credentials' ? userKey : undefined);
+      const at = deps.now?.() ?? new Date();
+      deps.events?.write(failureLine(at, req.ip, result.outcome, userKey, result.tenant));
+      for (const e of events) {
+        if (e.kind === 'ban') deps.events?.write(banLine(at, req.ip, e.scope, e.subject, new Date(e.until)));
+      }
     }
+  } finally {
+    if (admission?.kind === 'go') admission.release();
   }
 
   let inventoryError: string | undefined;

@@ -284,13 +284,37 @@ export class HttpFace implements Face {
     }
     const path = config.http.eventLog ?? join(config.stateDir, 'security.log');
     if (this.events?.path !== path) {
-      const sink = fileSink(path); // throws: the reload (or start) is refused
+      const sink = this.openEventLog(path); // throws PROVD_ERR_EVENT_LOG: the reload (or start) is refused
       this.events?.sink.close();
       this.events = { sink, path };
+    } else {
+      // SIGHUP always reopens the event log (logrotate's postrotate); a failure keeps the old file.
+      try {
+        this.events.sink.reopen?.();
+      } catch (err) {
+        this.log.warn({ code: 'PROVD_ERR_EVENT_LOG', path, err: errorMessage(err) }, 'security event log not reopened: lines keep going to the file already open');
+      }
     }
     const d = config.devices;
     const quota = this.store ? new DeviceQuota({ perSourcePerHour: d.maxNewPerSourcePerHour, maxTotal: d.maxTotal }, this.store.devices) : undefined;
     return { engine, devices: this.store?.devices, limiter, bans: this.bans.list, events: this.events.sink, ...(quota ? { quota } : {}) };
+  }
+
+  /** openEventLog opens the security event log; a write failure is logged once per episode and counted. */
+  private openEventLog(path: string): EventSink {
+    return fileSink(path, {
+      onWriteError: (err, first) => {
+        this.count('event-log-write-errors');
+        if (first) {
+          this.log.error(
+            { code: 'PROVD_ERR_EVENT_LOG', path, err: errorMessage(err) },
+            'security event log cannot be written: failures are still counted and banned, their lines are lost (counted as event-log-write-errors; one line until it is writable again)',
+          );
+        }
+      },
+      onRecovered: (lost) => this.log.info({ path, lost }, 'security event log writable again'),
+      onReopenError: (err) => this.log.warn({ code: 'PROVD_ERR_EVENT_LOG', path, err: errorMessage(err) }, 'security event log was moved away but cannot be created again: lines keep going to the moved file'),
+    });
   }
 
   private warnings(config: Config): void {

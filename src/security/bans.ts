@@ -8,6 +8,13 @@
  * not the whole site; a source guessing many user names is still banned by its IP. Addresses in
  * `trustedNetworks` are never counted nor banned. Memory is bounded: at most `maxEntries`
  * counters and bans are kept (the oldest go first).
+ *
+ * Attempts in flight count too (issue 10): a password check takes tens of milliseconds, and 100
+ * concurrent guesses used to all pass check() before the first failure was counted. admit()
+ * reserves a place in the budget of the source and of the user for the time of the check; an
+ * attempt that would exceed `maxRetry` together with the counted failures and the attempts in
+ * flight waits (FIFO) until one ends, and is then banned or let through. The wait is bounded in
+ * time (`waitMs`) and in size (`maxWaiting`): beyond either, the attempt is refused (429).
  */
 import { inCidr, parseIPv4, type Cidr } from '../net/ipv4';
 
@@ -19,12 +26,26 @@ export interface BanOptions {
   readonly trusted: readonly Cidr[];
   readonly now?: () => number;
   readonly maxEntries?: number;
+  /** waitMs: how long an attempt waits for in-flight ones to end before 429 (10 s). */
+  readonly waitMs?: number;
+  /** maxWaiting: attempts waiting at once, all sources together (1024); beyond: 429. */
+  readonly maxWaiting?: number;
 }
 
 /** BanEvent is what a failure caused: a counted failure, and possibly a ban. */
 export type BanEvent =
   | { readonly kind: 'failure'; readonly scope: 'ip' | 'user'; readonly subject: string; readonly count: number }
   | { readonly kind: 'ban'; readonly scope: 'ip' | 'user'; readonly subject: string; readonly until: number };
+
+/** Admission is what admit() decided: go (call release() once the attempt is counted), banned, or busy. */
+export type Admission =
+  | { readonly kind: 'go'; release(): void }
+  | { readonly kind: 'banned'; readonly verdict: BanVerdict & { readonly banned: true } }
+  | { readonly kind: 'busy' };
+
+/** DEFAULT_WAIT_MS / DEFAULT_MAX_WAITING bound the attempts waiting for their turn. */
+const DEFAULT_WAIT_MS = 10_000;
+const DEFAULT_MAX_WAITING = 1024;
 
 /** BanVerdict says whether a request may proceed, and for how long it is refused if not. */
 export type BanVerdict = { readonly banned: false } | { readonly banned: true; readonly scope: 'ip' | 'user'; readonly retryAfter: number };
@@ -44,6 +65,10 @@ export class BanList {
   private readonly pairs = new Map<string, number>();
   private readonly now: () => number;
   private readonly maxEntries: number;
+  /** inflight counts attempts being checked, per `ip:` / `user:` subject and per (ip, user) pair. */
+  private readonly inflight = new Map<string, number>();
+  private readonly waiting = new Set<() => void>();
+  private active = 0;
 
   constructor(private readonly opts: BanOptions) {
     this.now = opts.now ?? Date.now;
@@ -69,6 +94,81 @@ export class BanList {
       this.bans.delete(`${scope}:${subject}`);
     }
     return { banned: false };
+  }
+
+  /**
+   * admit reserves a place for one attempt from `ip` (for `user`, when it carries a user name) in
+   * the maxRetry budget, counting the failures of the window and the attempts in flight. When the
+   * budget is taken by attempts in flight, it waits for one to end (bounded); see the file comment.
+   */
+  async admit(ip: string, user: string | undefined): Promise<Admission> {
+    const deadline = this.now() + (this.opts.waitMs ?? DEFAULT_WAIT_MS);
+    for (;;) {
+      const v = this.check(ip, user);
+      if (v.banned) return { kind: 'banned', verdict: v };
+      if (this.opts.maxRetry === 0 || this.trusted(ip)) return { kind: 'go', release: () => undefined };
+      const r = this.reserve(ip, user);
+      if (r) return { kind: 'go', release: r };
+      const left = deadline - this.now();
+      if (left <= 0 || this.waiting.size >= (this.opts.maxWaiting ?? DEFAULT_MAX_WAITING)) return { kind: 'busy' };
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer);
+          this.waiting.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        timer.unref();
+        this.waiting.add(wake);
+      });
+    }
+  }
+
+  /** inFlight is how many attempts are being checked (tests, counters). */
+  get inFlight(): number {
+    return this.active;
+  }
+
+  /** reserve takes a place for (ip, user) when the budget allows it; the returned function gives it back. */
+  private reserve(ip: string, user: string | undefined): (() => void) | undefined {
+    const t = this.now();
+    const windowMs = this.opts.findTime * 1000;
+    const ipId = `ip:${ip}`;
+    const userId = user === undefined ? undefined : `user:${user}`;
+    const pair = user === undefined ? undefined : `pair:${ip}\0${user}`;
+    // Against the ip, a user's failures count once per window: so does one in-flight attempt per pair.
+    let ipCost = 1;
+    if (pair !== undefined) {
+      const seen = this.pairs.get(`${ip}\0${user}`);
+      const pairCounted = seen !== undefined && t - seen < windowMs;
+      if (pairCounted || (this.inflight.get(pair) ?? 0) > 0) ipCost = 0;
+    }
+    const fits = (id: string, cost: number): boolean => cost === 0 || this.recent(id, t) + (this.inflight.get(id) ?? 0) + cost <= this.opts.maxRetry;
+    if (!fits(ipId, ipCost) || (userId !== undefined && !fits(userId, 1))) return undefined;
+    const taken: [string, number][] = [[ipId, ipCost]];
+    if (userId !== undefined && pair !== undefined) taken.push([userId, 1], [pair, 1]);
+    for (const [id, n] of taken) if (n > 0) this.inflight.set(id, (this.inflight.get(id) ?? 0) + n);
+    this.active++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.active--;
+      for (const [id, n] of taken) {
+        if (n === 0) continue;
+        const left = (this.inflight.get(id) ?? 0) - n;
+        if (left > 0) this.inflight.set(id, left);
+        else this.inflight.delete(id);
+      }
+      // Wake every waiting attempt (oldest first): each checks its own budget again.
+      for (const wake of [...this.waiting]) wake();
+    };
+  }
+
+  /** recent counts the failures of `id` within the window. */
+  private recent(id: string, t: number): number {
+    const windowMs = this.opts.findTime * 1000;
+    return (this.failures.get(id) ?? []).filter((at) => t - at < windowMs).length;
   }
 
   /** fail records a failure from `ip` (for `user`, when the failure is about a user's password). */

@@ -5,15 +5,26 @@
  *   2026-01-19T10:00:00.123Z provisiond[security]: failure ip=192.0.2.7 reason=bad-key user=- tenant=-
  *   2026-01-19T10:00:09.001Z provisiond[security]: ban ip=192.0.2.7 scope=ip until=2026-01-19T10:10:09.001Z
  *
- * The ip comes first and every attacker-controlled value (user, tenant) is percent-encoded, so no
- * request can forge an `ip=` or a line break. The file is created 0600.
+ * The ip comes first, written as is only when node:net validates it as an address (an IPv4-mapped
+ * IPv6 address is written in its IPv4 form, so fail2ban sees one client, not two); every other
+ * value (user, tenant, an unvalidated ip) is percent-encoded, so no request can forge an `ip=` or
+ * a line break. The file is created 0600.
+ *
+ * The sink never throws on a write (a full disk must not turn a wrong password into a 500 before
+ * it is counted): a failed write is reported to its owner, who logs it once per episode and counts
+ * it. It follows log rotation: reopen() (SIGHUP) opens the path again, and a write checks, at most
+ * once per second, whether the path still names the open file (renamed or deleted: reopened).
  */
-import { openSync, writeSync, closeSync, mkdirSync } from 'node:fs';
+import { openSync, writeSync, closeSync, mkdirSync, fstatSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname } from 'node:path';
+import { ProvError, errorMessage } from '../errors';
 
-/** EventSink writes security event lines. */
+/** EventSink writes security event lines; write never throws. */
 export interface EventSink {
   write(line: string): void;
+  /** reopen opens the path again (log rotation; SIGHUP). It throws when the path cannot be opened. */
+  reopen?(): void;
   close(): void;
 }
 
@@ -23,31 +34,141 @@ export function safe(v: string | null | undefined): string {
   return encodeURIComponent(v.slice(0, 128)).replace(/[=!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
+/**
+ * addressField writes a client address for fail2ban's <ADDR>: unencoded when node:net says it is
+ * an IPv4 or IPv6 address (no zone id), an IPv4-mapped one unmapped; anything else percent-encoded.
+ */
+export function addressField(ip: string): string {
+  const kind = isIP(ip);
+  if (kind === 4) return ip;
+  if (kind === 6 && !ip.includes('%')) {
+    const low = ip.toLowerCase();
+    if (low.startsWith('::ffff:') && isIP(low.slice(7)) === 4) return low.slice(7);
+    return low;
+  }
+  return safe(ip);
+}
+
 /** failureLine formats a failure event. */
 export function failureLine(at: Date, ip: string, reason: string, user: string | null | undefined, tenant: string | null | undefined): string {
-  return `${at.toISOString()} provisiond[security]: failure ip=${safe(ip)} reason=${safe(reason)} user=${safe(user)} tenant=${safe(tenant)}`;
+  return `${at.toISOString()} provisiond[security]: failure ip=${addressField(ip)} reason=${safe(reason)} user=${safe(user)} tenant=${safe(tenant)}`;
 }
 
-/** banLine formats a ban event. */
+/** banLine formats a ban event (an ip-scope subject is an address too). */
 export function banLine(at: Date, ip: string, scope: 'ip' | 'user', subject: string, until: Date): string {
-  return `${at.toISOString()} provisiond[security]: ban ip=${safe(ip)} scope=${scope} subject=${safe(subject)} until=${until.toISOString()}`;
+  const subj = scope === 'ip' ? addressField(subject) : safe(subject);
+  return `${at.toISOString()} provisiond[security]: ban ip=${addressField(ip)} scope=${scope} subject=${subj} until=${until.toISOString()}`;
 }
 
-/** fileSink appends lines to `path` (created 0600, its directory 0700 when missing). */
-export function fileSink(path: string): EventSink {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const fd = openSync(path, 'a', 0o600);
-  let open = true;
-  return {
-    write: (line) => {
-      if (open) writeSync(fd, `${line}\n`);
-    },
-    close: () => {
-      if (!open) return;
-      open = false;
-      closeSync(fd);
-    },
-  };
+/** FileSinkOptions: what to do when a write fails, and the rotation check (tests shorten it). */
+export interface FileSinkOptions {
+  /** onWriteError: a line was lost; `first` is true for the first of an episode (log it once). */
+  readonly onWriteError?: (err: unknown, first: boolean) => void;
+  /** onRecovered: a write succeeded again after `lost` lines were lost. */
+  readonly onRecovered?: (lost: number) => void;
+  /** onReopenError: the path was rotated away but cannot be opened again (lines go to the old file). */
+  readonly onReopenError?: (err: unknown) => void;
+  /** checkMs: at most this often a write checks that the path still names the open file (1000). */
+  readonly checkMs?: number;
+  readonly now?: () => number;
+}
+
+/** FileSink appends lines to a file, following log rotation; see the file comment. */
+export class FileSink implements EventSink {
+  private fd: number;
+  private ino = 0;
+  private dev = 0;
+  private open = true;
+  private lastCheck: number;
+  private lost = 0;
+  private reopenFailing = false;
+  private readonly now: () => number;
+  /** writeErrors counts the lines lost because a write failed. */
+  writeErrors = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly opts: FileSinkOptions = {},
+  ) {
+    this.now = opts.now ?? (() => performance.now());
+    this.fd = this.openPath();
+    this.lastCheck = this.now();
+  }
+
+  /** openPath opens the path for appending (created 0600, its directory 0700) and notes its inode. */
+  private openPath(): number {
+    let fd: number;
+    try {
+      mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
+      fd = openSync(this.path, 'a', 0o600);
+    } catch (err) {
+      throw new ProvError('PROVD_ERR_EVENT_LOG', `cannot open the security event log ${this.path} (http.eventLog) for appending: ${errorMessage(err)}`, { cause: err });
+    }
+    const st = fstatSync(fd);
+    this.ino = st.ino;
+    this.dev = st.dev;
+    return fd;
+  }
+
+  write(line: string): void {
+    if (!this.open) return;
+    this.followRotation();
+    try {
+      writeSync(this.fd, `${line}\n`);
+    } catch (err) {
+      this.writeErrors++;
+      this.lost++;
+      this.opts.onWriteError?.(err, this.lost === 1);
+      return;
+    }
+    if (this.lost > 0) {
+      const lost = this.lost;
+      this.lost = 0;
+      this.opts.onRecovered?.(lost);
+    }
+  }
+
+  /** reopen opens the path again and closes the previous descriptor; on failure the old one stays. */
+  reopen(): void {
+    if (!this.open) return;
+    const old = this.fd;
+    this.fd = this.openPath();
+    this.lastCheck = this.now();
+    this.reopenFailing = false;
+    if (old !== this.fd) closeSync(old);
+  }
+
+  /** followRotation reopens the path when it no longer names the open file (cheap: once per checkMs). */
+  private followRotation(): void {
+    const t = this.now();
+    if (t - this.lastCheck < (this.opts.checkMs ?? 1000)) return;
+    this.lastCheck = t;
+    let same = false;
+    try {
+      const st = statSync(this.path);
+      same = st.ino === this.ino && st.dev === this.dev;
+    } catch {
+      same = false; // deleted or moved away
+    }
+    if (same) return;
+    try {
+      this.reopen();
+    } catch (err) {
+      if (!this.reopenFailing) this.opts.onReopenError?.(err);
+      this.reopenFailing = true;
+    }
+  }
+
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    closeSync(this.fd);
+  }
+}
+
+/** fileSink appends lines to `path` (created 0600, its directory 0700 when missing); throws PROVD_ERR_EVENT_LOG. */
+export function fileSink(path: string, opts: FileSinkOptions = {}): FileSink {
+  return new FileSink(path, opts);
 }
 
 /** memorySink keeps lines in memory (tests). */
