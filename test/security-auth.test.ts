@@ -208,6 +208,7 @@ describe('defect 10: unknown-user guesses do not starve real logins', () => {
       for (let i = 0; i < 10; i++) codes.push((await post({ port, body: 'username=alice&password=alice-pw', localAddress: '127.0.0.2' })).status);
       assert.ok(flooded > 60, `the flood ran (${flooded} requests)`);
       assert.deepEqual(codes, Array(10).fill(200), `real logins during the flood: ${JSON.stringify(codes)}`);
+      assert.ok((f.face.stats()['kdf-mimics'] ?? 0) > 0, 'beyond their budget, unknown users were answered without a KDF run');
     } finally {
       stop = true;
       await Promise.all(flooders);

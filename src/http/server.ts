@@ -205,6 +205,8 @@ export class HttpFace implements Face {
       out['cache-hits'] = a.cache.hits;
       out['cache-misses'] = a.cache.misses;
       out['kdf-runs'] = a.kdfRuns;
+      out['kdf-burns'] = a.burns;
+      out['kdf-mimics'] = a.state.mimics;
     }
     return out;
   }
@@ -270,7 +272,9 @@ export class HttpFace implements Face {
   }
 
   private makeDeps(config: Config): HandlerDeps {
-    const engine = new Engine(config.provisioning, { users: this.store?.users, keys: this.store?.keys, log: this.log });
+    // The previous engine's AuthState (credential cache, KDF queue, counters) carries over a reload.
+    const prevAuth = this.deps?.engine.auth.state;
+    const engine = new Engine(config.provisioning, { users: this.store?.users, keys: this.store?.keys, log: this.log, ...(prevAuth ? { auth: prevAuth } : {}) });
     const limiter = new RateLimiter({ rate: config.http.rateLimit.rate, burst: config.http.rateLimit.burst });
     // Bans and the event log survive a reload unless their settings change.
     const b = config.http.bans;

@@ -5,7 +5,17 @@
  * name defined in both is the configuration's (a startup warning says so). Verification runs
  * scrypt off the event loop, at most `maxPending` at a time (beyond that: 'busy', answered 429),
  * with concurrent checks of the same credentials sharing one KDF run and a CredentialCache in
- * front. An unknown user costs the same KDF run as a known one.
+ * front. An unknown user costs the same KDF run as a known one, and so does a user with a weak
+ * imported form (md5:, plain:), whose check alone would take microseconds and tell them apart.
+ *
+ * Unknown users share a quarter of the KDF slots (issue 10: guesses of random names from many
+ * addresses used to fill the queue and starve real logins). Beyond that budget an unknown user's
+ * answer costs no KDF run: it waits a duration drawn from the recent real KDF runs, so its
+ * response time still looks like a known user's wrong password under the same load.
+ *
+ * The cache, the queue and the counters live in an AuthState that a reload hands to the next
+ * configuration's Authenticator: cached entries stay valid (keyed by the stored hash's
+ * fingerprint, so a changed password drops its entry on use) and the counters go on.
  */
 import { parseHash, verifyPassword, burnVerification, upgradeNeeded, hashPassword, type ParsedHash } from './passwords';
 import { CredentialCache, fingerprintOf } from './credcache';
@@ -13,6 +23,7 @@ import type { ProvisioningConfig } from './schema';
 import type { UserRepository } from '../store/repository';
 import type { Logger } from '../log';
 import { errorMessage } from '../errors';
+import { randomInt } from 'node:crypto';
 
 /** UserRecord is a user found in the config or the store. */
 export interface UserRecord {
@@ -77,58 +88,121 @@ export class UserDirectory {
   }
 }
 
+/** DURATION_SAMPLES: how many recent KDF run times the unknown-user answer draws from. */
+const DURATION_SAMPLES = 64;
+
+/** AuthState outlives a configuration: the credential cache, the KDF queue and the counters. */
+export class AuthState {
+  /** pending counts KDF runs under way; pendingUnknown those of them for unknown users. */
+  pending = 0;
+  pendingUnknown = 0;
+  readonly inflight = new Map<string, Promise<boolean>>();
+  /** kdfRuns counts verifications of known users; burns counts KDF runs spent on unknown or weak users. */
+  kdfRuns = 0;
+  burns = 0;
+  /** mimics counts unknown-user answers that waited like a KDF run instead of running one. */
+  mimics = 0;
+  private readonly durations: number[] = [];
+  private next = 0;
+
+  constructor(readonly cache: CredentialCache) {}
+
+  /** sample records how long a KDF run took (ms), queueing included. */
+  sample(ms: number): void {
+    if (this.durations.length < DURATION_SAMPLES) this.durations.push(ms);
+    else this.durations[this.next] = ms;
+    this.next = (this.next + 1) % DURATION_SAMPLES;
+  }
+
+  /** typical draws one of the recent KDF run times; undefined before the first run. */
+  typical(): number | undefined {
+    if (this.durations.length === 0) return undefined;
+    return this.durations[randomInt(this.durations.length)];
+  }
+}
+
 /** AuthenticatorOptions tune the verifier. */
 export interface AuthenticatorOptions {
   readonly maxPending: number;
   readonly scryptCost: number;
-  readonly cache: CredentialCache;
+  /** cache: used when no state is given (a fresh AuthState is made around it). */
+  readonly cache?: CredentialCache;
+  /** state: the previous configuration's AuthState (reload). */
+  readonly state?: AuthState;
   readonly log: Logger;
 }
 
 /** Authenticator verifies credentials with a cache and a bounded KDF queue. */
 export class Authenticator {
-  private pending = 0;
-  private readonly inflight = new Map<string, Promise<boolean>>();
-  kdfRuns = 0;
+  readonly state: AuthState;
 
   constructor(
     readonly directory: UserDirectory,
     private readonly store: UserRepository | undefined,
     private readonly opts: AuthenticatorOptions,
-  ) {}
+  ) {
+    this.state = opts.state ?? new AuthState(opts.cache ?? new CredentialCache({ ttlMs: 0, maxEntries: 0 }));
+  }
 
   get cache(): CredentialCache {
-    return this.opts.cache;
+    return this.state.cache;
+  }
+
+  get kdfRuns(): number {
+    return this.state.kdfRuns;
+  }
+
+  get burns(): number {
+    return this.state.burns;
+  }
+
+  /** unknownBudget: the KDF slots unknown users may hold at once (a quarter, at least one). */
+  get unknownBudget(): number {
+    return Math.max(1, Math.floor(this.opts.maxPending / 4));
   }
 
   /** verify checks (domain, name, password). */
   async verify(domain: string, name: string, password: string): Promise<AuthVerdict> {
+    const s = this.state;
     const user = this.directory.lookup(domain, name);
     if (!user) {
-      if (this.pending >= this.opts.maxPending) return { kind: 'busy' };
-      this.pending++;
+      if (s.pending >= this.opts.maxPending) return { kind: 'busy' };
+      const typical = s.typical();
+      if (s.pendingUnknown >= this.unknownBudget && typical !== undefined) {
+        s.mimics++;
+        await new Promise((resolve) => setTimeout(resolve, typical));
+        return { kind: 'bad' };
+      }
+      s.pending++;
+      s.pendingUnknown++;
+      s.burns++;
+      const t0 = performance.now();
       try {
         await burnVerification(password, this.opts.scryptCost);
       } finally {
-        this.pending--;
+        s.pending--;
+        s.pendingUnknown--;
+        s.sample(performance.now() - t0);
       }
       return { kind: 'bad' };
     }
-    const cache = this.opts.cache;
+    const cache = s.cache;
     const key = cache.cacheKey(domain, user.name, password);
     const fp = user.fingerprint;
     if (cache.has(key, fp)) return { kind: 'ok', user, cached: true };
     const flightKey = `${key}\0${fp}`;
-    let flight = this.inflight.get(flightKey);
+    let flight = s.inflight.get(flightKey);
     if (flight === undefined) {
-      if (this.pending >= this.opts.maxPending) return { kind: 'busy' };
-      this.pending++;
-      this.kdfRuns++;
-      flight = verifyPassword(password, user.parsed).finally(() => {
-        this.pending--;
-        this.inflight.delete(flightKey);
+      if (s.pending >= this.opts.maxPending) return { kind: 'busy' };
+      s.pending++;
+      s.kdfRuns++;
+      const t0 = performance.now();
+      flight = this.check(password, user.parsed).finally(() => {
+        s.pending--;
+        s.inflight.delete(flightKey);
+        s.sample(performance.now() - t0);
       });
-      this.inflight.set(flightKey, flight);
+      s.inflight.set(flightKey, flight);
       const good = await flight;
       if (good) {
         cache.remember(key, fp);
@@ -137,6 +211,14 @@ export class Authenticator {
       return good ? { kind: 'ok', user, cached: false } : { kind: 'bad' };
     }
     return (await flight) ? { kind: 'ok', user, cached: false } : { kind: 'bad' };
+  }
+
+  /** check verifies a password; a weak form also burns a KDF run with the configured cost (timing). */
+  private async check(password: string, parsed: ParsedHash): Promise<boolean> {
+    if (!upgradeNeeded(parsed)) return verifyPassword(password, parsed);
+    this.state.burns++;
+    const [good] = await Promise.all([verifyPassword(password, parsed), burnVerification(password, this.opts.scryptCost)]);
+    return good;
   }
 
   /** upgrade re-hashes a store user's md5:/plain: password with scrypt after a good login. */

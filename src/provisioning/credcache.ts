@@ -20,7 +20,8 @@ export interface CredentialCacheOptions {
 
 interface Entry {
   readonly fingerprint: string;
-  readonly expires: number;
+  /** at: when it was verified (the ttl is applied on use, so a reload that shortens it applies at once). */
+  readonly at: number;
 }
 
 /** fingerprintOf identifies a stored hash string without keeping it. */
@@ -33,11 +34,27 @@ export class CredentialCache {
   private readonly key = randomBytes(32);
   private readonly entries = new Map<string, Entry>();
   private readonly now: () => number;
+  private opts: CredentialCacheOptions;
   hits = 0;
   misses = 0;
 
-  constructor(private readonly opts: CredentialCacheOptions) {
+  constructor(opts: CredentialCacheOptions) {
+    this.opts = opts;
     this.now = opts.now ?? Date.now;
+  }
+
+  /** configure applies a reloaded ttl and size; entries beyond the size go (oldest first), 0 clears. */
+  configure(opts: Omit<CredentialCacheOptions, 'now'>): void {
+    this.opts = { ...this.opts, ttlMs: opts.ttlMs, maxEntries: opts.maxEntries };
+    if (opts.ttlMs <= 0 || opts.maxEntries <= 0) {
+      this.entries.clear();
+      return;
+    }
+    while (this.entries.size > opts.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done === true) break;
+      this.entries.delete(oldest.value);
+    }
   }
 
   get size(): number {
@@ -57,7 +74,7 @@ export class CredentialCache {
       this.misses++;
       return false;
     }
-    if (e.fingerprint !== fingerprint || e.expires <= this.now()) {
+    if (e.fingerprint !== fingerprint || e.at + this.opts.ttlMs <= this.now()) {
       this.entries.delete(key); // the password changed, or the entry is stale
       this.misses++;
       return false;
@@ -78,7 +95,7 @@ export class CredentialCache {
       if (oldest.done === true) break;
       this.entries.delete(oldest.value);
     }
-    this.entries.set(key, { fingerprint, expires: this.now() + this.opts.ttlMs });
+    this.entries.set(key, { fingerprint, at: this.now() });
   }
 
   /** clear forgets everything (configuration reload). */

@@ -13,7 +13,7 @@ import { escapeKey, escapeValue, type PropertyLine } from './properties';
 const ALLOW_KEY = 'provisioning.ALLOW_PREFIX';
 const ENFORCE_KEY = 'provisioning.ENFORCE_PREFIX';
 import { describeTemplateError } from './templates';
-import { Authenticator, UserDirectory, type UserRecord } from './auth';
+import { Authenticator, UserDirectory, type AuthState, type UserRecord } from './auth';
 import { CredentialCache } from './credcache';
 import { ruleMayApplyTo, strategyOf, type AuthStrategy, type ProvisioningConfig } from './schema';
 import type { KeyRepository, UserRepository } from '../store/repository';
@@ -101,6 +101,8 @@ export interface EngineDeps {
   readonly keys?: KeyRepository;
   readonly now?: () => number;
   readonly log: Logger;
+  /** auth: the previous engine's AuthState (reload keeps the credential cache and its counters). */
+  readonly auth?: AuthState;
 }
 
 function firstOf(params: Params, names: readonly string[]): string | undefined {
@@ -213,11 +215,13 @@ export class Engine {
         enforce: t.enforcePrefix ?? cfg.enforcePrefix,
       });
     }
-    const cache = new CredentialCache({ ttlMs: cfg.passwords.cacheTtl * 1000, maxEntries: cfg.passwords.cacheSize });
+    // A reload passes the previous AuthState: the cache (resized) and the counters carry over.
+    const cacheOpts = { ttlMs: cfg.passwords.cacheTtl * 1000, maxEntries: cfg.passwords.cacheSize };
+    deps.auth?.cache.configure(cacheOpts);
     this.auth = new Authenticator(new UserDirectory(cfg, deps.users), deps.users, {
       maxPending: cfg.passwords.maxPendingVerifications,
       scryptCost: cfg.passwords.scryptCost,
-      cache,
+      ...(deps.auth ? { state: deps.auth } : { cache: new CredentialCache(cacheOpts) }),
       log: deps.log,
     });
   }
