@@ -39,11 +39,17 @@ export class Episode {
     return true;
   }
 
-  /** check ends the episode if it has been quiet for quietMs, returning its summary. */
-  check(): EpisodeSummary | undefined {
-    if (this.events === 0 || this.now() - this.last < this.quietMs) return undefined;
+  /** flush ends the episode now (shutdown), returning its summary if one was under way. */
+  flush(): EpisodeSummary | undefined {
+    if (this.events === 0) return undefined;
     const s = { events: this.events, ms: Math.round(this.last - this.first) };
     this.events = 0;
     return s;
+  }
+
+  /** check ends the episode if it has been quiet for quietMs, returning its summary. */
+  check(): EpisodeSummary | undefined {
+    if (this.events === 0 || this.now() - this.last < this.quietMs) return undefined;
+    return this.flush();
   }
 }

@@ -100,6 +100,9 @@ export class HttpFace implements Face {
   /** saturated is a run of 429s because the password checks (KDF queue) are full: logged once. */
   private readonly saturated = new Episode(5000);
   private saturatedTimer: NodeJS.Timeout | undefined;
+  /** runs of refusals per (source, outcome), logged once each with a summary (onRefused). */
+  private readonly runs = new Map<string, { readonly episode: Episode; readonly ip: string; readonly outcome: string; readonly status: number }>();
+  private runsTimer: NodeJS.Timeout | undefined;
   private bans: { readonly list: BanList; readonly signature: string } | undefined;
   private events: { readonly sink: EventSink; readonly path: string } | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
@@ -191,6 +194,7 @@ export class HttpFace implements Face {
     this.closed = true;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     if (this.saturatedTimer) clearTimeout(this.saturatedTimer);
+    this.endRuns(true);
     const l = this.listeners;
     this.listeners = undefined;
     if (l) await closeListeners(l);
@@ -240,7 +244,44 @@ export class HttpFace implements Face {
     else if (a.status === 200) this.log.debug(fields, 'provisioning request');
     else if (a.outcome === 'banned') this.log.debug(fields, 'provisioning request'); // the ban itself is logged once (event log)
     else if (a.outcome === 'busy') this.onSaturated(fields);
-    else if (a.outcome !== 'rate-limited') this.log.info(fields, 'provisioning request'); // one line per flood: rate-limited-first
+    else if (a.outcome !== 'rate-limited') this.onRefused(info.ip, a, fields); // one line per flood: rate-limited-first
+  }
+
+  /**
+   * onRefused logs a refusal (400, 401, 404...) once per run of the same outcome from the same
+   * source, and a summary with the count when the run ends (5 s quiet, or close): attackers do not
+   * set the log volume (issue 10). At most MAX_RUNS sources are tracked; beyond, they share one run.
+   */
+  private onRefused(ip: string, a: HttpAnswer, fields: Record<string, unknown>): void {
+    let key = `${ip}\0${a.outcome}`;
+    if (!this.runs.has(key) && this.runs.size >= MAX_RUNS) key = `*\0${a.outcome}`;
+    let run = this.runs.get(key);
+    if (run === undefined) {
+      run = { episode: new Episode(RUN_QUIET_MS), ip: key.startsWith('*\0') ? 'many' : ip, outcome: a.outcome, status: a.status };
+      this.runs.set(key, run);
+    }
+    if (run.episode.hit()) this.log.info(fields, 'provisioning request');
+    else this.log.debug(fields, 'provisioning request');
+    if (this.runsTimer === undefined) {
+      this.runsTimer = setInterval(() => this.endRuns(false), RUN_CHECK_MS);
+      this.runsTimer.unref();
+    }
+  }
+
+  /** endRuns writes the summary of every run that has been quiet (or of all of them: close). */
+  private endRuns(all: boolean): void {
+    for (const [key, run] of this.runs) {
+      const ended = all ? run.episode.flush() : run.episode.check();
+      if (ended === undefined) continue;
+      this.runs.delete(key);
+      if (ended.events > 1) {
+        this.log.info({ ip: run.ip, status: run.status, outcome: run.outcome, requests: ended.events, ms: ended.ms }, 'provisioning requests refused (summary of a run from one source; the first was logged)');
+      }
+    }
+    if (this.runs.size === 0 && this.runsTimer !== undefined) {
+      clearInterval(this.runsTimer);
+      this.runsTimer = undefined;
+    }
   }
 
   /** onSaturated logs the first 429 of a KDF-saturation episode and, once it is over, a summary. */
@@ -456,6 +497,11 @@ export function startupWarnings(config: Config, engine: Engine, store: Store | u
     }
   }
 }
+
+/** MAX_RUNS bounds the tracked runs of refusals; RUN_QUIET_MS ends one; RUN_CHECK_MS: how often that is checked. */
+const MAX_RUNS = 4096;
+const RUN_QUIET_MS = 5000;
+const RUN_CHECK_MS = 1000;
 
 /** PRUNE_INTERVAL_MS: how often never-provisioned device records are pruned. */
 const PRUNE_INTERVAL_MS = 3_600_000;
