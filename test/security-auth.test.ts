@@ -21,6 +21,8 @@ import { hashPassword, startFace, type TestFace } from './helpers/prov';
 const ROOT = join(__dirname, '..', '..');
 const FILTER = join(ROOT, 'config', 'fail2ban', 'filter.d', 'provisiond.conf');
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+const LOGROTATE_SNIPPET = join(ROOT, 'config', 'logrotate', 'provisiond');
+const logrotate = ['/usr/sbin/logrotate', '/sbin/logrotate', 'logrotate'].find((c) => spawnSync(c, ['--version'], { encoding: 'utf8' }).status === 0);
 const fail2banRegex = spawnSync('fail2ban-regex', ['--help'], { encoding: 'utf8' }).status === 0;
 
 interface Reply {
@@ -161,6 +163,36 @@ describe('defect 8: the event log is reopened after log rotation', () => {
   });
 });
 
+describe('defect 8: the shipped logrotate snippet', () => {
+  test('logrotate rotates the event log with the shipped snippet, runs its postrotate, and the daemon follows to a new file', { skip: logrotate === undefined ? 'logrotate not installed (Debian package logrotate)' : false }, async () => {
+    const pw = await hashPassword('pw-right', 10);
+    const f = await startFace(`http: {host: 127.0.0.1, port: 0, rateLimit: {rate: 0}, bans: {maxRetry: 50, findTime: 60, banTime: 600}}\n${NO_OTHER_FACES}${tenantYaml({ alice: pw })}`);
+    const work = mkdtempSync(join(tmpdir(), 'provisiond-logrotate-'));
+    try {
+      const port = f.face.port ?? 0;
+      const file = join(f.stateDir, 'security.log');
+      const marker = join(work, 'postrotate-ran');
+      assert.equal((await post({ port, body: 'username=one&password=wrong' })).status, 401);
+      const shipped = readFileSync(LOGROTATE_SNIPPET, 'utf8');
+      assert.ok(shipped.includes('/var/lib/provisiond/security.log {') && shipped.includes('systemctl reload provisiond'), shipped);
+      // The shipped snippet, pointed at this test's event log; its SIGHUP replaced by a marker.
+      const conf = join(work, 'provisiond');
+      writeFileSync(conf, shipped.replace('/var/lib/provisiond/security.log', file).replace('systemctl reload provisiond', `touch ${marker}`), { mode: 0o644 });
+      const r = spawnSync(logrotate ?? 'logrotate', ['-f', '-s', join(work, 'state'), conf], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(existsSync(marker), 'postrotate ran');
+      assert.match(readFileSync(`${file}.1`, 'utf8'), /user=one%40/);
+      assert.ok(!existsSync(file), 'nocreate: the daemon creates the new file');
+      await new Promise((res) => setTimeout(res, 1200)); // without the SIGHUP: the once-a-second check
+      assert.equal((await post({ port, body: 'username=two&password=wrong' })).status, 401);
+      assert.match(readFileSync(file, 'utf8'), /user=two%40/);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+      await f.close();
+    }
+  });
+});
+
 describe('defect 9: concurrent guesses count toward maxRetry', () => {
   test('100 concurrent wrong passwords for one user from one address: at most maxRetry are checked (401), the rest 429, one ban line', async () => {
     const pw = await hashPassword('pw-right', 12);
@@ -178,6 +210,45 @@ describe('defect 9: concurrent guesses count toward maxRetry', () => {
       const bans = securityLog(f).filter((l) => / ban /.test(l));
       assert.equal(bans.length, 1, bans.join('\n'));
       assert.equal(securityLog(f).filter((l) => / failure /.test(l)).length, 5);
+    } finally {
+      agent.destroy();
+      await f.close();
+    }
+  });
+});
+
+describe('defect 9: in-flight counting waits rather than refuses, and covers the source', () => {
+  test('50 concurrent wrong passwords for 50 user names from one address: maxRetry checked, the source banned once', async () => {
+    const pw = await hashPassword('pw-right', 12);
+    const f = await startFace(
+      `http: {host: 127.0.0.1, port: 0, rateLimit: {rate: 0}, bans: {maxRetry: 5, findTime: 60, banTime: 600}}\n${NO_OTHER_FACES}${tenantYaml({ alice: pw }, '{scryptCost: 12, maxPendingVerifications: 200}')}`,
+    );
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+    try {
+      const port = f.face.port ?? 0;
+      const codes = (await Promise.all(Array.from({ length: 50 }, (_, i) => post({ port, body: `username=guess${i}&password=wrong`, agent })))).map((r) => r.status);
+      assert.equal(count(codes, 401), 5, JSON.stringify(codes));
+      assert.equal(count(codes, 429), 45, JSON.stringify(codes));
+      const bans = securityLog(f).filter((l) => / ban /.test(l));
+      assert.equal(bans.length, 1, bans.join('\n'));
+      assert.match(bans[0] ?? '', / scope=ip subject=127\.0\.0\.1 /);
+    } finally {
+      agent.destroy();
+      await f.close();
+    }
+  });
+
+  test('30 users behind one address (a NAT) logging in at once all get 200: concurrent attempts wait their turn', async () => {
+    const users: Record<string, string> = {};
+    for (let i = 0; i < 30; i++) users[`u${i}`] = await hashPassword(`pw-${i}`, 10);
+    const f = await startFace(
+      `http: {host: 127.0.0.1, port: 0, rateLimit: {rate: 0}, bans: {maxRetry: 5, findTime: 60, banTime: 600}}\n${NO_OTHER_FACES}${tenantYaml(users, '{scryptCost: 10, maxPendingVerifications: 200}')}`,
+    );
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+    try {
+      const port = f.face.port ?? 0;
+      const codes = (await Promise.all(Array.from({ length: 30 }, (_, i) => post({ port, body: `username=u${i}&password=pw-${i}`, agent })))).map((r) => r.status);
+      assert.deepEqual(codes, Array(30).fill(200));
     } finally {
       agent.destroy();
       await f.close();
