@@ -288,6 +288,30 @@ describe('defect 10: unknown-user guesses do not starve real logins', () => {
   });
 });
 
+describe('defect 10: beyond their budget, unknown users are answered in the time of a real check', () => {
+  test('16 concurrent unknown-user checks with 4 slots: all 401 (bad), most without a KDF run, none answered in a fraction of a real check', async () => {
+    const alice = await hashPassword('alice-pw', 13);
+    const cfg = parseConfigText(`${NO_OTHER_FACES}${tenantYaml({ alice }, '{scryptCost: 13, maxPendingVerifications: 4}')}\nstateDir: ${tmpdir()}/unused\n`, 't.yaml');
+    const engine = new Engine(cfg.provisioning, { log: captureLog('info').log });
+    await engine.auth.warmUp();
+    const t0 = performance.now();
+    assert.equal((await engine.auth.verify('a.example', 'alice', 'wrong')).kind, 'bad');
+    const known = performance.now() - t0;
+    const times = await Promise.all(
+      Array.from({ length: 16 }, async (_, i) => {
+        const t = performance.now();
+        const v = await engine.auth.verify('a.example', `nobody${i}`, 'guess');
+        assert.equal(v.kind, 'bad');
+        return performance.now() - t;
+      }),
+    );
+    assert.ok(engine.auth.state.mimics >= 12, `mimics: ${engine.auth.state.mimics}`);
+    assert.ok(engine.auth.state.pendingUnknown === 0 && engine.auth.state.pending === 0);
+    const fastest = Math.min(...times);
+    assert.ok(fastest > known * 0.3, `fastest unknown answer ${fastest.toFixed(1)} ms vs a known user's wrong password ${known.toFixed(1)} ms`);
+  });
+});
+
 describe('defect 15: weak stored forms cost what a scrypt check costs', () => {
   test('a wrong password for an md5: or plain: user burns a KDF run and takes the time of an unknown user', async () => {
     const cfg = parseConfigText(

@@ -316,6 +316,7 @@ export class HttpFace implements Face {
     // The previous engine's AuthState (credential cache, KDF queue, counters) carries over a reload.
     const prevAuth = this.deps?.engine.auth.state;
     const engine = new Engine(config.provisioning, { users: this.store?.users, keys: this.store?.keys, log: this.log, ...(prevAuth ? { auth: prevAuth } : {}) });
+    void engine.auth.warmUp().catch(() => undefined);
     const limiter = new RateLimiter({ rate: config.http.rateLimit.rate, burst: config.http.rateLimit.burst });
     // Bans and the event log survive a reload unless their settings change.
     const b = config.http.bans;

@@ -102,10 +102,20 @@ export class AuthState {
   burns = 0;
   /** mimics counts unknown-user answers that waited like a KDF run instead of running one. */
   mimics = 0;
-  private readonly durations: number[] = [];
+  private durations: number[] = [];
   private next = 0;
+  /** cost is the scryptCost the samples were taken at (a reload that changes it starts afresh). */
+  private cost: number | undefined;
 
   constructor(readonly cache: CredentialCache) {}
+
+  /** useCost forgets the samples taken at another scryptCost. */
+  useCost(cost: number): void {
+    if (this.cost === cost) return;
+    this.cost = cost;
+    this.durations = [];
+    this.next = 0;
+  }
 
   /** sample records how long a KDF run took (ms), queueing included. */
   sample(ms: number): void {
@@ -142,6 +152,18 @@ export class Authenticator {
     private readonly opts: AuthenticatorOptions,
   ) {
     this.state = opts.state ?? new AuthState(opts.cache ?? new CredentialCache({ ttlMs: 0, maxEntries: 0 }));
+    this.state.useCost(opts.scryptCost);
+  }
+
+  /**
+   * warmUp takes a first KDF time sample (one burnt run) so that an unknown user beyond the
+   * budget can be answered with a realistic delay from the start (the HTTP face calls it).
+   */
+  async warmUp(): Promise<void> {
+    if (this.state.typical() !== undefined) return;
+    const t0 = performance.now();
+    await burnVerification('warm-up', this.opts.scryptCost);
+    this.state.sample(performance.now() - t0);
   }
 
   get cache(): CredentialCache {
