@@ -60,6 +60,24 @@ export function keyedUrl(url: string, key: string): string {
   return `${m[1] ?? ''}/${key}${rest.startsWith('/') ? rest : `/${rest}`}`;
 }
 
+/** KEY_PLACEHOLDER stands for a provisioning key in logged URLs (the HTTP face logs `/<key>/jitsi` too). */
+export const KEY_PLACEHOLDER = '<key>';
+
+/** urlKeysOf lists the tenants' urlKeys: the secrets a served URL or TXT string may carry. */
+export function urlKeysOf(cfg: Pick<UrlPlanInput, 'provisioning'>): string[] {
+  const keys = Object.values(cfg.provisioning?.tenants ?? {})
+    .map((t) => t.urlKey)
+    .filter((k): k is string => typeof k === 'string' && k.length > 0);
+  return [...new Set(keys)].sort((a, b) => b.length - a.length);
+}
+
+/** redactKeys replaces every occurrence of each key in `text` with `<key>`, for logging. */
+export function redactKeys(text: string, keys: readonly string[]): string {
+  let out = text;
+  for (const k of keys) if (out.includes(k)) out = out.split(k).join(KEY_PLACEHOLDER);
+  return out;
+}
+
 /** buildUrlPlan compiles the URL rules of a validated configuration. */
 export function buildUrlPlan(cfg: UrlPlanInput): UrlPlan {
   const networks = cfg.dhcp.networks

@@ -12,7 +12,7 @@
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { decode, type DhcpMessage } from './codec';
-import { handle, buildUrlPlan, type ServedInterface, type UrlPlan, type HandlerContext } from './handler';
+import { handle, buildUrlPlan, redactKeys, urlKeysOf, type ServedInterface, type UrlPlan, type HandlerContext } from './handler';
 import { RateLimiter } from './ratelimit';
 import { messageTypeName, Opt } from './options';
 import { inCidr, formatIPv4, parseIPv4, type Cidr } from '../net/ipv4';
@@ -145,7 +145,8 @@ export class DhcpFace implements Face {
         port: b.port,
         replyPort: this.state.replyPort,
         interfaces: b.ifaces.map((i) => `${i.name}=${formatIPv4(i.address)}/${i.cidr.prefix}`),
-        urls: Object.fromEntries(b.ifaces.map((i) => [i.name, urlFor(this.state, i)])),
+        // A URL may carry a tenant's provisioning key (dhcp.networks[].tenant): never log it.
+        urls: Object.fromEntries(b.ifaces.map((i) => [i.name, redactKeys(urlFor(this.state, i), urlKeysOf(this.state.config))])),
       },
       'DHCP face serving',
     );
