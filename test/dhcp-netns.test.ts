@@ -792,6 +792,16 @@ describe('DHCP face in network namespaces', { skip: NETNS_SKIP, timeout: 180_000
       assert.ok(ms !== undefined && ms < 3000, `first ACK after ${String(ms)} ms`);
     });
 
+    it('a Jitsi INFORM for a secondary address, sent from the primary one (multi-homed client, contract §2.3), is still answered', async () => {
+      // ciaddr 10.77.40.3 is not the source (10.77.40.2): the ACK is a broadcast on the link,
+      // which the client's 0.0.0.0:6768 socket receives.
+      const xid = randomXid(true);
+      const report = await runProbe(lab, cliNs, informSpec([jitsiInform({ xid, ciaddr: ATK_IP, mac: cliMac })], xid));
+      const replies = repliesFor(report, xid);
+      assert.equal(replies.length, 1, `one ACK (received ${JSON.stringify(report.received)})`);
+      assertJitsiAck(Buffer.from((replies[0] as ProbeDatagram).hex, 'hex'), { xid, ciaddr: ATK_IP, mac: cliMac, serverId: SRV_IP, url: URL });
+    });
+
     it('defect 4: a relayed INFORM whose giaddr is off every subnet, or an on-link address that did not send it, is not answered (no reflection)', { timeout: 60_000 }, async () => {
       const d = need();
       const before = await counters(d);
