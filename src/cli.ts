@@ -116,7 +116,10 @@ export async function main(argv: readonly string[]): Promise<number> {
           .option('config', { alias: 'c', type: 'string', describe: 'configuration file (YAML); without it the embedded defaults are used' }),
       (args) => {
         try {
-          process.stdout.write(exportAvahi(readConfig(args.config)));
+          const config = readConfig(args.config);
+          const xml = exportAvahi(config);
+          process.stdout.write(xml);
+          for (const w of avahiKeyWarnings(config, xml)) process.stderr.write(`provisiond: warning: ${w}\n`);
         } catch (err) {
           exit = reportError(err);
         }
@@ -331,6 +334,20 @@ function exportAvahi(config: Config): string {
   const r = planAdvertisement(config, listHostInterfaces(), hostname());
   if (!r.ok) throw new ProvError(r.error.code, r.error.message);
   return avahiServiceXml(r.ad, `provisiond ${version} export avahi`);
+}
+
+/**
+ * avahiKeyWarnings names each tenant whose provisioning key the service file carries: the file
+ * is meant for /etc/avahi/services, which is world-readable by default.
+ */
+export function avahiKeyWarnings(config: Config, xml: string): string[] {
+  return Object.entries(config.provisioning.tenants)
+    .filter(([, t]) => t.urlKey !== undefined && t.urlKey !== '' && xml.includes(t.urlKey))
+    .map(
+      ([name]) =>
+        `this service file holds the provisioning key of tenant ${name} (in its TXT path): anyone who can read it can use the key. ` +
+        'Install it readable by avahi only: install -m 0640 -o root -g avahi FILE /etc/avahi/services/provisioning.service',
+    );
 }
 
 function withConfig<T>(y: yargs.Argv<T>) {

@@ -15,10 +15,12 @@ function iface(addr: string, cidr: string, name = 'eth0'): ServedInterface {
   return { name, address: parseIPv4(addr) ?? 0, cidr: c.value };
 }
 
-function ctxFor(yaml: string, i = iface('192.168.1.1', '192.168.1.0/24')): HandlerContext {
+/** ctxFor builds the context for a request that came from `source` (SAMPLE's own address by default). */
+function ctxFor(yaml: string, i = iface('192.168.1.1', '192.168.1.0/24'), source = '192.168.1.23'): HandlerContext {
   const cfg = parseConfigText(yaml, 'test.yaml');
   const plan = buildUrlPlan(cfg);
-  return { plan, iface: i, serverPort: 6767, replyPort: 6768, subnets: [i.cidr, ...plan.networks.map((n) => n.cidr)] };
+  const ctx = { plan, iface: i, serverPort: 6767, replyPort: 6768, subnets: [i.cidr, ...plan.networks.map((n) => n.cidr)], links: [i.cidr], source: parseIPv4(source) ?? 0 };
+  return ctx;
 }
 
 function req(mutate?: (b: Buffer) => void): DhcpMessage {
@@ -62,10 +64,10 @@ describe('DHCP handler', () => {
     const m = req((b) => {
       b.writeUInt16BE(0x8000, 10);
       b.fill(0, 12, 16); // ciaddr 0
-      b.set([10, 9, 8, 7], 24); // giaddr
+      b.set([10, 9, 8, 7], 24); // giaddr: a configured (relayed) network
       b.set([0x35, 0x01, 0x08, 0x52, 0x04, 0x01, 0x02, 0xaa, 0xbb, 0xff], 240); // + option 82
     });
-    const r = handle(m, ctxFor('{}'));
+    const r = handle(m, ctxFor('dhcp:\n  networks:\n    - { subnet: 10.9.8.0/24, url: "http://p.example/j" }\n', undefined, '10.9.8.7'));
     assert.equal(r.kind, 'reply');
     if (r.kind !== 'reply') return;
     assert.equal(r.packet.readUInt16BE(10), 0x8000);
@@ -88,16 +90,58 @@ describe('DHCP handler', () => {
     if (r.kind === 'ignore') assert.equal(r.reason, 'foreign-ciaddr');
   });
 
-  test('a ciaddr in a configured dhcp.networks subnet (e.g. behind a relay) is answered', () => {
+  test('a ciaddr in a configured dhcp.networks subnet (behind a relay) is answered through the relay (RFC 2131 §4.1)', () => {
     const r = handle(
       req((b) => {
         b.set([10, 50, 0, 9], 12);
         b.set([10, 50, 0, 1], 24);
       }),
-      ctxFor('dhcp:\n  networks:\n    - { subnet: 10.50.0.0/24, url: "http://p.example/j" }\n'),
+      ctxFor('dhcp:\n  networks:\n    - { subnet: 10.50.0.0/24, url: "http://p.example/j" }\n', undefined, '10.50.0.1'),
     );
     assert.equal(r.kind, 'reply');
-    if (r.kind === 'reply') assert.deepEqual(r.to, { address: '10.50.0.9', port: 6768, broadcast: false });
+    if (r.kind === 'reply') assert.deepEqual(r.to, { address: '10.50.0.1', port: 6767, broadcast: false });
+  });
+
+  // Issue 10, defect 4: the ACK went to any giaddr (192.0.2.55:6767), a reflection.
+  test('a relayed request whose giaddr is in no served or configured subnet is not answered (no reflection)', () => {
+    const r = handle(req((b) => (b.fill(0, 12, 16), b.set([192, 0, 2, 55], 24))), ctxFor('{}', undefined, '192.168.1.23'));
+    assert.equal(r.kind, 'ignore');
+    if (r.kind === 'ignore') assert.equal(r.reason, 'foreign-giaddr');
+  });
+
+  test('a giaddr on a served link must be the source itself (a relay there sends from that address)', () => {
+    // 192.168.1.99 is on the served link but did not send the datagram: the reply would be an
+    // unsolicited unicast to a neighbour (or stuck in the ARP queue for an unused address).
+    const r = handle(req((b) => (b.fill(0, 12, 16), b.set([192, 168, 1, 99], 24))), ctxFor('{}', undefined, '192.168.1.23'));
+    assert.equal(r.kind, 'ignore');
+    if (r.kind === 'ignore') assert.equal(r.reason, 'relay-source');
+    const ok = handle(req((b) => (b.fill(0, 12, 16), b.set([192, 168, 1, 99], 24))), ctxFor('{}', undefined, '192.168.1.99'));
+    assert.equal(ok.kind, 'reply');
+    if (ok.kind === 'reply') assert.deepEqual(ok.to, { address: '192.168.1.99', port: 6767, broadcast: false });
+  });
+
+  test('a remote giaddr (dhcp.networks) is answered when the relay sends from a served or configured subnet, not from elsewhere', () => {
+    const yaml = 'dhcp:\n  networks:\n    - { subnet: 10.50.0.0/24, url: "http://p.example/j" }\n';
+    const m = req((b) => (b.fill(0, 12, 16), b.set([10, 50, 0, 1], 24)));
+    const viaRouter = handle(m, ctxFor(yaml, undefined, '192.168.1.254')); // the router's upstream address, on our link
+    assert.equal(viaRouter.kind, 'reply');
+    if (viaRouter.kind === 'reply') assert.deepEqual(viaRouter.to, { address: '10.50.0.1', port: 6767, broadcast: false });
+    const stranger = handle(m, ctxFor(yaml, undefined, '198.51.100.7'));
+    assert.equal(stranger.kind, 'ignore');
+    if (stranger.kind === 'ignore') assert.equal(stranger.reason, 'relay-source');
+  });
+
+  // Issue 10, defect 1: a unicast to a ciaddr that did not send the request (e.g. an unused
+  // address) waits in the kernel's ARP queue and can jam the reply socket.
+  test('a non-relayed INFORM is unicast to ciaddr only when ciaddr is the source; otherwise broadcast on the link', () => {
+    const own = handle(req(), ctxFor('{}', undefined, '192.168.1.23'));
+    assert.equal(own.kind, 'reply');
+    if (own.kind === 'reply') assert.deepEqual(own.to, { address: '192.168.1.23', port: 6768, broadcast: false });
+    for (const source of ['192.168.1.24', '0.0.0.0', '192.168.7.7']) {
+      const other = handle(req(), ctxFor('{}', undefined, source));
+      assert.equal(other.kind, 'reply');
+      if (other.kind === 'reply') assert.deepEqual(other.to, { address: '255.255.255.255', port: 6768, broadcast: true }, `from ${source}`);
+    }
   });
 
   const ignored: [string, (b: Buffer) => void, string][] = [

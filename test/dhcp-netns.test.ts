@@ -21,11 +21,13 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { NetnsLab, netnsSkipReason, runSync, waitForUdpPort, udpPortsOfPid, sleep, type LineProcess } from './helpers/netns';
 import type { ProbeSpec, ProbeReport, ProbeDatagram } from './helpers/udp-probe';
+import type { FloodSpec } from './helpers/dhcp-flood';
 import { jitsiInform as sharedJitsiInform } from './helpers/jitsi';
 
 const ROOT = resolve(__dirname, '..', '..');
 const MAIN_JS = join(ROOT, 'dist', 'src', 'main.js');
 const PROBE_JS = join(__dirname, 'helpers', 'udp-probe.js');
+const FLOOD_JS = join(__dirname, 'helpers', 'dhcp-flood.js');
 const SCAPY_PY = join(ROOT, 'test', 'helpers', 'scapy_inform.py');
 const SYSTEM_PYTHON = '/usr/bin/python3';
 
@@ -690,6 +692,183 @@ describe('DHCP face in network namespaces', { skip: NETNS_SKIP, timeout: 180_000
       } finally {
         if (!listened) await listener.stop();
       }
+    });
+  });
+  // Issue 10, defects 1 and 4: the DHCP face under attack from a LAN host. The client namespace
+  // holds a real client (10.77.40.2 on cli0), an attacker address on the same link (10.77.40.3),
+  // fifty attacker addresses on a second interface whose ARP cli0 does not answer (arp_ignore=1:
+  // a unicast reply to them waits in the server's ARP queue, as one to an unused address does),
+  // and 192.0.2.55 (off every served subnet; the server routes it through the client namespace).
+  describe('under attack (issue 10): reflection, ARP-queue jam, bounded send queue', () => {
+    const lab = new NetnsLab('pvd');
+    const SRV_IP = '10.77.40.1';
+    const CLI_IP = '10.77.40.2';
+    const ATK_IP = '10.77.40.3';
+    const DEAF = Array.from({ length: 50 }, (_, i) => `10.77.40.${100 + i}`);
+    const UNUSED = Array.from({ length: 50 }, (_, i) => `10.77.40.${200 + i}`);
+    const OFF_NET = '192.0.2.55';
+    const URL = `https://prov.example.test/jitsi?u=\${username}&run=${process.pid}`;
+    let srvNs = '';
+    let cliNs = '';
+    let cliMac = '';
+    let dir = '';
+    let daemon: Daemon | undefined;
+    const need = (): Daemon => {
+      assert.ok(daemon, 'daemon started in before()');
+      return daemon;
+    };
+
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'provisiond-netns-atk-'));
+      srvNs = lab.addNamespace('asrv');
+      cliNs = lab.addNamespace('acli');
+      lab.link({ ns: srvNs, ifname: 'srv0', cidr: `${SRV_IP}/24` }, { ns: cliNs, ifname: 'cli0', cidr: `${CLI_IP}/24` });
+      const cmds = [
+        `addr add ${ATK_IP}/24 dev cli0`,
+        'link add atk0 type veth peer name atk1', // a link of its own inside the namespace (no dummy module needed)
+        'link set atk0 up',
+        'link set atk1 up',
+        ...DEAF.map((a) => `addr add ${a}/32 dev atk0`),
+        `addr add ${OFF_NET}/32 dev lo`,
+        'route add 255.255.255.255/32 dev cli0',
+      ];
+      for (const c of cmds) {
+        const r = runSync('ip', ['-n', cliNs, ...c.split(' ')]);
+        assert.equal(r.code, 0, `ip -n ${cliNs} ${c}: ${r.stderr}`);
+      }
+      for (const [k, v] of [
+        ['net.ipv4.conf.cli0.arp_ignore', '1'], // answer ARP only for addresses on cli0: the DEAF ones stay unresolved
+        ['net.ipv4.conf.cli0.arp_announce', '2'], // never teach the server a DEAF address in our own ARP requests
+      ]) {
+        const r = runSync('ip', ['netns', 'exec', cliNs, 'sysctl', '-qw', `${k}=${v}`]);
+        assert.equal(r.code, 0, `sysctl ${k}: ${r.stderr}`);
+      }
+      lab.route(srvNs, '192.0.2.0/24', 'via', CLI_IP);
+      cliMac = lab.mac(cliNs, 'cli0');
+      await lab.waitForLinkUp(srvNs, 'srv0');
+      await lab.waitForLinkUp(cliNs, 'cli0');
+      daemon = await startDaemon(lab, srvNs, dir, { url: URL });
+    }, HOOK_TIMEOUT);
+
+    after(async () => {
+      const problems = await lab.destroy();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+      assert.deepEqual(problems, [], 'teardown is clean');
+    }, HOOK_TIMEOUT);
+
+    /** flood runs the attacker (dhcp-flood.js) inside the client namespace. */
+    async function flood(spec: FloodSpec): Promise<{ sent: number; errors: number; ms: number }> {
+      const r = await lab.exec(cliNs, process.execPath, [FLOOD_JS, JSON.stringify(spec)], { timeoutMs: spec.durationMs + 15_000 });
+      const out = r.stdout
+        .split('\n')
+        .map(parseJsonLine)
+        .find((v) => v?.['event'] === 'done');
+      assert.ok(out, `flooder printed no report (exit ${String(r.code)}, timedOut ${r.timedOut}): ${r.stdout} ${r.stderr}`);
+      return { sent: Number(out['sent']), errors: Number(out['errors']), ms: Number(out['ms']) };
+    }
+
+    /**
+     * realClient is the Jitsi client: the exact INFORM, broadcast from 0.0.0.0:6768, sent again
+     * every 2 s (the client retransmits and, after its timeout, a user restarts it), for at most
+     * `budgetMs`. It returns how long the first DHCPACK took, or undefined.
+     */
+    async function realClient(budgetMs: number): Promise<number | undefined> {
+      const t0 = Date.now();
+      const xid = randomXid(true);
+      const inform = jitsiInform({ xid, ciaddr: CLI_IP, mac: cliMac });
+      for (let i = 0; i < Math.ceil(budgetMs / 2000) && Date.now() - t0 < budgetMs; i++) {
+        const report = await runProbe(lab, cliNs, informSpec([inform], xid, { timeoutMs: 2000, lingerMs: 0 }));
+        const replies = repliesFor(report, xid);
+        if (replies.length > 0) {
+          assertJitsiAck(Buffer.from((replies[0] as ProbeDatagram).hex, 'hex'), { xid, ciaddr: CLI_IP, mac: cliMac, serverId: SRV_IP, url: URL });
+          return Date.now() - t0;
+        }
+      }
+      return undefined;
+    }
+
+    it('the real client is answered at once before any attack', async () => {
+      const ms = await realClient(6000);
+      assert.ok(ms !== undefined && ms < 3000, `first ACK after ${String(ms)} ms`);
+    });
+
+    it('a Jitsi INFORM for a secondary address, sent from the primary one (multi-homed client, contract §2.3), is still answered', async () => {
+      // ciaddr 10.77.40.3 is not the source (10.77.40.2): the ACK is a broadcast on the link,
+      // which the client's 0.0.0.0:6768 socket receives.
+      const xid = randomXid(true);
+      const report = await runProbe(lab, cliNs, informSpec([jitsiInform({ xid, ciaddr: ATK_IP, mac: cliMac })], xid));
+      const replies = repliesFor(report, xid);
+      assert.equal(replies.length, 1, `one ACK (received ${JSON.stringify(report.received)})`);
+      assertJitsiAck(Buffer.from((replies[0] as ProbeDatagram).hex, 'hex'), { xid, ciaddr: ATK_IP, mac: cliMac, serverId: SRV_IP, url: URL });
+    });
+
+    it('defect 4: a relayed INFORM whose giaddr is off every subnet, or an on-link address that did not send it, is not answered (no reflection)', { timeout: 60_000 }, async () => {
+      const d = need();
+      const before = await counters(d);
+      const xidOff = randomXid();
+      const xidOnLink = randomXid();
+      const off = jitsiInform({ xid: xidOff, ciaddr: '0.0.0.0', giaddr: OFF_NET, hops: 1, mac: cliMac });
+      const onLink = jitsiInform({ xid: xidOnLink, ciaddr: '0.0.0.0', giaddr: '10.77.40.77', hops: 1, mac: cliMac });
+      // Bound to 0.0.0.0:6767 in the client namespace, which owns 192.0.2.55: a reflected ACK lands here.
+      const report = await runProbe(lab, cliNs, {
+        bindAddress: '0.0.0.0',
+        bindPort: SERVER_PORT,
+        broadcast: false,
+        sends: [off, onLink].map((b) => ({ address: SRV_IP, port: SERVER_PORT, hex: b.toString('hex') })),
+        awaitXid: xidOff,
+        lingerMs: 0,
+        timeoutMs: 2500,
+      });
+      assert.equal(repliesFor(report, xidOff).length, 0, `an ACK was reflected to ${OFF_NET}:6767: ${JSON.stringify(report.received)}`);
+      assert.deepEqual(report.received, [], 'nothing reached UDP 6767 in the client namespace');
+      await sleep(200);
+      const afterCounts = await counters(d);
+      assert.equal(delta(afterCounts, before, 'ignored:foreign-giaddr'), 1, JSON.stringify(afterCounts));
+      assert.equal(delta(afterCounts, before, 'ignored:relay-source'), 1, JSON.stringify(afterCounts));
+      assert.equal(delta(afterCounts, before, 'acked'), 0);
+    });
+
+    it('defect 1: a 5 s burst of relayed INFORMs to unused addresses (random chaddr) does not delay a real client', { timeout: 120_000 }, async (t) => {
+      const d = need();
+      const before = await counters(d);
+      const attack = flood({ sources: [ATK_IP], server: SRV_IP, port: SERVER_PORT, packets: 5000, durationMs: 5000, ciaddr: UNUSED, giaddr: 'source' });
+      await sleep(2000);
+      const during = await realClient(10_000);
+      const a = await attack;
+      const rightAfter = await realClient(10_000);
+      t.diagnostic(`real client ACK during the burst after ${String(during)} ms, right after it after ${String(rightAfter)} ms`);
+      // Seconds, not minutes: the Jitsi client gives up 10 s after its last INFORM.
+      assert.ok(during !== undefined && during < 8000, `ACK during the burst after ${String(during)} ms (burst: ${JSON.stringify(a)})`);
+      assert.ok(rightAfter !== undefined && rightAfter < 8000, `ACK right after the burst after ${String(rightAfter)} ms`);
+      const c = await counters(d);
+      assert.ok(delta(c, before, 'received') >= a.sent * 0.9, `the burst reached the daemon: ${JSON.stringify(c)}`);
+    });
+
+    it('defect 1: replies stuck in the ARP queue fill a bounded send queue; the overflow is dropped, counted and logged once', { timeout: 120_000 }, async (t) => {
+      const d = need();
+      const from = d.proc.lines.length;
+      const before = await counters(d);
+      // Each DEAF address sends INFORMs for itself: a unicast reply is allowed, and never resolves.
+      const a = await flood({ sources: DEAF, server: SRV_IP, port: SERVER_PORT, packets: 5000, durationMs: 5000, ciaddr: 'source' });
+      const ms = await realClient(15_000);
+      assert.ok(ms !== undefined && ms < 10_000, `a real client is answered within seconds after the burst (${String(ms)} ms)`);
+      const c = await counters(d);
+      t.diagnostic(`real client ACK ${String(ms)} ms after the burst; counters ${JSON.stringify(c)}`);
+      const dropped = delta(c, before, 'send-dropped:queue-full');
+      assert.ok(dropped > 0, `the bounded queue dropped replies: ${JSON.stringify(c)} (burst ${JSON.stringify(a)})`);
+      assert.ok((c['send-queue-max'] ?? Infinity) <= 64, `the send queue stayed within its bound: ${JSON.stringify(c)}`);
+      // Every datagram is accounted for exactly once: answered (acked = the send completed),
+      // failed, dropped at the queue, or not answered for a counted reason. Counting acked when a
+      // send was merely queued would break this as soon as a send failed or was still waiting.
+      assert.equal(c['send-queue'], 0, 'the queue has drained');
+      const outcomes = Object.keys(c).filter((k) => k === 'acked' || k === 'send-error' || k.startsWith('send-dropped:') || k.startsWith('ignored:') || k.startsWith('rate-limited') || k.startsWith('malformed:'));
+      const accounted = outcomes.reduce((n, k) => n + delta(c, before, k), 0);
+      assert.equal(accounted, delta(c, before, 'received'), `received = acked + send-error + dropped + ignored + rate-limited: ${JSON.stringify(c)}`);
+      const started = await d.proc.waitForLine('send-queue episode start', (l) => l.includes('DHCP replies dropped: send queue full'), 5000, from);
+      assert.ok(parseJsonLine(started)?.['level'] === 'warn', `logged at warn: ${started}`);
+      const ended = await d.proc.waitForLine('send-queue episode summary', (l) => l.includes('DHCP send queue drained'), 30_000, from);
+      assert.ok(Number(parseJsonLine(ended)?.['dropped']) >= 1, ended);
+      assert.equal(d.proc.lines.slice(from).filter((l) => l.includes('DHCP replies dropped: send queue full')).length, 1, 'the episode is logged once');
     });
   });
 });

@@ -144,3 +144,40 @@ describe('DHCP face on loopback sockets', () => {
     await assert.rejects(f.start(), (err: Error & { code?: string }) => err.code === 'PROVD_ERR_DHCP_INTERFACE' && /eth9/.test(err.message) && /available: lo/.test(err.message));
   });
 });
+
+// Issue 10, defect 4: relayed (and address-less) requests were limited per chaddr only, so a
+// random chaddr per datagram got every one of 2 000 answered. They now also share a bucket per
+// source address (dhcp.relayRateLimit, sized for a relay serving many clients).
+describe('DHCP face: relayed requests are limited per source too', () => {
+  test('2 000 relayed INFORMs from one source, each with a random chaddr, are not all answered', async () => {
+    const cap = captureLog('info');
+    const sock = createSocket('udp4');
+    sock.bind(0, '127.0.0.1');
+    await once(sock, 'listening');
+    const face = new DhcpFace({
+      config: parseConfigText(`dhcp:\n  port: 0\n  replyPort: ${sock.address().port}\n  url: "https://prov.example/jitsi"\n`, 't.yaml'),
+      log: cap.log,
+      listInterfaces: () => [LOOPBACK],
+      checkPortFree: false,
+    });
+    await face.start();
+    try {
+      const N = 2000;
+      for (let i = 0; i < N; i++) {
+        const b = jitsiInform({ xid: 0x70000000 + i, ciaddr: [0, 0, 0, 0], mac: [2, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff, 0x5a, 0xa5] });
+        b.set([127, 0, 0, 1], 24); // giaddr: a relay on the served link, sending from that address
+        await new Promise<void>((resolve, reject) => sock.send(b, face.port ?? 0, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      const s = face.stats();
+      const answered = s['acked'] ?? 0;
+      assert.ok(answered > 0, `some are answered: ${JSON.stringify(s)}`);
+      assert.ok(answered <= N / 2, `${answered} of ${N} answered: the source is not limited (${JSON.stringify(s)})`);
+      assert.ok((s['rate-limited:relay'] ?? 0) >= N / 2, `counted as rate-limited:relay: ${JSON.stringify(s)}`);
+      assert.equal(cap.lines.filter((l) => l['msg'] === 'DHCP flood through one relay (or from 0.0.0.0): rate-limiting it').length, 1, 'logged once');
+    } finally {
+      await face.close();
+      sock.close();
+    }
+  });
+});

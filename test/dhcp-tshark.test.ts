@@ -24,7 +24,7 @@ test('tshark decodes the INFORM fixture and our DHCPACK field by field', { skip:
   if (!d.ok) return;
   const plan = buildUrlPlan(parseConfigText(`dhcp:\n  url: "${URL}"\n`, 't.yaml'));
   const iface = { name: 'eth0', address: 0xc0a80101, cidr: { network: '192.168.1.0', prefix: 24, base: 0xc0a80100, mask: 0xffffff00 } };
-  const r = handle(d.message, { plan, iface, serverPort: 6767, replyPort: 6768, subnets: [iface.cidr] });
+  const r = handle(d.message, { plan, iface, serverPort: 6767, replyPort: 6768, subnets: [iface.cidr], links: [iface.cidr], source: 0xc0a80117 });
   assert.equal(r.kind, 'reply');
   if (r.kind !== 'reply') return;
 

@@ -50,3 +50,29 @@ test('the table stays bounded under many sources', () => {
   for (let i = 0; i < 10_000; i++) rl.take(`src-${i}`);
   assert.ok(rl.size <= 100, `size ${rl.size}`);
 });
+
+// Issue 10, defect 4: when the table filled, sweep() cleared every bucket, so a source being
+// refused got a fresh burst as soon as enough other keys (e.g. random chaddrs) had been seen.
+test('a full table evicts the least recently used bucket, never every bucket', () => {
+  const c = clock();
+  const rl = new RateLimiter({ rate: 1, burst: 2, maxKeys: 10 }, c.now);
+  assert.deepEqual([rl.take('flood'), rl.take('flood'), rl.take('flood')], ['allow', 'allow', 'refuse-first']);
+  for (let i = 0; i < 1000; i++) {
+    c.advance(0.5); // 1000 new keys in 0.5 s: far less than the 1 s a token takes to come back
+    rl.take(`random-${i}`);
+    assert.equal(rl.take('flood'), 'refuse', `the flooding source got a token back after ${i + 1} new keys`);
+    assert.ok(rl.size <= 10, `size ${rl.size}`);
+  }
+});
+
+test('eviction drops the least recently used key first, and an evicted key starts afresh', () => {
+  const c = clock();
+  const rl = new RateLimiter({ rate: 1, burst: 1, maxKeys: 3 }, c.now);
+  for (const k of ['a', 'b', 'c']) assert.equal(rl.take(k), 'allow');
+  assert.equal(rl.take('a'), 'refuse-first'); // a is now the most recently used
+  assert.equal(rl.take('d'), 'allow'); // table full: b (least recently used) goes
+  assert.equal(rl.size, 3);
+  assert.equal(rl.take('a'), 'refuse', 'a kept its empty bucket');
+  assert.equal(rl.take('c'), 'refuse-first', 'c kept its empty bucket');
+  assert.equal(rl.take('b'), 'allow', 'b was evicted and starts with a full bucket');
+});

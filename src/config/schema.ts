@@ -105,6 +105,12 @@ const dhcpSchema = z
     url: provisioningUrl.optional(),
     networks: z.array(dhcpNetwork).default([]),
     rateLimit: rateLimitSchema('datagrams', 20, 40),
+    /**
+     * relayRateLimit: per source address, for requests otherwise limited per client (relayed,
+     * or from 0.0.0.0), so an invented chaddr per datagram gains nothing; sized for a relay
+     * forwarding many clients (3 INFORMs per client start).
+     */
+    relayRateLimit: rateLimitSchema('datagrams through one relay (or from 0.0.0.0)', 200, 400),
   })
   .superRefine((d, ctx) => {
     if (d.port === d.replyPort) ctx.addIssue({ code: 'custom', path: ['replyPort'], message: `must differ from dhcp.port (${d.port})` });

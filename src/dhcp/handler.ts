@@ -60,6 +60,24 @@ export function keyedUrl(url: string, key: string): string {
   return `${m[1] ?? ''}/${key}${rest.startsWith('/') ? rest : `/${rest}`}`;
 }
 
+/** KEY_PLACEHOLDER stands for a provisioning key in logged URLs (the HTTP face logs `/<key>/jitsi` too). */
+export const KEY_PLACEHOLDER = '<key>';
+
+/** urlKeysOf lists the tenants' urlKeys: the secrets a served URL or TXT string may carry. */
+export function urlKeysOf(cfg: Pick<UrlPlanInput, 'provisioning'>): string[] {
+  const keys = Object.values(cfg.provisioning?.tenants ?? {})
+    .map((t) => t.urlKey)
+    .filter((k): k is string => typeof k === 'string' && k.length > 0);
+  return [...new Set(keys)].sort((a, b) => b.length - a.length);
+}
+
+/** redactKeys replaces every occurrence of each key in `text` with `<key>`, for logging. */
+export function redactKeys(text: string, keys: readonly string[]): string {
+  let out = text;
+  for (const k of keys) if (out.includes(k)) out = out.split(k).join(KEY_PLACEHOLDER);
+  return out;
+}
+
 /** buildUrlPlan compiles the URL rules of a validated configuration. */
 export function buildUrlPlan(cfg: UrlPlanInput): UrlPlan {
   const networks = cfg.dhcp.networks
@@ -103,7 +121,7 @@ export function selectUrl(plan: UrlPlan, ciaddr: number, giaddr: number, iface: 
 }
 
 /** IgnoreReason is a stable counter name for a request that gets no reply. */
-export type IgnoreReason = 'not-request' | 'no-message-type' | 'bad-option' | 'not-inform' | 'foreign-ciaddr';
+export type IgnoreReason = 'not-request' | 'no-message-type' | 'bad-option' | 'not-inform' | 'foreign-ciaddr' | 'foreign-giaddr' | 'relay-source';
 
 /** Destination says where a reply goes. */
 export interface Destination {
@@ -132,6 +150,10 @@ export interface HandlerContext {
    * does): otherwise anyone could make us send datagrams to an arbitrary address.
    */
   readonly subnets: readonly Cidr[];
+  /** links are the served interfaces' own subnets (on-link networks); a subset of `subnets`. */
+  readonly links: readonly Cidr[];
+  /** source is the datagram's IPv4 source address (uint32; 0 for 0.0.0.0). */
+  readonly source: number;
 }
 
 const ACK = Buffer.from([MessageType.Ack]);
@@ -145,6 +167,10 @@ export function handle(req: DhcpMessage, ctx: HandlerContext): HandleResult {
   // Only INFORM is answered: DISCOVER/REQUEST would need a lease, which we never offer.
   if (type.value !== MessageType.Inform) return { kind: 'ignore', reason: 'not-inform', detail: `message type ${type.value}` };
 
+  if (req.giaddr !== 0) {
+    const refused = relayRefusal(req.giaddr, ctx);
+    if (refused) return refused;
+  }
   if (req.ciaddr !== 0 && !ctx.subnets.some((c) => inCidr(req.ciaddr, c))) {
     return { kind: 'ignore', reason: 'foreign-ciaddr', detail: `ciaddr ${formatIPv4(req.ciaddr)} is in no served or configured subnet` };
   }
@@ -182,11 +208,45 @@ export function handle(req: DhcpMessage, ctx: HandlerContext): HandleResult {
 const EMPTY = Buffer.alloc(0);
 
 /**
- * destination applies RFC 2131 §4.3.5 (INFORM: unicast to ciaddr) and §4.1 (relayed: to the
- * relay agent's server port); a client with neither gets a broadcast on the receiving link.
+ * relayRefusal decides whether a relayed request (giaddr set) may be answered; the answer goes
+ * to giaddr:port, so giaddr must never be an address the requester chose freely:
+ *  - giaddr must lie in a served interface's subnet or a dhcp.networks subnet (else anyone
+ *    could reflect an ACK at an arbitrary host: `foreign-giaddr`);
+ *  - a giaddr on a served link must be the datagram's source: a relay on our own link sends
+ *    from that address, and any other on-link giaddr is a neighbour that did not ask (or an
+ *    unused address whose ARP queue would hold the reply);
+ *  - a remote giaddr (a dhcp.networks subnet) must come from the relay's upstream address:
+ *    giaddr itself or an address in a served or configured subnet (a router on our link, or in
+ *    a declared network). The reply is then routed to the relay through its gateway.
+ * UDP sources can be forged; these rules stop a host that does not forge its address, and the
+ * per-source limit and the bounded send queue (server.ts) bound what a forger can do.
+ */
+function relayRefusal(giaddr: number, ctx: HandlerContext): HandleResult | undefined {
+  if (!ctx.subnets.some((c) => inCidr(giaddr, c))) {
+    return { kind: 'ignore', reason: 'foreign-giaddr', detail: `giaddr ${formatIPv4(giaddr)} is in no served or configured subnet` };
+  }
+  if (ctx.source === giaddr) return undefined;
+  const onLink = ctx.links.some((c) => inCidr(giaddr, c));
+  if (!onLink && ctx.subnets.some((c) => inCidr(ctx.source, c))) return undefined;
+  const why = onLink ? 'a giaddr on a served link must be the sender' : 'a remote relay must send from a served or configured subnet';
+  return { kind: 'ignore', reason: 'relay-source', detail: `giaddr ${formatIPv4(giaddr)} from ${formatIPv4(ctx.source)}: ${why}` };
+}
+
+/**
+ * destination says where the ACK goes:
+ *  - relayed (giaddr set): to the relay agent's server port (RFC 2131 §4.1: "If the 'giaddr'
+ *    field … is non-zero, the server sends any return messages to the 'DHCP server' port on
+ *    the BOOTP relay agent"); the relay delivers it on the client's link;
+ *  - else unicast to ciaddr:replyPort (RFC 2131 §4.3.5) only when ciaddr is the datagram's
+ *    source address: the client then demonstrably owns that address and is reachable there;
+ *  - else a broadcast to 255.255.255.255:replyPort on the receiving link. That covers a client
+ *    with no address and a multi-homed Jitsi client whose INFORM for one address left through
+ *    another interface (contract §2.3); its socket is bound to 0.0.0.0:6768, so it receives
+ *    the broadcast (contract §2.5), and the xid tells it the answer is its own. A request whose
+ *    ciaddr is not its source can no longer steer a unicast at a neighbour or an unused address.
  */
 export function destination(req: DhcpMessage, ctx: HandlerContext): Destination {
-  if (req.ciaddr !== 0) return { address: formatIPv4(req.ciaddr), port: ctx.replyPort, broadcast: false };
   if (req.giaddr !== 0) return { address: formatIPv4(req.giaddr), port: ctx.serverPort, broadcast: false };
+  if (req.ciaddr !== 0 && req.ciaddr === ctx.source) return { address: formatIPv4(req.ciaddr), port: ctx.replyPort, broadcast: false };
   return { address: '255.255.255.255', port: ctx.replyPort, broadcast: true };
 }

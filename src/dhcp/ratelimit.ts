@@ -1,12 +1,17 @@
 /**
  * ratelimit.ts: a per-source token bucket, bounded in memory, with an injectable clock.
+ *
+ * The table is kept in least-recently-used order (a Map re-inserts a key on every take): when
+ * it is full, the bucket unused the longest is evicted, in O(1). Clearing the whole table
+ * instead would hand every source, the one being refused included, a fresh burst as soon as
+ * an attacker has shown maxKeys new keys (issue 10, defect 4).
  */
 
 /** RateLimitOptions: `rate` tokens per second (0 disables), up to `burst` at once. */
 export interface RateLimitOptions {
   readonly rate: number;
   readonly burst: number;
-  /** maxKeys bounds the table; idle sources are swept first when it fills. */
+  /** maxKeys bounds the table; when it is full, the least recently used source is forgotten. */
   readonly maxKeys?: number;
 }
 
@@ -48,16 +53,17 @@ export class RateLimiter {
     const t = this.now();
     let b = this.buckets.get(key);
     if (b === undefined) {
-      if (this.buckets.size >= this.maxKeys) this.sweep(t);
+      if (this.buckets.size >= this.maxKeys) this.evictOldest();
       b = { tokens: this.opts.burst, last: t, limited: false };
-      this.buckets.set(key, b);
     } else {
+      this.buckets.delete(key); // re-inserted below: the Map's order is least recently used first
       b.tokens = Math.min(this.opts.burst, b.tokens + ((t - b.last) / 1000) * this.opts.rate);
       b.last = t;
       // A flood ends when the source has been quiet long enough to refill the whole bucket;
       // until then it is one episode, reported once however many tokens trickle back.
       if (b.tokens >= this.opts.burst) b.limited = false;
     }
+    this.buckets.set(key, b);
     if (b.tokens >= 1) {
       b.tokens -= 1;
       return 'allow';
@@ -67,10 +73,9 @@ export class RateLimiter {
     return 'refuse-first';
   }
 
-  /** sweep drops buckets that have refilled (idle sources); if none has, it drops them all. */
-  private sweep(t: number): void {
-    const full = (this.opts.burst / this.opts.rate) * 1000;
-    for (const [k, b] of this.buckets) if (t - b.last >= full) this.buckets.delete(k);
-    if (this.buckets.size >= this.maxKeys) this.buckets.clear();
+  /** evictOldest forgets the least recently used source (the first key in the Map's order). */
+  private evictOldest(): void {
+    const oldest = this.buckets.keys().next();
+    if (oldest.done !== true) this.buckets.delete(oldest.value);
   }
 }

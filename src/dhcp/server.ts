@@ -8,13 +8,24 @@
  *    that address and sends every reply for that interface, so a broadcast reply leaves
  *    through the interface the request came in on, with that interface's source address.
  * For a datagram that reached the wildcard socket, the receiving interface is inferred from
- * ciaddr, then the source address, then giaddr (the Jitsi client always sets ciaddr).
+ * the source address, then ciaddr, then giaddr (the link the datagram came from is the link a
+ * broadcast answer must leave through).
+ *
+ * Send path (issue 10, defect 1): a unicast to an address that does not answer ARP waits in
+ * the kernel's neighbour queue, charged to the sending socket; once the socket's send buffer
+ * is full, libuv keeps every further send in a user-space queue with no bound. So each socket
+ * holds at most SEND_QUEUE_MAX waiting replies: beyond that a reply is dropped and counted
+ * (`send-dropped:queue-full`), and the episode is logged once when it starts and once when it
+ * ends. `acked` counts replies the kernel accepted (the send completed), `send-queued` those that
+ * had to wait, `send-error` failed sends, `send-queue-max` the longest queue seen.
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { decode, type DhcpMessage } from './codec';
-import { handle, buildUrlPlan, type ServedInterface, type UrlPlan, type HandlerContext } from './handler';
+import { handle, buildUrlPlan, redactKeys, urlKeysOf, type ServedInterface, type UrlPlan, type HandlerContext } from './handler';
 import { RateLimiter } from './ratelimit';
 import { messageTypeName, Opt } from './options';
+import { Op } from './codec';
+import { Episode } from '../episode';
 import { inCidr, formatIPv4, parseIPv4, type Cidr } from '../net/ipv4';
 import { listHostInterfaces, selectInterfaces, type InterfaceLister } from '../net/interfaces';
 import { udpPortHolders } from '../net/udpports';
@@ -27,6 +38,14 @@ import type { Logger } from '../log';
 const RECV_BUFFER = 4 << 20;
 /** REFRESH_MS is how often interface addresses are re-read (hot-plug, DHCP-assigned addresses). */
 const REFRESH_MS = 30_000;
+/**
+ * SEND_QUEUE_MAX bounds the replies waiting in one socket's user-space send queue. They only
+ * wait when the kernel's send buffer is full, i.e. when replies are stuck (unresolved
+ * neighbours); a short queue keeps a real client's ACK seconds, not minutes, behind them.
+ */
+export const SEND_QUEUE_MAX = 64;
+/** QUEUE_QUIET_MS: a send-queue episode ends after this long without a dropped reply. */
+const QUEUE_QUIET_MS = 5000;
 
 /** DhcpFaceOptions are the face's dependencies. */
 export interface DhcpFaceOptions {
@@ -54,6 +73,8 @@ function answerableSubnets(ifaces: readonly ServedInterface[], plan: UrlPlan): C
 interface State {
   readonly plan: UrlPlan;
   readonly limiter: RateLimiter;
+  /** relayLimiter is the per-source bucket of requests otherwise limited per client (relayed, or from 0.0.0.0). */
+  readonly relayLimiter: RateLimiter;
   readonly replyPort: number;
   readonly config: Config;
 }
@@ -69,10 +90,14 @@ export class DhcpFace implements Face {
   private closed = false;
   private subnetMemo: { b: Bound | undefined; st: State; subnets: readonly Cidr[] } | undefined;
   private readonly counters = new Map<string, number>();
+  private readonly queueFull = new Episode(QUEUE_QUIET_MS);
+  private queueTimer: NodeJS.Timeout | undefined;
   private readonly onSent = (err: Error | null): void => {
     if (err) {
       this.count('send-error');
       this.log.debug({ err: errorMessage(err) }, 'reply not sent');
+    } else {
+      this.count('acked'); // the kernel took it: a completed send, not a queued one
     }
   };
 
@@ -124,13 +149,16 @@ export class DhcpFace implements Face {
     if (this.closed) return;
     this.closed = true;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
+    if (this.queueTimer) clearTimeout(this.queueTimer);
     const b = this.bound;
     this.bound = undefined;
     if (b) await closeBound(b);
   }
 
   stats(): Record<string, number> {
-    return Object.fromEntries(this.counters);
+    const b = this.bound;
+    const queued = b ? [b.wildcard, ...b.tx.values()].reduce((n, s) => n + sendQueueCount(s), 0) : 0;
+    return { ...Object.fromEntries(this.counters), 'send-queue': queued, 'send-queue-bound': SEND_QUEUE_MAX };
   }
 
   private count(name: string): void {
@@ -145,7 +173,8 @@ export class DhcpFace implements Face {
         port: b.port,
         replyPort: this.state.replyPort,
         interfaces: b.ifaces.map((i) => `${i.name}=${formatIPv4(i.address)}/${i.cidr.prefix}`),
-        urls: Object.fromEntries(b.ifaces.map((i) => [i.name, urlFor(this.state, i)])),
+        // A URL may carry a tenant's provisioning key (dhcp.networks[].tenant): never log it.
+        urls: Object.fromEntries(b.ifaces.map((i) => [i.name, redactKeys(urlFor(this.state, i), urlKeysOf(this.state.config))])),
       },
       'DHCP face serving',
     );
@@ -207,14 +236,28 @@ export class DhcpFace implements Face {
       }
       const m = d.message;
       const st = this.state;
+      if (m.op !== Op.BootRequest) {
+        this.count('ignored:not-request'); // a reply (another server's, or our own relayed back) costs no token
+        return;
+      }
       // Relayed clients, and clients with no address yet, share a source address: key them by
-      // hardware address so that one of them flooding cannot silence the others.
+      // hardware address so that one of them flooding cannot silence the others...
       const perClient = m.giaddr !== 0 || rinfo.address === '0.0.0.0';
       const verdict = st.limiter.take(perClient ? `hw:${m.chaddr.toString('hex', 0, 16)}` : rinfo.address);
       if (verdict !== 'allow') {
         this.count('rate-limited');
         if (verdict === 'refuse-first') this.log.warn({ from: rinfo.address }, 'DHCP flood from one source: rate-limiting it');
         return;
+      }
+      // ...and, since a chaddr costs nothing to invent, by source address as well, with a bucket
+      // sized for a relay agent forwarding many clients (dhcp.relayRateLimit).
+      if (perClient) {
+        const v = st.relayLimiter.take(rinfo.address);
+        if (v !== 'allow') {
+          this.count('rate-limited:relay');
+          if (v === 'refuse-first') this.log.warn({ from: rinfo.address }, 'DHCP flood through one relay (or from 0.0.0.0): rate-limiting it');
+          return;
+        }
       }
       const targets = via ? [via] : this.inferInterfaces(m, rinfo);
       if (targets.length === 0) {
@@ -231,7 +274,15 @@ export class DhcpFace implements Face {
 
   private answer(m: DhcpMessage, iface: ServedInterface, st: State, rinfo: RemoteInfo): void {
     const b = this.bound;
-    const ctx: HandlerContext = { plan: st.plan, iface, serverPort: b?.port ?? 0, replyPort: st.replyPort, subnets: this.subnets(b, st) };
+    const ctx: HandlerContext = {
+      plan: st.plan,
+      iface,
+      serverPort: b?.port ?? 0,
+      replyPort: st.replyPort,
+      subnets: this.subnets(b, st),
+      links: b?.ifaces.map((i) => i.cidr) ?? [],
+      source: parseIPv4(rinfo.address) ?? 0,
+    };
     const r = handle(m, ctx);
     if (r.kind === 'ignore') {
       this.count(r.reason === 'not-inform' ? `ignored:${messageTypeName(m.options.get(Opt.MessageType)?.[0] ?? 0)}` : `ignored:${r.reason}`);
@@ -240,18 +291,47 @@ export class DhcpFace implements Face {
     }
     const sock = b?.tx.get(iface.address) ?? b?.wildcard;
     if (!sock) return;
+    const waiting = sendQueueCount(sock);
+    if (waiting >= SEND_QUEUE_MAX) {
+      this.count('send-dropped:queue-full');
+      this.onQueueFull(iface, waiting);
+      return;
+    }
+    if (waiting > 0) this.count('send-queued');
+    if (waiting + 1 > (this.counters.get('send-queue-max') ?? 0)) this.counters.set('send-queue-max', waiting + 1);
     sock.send(r.packet, r.to.port, r.to.address, this.onSent);
-    this.count('acked');
     if (this.log.isLevelEnabled('debug')) {
       this.log.debug({ from: rinfo.address, xid: m.xid.toString(16), to: `${r.to.address}:${r.to.port}`, iface: iface.name }, 'DHCPINFORM answered');
     }
+  }
+
+  /** onQueueFull logs the first dropped reply of an episode and, once it is over, a summary. */
+  private onQueueFull(iface: ServedInterface, waiting: number): void {
+    if (!this.queueFull.hit()) return;
+    this.log.warn(
+      { iface: iface.name, waiting, bound: SEND_QUEUE_MAX },
+      'DHCP replies dropped: send queue full (replies wait for the kernel, e.g. unicasts to addresses that answer no ARP); one line per episode, each drop counted as send-dropped:queue-full',
+    );
+    const watch = (): void => {
+      const ended = this.queueFull.check();
+      if (ended === undefined) {
+        this.queueTimer = setTimeout(watch, this.queueFull.quietMs);
+        this.queueTimer.unref();
+        return;
+      }
+      this.queueTimer = undefined;
+      this.log.info({ dropped: ended.events, ms: ended.ms }, 'DHCP send queue drained: replies flow again');
+    };
+    if (this.queueTimer) clearTimeout(this.queueTimer);
+    this.queueTimer = setTimeout(watch, this.queueFull.quietMs);
+    this.queueTimer.unref();
   }
 
   private inferInterfaces(m: DhcpMessage, rinfo: RemoteInfo): readonly ServedInterface[] {
     const ifaces = this.bound?.ifaces ?? [];
     if (ifaces.length <= 1) return ifaces;
     const src = parseIPv4(rinfo.address) ?? 0;
-    for (const probe of [m.ciaddr, src, m.giaddr]) {
+    for (const probe of [src, m.ciaddr, m.giaddr]) {
       if (!probe) continue;
       const hit = ifaces.find((i) => inCidr(probe, i.cidr));
       if (hit) return [hit];
@@ -287,6 +367,7 @@ function makeState(config: Config): State {
   return {
     plan: buildUrlPlan(config),
     limiter: new RateLimiter(config.dhcp.rateLimit),
+    relayLimiter: new RateLimiter(config.dhcp.relayRateLimit),
     replyPort: config.dhcp.replyPort,
     config,
   };
@@ -294,6 +375,15 @@ function makeState(config: Config): State {
 
 function urlFor(st: State, iface: ServedInterface): string {
   return (st.plan.networks.find((n) => inCidr(iface.address, n.cidr))?.url ?? st.plan.url ?? st.plan.defaultUrl(iface.address)).toString('utf8');
+}
+
+/** sendQueueCount is how many replies wait in a socket's user-space queue (0 once it is closed). */
+function sendQueueCount(s: Socket): number {
+  try {
+    return s.getSendQueueCount();
+  } catch {
+    return 0; // not bound or already closed
+  }
 }
 
 function signature(port: number, ifaces: readonly ServedInterface[]): string {

@@ -18,6 +18,7 @@ import { ProvError, errorMessage } from '../errors';
 import { planAdvertisement, clientUrlOn, sameAdvertisement, type Advertisement } from './plan';
 import { ciaoAdvertiser, type Advertiser, type AdvertiserFactory, type Publication } from './advertiser';
 import { Watcher, MDNS_PORT } from './watcher';
+import { redactKeys, urlKeysOf } from '../dhcp/handler';
 import { observe, isConflict, instanceFqdn, hostFqdn, type Observation } from './conflict';
 import type { DnsMessage } from './wire';
 import type { Config } from '../config/schema';
@@ -241,14 +242,16 @@ export class MdnsFace implements Face {
   private logAdvertising(msg: string): void {
     const ad = this.ad;
     if (!ad) return;
+    // The TXT path and the URL may carry a tenant's provisioning key: never log it.
+    const keys = urlKeysOf(this.config);
     this.log.info(
       {
         mdnsName: instanceFqdn(ad),
         port: ad.port,
         target: hostFqdn(ad),
-        txt: ad.txt,
+        txt: ad.txt.map((t) => redactKeys(t, keys)),
         interfaces: ad.interfaces.map((i) => `${i.name}=${i.ipv4}`),
-        urls: Object.fromEntries(ad.interfaces.map((i) => [i.name, clientUrlOn(ad, i)])),
+        urls: Object.fromEntries(ad.interfaces.map((i) => [i.name, redactKeys(clientUrlOn(ad, i), keys)])),
       },
       msg,
     );
@@ -298,8 +301,9 @@ export class MdnsFace implements Face {
         code: 'PROVD_ERR_MDNS_CONFLICT',
         mdnsName: other?.which === 'hostname' ? hostFqdn(ad) : instanceFqdn(ad),
         otherResponder: other?.from ?? 'unknown (no response seen on the advertised links)',
-        otherRecord: other?.summary,
-        reason,
+        // A conflicting record may repeat our own TXT (with the key): redact it too.
+        otherRecord: other?.summary === undefined ? undefined : redactKeys(other.summary, urlKeysOf(this.config)),
+        reason: redactKeys(reason, urlKeysOf(this.config)),
         attempt: this.attempts,
         retryInMs: delay,
         ...(sameHost
