@@ -44,6 +44,8 @@ export interface HttpFaceOptions {
   readonly store?: Store;
   /** warnings: false skips the startup warnings (HTTP workers: the primary logs them once). */
   readonly warnings?: boolean;
+  /** checkStore: false skips the store's start-time integrity check (HTTP workers: the primary ran it). */
+  readonly checkStore?: boolean;
 }
 
 interface TlsMaterial {
@@ -132,7 +134,7 @@ export class HttpFace implements Face {
   }
 
   async start(): Promise<void> {
-    this.store ??= openSqliteStore(this.config.stateDir);
+    this.store ??= openSqliteStore(this.config.stateDir, { check: this.opts.checkStore !== false });
     this.deps = this.makeDeps(this.config);
     this.warnings(this.config);
     this.listeners = await this.listen(this.config);
