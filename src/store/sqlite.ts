@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync, statSync, chownSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
-import type { Device, DeviceObservation, DeviceRepository, KeyRepository, Store, StoredKey, StoredUser, UserRepository } from './repository';
+import { StoreBusyError, type Device, type DeviceObservation, type DeviceRepository, type DeviceWrite, type KeyRepository, type Store, type StoredKey, type StoredUser, type UserRepository } from './repository';
 import { ProvError, errorMessage } from '../errors';
 
 /** STORE_FILE is the database file name inside stateDir. */
@@ -24,6 +24,29 @@ export interface OpenOptions {
    * request. Linear in the file's size (well under a second for devices.maxTotal's 100 000 rows).
    */
   readonly check?: boolean;
+  /**
+   * busyTimeoutMs: how long a statement waits for another process's lock once the store is open
+   * (default 5000: the CLI). The daemon passes 0: better-sqlite3 is synchronous, so any wait would
+   * freeze its event loop (DHCP included); it gets StoreBusyError at once and retries later.
+   * Opening and migrating always wait up to 5 s (at start, before any face serves).
+   */
+  readonly busyTimeoutMs?: number;
+}
+
+/** isBusy tells whether an SQLite error is another connection's lock (SQLITE_BUSY*, SQLITE_LOCKED*). */
+export function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
+/** guard runs a statement, turning a lock held elsewhere into StoreBusyError. */
+function guard<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (isBusy(err)) throw new StoreBusyError(`the store is locked by another process (${what})`, { cause: err });
+    throw err;
+  }
 }
 
 /** QUICK_CHECK_ERRORS bounds the problems quick_check collects (the first one is reported). */
@@ -100,6 +123,9 @@ interface DeviceRow {
   last_seen: string;
   last_outcome: string;
   requests: number;
+  failures: number;
+  last_failure_at: string | null;
+  last_failure: string | null;
 }
 
 function parseAttributes(json: string): Record<string, string> {
@@ -135,6 +161,9 @@ function toDevice(r: DeviceRow): Device {
     lastSeen: r.last_seen,
     lastOutcome: r.last_outcome,
     requests: r.requests,
+    failures: r.failures,
+    lastFailureAt: r.last_failure_at,
+    lastFailure: r.last_failure,
   };
 }
 
@@ -168,6 +197,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
     throw new ProvError('PROVD_ERR_STORE', `cannot prepare the store ${location}: ${errorMessage(err)}`, { cause: err });
   }
   if (!opts.readonly) matchOwner(stateDir, location);
+  if (opts.busyTimeoutMs !== undefined) db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs))}`);
   if (version < SCHEMA_VERSION) {
     // Only tests stop early; they use migrate() on the raw file and need no repositories.
     return { users: unavailableUsers, devices: unavailableDevices, keys: unavailableKeys, schemaVersion: version, location, close: () => db.close() };
@@ -185,16 +215,28 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   const delUser = db.prepare('DELETE FROM users WHERE domain = ? AND name = ?');
   const upsertDevice = db.prepare(
     `INSERT INTO devices (key, uuid, hwaddr, ip, hostname, osname, arch, build, user_agent, username, tenant, first_seen, last_seen, last_outcome, requests, provisioned_at)
-     VALUES (@key, @uuid, @hwaddr, @ip, @hostname, @osname, @arch, @build, @userAgent, @username, @tenant, @at, @at, @outcome, 1, @provisionedAt)
+     VALUES (@key, @uuid, @hwaddr, @ip, @hostname, @osname, @arch, @build, @userAgent, @username, @tenant, @at, @at, @outcome, @count, @provisionedAt)
      ON CONFLICT (key) DO UPDATE SET
        uuid = COALESCE(excluded.uuid, uuid), hwaddr = COALESCE(excluded.hwaddr, hwaddr), ip = excluded.ip,
        hostname = COALESCE(excluded.hostname, hostname), osname = COALESCE(excluded.osname, osname),
        arch = COALESCE(excluded.arch, arch), build = COALESCE(excluded.build, build),
        user_agent = COALESCE(excluded.user_agent, user_agent), username = COALESCE(excluded.username, username),
-       tenant = excluded.tenant, last_seen = excluded.last_seen, last_outcome = excluded.last_outcome, requests = requests + 1,
+       tenant = excluded.tenant, last_seen = excluded.last_seen, last_outcome = excluded.last_outcome, requests = requests + excluded.requests,
        provisioned_at = COALESCE(provisioned_at, excluded.provisioned_at)
      WHERE devices.tenant = excluded.tenant`,
   );
+  // A failed request: counters and the last failure of a known device of the same tenant, nothing else.
+  const failDevice = db.prepare(
+    `UPDATE devices SET requests = requests + @count, failures = failures + @count, last_failure_at = @at, last_failure = @outcome
+     WHERE key = @key AND tenant = @tenant`,
+  );
+  const writeDevice = (o: DeviceObservation, count: number): void => {
+    if (o.outcome.startsWith('200 ')) upsertDevice.run({ ...o, count, provisionedAt: o.at });
+    else failDevice.run({ key: o.key, tenant: o.tenant, at: o.at, outcome: o.outcome, count });
+  };
+  const writeDevices = db.transaction((writes: readonly DeviceWrite[]) => {
+    for (const w of writes) writeDevice(w.obs, w.count);
+  });
   const countDevices = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM devices');
   const pruneDevices = db.prepare('DELETE FROM devices WHERE provisioned_at IS NULL AND first_seen < ?');
   const getDevice = db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE key = ?');
@@ -213,7 +255,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   const now = (): string => new Date().toISOString();
   const users: UserRepository = {
     get: (domain, name) => {
-      const r = getUser.get(domain, name.toLowerCase());
+      const r = guard('user lookup', () => getUser.get(domain, name.toLowerCase()));
       return r ? toUser(r) : undefined;
     },
     list: (domain) => (domain === undefined ? listUsers.all() : listUsersIn.all(domain)).map(toUser),
@@ -225,23 +267,34 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
       const t = now();
       upsertUser.run(u.domain, u.name.toLowerCase(), u.passwordHash, JSON.stringify(u.attributes ?? {}), t, t);
     },
-    setPassword: (domain, name, hash) => setPw.run(hash, now(), domain, name.toLowerCase()).changes === 1,
+    setPassword: (domain, name, hash) => guard('password update', () => setPw.run(hash, now(), domain, name.toLowerCase()).changes === 1),
     remove: (domain, name) => delUser.run(domain, name.toLowerCase()).changes === 1,
   };
   const devices: DeviceRepository = {
-    upsert: (o) => {
-      upsertDevice.run({ ...o, provisionedAt: o.outcome.startsWith('200 ') ? o.at : null });
-    },
+    upsert: (o) => guard('device upsert', () => writeDevice(o, 1)),
+    upsertMany: (writes) => guard('device upserts', () => writeDevices.immediate(writes)),
     get: (key) => {
-      const r = getDevice.get(key);
+      const r = guard('device lookup', () => getDevice.get(key));
       return r ? toDevice(r) : undefined;
     },
-    list: () => listDevices.all().map(toDevice),
-    count: () => countDevices.get()?.n ?? 0,
-    pruneUnprovisioned: (before) => pruneDevices.run(before).changes,
+    list: () => guard('device list', () => listDevices.all()).map(toDevice),
+    count: () => guard('device count', () => countDevices.get()?.n ?? 0),
+    pruneUnprovisioned: (before) => guard('device pruning', () => pruneDevices.run(before).changes),
   };
+  // Key lookups run on every keyed request: when the store cannot be read (a lock held in
+  // exclusive locking mode elsewhere), the last list read is used instead of waiting (counted).
+  let lastKeys: StoredKey[] = [];
+  const counters: Record<string, number> = {};
   const keys: KeyRepository = {
-    list: () => listKeys.all().map((r): StoredKey => ({ tenant: r.tenant, hash: r.hash, createdAt: r.created_at, expiresAt: r.expires_at })),
+    list: () => {
+      try {
+        lastKeys = guard('key list', () => listKeys.all()).map((r): StoredKey => ({ tenant: r.tenant, hash: r.hash, createdAt: r.created_at, expiresAt: r.expires_at }));
+      } catch (err) {
+        if (!(err instanceof StoreBusyError)) throw err;
+        counters['store-busy:keys'] = (counters['store-busy:keys'] ?? 0) + 1;
+      }
+      return lastKeys;
+    },
     rotate: (tenant, hash, at, graceUntil) => {
       rotateKey.immediate(tenant, hash, at, graceUntil);
     },
@@ -253,6 +306,10 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
     keys,
     schemaVersion: version,
     location,
+    counters: () => ({ ...counters }),
+    setBusyTimeout: (ms) => {
+      if (!closed) db.pragma(`busy_timeout = ${Math.max(0, Math.floor(ms))}`);
+    },
     close: () => {
       if (closed) return;
       closed = true;
@@ -293,5 +350,5 @@ const unavailable = (): never => {
   throw new ProvError('PROVD_ERR_STORE', 'the store is not migrated to the current schema');
 };
 const unavailableUsers: UserRepository = { get: unavailable, list: unavailable, add: unavailable, upsert: unavailable, setPassword: unavailable, remove: unavailable };
-const unavailableDevices: DeviceRepository = { upsert: unavailable, get: unavailable, list: unavailable, count: unavailable, pruneUnprovisioned: unavailable };
+const unavailableDevices: DeviceRepository = { upsert: unavailable, upsertMany: unavailable, get: unavailable, list: unavailable, count: unavailable, pruneUnprovisioned: unavailable };
 const unavailableKeys: KeyRepository = { list: unavailable, rotate: unavailable };
