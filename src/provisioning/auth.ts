@@ -10,7 +10,7 @@
 import { parseHash, verifyPassword, burnVerification, upgradeNeeded, hashPassword, type ParsedHash } from './passwords';
 import { CredentialCache, fingerprintOf } from './credcache';
 import type { ProvisioningConfig } from './schema';
-import type { UserRepository } from '../store/repository';
+import { StoreBusyError, type UserRepository } from '../store/repository';
 import type { Logger } from '../log';
 import { errorMessage } from '../errors';
 
@@ -90,6 +90,8 @@ export class Authenticator {
   private pending = 0;
   private readonly inflight = new Map<string, Promise<boolean>>();
   kdfRuns = 0;
+  /** rehashDeferred counts md5:/plain: upgrades skipped because the store was locked. */
+  rehashDeferred = 0;
 
   constructor(
     readonly directory: UserDirectory,
@@ -148,6 +150,12 @@ export class Authenticator {
         this.opts.log.info({ user: `${user.name}@${user.domain}`, from: user.parsed.form }, 'password re-hashed with scrypt');
       }
     } catch (err) {
+      if (err instanceof StoreBusyError) {
+        // Never waited for: another process holds the store's lock; the next uncached login retries.
+        this.rehashDeferred++;
+        this.opts.log.info({ user: `${user.name}@${user.domain}` }, 'password re-hash deferred: the store is locked by another process; retried at the next login');
+        return;
+      }
       this.opts.log.warn({ user: `${user.name}@${user.domain}`, err: errorMessage(err) }, 'password re-hash failed');
     }
   }
