@@ -231,7 +231,6 @@ export class HttpFace implements Face {
       if (a.rehashDeferred > 0) out['rehash-deferred:store-busy'] = a.rehashDeferred;
     }
     if (this.inventory) Object.assign(out, this.inventory.stats());
-    if (this.store?.counters) Object.assign(out, this.store.counters());
     return out;
   }
 

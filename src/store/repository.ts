@@ -129,8 +129,6 @@ export interface Store {
   /** schemaVersion is the migration level of the opened database. */
   readonly schemaVersion: number;
   readonly location: string;
-  /** counters: statements skipped or served from the last good read because of a lock (SIGUSR1). */
-  counters?(): Readonly<Record<string, number>>;
   /** setBusyTimeout changes how long a statement waits for another process's lock (shutdown flush). */
   setBusyTimeout?(ms: number): void;
   close(): void;

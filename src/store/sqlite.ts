@@ -281,20 +281,10 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
     count: () => guard('device count', () => countDevices.get()?.n ?? 0),
     pruneUnprovisioned: (before) => guard('device pruning', () => pruneDevices.run(before).changes),
   };
-  // Key lookups run on every keyed request: when the store cannot be read (a lock held in
-  // exclusive locking mode elsewhere), the last list read is used instead of waiting (counted).
-  let lastKeys: StoredKey[] = [];
-  const counters: Record<string, number> = {};
   const keys: KeyRepository = {
-    list: () => {
-      try {
-        lastKeys = guard('key list', () => listKeys.all()).map((r): StoredKey => ({ tenant: r.tenant, hash: r.hash, createdAt: r.created_at, expiresAt: r.expires_at }));
-      } catch (err) {
-        if (!(err instanceof StoreBusyError)) throw err;
-        counters['store-busy:keys'] = (counters['store-busy:keys'] ?? 0) + 1;
-      }
-      return lastKeys;
-    },
+    // WAL: a writer never blocks this read; a lock no reader can pass (exclusive locking mode)
+    // cannot be taken while the daemon has the file open, so key lookups never wait either.
+    list: () => guard('key list', () => listKeys.all()).map((r): StoredKey => ({ tenant: r.tenant, hash: r.hash, createdAt: r.created_at, expiresAt: r.expires_at })),
     rotate: (tenant, hash, at, graceUntil) => {
       rotateKey.immediate(tenant, hash, at, graceUntil);
     },
@@ -306,7 +296,6 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
     keys,
     schemaVersion: version,
     location,
-    counters: () => ({ ...counters }),
     setBusyTimeout: (ms) => {
       if (!closed) db.pragma(`busy_timeout = ${Math.max(0, Math.floor(ms))}`);
     },
