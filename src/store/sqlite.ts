@@ -2,7 +2,10 @@
  * sqlite.ts: the embedded store: one SQLite file in stateDir (better-sqlite3, WAL).
  *
  * better-sqlite3 is synchronous; every statement here is a point lookup or a single-row write
- * on an indexed key, a few microseconds each, so it runs on the event loop.
+ * on an indexed key, a few microseconds each, so it runs on the event loop. What could take
+ * longer is waiting for another process's lock: the daemon opens the store with no busy timeout
+ * (busyTimeoutMs: 0), gets StoreBusyError at once, and retries later (writebehind.ts). WAL lets
+ * its reads go on while another process writes.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync, statSync, chownSync, chmodSync, existsSync } from 'node:fs';
@@ -21,7 +24,7 @@ export interface OpenOptions {
   /**
    * check runs `PRAGMA quick_check` before anything else (the daemon, at start): a store
    * corrupted past its header is refused with PROVD_ERR_STORE instead of failing request after
-   * request. Linear in the file's size (well under a second for devices.maxTotal's 100 000 rows).
+   * request. Linear in the file's size: about 0.15 s for 100 000 devices (a 45 MB file).
    */
   readonly check?: boolean;
   /**
