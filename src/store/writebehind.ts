@@ -15,7 +15,10 @@ import { Episode } from '../episode';
 import type { Logger } from '../log';
 import { errorMessage } from '../errors';
 
-/** WRITE_BEHIND_MAX is how many devices the buffer holds at most (about 1 KiB each). */
+/**
+ * WRITE_BEHIND_MAX is how many devices the buffer holds at most: each holds one observation
+ * (fields are capped at 256 characters: a few KiB at most, ~0.5 KiB for a real client).
+ */
 export const WRITE_BEHIND_MAX = 10_000;
 /** RETRY_MIN_MS / RETRY_MAX_MS: the back-off of the flush timer while the lock is held. */
 const RETRY_MIN_MS = 50;
@@ -176,7 +179,7 @@ export class DeviceWriteBehind implements DeviceRepository {
       this.pending.set(obs.key, p);
     }
     if (ok) p.ok = { obs, count: (p.ok?.count ?? 0) + 1 };
-    else p.fail = { obs, count: (p.fail?.count ?? 0) + 1 };
+    else p.fail = { obs: failureOnly(obs), count: (p.fail?.count ?? 0) + 1 };
     this.counters.deferred++;
     this.ep.buffered++;
     this.schedule();
@@ -252,6 +255,12 @@ export class DeviceWriteBehind implements DeviceRepository {
       'store lock released: buffered inventory writes landed',
     );
   }
+}
+
+/** failureOnly keeps what a failed request may write (key, tenant, time, outcome): less to hold. */
+function failureOnly(o: DeviceObservation): DeviceObservation {
+  const none = { uuid: null, hwaddr: null, hostname: null, osname: null, arch: null, build: null, userAgent: null, username: null };
+  return { ...none, key: o.key, ip: '', tenant: o.tenant, outcome: o.outcome, at: o.at };
 }
 
 /** asDevice shows a buffered new device to the device cap (DeviceQuota) as known. */
