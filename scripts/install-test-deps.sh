@@ -4,11 +4,12 @@
 # case the tests that need them skip with a message. The second line is the mDNS interop tests'
 # clients: avahi-daemon + avahi-browse (with D-Bus) and a JmDNS resolver run with `java File.java`;
 # php-cli serves the PHP provisioning script of the probe's dhcpd + avahi + PHP interop test.
-# logrotate runs the shipped config/logrotate snippet against an event log the test writes.
+# logrotate runs the shipped config/logrotate snippet against an event log the test writes;
+# sqlite3 (the shell) holds the store's write lock from another process in test/store-lock.test.ts.
 set -euo pipefail
 PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server openssl
       avahi-daemon avahi-utils dbus libjmdns-java libslf4j-java default-jdk-headless
-      fail2ban php-cli logrotate)
+      fail2ban php-cli logrotate sqlite3)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "install-test-deps: not root or no apt-get; interop tests will skip" >&2
     exit 0

@@ -355,8 +355,8 @@ export function devicesList(io: Io, config: Config, opts: { json: boolean }): vo
   }
   table(
     io,
-    ['DEVICE', 'USER', 'HWADDR', 'IP', 'OS', 'BUILD', 'LAST SEEN', 'LAST OUTCOME', 'REQUESTS'],
-    list.map((d) => [d.key, d.username ?? '-', d.hwaddr ?? '-', d.ip, d.osname ?? '-', d.build ?? '-', d.lastSeen, d.lastOutcome, String(d.requests)]),
+    ['DEVICE', 'USER', 'HWADDR', 'IP', 'OS', 'BUILD', 'LAST SEEN', 'LAST OUTCOME', 'REQUESTS', 'FAILURES', 'LAST FAILURE'],
+    list.map((d) => [d.key, d.username ?? '-', d.hwaddr ?? '-', d.ip, d.osname ?? '-', d.build ?? '-', d.lastSeen, d.lastOutcome, String(d.requests), String(d.failures), d.lastFailureAt === null ? '-' : `${d.lastFailureAt} ${d.lastFailure ?? ''}`.trim()]),
   );
 }
 

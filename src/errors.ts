@@ -19,7 +19,7 @@ export const ErrorCodes = {
   PROVD_ERR_MDNS_URL: 'the provisioning URL cannot be advertised as one exact TXT record (it differs per interface, or a TXT string breaks RFC 6763)',
   PROVD_ERR_MDNS_CONFLICT: 'another mDNS responder holds "Provisioning URL" or the SRV host name; logged with its address, never renamed, retried',
   PROVD_ERR_MDNS_LIBRARY: 'the mDNS library (@homebridge/ciao) lacks an internal the immediate-answer path needs; a warning, answers keep its 20-120 ms delay',
-  PROVD_ERR_STORE: 'the store (SQLite in stateDir) cannot be opened, migrated or written',
+  PROVD_ERR_STORE: 'the store (SQLite in stateDir) cannot be opened, migrated or written, or fails its integrity check at start (corrupt)',
   PROVD_ERR_HTTP_BIND: 'the HTTP face cannot listen on its TCP port (in use, or not permitted)',
   PROVD_ERR_HTTP_TLS: 'the HTTP face cannot read or use http.tls.cert / http.tls.key',
   PROVD_ERR_EVENT_LOG: 'the security event log (http.eventLog) cannot be opened for appending, or a write to it failed (logged once per episode; failures are still counted and banned)',

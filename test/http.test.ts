@@ -147,8 +147,12 @@ describe('HTTP face: handler logic (inject)', () => {
     assert.equal(d.arch, 'amd64');
     assert.equal(d.hostname, 'box');
     assert.equal(d.userAgent, 'Jitsi/2.10.5550');
+    // A failed request creates no record (issue 10, defect 14); on a known one it is counted only.
     await post('user=alice%40example.com&password=wrong&uuid=bbbbbbbb-0000-4000-8000-000000000001');
-    assert.equal(f.store.devices.get('uuid:bbbbbbbb-0000-4000-8000-000000000001')?.lastOutcome, '401 bad-credentials');
+    assert.equal(f.store.devices.get('uuid:bbbbbbbb-0000-4000-8000-000000000001'), undefined);
+    await post('user=alice%40example.com&password=wrong&hw=02%3A00%3A00%3A00%3A00%3A01');
+    assert.equal(f.store.devices.get('hwaddr:02:00:00:00:00:01')?.lastFailure, '401 bad-credentials');
+    assert.equal(f.store.devices.get('hwaddr:02:00:00:00:00:01')?.lastOutcome, '200 ok');
   });
 });
 

@@ -5,6 +5,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
+import Database from 'better-sqlite3';
 import { DeviceQuota } from '../src/security/quota';
 import type { DeviceRepository } from '../src/store/repository';
 import { startFace, type TestFace } from './helpers/prov';
@@ -133,9 +134,14 @@ describe('device-record caps and pruning', () => {
   test('pruning removes only devices never successfully provisioned, after pruneAfter', () => {
     const old = '2020-01-01T00:00:00.000Z';
     const base = { uuid: null, hwaddr: null, ip: '192.0.2.9', hostname: null, osname: null, arch: null, build: null, userAgent: null, username: null, tenant: 'localdomain' };
-    f.store.devices.upsert({ ...base, key: 'uuid:junk', outcome: '401 bad-credentials', at: old });
+    // Records never provisioned are left by earlier versions (a failed request no longer creates
+    // one, issue 10 defect 14): written here as those versions did, with raw SQL.
+    const raw = new Database(f.store.location);
+    const junk = raw.prepare("INSERT INTO devices (key, ip, tenant, first_seen, last_seen, last_outcome) VALUES (?, '192.0.2.9', 'localdomain', ?, ?, ?)");
+    junk.run('uuid:junk', old, old, '401 bad-credentials');
+    junk.run('uuid:fresh', new Date().toISOString(), new Date().toISOString(), '400 credentials-required');
+    raw.close();
     f.store.devices.upsert({ ...base, key: 'uuid:good', outcome: '200 ok', at: old });
-    f.store.devices.upsert({ ...base, key: 'uuid:fresh', outcome: '400 credentials-required', at: new Date().toISOString() });
     assert.equal(f.face.prune(), 1);
     assert.equal(f.store.devices.get('uuid:junk'), undefined);
     assert.ok(f.store.devices.get('uuid:good'));

@@ -64,6 +64,7 @@ describe('store migrations', () => {
           assert.equal(d?.osname, 'Mac OS X');
           assert.equal(d?.requests, 1);
           assert.equal(d?.userAgent, null);
+          assert.equal(d?.failures, 0, 'version 6: no failure counted yet');
           // version 5: a device that got a 200 before the migration counts as provisioned (never pruned).
           assert.equal(s.devices.pruneUnprovisioned('9999-01-01T00:00:00.000Z'), 0);
           assert.ok(s.devices.get('uuid:old'));
@@ -156,16 +157,46 @@ describe('repositories', () => {
     const s = openSqliteStore(dir);
     try {
       s.devices.upsert(obs());
-      s.devices.upsert(obs({ at: '2026-01-02T00:00:00.000Z', hostname: null, outcome: '401 bad-credentials', ip: '192.0.2.2' }));
+      s.devices.upsert(obs({ at: '2026-01-02T00:00:00.000Z', hostname: null, ip: '192.0.2.2' }));
       const d = s.devices.get('uuid:u1');
       assert.equal(d?.firstSeen, '2026-01-01T00:00:00.000Z');
       assert.equal(d?.lastSeen, '2026-01-02T00:00:00.000Z');
       assert.equal(d?.hostname, 'pc1');
       assert.equal(d?.ip, '192.0.2.2');
-      assert.equal(d?.lastOutcome, '401 bad-credentials');
+      assert.equal(d?.lastOutcome, '200 ok');
       assert.equal(d?.requests, 2);
+      assert.equal(d?.failures, 0);
       s.devices.upsert(obs({ key: 'hwaddr:00:1a:2b:3c:4d:5f', uuid: null, hwaddr: '00:1a:2b:3c:4d:5f' }));
       assert.equal(s.devices.list().length, 2);
+    } finally {
+      s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('devices: a failed request only counts against a known record of its tenant, never creates one (defect 14)', () => {
+    const dir = tmp();
+    const s = openSqliteStore(dir);
+    try {
+      s.devices.upsert(obs());
+      const evil = { ip: '192.0.2.66', hostname: 'evil', osname: 'EvilOS', build: '6.6.6', userAgent: 'Evil/1', username: 'bob@example.com' };
+      s.devices.upsert(obs({ ...evil, outcome: '401 bad-credentials', at: '2026-01-03T00:00:00.000Z' }));
+      s.devices.upsert(obs({ ...evil, outcome: '400 credentials-required', at: '2026-01-04T00:00:00.000Z' }));
+      s.devices.upsert(obs({ ...evil, tenant: 'other.org', outcome: '401 bad-credentials', at: '2026-01-05T00:00:00.000Z' }));
+      const d = s.devices.get('uuid:u1');
+      assert.deepEqual(
+        [d?.ip, d?.hostname, d?.osname, d?.build, d?.userAgent, d?.username, d?.lastSeen, d?.lastOutcome],
+        ['192.0.2.1', 'pc1', 'Linux', '2.10.5550', 'Jitsi/2.10.5550', 'alice@example.com', '2026-01-01T00:00:00.000Z', '200 ok'],
+      );
+      assert.deepEqual([d?.requests, d?.failures, d?.lastFailureAt, d?.lastFailure], [3, 2, '2026-01-04T00:00:00.000Z', '400 credentials-required'], 'another tenant\'s failure is not counted');
+      s.devices.upsert(obs({ key: 'uuid:nobody', uuid: 'nobody', outcome: '401 bad-credentials' }));
+      assert.equal(s.devices.get('uuid:nobody'), undefined);
+      // Coalesced writes (the write-behind buffer): one transaction, each counted `count` times.
+      s.devices.upsertMany?.([
+        { obs: obs({ key: 'uuid:u2', uuid: 'u2', at: '2026-01-06T00:00:00.000Z' }), count: 3 },
+        { obs: obs({ key: 'uuid:u2', uuid: 'u2', outcome: '401 bad-credentials', at: '2026-01-07T00:00:00.000Z' }), count: 2 },
+      ]);
+      assert.deepEqual([s.devices.get('uuid:u2')?.requests, s.devices.get('uuid:u2')?.failures], [5, 2]);
     } finally {
       s.close();
       rmSync(dir, { recursive: true, force: true });

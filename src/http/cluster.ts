@@ -65,8 +65,8 @@ export class HttpClusterFace implements Face {
   }
 
   async start(): Promise<void> {
-    // Migrate the store and log the warnings once, before any worker opens it.
-    const store = openSqliteStore(this.config.stateDir);
+    // Check and migrate the store and log the warnings once, before any worker opens it.
+    const store = openSqliteStore(this.config.stateDir, { check: true });
     try {
       startupWarnings(this.config, new Engine(this.config.provisioning, { users: store.users, log: this.log }), store, this.log);
     } finally {

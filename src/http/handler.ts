@@ -124,7 +124,10 @@ export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps
   const d = result.device;
   if (deps.devices && result.tenant !== null && d.key !== undefined) {
     try {
-      const verdict = deps.quota?.admit(d.key, req.ip) ?? 'record';
+      // Only a 200 may create or rewrite a record. Any other answer proves nothing about the
+      // device (its uuid or MAC is no secret on the LAN): the store only counts it against a
+      // record that exists (DeviceRepository.upsert), so it needs no quota.
+      const verdict = result.status === 200 ? (deps.quota?.admit(d.key, req.ip) ?? 'record') : 'record';
       if (verdict !== 'record') {
         notRecorded = verdict;
         throw new SkipRecord();

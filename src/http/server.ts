@@ -19,7 +19,8 @@ import { handleProvisioning, type HandlerDeps, type HttpAnswer, type HttpRequest
 import { Engine } from '../provisioning/engine';
 import { RateLimiter } from '../dhcp/ratelimit';
 import { openSqliteStore } from '../store/sqlite';
-import type { Store } from '../store/repository';
+import { StoreBusyError, type Store } from '../store/repository';
+import { DeviceWriteBehind } from '../store/writebehind';
 import { ProvError, errorMessage } from '../errors';
 import type { Config } from '../config/schema';
 import type { Face } from '../face';
@@ -44,6 +45,8 @@ export interface HttpFaceOptions {
   readonly store?: Store;
   /** warnings: false skips the startup warnings (HTTP workers: the primary logs them once). */
   readonly warnings?: boolean;
+  /** checkStore: false skips the store's start-time integrity check (HTTP workers: the primary ran it). */
+  readonly checkStore?: boolean;
 }
 
 interface TlsMaterial {
@@ -106,6 +109,9 @@ export class HttpFace implements Face {
   private bans: { readonly list: BanList; readonly signature: string } | undefined;
   private events: { readonly sink: EventSink; readonly path: string } | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
+  private pruneRetry: NodeJS.Timeout | undefined;
+  /** inventory: the device writes, buffered while another process holds the store's lock. */
+  private inventory: DeviceWriteBehind | undefined;
 
   constructor(private readonly opts: HttpFaceOptions) {
     this.log = opts.log;
@@ -135,7 +141,10 @@ export class HttpFace implements Face {
   }
 
   async start(): Promise<void> {
-    this.store ??= openSqliteStore(this.config.stateDir);
+    // busyTimeoutMs 0: a statement never waits for another process's lock on the event loop.
+    this.store ??= openSqliteStore(this.config.stateDir, { check: this.opts.checkStore !== false, busyTimeoutMs: 0 });
+    const store = this.store;
+    this.inventory = new DeviceWriteBehind(store.devices, { log: this.log, setBusyTimeout: (ms) => store.setBusyTimeout?.(ms) });
     this.deps = this.makeDeps(this.config);
     this.warnings(this.config);
     this.listeners = await this.listen(this.config);
@@ -147,11 +156,12 @@ export class HttpFace implements Face {
   /**
    * prune deletes the device records never successfully provisioned whose first request is older
    * than devices.pruneAfter (junk an attacker or a misconfigured client created). It returns how
-   * many went; it runs at start and every hour.
+   * many went; it runs at start and every hour. When another process holds the store's lock it
+   * is skipped, counted, and tried again a minute later (it never waits).
    */
   prune(now: Date = new Date()): number {
     const after = this.config.devices.pruneAfter;
-    if (after === 0 || !this.store) return 0;
+    if (after === 0 || !this.store || this.closed) return 0;
     try {
       const n = this.store.devices.pruneUnprovisioned(new Date(now.getTime() - after * 1000).toISOString());
       if (n > 0) {
@@ -160,6 +170,17 @@ export class HttpFace implements Face {
       }
       return n;
     } catch (err) {
+      if (err instanceof StoreBusyError) {
+        this.count('store-busy:prune');
+        if (this.pruneRetry === undefined) {
+          this.pruneRetry = setTimeout(() => {
+            this.pruneRetry = undefined;
+            this.prune();
+          }, PRUNE_RETRY_MS);
+          this.pruneRetry.unref();
+        }
+        return 0;
+      }
       this.log.error({ err: errorMessage(err) }, 'device pruning failed');
       return 0;
     }
@@ -193,12 +214,14 @@ export class HttpFace implements Face {
     if (this.closed) return;
     this.closed = true;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    if (this.pruneRetry) clearTimeout(this.pruneRetry);
     if (this.saturatedTimer) clearTimeout(this.saturatedTimer);
     this.endRuns(true);
     const l = this.listeners;
     this.listeners = undefined;
     if (l) await closeListeners(l);
     this.events?.sink.close();
+    this.inventory?.close(); // the buffered device writes, if a lock held them back
     if (this.ownStore) this.store?.close();
   }
 
@@ -211,7 +234,9 @@ export class HttpFace implements Face {
       out['kdf-runs'] = a.kdfRuns;
       out['kdf-burns'] = a.burns;
       out['kdf-mimics'] = a.state.mimics;
+      if (a.rehashDeferred > 0) out['rehash-deferred:store-busy'] = a.rehashDeferred;
     }
+    if (this.inventory) Object.assign(out, this.inventory.stats());
     return out;
   }
 
@@ -342,8 +367,9 @@ export class HttpFace implements Face {
       }
     }
     const d = config.devices;
-    const quota = this.store ? new DeviceQuota({ perSourcePerHour: d.maxNewPerSourcePerHour, maxTotal: d.maxTotal }, this.store.devices) : undefined;
-    return { engine, devices: this.store?.devices, limiter, bans: this.bans.list, events: this.events.sink, ...(quota ? { quota } : {}) };
+    const devices = this.inventory ?? this.store?.devices;
+    const quota = devices ? new DeviceQuota({ perSourcePerHour: d.maxNewPerSourcePerHour, maxTotal: d.maxTotal }, devices) : undefined;
+    return { engine, devices, limiter, bans: this.bans.list, events: this.events.sink, ...(quota ? { quota } : {}) };
   }
 
   /** openEventLog opens the security event log; a write failure is logged once per episode and counted. */
@@ -506,6 +532,8 @@ const RUN_CHECK_MS = 1000;
 
 /** PRUNE_INTERVAL_MS: how often never-provisioned device records are pruned. */
 const PRUNE_INTERVAL_MS = 3_600_000;
+/** PRUNE_RETRY_MS: when pruning found the store locked, the next try. */
+const PRUNE_RETRY_MS = 60_000;
 
 /** loggedPath is the request path without the query, with a key segment replaced by `<key>`. */
 function loggedPath(url: string, q: number, keyed: boolean): string {

@@ -20,7 +20,7 @@
 import { parseHash, verifyPassword, burnVerification, upgradeNeeded, hashPassword, type ParsedHash } from './passwords';
 import { CredentialCache, fingerprintOf } from './credcache';
 import type { ProvisioningConfig } from './schema';
-import type { UserRepository } from '../store/repository';
+import { StoreBusyError, type UserRepository } from '../store/repository';
 import type { Logger } from '../log';
 import { errorMessage } from '../errors';
 import { randomInt } from 'node:crypto';
@@ -145,6 +145,8 @@ export interface AuthenticatorOptions {
 /** Authenticator verifies credentials with a cache and a bounded KDF queue. */
 export class Authenticator {
   readonly state: AuthState;
+  /** rehashDeferred counts md5:/plain: upgrades skipped because the store was locked. */
+  rehashDeferred = 0;
 
   constructor(
     readonly directory: UserDirectory,
@@ -252,6 +254,12 @@ export class Authenticator {
         this.opts.log.info({ user: `${user.name}@${user.domain}`, from: user.parsed.form }, 'password re-hashed with scrypt');
       }
     } catch (err) {
+      if (err instanceof StoreBusyError) {
+        // Never waited for: another process holds the store's lock; the next uncached login retries.
+        this.rehashDeferred++;
+        this.opts.log.info({ user: `${user.name}@${user.domain}` }, 'password re-hash deferred: the store is locked by another process; retried at the next login');
+        return;
+      }
       this.opts.log.warn({ user: `${user.name}@${user.domain}`, err: errorMessage(err) }, 'password re-hash failed');
     }
   }

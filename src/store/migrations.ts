@@ -78,6 +78,14 @@ export const MIGRATIONS: readonly Migration[] = [
       UPDATE devices SET provisioned_at = last_seen WHERE last_outcome LIKE '200 %';
       CREATE INDEX devices_unprovisioned ON devices (first_seen) WHERE provisioned_at IS NULL;`,
   },
+  {
+    version: 6,
+    description: 'device failure counters (a failed request changes no other field)',
+    sql: `
+      ALTER TABLE devices ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE devices ADD COLUMN last_failure_at TEXT;
+      ALTER TABLE devices ADD COLUMN last_failure TEXT;`,
+  },
 ];
 
 /** SCHEMA_VERSION is the level this build migrates to. */

@@ -53,17 +53,46 @@ export interface Device extends Omit<DeviceObservation, 'outcome' | 'at'> {
   readonly firstSeen: string;
   readonly lastSeen: string;
   readonly lastOutcome: string;
+  /** requests counts every request that named the device, failed ones included. */
   readonly requests: number;
+  /** failures counts the requests not answered 200 (they change no other field). */
+  readonly failures: number;
+  /** lastFailureAt / lastFailure: the time and outcome (e.g. `401 bad-credentials`) of the last one. */
+  readonly lastFailureAt: string | null;
+  readonly lastFailure: string | null;
+}
+
+/** DeviceWrite is `count` observations of one device coalesced into the latest one (write-behind). */
+export interface DeviceWrite {
+  readonly obs: DeviceObservation;
+  readonly count: number;
+}
+
+/**
+ * StoreBusyError: the store is locked by another process (SQLITE_BUSY with no busy wait). The
+ * daemon never waits for a lock on its event loop: it retries later or skips, and counts.
+ */
+export class StoreBusyError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreBusyError';
+  }
 }
 
 /** DeviceRepository is the device inventory. */
 export interface DeviceRepository {
   /**
-   * upsert records a request: insert, or update every field but firstSeen. A device belongs to
+   * upsert records a request. A successful one (outcome `200 …`) inserts the device, or updates
+   * every field but firstSeen. Any other outcome proves nothing about the device (anyone can send
+   * a known uuid or a MAC seen on the LAN): it only adds to `requests` and `failures` and sets
+   * lastFailureAt/lastFailure of an existing record, and never creates one. A device belongs to
    * the tenant that recorded it first: a request of another tenant carrying the same uuid/MAC
    * leaves the record untouched (a key of tenant A can never alter tenant B's inventory).
+   * It throws StoreBusyError when another process holds the write lock.
    */
   upsert(obs: DeviceObservation): void;
+  /** upsertMany applies coalesced writes in one transaction (all or none), each as `count` upserts (optional: mocks leave it out). */
+  upsertMany?(writes: readonly DeviceWrite[]): void;
   get(key: string): Device | undefined;
   list(): Device[];
   /** count is the number of device records. */
@@ -100,5 +129,7 @@ export interface Store {
   /** schemaVersion is the migration level of the opened database. */
   readonly schemaVersion: number;
   readonly location: string;
+  /** setBusyTimeout changes how long a statement waits for another process's lock (shutdown flush). */
+  setBusyTimeout?(ms: number): void;
   close(): void;
 }
