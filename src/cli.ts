@@ -9,7 +9,7 @@
  *   10-14 `probe` failed at a step: 10 dhcp · 11 bonjour · 12 url · 13 http · 14 properties
  */
 import yargs from 'yargs';
-import { loadConfigFile, defaultConfig } from './config/load';
+import { loadConfigFile, defaultConfig, reloadRefusal } from './config/load';
 import type { Config, LogLevel } from './config/schema';
 import { createDaemon, type Daemon } from './daemon';
 import { createLogger, type Logger } from './log';
@@ -405,7 +405,12 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
       } catch (err) {
         const details = isProvError(err) ? err.details : [];
         for (const d of details) log.error({ problem: d }, 'configuration problem');
-        log.error({ err: errorMessage(err), problems: details.length }, 'reload rejected; still serving the previous configuration');
+        log.error({ err: errorMessage(err), code: isProvError(err) ? err.code : 'PROVD_ERR_INTERNAL', problems: details.length }, 'reload rejected; still serving the previous configuration');
+        return;
+      }
+      const refusal = reloadRefusal(daemon.config, next);
+      if (refusal !== undefined) {
+        log.error({ err: `${configPath}: ${refusal}`, code: 'PROVD_ERR_CONFIG_INVALID', problems: 1 }, 'reload rejected; still serving the previous configuration');
         return;
       }
       try {
