@@ -99,7 +99,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       (y) => y.option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'configuration file (YAML)' }),
       (args) => {
         try {
-          loadConfigFile(args.config);
+          const cfg = loadConfigFile(args.config);
+          for (const f of admin.urlKeyWarnings(cfg)) process.stderr.write(`provisiond: warning: ${f.message}\n`);
           process.stdout.write(`${args.config}: configuration is valid\n`);
         } catch (err) {
           exit = reportError(err);
@@ -373,7 +374,21 @@ async function runDaemon(configPath: string | undefined, levelOverride: LogLevel
     await daemon.close();
     return reportError(err);
   }
+  logUrlKeyFindings(log, config);
   return signals.serve();
+}
+
+/**
+ * logUrlKeyFindings reports configured urlKeys that are not their tenant's current key: at error
+ * level when the key no longer opens the tenant (the faces advertise a URL that gets 404), at
+ * warn level while it is the previous key in its grace period.
+ */
+function logUrlKeyFindings(log: Logger, config: Config): void {
+  for (const f of admin.urlKeyWarnings(config)) {
+    const fields = { code: 'PROVD_ERR_KEY', tenant: f.tenant, state: f.state };
+    if (f.opens) log.warn(fields, f.message);
+    else log.error(fields, f.message);
+  }
 }
 
 /** Signals are the daemon's signal handlers (see wireSignals). */
@@ -417,7 +432,9 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
         await daemon.reload(levelOverride ? { ...next, log: { level: levelOverride } } : next);
       } catch (err) {
         log.error({ err: errorMessage(err) }, 'reload could not be applied; still serving the previous configuration');
+        return;
       }
+      logUrlKeyFindings(log, next);
     });
   };
   const onUsr1 = (): void => log.info({ stats: daemon.stats() }, 'counters');
