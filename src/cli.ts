@@ -10,6 +10,7 @@
  */
 import yargs from 'yargs';
 import { loadConfigFile, defaultConfig, reloadRefusal } from './config/load';
+import { hostWarnings, templateErrors } from './config/check';
 import type { Config, LogLevel } from './config/schema';
 import { createDaemon, type Daemon } from './daemon';
 import { createLogger, type Logger } from './log';
@@ -95,12 +96,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     )
     .command(
       'check-config',
-      'validate a configuration file and print every problem',
+      'validate a configuration file and print every problem; warn about TLS files and interfaces this host lacks',
       (y) => y.option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'configuration file (YAML)' }),
       (args) => {
         try {
           const cfg = loadConfigFile(args.config);
-          for (const f of admin.urlKeyWarnings(cfg)) process.stderr.write(`provisiond: warning: ${f.message}\n`);
+          // Warnings are about this host or the store (the daemon may run elsewhere); errors are the file's.
+          for (const w of [...hostWarnings(cfg), ...admin.urlKeyWarnings(cfg).map((f) => f.message)]) process.stderr.write(`provisiond: warning: ${w}\n`);
+          const errors = templateErrors(cfg);
+          if (errors.length > 0) {
+            throw new ProvError('PROVD_ERR_CONFIG_INVALID', `${args.config}: invalid configuration (${errors.length} problem${errors.length > 1 ? 's' : ''})`, { details: errors.map((e) => `${args.config}: ${e}`) });
+          }
           process.stdout.write(`${args.config}: configuration is valid\n`);
         } catch (err) {
           exit = reportError(err);
