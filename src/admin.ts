@@ -15,7 +15,7 @@ import { hashPassword, parseHash } from './provisioning/passwords';
 import { Engine } from './provisioning/engine';
 import { UserDirectory } from './provisioning/auth';
 import { ProvError, errorMessage } from './errors';
-import { generateKey, hashKey } from './provisioning/keys';
+import { generateKey, hashKey, urlKeyFindings, type UrlKeyFinding } from './provisioning/keys';
 import { strategyOf } from './provisioning/schema';
 import { createLogger } from './log';
 
@@ -311,7 +311,38 @@ export async function userHash(io: Io, config: Config, opts: { passwordStdin: bo
   io.stdout.write(`${await hashPassword(await readPassword(io, opts.passwordStdin, true), config.provisioning.passwords.scryptCost)}\n`);
 }
 
-/** keyRotate makes a new provisioning key for a tenant, prints it once and stores its hash. */
+/** configuredUrlKeys maps each tenant with a urlKey to it. */
+function configuredUrlKeys(config: Config): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [tenant, t] of Object.entries(config.provisioning.tenants)) if (t.urlKey !== undefined) out.set(tenant, t.urlKey);
+  return out;
+}
+
+/**
+ * urlKeyWarnings lists the configured urlKeys that are not their tenant's current stored key
+ * (read-only; no store, or one that cannot be read, gives none: the daemon reports the store).
+ */
+export function urlKeyWarnings(config: Config, now: number = Date.now()): UrlKeyFinding[] {
+  const urlKeys = configuredUrlKeys(config);
+  if (urlKeys.size === 0 || !existsSync(join(config.stateDir, STORE_FILE))) return [];
+  try {
+    const s = openSqliteStore(config.stateDir, { readonly: true });
+    try {
+      return urlKeyFindings(urlKeys, s.keys.list(), now);
+    } finally {
+      s.close();
+    }
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * keyRotate makes a new provisioning key for a tenant, prints it once and stores its hash. A
+ * configured urlKey the store does not know yet is recorded first, so that it becomes the
+ * previous key and is revoked when the grace period ends. The configuration file is not edited:
+ * the exact line to change is printed (see README, Security).
+ */
 export function keyRotate(io: Io, config: Config, opts: { tenant: string; grace?: number; now?: Date }): void {
   const t = config.provisioning.tenants[opts.tenant];
   if (t === undefined) {
@@ -321,29 +352,77 @@ export function keyRotate(io: Io, config: Config, opts: { tenant: string; grace?
   if (!Number.isInteger(grace) || grace < 0 || grace > 90 * 86_400) throw new ProvError('PROVD_ERR_USAGE', '--grace must be a whole number of seconds, 0 to 7776000');
   const key = generateKey();
   const at = opts.now ?? new Date();
+  const atIso = at.toISOString();
+  const until = new Date(at.getTime() + grace * 1000).toISOString();
+  /** what the configured urlKey was before this rotation. */
+  let urlKeyWas: 'none' | 'current' | 'previous' | 'not a key' = 'none';
   try {
-    withStore(config, (s) => s.keys.rotate(opts.tenant, hashKey(key), at.toISOString(), new Date(at.getTime() + grace * 1000).toISOString()));
+    withStore(config, (s) => {
+      if (t.urlKey !== undefined) {
+        const h = hashKey(t.urlKey);
+        const mine = s.keys.list().filter((k) => k.tenant === opts.tenant);
+        const match = mine.find((k) => k.hash === h);
+        if (mine.length === 0) s.keys.rotate(opts.tenant, h, atIso, atIso); // the urlKey was the tenant's key: record it
+        urlKeyWas = mine.length === 0 || match?.expiresAt === null ? 'current' : match ? 'previous' : 'not a key';
+      }
+      s.keys.rotate(opts.tenant, hashKey(key), atIso, until);
+    });
   } catch (err) {
     throw new ProvError('PROVD_ERR_KEY', `cannot store the key: ${errorMessage(err)}`, { cause: err });
   }
   io.stdout.write(`${key}\n`);
-  io.stderr.write(
-    `provisiond: the key above is shown once and stored only as a hash. Clients use /${'<key>'}/jitsi (e.g. http://host:${config.http.port}/<key>/jitsi?...).\n` +
-      `provisiond: the previous key of ${opts.tenant} (if any) stays valid for ${grace} s. To have the DHCP/mDNS faces advertise it, set provisioning.tenants.${opts.tenant}.urlKey to it and reload.\n`,
-  );
+  const line = `provisioning.tenants.${opts.tenant}.urlKey: ${key}`;
+  let text = `provisiond: the key above is shown once and stored only as a hash. Clients use /${'<key>'}/jitsi (e.g. http://host:${config.http.port}/<key>/jitsi?...).\n`;
+  switch (urlKeyWas as 'none' | 'current' | 'previous' | 'not a key') {
+    case 'none':
+      text += `provisiond: the previous key of ${opts.tenant} (if any) stays valid for ${grace} s, until ${until}.\n`;
+      text += `provisiond: to have the DHCP/mDNS faces advertise the new key, put this line in the configuration file and reload (SIGHUP):\n${line}\n`;
+      break;
+    case 'current':
+      text += `provisiond: the configured urlKey of ${opts.tenant} (its key until now) keeps opening ${opts.tenant} for ${grace} s, until ${until}; then it gets 404, but the DHCP/mDNS faces keep advertising it until the configuration file is changed and the daemon reloaded.\n`;
+      text += `provisiond: change this line in the configuration file now, then reload (systemctl reload provisiond, or SIGHUP):\n${line}\n`;
+      break;
+    case 'previous':
+      text += `provisiond: the configured urlKey of ${opts.tenant} was its previous key: this rotation revoked it now (only the last key stays valid, until ${until}); the DHCP/mDNS faces advertise a refused URL until the configuration file is changed and the daemon reloaded.\n`;
+      text += `provisiond: change this line in the configuration file now, then reload (systemctl reload provisiond, or SIGHUP):\n${line}\n`;
+      break;
+    case 'not a key':
+      text += `provisiond: the configured urlKey of ${opts.tenant} is not one of its keys and opens nothing (its previous key stays valid until ${until}); the DHCP/mDNS faces advertise a refused URL until the configuration file is changed and the daemon reloaded.\n`;
+      text += `provisiond: change this line in the configuration file now, then reload (systemctl reload provisiond, or SIGHUP):\n${line}\n`;
+      break;
+  }
+  io.stderr.write(text);
   if (!strategyOf(t).startsWith('url_key')) io.stderr.write(`provisiond: note: tenant ${opts.tenant} uses auth: ${strategyOf(t)}; set auth: url_key+credentials to require the key\n`);
 }
 
-/** keyList prints the stored key hashes' metadata (never a key or a hash). */
+/**
+ * keyList prints the stored key hashes' metadata (never a key or a hash); `urlKey` marks the one
+ * the configuration advertises, and a urlKey that is not the tenant's current key is warned about.
+ */
 export function keyList(io: Io, config: Config, opts: { json: boolean; now?: Date }): void {
   const list = existsSync(join(config.stateDir, STORE_FILE)) ? withStore(config, (s) => s.keys.list()) : [];
   const now = (opts.now ?? new Date()).getTime();
-  const rows = list.map((k) => ({ tenant: k.tenant, createdAt: k.createdAt, validUntil: k.expiresAt, state: k.expiresAt === null ? 'current' : Date.parse(k.expiresAt) > now ? 'previous (grace)' : 'expired' }));
+  const urlKeys = configuredUrlKeys(config);
+  const urlHash = new Map([...urlKeys].map(([tenant, k]) => [tenant, hashKey(k)]));
+  const rows: { tenant: string; createdAt: string | null; validUntil: string | null; state: string; urlKey?: true }[] = list.map((k) => ({
+    tenant: k.tenant,
+    createdAt: k.createdAt,
+    validUntil: k.expiresAt,
+    state: k.expiresAt === null ? 'current' : Date.parse(k.expiresAt) > now ? 'previous (grace)' : 'expired',
+    ...(urlHash.get(k.tenant) === k.hash ? { urlKey: true as const } : {}),
+  }));
+  const managed = new Set(list.map((k) => k.tenant));
+  for (const [tenant, h] of urlHash) {
+    if (!managed.has(tenant)) rows.push({ tenant, createdAt: null, validUntil: null, state: 'current (configuration only)', urlKey: true });
+    else if (!list.some((k) => k.tenant === tenant && k.hash === h)) rows.push({ tenant, createdAt: null, validUntil: null, state: 'refused (not a stored key)', urlKey: true });
+  }
+  rows.sort((a, b) => a.tenant.localeCompare(b.tenant));
+  for (const f of urlKeyFindings(urlKeys, list, now)) io.stderr.write(`provisiond: warning: ${f.message}\n`);
   if (opts.json) {
     io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return;
   }
-  table(io, ['TENANT', 'STATE', 'CREATED', 'VALID UNTIL'], rows.map((r) => [r.tenant, r.state, r.createdAt, r.validUntil ?? '-']));
+  table(io, ['TENANT', 'STATE', 'CREATED', 'VALID UNTIL', 'URLKEY'], rows.map((r) => [r.tenant, r.state, r.createdAt ?? '-', r.validUntil ?? '-', r.urlKey ? 'yes' : '']));
 }
 
 /** devicesList prints the inventory. */

@@ -9,7 +9,8 @@
  *   10-14 `probe` failed at a step: 10 dhcp · 11 bonjour · 12 url · 13 http · 14 properties
  */
 import yargs from 'yargs';
-import { loadConfigFile, defaultConfig } from './config/load';
+import { loadConfigFile, defaultConfig, reloadRefusal } from './config/load';
+import { hostWarnings, templateErrors } from './config/check';
 import type { Config, LogLevel } from './config/schema';
 import { createDaemon, type Daemon } from './daemon';
 import { createLogger, type Logger } from './log';
@@ -96,11 +97,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     )
     .command(
       'check-config',
-      'validate a configuration file and print every problem',
+      'validate a configuration file and print every problem; warn about TLS files and interfaces this host lacks',
       (y) => y.option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'configuration file (YAML)' }),
       (args) => {
         try {
-          loadConfigFile(args.config);
+          const cfg = loadConfigFile(args.config);
+          // Warnings are about this host or the store (the daemon may run elsewhere); errors are the file's.
+          for (const w of [...hostWarnings(cfg), ...admin.urlKeyWarnings(cfg).map((f) => f.message)]) process.stderr.write(`provisiond: warning: ${w}\n`);
+          const errors = templateErrors(cfg);
+          if (errors.length > 0) {
+            throw new ProvError('PROVD_ERR_CONFIG_INVALID', `${args.config}: invalid configuration (${errors.length} problem${errors.length > 1 ? 's' : ''})`, { details: errors.map((e) => `${args.config}: ${e}`) });
+          }
           process.stdout.write(`${args.config}: configuration is valid\n`);
         } catch (err) {
           exit = reportError(err);
@@ -391,7 +398,21 @@ async function runDaemon(configPath: string | undefined, levelOverride: LogLevel
     await daemon.close();
     return reportError(err);
   }
+  logUrlKeyFindings(log, config);
   return signals.serve();
+}
+
+/**
+ * logUrlKeyFindings reports configured urlKeys that are not their tenant's current key: at error
+ * level when the key no longer opens the tenant (the faces advertise a URL that gets 404), at
+ * warn level while it is the previous key in its grace period.
+ */
+function logUrlKeyFindings(log: Logger, config: Config): void {
+  for (const f of admin.urlKeyWarnings(config)) {
+    const fields = { code: 'PROVD_ERR_KEY', tenant: f.tenant, state: f.state };
+    if (f.opens) log.warn(fields, f.message);
+    else log.error(fields, f.message);
+  }
 }
 
 /** Signals are the daemon's signal handlers (see wireSignals). */
@@ -423,14 +444,21 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
       } catch (err) {
         const details = isProvError(err) ? err.details : [];
         for (const d of details) log.error({ problem: d }, 'configuration problem');
-        log.error({ err: errorMessage(err), problems: details.length }, 'reload rejected; still serving the previous configuration');
+        log.error({ err: errorMessage(err), code: isProvError(err) ? err.code : 'PROVD_ERR_INTERNAL', problems: details.length }, 'reload rejected; still serving the previous configuration');
+        return;
+      }
+      const refusal = reloadRefusal(daemon.config, next);
+      if (refusal !== undefined) {
+        log.error({ err: `${configPath}: ${refusal}`, code: 'PROVD_ERR_CONFIG_INVALID', problems: 1 }, 'reload rejected; still serving the previous configuration');
         return;
       }
       try {
         await daemon.reload(levelOverride ? { ...next, log: { level: levelOverride } } : next);
       } catch (err) {
         log.error({ err: errorMessage(err) }, 'reload could not be applied; still serving the previous configuration');
+        return;
       }
+      logUrlKeyFindings(log, next);
     });
   };
   const onUsr1 = (): void => log.info({ stats: daemon.stats() }, 'counters');

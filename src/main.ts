@@ -4,6 +4,16 @@
  */
 import { main } from './cli';
 
+// A reader that goes away (`provisiond devices list | head`) closes the pipe under the next
+// write: the command's output is no longer wanted, so it ends quietly with status 0, as a shell
+// pipeline expects, instead of an unhandled 'error' event and a stack trace. Any other stdout
+// error is reported in one line. The daemon logs through its own file descriptor (pino).
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  process.stderr.write(`provisiond: cannot write to standard output: ${err.message} [PROVD_ERR_INTERNAL]\n`);
+  process.exit(4);
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -160,7 +160,7 @@ describe('configuration', () => {
     assert.throws(() => parseConfigText('a: 1\na: 2\n', 'c.yaml'), (err: ProvError) => err.code === 'PROVD_ERR_CONFIG_YAML');
   });
 
-  test('an empty file is the embedded defaults', () => {
+  test('empty YAML text parses as the embedded defaults (loadConfigFile refuses an empty file: config-cli.test.ts)', () => {
     assert.equal(parseConfigText('', 'c.yaml').dhcp.port, 6767);
     assert.equal(parseConfigText('# only a comment\n', 'c.yaml').dhcp.port, 6767);
   });

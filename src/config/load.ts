@@ -38,7 +38,14 @@ export function defaultConfig(opts: LoadOptions = {}): Config {
   return finish(configSchema.parse({}), opts);
 }
 
-/** loadConfigFile reads, parses and validates a configuration file; it throws a ProvError. */
+/**
+ * loadConfigFile reads, parses and validates a configuration file; it throws a ProvError.
+ *
+ * A file with no setting at all (empty, blank or only comments) is refused: it would mean the
+ * embedded defaults, which no one asks for by writing a file (`run` without --config gives them),
+ * and on a reload it would silently drop every tenant and move stateDir. A truncated write, an
+ * editor that saved nothing or a wrong path in a config-management template all look like this.
+ */
 export function loadConfigFile(path: string, opts: LoadOptions = {}): Config {
   let text: string;
   try {
@@ -46,13 +53,20 @@ export function loadConfigFile(path: string, opts: LoadOptions = {}): Config {
   } catch (err) {
     throw new ProvError('PROVD_ERR_CONFIG_READ', `cannot read configuration file ${path}: ${errorMessage(err)}`, { cause: err });
   }
-  return parseConfigText(text, path, opts);
+  return parseText(text, path, opts, true);
 }
 
-/** parseConfigText validates YAML text; `source` names it in messages. It throws a ProvError. */
+/** parseConfigText validates YAML text; `source` names it in messages. It throws a ProvError. Empty text is the embedded defaults. */
 export function parseConfigText(text: string, source: string, opts: LoadOptions = {}): Config {
+  return parseText(text, source, opts, false);
+}
+
+function parseText(text: string, source: string, opts: LoadOptions, refuseEmpty: boolean): Config {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
+  if (refuseEmpty && doc.errors.length === 0 && (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null))) {
+    throw new ProvError('PROVD_ERR_CONFIG_INVALID', `${source}: the configuration file is empty (no setting, only blank lines or comments); write '{}' to mean the embedded defaults`);
+  }
   if (doc.errors.length > 0) {
     const lines = doc.errors.map((e) => {
       const pos = e.linePos?.[0];
@@ -80,6 +94,17 @@ function finish(data: z.output<typeof configSchema>, opts: LoadOptions): Config 
   const cwd = opts.cwd ?? process.cwd();
   const stateDir = resolve(cwd, data.stateDir ?? env['STATE_DIRECTORY']?.split(':')[0] ?? 'state');
   return deepFreeze({ ...data, stateDir });
+}
+
+/**
+ * reloadRefusal says why a reload from `prev` to `next` must not be applied, or undefined when it
+ * may: a reload that removes every tenant (each provisioning request would get 404) is refused
+ * unless the new file sets provisioning.allowNoTenants. Starting with no tenant stays allowed.
+ */
+export function reloadRefusal(prev: Config, next: Config): string | undefined {
+  const before = Object.keys(prev.provisioning.tenants);
+  if (before.length === 0 || Object.keys(next.provisioning.tenants).length > 0 || next.provisioning.allowNoTenants) return undefined;
+  return `the new configuration removes every tenant (${before.join(', ')}): every provisioning request would get 404; set provisioning.allowNoTenants: true to mean it`;
 }
 
 /** deepFreeze freezes an object graph so no face can mutate the shared config. */

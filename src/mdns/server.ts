@@ -9,7 +9,9 @@
  *
  * Conflicts (RFC 6762 §9): the name is never changed. A conflict is logged at error level with
  * the other responder's address (PROVD_ERR_MDNS_CONFLICT), counted, and the exact name is
- * probed again later, with backoff, until it is free.
+ * probed again later, with backoff, until it is free. A claim heard after the announcement
+ * (which the advertiser library does not look for) is logged the same way once per episode and
+ * counted; the announced records stay.
  */
 import { hostname as osHostname } from 'node:os';
 import { listHostInterfaces, type InterfaceLister } from '../net/interfaces';
@@ -21,6 +23,7 @@ import { Watcher, MDNS_PORT } from './watcher';
 import { redactKeys, urlKeysOf } from '../dhcp/handler';
 import { observe, isConflict, instanceFqdn, hostFqdn, type Observation } from './conflict';
 import type { DnsMessage } from './wire';
+import { Episode } from '../episode';
 import type { Config } from '../config/schema';
 import type { Face } from '../face';
 import type { Logger } from '../log';
@@ -32,6 +35,9 @@ const RETRY_MS = 5_000;
 const RETRY_MAX_MS = 60_000;
 /** RECENT_MS is how long an observation, or a replaced advertisement, still counts. */
 const RECENT_MS = 10_000;
+
+/** CLAIM_QUIET_MS ends an episode of claims of our name after announcement (one error line per episode). */
+const CLAIM_QUIET_MS = 60_000;
 
 /** MdnsState is what the face is doing, for stats and tests. */
 export type MdnsState = 'idle' | 'probing' | 'announced' | 'conflict' | 'closed';
@@ -74,6 +80,8 @@ export class MdnsFace implements Face {
   private closing: Promise<void> | undefined;
   private applying: Promise<void> = Promise.resolve();
   private readonly counters = new Map<string, number>();
+  /** claims: responses claiming our name after announcement; an episode ends after CLAIM_QUIET_MS without one. */
+  private readonly claims = new Episode(CLAIM_QUIET_MS);
 
   constructor(private readonly opts: MdnsFaceOptions) {
     this.log = opts.log;
@@ -270,6 +278,34 @@ export class MdnsFace implements Face {
     // (RFC 6762 §8.1); cancelling now means no probe is ever sent for a renamed service.
     const clash = seen.find(isConflict);
     if (clash && this.current === 'probing') this.onConflict(this.generation, `${clash.from} answered with ${clash.summary}`);
+    // Once announced, the advertiser library no longer looks for conflicts: a responder that
+    // claims our name now (a rogue, or a misconfigured twin) would go unnoticed while clients
+    // may resolve its records instead of ours. Report it; we keep advertising the exact name.
+    else if (clash && this.current === 'announced') this.onClaimAfterAnnouncement(ad, clash);
+  }
+
+  /** onClaimAfterAnnouncement counts each such response and logs an episode of them once, with the sender. */
+  private onClaimAfterAnnouncement(ad: Advertisement, clash: Observation): void {
+    this.count('claimsAfterAnnouncement');
+    if (!this.claims.hit()) return;
+    this.count('claimEpisodes');
+    const own = new Set(this.listInterfaces().map((h) => formatIPv4(h.address)));
+    this.log.error(
+      {
+        code: 'PROVD_ERR_MDNS_CONFLICT',
+        mdnsName: clash.which === 'hostname' ? hostFqdn(ad) : instanceFqdn(ad),
+        otherResponder: clash.from,
+        otherRecord: clash.summary,
+        ...(own.has(clash.from) ? { hint: 'the other responder runs on this host (avahi-daemon?)' } : {}),
+      },
+      'mDNS name claimed by another responder after our announcement: clients may resolve its records instead of ours; still advertising ours (logged once per episode, counted in claimsAfterAnnouncement)',
+    );
+  }
+
+  /** endClaimEpisode logs the end of an episode of claims after announcement (called by the refresh timer). */
+  private endClaimEpisode(): void {
+    const ended = this.claims.check();
+    if (ended) this.log.warn({ claims: ended.events, ms: ended.ms }, 'mDNS: no more claims of our name by another responder');
   }
 
   /** otherResponder picks the responder to blame: the latest conflicting record, else the latest claim. */
@@ -327,6 +363,7 @@ export class MdnsFace implements Face {
 
   private async refresh(): Promise<void> {
     if (this.current === 'closed' || !this.ad) return;
+    this.endClaimEpisode();
     try {
       const ad = this.plan(this.config);
       if (sameAdvertisement(ad, this.ad)) return;

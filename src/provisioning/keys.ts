@@ -11,9 +11,16 @@
  * The daemon knows a key in clear only when the configuration gives it
  * (`provisioning.tenants.<T>.urlKey`): that is what lets the DHCP and mDNS faces advertise URLs
  * carrying it. Without it, the key lives only as a hash and is typed into clients by hand.
+ *
+ * Once the store holds a key of a tenant, the store alone decides which of its keys open it:
+ * the urlKey is then only what the DHCP/mDNS faces advertise, and it opens the tenant only while
+ * it is the tenant's current key or its previous one within the grace period. Otherwise a
+ * rotation could never revoke a key kept in the configuration. `key rotate` records a urlKey
+ * that the store does not know yet as the previous key, so it gets the grace period too.
+ * urlKeyFindings says when a configured urlKey is not the current key.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { KeyRepository } from '../store/repository';
+import type { KeyRepository, StoredKey } from '../store/repository';
 
 /** KEY_BYTES is the entropy of a generated key (192 bits ≥ the 128 the issue asks for). */
 export const KEY_BYTES = 24;
@@ -62,10 +69,13 @@ export class KeyRing {
     const t = this.now();
     let found: string | undefined;
     const stored: KeyEntry[] = [];
+    const managed = new Set<string>();
     for (const k of this.store?.list() ?? []) {
       stored.push({ tenant: k.tenant, hash: Buffer.from(k.hash, 'hex'), expiresAt: k.expiresAt === null ? undefined : Date.parse(k.expiresAt) });
+      managed.add(k.tenant);
     }
-    for (const e of [...this.fixed, ...stored]) {
+    // A urlKey counts only for a tenant the store has no key of (see the file comment).
+    for (const e of [...this.fixed.filter((f) => !managed.has(f.tenant)), ...stored]) {
       if (e.hash.length !== h.length) continue;
       const same = timingSafeEqual(e.hash, h);
       const live = e.expiresAt === undefined || e.expiresAt > t;
@@ -73,4 +83,41 @@ export class KeyRing {
     }
     return found;
   }
+}
+
+/** UrlKeyFinding is a configured urlKey that is not its tenant's current key. */
+export interface UrlKeyFinding {
+  readonly tenant: string;
+  /** state: previous = still valid (grace), expired = rotated out, unknown = not one of the tenant's stored keys. */
+  readonly state: 'previous' | 'expired' | 'unknown';
+  /** opens: whether the urlKey still opens the tenant now. */
+  readonly opens: boolean;
+  /** message says what it means and what to do; it never contains a key. */
+  readonly message: string;
+}
+
+/**
+ * urlKeyFindings compares each tenant's configured urlKey with the stored keys: a urlKey is fine
+ * when the store has no key of that tenant (the urlKey is its key) or when it is the current one.
+ */
+export function urlKeyFindings(urlKeys: ReadonlyMap<string, string>, stored: readonly StoredKey[], now: number): UrlKeyFinding[] {
+  const out: UrlKeyFinding[] = [];
+  for (const [tenant, key] of urlKeys) {
+    const mine = stored.filter((k) => k.tenant === tenant);
+    if (mine.length === 0) continue;
+    const h = hashKey(key);
+    const match = mine.find((k) => k.hash === h);
+    const current = mine.find((k) => k.expiresAt === null);
+    const at = `provisioning.tenants.${tenant}.urlKey`;
+    const fix = `Set ${at} to the current key (the one 'provisiond key rotate --tenant ${tenant}' printed${current ? ` at ${current.createdAt}` : ''}) and reload`;
+    if (match?.expiresAt === null) continue;
+    if (match && match.expiresAt !== null && Date.parse(match.expiresAt) > now) {
+      out.push({ tenant, state: 'previous', opens: true, message: `${at} is ${tenant}'s previous key: it opens ${tenant} only until ${match.expiresAt} (rotation grace period); after that the URLs the DHCP/mDNS faces advertise for ${tenant} get 404. ${fix}` });
+    } else if (match) {
+      out.push({ tenant, state: 'expired', opens: false, message: `${at} is an expired key of ${tenant} (rotated out, valid until ${String(match.expiresAt)}): it no longer opens ${tenant}, and the URLs the DHCP/mDNS faces advertise for ${tenant} get 404. ${fix}` });
+    } else {
+      out.push({ tenant, state: 'unknown', opens: false, message: `${at} is none of ${tenant}'s valid keys (rotated out, or never made by 'provisiond key rotate', which manages ${tenant}'s keys): it does not open ${tenant}, and the URLs the DHCP/mDNS faces advertise for ${tenant} get 404. ${fix}` });
+    }
+  }
+  return out;
 }

@@ -136,6 +136,8 @@ export const provisioningSchema = z
     passwords: passwords.prefault({}),
     /** keyGracePeriod: seconds a tenant's previous provisioning key stays valid after a rotation. */
     keyGracePeriod: z.number().int().min(0).max(90 * 86_400).default(7 * 86_400),
+    /** allowNoTenants lets a reload remove every tenant (refused otherwise: every request would get 404). */
+    allowNoTenants: z.boolean().default(false),
     allowPrefix: prefixList.default([]),
     wipe: prefixList.default([]),
     enforcePrefix: prefixList.default([]),
