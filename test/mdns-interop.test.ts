@@ -156,7 +156,13 @@ describe('mDNS face against avahi-browse and JmDNS in network namespaces', { ski
       // Only IPv4 resolutions are compared with the DHCP URL: avahi may also resolve the
       // service to the link's IPv6 link-local address (our AAAA record), a different URL.
       const v4 = (es: BrowseEntry[]): BrowseEntry[] => es.filter((e) => !e.address.includes(':'));
-      for (let i = 0; i < 5 && !fresh.some((e) => e.txt[0] === 'path=/other'); i++) fresh = v4(await browse('_http._tcp'));
+      // The announcement reaches the client's avahi-daemon within a second or so; each one-shot
+      // browse returns at once from its cache, so poll (bounded: 10 s) rather than count tries.
+      const until = Date.now() + 10_000;
+      while (!fresh.some((e) => e.txt[0] === 'path=/other') && Date.now() < until) {
+        fresh = v4(await browse('_http._tcp'));
+        if (!fresh.some((e) => e.txt[0] === 'path=/other')) await new Promise((r) => setTimeout(r, 250));
+      }
       assert.deepEqual(fresh.map((e) => clientUrlFromBrowse(e, 'http')), fresh.map(() => next));
       assert.ok(fresh.length > 0);
       assert.equal(await dhcpAsk(lab, lab.cli, l1.srvIp, l1.cliIp), next, 'and it is what the DHCP face serves now');
