@@ -30,6 +30,7 @@ import { fileSink, type EventSink } from '../security/events';
 import { DeviceQuota } from '../security/quota';
 import { parseCidr, type Cidr } from '../net/ipv4';
 import { Episode } from '../episode';
+import { clientAddress, compileProxies, type ProxyList } from './peer';
 
 /** PATHS are the provisioning endpoints. */
 export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/' } as const;
@@ -103,10 +104,13 @@ export class HttpFace implements Face {
   private bans: { readonly list: BanList; readonly signature: string } | undefined;
   private events: { readonly sink: EventSink; readonly path: string } | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
+  /** proxies is the compiled http.trustedProxies of the current configuration. */
+  private proxies: ProxyList;
 
   constructor(private readonly opts: HttpFaceOptions) {
     this.log = opts.log;
     this.config = opts.config;
+    this.proxies = compileProxies(opts.config.http.trustedProxies);
     this.store = opts.store;
     this.ownStore = opts.store === undefined;
   }
@@ -183,6 +187,7 @@ export class HttpFace implements Face {
     }
     this.deps = deps;
     this.config = config;
+    this.proxies = compileProxies(config.http.trustedProxies);
     this.warnings(config);
   }
 
@@ -329,7 +334,8 @@ export class HttpFace implements Face {
     const app = Fastify({
       // X-Forwarded-For is honoured only when the connection comes from http.trustedProxies;
       // otherwise the socket's peer address is the client (bans, allowFrom, rate limits, inventory).
-      trustProxy: h.trustedProxies.length > 0 ? [...h.trustedProxies] : false,
+      // peer.ts decides that per request from the current configuration, not fastify.
+      trustProxy: false,
       ...(tls ? { https: { cert: tls.cert, key: tls.key, ...timeouts } } : { http: timeouts }),
       requestTimeout: h.requestTimeout * 1000,
       bodyLimit: config.http.bodyLimit,
@@ -349,6 +355,16 @@ export class HttpFace implements Face {
       const t0 = performance.now();
       const deps = this.deps;
       if (!deps) throw new Error('HTTP face has no configuration');
+      // The client, from the current http.trustedProxies (a reload applies it without re-listening).
+      const ip = clientAddress(request.raw.socket?.remoteAddress, request.headers['x-forwarded-for'], this.proxies);
+      if (ip === undefined) {
+        // The socket is already gone (the client closed it, or the parser refused what followed a
+        // pipelined request): nobody can read an answer. Drop quietly, counted.
+        this.count('dropped:peer-gone');
+        reply.hijack();
+        request.raw.socket?.destroy();
+        return;
+      }
       const url = request.raw.url ?? '';
       const q = url.indexOf('?');
       const info: HttpRequestInfo = {
@@ -356,7 +372,7 @@ export class HttpFace implements Face {
         contentType: request.headers['content-type'],
         body: Buffer.isBuffer(request.body) ? request.body : undefined,
         query: q < 0 ? '' : url.slice(q + 1),
-        ip: request.ip,
+        ip,
         userAgent: request.headers['user-agent'] ?? '',
         requestId: String(request.id),
         key: (request.params as { key?: string } | undefined)?.key,
