@@ -31,6 +31,7 @@ import { DeviceQuota } from '../security/quota';
 import { parseCidr, type Cidr } from '../net/ipv4';
 import { Episode } from '../episode';
 import { clientAddress, compileProxies, type ProxyList } from './peer';
+import { ConnectionGuard } from './conn';
 
 /** PATHS are the provisioning endpoints. */
 export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/' } as const;
@@ -106,11 +107,18 @@ export class HttpFace implements Face {
   private pruneTimer: NodeJS.Timeout | undefined;
   /** proxies is the compiled http.trustedProxies of the current configuration. */
   private proxies: ProxyList;
+  /** guard admits connections: per-source cap and first-byte timeout, from the current configuration. */
+  private readonly guard: ConnectionGuard;
 
   constructor(private readonly opts: HttpFaceOptions) {
     this.log = opts.log;
     this.config = opts.config;
     this.proxies = compileProxies(opts.config.http.trustedProxies);
+    this.guard = new ConnectionGuard(
+      () => ({ perSource: this.config.http.maxConnectionsPerSource, firstByteMs: this.config.http.firstByteTimeout * 1000, proxies: this.proxies }),
+      (name) => this.count(name),
+      this.log,
+    );
     this.store = opts.store;
     this.ownStore = opts.store === undefined;
   }
@@ -196,6 +204,7 @@ export class HttpFace implements Face {
     this.closed = true;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     if (this.saturatedTimer) clearTimeout(this.saturatedTimer);
+    this.guard.close();
     const l = this.listeners;
     this.listeners = undefined;
     if (l) await closeListeners(l);
@@ -349,6 +358,7 @@ export class HttpFace implements Face {
       keepAliveTimeout: 10_000,
     }) as unknown as FastifyInstance;
     app.server.maxConnections = h.maxConnections; // beyond it, new connections are closed on arrival
+    this.guard.attach(app.server); // per-source cap and first-byte timeout, before any parsing (or TLS)
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.http.bodyLimit }, (_req, body, done) => done(null, body));
     const serve = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -356,13 +366,14 @@ export class HttpFace implements Face {
       const deps = this.deps;
       if (!deps) throw new Error('HTTP face has no configuration');
       // The client, from the current http.trustedProxies (a reload applies it without re-listening).
-      const ip = clientAddress(request.raw.socket?.remoteAddress, request.headers['x-forwarded-for'], this.proxies);
+      const socket = request.raw.socket as { readonly remoteAddress?: string; readonly destroyed?: boolean; destroy(): void } | undefined;
+      const ip = socket?.destroyed === true ? undefined : clientAddress(socket?.remoteAddress, request.headers['x-forwarded-for'], this.proxies);
       if (ip === undefined) {
         // The socket is already gone (the client closed it, or the parser refused what followed a
         // pipelined request): nobody can read an answer. Drop quietly, counted.
         this.count('dropped:peer-gone');
         reply.hijack();
-        request.raw.socket?.destroy();
+        socket?.destroy();
         return;
       }
       const url = request.raw.url ?? '';
