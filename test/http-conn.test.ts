@@ -4,10 +4,12 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
+import { parseConfigText } from '../src/config/load';
 import { once } from 'node:events';
 import { hashPassword, HTTP_LOOPBACK, provisioningYaml, startFace, type TestFace } from './helpers/prov';
 
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** rawExchange writes `data` on a fresh connection and resolves with what came back once it closed (bounded). */
@@ -100,6 +102,16 @@ function postFrom(port: number, localAddress: string, body: string): Promise<num
   });
 }
 
+/** freeTcpPort asks the kernel for a currently free TCP port on loopback. */
+function freeTcpPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
 /** drained waits (bounded) until the face's server holds no connection (the previous test's are gone). */
 async function drained(f: TestFace): Promise<void> {
   const server = f.face.app?.server;
@@ -153,5 +165,114 @@ describe('HTTP face: one LAN host cannot take every connection slot (defect 3)',
     const ms = Date.now() - t0;
     assert.ok(ms >= 3000 && ms < 12_000, `closed after ${ms} ms`);
     assert.equal((f.face.stats()['connections-closed:first-byte-timeout'] ?? 0) - before, 1);
+  });
+});
+
+describe('HTTP face: a reload applies listen settings without dropping requests (defect 12)', () => {
+  let f: TestFace;
+  let fixed = 0;
+  const base = (http: string): string => `http: {host: 127.0.0.1, port: ${fixed}, rateLimit: {rate: 0}${http}}\ndhcp: {enabled: false}\nmdns: {enabled: false}\nprovisioning: {tenants: {localdomain: {auth: none}}}\n`;
+  const parse = (http: string): ReturnType<typeof parseConfigText> => parseConfigText(`${base(http)}stateDir: ${f.stateDir}\n`, 't.yaml');
+  before(async () => {
+    // A fixed port, as in production: port 0 would pick another port at each re-listen.
+    fixed = await freeTcpPort();
+    f = await startFace(base(''), { level: 'info' });
+  });
+  after(() => f.close());
+
+  test('100 reloads changing bodyLimit, timeouts, maxConnections, trustedProxies and backlog under a client loop: zero failures, all applied', async () => {
+    const port = f.face.port ?? 0;
+    const app = f.face.app;
+    const variants = [
+      ', bodyLimit: 1024, headersTimeout: 5, requestTimeout: 20',
+      ', bodyLimit: 4096, maxConnections: 500, trustedProxies: [127.0.0.1]',
+      ', backlog: 1000, maxConnectionsPerSource: 50, firstByteTimeout: 2',
+      ', headersTimeout: 7, requestTimeout: 9, maxConnections: 2000, trustedProxies: ["10.0.0.0/8", "::1"]',
+    ];
+    let stop = false;
+    const failures: string[] = [];
+    let ok = 0;
+    const loop = async (n: number): Promise<void> => {
+      // Bounded: at most 3000 requests per loop (the reloads end well before).
+      for (let i = 0; i < 3000 && !stop; i++) {
+        try {
+          const r = await fetch(`http://127.0.0.1:${port}/jitsi`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `uuid=loop-${n}-${i % 50}` });
+          await r.text();
+          if (r.status === 200) ok++;
+          else failures.push(`status ${r.status}`);
+        } catch (err) {
+          failures.push(String((err as { cause?: unknown }).cause ?? err));
+        }
+      }
+    };
+    const loops = [0, 1, 2, 3].map(loop);
+    try {
+      for (let i = 0; i < 100; i++) {
+        await f.face.reload(parse(variants[i % variants.length] ?? ''));
+        await sleep(10);
+      }
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+    }
+    assert.deepEqual(failures.slice(0, 5), [], `${failures.length} of ${failures.length + ok} requests failed`);
+    assert.ok(ok > 100, `only ${ok} requests`);
+    // Still the same listener, with the last variant's settings.
+    assert.equal(f.face.app, app, 'the listener was not replaced');
+    assert.equal(f.face.port, port);
+    const server = f.face.app?.server;
+    assert.equal(server?.headersTimeout, 7000);
+    assert.equal(server?.requestTimeout, 9000);
+    assert.equal(server?.maxConnections, 2000);
+    // bodyLimit is read from the current configuration.
+    await f.face.reload(parse(', bodyLimit: 1024'));
+    const big = `uuid=big&os=${'a'.repeat(2000)}`;
+    assert.equal((await fetch(`http://127.0.0.1:${port}/jitsi`, { method: 'POST', headers: FORM, body: big })).status, 413);
+    await f.face.reload(parse(', bodyLimit: 4096'));
+    assert.equal((await fetch(`http://127.0.0.1:${port}/jitsi`, { method: 'POST', headers: FORM, body: big })).status, 200);
+    // trustedProxies too: X-Forwarded-For from 127.0.0.1 is believed only once it is a proxy.
+    const xff = async (uuid: string): Promise<string | null | undefined> => {
+      const r = await fetch(`http://127.0.0.1:${port}/jitsi`, { method: 'POST', headers: { ...FORM, 'x-forwarded-for': '198.51.100.9' }, body: `uuid=${uuid}` });
+      assert.equal(r.status, 200);
+      return f.store.devices.get(`uuid:${uuid}`)?.ip;
+    };
+    assert.equal(await xff('xff-1'), '127.0.0.1');
+    await f.face.reload(parse(', trustedProxies: [127.0.0.1]'));
+    assert.equal(await xff('xff-2'), '198.51.100.9');
+  });
+
+  test('a port change opens the new listener first and lets an in-flight request finish on the old one', async () => {
+    const oldPort = f.face.port ?? 0;
+    const free = await freeTcpPort();
+    // An in-flight request: headers and half the body sent.
+    const body = 'uuid=inflight-1&os=slow';
+    const slow = connect({ host: '127.0.0.1', port: oldPort });
+    slow.on('error', () => undefined);
+    let answer = '';
+    slow.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    const slowClosed = once(slow, 'close');
+    await once(slow, 'connect');
+    slow.write(`POST /jitsi HTTP/1.1\r\nHost: t\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 8)}`);
+    await sleep(100);
+    const reloaded = f.face.reload(parseConfigText(`${base('').replace(`port: ${fixed}`, `port: ${free}`)}stateDir: ${f.stateDir}\n`, 't.yaml'));
+    await reloaded;
+    assert.equal(f.face.port, free);
+    // The new port serves at once, while the old request is still in flight.
+    assert.equal((await fetch(`http://127.0.0.1:${free}/jitsi`, { method: 'POST', headers: FORM, body: 'uuid=new-port' })).status, 200);
+    slow.write(body.slice(8));
+    await Promise.race([slowClosed, sleep(10_000)]);
+    slow.destroy();
+    assert.match(answer, /^HTTP\/1\.1 200 /, 'the in-flight request was answered');
+    assert.match(answer, /connection: close/i, 'and its connection closed after it');
+    // The old port no longer accepts connections.
+    const err = await new Promise<string>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port: oldPort });
+      s.on('connect', () => {
+        s.destroy();
+        resolve('connected');
+      });
+      s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    });
+    assert.equal(err, 'ECONNREFUSED');
   });
 });
