@@ -5,7 +5,11 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseConfigText } from '../src/config/load';
+import { makeCert, opensslMissing, httpsPost } from './helpers/tls';
 import { once } from 'node:events';
 import { hashPassword, HTTP_LOOPBACK, provisioningYaml, startFace, type TestFace } from './helpers/prov';
 
@@ -274,5 +278,43 @@ describe('HTTP face: a reload applies listen settings without dropping requests 
       s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
     });
     assert.equal(err, 'ECONNREFUSED');
+  });
+});
+
+describe('HTTP face over TLS: the per-source cap and the first-byte timeout act before the handshake (defect 3)', { skip: opensslMissing() }, () => {
+  let f: TestFace;
+  let dir: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'provisiond-conn-tls-'));
+    const c = makeCert(dir, 'srv', 'conn.test');
+    f = await startFace(
+      `http: {host: 127.0.0.1, port: 0, rateLimit: {rate: 0}, maxConnectionsPerSource: 3, firstByteTimeout: 1, trustedProxies: [127.0.0.6], tls: {cert: "${c.cert}", key: "${c.key}"}}\ndhcp: {enabled: false}\nmdns: {enabled: false}\nprovisioning: {tenants: {localdomain: {auth: none}}}\n`,
+      { level: 'info' },
+    );
+  });
+  after(async () => {
+    await f.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a 4th silent TCP connection from one address is refused; silent ones close after 1 s; a trusted proxy is not capped; HTTPS still works', async () => {
+    const port = f.face.port ?? 0;
+    const held = await openIdle(port, '127.0.0.5', 3);
+    const refusedBefore = f.face.stats()['connections-refused:per-source'] ?? 0;
+    const [fourth] = await openIdle(port, '127.0.0.5', 1);
+    assert.ok(fourth);
+    const closedFast = await Promise.race([once(fourth, 'close').then(() => true), sleep(800).then(() => false)]);
+    assert.ok(closedFast, 'the 4th connection is closed on arrival (well before the 1 s first-byte timeout)');
+    assert.equal((f.face.stats()['connections-refused:per-source'] ?? 0) - refusedBefore, 1);
+    // The three held ones never sent a ClientHello: closed by the first-byte timeout (bounded wait).
+    const closed = await Promise.race([Promise.all(held.map((s) => once(s, 'close'))).then(() => true), sleep(10_000).then(() => false)]);
+    assert.ok(closed, 'silent connections closed');
+    assert.ok((f.face.stats()['connections-closed:first-byte-timeout'] ?? 0) >= 3);
+    // A trusted proxy carries many clients: not capped.
+    const proxy = await openIdle(port, '127.0.0.6', 6);
+    await sleep(200);
+    assert.equal(proxy.filter((s) => s.destroyed).length, 0, 'no connection of the trusted proxy was refused');
+    for (const s of proxy) s.destroy();
+    assert.equal((await httpsPost(port, '/jitsi', 'uuid=tls-1')).status, 200);
   });
 });
