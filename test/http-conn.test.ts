@@ -5,7 +5,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Socket } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { startDaemon, type Running } from './helpers/daemon';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigText } from '../src/config/load';
@@ -316,5 +317,62 @@ describe('HTTP face over TLS: the per-source cap and the first-byte timeout act 
     assert.equal(proxy.filter((s) => s.destroyed).length, 0, 'no connection of the trusted proxy was refused');
     for (const s of proxy) s.destroy();
     assert.equal((await httpsPost(port, '/jitsi', 'uuid=tls-1')).status, 200);
+  });
+});
+
+describe('the daemon: SIGHUPs that change listen settings under a client loop (defect 12)', () => {
+  let dir: string;
+  let d: Running;
+  let port: number;
+  const cfgPath = (): string => join(dir, 'c.yaml');
+  const write = (http: string): void =>
+    writeFileSync(cfgPath(), `dhcp: {enabled: false}\nmdns: {enabled: false}\nstateDir: ${join(dir, 'state')}\nhttp: {host: 127.0.0.1, port: ${port}, rateLimit: {rate: 0}${http}}\nprovisioning: {tenants: {localdomain: {auth: none}}}\n`);
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'provisiond-conn-hup-'));
+    port = await freeTcpPort();
+    write('');
+    d = startDaemon(['run', '--config', cfgPath()]);
+    await d.waitForLog('provisiond started', 20_000);
+  });
+  after(() => {
+    if (d.child.exitCode === null) d.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('30 SIGHUPs: zero failed requests', async () => {
+    const variants = [', bodyLimit: 2048, headersTimeout: 4', ', maxConnections: 300, trustedProxies: [127.0.0.9], backlog: 800', ', requestTimeout: 12, firstByteTimeout: 3, maxConnectionsPerSource: 40'];
+    let stop = false;
+    let ok = 0;
+    const failures: string[] = [];
+    const loop = async (n: number): Promise<void> => {
+      for (let i = 0; i < 5000 && !stop; i++) {
+        try {
+          const r = await fetch(`http://127.0.0.1:${port}/jitsi`, { method: 'POST', headers: FORM, body: `uuid=hup-${n}-${i % 20}`, signal: AbortSignal.timeout(10_000) });
+          await r.text();
+          if (r.status === 200) ok++;
+          else failures.push(`status ${r.status}`);
+        } catch (err) {
+          failures.push(String((err as { cause?: unknown }).cause ?? err));
+        }
+      }
+    };
+    const loops = [0, 1, 2].map(loop);
+    const reloaded = (): number => d.stdout().split('\n').filter((l) => l.includes('"msg":"configuration reloaded"')).length;
+    try {
+      for (let i = 0; i < 30; i++) {
+        write(variants[i % variants.length] ?? '');
+        const before = reloaded();
+        d.child.kill('SIGHUP');
+        for (let j = 0; j < 100 && reloaded() === before; j++) await sleep(50);
+        assert.equal(reloaded(), before + 1, `reload ${i + 1} applied`);
+      }
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+    }
+    assert.deepEqual(failures.slice(0, 5), [], `${failures.length} of ${failures.length + ok} requests failed`);
+    assert.ok(ok > 30, `only ${ok} requests`);
+    d.child.kill('SIGTERM');
+    assert.equal(await d.exited, 0);
   });
 });
