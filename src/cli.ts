@@ -48,6 +48,7 @@ function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_HTTP_BIND':
     case 'PROVD_ERR_HTTP_TLS':
     case 'PROVD_ERR_EVENT_LOG':
+    case 'PROVD_ERR_HTTP_WORKER':
     case 'PROVD_ERR_STORE':
       return ExitCode.Startup;
     case 'PROVD_ERR_USER':
@@ -384,11 +385,13 @@ async function runDaemon(configPath: string | undefined, levelOverride: LogLevel
   }
   const level = (): LogLevel => levelOverride ?? config.log.level;
   const log = createLogger(level());
-  const daemon = createDaemon(config, { log });
+  let onFatal = (_err: ProvError): void => undefined;
+  const daemon = createDaemon(config, { log, onFatal: (err) => onFatal(err) });
   // The handlers go in before the first log line, so that whoever waits for a line to signal
   // finds them: without one, SIGUSR1 starts Node's inspector (127.0.0.1:9229) and SIGHUP ends
   // the process.
   const signals = wireSignals(daemon, log, configPath, levelOverride);
+  onFatal = (err) => signals.fail(err);
   log.info({ version, config: configPath ?? '(embedded defaults)', node: process.version }, 'provisiond starting');
   try {
     await daemon.start();
@@ -421,6 +424,8 @@ interface Signals {
   serve(): Promise<number>;
   /** remove takes every handler off (startup failed). */
   remove(): void;
+  /** fail stops the daemon because a face is down for good; serve() resolves with the error's exit code. */
+  fail(err: ProvError): void;
 }
 
 /**
@@ -463,12 +468,25 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
   };
   const onUsr1 = (): void => log.info({ stats: daemon.stats() }, 'counters');
   let stop = (_signal: NodeJS.Signals): void => undefined;
+  let failed: ProvError | undefined;
+  let fail = (err: ProvError): void => void (failed ??= err);
   const remove = (): void => void process.off('SIGTERM', stop).off('SIGINT', stop).off('SIGHUP', onHup).off('SIGUSR1', onUsr1);
   process.on('SIGHUP', onHup).on('SIGUSR1', onUsr1);
   return {
     remove,
+    fail: (err) => fail(err),
     serve: () =>
       new Promise((resolve) => {
+        fail = (err) => {
+          remove();
+          reportError(err);
+          const timer = setTimeout(() => resolve(exitCodeFor(err.code)), SHUTDOWN_GRACE_MS);
+          timer.unref();
+          void daemon.close().then(() => {
+            clearTimeout(timer);
+            resolve(exitCodeFor(err.code));
+          });
+        };
         stop = (signal) => {
           log.info({ signal }, 'stopping');
           remove();
@@ -484,6 +502,7 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
         };
         process.on('SIGTERM', stop).on('SIGINT', stop);
         serving();
+        if (failed) fail(failed);
       }),
   };
 }

@@ -14,7 +14,7 @@ import type { Config } from './config/schema';
 import type { Face } from './face';
 import type { Logger } from './log';
 import type { InterfaceLister } from './net/interfaces';
-import { errorMessage } from './errors';
+import { errorMessage, type ProvError } from './errors';
 
 /** DaemonDeps are the daemon's injectable dependencies. */
 export interface DaemonDeps {
@@ -26,6 +26,11 @@ export interface DaemonDeps {
   readonly mdns?: Partial<Pick<MdnsFaceOptions, 'advertiser' | 'watcherPort' | 'systemHostname' | 'retryMs'>>;
   /** store: an opened store for the HTTP face (tests); by default it opens stateDir's. */
   readonly store?: Store;
+  /**
+   * onFatal is told when a face is down for good while the daemon runs (HTTP workers that keep
+   * dying): the CLI then exits non-zero so that the service manager restarts the daemon.
+   */
+  readonly onFatal?: (err: ProvError) => void;
 }
 
 /** Daemon is a built provisiond instance. */
@@ -64,7 +69,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
     });
   const makeHttp = (cfg: Config): Face =>
     cfg.http.workers > 1
-      ? new HttpClusterFace({ config: cfg, log: log.child({ face: 'http' }) })
+      ? new HttpClusterFace({ config: cfg, log: log.child({ face: 'http' }), ...(deps.onFatal ? { onFatal: deps.onFatal } : {}) })
       : new HttpFace({ config: cfg, log: log.child({ face: 'http' }), ...(deps.store ? { store: deps.store } : {}) });
 
   /**

@@ -23,6 +23,7 @@ export const ErrorCodes = {
   PROVD_ERR_HTTP_BIND: 'the HTTP face cannot listen on its TCP port (in use, or not permitted)',
   PROVD_ERR_HTTP_TLS: 'the HTTP face cannot read or use http.tls.cert / http.tls.key',
   PROVD_ERR_EVENT_LOG: 'the security event log (http.eventLog) cannot be opened for appending, or a write to it failed (logged once per episode; failures are still counted and banned)',
+  PROVD_ERR_HTTP_WORKER: 'HTTP workers (http.workers > 1) keep dying: none served for 15 s (the daemon exits 3 so the service manager restarts it), or a reload came while one was down (refused)',
   PROVD_ERR_USER: 'a user command failed (no such user, user exists, unreadable password or import file)',
   PROVD_ERR_RENDER: 'provisiond render could not produce a document (unknown tenant or user, template error)',
   PROVD_ERR_KEY: 'a provisioning key command failed (unknown tenant, or the store cannot be written)',

@@ -208,7 +208,7 @@ async function main(): Promise<void> {
     writeFileSync(
       cfg,
       `stateDir: ${stateDir}\nlog: {level: info}\ndhcp:\n  interfaces: [${l.srvIf}]\n  rateLimit: {rate: 0}\nmdns: {enabled: false}\ndevices: {maxNewPerSourcePerHour: 1000000}\n` +
-        `http: {host: 0.0.0.0, workers: ${o.httpWorkers}, rateLimit: {rate: 0}, maxConnections: 100000}\n` +
+        `http: {host: 0.0.0.0, workers: ${o.httpWorkers}, rateLimit: {rate: 0}, maxConnections: 100000, maxConnectionsPerSource: 0}\n` +
         `provisioning:\n  defaultDomain: example.com\n  passwords: {scryptCost: ${o.cost}, cacheSize: ${Math.max(10_000, o.n)}}\n  tenants:\n    example.com:\n      users:\n${users.join('\n')}\n` +
         `      rules:\n        - subject: default\n          properties:\n            net.java.sip.communicator.impl.protocol.sip.acc1: acc1\n            net.java.sip.communicator.impl.protocol.sip.acc1.USER_ID: "{{ user.name }}@sip.example.com"\n`,
     );

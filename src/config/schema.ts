@@ -156,6 +156,10 @@ const httpSchema = z
     backlog: z.number().int().min(1).max(65_535).default(4096),
     /** maxConnections: open connections at once; more are closed on arrival. */
     maxConnections: z.number().int().min(1).max(1_000_000).default(1024),
+    /** maxConnectionsPerSource: open connections one peer address may hold at once (not trustedProxies); 0 = no cap. */
+    maxConnectionsPerSource: z.number().int().min(0).max(1_000_000).default(128),
+    /** firstByteTimeout: seconds a new connection may stay silent before it is closed; 0 = never. */
+    firstByteTimeout: z.number().int().min(0).max(300).default(5),
     /** bodyLimit: the largest request body in bytes (413 beyond). */
     bodyLimit: z.number().int().min(256).max(1 << 20).default(16_384),
     /** bans: built-in brute-force bans (failures per source IP and per user in a sliding window). */

@@ -6,8 +6,15 @@
  * http.rateLimit and maxPendingVerifications therefore apply per worker.
  *
  * Reload (SIGHUP) is relayed to every worker; a worker that cannot apply it keeps its old
- * configuration and the reload is reported as failed. A worker that dies is restarted (at most
- * MAX_RESTARTS per minute).
+ * configuration and the reload is reported as failed, and so is a reload while a worker is down
+ * (it would come back on the old configuration).
+ *
+ * A worker that dies is re-forked, always, after a back-off that doubles with each death of
+ * that slot (RESTART_BASE_MS up to RESTART_MAX_MS; reset once a worker served STABLE_MS). If no
+ * worker at all has served for NO_WORKER_EXIT_MS, the face is dead in a way a re-fork does not
+ * fix (a crash at start, a resource the workers cannot get): `onFatal` is called with
+ * PROVD_ERR_HTTP_WORKER and the daemon exits non-zero, so that the service manager restarts it
+ * and the DHCP and mDNS faces stop advertising a URL nobody answers.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { join } from 'node:path';
@@ -32,12 +39,24 @@ export type FromWorker =
 
 const START_TIMEOUT_MS = 20_000;
 const CLOSE_TIMEOUT_MS = 5_000;
-const MAX_RESTARTS = 5;
+/** RESTART_BASE_MS / RESTART_MAX_MS: the first re-fork delay of a slot, doubled per death, capped. */
+const RESTART_BASE_MS = 500;
+const RESTART_MAX_MS = 30_000;
+/** STABLE_MS: a worker that served this long resets its slot's back-off. */
+const STABLE_MS = 60_000;
+/** NO_WORKER_EXIT_MS: with no worker serving for this long, the face reports itself dead (onFatal). */
+export const NO_WORKER_EXIT_MS = 15_000;
 
 interface Slot {
   readonly index: number;
   worker: Worker;
   stats: Record<string, number>;
+  /** ready: the current worker is serving. */
+  ready: boolean;
+  readyAt: number;
+  /** deaths since the slot was last stable: the back-off exponent. */
+  deaths: number;
+  restartTimer: NodeJS.Timeout | undefined;
 }
 
 /** HttpClusterFace runs the HTTP face in http.workers worker processes. */
@@ -46,13 +65,15 @@ export class HttpClusterFace implements Face {
   private readonly slots: Slot[] = [];
   private config: Config;
   private closing = false;
-  private restarts: number[] = [];
   private boundPort: number | undefined;
   private boundPlainPort: number | undefined;
+  private noWorkerTimer: NodeJS.Timeout | undefined;
+  private readonly onFatal: ((err: ProvError) => void) | undefined;
 
-  constructor(opts: { config: Config; log: Logger }) {
+  constructor(opts: { config: Config; log: Logger; onFatal?: (err: ProvError) => void }) {
     this.config = opts.config;
     this.log = opts.log;
+    this.onFatal = opts.onFatal;
   }
   private readonly log: Logger;
 
@@ -74,7 +95,11 @@ export class HttpClusterFace implements Face {
     }
     cluster.setupPrimary({ exec: join(__dirname, 'worker.js'), args: [] });
     try {
-      for (let i = 0; i < this.config.http.workers; i++) this.slots.push(await this.spawn(i));
+      for (let i = 0; i < this.config.http.workers; i++) {
+        const slot: Slot = { index: i, worker: undefined as unknown as Worker, stats: {}, ready: false, readyAt: 0, deaths: 0, restartTimer: undefined };
+        this.slots.push(slot);
+        await this.spawn(slot);
+      }
     } catch (err) {
       await this.close();
       throw err;
@@ -82,36 +107,24 @@ export class HttpClusterFace implements Face {
     this.log.info({ workers: this.slots.length, port: this.boundPort, pids: this.slots.map((s) => s.worker.process.pid) }, 'HTTP workers serving');
   }
 
-  private spawn(index: number): Promise<Slot> {
+  /** spawn forks the slot's worker and resolves once it serves; a worker that fails to start is killed (and re-forked later). */
+  private spawn(slot: Slot): Promise<void> {
+    const index = slot.index;
     const worker = cluster.fork({ PROVISIOND_HTTP_WORKER: String(index + 1) });
-    const slot: Slot = { index, worker, stats: {} };
+    slot.worker = worker;
+    slot.ready = false;
+    slot.stats = {};
     worker.on('message', (m: FromWorker) => {
       if (m.t === 'stats') slot.stats = m.stats;
     });
     worker.on('exit', (code, signal) => {
       if (this.closing || slot.worker !== worker) return;
-      this.log.error({ worker: index + 1, code, signal }, 'HTTP worker died');
-      const now = Date.now();
-      this.restarts = this.restarts.filter((t) => now - t < 60_000);
-      if (this.restarts.length >= MAX_RESTARTS) {
-        this.log.fatal({ worker: index + 1 }, `HTTP worker restarted ${MAX_RESTARTS} times within a minute; not restarting it again`);
-        return;
-      }
-      this.restarts.push(now);
-      setTimeout(() => {
-        if (this.closing) return;
-        this.spawn(index).then(
-          (fresh) => {
-            this.slots[index] = fresh;
-          },
-          (err: unknown) => this.log.error({ worker: index + 1, err: String(err) }, 'HTTP worker restart failed'),
-        );
-      }, 1000).unref();
+      this.onDeath(slot, code, signal);
     });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
-        worker.kill();
+        worker.kill('SIGKILL');
         reject(new ProvError('PROVD_ERR_HTTP_BIND', `HTTP worker ${index + 1} did not start within ${START_TIMEOUT_MS / 1000} s`));
       }, START_TIMEOUT_MS);
       const onMessage = (m: FromWorker): void => {
@@ -119,9 +132,14 @@ export class HttpClusterFace implements Face {
           cleanup();
           this.boundPort = m.port;
           this.boundPlainPort = m.plainPort;
-          resolve(slot);
+          slot.ready = true;
+          slot.readyAt = Date.now();
+          if (this.noWorkerTimer) clearTimeout(this.noWorkerTimer);
+          this.noWorkerTimer = undefined;
+          resolve();
         } else if (m.t === 'error') {
           cleanup();
+          worker.kill('SIGKILL'); // it has no face: its exit re-forks the slot (or start() gives up)
           reject(new ProvError(asCode(m.code), m.message));
         }
       };
@@ -140,7 +158,39 @@ export class HttpClusterFace implements Face {
     });
   }
 
+  /** onDeath re-forks a dead worker after its slot's back-off, and watches for a pool with no worker at all. */
+  private onDeath(slot: Slot, code: number | null, signal: string | null): void {
+    const now = Date.now();
+    if (slot.ready && now - slot.readyAt >= STABLE_MS) slot.deaths = 0;
+    slot.ready = false;
+    const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** Math.min(slot.deaths, 16));
+    slot.deaths++;
+    this.log.error({ worker: slot.index + 1, code, signal, restartInMs: delay, alive: this.slots.filter((s) => s.ready).length }, 'HTTP worker died');
+    if (slot.restartTimer) clearTimeout(slot.restartTimer);
+    // Not unref'd: with the other faces off, this timer is what keeps the daemon alive until the re-fork.
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = undefined;
+      if (this.closing) return;
+      this.spawn(slot).then(
+        () => this.log.info({ worker: slot.index + 1, workerPid: slot.worker.process.pid, deaths: slot.deaths }, 'HTTP worker restarted'),
+        (err: unknown) => {
+          if (!this.closing) this.log.error({ worker: slot.index + 1, err: String(err) }, 'HTTP worker restart failed');
+        },
+      );
+    }, delay);
+    if (!this.slots.some((s) => s.ready) && !this.noWorkerTimer) {
+      this.noWorkerTimer = setTimeout(() => {
+        this.noWorkerTimer = undefined;
+        if (this.closing || this.slots.some((s) => s.ready)) return;
+        const err = new ProvError('PROVD_ERR_HTTP_WORKER', `no HTTP worker has served for ${NO_WORKER_EXIT_MS / 1000} s (each keeps dying; see the 'HTTP worker died' lines): the HTTP face is down`);
+        this.log.fatal({ code: err.code, err: err.message }, 'HTTP face dead: exiting so that the service manager restarts the daemon');
+        this.onFatal?.(err);
+      }, NO_WORKER_EXIT_MS);
+    }
+  }
+
   async reload(config: Config): Promise<void> {
+    if (config === this.config) return; // the daemon putting back what this face already runs
     if (config.http.workers !== this.config.http.workers) {
       // A different pool size: replace the pool (a short gap in service).
       await this.close();
@@ -150,15 +200,29 @@ export class HttpClusterFace implements Face {
       await this.start();
       return;
     }
+    // A worker that is down would come back on the previous configuration: refuse, retry later.
+    const down = this.slots.filter((s) => !s.ready).map((s) => s.index + 1);
+    if (down.length > 0) {
+      throw new ProvError('PROVD_ERR_HTTP_WORKER', `HTTP worker ${down.join(', ')} is down (being re-forked): reload refused, send SIGHUP again once it serves`);
+    }
     const results = await Promise.all(this.slots.map((s) => request(s.worker, { t: 'reload', config }, (m) => m.t === 'reloaded' || m.t === 'reload-error')));
-    const failed = results.find((m): m is Extract<FromWorker, { t: 'reload-error' }> => m?.t === 'reload-error');
-    if (failed) throw new ProvError(asCode(failed.code), failed.message);
+    const bad = results.findIndex((m) => m?.t !== 'reloaded');
+    if (bad >= 0) {
+      // Put the workers that applied it back on the running configuration (best effort), then fail.
+      await Promise.all(this.slots.map((s, i) => (results[i]?.t === 'reloaded' ? request(s.worker, { t: 'reload', config: this.config }, (m) => m.t === 'reloaded' || m.t === 'reload-error') : undefined)));
+      const m = results[bad];
+      if (m?.t === 'reload-error') throw new ProvError(asCode(m.code), m.message);
+      throw new ProvError('PROVD_ERR_HTTP_WORKER', `HTTP worker ${bad + 1} did not confirm the reload (it died, or did not answer within ${START_TIMEOUT_MS / 1000} s)`);
+    }
     this.config = config;
   }
 
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    if (this.noWorkerTimer) clearTimeout(this.noWorkerTimer);
+    this.noWorkerTimer = undefined;
+    for (const s of this.slots) if (s.restartTimer) clearTimeout(s.restartTimer);
     await Promise.all(
       this.slots.map(async (s) => {
         if (s.worker.isDead()) return;
@@ -172,7 +236,7 @@ export class HttpClusterFace implements Face {
   }
 
   stats(): Record<string, number> {
-    const out: Record<string, number> = { workers: this.slots.filter((s) => !s.worker.isDead()).length };
+    const out: Record<string, number> = { workers: this.slots.filter((s) => s.ready && !s.worker.isDead()).length };
     for (const s of this.slots) for (const [k, v] of Object.entries(s.stats)) out[k] = (out[k] ?? 0) + v;
     return out;
   }

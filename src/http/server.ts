@@ -31,6 +31,8 @@ import { fileSink, type EventSink } from '../security/events';
 import { DeviceQuota } from '../security/quota';
 import { parseCidr, type Cidr } from '../net/ipv4';
 import { Episode } from '../episode';
+import { clientAddress, compileProxies, type ProxyList } from './peer';
+import { ConnectionGuard } from './conn';
 
 /** PATHS are the provisioning endpoints. */
 export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/' } as const;
@@ -57,7 +59,8 @@ interface TlsMaterial {
 interface Listeners {
   readonly main: FastifyInstance;
   readonly plain: FastifyInstance | undefined;
-  readonly signature: string;
+  /** place is where they listen (placeSignature): only a change of it needs new sockets. */
+  readonly place: string;
 }
 
 /** readTls reads and checks the PEM pair; it throws PROVD_ERR_HTTP_TLS. */
@@ -76,9 +79,31 @@ export function readTls(tls: { readonly cert: string; readonly key: string }): T
   return m;
 }
 
-function listenSignature(c: Config): string {
+/**
+ * placeSignature is what needs new listening sockets when it changes: the address, the port and
+ * whether the port speaks TLS. Everything else (bodyLimit, timeouts, maxConnections, the
+ * per-source cap, trustedProxies, the certificate) is applied to the running listeners; backlog
+ * can only change with a new listen(2), so it applies at the next one.
+ */
+function placeSignature(c: Config): string {
   const h = c.http;
-  return JSON.stringify([h.host, h.port, h.tls !== undefined, h.plainPort ?? null, h.bodyLimit, h.headersTimeout, h.requestTimeout, h.maxConnections, h.trustedProxies, h.backlog]);
+  return JSON.stringify([h.host, h.port, h.tls !== undefined, h.tls !== undefined ? (h.plainPort ?? null) : null]);
+}
+
+/** CHECK_INTERVAL_MS: how often Node checks headersTimeout/requestTimeout (assignable at run time, the interval is not). */
+const CHECK_INTERVAL_MS = 500;
+/** MAX_DRAIN_MS bounds how long a moved-away listener waits for its in-flight requests. */
+const MAX_DRAIN_MS = 30_000;
+
+/** BodyError is a body that cannot be read: too large (413) or cut short (400). */
+class BodyError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 let seq = 0;
@@ -112,10 +137,24 @@ export class HttpFace implements Face {
   private pruneRetry: NodeJS.Timeout | undefined;
   /** inventory: the device writes, buffered while another process holds the store's lock. */
   private inventory: DeviceWriteBehind | undefined;
+  /** draining are listeners replaced by a move, finishing their in-flight requests. */
+  private readonly draining = new Set<Listeners>();
+  /** drainingApps: their answers close the connection (the listener is going away). */
+  private readonly drainingApps = new WeakSet<FastifyInstance>();
+  /** proxies is the compiled http.trustedProxies of the current configuration. */
+  private proxies: ProxyList;
+  /** guard admits connections: per-source cap and first-byte timeout, from the current configuration. */
+  private readonly guard: ConnectionGuard;
 
   constructor(private readonly opts: HttpFaceOptions) {
     this.log = opts.log;
     this.config = opts.config;
+    this.proxies = compileProxies(opts.config.http.trustedProxies);
+    this.guard = new ConnectionGuard(
+      () => ({ perSource: this.config.http.maxConnectionsPerSource, firstByteMs: this.config.http.firstByteTimeout * 1000, proxies: this.proxies }),
+      (name) => this.count(name),
+      this.log,
+    );
     this.store = opts.store;
     this.ownStore = opts.store === undefined;
   }
@@ -190,23 +229,24 @@ export class HttpFace implements Face {
     const deps = this.makeDeps(config); // throws: keep the old state
     if (config.stateDir !== this.config.stateDir) this.log.warn({ stateDir: config.stateDir }, 'stateDir changes take effect at the next restart');
     const old = this.listeners;
-    if (old && listenSignature(config) !== old.signature) {
-      await closeListeners(old);
-      this.listeners = undefined;
-      try {
-        this.listeners = await this.listen(config);
-      } catch (err) {
-        this.listeners = await this.listen(this.config); // back to the previous sockets
-        throw err;
+    if (old && placeSignature(config) !== old.place) {
+      this.listeners = await this.move(old, config); // throws: the old listeners still serve
+    } else if (old) {
+      // The same sockets: apply the settings to the running servers, nothing is closed.
+      const m = config.http.tls ? readTls(config.http.tls) : undefined; // throws: keep the old state
+      for (const app of [old.main, old.plain]) if (app) applyServerSettings(app, config);
+      if (m && config.http.tls) {
+        // SIGHUP re-reads the certificate (renewals) even when the paths did not change.
+        (old.main.server as unknown as { setSecureContext(o: { cert: Buffer; key: Buffer }): void }).setSecureContext({ cert: m.cert, key: m.key });
+        this.log.info({ cert: config.http.tls.cert }, 'TLS certificate re-read');
       }
-    } else if (old && config.http.tls) {
-      // SIGHUP re-reads the certificate (renewals) even when the paths did not change.
-      const m = readTls(config.http.tls);
-      (old.main.server as unknown as { setSecureContext(o: { cert: Buffer; key: Buffer }): void }).setSecureContext({ cert: m.cert, key: m.key });
-      this.log.info({ cert: config.http.tls.cert }, 'TLS certificate re-read');
+      if (config.http.backlog !== this.config.http.backlog) {
+        this.log.info({ backlog: config.http.backlog }, 'http.backlog applies when the listening socket is next opened (a restart, or a change of http.host, http.port or http.tls)');
+      }
     }
     this.deps = deps;
     this.config = config;
+    this.proxies = compileProxies(config.http.trustedProxies);
     this.warnings(config);
   }
 
@@ -217,9 +257,11 @@ export class HttpFace implements Face {
     if (this.pruneRetry) clearTimeout(this.pruneRetry);
     if (this.saturatedTimer) clearTimeout(this.saturatedTimer);
     this.endRuns(true);
+    this.guard.close();
     const l = this.listeners;
     this.listeners = undefined;
-    if (l) await closeListeners(l);
+    await Promise.allSettled([...(l ? [closeListeners(l)] : []), ...[...this.draining].map((d) => closeListeners(d))]);
+    this.draining.clear();
     this.events?.sink.close();
     this.inventory?.close(); // the buffered device writes, if a lock held them back
     if (this.ownStore) this.store?.close();
@@ -333,6 +375,34 @@ export class HttpFace implements Face {
     this.saturatedTimer.unref();
   }
 
+  /** readBody reads a request body up to the current http.bodyLimit (413 beyond, before reading it when Content-Length says so). */
+  private readBody(request: FastifyRequest, payload: NodeJS.ReadableStream, done: (err: Error | null, body?: Buffer) => void): void {
+    const limit = this.config.http.bodyLimit;
+    if (Number(request.headers['content-length']) > limit) {
+      done(new BodyError(413, 'FST_ERR_CTP_BODY_TOO_LARGE', 'request body too large'));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (err: Error | null, body?: Buffer): void => {
+      payload.off('data', onData);
+      payload.off('end', onEnd);
+      payload.off('error', onError);
+      done(err, body);
+    };
+    const onData = (chunk: Buffer | string): void => {
+      const b = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
+      size += b.length;
+      if (size > limit) finish(new BodyError(413, 'FST_ERR_CTP_BODY_TOO_LARGE', 'request body too large'));
+      else chunks.push(b);
+    };
+    const onEnd = (): void => finish(null, Buffer.concat(chunks, size));
+    const onError = (err: Error): void => finish(new BodyError(400, 'FST_ERR_CTP_INVALID_CONTENT_LENGTH', `request body cut short: ${err.message}`));
+    payload.on('data', onData);
+    payload.on('end', onEnd);
+    payload.on('error', onError);
+  }
+
   private count(name: string): void {
     this.counters.set(name, (this.counters.get(name) ?? 0) + 1);
   }
@@ -394,6 +464,54 @@ export class HttpFace implements Face {
     startupWarnings(config, this.deps.engine, this.store, this.log);
   }
 
+  /**
+   * move opens listeners at the new place, then lets the old ones finish their in-flight
+   * requests (no new connections; idle keep-alive ones closed; answers close theirs) and closes
+   * them. When the new place overlaps the old (the same port on another host, TLS switched on
+   * the same port), the old ones stop accepting first: a short gap for new connections only.
+   */
+  private async move(old: Listeners, config: Config): Promise<Listeners> {
+    const h = config.http;
+    const oldPorts = [portOf(old.main), portOf(old.plain)].filter((p): p is number => p !== undefined);
+    const overlap = [h.port, h.tls ? h.plainPort : undefined].some((p) => p !== undefined && p !== 0 && oldPorts.includes(p));
+    let fresh: Listeners;
+    if (!overlap) {
+      fresh = await this.listen(config);
+    } else {
+      stopAccepting(old);
+      try {
+        fresh = await this.listen(config);
+      } catch (err) {
+        // Back on the previous place, with new sockets; the old ones still finish their requests.
+        this.drain(old);
+        this.listeners = await this.listen(this.config);
+        throw err;
+      }
+    }
+    this.drain(old);
+    this.log.info({ host: h.host, port: portOf(fresh.main), plainPort: portOf(fresh.plain) }, 'HTTP face moved: the previous listener finishes its in-flight requests and closes');
+    return fresh;
+  }
+
+  /** drain lets a replaced listener finish its in-flight requests (bounded), then closes it. */
+  private drain(l: Listeners): void {
+    this.draining.add(l);
+    this.drainingApps.add(l.main);
+    if (l.plain) this.drainingApps.add(l.plain);
+    const idle = Promise.all(stopAccepting(l));
+    const limit = Math.min(this.config.http.requestTimeout * 1000, MAX_DRAIN_MS);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((r) => {
+      timer = setTimeout(r, limit);
+      timer.unref();
+    });
+    void Promise.race([idle, deadline]).then(async () => {
+      if (timer) clearTimeout(timer);
+      await closeListeners(l); // whatever is left after the deadline is cut
+      this.draining.delete(l);
+    });
+  }
+
   private async listen(config: Config): Promise<Listeners> {
     const h = config.http;
     const tls = h.tls ? readTls(h.tls) : undefined;
@@ -407,7 +525,7 @@ export class HttpFace implements Face {
       if (plain) await plain.close().catch(() => undefined);
       throw new ProvError('PROVD_ERR_HTTP_BIND', `cannot listen on ${h.host}:${errorMessage(err).includes(String(h.plainPort)) ? h.plainPort : h.port}/tcp: ${errorMessage(err)}`, { cause: err });
     }
-    const l: Listeners = { main, plain, signature: listenSignature(config) };
+    const l: Listeners = { main, plain, place: placeSignature(config) };
     this.log.info({ host: h.host, port: portOf(main), tls: tls !== undefined, plainPort: portOf(plain), paths: Object.values(PATHS) }, 'HTTP face serving');
     return l;
   }
@@ -417,18 +535,21 @@ export class HttpFace implements Face {
     const h = config.http;
     // Slow clients (slowloris): Node closes a connection whose headers (or whole request) take
     // longer than these, checking every connectionsCheckingInterval.
+    // A reload assigns new values to the running server (applyServerSettings).
     const timeouts = {
       headersTimeout: h.headersTimeout * 1000,
       requestTimeout: h.requestTimeout * 1000,
-      connectionsCheckingInterval: Math.min(1000, h.headersTimeout * 500),
+      connectionsCheckingInterval: CHECK_INTERVAL_MS,
     };
     const app = Fastify({
       // X-Forwarded-For is honoured only when the connection comes from http.trustedProxies;
       // otherwise the socket's peer address is the client (bans, allowFrom, rate limits, inventory).
-      trustProxy: h.trustedProxies.length > 0 ? [...h.trustedProxies] : false,
+      // peer.ts decides that per request from the current configuration, not fastify.
+      trustProxy: false,
       ...(tls ? { https: { cert: tls.cert, key: tls.key, ...timeouts } } : { http: timeouts }),
       requestTimeout: h.requestTimeout * 1000,
-      bodyLimit: config.http.bodyLimit,
+      // The body parser below enforces the current http.bodyLimit; this is only the schema's ceiling.
+      bodyLimit: 1 << 20,
       logger: false,
       genReqId: nextRequestId,
       requestIdHeader: false,
@@ -438,13 +559,30 @@ export class HttpFace implements Face {
       connectionTimeout: 30_000,
       keepAliveTimeout: 10_000,
     }) as unknown as FastifyInstance;
-    app.server.maxConnections = h.maxConnections; // beyond it, new connections are closed on arrival
+    applyServerSettings(app, config); // maxConnections: beyond it, new connections are closed on arrival
+    this.guard.attach(app.server); // per-source cap and first-byte timeout, before any parsing (or TLS)
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.http.bodyLimit }, (_req, body, done) => done(null, body));
+    app.addContentTypeParser('*', (request, payload, done) => this.readBody(request, payload, done));
+    // While a moved-away listener drains, each answer closes its connection.
+    app.addHook('onSend', (_request, reply, payload, done) => {
+      if (this.drainingApps.has(app)) reply.header('connection', 'close');
+      done(null, payload);
+    });
     const serve = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
       const t0 = performance.now();
       const deps = this.deps;
       if (!deps) throw new Error('HTTP face has no configuration');
+      // The client, from the current http.trustedProxies (a reload applies it without re-listening).
+      const socket = request.raw.socket as { readonly remoteAddress?: string; readonly destroyed?: boolean; destroy(): void } | undefined;
+      const ip = socket?.destroyed === true ? undefined : clientAddress(socket?.remoteAddress, request.headers['x-forwarded-for'], this.proxies);
+      if (ip === undefined) {
+        // The socket is already gone (the client closed it, or the parser refused what followed a
+        // pipelined request): nobody can read an answer. Drop quietly, counted.
+        this.count('dropped:peer-gone');
+        reply.hijack();
+        socket?.destroy();
+        return;
+      }
       const url = request.raw.url ?? '';
       const q = url.indexOf('?');
       const info: HttpRequestInfo = {
@@ -452,7 +590,7 @@ export class HttpFace implements Face {
         contentType: request.headers['content-type'],
         body: Buffer.isBuffer(request.body) ? request.body : undefined,
         query: q < 0 ? '' : url.slice(q + 1),
-        ip: request.ip,
+        ip,
         userAgent: request.headers['user-agent'] ?? '',
         requestId: String(request.id),
         key: (request.params as { key?: string } | undefined)?.key,
@@ -478,7 +616,7 @@ export class HttpFace implements Face {
       const status = error.statusCode ?? 500;
       if (status === 413) {
         this.count('status:413');
-        void reply.code(413).header('content-type', 'text/plain; charset=utf-8').send(`request body larger than ${config.http.bodyLimit} bytes\n`);
+        void reply.code(413).header('content-type', 'text/plain; charset=utf-8').send(`request body larger than ${this.config.http.bodyLimit} bytes\n`);
         return;
       }
       if (status >= 400 && status < 500) {
@@ -551,6 +689,35 @@ export function isLoopback(host: string): boolean {
 function portOf(app: FastifyInstance | undefined): number | undefined {
   const a = app?.server.address();
   return a !== null && a !== undefined && typeof a === 'object' ? (a as AddressInfo).port : undefined;
+}
+
+/** applyServerSettings puts the configuration's limits on a (possibly running) server. */
+function applyServerSettings(app: FastifyInstance, config: Config): void {
+  const h = config.http;
+  const s = app.server as FastifyInstance['server'] & { headersTimeout: number; requestTimeout: number };
+  s.headersTimeout = h.headersTimeout * 1000;
+  s.requestTimeout = h.requestTimeout * 1000;
+  s.maxConnections = h.maxConnections;
+}
+
+/** closedOf: per server, resolves once a stopped server has no connection left. */
+const closedOf = new WeakMap<object, Promise<void>>();
+
+/**
+ * stopAccepting closes the listening sockets (no new connections) and the idle keep-alive
+ * connections; it returns promises that resolve once each server has no connection left.
+ */
+function stopAccepting(l: Listeners): Promise<void>[] {
+  return [l.main, l.plain].flatMap((app) => {
+    if (!app) return [];
+    const s = app.server;
+    let closed = closedOf.get(s);
+    if (!closed) {
+      closed = s.listening ? new Promise<void>((r) => s.close(() => r())) : Promise.resolve(); // Node >= 19 also closes idle connections
+      closedOf.set(s, closed);
+    }
+    return [closed];
+  });
 }
 
 async function closeListeners(l: Listeners): Promise<void> {
