@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import type { Config } from './config/schema';
 import { openSqliteStore, STORE_FILE } from './store/sqlite';
 import type { Store } from './store/repository';
-import { hashPassword, parseHash } from './provisioning/passwords';
-import { Engine } from './provisioning/engine';
-import { UserDirectory } from './provisioning/auth';
+import { hashPassword, parseHash } from './identity/passwords';
+import { Engine } from './jitsi/engine';
+import { UserDirectory } from './identity/auth';
 import { ProvError, errorMessage } from './errors';
-import { generateKey, hashKey, urlKeyFindings, type UrlKeyFinding } from './provisioning/keys';
-import { strategyOf } from './provisioning/schema';
+import { generateKey, hashKey, urlKeyFindings, type UrlKeyFinding } from './identity/keys';
+import { strategyOf } from './jitsi/schema';
 import { createLogger } from './log';
 
 /** Io is where a command reads and writes (injectable for tests). */

@@ -1,8 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { handleProvisioning, type HttpRequestInfo } from '../src/http/handler';
-import { Engine } from '../src/provisioning/engine';
-import { RateLimiter } from '../src/dhcp/ratelimit';
+import { Engine } from '../src/jitsi/engine';
+import { RateLimiter } from '../src/limits/ratelimit';
 import { parseConfigText } from '../src/config/load';
 import { createLogger } from '../src/log';
 import type { DeviceObservation, DeviceRepository } from '../src/store/repository';

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeProperties, escapeKey, escapeValue, type PropertyLine } from '../src/provisioning/properties';
+import { encodeProperties, escapeKey, escapeValue, type PropertyLine } from '../src/jitsi/properties';
 import { javaLoad, javaMissing } from './helpers/java';
 
 const HOSTILE: readonly string[] = [

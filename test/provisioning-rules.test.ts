@@ -1,9 +1,9 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfigText } from '../src/config/load';
-import { Engine } from '../src/provisioning/engine';
+import { Engine } from '../src/jitsi/engine';
 import { createLogger } from '../src/log';
-import type { Params } from '../src/provisioning/form';
+import type { Params } from '../src/jitsi/form';
 
 const silent = createLogger('silent');
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RateLimiter } from '../src/dhcp/ratelimit';
+import { RateLimiter } from '../src/limits/ratelimit';
 
 function clock(): { now: () => number; advance: (ms: number) => void } {
   let t = 0;

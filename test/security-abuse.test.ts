@@ -6,7 +6,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import Database from 'better-sqlite3';
-import { DeviceQuota } from '../src/security/quota';
+import { DeviceQuota } from '../src/limits/quota';
 import type { DeviceRepository } from '../src/store/repository';
 import { startFace, type TestFace } from './helpers/prov';
 

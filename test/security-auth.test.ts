@@ -11,8 +11,8 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { failureLine, banLine } from '../src/security/events';
-import { Engine } from '../src/provisioning/engine';
+import { failureLine, banLine } from '../src/limits/events';
+import { Engine } from '../src/jitsi/engine';
 import { parseConfigText } from '../src/config/load';
 import { captureLog } from './helpers/log';
 import { startDaemon } from './helpers/daemon';

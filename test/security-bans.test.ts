@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { BanList } from '../src/security/bans';
-import { failureLine, banLine, safe } from '../src/security/events';
+import { BanList } from '../src/limits/bans';
+import { failureLine, banLine, safe } from '../src/limits/events';
 import { parseCidr, type Cidr } from '../src/net/ipv4';
 import { HTTP_LOOPBACK, hashPassword, startFace, type TestFace } from './helpers/prov';
 

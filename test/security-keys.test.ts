@@ -12,7 +12,7 @@ import { Writable, Readable } from 'node:stream';
 import { parseConfigText } from '../src/config/load';
 import { ProvError } from '../src/errors';
 import { buildUrlPlan, keyedUrl, selectUrl, type ServedInterface } from '../src/dhcp/handler';
-import { generateKey, hashKey, KeyRing, KEY_PATTERN } from '../src/provisioning/keys';
+import { generateKey, hashKey, KeyRing, KEY_PATTERN } from '../src/identity/keys';
 import { openSqliteStore } from '../src/store/sqlite';
 import { keyRotate, keyList } from '../src/admin';
 import { HTTP_LOOPBACK, hashPassword, startFace, type TestFace } from './helpers/prov';
@@ -275,7 +275,7 @@ describe('secret hygiene', () => {
   test('a plaintext password in the configuration warns, naming provisiond hash-password', async () => {
     const { captureLog } = await import('./helpers/log');
     const { startupWarnings } = await import('../src/http/server');
-    const { Engine } = await import('../src/provisioning/engine');
+    const { Engine } = await import('../src/jitsi/engine');
     const cfg = parseConfigText('http: {host: 0.0.0.0}\nmdns: {enabled: false}\nprovisioning:\n  tenants:\n    lab.example:\n      auth: none\n      users: {eve: {password: "plain:Sup3r-Secret-Pw"}}\n', 'w.yaml');
     const cap = captureLog('info');
     startupWarnings(cfg, new Engine(cfg.provisioning, { log: cap.log }), undefined, cap.log);

@@ -1,8 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import nunjucks from 'nunjucks';
-import { compileTemplate } from '../src/provisioning/templates';
-import type { RenderContext } from '../src/provisioning/context';
+import { compileTemplate } from '../src/templates/templates';
+import type { RenderContext } from '../src/templates/context';
 
 // The fast path for plain lookups must give exactly what nunjucks gives, error for error.
 const env = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: true });

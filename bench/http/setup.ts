@@ -11,7 +11,7 @@
  * for scrypt (the uncached figure). WORKERS is http.workers (1 = in the daemon process).
  */
 import { writeFileSync } from 'node:fs';
-import { hashPassword, DEFAULT_SCRYPT_LN } from '../../src/provisioning/passwords';
+import { hashPassword, DEFAULT_SCRYPT_LN } from '../../src/identity/passwords';
 
 async function main(): Promise<void> {
   const [out, stateDir, port, usersArg, ttlArg, workersArg] = process.argv.slice(2);

@@ -22,7 +22,7 @@ import { appendFileSync, readFileSync, writeFileSync, mkdirSync, readdirSync } f
 import { join } from 'node:path';
 import { Lab, ROOT, type Proc } from '../../test/helpers/mdns-lab';
 import { MAIN } from '../../test/helpers/daemon';
-import { hashPassword } from '../../src/provisioning/passwords';
+import { hashPassword } from '../../src/identity/passwords';
 import type { GeneratorArgs, GeneratorResult, Trace } from './generator';
 
 type Counters = Record<string, number>;

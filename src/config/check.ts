@@ -13,7 +13,7 @@ import type { Config } from './schema';
 import { readTls } from '../http/server';
 import { errorMessage } from '../errors';
 import { listHostInterfaces, type InterfaceLister } from '../net/interfaces';
-import type { ClientContext, DeviceContext, RenderContext, TenantContext, UserContext } from '../provisioning/context';
+import type { ClientContext, DeviceContext, RenderContext, TenantContext, UserContext } from '../templates/context';
 
 /** hostWarnings lists the settings this host could not run with (files, interfaces). */
 export function hostWarnings(config: Config, listInterfaces: InterfaceLister = listHostInterfaces): string[] {
@@ -42,7 +42,7 @@ export function hostWarnings(config: Config, listInterfaces: InterfaceLister = l
 }
 
 /**
- * FIELDS are the members of the render context's fixed-shape roots (src/provisioning/context.ts);
+ * FIELDS are the members of the render context's fixed-shape roots (src/templates/context.ts);
  * `*` marks a map whose keys are free (params, attributes). The Record types make the compiler
  * fail here when the context gains or loses a field.
  */

@@ -10,7 +10,7 @@ import { isIP } from 'node:net';
 import { parseCidr } from '../net/ipv4';
 import { SERVICE_TYPES, deriveTxt } from '../mdns/txt';
 import { urlProblems } from '../mdns/plan';
-import { provisioningSchema, strategyOf } from '../provisioning/schema';
+import { provisioningSchema, strategyOf } from '../jitsi/schema';
 import { keyedUrl } from '../dhcp/handler';
 
 /** MAX_OPTION_BYTES is the most a single DHCP option can carry (RFC 2132 §2: one length byte). */

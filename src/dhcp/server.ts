@@ -22,7 +22,7 @@
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { decode, type DhcpMessage } from './codec';
 import { handle, buildUrlPlan, redactKeys, urlKeysOf, type ServedInterface, type UrlPlan, type HandlerContext } from './handler';
-import { RateLimiter } from './ratelimit';
+import { RateLimiter } from '../limits/ratelimit';
 import { messageTypeName, Opt } from './options';
 import { Op } from './codec';
 import { Episode } from '../episode';

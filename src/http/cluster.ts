@@ -20,7 +20,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { join } from 'node:path';
 import { ProvError, type ErrorCode } from '../errors';
 import { openSqliteStore } from '../store/sqlite';
-import { Engine } from '../provisioning/engine';
+import { Engine } from '../jitsi/engine';
 import { startupWarnings } from './server';
 import type { Config } from '../config/schema';
 import type { Face } from '../face';

@@ -8,14 +8,14 @@
  * parameters); 404 unknown tenant; 413 too large (server.ts); 429 rate-limited; 500 with a
  * request id. Never a redirect: clients turn a redirected POST into a GET.
  */
-import { parseForm, DEFAULT_FORM_LIMITS } from '../provisioning/form';
-import { PROPERTIES_CONTENT_TYPE } from '../provisioning/properties';
-import { FAILURE_OUTCOMES, type Engine, type ProvisionResult } from '../provisioning/engine';
-import type { BanList } from '../security/bans';
-import type { DeviceQuota } from '../security/quota';
-import { banLine, failureLine, type EventSink } from '../security/events';
+import { parseForm, DEFAULT_FORM_LIMITS } from '../jitsi/form';
+import { PROPERTIES_CONTENT_TYPE } from '../jitsi/properties';
+import { FAILURE_OUTCOMES, type Engine, type ProvisionResult } from '../jitsi/engine';
+import type { BanList } from '../limits/bans';
+import type { DeviceQuota } from '../limits/quota';
+import { banLine, failureLine, type EventSink } from '../limits/events';
 import type { DeviceRepository } from '../store/repository';
-import type { RateLimiter } from '../dhcp/ratelimit';
+import type { RateLimiter } from '../limits/ratelimit';
 
 /** HttpRequestInfo is everything the handler reads from a request. */
 export interface HttpRequestInfo {

@@ -3,7 +3,7 @@
  *
  * Routes: POST /jitsi (the Jitsi client), GET /jitsi?… (manual tests, Openfire-style clients),
  * POST /jitsiprovs/ (drop-in path for JitsiProvS users). A trailing slash is accepted on each,
- * without a redirect. Bodies are taken raw and parsed by provisioning/form.ts, whatever the
+ * without a redirect. Bodies are taken raw and parsed by jitsi/form.ts, whatever the
  * Content-Type parameters say (Jitsi sends no charset). Nothing is compressed.
  *
  * Logging: fastify's own request logging is off, because URLs of GET requests carry passwords;
@@ -16,8 +16,8 @@ import { createSecureContext } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { handleProvisioning, type HandlerDeps, type HttpAnswer, type HttpRequestInfo } from './handler';
-import { Engine } from '../provisioning/engine';
-import { RateLimiter } from '../dhcp/ratelimit';
+import { Engine } from '../jitsi/engine';
+import { RateLimiter } from '../limits/ratelimit';
 import { openSqliteStore } from '../store/sqlite';
 import { StoreBusyError, type Store } from '../store/repository';
 import { DeviceWriteBehind } from '../store/writebehind';
@@ -26,9 +26,9 @@ import type { Config } from '../config/schema';
 import type { Face } from '../face';
 import type { Logger } from '../log';
 import { join } from 'node:path';
-import { BanList } from '../security/bans';
-import { fileSink, type EventSink } from '../security/events';
-import { DeviceQuota } from '../security/quota';
+import { BanList } from '../limits/bans';
+import { fileSink, type EventSink } from '../limits/events';
+import { DeviceQuota } from '../limits/quota';
 import { parseCidr, type Cidr } from '../net/ipv4';
 import { Episode } from '../episode';
 import { clientAddress, compileProxies, type ProxyList } from './peer';

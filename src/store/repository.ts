@@ -8,7 +8,7 @@ export interface StoredUser {
   readonly domain: string;
   /** name is kept lower-case: user names are case-insensitive. */
   readonly name: string;
-  /** passwordHash is a stored form from src/provisioning/passwords.ts. */
+  /** passwordHash is a stored form from src/identity/passwords.ts. */
   readonly passwordHash: string;
   readonly attributes: Readonly<Record<string, string>>;
   readonly createdAt: string;
@@ -101,7 +101,7 @@ export interface DeviceRepository {
   pruneUnprovisioned(before: string): number;
 }
 
-/** StoredKey is the hash of a provisioning key (src/provisioning/keys.ts). */
+/** StoredKey is the hash of a provisioning key (src/identity/keys.ts). */
 export interface StoredKey {
   readonly tenant: string;
   /** hash is the hex SHA-256 of the key; the key itself is never stored. */

@@ -31,7 +31,7 @@ export const BODY_HEAD =
   'password=p%40ss+w0rd%21&hostname=DESKTOP-7Q2&os=Windows+10&user=alice%40example.com&uuid=0f8fad5b-d9cb-469f-a165-70867728950e&hw=00%3A1a%3A2b%3A3c%3A4d%3A5e';
 
 /** fastHash is a cheap scrypt hash (ln=10) of `pw`, for tests. */
-export { hashPassword } from '../../src/provisioning/passwords';
+export { hashPassword } from '../../src/identity/passwords';
 
 /** tenantYaml is a provisioning section with example.com: users alice (DOC_PASSWORD) and bob. */
 export function provisioningYaml(hashes: { alice: string; bob: string }, extra = ''): string {

@@ -7,12 +7,12 @@
  * file, the YAML line of the value and the line/column inside the template.
  */
 import { z } from 'zod';
-import { checkTemplate } from './templates';
-import { parseHash } from './passwords';
+import { checkTemplate } from '../templates/templates';
+import { parseHash } from '../identity/passwords';
 import { globMatches } from './glob';
 import type { DeepReadonly } from '../config/schema';
 import { parseCidr } from '../net/ipv4';
-import { KEY_PATTERN } from './keys';
+import { KEY_PATTERN } from '../identity/keys';
 
 /** DIRECTIVE_KEYS are the keys Jitsi handles itself; rules must use the directives instead. */
 export const DIRECTIVE_KEYS = ['provisioning.ALLOW_PREFIX', 'provisioning.ENFORCE_PREFIX'] as const;

@@ -7,11 +7,11 @@
  * declared first wins (global rules before the tenant's). Keys come out in the order they first
  * appear in the matching rules. A winning value of null leaves the key out.
  */
-import { compileTemplate, type CompiledTemplate } from './templates';
+import { compileTemplate, type CompiledTemplate } from '../templates/templates';
 import { globToRegExp } from './glob';
 import { escapeKey } from './properties';
 import type { RuleConfig } from './schema';
-import type { DeviceContext, RenderContext } from './context';
+import type { DeviceContext, RenderContext } from '../templates/context';
 
 /** CompiledProperty is one property of a rule. */
 export interface CompiledProperty {

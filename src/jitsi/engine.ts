@@ -5,19 +5,19 @@
  * variables of provision(): nothing of one request can reach another (contract §8.1's leak).
  */
 import type { Params } from './form';
-import type { ClientContext, DeviceContext, RenderContext, TenantContext, UserContext } from './context';
-import { parseUserAgent } from './context';
+import type { ClientContext, DeviceContext, RenderContext, TenantContext, UserContext } from '../templates/context';
+import { parseUserAgent } from '../templates/context';
 import { compileRules, normalizeMac, Resolver } from './rules';
 import { escapeKey, escapeValue, type PropertyLine } from './properties';
 
 const ALLOW_KEY = 'provisioning.ALLOW_PREFIX';
 const ENFORCE_KEY = 'provisioning.ENFORCE_PREFIX';
-import { describeTemplateError } from './templates';
-import { Authenticator, UserDirectory, type AuthState, type UserRecord } from './auth';
-import { CredentialCache } from './credcache';
+import { describeTemplateError } from '../templates/templates';
+import { Authenticator, UserDirectory, type AuthState, type UserRecord } from '../identity/auth';
+import { CredentialCache } from '../identity/credcache';
 import { ruleMayApplyTo, strategyOf, type AuthStrategy, type ProvisioningConfig } from './schema';
 import type { KeyRepository, UserRepository } from '../store/repository';
-import { KeyRing } from './keys';
+import { KeyRing } from '../identity/keys';
 import { inCidr, parseCidr, parseIPv4, type Cidr } from '../net/ipv4';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log';

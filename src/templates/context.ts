@@ -1,7 +1,7 @@
 /**
  * context.ts: the typed context every property template renders from.
  */
-import type { Params } from './form';
+import type { Params } from '../jitsi/form';
 
 /** UserContext is the authenticated user (null when the tenant allows anonymous requests). */
 export interface UserContext {

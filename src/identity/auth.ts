@@ -19,7 +19,7 @@
  */
 import { parseHash, verifyPassword, burnVerification, upgradeNeeded, hashPassword, type ParsedHash } from './passwords';
 import { CredentialCache, fingerprintOf } from './credcache';
-import type { ProvisioningConfig } from './schema';
+import type { ProvisioningConfig } from '../jitsi/schema';
 import { StoreBusyError, type UserRepository } from '../store/repository';
 import type { Logger } from '../log';
 import { errorMessage } from '../errors';
