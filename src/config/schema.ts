@@ -6,6 +6,7 @@
  * mean" hints and YAML line/column positions (src/config/load.ts).
  */
 import { z } from 'zod';
+import type { DeepReadonly } from '../readonly';
 import { isIP } from 'node:net';
 import { parseCidr } from '../net/ipv4';
 import { SERVICE_TYPES, deriveTxt } from '../mdns/txt';
@@ -271,10 +272,6 @@ export type Config = DeepReadonly<z.output<typeof configSchema> & { stateDir: st
 /** LogLevel is one of pino's level names. */
 export type LogLevel = Config['log']['level'];
 
-/** DeepReadonly makes a validated config immutable in the type system (it is frozen at run time too). */
-export type DeepReadonly<T> = T extends (infer E)[]
-  ? readonly DeepReadonly<E>[]
-  : T extends object
-    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
-    : T;
+/** DeepReadonly is re-exported for the modules that already import it from here. */
+export type { DeepReadonly } from '../readonly';
 

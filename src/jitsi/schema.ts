@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { checkTemplate } from '../templates/templates';
 import { parseHash } from '../identity/passwords';
 import { globMatches } from './glob';
-import type { DeepReadonly } from '../config/schema';
+import type { DeepReadonly } from '../readonly';
 import { parseCidr } from '../net/ipv4';
 import { KEY_PATTERN } from '../identity/keys';
 
