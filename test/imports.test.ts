@@ -6,7 +6,9 @@
  * - no face (src/dhcp, src/mdns, src/http) imports another face's folder: what two faces share
  *   lives in a neutral room (src/urls, src/net, src/limits, …);
  * - only the composition root (src/config/, src/cli/, src/cli.ts, src/admin.ts, src/main.ts,
- *   src/daemon.ts) imports src/config/: a face or a domain types its own section.
+ *   src/daemon.ts) imports src/config/: a face or a domain types its own section;
+ * - imports come first in each file of the rooms listed in TOP_IMPORT_ROOMS (no constant
+ *   declared between two import groups).
  *
  * The graph is read from the .ts sources (relative specifiers only, via TypeScript's own
  * import scanner). The checkers are pure functions over a graph, tested first on tiny
@@ -22,6 +24,9 @@ const SRC = join(__dirname, '..', '..', 'src');
 
 /** FACES are the protocol faces' folders: none may import another. */
 const FACES = ['dhcp', 'mdns', 'http'];
+
+/** TOP_IMPORT_ROOMS are the src/ folders whose files must keep every import above the first other statement. */
+const TOP_IMPORT_ROOMS = ['dhcp', 'mdns', 'http', 'config', 'urls', 'net', 'store', 'limits'];
 
 /** Graph maps a file (path relative to src/, posix separators) to the files it imports. */
 type Graph = ReadonlyMap<string, readonly string[]>;
@@ -222,4 +227,27 @@ test('no face imports another face (src/dhcp, src/mdns, src/http share through n
 test('only the composition root imports src/config (faces and domains import their own section)', () => {
   const bad = configViolations(sourceGraph());
   assert.deepEqual(bad, [], `imports of src/config outside the composition root:\n  ${bad.join('\n  ')}`);
+});
+
+/** lateImports lists each import declaration that follows another kind of statement in `text`. */
+function lateImports(name: string, text: string): string[] {
+  const sf = ts.createSourceFile(name, text, ts.ScriptTarget.ES2022, true);
+  const out: string[] = [];
+  let first: ts.Statement | undefined;
+  for (const s of sf.statements) {
+    const isImport = ts.isImportDeclaration(s) || ts.isImportEqualsDeclaration(s);
+    if (!isImport) first ??= s;
+    else if (first !== undefined) out.push(`${name}:${sf.getLineAndCharacterOfPosition(s.getStart()).line + 1}: import after the statement on line ${sf.getLineAndCharacterOfPosition(first.getStart()).line + 1}`);
+  }
+  return out;
+}
+
+test('lateImports finds an import below a constant', () => {
+  assert.deepEqual(lateImports('a.ts', "import { a } from './a';\nconst X = 1;\nimport { b } from './b';\n"), ['a.ts:3: import after the statement on line 2']);
+  assert.deepEqual(lateImports('b.ts', "import { a } from './a';\nimport type { B } from './b';\nexport const X = 1;\n"), []);
+});
+
+test(`imports come first in each file of src/{${TOP_IMPORT_ROOMS.join(',')}}`, () => {
+  const bad = TOP_IMPORT_ROOMS.flatMap((room) => listTs(join(SRC, room)).flatMap((f) => lateImports(relative(SRC, f), readFileSync(f, 'utf8'))));
+  assert.deepEqual(bad, [], `imports below other statements:\n  ${bad.join('\n  ')}`);
 });
