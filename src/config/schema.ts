@@ -13,14 +13,37 @@ import type { DeepReadonly } from '../readonly';
 import { dhcpSchema, MAX_OPTION_BYTES } from '../dhcp/config';
 import { httpSchema } from '../http/config';
 import { mdnsSchema } from '../mdns/config';
-import { urlProblems } from '../mdns/plan';
+import { deriveTxt } from '../mdns/txt';
 import { devicesSchema } from '../limits/config';
 import { logSchema } from '../log';
 import { provisioningSchema, strategyOf } from '../jitsi/schema';
-import { keyedUrl } from '../urls/plan';
+import { keyedUrl, defaultProvisioningUrl } from '../urls/plan';
 
 /** MAX_OPTION_BYTES and provisioningUrl are re-exported for the modules that import them from here. */
 export { MAX_OPTION_BYTES, provisioningUrl } from '../dhcp/config';
+
+/**
+ * urlProblems lists each URL the DHCP face may serve (dhcp.url, dhcp.networks, the default URL
+ * on the http section's address) that the mDNS face could not advertise exactly (checked at
+ * load time; the mDNS face checks its per-interface choice again at start).
+ */
+function urlProblems(cfg: {
+  readonly dhcp: { readonly url?: string | undefined; readonly networks: readonly { readonly url: string }[] };
+  readonly http: { readonly host: string; readonly port: number };
+  readonly mdns: { readonly url?: string | undefined };
+}): { readonly path: (string | number)[]; readonly message: string }[] {
+  if (cfg.mdns.url !== undefined) return []; // mdns.url is checked by its own rule
+  const out: { path: (string | number)[]; message: string }[] = [];
+  const check = (url: string, path: (string | number)[]): void => {
+    const r = deriveTxt(url);
+    if (!r.ok) out.push({ path, message: `cannot be advertised over mDNS exactly: it ${r.error}; set mdns.url, or mdns.enabled: false` });
+  };
+  if (cfg.dhcp.url !== undefined) check(cfg.dhcp.url, ['dhcp', 'url']);
+  cfg.dhcp.networks.forEach((n, i) => check(n.url, ['dhcp', 'networks', i, 'url']));
+  // The default URL, with the longest address it can carry.
+  check(defaultProvisioningUrl(cfg.http.host === '0.0.0.0' || cfg.http.host === '::' ? '255.255.255.255' : cfg.http.host, cfg.http.port), ['http']);
+  return out;
+}
 
 /** configSchema is the whole configuration file. */
 export const configSchema = z.strictObject({

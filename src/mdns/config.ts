@@ -2,7 +2,7 @@
  * config.ts: the `mdns` section of the configuration (zod), with its defaults and the checks
  * that need only this section. The checks that also need the dhcp and http sections (the URL
  * the DHCP face serves must be advertisable, the SRV port must be fixed) run where the
- * sections are composed (src/config/schema.ts), with urlProblems from ./plan.
+ * sections are composed (src/config/schema.ts).
  */
 import { z } from 'zod';
 import type { DeepReadonly } from '../readonly';

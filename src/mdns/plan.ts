@@ -6,7 +6,7 @@
  * each advertised interface's address, so a Bonjour client and a DHCP client on the same link
  * end up with the same URL.
  */
-import { buildUrlPlan, selectUrl, defaultProvisioningUrl, type UrlPlanInput } from '../urls/plan';
+import { buildUrlPlan, selectUrl, type UrlPlanInput } from '../urls/plan';
 import { formatIPv4 } from '../net/ipv4';
 import { selectInterfaces, type HostInterface } from '../net/interfaces';
 import { INSTANCE_NAME, deriveTxt, assembleClientUrl, schemeOf, serviceTypeFor, type ServiceType, type Origin } from './txt';
@@ -130,26 +130,4 @@ export function clientUrlOn(ad: Advertisement, iface: AdvertisedInterface): stri
 /** sameAdvertisement tells whether two plans publish exactly the same records. */
 export function sameAdvertisement(a: Advertisement, b: Advertisement): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
-}
-
-/**
- * urlProblems lists, for the schema, each configured URL the mDNS face could not advertise
- * exactly (checked at load time; the per-interface choice is checked again at start).
- */
-export function urlProblems(cfg: {
-  readonly dhcp: { readonly url?: string | undefined; readonly networks: readonly { readonly url: string }[] };
-  readonly http: { readonly host: string; readonly port: number };
-  readonly mdns: { readonly url?: string | undefined };
-}): { readonly path: (string | number)[]; readonly message: string }[] {
-  if (cfg.mdns.url !== undefined) return []; // mdns.url is checked by its own rule
-  const out: { path: (string | number)[]; message: string }[] = [];
-  const check = (url: string, path: (string | number)[]): void => {
-    const r = deriveTxt(url);
-    if (!r.ok) out.push({ path, message: `cannot be advertised over mDNS exactly: it ${r.error}; set mdns.url, or mdns.enabled: false` });
-  };
-  if (cfg.dhcp.url !== undefined) check(cfg.dhcp.url, ['dhcp', 'url']);
-  cfg.dhcp.networks.forEach((n, i) => check(n.url, ['dhcp', 'networks', i, 'url']));
-  // The default URL, with the longest address it can carry.
-  check(defaultProvisioningUrl(cfg.http.host === '0.0.0.0' || cfg.http.host === '::' ? '255.255.255.255' : cfg.http.host, cfg.http.port), ['http']);
-  return out;
 }
