@@ -37,7 +37,7 @@ export interface DaemonDeps {
 export interface Daemon {
   readonly config: Config;
   /** faces are the running faces, by name. */
-  readonly faces: ReadonlyMap<string, Face>;
+  readonly faces: ReadonlyMap<string, Face<Config>>;
   start(): Promise<void>;
   reload(config: Config): Promise<void>;
   close(): Promise<void>;
@@ -48,7 +48,7 @@ export interface Daemon {
 export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
   const log = deps.log;
   let config = initial;
-  const faces = new Map<string, Face>();
+  const faces = new Map<string, Face<Config>>();
   let closing: Promise<void> | undefined;
   let started = false;
 
@@ -67,7 +67,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       log: log.child({ face: 'mdns' }),
       ...(deps.listInterfaces ? { listInterfaces: deps.listInterfaces } : {}),
     });
-  const makeHttp = (cfg: Config): Face =>
+  const makeHttp = (cfg: Config): Face<Config> =>
     cfg.http.workers > 1
       ? new HttpClusterFace({ config: cfg, log: log.child({ face: 'http' }), ...(deps.onFatal ? { onFatal: deps.onFatal } : {}) })
       : new HttpFace({ config: cfg, log: log.child({ face: 'http' }), ...(deps.store ? { store: deps.store } : {}) });
@@ -76,7 +76,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
    * makers lists the faces in start order: HTTP first (the URLs the other faces hand out point
    * at it), then DHCP, then mDNS. `replace` says when a reload needs a new face object.
    */
-  const makers: Record<string, { enabled: (c: Config) => boolean; make: (c: Config) => Face; replace?: (prev: Config, next: Config) => boolean }> = {
+  const makers: Record<string, { enabled: (c: Config) => boolean; make: (c: Config) => Face<Config>; replace?: (prev: Config, next: Config) => boolean }> = {
     http: { enabled: (c) => c.http.enabled, make: makeHttp, replace: (a, b) => a.http.workers > 1 !== b.http.workers > 1 },
     dhcp: { enabled: (c) => c.dhcp.enabled, make: makeDhcp },
     mdns: { enabled: (c) => c.mdns.enabled, make: makeMdns },
@@ -92,7 +92,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
     async start() {
       if (started) return;
       started = true;
-      const done: Face[] = [];
+      const done: Face<Config>[] = [];
       try {
         for (const face of faces.values()) {
           await face.start();

@@ -1,15 +1,17 @@
 /**
  * face.ts: the contract every protocol face (DHCP, mDNS, HTTP) implements for the daemon.
  */
-import type { Config } from './config/schema';
-
-/** Face is one protocol face of the daemon. The daemon only ever talks to faces through this. */
-export interface Face {
+/**
+ * Face is one protocol face of the daemon. The daemon only ever talks to faces through this.
+ * C is the configuration the face reads: a face types only the sections it needs, never the
+ * composed configuration, and the daemon hands it the whole (structurally a superset).
+ */
+export interface Face<C = unknown> {
   readonly name: string;
   /** start binds sockets and begins serving; it rejects with a ProvError on failure. */
   start(): Promise<void>;
   /** reload applies a new, validated configuration atomically, or rejects and keeps the old one. */
-  reload(config: Config): Promise<void>;
+  reload(config: C): Promise<void>;
   /** close stops serving and releases sockets; calling it twice is harmless. */
   close(): Promise<void>;
   /** stats returns the face's counters for logs and tests. */

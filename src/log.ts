@@ -5,9 +5,17 @@
  * holds one, at any of the depths the daemon logs them.
  */
 import pino, { type Logger, type DestinationStream } from 'pino';
-import type { LogLevel } from './config/schema';
+import { z } from 'zod';
 
 export type { Logger };
+
+/** logSchema is the `log` section of the configuration. */
+export const logSchema = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** LogLevel is one of pino's level names. */
+export type LogLevel = z.output<typeof logSchema>['level'];
 
 const SECRET_FIELDS = ['password', 'passwd', 'pass', 'passwordHash', 'hash', 'secret', 'key', 'urlKey', 'token', 'authorization', 'cookie'];
 

@@ -25,7 +25,7 @@ import { PTRRecord } from '@homebridge/ciao/lib/coder/records/PTRRecord';
 import { ARecord } from '@homebridge/ciao/lib/coder/records/ARecord';
 import { QueryResponse } from '@homebridge/ciao/lib/responder/QueryResponse';
 import type { EndpointInfo } from '@homebridge/ciao/lib/MDNSServer';
-import { buildUrlPlan, selectUrl } from '../src/dhcp/handler';
+import { buildUrlPlan, selectUrl } from '../src/urls/plan';
 import { parseConfigText } from '../src/config/load';
 import { ProvError } from '../src/errors';
 import type { HostInterface } from '../src/net/interfaces';

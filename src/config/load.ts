@@ -10,6 +10,10 @@ import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, typ
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema';
 import { ProvError, errorMessage } from '../errors';
+import { deepFreeze } from '../readonly';
+
+/** deepFreeze is re-exported for the modules that import it from here (it lives in src/readonly.ts). */
+export { deepFreeze };
 
 /** LoadOptions are the environment a config is resolved against (injectable for tests). */
 export interface LoadOptions {
@@ -105,15 +109,6 @@ export function reloadRefusal(prev: Config, next: Config): string | undefined {
   const before = Object.keys(prev.provisioning.tenants);
   if (before.length === 0 || Object.keys(next.provisioning.tenants).length > 0 || next.provisioning.allowNoTenants) return undefined;
   return `the new configuration removes every tenant (${before.join(', ')}): every provisioning request would get 404; set provisioning.allowNoTenants: true to mean it`;
-}
-
-/** deepFreeze freezes an object graph so no face can mutate the shared config. */
-export function deepFreeze<T>(o: T): T {
-  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
-  }
-  return o;
 }
 
 type PathKey = PropertyKey;

@@ -21,7 +21,8 @@
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { decode, type DhcpMessage } from './codec';
-import { handle, buildUrlPlan, redactKeys, urlKeysOf, type ServedInterface, type UrlPlan, type HandlerContext } from './handler';
+import { handle, type ServedInterface, type HandlerContext } from './handler';
+import { buildUrlPlan, redactKeys, urlKeysOf, type UrlPlan, type UrlPlanInput } from '../urls/plan';
 import { RateLimiter } from '../limits/ratelimit';
 import { messageTypeName, Opt } from './options';
 import { Op } from './codec';
@@ -30,7 +31,7 @@ import { inCidr, formatIPv4, parseIPv4, type Cidr } from '../net/ipv4';
 import { listHostInterfaces, selectInterfaces, type InterfaceLister } from '../net/interfaces';
 import { udpPortHolders } from '../net/udpports';
 import { ProvError, errorMessage } from '../errors';
-import type { Config } from '../config/schema';
+import type { DhcpConfig } from './config';
 import type { Face } from '../face';
 import type { Logger } from '../log';
 
@@ -47,9 +48,17 @@ export const SEND_QUEUE_MAX = 64;
 /** QUEUE_QUIET_MS: a send-queue episode ends after this long without a dropped reply. */
 const QUEUE_QUIET_MS = 5000;
 
+/**
+ * DhcpFaceConfig is the configuration the DHCP face reads: its own section and the inputs of
+ * the URL choice (src/urls). The daemon passes the whole configuration, a structural superset.
+ */
+export interface DhcpFaceConfig extends UrlPlanInput {
+  readonly dhcp: DhcpConfig;
+}
+
 /** DhcpFaceOptions are the face's dependencies. */
 export interface DhcpFaceOptions {
-  readonly config: Config;
+  readonly config: DhcpFaceConfig;
   readonly log: Logger;
   readonly listInterfaces?: InterfaceLister;
   /** checkPortFree turns "another process holds the port" into a startup error (default true). */
@@ -76,11 +85,11 @@ interface State {
   /** relayLimiter is the per-source bucket of requests otherwise limited per client (relayed, or from 0.0.0.0). */
   readonly relayLimiter: RateLimiter;
   readonly replyPort: number;
-  readonly config: Config;
+  readonly config: DhcpFaceConfig;
 }
 
 /** DhcpFace is the DHCP responder: DHCPINFORM in, DHCPACK with option 224 out. */
-export class DhcpFace implements Face {
+export class DhcpFace implements Face<DhcpFaceConfig> {
   readonly name = 'dhcp';
   private readonly log: Logger;
   private readonly listInterfaces: InterfaceLister;
@@ -131,7 +140,7 @@ export class DhcpFace implements Face {
     this.refreshTimer.unref();
   }
 
-  async reload(config: Config): Promise<void> {
+  async reload(config: DhcpFaceConfig): Promise<void> {
     const next = makeState(config);
     const want = this.resolveInterfaces(config);
     const sig = signature(config.dhcp.port, want);
@@ -180,14 +189,14 @@ export class DhcpFace implements Face {
     );
   }
 
-  private resolveInterfaces(config: Config): ServedInterface[] {
+  private resolveInterfaces(config: DhcpFaceConfig): ServedInterface[] {
     const sel = selectInterfaces(config.dhcp.interfaces, this.listInterfaces());
     if (!sel.ok) throw new ProvError('PROVD_ERR_DHCP_INTERFACE', `dhcp.interfaces: ${sel.error}`);
     if (sel.warning) this.log.warn(sel.warning);
     return sel.interfaces.map((h) => ({ name: h.name, address: h.address, cidr: h.cidr }));
   }
 
-  private async bind(config: Config, ifaces = this.resolveInterfaces(config)): Promise<Bound> {
+  private async bind(config: DhcpFaceConfig, ifaces = this.resolveInterfaces(config)): Promise<Bound> {
     const sockets: Socket[] = [];
     try {
       const wildcard = await this.open(null, '0.0.0.0', config.dhcp.port, sockets);
@@ -363,7 +372,7 @@ export class DhcpFace implements Face {
   }
 }
 
-function makeState(config: Config): State {
+function makeState(config: DhcpFaceConfig): State {
   return {
     plan: buildUrlPlan(config),
     limiter: new RateLimiter(config.dhcp.rateLimit),

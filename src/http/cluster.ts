@@ -21,13 +21,17 @@ import { join } from 'node:path';
 import { ProvError, type ErrorCode } from '../errors';
 import { openSqliteStore } from '../store/sqlite';
 import { Engine } from '../jitsi/engine';
-import { startupWarnings } from './server';
-import type { Config } from '../config/schema';
+import { startupWarnings, type HttpFaceConfig } from './server';
 import type { Face } from '../face';
-import type { Logger } from '../log';
+import type { Logger, LogLevel } from '../log';
+
+/** HttpClusterConfig is what the worker processes read: the HTTP face's configuration and the log level. */
+export interface HttpClusterConfig extends HttpFaceConfig {
+  readonly log: { readonly level: LogLevel };
+}
 
 /** ToWorker are the primary's messages. */
-export type ToWorker = { t: 'start'; config: Config; worker: number } | { t: 'reload'; config: Config } | { t: 'close' };
+export type ToWorker = { t: 'start'; config: HttpClusterConfig; worker: number } | { t: 'reload'; config: HttpClusterConfig } | { t: 'close' };
 /** FromWorker are a worker's messages. */
 export type FromWorker =
   | { t: 'ready'; port: number; plainPort: number | undefined }
@@ -60,17 +64,17 @@ interface Slot {
 }
 
 /** HttpClusterFace runs the HTTP face in http.workers worker processes. */
-export class HttpClusterFace implements Face {
+export class HttpClusterFace implements Face<HttpClusterConfig> {
   readonly name = 'http';
   private readonly slots: Slot[] = [];
-  private config: Config;
+  private config: HttpClusterConfig;
   private closing = false;
   private boundPort: number | undefined;
   private boundPlainPort: number | undefined;
   private noWorkerTimer: NodeJS.Timeout | undefined;
   private readonly onFatal: ((err: ProvError) => void) | undefined;
 
-  constructor(opts: { config: Config; log: Logger; onFatal?: (err: ProvError) => void }) {
+  constructor(opts: { config: HttpClusterConfig; log: Logger; onFatal?: (err: ProvError) => void }) {
     this.config = opts.config;
     this.log = opts.log;
     this.onFatal = opts.onFatal;
@@ -189,7 +193,7 @@ export class HttpClusterFace implements Face {
     }
   }
 
-  async reload(config: Config): Promise<void> {
+  async reload(config: HttpClusterConfig): Promise<void> {
     if (config === this.config) return; // the daemon putting back what this face already runs
     if (config.http.workers !== this.config.http.workers) {
       // A different pool size: replace the pool (a short gap in service).

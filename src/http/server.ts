@@ -22,7 +22,6 @@ import { openSqliteStore } from '../store/sqlite';
 import { StoreBusyError, type Store } from '../store/repository';
 import { DeviceWriteBehind } from '../store/writebehind';
 import { ProvError, errorMessage } from '../errors';
-import type { Config } from '../config/schema';
 import type { Face } from '../face';
 import type { Logger } from '../log';
 import { join } from 'node:path';
@@ -33,15 +32,30 @@ import { parseCidr, type Cidr } from '../net/ipv4';
 import { Episode } from '../episode';
 import { clientAddress, compileProxies, type ProxyList } from './peer';
 import { ConnectionGuard } from './conn';
+import type { HttpConfig } from './config';
+import type { DevicesConfig } from '../limits/config';
+import type { ProvisioningConfig } from '../jitsi/schema';
 
 /** PATHS are the provisioning endpoints. */
 export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/' } as const;
 /** KEYED_PATHS are the same endpoints under a provisioning key (`/<key>/jitsi`). */
 export const KEYED_PATHS = { jitsi: '/:key/jitsi', jitsiprovs: '/:key/jitsiprovs/' } as const;
 
+/**
+ * HttpFaceConfig is the configuration the HTTP face reads: its own section, the provisioning
+ * section its engine serves, the device caps and the state directory (the store, the event
+ * log). The daemon passes the whole configuration, a structural superset.
+ */
+export interface HttpFaceConfig {
+  readonly http: HttpConfig;
+  readonly provisioning: ProvisioningConfig;
+  readonly devices: DevicesConfig;
+  readonly stateDir: string;
+}
+
 /** HttpFaceOptions are the face's dependencies. */
 export interface HttpFaceOptions {
-  readonly config: Config;
+  readonly config: HttpFaceConfig;
   readonly log: Logger;
   /** store: an opened store (tests); otherwise the face opens stateDir's SQLite file. */
   readonly store?: Store;
@@ -85,7 +99,7 @@ export function readTls(tls: { readonly cert: string; readonly key: string }): T
  * per-source cap, trustedProxies, the certificate) is applied to the running listeners; backlog
  * can only change with a new listen(2), so it applies at the next one.
  */
-function placeSignature(c: Config): string {
+function placeSignature(c: HttpFaceConfig): string {
   const h = c.http;
   return JSON.stringify([h.host, h.port, h.tls !== undefined, h.tls !== undefined ? (h.plainPort ?? null) : null]);
 }
@@ -115,10 +129,10 @@ function nextRequestId(): string {
 }
 
 /** HttpFace serves the provisioning endpoints. */
-export class HttpFace implements Face {
+export class HttpFace implements Face<HttpFaceConfig> {
   readonly name = 'http';
   private readonly log: Logger;
-  private config: Config;
+  private config: HttpFaceConfig;
   private store: Store | undefined;
   private readonly ownStore: boolean;
   private deps: HandlerDeps | undefined;
@@ -225,7 +239,7 @@ export class HttpFace implements Face {
     }
   }
 
-  async reload(config: Config): Promise<void> {
+  async reload(config: HttpFaceConfig): Promise<void> {
     const deps = this.makeDeps(config); // throws: keep the old state
     if (config.stateDir !== this.config.stateDir) this.log.warn({ stateDir: config.stateDir }, 'stateDir changes take effect at the next restart');
     const old = this.listeners;
@@ -407,7 +421,7 @@ export class HttpFace implements Face {
     this.counters.set(name, (this.counters.get(name) ?? 0) + 1);
   }
 
-  private makeDeps(config: Config): HandlerDeps {
+  private makeDeps(config: HttpFaceConfig): HandlerDeps {
     // The previous engine's AuthState (credential cache, KDF queue, counters) carries over a reload.
     const prevAuth = this.deps?.engine.auth.state;
     const engine = new Engine(config.provisioning, { users: this.store?.users, keys: this.store?.keys, log: this.log, ...(prevAuth ? { auth: prevAuth } : {}) });
@@ -459,7 +473,7 @@ export class HttpFace implements Face {
     });
   }
 
-  private warnings(config: Config): void {
+  private warnings(config: HttpFaceConfig): void {
     if (this.opts.warnings === false || !this.deps) return;
     startupWarnings(config, this.deps.engine, this.store, this.log);
   }
@@ -470,7 +484,7 @@ export class HttpFace implements Face {
    * them. When the new place overlaps the old (the same port on another host, TLS switched on
    * the same port), the old ones stop accepting first: a short gap for new connections only.
    */
-  private async move(old: Listeners, config: Config): Promise<Listeners> {
+  private async move(old: Listeners, config: HttpFaceConfig): Promise<Listeners> {
     const h = config.http;
     const oldPorts = [portOf(old.main), portOf(old.plain)].filter((p): p is number => p !== undefined);
     const overlap = [h.port, h.tls ? h.plainPort : undefined].some((p) => p !== undefined && p !== 0 && oldPorts.includes(p));
@@ -512,7 +526,7 @@ export class HttpFace implements Face {
     });
   }
 
-  private async listen(config: Config): Promise<Listeners> {
+  private async listen(config: HttpFaceConfig): Promise<Listeners> {
     const h = config.http;
     const tls = h.tls ? readTls(h.tls) : undefined;
     const main = this.buildApp(config, tls);
@@ -531,7 +545,7 @@ export class HttpFace implements Face {
   }
 
   /** buildApp makes one fastify instance with the provisioning routes. */
-  buildApp(config: Config, tls: TlsMaterial | undefined): FastifyInstance {
+  buildApp(config: HttpFaceConfig, tls: TlsMaterial | undefined): FastifyInstance {
     const h = config.http;
     // Slow clients (slowloris): Node closes a connection whose headers (or whole request) take
     // longer than these, checking every connectionsCheckingInterval.
@@ -633,7 +647,7 @@ export class HttpFace implements Face {
 }
 
 /** startupWarnings logs what an operator should fix: weak passwords, enforcePrefix gaps, no tenants. */
-export function startupWarnings(config: Config, engine: Engine, store: Store | undefined, log: Logger): void {
+export function startupWarnings(config: HttpFaceConfig, engine: Engine, store: Store | undefined, log: Logger): void {
   const p = config.provisioning;
   const weak = engine.weakConfigUsers();
   const weakStore = store?.users.list().filter((u) => !u.passwordHash.startsWith('$scrypt$')) ?? [];
@@ -692,7 +706,7 @@ function portOf(app: FastifyInstance | undefined): number | undefined {
 }
 
 /** applyServerSettings puts the configuration's limits on a (possibly running) server. */
-function applyServerSettings(app: FastifyInstance, config: Config): void {
+function applyServerSettings(app: FastifyInstance, config: HttpFaceConfig): void {
   const h = config.http;
   const s = app.server as FastifyInstance['server'] & { headersTimeout: number; requestTimeout: number };
   s.headersTimeout = h.headersTimeout * 1000;

@@ -6,8 +6,7 @@
  * close requests. Nothing else runs here: no DHCP, no signals of its own (the primary relays).
  */
 import { HttpFace } from './server';
-import { deepFreeze } from '../config/load';
-import type { Config } from '../config/schema';
+import { deepFreeze } from '../readonly';
 import { createLogger } from '../log';
 import { isProvError, errorMessage } from '../errors';
 import type { ToWorker, FromWorker } from './cluster';
@@ -41,7 +40,7 @@ process.on('message', (raw: unknown) => {
       }
       case 'reload': {
         try {
-          await face?.reload(deepFreeze(m.config) as Config);
+          await face?.reload(deepFreeze(m.config));
           send({ t: 'reloaded' });
         } catch (err) {
           send({ t: 'reload-error', code: isProvError(err) ? err.code : 'PROVD_ERR_INTERNAL', message: errorMessage(err) });

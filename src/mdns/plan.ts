@@ -2,15 +2,24 @@
  * plan.ts: what the mDNS face advertises, computed from the configuration, the host's
  * interfaces and its host name. Pure: the caller supplies the interfaces and the host name.
  *
- * The URL comes from the same code the DHCP face uses (buildUrlPlan/selectUrl), evaluated for
+ * The URL comes from the same code the DHCP face uses (src/urls: buildUrlPlan/selectUrl), evaluated for
  * each advertised interface's address, so a Bonjour client and a DHCP client on the same link
  * end up with the same URL.
  */
-import { buildUrlPlan, selectUrl, defaultProvisioningUrl } from '../dhcp/handler';
+import { buildUrlPlan, selectUrl, type UrlPlanInput } from '../urls/plan';
 import { formatIPv4 } from '../net/ipv4';
 import { selectInterfaces, type HostInterface } from '../net/interfaces';
 import { INSTANCE_NAME, deriveTxt, assembleClientUrl, schemeOf, serviceTypeFor, type ServiceType, type Origin } from './txt';
-import type { Config } from '../config/schema';
+import type { MdnsConfig } from './config';
+
+/**
+ * MdnsFaceConfig is the configuration the mDNS face reads: its section, the inputs of the URL
+ * the DHCP face serves (src/urls) and the interfaces it serves (the default mdns.interfaces).
+ */
+export interface MdnsFaceConfig extends UrlPlanInput {
+  readonly mdns: MdnsConfig;
+  readonly dhcp: UrlPlanInput['dhcp'] & { readonly interfaces: readonly string[] };
+}
 
 /** AdvertisedInterface is one link the service is advertised on, with the A record it gets there. */
 export interface AdvertisedInterface {
@@ -42,7 +51,7 @@ export interface PlanError {
 export type PlanResult = { readonly ok: true; readonly ad: Advertisement } | { readonly ok: false; readonly error: PlanError };
 
 /** httpFaceServesTls tells whether the HTTP face serves TLS (http.tls): the service type is then _https._tcp. */
-export function httpFaceServesTls(config: Config): boolean {
+export function httpFaceServesTls(config: Pick<UrlPlanInput, 'http'>): boolean {
   return config.http.tls !== undefined;
 }
 
@@ -58,7 +67,7 @@ export function hostLabel(name: string): string {
 }
 
 /** planAdvertisement computes the Advertisement for a configuration on a host. */
-export function planAdvertisement(config: Config, host: readonly HostInterface[], systemHostname: string): PlanResult {
+export function planAdvertisement(config: MdnsFaceConfig, host: readonly HostInterface[], systemHostname: string): PlanResult {
   const mdns = config.mdns;
   const names = mdns.interfaces ?? config.dhcp.interfaces;
   const key = mdns.interfaces ? 'mdns.interfaces' : 'mdns.interfaces (default: dhcp.interfaces)';
@@ -121,26 +130,4 @@ export function clientUrlOn(ad: Advertisement, iface: AdvertisedInterface): stri
 /** sameAdvertisement tells whether two plans publish exactly the same records. */
 export function sameAdvertisement(a: Advertisement, b: Advertisement): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
-}
-
-/**
- * urlProblems lists, for the schema, each configured URL the mDNS face could not advertise
- * exactly (checked at load time; the per-interface choice is checked again at start).
- */
-export function urlProblems(cfg: {
-  readonly dhcp: { readonly url?: string | undefined; readonly networks: readonly { readonly url: string }[] };
-  readonly http: { readonly host: string; readonly port: number };
-  readonly mdns: { readonly url?: string | undefined };
-}): { readonly path: (string | number)[]; readonly message: string }[] {
-  if (cfg.mdns.url !== undefined) return []; // mdns.url is checked by its own rule
-  const out: { path: (string | number)[]; message: string }[] = [];
-  const check = (url: string, path: (string | number)[]): void => {
-    const r = deriveTxt(url);
-    if (!r.ok) out.push({ path, message: `cannot be advertised over mDNS exactly: it ${r.error}; set mdns.url, or mdns.enabled: false` });
-  };
-  if (cfg.dhcp.url !== undefined) check(cfg.dhcp.url, ['dhcp', 'url']);
-  cfg.dhcp.networks.forEach((n, i) => check(n.url, ['dhcp', 'networks', i, 'url']));
-  // The default URL, with the longest address it can carry.
-  check(defaultProvisioningUrl(cfg.http.host === '0.0.0.0' || cfg.http.host === '::' ? '255.255.255.255' : cfg.http.host, cfg.http.port), ['http']);
-  return out;
 }

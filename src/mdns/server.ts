@@ -17,14 +17,13 @@ import { hostname as osHostname } from 'node:os';
 import { listHostInterfaces, type InterfaceLister } from '../net/interfaces';
 import { formatIPv4 } from '../net/ipv4';
 import { ProvError, errorMessage } from '../errors';
-import { planAdvertisement, clientUrlOn, sameAdvertisement, type Advertisement } from './plan';
+import { planAdvertisement, clientUrlOn, sameAdvertisement, type Advertisement, type MdnsFaceConfig } from './plan';
 import { ciaoAdvertiser, type Advertiser, type AdvertiserFactory, type Publication } from './advertiser';
 import { Watcher, MDNS_PORT } from './watcher';
-import { redactKeys, urlKeysOf } from '../dhcp/handler';
+import { redactKeys, urlKeysOf } from '../urls/plan';
 import { observe, isConflict, instanceFqdn, hostFqdn, type Observation } from './conflict';
 import type { DnsMessage } from './wire';
 import { Episode } from '../episode';
-import type { Config } from '../config/schema';
 import type { Face } from '../face';
 import type { Logger } from '../log';
 
@@ -44,7 +43,7 @@ export type MdnsState = 'idle' | 'probing' | 'announced' | 'conflict' | 'closed'
 
 /** MdnsFaceOptions are the face's dependencies (injectable for tests). */
 export interface MdnsFaceOptions {
-  readonly config: Config;
+  readonly config: MdnsFaceConfig;
   readonly log: Logger;
   readonly listInterfaces?: InterfaceLister;
   readonly systemHostname?: () => string;
@@ -56,14 +55,14 @@ export interface MdnsFaceOptions {
 }
 
 /** MdnsFace advertises "Provisioning URL" for Bonjour clients. */
-export class MdnsFace implements Face {
+export class MdnsFace implements Face<MdnsFaceConfig> {
   readonly name = 'mdns';
   private readonly log: Logger;
   private readonly listInterfaces: InterfaceLister;
   private readonly systemHostname: () => string;
   private readonly factory: AdvertiserFactory;
   private readonly retryMs: number;
-  private config: Config;
+  private config: MdnsFaceConfig;
   private ad: Advertisement | undefined;
   /** previous holds replaced advertisements for RECENT_MS, so our own late packets are not conflicts. */
   private previous: { ad: Advertisement; until: number }[] = [];
@@ -120,7 +119,7 @@ export class MdnsFace implements Face {
     this.refreshTimer.unref();
   }
 
-  async reload(config: Config): Promise<void> {
+  async reload(config: MdnsFaceConfig): Promise<void> {
     const ad = this.plan(config); // throws: the old advertisement stays
     this.config = config;
     await this.apply(ad, 'reload');
@@ -161,7 +160,7 @@ export class MdnsFace implements Face {
     this.counters.set(name, (this.counters.get(name) ?? 0) + 1);
   }
 
-  private plan(config: Config): Advertisement {
+  private plan(config: MdnsFaceConfig): Advertisement {
     const r = planAdvertisement(config, this.listInterfaces(), this.systemHostname());
     if (!r.ok) throw new ProvError(r.error.code, r.error.message);
     return r.ad;
