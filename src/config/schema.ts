@@ -11,7 +11,7 @@ import { isIP } from 'node:net';
 import { parseCidr } from '../net/ipv4';
 import { SERVICE_TYPES, deriveTxt } from '../mdns/txt';
 import { urlProblems } from '../mdns/plan';
-import { provisioningSchema, strategyOf } from '../jitsi/schema';
+import { provisioningSchema, strategyOf } from './provisioning';
 import { keyedUrl } from '../dhcp/handler';
 
 /** MAX_OPTION_BYTES is the most a single DHCP option can carry (RFC 2132 §2: one length byte). */

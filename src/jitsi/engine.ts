@@ -15,7 +15,8 @@ const ENFORCE_KEY = 'provisioning.ENFORCE_PREFIX';
 import { describeTemplateError } from '../templates/templates';
 import { Authenticator, UserDirectory, type AuthState, type UserRecord } from '../identity/auth';
 import { CredentialCache } from '../identity/credcache';
-import { ruleMayApplyTo, strategyOf, type AuthStrategy, type ProvisioningConfig } from './schema';
+import { ruleMayApplyTo, type JitsiConfig } from './config';
+import { strategyOf, type AuthStrategy } from '../identity/config';
 import type { KeyRepository, UserRepository } from '../store/repository';
 import { KeyRing } from '../identity/keys';
 import { inCidr, parseCidr, parseIPv4, type Cidr } from '../net/ipv4';
@@ -185,7 +186,7 @@ export class Engine {
   /** keyRing resolves provisioning keys to tenants. */
   readonly keyRing: KeyRing;
 
-  constructor(cfg: ProvisioningConfig, deps: EngineDeps) {
+  constructor(cfg: JitsiConfig, deps: EngineDeps) {
     this.defaultDomain = cfg.defaultDomain;
     const configKeys = new Map<string, string>();
     for (const [domain, t] of Object.entries(cfg.tenants)) if (t.urlKey !== undefined) configKeys.set(domain, t.urlKey);

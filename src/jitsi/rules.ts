@@ -10,7 +10,7 @@
 import { compileTemplate, type CompiledTemplate } from '../templates/templates';
 import { globToRegExp } from './glob';
 import { escapeKey } from './properties';
-import type { RuleConfig } from './schema';
+import type { RuleConfig } from './config';
 import type { DeviceContext, RenderContext } from '../templates/context';
 
 /** CompiledProperty is one property of a rule. */
