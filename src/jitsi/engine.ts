@@ -5,9 +5,10 @@
  * variables of provision(): nothing of one request can reach another (contract §8.1's leak).
  */
 import type { Params } from './form';
-import type { ClientContext, DeviceContext, RenderContext, TenantContext, UserContext } from '../templates/context';
-import { parseUserAgent } from '../templates/context';
-import { compileRules, normalizeMac, Resolver } from './rules';
+import type { ClientContext, RenderContext, TenantContext, UserContext } from '../templates/context';
+import { deviceOf, type DeviceContext } from '../devices/device';
+import { identify, parseUserAgent } from '../devices/request';
+import { compileRules, Resolver } from './rules';
 import { escapeKey, escapeValue, type PropertyLine } from './properties';
 
 const ALLOW_KEY = 'provisioning.ALLOW_PREFIX';
@@ -22,25 +23,6 @@ import { KeyRing } from '../identity/keys';
 import { inCidr, parseCidr, parseIPv4, type Cidr } from '../net/ipv4';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log';
-
-/** USERNAME_FIELDS / PASSWORD_FIELDS: the names a URL may give the ${username}/${password} pair. */
-export const USERNAME_FIELDS = ['username', 'user'] as const;
-export const PASSWORD_FIELDS = ['password', 'pass'] as const;
-/** DOMAIN_FIELD names the tenant when the user name has no @domain. */
-export const DOMAIN_FIELD = 'domain';
-/** DEVICE_ALIASES: device fields and the request fields they are read from (doc sample: os, hw). */
-export const DEVICE_ALIASES: Readonly<Record<keyof Omit<DeviceContext, 'key'>, readonly string[]>> = {
-  uuid: ['uuid'],
-  hwaddr: ['hwaddr', 'hw', 'mac'],
-  hostname: ['hostname'],
-  osname: ['osname', 'os'],
-  arch: ['arch'],
-  build: ['build'],
-  ipaddr: ['ipaddr', 'ip'],
-};
-
-const MAX_FIELD = 256;
-const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /** ProvisionRequest is one request, however it arrived. */
 export interface ProvisionRequest {
@@ -104,67 +86,6 @@ export interface EngineDeps {
   readonly log: Logger;
   /** auth: the previous engine's AuthState (reload keeps the credential cache and its counters). */
   readonly auth?: AuthState;
-}
-
-function firstOf(params: Params, names: readonly string[]): string | undefined {
-  for (const n of names) {
-    const v = params[n];
-    if (v !== undefined) return v;
-  }
-  return undefined;
-}
-
-/** deviceField reads a device field; an unsubstituted `${…}` (the client had no value) is absent. */
-function deviceField(params: Params, names: readonly string[]): string | undefined {
-  const v = firstOf(params, names);
-  if (v === undefined) return undefined;
-  const t = v.trim();
-  if (t === '' || /^\$\{[^}]*\}$/.test(t)) return undefined;
-  return t.slice(0, MAX_FIELD);
-}
-
-/** deviceOf derives the device identity; the inventory key is the uuid, else the MAC. */
-export function deviceOf(params: Params): DeviceContext {
-  const uuid = deviceField(params, DEVICE_ALIASES.uuid)?.toLowerCase();
-  const rawMac = deviceField(params, DEVICE_ALIASES.hwaddr);
-  const hwaddr = rawMac === undefined ? undefined : normalizeMac(rawMac);
-  const key = uuid !== undefined ? `uuid:${uuid}` : hwaddr !== undefined && MAC_RE.test(hwaddr) ? `hwaddr:${hwaddr}` : undefined;
-  return {
-    key,
-    uuid,
-    hwaddr,
-    hostname: deviceField(params, DEVICE_ALIASES.hostname),
-    osname: deviceField(params, DEVICE_ALIASES.osname),
-    arch: deviceField(params, DEVICE_ALIASES.arch),
-    build: deviceField(params, DEVICE_ALIASES.build),
-    ipaddr: deviceField(params, DEVICE_ALIASES.ipaddr),
-  };
-}
-
-/** Identity is who a request claims to be. */
-export interface Identity {
-  readonly domain: string;
-  readonly name: string | undefined;
-  readonly password: string | undefined;
-  /** hasPair: the URL carried both a username field and a password field. */
-  readonly hasPair: boolean;
-}
-
-/** identify splits `user@domain` (at the last @), else uses the domain field, else the default. */
-export function identify(params: Params, defaultDomain: string): Identity {
-  const rawUser = firstOf(params, USERNAME_FIELDS);
-  const password = firstOf(params, PASSWORD_FIELDS);
-  let name = rawUser?.trim();
-  let domain: string | undefined;
-  if (name !== undefined) {
-    const at = name.lastIndexOf('@');
-    if (at >= 0) {
-      domain = name.slice(at + 1).trim().toLowerCase() || undefined;
-      name = name.slice(0, at);
-    }
-  }
-  domain ??= params[DOMAIN_FIELD]?.trim().toLowerCase() || defaultDomain;
-  return { domain, name, password, hasPair: rawUser !== undefined && password !== undefined };
 }
 
 function sha256(s: string): Buffer {
