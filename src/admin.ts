@@ -16,7 +16,7 @@ import { Engine } from './jitsi/engine';
 import { UserDirectory } from './identity/auth';
 import { ProvError, errorMessage } from './errors';
 import { generateKey, hashKey, urlKeyFindings, type UrlKeyFinding } from './identity/keys';
-import { strategyOf } from './jitsi/schema';
+import { strategyOf } from './config/provisioning';
 import { createLogger } from './log';
 
 /** Io is where a command reads and writes (injectable for tests). */

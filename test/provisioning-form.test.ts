@@ -1,7 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseForm, decodeComponent } from '../src/jitsi/form';
-import { identify, deviceOf } from '../src/jitsi/engine';
+import { identify } from '../src/devices/request';
+import { deviceOf } from '../src/devices/device';
 import { BODY_2_10, BODY_HEAD, DOC_PASSWORD, DOC_USER, DOC_UUID } from './helpers/prov';
 
 function params(body: string): Record<string, string> {

@@ -16,7 +16,7 @@ import { mdnsSchema } from '../mdns/config';
 import { deriveTxt } from '../mdns/txt';
 import { devicesSchema } from '../limits/config';
 import { logSchema } from '../log';
-import { provisioningSchema, strategyOf } from '../jitsi/schema';
+import { provisioningSchema, strategyOf } from './provisioning';
 import { keyedUrl, defaultProvisioningUrl } from '../urls/plan';
 
 /** MAX_OPTION_BYTES and provisioningUrl are re-exported for the modules that import them from here. */

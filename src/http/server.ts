@@ -34,7 +34,7 @@ import { clientAddress, compileProxies, type ProxyList } from './peer';
 import { ConnectionGuard } from './conn';
 import type { HttpConfig } from './config';
 import type { DevicesConfig } from '../limits/config';
-import type { ProvisioningConfig } from '../jitsi/schema';
+import type { JitsiConfig } from '../jitsi/config';
 
 /** PATHS are the provisioning endpoints. */
 export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/' } as const;
@@ -48,7 +48,7 @@ export const KEYED_PATHS = { jitsi: '/:key/jitsi', jitsiprovs: '/:key/jitsiprovs
  */
 export interface HttpFaceConfig {
   readonly http: HttpConfig;
-  readonly provisioning: ProvisioningConfig;
+  readonly provisioning: JitsiConfig;
   readonly devices: DevicesConfig;
   readonly stateDir: string;
 }

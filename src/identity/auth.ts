@@ -19,7 +19,7 @@
  */
 import { parseHash, verifyPassword, burnVerification, upgradeNeeded, hashPassword, type ParsedHash } from './passwords';
 import { CredentialCache, fingerprintOf } from './credcache';
-import type { ProvisioningConfig } from '../jitsi/schema';
+import type { UsersConfig } from './config';
 import { StoreBusyError, type UserRepository } from '../store/repository';
 import type { Logger } from '../log';
 import { errorMessage } from '../errors';
@@ -45,7 +45,7 @@ export class UserDirectory {
   private readonly fromConfig = new Map<string, UserRecord>();
 
   constructor(
-    cfg: ProvisioningConfig,
+    cfg: UsersConfig,
     private readonly store: UserRepository | undefined,
   ) {
     for (const [domain, t] of Object.entries(cfg.tenants)) {

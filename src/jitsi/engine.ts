@@ -1,69 +1,31 @@
 /**
- * engine.ts: one provisioning request in, one answer out: identity → credentials → rules →
- * templates → Jitsi directives → properties text. Used by the HTTP face and by
- * `provisiond render`, so the two cannot disagree. Everything a request touches lives in local
- * variables of provision(): nothing of one request can reach another (contract §8.1's leak).
+ * engine.ts: one Jitsi provisioning request in, one answer out: access (identity/access.ts:
+ * key, tenant, allowFrom, secret, credentials) → rules → templates → Jitsi directives →
+ * properties text. Used by the HTTP face and by `provisiond render`, so the two cannot disagree.
+ * Everything a request touches lives in local variables of provision(): nothing of one request
+ * can reach another (contract §8.1's leak).
  */
-import type { Params } from './form';
-import type { ClientContext, DeviceContext, RenderContext, TenantContext, UserContext } from '../templates/context';
-import { parseUserAgent } from '../templates/context';
-import { compileRules, normalizeMac, Resolver } from './rules';
+import type { ClientContext, RenderContext, TenantContext, UserContext } from '../templates/context';
+import { describeTemplateError } from '../templates/templates';
+import { deviceOf, type DeviceContext } from '../devices/device';
+import { identify, parseUserAgent, type Params } from '../devices/request';
+import { TenantAccess, type AccessDeps, type AccessRequest, type Outcome } from '../identity/access';
+import type { Authenticator, UserRecord } from '../identity/auth';
+import type { AuthStrategy } from '../identity/config';
+import type { KeyRing } from '../identity/keys';
+import { compileRules, Resolver } from './rules';
+import { ruleMayApplyTo, type JitsiConfig } from './config';
 import { escapeKey, escapeValue, type PropertyLine } from './properties';
+
+export { FAILURE_OUTCOMES, type Outcome } from '../identity/access';
 
 const ALLOW_KEY = 'provisioning.ALLOW_PREFIX';
 const ENFORCE_KEY = 'provisioning.ENFORCE_PREFIX';
-import { describeTemplateError } from '../templates/templates';
-import { Authenticator, UserDirectory, type AuthState, type UserRecord } from '../identity/auth';
-import { CredentialCache } from '../identity/credcache';
-import { ruleMayApplyTo, strategyOf, type AuthStrategy, type ProvisioningConfig } from './schema';
-import type { KeyRepository, UserRepository } from '../store/repository';
-import { KeyRing } from '../identity/keys';
-import { inCidr, parseCidr, parseIPv4, type Cidr } from '../net/ipv4';
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Logger } from '../log';
-
-/** USERNAME_FIELDS / PASSWORD_FIELDS: the names a URL may give the ${username}/${password} pair. */
-export const USERNAME_FIELDS = ['username', 'user'] as const;
-export const PASSWORD_FIELDS = ['password', 'pass'] as const;
-/** DOMAIN_FIELD names the tenant when the user name has no @domain. */
-export const DOMAIN_FIELD = 'domain';
-/** DEVICE_ALIASES: device fields and the request fields they are read from (doc sample: os, hw). */
-export const DEVICE_ALIASES: Readonly<Record<keyof Omit<DeviceContext, 'key'>, readonly string[]>> = {
-  uuid: ['uuid'],
-  hwaddr: ['hwaddr', 'hw', 'mac'],
-  hostname: ['hostname'],
-  osname: ['osname', 'os'],
-  arch: ['arch'],
-  build: ['build'],
-  ipaddr: ['ipaddr', 'ip'],
-};
-
-const MAX_FIELD = 256;
-const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /** ProvisionRequest is one request, however it arrived. */
-export interface ProvisionRequest {
-  readonly params: Params;
-  readonly ip: string;
+export interface ProvisionRequest extends AccessRequest {
   readonly userAgent: string;
-  /** key is the URL's provisioning-key segment (`/<key>/jitsi`); undefined on the unkeyed paths. */
-  readonly key?: string | undefined;
 }
-
-/** SECRET_FIELD is the request field that carries a tenant's shared secret. */
-export const SECRET_FIELD = 'secret';
-
-/**
- * NOT_FOUND is the one body of every key, secret and allowFrom refusal on a keyed path: a wrong
- * key and a right key of another tenant must be indistinguishable.
- */
-export const NOT_FOUND = 'not found\n';
-
-/** Outcome labels a result for logs, counters and the inventory. */
-export type Outcome = 'ok' | 'bad-credentials' | 'credentials-required' | 'unknown-tenant' | 'bad-key' | 'key-required' | 'bad-secret' | 'not-allowed' | 'busy' | 'render-error';
-
-/** FAILURE_OUTCOMES are the outcomes that count as a guess (brute-force bans). */
-export const FAILURE_OUTCOMES: ReadonlySet<Outcome> = new Set<Outcome>(['bad-credentials', 'bad-key', 'key-required', 'bad-secret', 'not-allowed']);
 
 /** ProvisionResult is the engine's answer; `status` is the HTTP status. */
 export interface ProvisionResult {
@@ -81,115 +43,28 @@ export interface ProvisionResult {
   readonly error?: string;
 }
 
-interface TenantPlan {
+/** DocumentPlan is what one tenant's documents are made of. */
+interface DocumentPlan {
   readonly context: TenantContext;
-  readonly strategy: AuthStrategy;
-  readonly requireCredentials: boolean;
-  readonly requireKey: boolean;
-  /** secretHash is the SHA-256 of the tenant's shared secret. */
-  readonly secretHash: Buffer | undefined;
-  readonly allowFrom: readonly Cidr[];
   readonly resolver: Resolver;
   readonly allow: readonly string[];
   readonly wipe: readonly string[];
   readonly enforce: readonly string[];
 }
 
-/** EngineDeps: the store's users (absent for pure tests) and a logger. */
-export interface EngineDeps {
-  readonly users?: UserRepository;
-  readonly keys?: KeyRepository;
-  readonly now?: () => number;
-  readonly log: Logger;
-  /** auth: the previous engine's AuthState (reload keeps the credential cache and its counters). */
-  readonly auth?: AuthState;
-}
-
-function firstOf(params: Params, names: readonly string[]): string | undefined {
-  for (const n of names) {
-    const v = params[n];
-    if (v !== undefined) return v;
-  }
-  return undefined;
-}
-
-/** deviceField reads a device field; an unsubstituted `${…}` (the client had no value) is absent. */
-function deviceField(params: Params, names: readonly string[]): string | undefined {
-  const v = firstOf(params, names);
-  if (v === undefined) return undefined;
-  const t = v.trim();
-  if (t === '' || /^\$\{[^}]*\}$/.test(t)) return undefined;
-  return t.slice(0, MAX_FIELD);
-}
-
-/** deviceOf derives the device identity; the inventory key is the uuid, else the MAC. */
-export function deviceOf(params: Params): DeviceContext {
-  const uuid = deviceField(params, DEVICE_ALIASES.uuid)?.toLowerCase();
-  const rawMac = deviceField(params, DEVICE_ALIASES.hwaddr);
-  const hwaddr = rawMac === undefined ? undefined : normalizeMac(rawMac);
-  const key = uuid !== undefined ? `uuid:${uuid}` : hwaddr !== undefined && MAC_RE.test(hwaddr) ? `hwaddr:${hwaddr}` : undefined;
-  return {
-    key,
-    uuid,
-    hwaddr,
-    hostname: deviceField(params, DEVICE_ALIASES.hostname),
-    osname: deviceField(params, DEVICE_ALIASES.osname),
-    arch: deviceField(params, DEVICE_ALIASES.arch),
-    build: deviceField(params, DEVICE_ALIASES.build),
-    ipaddr: deviceField(params, DEVICE_ALIASES.ipaddr),
-  };
-}
-
-/** Identity is who a request claims to be. */
-export interface Identity {
-  readonly domain: string;
-  readonly name: string | undefined;
-  readonly password: string | undefined;
-  /** hasPair: the URL carried both a username field and a password field. */
-  readonly hasPair: boolean;
-}
-
-/** identify splits `user@domain` (at the last @), else uses the domain field, else the default. */
-export function identify(params: Params, defaultDomain: string): Identity {
-  const rawUser = firstOf(params, USERNAME_FIELDS);
-  const password = firstOf(params, PASSWORD_FIELDS);
-  let name = rawUser?.trim();
-  let domain: string | undefined;
-  if (name !== undefined) {
-    const at = name.lastIndexOf('@');
-    if (at >= 0) {
-      domain = name.slice(at + 1).trim().toLowerCase() || undefined;
-      name = name.slice(0, at);
-    }
-  }
-  domain ??= params[DOMAIN_FIELD]?.trim().toLowerCase() || defaultDomain;
-  return { domain, name, password, hasPair: rawUser !== undefined && password !== undefined };
-}
-
-function sha256(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
-}
-
-/** allowed tells whether a client address (IPv4, or IPv4-mapped IPv6) is in one of the networks. */
-function allowed(ip: string, nets: readonly Cidr[]): boolean {
-  const v4 = parseIPv4(ip.startsWith('::ffff:') ? ip.slice(7) : ip);
-  if (v4 === undefined) return false;
-  return nets.some((n) => inCidr(v4, n));
-}
+/** EngineDeps: the store's users and keys (absent for pure tests) and a logger (see AccessDeps). */
+export type EngineDeps = AccessDeps;
 
 /** Engine renders documents for one validated configuration. */
 export class Engine {
+  /** access decides who may provision for which tenant. */
+  readonly access: TenantAccess;
   readonly auth: Authenticator;
-  private readonly tenants = new Map<string, TenantPlan>();
-  private readonly defaultDomain: string;
   /** keyRing resolves provisioning keys to tenants. */
   readonly keyRing: KeyRing;
+  private readonly documents = new Map<string, DocumentPlan>();
 
-  constructor(cfg: ProvisioningConfig, deps: EngineDeps) {
-    this.defaultDomain = cfg.defaultDomain;
-    const configKeys = new Map<string, string>();
-    for (const [domain, t] of Object.entries(cfg.tenants)) if (t.urlKey !== undefined) configKeys.set(domain, t.urlKey);
-    this.keyRing = new KeyRing(configKeys, deps.keys, deps.now);
+  constructor(cfg: JitsiConfig, deps: EngineDeps) {
     const global = compileRules(cfg.rules, 'provisioning.rules');
     for (const [domain, t] of Object.entries(cfg.tenants)) {
       const own = compileRules(t.rules, `tenants.${domain}.rules`);
@@ -197,105 +72,48 @@ export class Engine {
         const r = cfg.rules[i];
         return r !== undefined && ruleMayApplyTo(r, domain);
       });
-      const strategy = strategyOf(t);
-      this.tenants.set(domain, {
+      this.documents.set(domain, {
         context: { domain, attributes: { ...t.attributes } },
-        strategy,
-        requireCredentials: strategy === 'credentials' || strategy === 'url_key+credentials',
-        requireKey: strategy === 'url_key' || strategy === 'url_key+credentials',
-        secretHash: t.secret === undefined ? undefined : sha256(t.secret),
-        allowFrom: t.allowFrom.map((c) => {
-          const r = parseCidr(c);
-          if (!r.ok) throw new Error(`unvalidated CIDR ${c}`); // the schema rejects these first
-          return r.value;
-        }),
         resolver: new Resolver([...applicable, ...own]),
         allow: t.allowPrefix ?? cfg.allowPrefix,
         wipe: [...new Set(t.wipe ?? cfg.wipe)],
         enforce: t.enforcePrefix ?? cfg.enforcePrefix,
       });
     }
-    // A reload passes the previous AuthState: the cache (resized) and the counters carry over.
-    const cacheOpts = { ttlMs: cfg.passwords.cacheTtl * 1000, maxEntries: cfg.passwords.cacheSize };
-    deps.auth?.cache.configure(cacheOpts);
-    this.auth = new Authenticator(new UserDirectory(cfg, deps.users), deps.users, {
-      maxPending: cfg.passwords.maxPendingVerifications,
-      scryptCost: cfg.passwords.scryptCost,
-      ...(deps.auth ? { state: deps.auth } : { cache: new CredentialCache(cacheOpts) }),
-      log: deps.log,
-    });
+    this.access = new TenantAccess(cfg, deps);
+    this.auth = this.access.auth;
+    this.keyRing = this.access.keyRing;
   }
 
   /** hasTenant tells whether a domain is configured. */
   hasTenant(domain: string): boolean {
-    return this.tenants.has(domain);
+    return this.access.hasTenant(domain);
   }
 
   /** userKeyOf is `name@domain` (lower-case) of a request carrying the credential pair, for per-user bans. */
   userKeyOf(params: Params): string | undefined {
-    const id = identify(params, this.defaultDomain);
-    if (!id.hasPair || !id.name) return undefined;
-    return `${id.name.toLowerCase()}@${id.domain}`;
+    return this.access.userKeyOf(params);
   }
 
   /** strategyOf is a configured tenant's strategy (startup warnings, tests). */
   strategyOf(domain: string): AuthStrategy | undefined {
-    return this.tenants.get(domain)?.strategy;
+    return this.access.strategyOf(domain);
   }
 
   /** tenants lists the configured tenants. */
   tenantNames(): string[] {
-    return [...this.tenants.keys()];
+    return this.access.tenantNames();
   }
 
   /** provision answers one request: the HTTP face's whole logic, minus HTTP. */
   async provision(req: ProvisionRequest): Promise<ProvisionResult> {
     const device = deviceOf(req.params);
-    // The key, when the path has one, selects the tenant and scopes everything after it.
-    let scope: string | undefined;
-    if (req.key !== undefined) {
-      scope = this.keyRing.tenantOf(req.key);
-      if (scope === undefined || !this.tenants.has(scope)) return { device, tenant: null, user: null, status: 404, outcome: 'bad-key', body: NOT_FOUND };
-    }
-    const id = identify(req.params, scope ?? this.defaultDomain);
-    // A key of tenant A never reaches tenant B: the same answer as a wrong key.
-    if (scope !== undefined && id.domain !== scope) return { device, tenant: null, user: null, status: 404, outcome: 'bad-key', body: NOT_FOUND };
-    const plan = this.tenants.get(id.domain);
-    const unknown = `unknown tenant: ${id.domain}\n`;
-    if (!plan) return { device, tenant: null, user: null, status: 404, outcome: 'unknown-tenant', body: unknown };
-    // Refusals below are 404s, never 401/403 (contract §4.5/§6: those mean credentials only). On an
-    // unkeyed path they read exactly like an unknown tenant, so a probe learns nothing.
-    const refused = (outcome: Outcome): ProvisionResult => ({ device, tenant: null, user: null, status: 404, outcome, body: scope === undefined ? unknown : NOT_FOUND });
-    if (plan.requireKey && scope === undefined) return refused('key-required');
-    if (plan.allowFrom.length > 0 && !allowed(req.ip, plan.allowFrom)) return refused('not-allowed');
-    if (plan.secretHash !== undefined) {
-      const given = req.params[SECRET_FIELD];
-      // Both sides are hashed to 32 bytes first: the comparison is constant-time whatever the length.
-      if (given === undefined || !timingSafeEqual(sha256(given), plan.secretHash)) return refused('bad-secret');
-    }
-    const base = { device, tenant: id.domain, user: null };
-    let user: UserRecord | null = null;
-    let cached = false;
-    if (id.hasPair) {
-      // contract §4.5/§6: a 401 makes the client forget the pair and prompt again; only here.
-      if (!id.name || id.password === undefined) return { ...base, status: 401, outcome: 'bad-credentials', body: 'authentication failed\n' };
-      const v = await this.auth.verify(id.domain, id.name, id.password);
-      if (v.kind === 'busy') return { ...base, status: 429, outcome: 'busy', body: 'too many password checks in progress; retry shortly\n' };
-      if (v.kind === 'bad') return { ...base, status: 401, outcome: 'bad-credentials', body: 'authentication failed\n' };
-      user = v.user;
-      cached = v.cached;
-    } else if (plan.requireCredentials) {
-      // A 401 here would crash the client's flow (contract §4.5): say what the URL must carry.
-      return {
-        ...base,
-        status: 400,
-        outcome: 'credentials-required',
-        body:
-          `tenant ${id.domain} requires credentials: the provisioning URL must carry the parameters ` +
-          `username=\${username}&password=\${password} (also accepted: user=, pass=)\n`,
-      };
-    }
-    return this.renderFor(plan, user, req, device, cached);
+    const a = await this.access.authorize(req);
+    if (!a.ok) return { device, tenant: a.tenant, user: null, status: a.status, outcome: a.outcome, body: a.body };
+    const plan = this.documents.get(a.tenant);
+    // Access and documents are built from the same tenants: a granted tenant always has a plan.
+    if (!plan) throw new Error(`no document plan for tenant ${a.tenant}`);
+    return this.renderFor(plan, a.user, req, device, a.cached);
   }
 
   /**
@@ -303,10 +121,10 @@ export class Engine {
    * password: the `provisiond render` command. Undefined when the tenant or user is unknown.
    */
   renderAs(req: ProvisionRequest, who: { domain?: string; name?: string }): { result?: ProvisionResult; error?: string } {
-    const id = identify(req.params, this.defaultDomain);
+    const id = identify(req.params, this.access.defaultDomain);
     const domain = who.domain ?? id.domain;
-    const plan = this.tenants.get(domain);
-    if (!plan) return { error: `unknown tenant: ${domain} (configured: ${[...this.tenants.keys()].join(', ') || 'none'})` };
+    const plan = this.documents.get(domain);
+    if (!plan) return { error: `unknown tenant: ${domain} (configured: ${[...this.documents.keys()].join(', ') || 'none'})` };
     let user: UserRecord | null = null;
     if (who.name !== undefined) {
       user = this.auth.directory.lookup(domain, who.name) ?? null;
@@ -315,7 +133,7 @@ export class Engine {
     return { result: this.renderFor(plan, user, req, deviceOf(req.params), false) };
   }
 
-  private renderFor(plan: TenantPlan, rec: UserRecord | null, req: ProvisionRequest, device: DeviceContext, cached: boolean): ProvisionResult {
+  private renderFor(plan: DocumentPlan, rec: UserRecord | null, req: ProvisionRequest, device: DeviceContext, cached: boolean): ProvisionResult {
     const ua = parseUserAgent(req.userAgent);
     const client: ClientContext = { ip: req.ip, userAgent: req.userAgent, product: ua.product, version: ua.version };
     const user: UserContext | null = rec === null ? null : { name: rec.name, domain: rec.domain, id: `${rec.name}@${rec.domain}`, attributes: rec.attributes };
@@ -349,17 +167,11 @@ export class Engine {
 
   /** plaintextConfigUsers lists config users whose password is `plain:` (the startup warning). */
   plaintextConfigUsers(): string[] {
-    return this.auth.directory
-      .configUsers()
-      .filter((u) => u.parsed.form === 'plain')
-      .map((u) => `${u.name}@${u.domain}`);
+    return this.access.plaintextConfigUsers();
   }
 
-  /** weakPasswords lists config users whose password is md5:/plain: (for the startup warning). */
+  /** weakConfigUsers lists config users whose password is md5:/plain: (for the startup warning). */
   weakConfigUsers(): string[] {
-    return this.auth.directory
-      .configUsers()
-      .filter((u) => u.parsed.form !== 'scrypt')
-      .map((u) => `${u.name}@${u.domain}`);
+    return this.access.weakConfigUsers();
   }
 }

@@ -8,6 +8,9 @@
  * the client does not decode the template URL, so `%20` in it arrives as `%2520` and must come
  * out as the three characters `%20`.
  */
+import type { Params } from '../devices/request';
+
+export type { Params };
 
 /** FormLimits bound the work one request can cause. */
 export interface FormLimits {
@@ -17,9 +20,6 @@ export interface FormLimits {
 
 /** DEFAULT_FORM_LIMITS: Jitsi knows about 14 placeholders; 64 leaves room for custom fields. */
 export const DEFAULT_FORM_LIMITS: FormLimits = { maxParams: 64 };
-
-/** Params maps each parameter name to its (last) value; it has no prototype. */
-export type Params = Readonly<Record<string, string>>;
 
 /** FormResult is the parsed form, or why it is malformed. */
 export type FormResult = { readonly ok: true; readonly params: Params; readonly count: number } | { readonly ok: false; readonly error: string };

@@ -10,8 +10,9 @@
 import { compileTemplate, type CompiledTemplate } from '../templates/templates';
 import { globToRegExp } from './glob';
 import { escapeKey } from './properties';
-import type { RuleConfig } from './schema';
-import type { DeviceContext, RenderContext } from '../templates/context';
+import type { RuleConfig } from './config';
+import type { RenderContext } from '../templates/context';
+import { DEVICE_FIELDS, normalizeMac, type DeviceContext } from '../devices/device';
 
 /** CompiledProperty is one property of a rule. */
 export interface CompiledProperty {
@@ -36,13 +37,6 @@ export interface CompiledRule {
   /** matchers is empty for `default`. */
   readonly matchers: readonly Matcher[];
   readonly properties: readonly CompiledProperty[];
-}
-
-const DEVICE_FIELDS: ReadonlySet<string> = new Set(['uuid', 'hwaddr', 'hostname', 'osname', 'arch', 'build', 'ipaddr']);
-
-/** normalizeMac lower-cases a MAC and uses ':' separators. */
-export function normalizeMac(s: string): string {
-  return s.trim().toLowerCase().replace(/-/g, ':');
 }
 
 /** compileRules compiles validated rules; `label` prefixes unnamed rules (e.g. `rules[2]`). */

@@ -1,7 +1,10 @@
 /**
  * context.ts: the typed context every property template renders from.
  */
-import type { Params } from '../jitsi/form';
+import type { Params } from '../devices/request';
+import type { DeviceContext } from '../devices/device';
+
+export type { DeviceContext };
 
 /** UserContext is the authenticated user (null when the tenant allows anonymous requests). */
 export interface UserContext {
@@ -27,19 +30,6 @@ export interface ClientContext {
   readonly version: string | undefined;
 }
 
-/** DeviceContext is the device identity taken from the request fields. */
-export interface DeviceContext {
-  /** key is what the inventory is keyed by: `uuid:<uuid>`, else `hwaddr:<mac>`. Absent fields are undefined, so `| default(...)` works. */
-  readonly key: string | undefined;
-  readonly uuid: string | undefined;
-  readonly hwaddr: string | undefined;
-  readonly hostname: string | undefined;
-  readonly osname: string | undefined;
-  readonly arch: string | undefined;
-  readonly build: string | undefined;
-  readonly ipaddr: string | undefined;
-}
-
 /** RenderContext is the whole template context. */
 export interface RenderContext {
   /** params holds every form field as sent (after one URL-decoding). */
@@ -48,10 +38,4 @@ export interface RenderContext {
   readonly tenant: TenantContext;
   readonly client: ClientContext;
   readonly device: DeviceContext;
-}
-
-/** parseUserAgent reads `Product/version` from the first token of a User-Agent. */
-export function parseUserAgent(ua: string): { product: string | undefined; version: string | undefined } {
-  const m = /^([A-Za-z][\w.-]*)\/(\S+)/.exec(ua.trim());
-  return m ? { product: m[1], version: m[2] } : { product: undefined, version: undefined };
 }
