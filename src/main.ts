@@ -2,7 +2,7 @@
 /**
  * main.ts: the `provisiond` executable. It runs the CLI and exits with its code.
  */
-import { main } from './cli';
+import { main } from './cli/index';
 
 // A reader that goes away (`provisiond devices list | head`) closes the pipe under the next
 // write: the command's output is no longer wanted, so it ends quietly with status 0, as a shell

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAIN } from './helpers/daemon';
 import { BODY_HEAD, DOC_PASSWORD, HTTP_LOOPBACK, hashPassword, provisioningYaml, startFace } from './helpers/prov';
-import { parseCsv } from '../src/admin';
+import { parseCsv } from '../src/identity/users';
 
 const ROOT = join(__dirname, '..', '..');
 

@@ -15,7 +15,7 @@ import { type ServedInterface } from '../src/dhcp/handler';
 import { buildUrlPlan, keyedUrl, selectUrl } from '../src/urls/plan';
 import { generateKey, hashKey, KeyRing, KEY_PATTERN } from '../src/identity/keys';
 import { openSqliteStore } from '../src/store/sqlite';
-import { keyRotate, keyList } from '../src/admin';
+import { keyRotate, keyList } from '../src/cli/key';
 import { HTTP_LOOPBACK, hashPassword, startFace, type TestFace } from './helpers/prov';
 import { parseCidr, parseIPv4, type Cidr } from '../src/net/ipv4';
 import { planAdvertisement } from '../src/mdns/plan';

@@ -1,0 +1,33 @@
+/**
+ * check-config.ts: `provisiond check-config`, every problem of a configuration file, and
+ * warnings about what this host or the store lacks.
+ */
+import type { Argv } from 'yargs';
+import { hostWarnings, templateErrors } from '../config/check';
+import { loadConfigFile } from '../config/load';
+import { ProvError } from '../errors';
+import { reportError, type Outcome } from './common';
+import { urlKeyWarnings } from './key';
+
+/** registerCheckConfig adds the `check-config` command. */
+export function registerCheckConfig(y: Argv, out: Outcome): Argv {
+  return y.command(
+    'check-config',
+    'validate a configuration file and print every problem; warn about TLS files and interfaces this host lacks',
+    (c) => c.option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'configuration file (YAML)' }),
+    (args) => {
+      try {
+        const cfg = loadConfigFile(args.config);
+        // Warnings are about this host or the store (the daemon may run elsewhere); errors are the file's.
+        for (const w of [...hostWarnings(cfg), ...urlKeyWarnings(cfg).map((f) => f.message)]) process.stderr.write(`provisiond: warning: ${w}\n`);
+        const errors = templateErrors(cfg);
+        if (errors.length > 0) {
+          throw new ProvError('PROVD_ERR_CONFIG_INVALID', `${args.config}: invalid configuration (${errors.length} problem${errors.length > 1 ? 's' : ''})`, { details: errors.map((e) => `${args.config}: ${e}`) });
+        }
+        process.stdout.write(`${args.config}: configuration is valid\n`);
+      } catch (err) {
+        out.exit = reportError(err);
+      }
+    },
+  );
+}

@@ -1,0 +1,199 @@
+/**
+ * common.ts: what every command file of the CLI shares: the exit codes and the mapping of
+ * error codes to them, the one-line error report, configuration loading, the store opened for a
+ * command, the streams a command writes to (with password prompts) and table output.
+ *
+ * Exit codes (documented in README.md):
+ *   0 success · 1 invalid or unreadable configuration (or a URL mDNS cannot carry) · 2 usage error ·
+ *   3 startup failure (port in use, bad interface, store or TLS files) · 4 internal error ·
+ *   5 an administration command failed (user, render) ·
+ *   10-14 `probe` failed at a step: 10 dhcp · 11 bonjour · 12 url · 13 http · 14 properties
+ *
+ * Passwords never come from argv (they would sit in shell history and `ps`): they are read
+ * from a terminal prompt with echo off, or from standard input with --password-stdin.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Argv } from 'yargs';
+import { loadConfigFile, defaultConfig } from '../config/load';
+import type { Config } from '../config/schema';
+import { ProvError, isProvError, type ErrorCode } from '../errors';
+import { STEP_EXIT } from '../probe/run';
+import { openSqliteStore, STORE_FILE } from '../store/sqlite';
+import type { Store } from '../store/repository';
+
+/** ExitCode names the process exit codes. */
+export const ExitCode = { Ok: 0, Config: 1, Usage: 2, Startup: 3, Internal: 4, Admin: 5 } as const;
+
+/** Outcome is what a command handler leaves for main: an exit code, or a promise of one. */
+export interface Outcome {
+  exit: number;
+  pending: Promise<number> | undefined;
+}
+
+/** UsageError is a command line that yargs (or a command's check) refused: exit 2. */
+export class UsageError extends Error {}
+
+/** exitCodeFor maps an error code to the process exit code. */
+export function exitCodeFor(code: ErrorCode): number {
+  switch (code) {
+    case 'PROVD_ERR_CONFIG_READ':
+    case 'PROVD_ERR_CONFIG_YAML':
+    case 'PROVD_ERR_CONFIG_INVALID':
+    case 'PROVD_ERR_MDNS_URL':
+      return ExitCode.Config;
+    case 'PROVD_ERR_USAGE':
+      return ExitCode.Usage;
+    case 'PROVD_ERR_DHCP_BIND':
+    case 'PROVD_ERR_DHCP_INTERFACE':
+    case 'PROVD_ERR_MDNS_BIND':
+    case 'PROVD_ERR_MDNS_INTERFACE':
+    case 'PROVD_ERR_MDNS_CONFLICT':
+    case 'PROVD_ERR_HTTP_BIND':
+    case 'PROVD_ERR_HTTP_TLS':
+    case 'PROVD_ERR_EVENT_LOG':
+    case 'PROVD_ERR_HTTP_WORKER':
+    case 'PROVD_ERR_STORE':
+      return ExitCode.Startup;
+    case 'PROVD_ERR_USER':
+    case 'PROVD_ERR_RENDER':
+    case 'PROVD_ERR_KEY':
+      return ExitCode.Admin;
+    case 'PROVD_ERR_PROBE':
+      return STEP_EXIT.dhcp;
+    case 'PROVD_ERR_MDNS_LIBRARY': // only ever a warning; listed so the switch stays exhaustive
+    case 'PROVD_ERR_INTERNAL':
+      return ExitCode.Internal;
+  }
+}
+
+/** reportError prints one clear line (plus any detail lines) on stderr and returns the exit code. */
+export function reportError(err: unknown): number {
+  if (isProvError(err)) {
+    process.stderr.write(`provisiond: ${err.message} [${err.code}]\n`);
+    for (const d of err.details) process.stderr.write(`  ${d}\n`);
+    return exitCodeFor(err.code);
+  }
+  process.stderr.write(`provisiond: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)} [PROVD_ERR_INTERNAL]\n`);
+  return ExitCode.Internal;
+}
+
+/** readConfig loads the configuration file, or the embedded defaults without one. */
+export function readConfig(path: string | undefined): Config {
+  return path === undefined ? defaultConfig() : loadConfigFile(path);
+}
+
+/** withConfig adds the optional --config/-c option. */
+export function withConfig<T>(y: Argv<T>) {
+  return y.option('config', { alias: 'c', type: 'string', describe: 'configuration file (YAML); without it the embedded defaults are used' });
+}
+
+/** adminRun loads the configuration and runs an administration command, mapping errors to exit codes. */
+export async function adminRun(configPath: string | undefined, f: (cfg: Config) => unknown): Promise<number> {
+  try {
+    await f(readConfig(configPath));
+    return ExitCode.Ok;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+/** storeExists tells whether the state directory holds a store (reading commands do not create one). */
+export function storeExists(config: Config): boolean {
+  return existsSync(join(config.stateDir, STORE_FILE));
+}
+
+/** openStore opens (or creates) the configuration's store. */
+export function openStore(config: Config): Store {
+  return openSqliteStore(config.stateDir);
+}
+
+/** withStore runs f on the configuration's store and closes it. */
+export function withStore<T>(config: Config, f: (s: Store) => T): T {
+  const s = openStore(config);
+  try {
+    return f(s);
+  } finally {
+    s.close();
+  }
+}
+
+/** Io is where a command reads and writes (injectable for tests). */
+export interface Io {
+  readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+}
+
+/** io is the process's own streams. */
+export function io(): Io {
+  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+}
+
+/** MAX_PASSWORD bounds what is read for a password (bytes). */
+const MAX_PASSWORD = 4096;
+
+/** readAll reads a stream to the end, up to `limit` bytes. */
+export async function readAll(stream: NodeJS.ReadableStream, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of stream) {
+    const b = Buffer.isBuffer(c) ? c : Buffer.from(String(c));
+    n += b.length;
+    if (n > limit) throw new ProvError('PROVD_ERR_USER', `standard input is larger than ${limit} bytes`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** promptHidden reads one line from a terminal with echo off. */
+function promptHidden(io: Io, prompt: string): Promise<string> {
+  const stdin = io.stdin;
+  return new Promise((resolve, reject) => {
+    io.stderr.write(prompt);
+    stdin.setRawMode?.(true);
+    stdin.resume();
+    let buf = '';
+    const finish = (err?: Error): void => {
+      stdin.off('data', onData);
+      stdin.setRawMode?.(false);
+      stdin.pause();
+      io.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(buf);
+    };
+    const onData = (d: Buffer | string): void => {
+      for (const ch of typeof d === 'string' ? d : d.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return finish();
+        if (ch === '\u0003' || ch === '\u0004') return finish(new ProvError('PROVD_ERR_USER', 'cancelled'));
+        if (ch === '\u007f' || ch === '\b') buf = buf.slice(0, -1);
+        else if (buf.length < MAX_PASSWORD) buf += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}
+
+/** readPassword gets a new password from stdin (--password-stdin) or a terminal prompt. */
+export async function readPassword(io: Io, fromStdin: boolean, confirm: boolean): Promise<string> {
+  let pw: string;
+  if (fromStdin) {
+    const text = await readAll(io.stdin, MAX_PASSWORD + 2);
+    pw = text.split(/\r?\n/, 1)[0] ?? '';
+  } else if (io.stdin.isTTY === true && io.stdin.setRawMode !== undefined) {
+    pw = await promptHidden(io, 'Password: ');
+    if (confirm && (await promptHidden(io, 'Again: ')) !== pw) throw new ProvError('PROVD_ERR_USER', 'the two passwords differ');
+  } else {
+    throw new ProvError('PROVD_ERR_USER', 'no terminal to prompt for the password on: pipe it in with --password-stdin');
+  }
+  if (pw.length === 0) throw new ProvError('PROVD_ERR_USER', 'the password is empty');
+  return pw;
+}
+
+/** table prints rows under a header, each column as wide as its widest cell. */
+export function table(io: Io, head: readonly string[], rows: readonly (readonly string[])[]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => `${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`;
+  io.stdout.write(line(head));
+  for (const r of rows) io.stdout.write(line(r));
+}

@@ -1,0 +1,69 @@
+/**
+ * probe.ts: `provisiond probe`, discovery and fetch like a Jitsi client; exit 10-14 names the
+ * failing step.
+ */
+import { readFileSync } from 'node:fs';
+import type { Argv } from 'yargs';
+import { errorMessage } from '../errors';
+import { runProbe, formatReport, STEP_EXIT } from '../probe/run';
+import { ExitCode, UsageError, io, readPassword, reportError, type Outcome } from './common';
+
+/** registerProbe adds the `probe` command. */
+export function registerProbe(y: Argv, out: Outcome): Argv {
+  return y.command(
+    'probe',
+    'discover and fetch like a Jitsi client (DHCP option 224 and/or mDNS), and report each step; exit 10-14 names the failing step',
+    (p) =>
+      p
+        .option('method', { choices: ['dhcp', 'bonjour', 'both'] as const, default: 'both' as const, describe: 'discovery method(s); with both, DHCP runs first and its URL is fetched' })
+        .option('username', { type: 'string', describe: 'the user the credentials prompt would be answered with' })
+        .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from the first line of standard input (with --username)' })
+        .option('interface', { alias: 'i', type: 'string', describe: 'send only from this interface (default: every non-loopback IPv4 address, as the client)' })
+        .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' })
+        .option('user-agent', { type: 'string', default: 'Jitsi/2.10.5550', describe: 'the User-Agent sent' })
+        .option('build', { type: 'string', default: 'provisiond-probe', describe: 'the value of ${build}' })
+        .option('url', { type: 'string', describe: 'skip discovery and fetch this provisioning URL (a template with ${…} placeholders, as DHCP/mDNS serve it)' })
+        .option('ca', { type: 'string', describe: 'PEM file of CA certificates to trust for HTTPS, besides the system ones' })
+        .option('insecure', { type: 'boolean', default: false, describe: 'accept any HTTPS certificate (as a user answering "Trust" in the client would)' })
+        .check((a) => {
+          if (a['password-stdin'] && a.username === undefined) throw new UsageError('--password-stdin needs --username');
+          return true;
+        }),
+    (a) => {
+      out.pending = probeCommand({ method: a.method, username: a.username, passwordStdin: a['password-stdin'], iface: a.interface, json: a.json, userAgent: a['user-agent'], build: a.build, url: a.url, ca: a.ca, insecure: a.insecure });
+    },
+  );
+}
+
+/** probeCommand runs `provisiond probe` and maps the first failing step to its exit code. */
+async function probeCommand(o: { method: 'dhcp' | 'bonjour' | 'both'; username: string | undefined; passwordStdin: boolean; iface: string | undefined; json: boolean; userAgent: string; build: string; url: string | undefined; ca: string | undefined; insecure: boolean }): Promise<number> {
+  let ca: Buffer | undefined;
+  if (o.ca !== undefined) {
+    try {
+      ca = readFileSync(o.ca);
+    } catch (err) {
+      process.stderr.write(`provisiond: cannot read --ca ${o.ca}: ${errorMessage(err)} [PROVD_ERR_USAGE]\n`);
+      return ExitCode.Usage;
+    }
+  }
+  try {
+    const password = o.passwordStdin ? await readPassword(io(), true, false) : undefined;
+    const report = await runProbe({
+      method: o.method,
+      userAgent: o.userAgent,
+      build: o.build,
+      ...(o.username === undefined ? {} : { username: o.username }),
+      ...(password === undefined ? {} : { password }),
+      ...(o.iface === undefined ? {} : { interface: o.iface }),
+      ...(o.url === undefined ? {} : { url: o.url }),
+      tls: { ...(ca === undefined ? {} : { ca }), insecure: o.insecure },
+    });
+    process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    if (report.ok || report.failed === undefined) return ExitCode.Ok;
+    const last = report.steps[report.steps.length - 1];
+    process.stderr.write(`provisiond: probe failed at step ${report.failed}: ${last?.summary ?? ''} [PROVD_ERR_PROBE]\n`);
+    return STEP_EXIT[report.failed];
+  } catch (err) {
+    return reportError(err);
+  }
+}
