@@ -5,9 +5,9 @@
  *   two rooms);
  * - no face (src/dhcp, src/mdns, src/http) imports another face's folder: what two faces share
  *   lives in a neutral room (src/urls, src/net, src/limits, …);
- * - only the composition root (src/config/, src/cli/, src/cli.ts, src/admin.ts, src/main.ts,
+ * - only the composition root (src/config/, src/cli/, src/main.ts,
  *   src/daemon.ts) imports src/config/: a face or a domain types its own section;
- * - imports come first in each file of the rooms listed in TOP_IMPORT_ROOMS (no constant
+ * - imports come first in every file of src/ (no constant
  *   declared between two import groups).
  *
  * The graph is read from the .ts sources (relative specifiers only, via TypeScript's own
@@ -25,8 +25,6 @@ const SRC = join(__dirname, '..', '..', 'src');
 /** FACES are the protocol faces' folders: none may import another. */
 const FACES = ['dhcp', 'mdns', 'http'];
 
-/** TOP_IMPORT_ROOMS are the src/ folders whose files must keep every import above the first other statement. */
-const TOP_IMPORT_ROOMS = ['dhcp', 'mdns', 'http', 'config', 'urls', 'net', 'store', 'limits'];
 
 /** Graph maps a file (path relative to src/, posix separators) to the files it imports. */
 type Graph = ReadonlyMap<string, readonly string[]>;
@@ -161,7 +159,7 @@ function faceViolations(graph: Graph): string[] {
 }
 
 /** isCompositionRoot: the files allowed to import src/config/ (the composed configuration and its loader). */
-const isCompositionRoot = (file: string): boolean => /^(config|cli)\//.test(file) || ['cli.ts', 'admin.ts', 'main.ts', 'daemon.ts'].includes(file);
+const isCompositionRoot = (file: string): boolean => /^(config|cli)\//.test(file) || ['main.ts', 'daemon.ts'].includes(file);
 
 /** configViolations lists each import of src/config/ from a face, a domain or a shared module. */
 function configViolations(graph: Graph): string[] {
@@ -247,7 +245,7 @@ test('lateImports finds an import below a constant', () => {
   assert.deepEqual(lateImports('b.ts', "import { a } from './a';\nimport type { B } from './b';\nexport const X = 1;\n"), []);
 });
 
-test(`imports come first in each file of src/{${TOP_IMPORT_ROOMS.join(',')}}`, () => {
-  const bad = TOP_IMPORT_ROOMS.flatMap((room) => listTs(join(SRC, room)).flatMap((f) => lateImports(relative(SRC, f), readFileSync(f, 'utf8'))));
+test('imports come first in every file of src/', () => {
+  const bad = listTs(SRC).flatMap((f) => lateImports(relative(SRC, f), readFileSync(f, 'utf8')));
   assert.deepEqual(bad, [], `imports below other statements:\n  ${bad.join('\n  ')}`);
 });
