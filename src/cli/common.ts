@@ -57,6 +57,7 @@ export function exitCodeFor(code: ErrorCode): number {
       return ExitCode.Startup;
     case 'PROVD_ERR_USER':
     case 'PROVD_ERR_RENDER':
+    case 'PROVD_ERR_TEMPLATE':
     case 'PROVD_ERR_KEY':
       return ExitCode.Admin;
     case 'PROVD_ERR_PROBE':

@@ -12,7 +12,10 @@
 import nunjucks from 'nunjucks';
 import type { RenderContext } from './context';
 
-const env = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: true, trimBlocks: false });
+/** NUNJUCKS_OPTIONS is the one nunjucks configuration of every template environment (property values, phone files). */
+export const NUNJUCKS_OPTIONS: Readonly<nunjucks.ConfigureOptions> = Object.freeze({ autoescape: false, throwOnUndefined: true, trimBlocks: false });
+
+const env = new nunjucks.Environment(null, { ...NUNJUCKS_OPTIONS });
 
 /** CompiledTemplate renders one property value. `literal` skips nunjucks for plain strings. */
 export interface CompiledTemplate {
