@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { flatten, linearize, mergeRaw, validateConfigs, checkRaw } from '../src/phones/configs';
+import { flatten, linearize, mergeRaw, validateConfigs, checkRaw, withDefaults } from '../src/phones/configs';
 import type { PhoneConfig, PhoneConfigs, RawMap } from '../src/phones/configs';
 
 function configs(...list: { id: string; parents?: string[]; raw?: RawMap }[]): PhoneConfigs {
@@ -215,4 +215,28 @@ describe('raw config checks', () => {
       assert.deepEqual(checkRaw('c', row.raw), row.problems);
     });
   }
+});
+
+describe('withDefaults (wazo-provd fills these before rendering)', () => {
+  test('fills what is missing, keeps what is set', () => {
+    assert.deepEqual(withDefaults({}), { funckeys: {}, sccp_call_managers: {}, sip_lines: {}, sip_srtp_mode: 'disabled', sip_transport: 'udp', syslog_port: 514 });
+    const raw: RawMap = {
+      sip_proxy_ip: '10.0.0.1',
+      sip_transport: 'tls',
+      sip_lines: { '1': { proxy_ip: '10.0.0.2', username: 'alice' }, '2': { proxy_ip: '10.0.0.3', registrar_ip: '10.0.0.4', username: 'bob', auth_username: 'b0b' } },
+    };
+    assert.deepEqual(withDefaults(raw), {
+      funckeys: {},
+      sccp_call_managers: {},
+      sip_lines: {
+        '1': { auth_username: 'alice', proxy_ip: '10.0.0.2', registrar_ip: '10.0.0.2', username: 'alice' },
+        '2': { auth_username: 'b0b', proxy_ip: '10.0.0.3', registrar_ip: '10.0.0.4', username: 'bob' },
+      },
+      sip_proxy_ip: '10.0.0.1',
+      sip_registrar_ip: '10.0.0.1',
+      sip_srtp_mode: 'disabled',
+      sip_transport: 'tls',
+      syslog_port: 514,
+    });
+  });
 });

@@ -301,3 +301,36 @@ export function validateConfigs(configs: PhoneConfigs): string[] {
   problems.push(...[...cycles].sort());
   return problems;
 }
+
+/**
+ * withDefaults fills what wazo-provd fills just before rendering (reference §1.4), without
+ * overriding a value that is set: `sip_registrar_ip` from `sip_proxy_ip`; per line,
+ * `registrar_ip` from `proxy_ip` and `auth_username` from `username`; `sip_srtp_mode`
+ * `disabled`, `sip_transport` `udp`, `syslog_port` 514; empty `sip_lines`, `sccp_call_managers`
+ * and `funckeys`.
+ */
+export function withDefaults(raw: RawMap): RawMap {
+  const add: Record<string, RawValue> = {};
+  const fill = (key: string, value: RawValue | undefined): void => {
+    if (raw[key] === undefined && value !== undefined && value !== null) setOwn(add, key, value);
+  };
+  fill('sip_registrar_ip', raw.sip_proxy_ip);
+  fill('sip_srtp_mode', 'disabled');
+  fill('sip_transport', 'udp');
+  fill('syslog_port', 514);
+  for (const k of NUMBERED_MAPS) fill(k, {});
+  const lines = raw.sip_lines;
+  if (isMap(lines)) {
+    const fixed: Record<string, RawValue> = {};
+    for (const n of Object.keys(lines)) {
+      const line = lines[n];
+      if (!isMap(line)) continue;
+      const extra: Record<string, RawValue> = {};
+      if (line.registrar_ip === undefined && line.proxy_ip !== undefined && line.proxy_ip !== null) setOwn(extra, 'registrar_ip', line.proxy_ip);
+      if (line.auth_username === undefined && line.username !== undefined && line.username !== null) setOwn(extra, 'auth_username', line.username);
+      if (Object.keys(extra).length > 0) setOwn(fixed, n, extra);
+    }
+    if (Object.keys(fixed).length > 0) setOwn(add, 'sip_lines', fixed);
+  }
+  return mergeRaw(raw, add);
+}
