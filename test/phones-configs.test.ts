@@ -2,6 +2,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { flatten, linearize, mergeRaw, validateConfigs, checkRaw, withDefaults } from '../src/phones/configs';
 import type { PhoneConfig, PhoneConfigs, RawMap } from '../src/phones/configs';
+import { createTemplateLookup } from '../src/templates/lookup';
+import type { TemplateFiles } from '../src/templates/lookup';
 
 function configs(...list: { id: string; parents?: string[]; raw?: RawMap }[]): PhoneConfigs {
   return new Map(list.map((c): [string, PhoneConfig] => [c.id, { id: c.id, parents: c.parents ?? [], raw: c.raw ?? {} }]));
@@ -239,4 +241,29 @@ describe('withDefaults (wazo-provd fills these before rendering)', () => {
       syslog_port: 514,
     });
   });
+});
+
+test('flatten + withDefaults + the lookup render the same bytes whatever order the configs were written in', () => {
+  const tree = new Map<string, string>([
+    ['/s/base.tpl', '{% for n, l in sip_lines %}account.{{ n }}.user_name = {{ l.username }}\naccount.{{ n }}.auth_name = {{ l.auth_username }}\naccount.{{ n }}.password = {{ l.password }}\naccount.{{ n }}.sip_server.1.address = {{ l.registrar_ip }}\n{% endfor %}{% for n, k in funckeys %}linekey.{{ n }}.type = {{ k.type }}\nlinekey.{{ n }}.value = {{ k.value }}\n{% endfor %}{% for k, v in X_extra %}{{ k }} = {{ v }}\n{% endfor %}transport = {{ sip_transport }}\n'],
+  ]);
+  const files: TemplateFiles = { stamp: (p) => (tree.has(p) ? '1' : undefined), read: (p) => tree.get(p) ?? '' };
+  const lookup = createTemplateLookup([{ label: 'custom', dir: '/c' }, { label: 'shipped', dir: '/s' }], files);
+  const one = configs(
+    { id: 'base', raw: { X_extra: { b: 2, a: 1 }, sip_lines: { '1': { proxy_ip: '10.0.0.1' } } } },
+    { id: 'dev', parents: ['base'], raw: { funckeys: { '2': { value: '1002', type: 'blf' }, '1': { type: 'park', value: '700' } }, sip_lines: { '1': { username: 'alice', password: 's' } } } },
+  );
+  const two = configs(
+    { id: 'dev', parents: ['base'], raw: { sip_lines: { '1': { password: 's', username: 'alice' } }, funckeys: { '1': { value: '700', type: 'park' }, '2': { type: 'blf', value: '1002' } } } },
+    { id: 'base', raw: { sip_lines: { '1': { proxy_ip: '10.0.0.1' } }, X_extra: { a: 1, b: 2 } } },
+  );
+  const render = (set: PhoneConfigs): Buffer => Buffer.from(lookup.render('0015651234AB.cfg', 'T46S', withDefaults(flat(set, 'dev'))).text);
+  const a = render(one);
+  assert.ok(a.equals(render(two)));
+  assert.ok(a.equals(render(one)));
+  assert.equal(
+    a.toString(),
+    'account.1.user_name = alice\naccount.1.auth_name = alice\naccount.1.password = s\naccount.1.sip_server.1.address = 10.0.0.1\n' +
+      'linekey.1.type = park\nlinekey.1.value = 700\nlinekey.2.type = blf\nlinekey.2.value = 1002\na = 1\nb = 2\ntransport = udp\n',
+  );
 });

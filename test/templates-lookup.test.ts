@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTemplateLookup, checkTemplateName, templateChain, stableContext, diskFiles } from '../src/templates/lookup';
+import { createTemplateLookup, checkTemplateName, templateChain, stableContext, diskFiles, vendorRoots } from '../src/templates/lookup';
 import type { TemplateFiles, TemplateRoot } from '../src/templates/lookup';
 import { isProvError } from '../src/errors';
 
@@ -159,6 +159,15 @@ describe('names that escape the directories are refused', () => {
     for (const c of CASES) templateError(() => lookup.render(c.file, c.model, {}), /template name .* (is absolute|leaves the template directories)/);
     for (const p of [...files.stamps, ...files.reads]) assert.ok(ROOTS.some((r) => p.startsWith(r.dir + '/')), p);
   });
+});
+
+test('vendorRoots: custom under the site directory, then the shipped profile; bad names refused', () => {
+  assert.deepEqual(vendorRoots('/etc/provisiond/templates', 'yealink', '/usr/lib/provisiond/profiles/yealink/templates'), [
+    { label: 'custom', dir: '/etc/provisiond/templates/yealink' },
+    { label: 'shipped', dir: '/usr/lib/provisiond/profiles/yealink/templates' },
+  ]);
+  for (const v of ['', '..', 'Yealink', 'a/b', '../x']) templateError(() => vendorRoots('/etc', v, '/usr'), /vendor name/);
+  templateError(() => createTemplateLookup([{ label: 'a/b', dir: '/x' }]), /root label/);
 });
 
 describe('changes on disk are seen at the next render, with no reconfigure step', () => {

@@ -151,6 +151,22 @@ interface Located extends TemplateFile {
 /** GetTemplate is nunjucks's Environment.getTemplate as its compiled templates call it. */
 type GetTemplate = (name: unknown, eagerCompile?: unknown, parentName?: unknown, ignoreMissing?: unknown, cb?: unknown) => unknown;
 
+/** VENDOR_RE is a vendor (profile) name as it appears in a directory name. */
+const VENDOR_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/**
+ * vendorRoots gives a vendor's two roots: `custom` is `<customBase>/<vendor>` (a site directory
+ * under the configuration directory, never touched by an upgrade), `shipped` the installed
+ * profile's templates directory.
+ */
+export function vendorRoots(customBase: string, vendor: string, shippedDir: string): TemplateRoot[] {
+  if (!VENDOR_RE.test(vendor)) throw new ProvError('PROVD_ERR_TEMPLATE', `vendor name ${JSON.stringify(vendor)} is not lowercase letters, digits, - and _`);
+  return [
+    { label: 'custom', dir: join(customBase, vendor) },
+    { label: 'shipped', dir: shippedDir },
+  ];
+}
+
 /** LookupOptions tunes the freshness check; `now` is injectable for tests. */
 export interface LookupOptions {
   /** recheckMs is how long a file's stamp is trusted before it is read again (0: at every render). */
@@ -166,6 +182,10 @@ const MAX_STAMPS = 4096;
 
 /** createTemplateLookup builds a lookup over roots in priority order (custom first) and a file reader. */
 export function createTemplateLookup(roots: readonly TemplateRoot[], files: TemplateFiles = diskFiles, options: LookupOptions = {}): TemplateLookup {
+  for (const r of roots) {
+    // The label is the first segment of the paths nunjucks knows templates by (see resolve()).
+    if (r.label === '' || r.label.includes('/')) throw new ProvError('PROVD_ERR_TEMPLATE', `template root label ${JSON.stringify(r.label)} is empty or has a /`);
+  }
   const absRoots = roots.map((r) => ({ label: r.label, dir: r.dir }));
   const recheckMs = options.recheckMs ?? DEFAULT_RECHECK_MS;
   const now = options.now ?? Date.now;
