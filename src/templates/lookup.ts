@@ -267,6 +267,10 @@ export function createTemplateLookup(roots: readonly TemplateRoot[], files: Temp
     return current;
   }
 
+  // Every lookup passes through env.getTemplate: the chain's winner here, and include, extends,
+  // import and from in nunjucks's compiled code. Wrapping it on this instance (and dropping
+  // entries of loader.cache, where nunjucks 3 keeps compiled templates by name) relies on
+  // nunjucks internals; the lookup tests fail if a nunjucks release changes them.
   const original = (env.getTemplate as unknown as GetTemplate).bind(env);
   const wrapped: GetTemplate = (name, eagerCompile, parentName, ignoreMissing, cb) => {
     if (typeof name === 'string') {
