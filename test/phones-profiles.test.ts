@@ -46,6 +46,8 @@ describe('profile format', () => {
     assert.equal(r.profile?.vendor, 'acme');
     assert.deepEqual([...(r.profile?.ouis ?? [])], ['00:11:22']);
     assert.deepEqual(r.profile?.models.get('A1'), {});
+    const m = parseProfile(MINIMAL.replace('  A1:', "  Z9: { hardwareId: '07' }\n  '300':\n  A1: { lines: 2 }"), 'x.yaml');
+    assert.deepEqual([...(m.profile?.models.entries() ?? [])], [['Z9', { hardwareId: '07' }], ['300', {}], ['A1', { lines: 2 }]], 'models keep file order');
   });
 
   // Each row breaks the minimal profile; the problem must name the file and the line.
@@ -167,7 +169,7 @@ describe('loader', () => {
       assert.equal(r.problems.length, 3, lines.join('\n'));
       assert.ok(lines.some((l) => l.startsWith(`${join(site, 'empty', 'profile.yaml')}: cannot read`)), lines.join('\n'));
       assert.ok(lines.some((l) => l.startsWith(`${omega}:1:1: vendor: vendor 'acme' differs from its folder name 'omega'`)), lines.join('\n'));
-      assert.ok(lines.some((l) => l.startsWith(`${zeta}:4:`) && /not valid YAML|invalid regular expression/.test(l)), lines.join('\n'));
+      assert.ok(lines.some((l) => l.startsWith(`${zeta}:4:`) && /userAgents\[0\]: invalid regular expression/.test(l)), lines.join('\n'));
 
       // No site folder: the shipped ones; a missing site folder is no problem, a missing shipped one is.
       assert.deepEqual([...loadProfiles(ship).profiles.keys()], ['acme', 'omega', 'zeta']);
@@ -204,6 +206,21 @@ const BOOTS: { vendor: string; ua: string; id: Partial<Expect>; files: [string, 
       ['/0015654aa937.cfg', 'device', true],
       ['/custom-include.cfg', 'unknown', false],
     ],
+  },
+  {
+    vendor: 'yealink',
+    ua: 'Yealink W52P 25.73.0.40 00:15:65:12:34:56',
+    id: { model: 'W52P', version: '25.73.0.40', mac: '00:15:65:12:34:56' },
+    files: [
+      ['/y000000000025.cfg', 'common', false],
+      ['/001565123456.cfg', 'device', true],
+    ],
+  },
+  {
+    vendor: 'yealink',
+    ua: 'yealink SIP VP-T49G 51.80.0.10 00:15:65:ab:cd:ef',
+    id: { model: 'T49G', version: '51.80.0.10', mac: '00:15:65:ab:cd:ef' },
+    files: [['/001565abcdef.cfg', 'device', true]],
   },
   {
     vendor: 'polycom',

@@ -276,7 +276,14 @@ export function parseProfile(text: string, file: string): { profile?: Profile; p
   d.sensitiveFiles.forEach((src, i) => {
     if (!perDevice.has(src)) at(['sensitiveFiles', i], `'${src}' is not one of this profile's deviceFiles or macInPath patterns`);
   });
-  const models = new Map<string, ModelInfo>(Object.entries(d.models));
+  // File order (a shared hardwareId names the first model listed); a plain object would put '300' before 'D120'.
+  const modelsNode = doc.get('models', true);
+  const order = isMap(modelsNode) ? modelsNode.items.flatMap((it) => (isPair(it) && isScalar(it.key) ? [String(it.key.value)] : [])) : [];
+  const models = new Map<string, ModelInfo>();
+  for (const name of [...order, ...Object.keys(d.models)]) {
+    const info = d.models[name];
+    if (info !== undefined && !models.has(name)) models.set(name, info);
+  }
   const hasHwid = [...commonFiles].some((p) => p.source.includes('{hwid}'));
   if (hasHwid && ![...models.values()].some((m) => m.hardwareId !== undefined)) at(['models'], 'a common file uses {hwid} but no model declares a hardwareId');
   if (problems.length > 0) return { problems: sortProblems(problems) };
