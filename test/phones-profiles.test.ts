@@ -4,10 +4,11 @@
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compilePattern, compileUserAgent, formatProfileProblem, parseProfile, regexSafetyProblem, type ProfileProblem } from '../src/phones/profile';
+import { compilePattern, compileUserAgent, fileNameFor, formatProfileProblem, parseProfile, regexSafetyProblem, type ProfileProblem } from '../src/phones/profile';
 import { loadProfiles, shippedProfilesDir } from '../src/phones/profiles';
 import { fileOf, identify, macFrom, MAX_USER_AGENT, type Identification } from '../src/phones/identify';
 
@@ -110,6 +111,30 @@ describe('profile format', () => {
     for (const bad of ['{mac', 'a/{mac}', '{mac}{MAC}', '{x}', '']) assert.equal(typeof compilePattern(bad), 'string', bad);
     assert.equal((compilePattern('{MAC}.xml') as { macCase: string }).macCase, 'upper');
     assert.equal((compilePattern('spa{model}.cfg') as { modelPrefix: string }).modelPrefix, 'spa');
+  });
+
+  test('fileNameFor writes the MAC in the case the vendor requests, and round-trips through identify', () => {
+    const pat = (src: string) => {
+      const p = compilePattern(src);
+      assert.ok(typeof p !== 'string', src);
+      return p;
+    };
+    assert.equal(fileNameFor(pat('{mac}.cfg'), '00:15:65:4A:A9:37'), '0015654aa937.cfg');
+    assert.equal(fileNameFor(pat('{MAC}.xml'), '00:04:13:92:2d:24'), '000413922D24.xml');
+    assert.equal(fileNameFor(pat('snom{model}-{MAC}.htm'), '00:04:13:92:2d:24', 'D785'), 'snomD785-000413922D24.htm');
+    assert.equal(fileNameFor(pat('snom{model}-{MAC}.htm'), '00:04:13:92:2d:24'), undefined, 'no model');
+    assert.equal(fileNameFor(pat('snom{model}-{MAC}.htm'), '00:04:13:92:2d:24', '../x'), undefined, 'an unfit model');
+    assert.equal(fileNameFor(pat('{mac}.cfg'), 'not a mac'), undefined);
+    for (const profile of P.values()) {
+      for (const p of profile.deviceFiles) {
+        const model = [...profile.models.keys()].find((m) => /^[A-Za-z0-9_]+$/.test(m));
+        const name = fileNameFor(p, '02:00:00:12:34:56', model);
+        assert.ok(name !== undefined, `${profile.vendor} ${p.source}`);
+        const got = identify({ path: `/${name}` }, new Map([[profile.vendor, profile]]));
+        assert.equal(got?.kind, 'device', `${profile.vendor} ${name}`);
+        assert.equal(got?.mac, '02:00:00:12:34:56');
+      }
+    }
   });
 
   test('regexSafetyProblem flags nested unbounded quantifiers only', () => {
@@ -448,6 +473,33 @@ describe('identification: hostile input', () => {
     }
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     assert.ok(ms < 200, `${ms} ms`);
+  });
+
+  test('identify never throws and keeps its promises on random input (fast-check)', () => {
+    const phoneish = fc.oneof(
+      fc.string({ maxLength: 600 }),
+      fc.constantFrom(...BOOTS.map((b) => b.ua)).chain((ua) => fc.tuple(fc.nat({ max: ua.length }), fc.string({ maxLength: 40 })).map(([i, s]) => ua.slice(0, i) + s + ua.slice(i))),
+    );
+    const pathish = fc.oneof(fc.string({ maxLength: 300 }), fc.stringMatching(/^\/[0-9a-fA-F%./-]{0,40}\.(?:cfg|xml|boot|htm)$/));
+    fc.assert(
+      fc.property(phoneish, pathish, fc.oneof(fc.constant('192.0.2.1'), fc.string({ maxLength: 70 })), (ua, path, ip) => {
+        const got = identify({ userAgent: ua, path, ip }, P);
+        if (got === undefined) return;
+        assert.ok(P.has(got.vendor));
+        if (got.mac !== undefined) assert.match(got.mac, /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/);
+        if (got.ip !== undefined) assert.ok(got.ip === '192.0.2.1' || got.ip.length <= 64);
+        assert.ok(!got.file.includes('/'));
+        assert.equal(got.kind === 'unknown', got.pattern === undefined);
+        if (got.sensitive) assert.equal(got.kind, 'device');
+      }),
+      { numRuns: 3000, interruptAfterTimeLimit: 3000 },
+    );
+  });
+
+  test('the source address is kept only when it is an IP address', () => {
+    const ua = 'Fanvil X4 2.10.2.6887 0c383e07e16c';
+    assert.equal(identify({ userAgent: ua, path: '/x', ip: '2001:db8::1' }, P)?.ip, '2001:db8::1');
+    assert.equal(identify({ userAgent: ua, path: '/x', ip: 'evil\nline' }, P)?.ip, undefined);
   });
 
   test('no shipped User-Agent regex has a nested quantifier', () => {

@@ -10,6 +10,7 @@
  * The MAC comes from the User-Agent first, then from the path; when both exist and differ, the
  * User-Agent's is kept and `macConflict` says so (the MAC is attacker-controlled either way).
  */
+import { isIP } from 'node:net';
 import { normalizeMac } from '../devices/device';
 import type { FilePattern, Profile } from './profile';
 
@@ -37,6 +38,7 @@ export interface Identification {
   readonly serial?: string;
   /** mac is `aa:bb:cc:dd:ee:ff`. */
   readonly mac?: string;
+  /** ip is the source address when it is an IPv4 or IPv6 address. */
   readonly ip?: string;
   /** file is the requested file name (last path segment). */
   readonly file: string;
@@ -164,7 +166,7 @@ function byPath(profiles: Iterable<Profile>, file: string): { profile: Profile; 
 export function identify(req: PhoneRequest, profiles: ReadonlyMap<string, Profile>): Identification | undefined {
   const ua = req.userAgent !== undefined && req.userAgent.length <= MAX_USER_AGENT ? req.userAgent.trim() : '';
   const file = req.path !== undefined && req.path.length <= MAX_PATH ? fileOf(req.path) : undefined;
-  const ip = req.ip !== undefined && req.ip.length <= 64 ? req.ip.trim() : undefined;
+  const ip = req.ip !== undefined && req.ip.length <= 64 && isIP(req.ip.trim()) !== 0 ? req.ip.trim() : undefined;
   const list = [...profiles.values()];
 
   const byUa = ua === '' ? undefined : matchUserAgent(list, ua);

@@ -128,6 +128,25 @@ export function compilePattern(source: string): FilePattern | string {
 }
 
 /**
+ * fileNameFor writes a per-device file name in the vendor's letter case: `{mac}` lowercase, `{MAC}`
+ * uppercase, `{model}` as given. Undefined when the pattern has a part that cannot be filled
+ * (`{hwid}`, `{name}`, a missing or unfit model) or the MAC is not one.
+ */
+export function fileNameFor(pattern: FilePattern, mac: string, model?: string): string | undefined {
+  const hex = mac.replace(/[:-]/g, '');
+  if (!/^[0-9A-Fa-f]{12}$/.test(hex)) return undefined;
+  let ok = true;
+  const out = pattern.source.replace(/\{([A-Za-z]+)\}/g, (_, name: string) => {
+    if (name === 'mac') return hex.toLowerCase();
+    if (name === 'MAC') return hex.toUpperCase();
+    if (name === 'model' && model !== undefined && /^[A-Za-z0-9_]{1,32}$/.test(model)) return model;
+    ok = false;
+    return '';
+  });
+  return ok ? out : undefined;
+}
+
+/**
  * regexSafetyProblem returns why a regex source may backtrack catastrophically, or undefined: a
  * group that holds an unbounded quantifier (`*`, `+`, `{n,}`) and is itself repeated (`*`, `+`,
  * `{n,}`, `{n,m}` with m > 1). A heuristic, not a proof: input length is capped as well.
