@@ -218,7 +218,22 @@ export function compileUserAgent(src: string): RegExp | string {
   return re;
 }
 
-const patternList = z.array(z.string()).max(MAX_PATTERNS).default([]);
+/** checked wraps a compile step as a zod string check, so that its problems come with the schema's, all at once. */
+const checked = (check: (s: string) => string | undefined) =>
+  z.string().superRefine((s, ctx) => {
+    const problem = check(s);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const macProblem = (needMac: boolean) => (src: string): string | undefined => {
+  const r = compilePattern(src);
+  if (typeof r === 'string') return r;
+  if (needMac && r.macCase === undefined) return `a per-device file name holds {mac} or {MAC}: '${src}'`;
+  if (!needMac && r.macCase !== undefined) return `a common file name holds no MAC (list it under deviceFiles or macInPath): '${src}'`;
+  return undefined;
+};
+
+const patternList = (needMac: boolean) => z.array(checked(macProblem(needMac))).max(MAX_PATTERNS).default([]);
 
 /** profileSchema is the shape of profile.yaml (unknown keys are refused). */
 export const profileSchema = z.strictObject({
@@ -226,11 +241,19 @@ export const profileSchema = z.strictObject({
   vendor: z.string().regex(VENDOR_RE, 'lowercase letters, digits and dashes, starting with a letter (the folder name)'),
   /** family is a human description (e.g. "Yealink T2x/T4x/T5x"). */
   family: z.string().min(1).max(128),
-  userAgents: z.array(z.string()).max(MAX_PATTERNS).default([]),
-  macInPath: patternList,
-  commonFiles: patternList,
-  deviceFiles: patternList,
-  sensitiveFiles: patternList,
+  userAgents: z
+    .array(
+      checked((src) => {
+        const r = compileUserAgent(src);
+        return typeof r === 'string' ? r : undefined;
+      }),
+    )
+    .max(MAX_PATTERNS)
+    .default([]),
+  macInPath: patternList(true),
+  commonFiles: patternList(false),
+  deviceFiles: patternList(true),
+  sensitiveFiles: z.array(z.string()).max(MAX_PATTERNS).default([]),
   ouis: z.array(z.string().regex(OUI_RE, 'an OUI is 3 bytes: aa:bb:cc, aa-bb-cc or aabbcc')).max(256).default([]),
   models: z
     .record(
@@ -264,6 +287,7 @@ export function parseProfile(text: string, file: string): { profile?: Profile; p
   const result = profileSchema.safeParse(data);
   if (!result.success) {
     const problems = result.error.issues.flatMap((issue) => describeIssue(issue, file, data, doc, lc));
+    for (const [path, message] of crossProblems(data)) problems.push({ file, path: dotted(path), message, ...valuePosition(doc, lc, path) });
     return { problems: sortProblems(problems) };
   }
   const d = result.data;
@@ -271,30 +295,13 @@ export function parseProfile(text: string, file: string): { profile?: Profile; p
   const at = (path: PathKey[], message: string): void => {
     problems.push({ file, path: dotted(path), message, ...valuePosition(doc, lc, path) });
   };
-  const userAgents: RegExp[] = [];
-  d.userAgents.forEach((src, i) => {
-    const r = compileUserAgent(src);
-    if (typeof r === 'string') at(['userAgents', i], r);
-    else userAgents.push(r);
-  });
-  const compileList = (key: 'macInPath' | 'commonFiles' | 'deviceFiles', needMac: boolean): FilePattern[] => {
-    const out: FilePattern[] = [];
-    d[key].forEach((src, i) => {
-      const r = compilePattern(src);
-      if (typeof r === 'string') return at([key, i], r);
-      if (needMac && r.macCase === undefined) return at([key, i], `a per-device file name holds {mac} or {MAC}: '${src}'`);
-      if (!needMac && r.macCase !== undefined) return at([key, i], `a common file name holds no MAC (list it under deviceFiles or macInPath): '${src}'`);
-      out.push(r);
-    });
-    return out;
-  };
-  const macInPath = compileList('macInPath', true);
-  const commonFiles = compileList('commonFiles', false);
-  const deviceFiles = compileList('deviceFiles', true);
-  const perDevice = new Set([...d.deviceFiles, ...d.macInPath]);
-  d.sensitiveFiles.forEach((src, i) => {
-    if (!perDevice.has(src)) at(['sensitiveFiles', i], `'${src}' is not one of this profile's deviceFiles or macInPath patterns`);
-  });
+  for (const [path, message] of crossProblems(data)) at(path, message);
+  // The schema has compiled every regex and pattern once already: these cannot fail.
+  const userAgents = d.userAgents.map((src) => compileUserAgent(src) as RegExp);
+  const compileList = (list: readonly string[]): FilePattern[] => list.map((src) => compilePattern(src) as FilePattern);
+  const macInPath = compileList(d.macInPath);
+  const commonFiles = compileList(d.commonFiles);
+  const deviceFiles = compileList(d.deviceFiles);
   // File order (a shared hardwareId names the first model listed); a plain object would put '300' before 'D120'.
   const modelsNode = doc.get('models', true);
   const order = isMap(modelsNode) ? modelsNode.items.flatMap((it) => (isPair(it) && isScalar(it.key) ? [String(it.key.value)] : [])) : [];
@@ -303,8 +310,6 @@ export function parseProfile(text: string, file: string): { profile?: Profile; p
     const info = d.models[name];
     if (info !== undefined && !models.has(name)) models.set(name, info);
   }
-  const hasHwid = [...commonFiles].some((p) => p.source.includes('{hwid}'));
-  if (hasHwid && ![...models.values()].some((m) => m.hardwareId !== undefined)) at(['models'], 'a common file uses {hwid} but no model declares a hardwareId');
   if (problems.length > 0) return { problems: sortProblems(problems) };
   const ouis = new Set(d.ouis.map((o) => o.toLowerCase().replace(/[:-]/g, '').replace(/(..)(?!$)/g, '$1:')));
   return {
@@ -323,6 +328,24 @@ export function parseProfile(text: string, file: string): { profile?: Profile; p
     },
     problems: [],
   };
+}
+
+/** crossProblems checks what links two keys (read defensively: it also runs when the schema failed, so that every problem shows at once). */
+function crossProblems(data: unknown): [PathKey[], string][] {
+  const out: [PathKey[], string][] = [];
+  const d = (data !== null && typeof data === 'object' ? data : {}) as Record<string, unknown>;
+  const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+  const perDevice = new Set([...strings(d['deviceFiles']), ...strings(d['macInPath'])]);
+  const sensitive = d['sensitiveFiles'];
+  if (Array.isArray(sensitive)) {
+    sensitive.forEach((src: unknown, i) => {
+      if (typeof src === 'string' && !perDevice.has(src)) out.push([['sensitiveFiles', i], `'${src}' is not one of this profile's deviceFiles or macInPath patterns`]);
+    });
+  }
+  const models = d['models'] !== null && typeof d['models'] === 'object' ? Object.values(d['models'] as Record<string, unknown>) : [];
+  const hasHwidModel = models.some((m) => m !== null && typeof m === 'object' && 'hardwareId' in m);
+  if (strings(d['commonFiles']).some((p) => p.includes('{hwid}')) && !hasHwidModel) out.push([['models'], 'a common file uses {hwid} but no model declares a hardwareId']);
+  return out;
 }
 
 function sortProblems(problems: ProfileProblem[]): ProfileProblem[] {
