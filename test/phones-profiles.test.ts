@@ -81,6 +81,14 @@ describe('profile format', () => {
     });
   }
 
+  test('an alias bomb is a problem, not a thrown error', () => {
+    let text = 'a: &a [x, x, x, x, x, x, x, x, x]\n';
+    for (let i = 0, prev = 'a'; i < 12; prev = `b${i}`, i++) text += `b${i}: &b${i} [${Array(9).fill(`*${prev}`).join(', ')}]\n`;
+    const r = parseProfile(text, 'bomb.yaml');
+    assert.equal(r.profile, undefined);
+    assert.match(formatProfileProblem(r.problems[0] as ProfileProblem), /^bomb\.yaml: not valid YAML: .*alias/);
+  });
+
   test('every problem of a file is reported, not only the first', () => {
     const text = withLine(11, "ouiz: ['00:11:22']").replace("  - '{mac}.cfg'\ncommonFiles", "  - '{foo}.cfg'\ncommonFiles");
     const r = parseProfile(text.replace("resyncEvent: 'check-sync'", "resyncEvent: 'check sync'"), 'x.yaml');

@@ -283,7 +283,13 @@ export function parseProfile(text: string, file: string): { profile?: Profile; p
     });
     return { problems };
   }
-  const data: unknown = doc.toJS() ?? {};
+  let data: unknown;
+  try {
+    data = doc.toJS() ?? {};
+  } catch (err) {
+    // yaml refuses alias bombs ("Excessive alias count") by throwing: a problem like any other.
+    return { problems: [{ file, path: '', message: `not valid YAML: ${err instanceof Error ? err.message : String(err)}` }] };
+  }
   const result = profileSchema.safeParse(data);
   if (!result.success) {
     const problems = result.error.issues.flatMap((issue) => describeIssue(issue, file, data, doc, lc));

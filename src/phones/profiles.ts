@@ -40,7 +40,14 @@ export function loadProfiles(shippedDir: string, siteDir?: string): LoadedProfil
     const file = join(folder, PROFILE_FILE);
     const text = readText(file, problems);
     if (text === undefined) continue;
-    const r = parseProfile(text, file);
+    let r: ReturnType<typeof parseProfile>;
+    try {
+      r = parseProfile(text, file);
+    } catch (err) {
+      // parseProfile reports problems as values; this boundary keeps an unforeseen throw one too.
+      problems.push({ file, path: '', message: `cannot load: ${err instanceof Error ? err.message : String(err)}` });
+      continue;
+    }
     problems.push(...r.problems);
     if (!r.profile) continue;
     if (r.profile.vendor !== vendor) {
