@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
+import { LineCounter, parseDocument, isScalar, type Document } from 'yaml';
+import { dotted, keyPosition, valueAt, valuePosition, type PathKey } from '../yamlpos';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema';
 import { ProvError, errorMessage } from '../errors';
@@ -111,7 +112,6 @@ export function reloadRefusal(prev: Config, next: Config): string | undefined {
   return `the new configuration removes every tenant (${before.join(', ')}): every provisioning request would get 404; set provisioning.allowNoTenants: true to mean it`;
 }
 
-type PathKey = PropertyKey;
 
 function describeIssue(issue: z.core.$ZodIssue, data: unknown, doc: Document, lc: LineCounter): Problem[] {
   const path = issue.path as PathKey[];
@@ -134,47 +134,10 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown, doc: Document, lc
   return [{ path: dotted(path), message, ...pos }];
 }
 
-function dotted(path: readonly PathKey[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
-  return out;
-}
 
-function valueAt(data: unknown, path: readonly PathKey[]): unknown {
-  let cur: unknown = data;
-  for (const p of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[p];
-  }
-  return cur;
-}
 
-function linePos(lc: LineCounter, offset: number | undefined): { line?: number; col?: number } {
-  if (offset === undefined) return {};
-  const p = lc.linePos(offset);
-  return { line: p.line, col: p.col };
-}
 
-function valuePosition(doc: Document, lc: LineCounter, path: readonly PathKey[]): { line?: number; col?: number } {
-  // Walk down as far as the document goes; a missing key points at its parent.
-  for (let n = path.length; n >= 0; n--) {
-    const node = doc.getIn(path.slice(0, n) as unknown[], true) as Node | undefined;
-    if (node && (isScalar(node) || isMap(node) || typeof node === 'object') && 'range' in node && node.range) {
-      return linePos(lc, node.range[0]);
-    }
-  }
-  return {};
-}
 
-function keyPosition(doc: Document, lc: LineCounter, path: readonly PathKey[], key: string): { line?: number; col?: number } {
-  const parent = path.length === 0 ? doc.contents : doc.getIn(path as unknown[], true);
-  if (isMap(parent)) {
-    for (const item of parent.items) {
-      if (isPair(item) && isScalar(item.key) && String(item.key.value) === key && item.key.range) return linePos(lc, item.key.range[0]);
-    }
-  }
-  return valuePosition(doc, lc, path);
-}
 
 /** knownKeysAt lists the keys the schema allows in the object at `path`. */
 function knownKeysAt(path: readonly PathKey[]): string[] {

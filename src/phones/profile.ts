@@ -17,7 +17,8 @@
  * (a syntax error names file:line) and refused when a quantified group holds an unbounded
  * quantifier (`(a+)+`, the shape of catastrophic backtracking).
  */
-import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
+import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document } from 'yaml';
+import { dotted, keyPosition, valueAt, valuePosition, type PathKey } from '../yamlpos';
 import { z } from 'zod';
 
 /** ProfileProblem is one thing wrong with a profile file: where, and what. */
@@ -270,7 +271,6 @@ export const profileSchema = z.strictObject({
   resyncEvent: z.string().regex(EVENT_RE, "a SIP event such as 'check-sync' or 'check-sync;reboot=false'"),
 });
 
-type PathKey = PropertyKey;
 
 /** parseProfile validates and compiles profile.yaml text; `file` names it in problems. */
 export function parseProfile(text: string, file: string): { profile?: Profile; problems: ProfileProblem[] } {
@@ -368,42 +368,7 @@ function describeIssue(issue: z.core.$ZodIssue, file: string, data: unknown, doc
   return [{ file, path: dotted(path), message, ...valuePosition(doc, lc, path) }];
 }
 
-function dotted(path: readonly PathKey[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
-  return out;
-}
 
-function valueAt(data: unknown, path: readonly PathKey[]): unknown {
-  let cur: unknown = data;
-  for (const p of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[p];
-  }
-  return cur;
-}
 
-function linePos(lc: LineCounter, offset: number | undefined): { line?: number; col?: number } {
-  if (offset === undefined) return {};
-  const p = lc.linePos(offset);
-  return { line: p.line, col: p.col };
-}
 
-function valuePosition(doc: Document, lc: LineCounter, path: readonly PathKey[]): { line?: number; col?: number } {
-  // Walk down as far as the document goes; a missing key points at its parent.
-  for (let n = path.length; n >= 0; n--) {
-    const node = (n === 0 ? doc.contents : doc.getIn(path.slice(0, n) as unknown[], true)) as Node | null | undefined;
-    if (node && typeof node === 'object' && 'range' in node && node.range) return linePos(lc, node.range[0]);
-  }
-  return {};
-}
 
-function keyPosition(doc: Document, lc: LineCounter, path: readonly PathKey[], key: string): { line?: number; col?: number } {
-  const parent = path.length === 0 ? doc.contents : doc.getIn(path as unknown[], true);
-  if (isMap(parent)) {
-    for (const item of parent.items) {
-      if (isPair(item) && isScalar(item.key) && String(item.key.value) === key && item.key.range) return linePos(lc, item.key.range[0]);
-    }
-  }
-  return valuePosition(doc, lc, path);
-}
