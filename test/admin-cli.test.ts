@@ -1,32 +1,16 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAIN } from './helpers/daemon';
+import { cliWithInput } from './helpers/daemon';
 import { BODY_HEAD, DOC_PASSWORD, HTTP_LOOPBACK, hashPassword, provisioningYaml, startFace } from './helpers/prov';
 import { parseCsv } from '../src/identity/users';
 
-const ROOT = join(__dirname, '..', '..');
+const cli = (args: readonly string[], input = ''): ReturnType<typeof cliWithInput> => cliWithInput(args, input, 'latin1');
 
-/** cli runs `provisiond ...args` with `input` on stdin (never a TTY here). */
-function cli(args: readonly string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('latin1')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
+const ROOT = join(__dirname, '..', '..');
 
 describe('CLI: users, devices, render', () => {
   let dir: string;

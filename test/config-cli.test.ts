@@ -5,12 +5,12 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, statSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAIN, startDaemon, type Running } from './helpers/daemon';
+import { MAIN, startDaemon, cliWithInput as cli, logLines, type Running } from './helpers/daemon';
 import { BODY_HEAD, DOC_PASSWORD, hashPassword, provisioningYaml } from './helpers/prov';
 import { openSqliteStore } from '../src/store/sqlite';
 import { makeCert, opensslMissing } from './helpers/tls';
@@ -19,22 +19,6 @@ import { NetnsLab, netnsSkipReason } from './helpers/netns';
 const dir = mkdtempSync(join(tmpdir(), 'provisiond-cfgcli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** cli runs `provisiond ...args` with `input` on stdin (never a TTY here). */
-function cli(args: readonly string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
 
 function file(name: string, text: string): string {
   const p = join(dir, name);
@@ -58,14 +42,6 @@ function post(port: number, path: string, body: string): Promise<number> {
   });
 }
 
-/** logLines parses the daemon's JSON log lines. */
-function logLines(d: Running): Record<string, unknown>[] {
-  return d
-    .stdout()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 describe('defect 18c: the built bin is executable', () => {
   test('dist/src/main.js has the exec bit and a node shebang, and runs --version directly', () => {

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { startDaemon, type Running } from './helpers/daemon';
+import { startDaemon, logLines, type Running } from './helpers/daemon';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -32,14 +32,6 @@ function freeTcpPort(): Promise<number> {
   });
 }
 
-/** logLines parses the daemon's JSON log lines. */
-function logLines(d: Running): Record<string, unknown>[] {
-  return d
-    .stdout()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 /** workerPids is every worker PID the daemon logged (at start and at each restart). */
 function workerPids(d: Running): number[] {

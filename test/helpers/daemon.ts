@@ -101,3 +101,32 @@ export async function runCli(args: readonly string[], ms = 20_000): Promise<{ co
   clearTimeout(timer);
   return { code, stdout: r.stdout(), stderr: r.stderr() };
 }
+
+/**
+ * cliWithInput runs `provisiond ...args` with `input` on stdin (never a TTY), killed after 30 s;
+ * stdout is decoded as `stdoutEncoding` (latin1 shows a document's bytes one for one).
+ */
+export function cliWithInput(args: readonly string[], input = '', stdoutEncoding: BufferEncoding = 'utf8'): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString(stdoutEncoding)));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}
+
+/** logLines parses a running daemon's JSON log lines. */
+export function logLines(d: Running): Record<string, unknown>[] {
+  return d
+    .stdout()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
