@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildContext, isSecretKey } from '../src/phones/context';
+import { buildContext, contextFor, isSecretKey } from '../src/phones/context';
 import type { ContextInput, ContextUser } from '../src/phones/context';
 import { renderCacheKey, canonicalJson, contentStamp } from '../src/phones/cachekey';
 import type { CacheKeyInput } from '../src/phones/cachekey';
@@ -280,5 +280,22 @@ describe('render cache key', () => {
     for (const bad of [Number.NaN, Infinity, new Date(0), new Map(), () => 1]) {
       assert.throws(() => renderCacheKey({ ...BASE, context: { x: bad } }), /PROVD_ERR_TEMPLATE|finite|plain|JSON-like/);
     }
+  });
+});
+
+describe('contextFor', () => {
+  test('flattens the device config then builds the same context', () => {
+    const { device, users, tenant, server } = input();
+    const r = contextFor(SET, { device, users, tenant, server });
+    assert.ok(r.ok);
+    assert.equal(JSON.stringify(r.context), JSON.stringify(buildContext(input())));
+  });
+  test('an unknown config or a cycle gives problems, not a throw', () => {
+    const { device, users, tenant, server } = input();
+    const unknown = contextFor(SET, { device: { ...device, config: 'nope' }, users, tenant, server });
+    assert.ok(!unknown.ok && unknown.problems.length > 0);
+    const cyc = configs({ id: 'a', parents: ['b'] }, { id: 'b', parents: ['a'] });
+    const cycle = contextFor(cyc, { device: { ...device, config: 'a' }, users, tenant, server });
+    assert.ok(!cycle.ok && cycle.problems.length > 0);
   });
 });

@@ -21,7 +21,8 @@
  *   `sip_username` → username (default: the user's name), `sip_auth_username` → auth_username
  *   (default: the username, wazo's default), `sip_password` → password, `display_name` →
  *   display_name, `number` → number.
- * wazo's defaults (configs.ts withDefaults) are applied after the users' lines.
+ * wazo's defaults (configs.ts withDefaults) are applied after the users' lines (so a raw config
+ * already passed through withDefaults gives the same result).
  *
  * `http_base_url`: the config's value if it sets one, otherwise the server's; the tenant's URL key
  * becomes its first path segment (src/urls/plan.ts keyedUrl), as wazo appends its key.
@@ -34,7 +35,7 @@
  * Every map of the result has its keys sorted, so its JSON (and a render) is byte-stable
  * whatever order the inputs were built in.
  */
-import { withDefaults, type RawMap, type RawValue } from './configs';
+import { flatten, withDefaults, type PhoneConfigs, type RawMap, type RawValue } from './configs';
 import { keyedUrl } from '../urls/plan';
 
 /** ContextDevice is what the context needs of a device. */
@@ -261,4 +262,17 @@ export function buildContext(input: ContextInput, options: ContextOptions = {}):
   if (first !== undefined && first !== null) setOwn(out, 'user', userEntry(first, 1));
 
   return sortDeep(out, options.secrets === false) as RawMap;
+}
+
+/** ContextResult is a context, or the problems of the device's config chain. */
+export type ContextResult = { ok: true; context: RawMap } | { ok: false; problems: readonly string[] };
+
+/**
+ * contextFor flattens the device's config (`device.config`) over `base` (wazo's base raw config)
+ * and builds its context; an unknown config or a cycle gives the problems, never a throw.
+ */
+export function contextFor(configs: PhoneConfigs, input: Omit<ContextInput, 'raw'>, base: RawMap = {}, options: ContextOptions = {}): ContextResult {
+  const flat = flatten(configs, input.device.config, base);
+  if (!flat.ok) return { ok: false, problems: flat.problems };
+  return { ok: true, context: buildContext({ ...input, raw: flat.raw }, options) };
 }
