@@ -4,7 +4,7 @@ import { buildContext, contextFor, isSecretKey } from '../src/phones/context';
 import type { ContextInput, ContextUser } from '../src/phones/context';
 import { renderCacheKey, canonicalJson, contentStamp } from '../src/phones/cachekey';
 import type { CacheKeyInput } from '../src/phones/cachekey';
-import { flatten } from '../src/phones/configs';
+import { flatten, withDefaults } from '../src/phones/configs';
 import type { PhoneConfig, PhoneConfigs, RawMap, RawValue } from '../src/phones/configs';
 import { createTemplateLookup } from '../src/templates/lookup';
 import type { TemplateFiles } from '../src/templates/lookup';
@@ -298,4 +298,10 @@ describe('contextFor', () => {
     const cycle = contextFor(cyc, { device: { ...device, config: 'a' }, users, tenant, server });
     assert.ok(!cycle.ok && cycle.problems.length > 0);
   });
+});
+
+test('a raw config already through withDefaults gives the same context', () => {
+  for (const users of [[ALICE, BOB], [null, ALICE], []] as (ContextUser | null)[][]) {
+    assert.equal(JSON.stringify(buildContext(input({ raw: withDefaults(raw()), users }))), JSON.stringify(buildContext(input({ users }))));
+  }
 });
