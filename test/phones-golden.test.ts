@@ -293,3 +293,29 @@ describe('shipped phone templates: a custom template wins', () => {
     }
   });
 });
+
+describe('templateFileFor', () => {
+  /** memLookup is a lookup over an in-memory tree of `custom/` and `shipped/` template names. */
+  const memLookup = (names: readonly string[]): TemplateLookup => {
+    const tree = new Set(names.map((n) => `/${n}`));
+    return createTemplateLookup([{ label: 'custom', dir: '/custom' }, { label: 'shipped', dir: '/shipped' }], {
+      stamp: (path) => (tree.has(path) ? '1' : undefined),
+      read: () => '',
+    });
+  };
+  const boot = profileOf('yealink').deviceFiles.find((p) => p.source === '{mac}.boot');
+  assert.ok(boot);
+  const table: readonly { readonly tree: readonly string[]; readonly want: string }[] = [
+    { tree: ['shipped/base.tpl'], want: '0015654aa937.boot' },
+    { tree: ['shipped/base.tpl', 'shipped/{mac}.boot.tpl'], want: '{mac}.boot' },
+    { tree: ['shipped/base.tpl', 'custom/{mac}.boot.tpl'], want: '{mac}.boot' },
+    { tree: ['shipped/{mac}.boot.tpl', 'custom/0015654aa937.boot.tpl'], want: '0015654aa937.boot' },
+    { tree: ['shipped/{mac}.boot.tpl', 'shipped/0015654aa937.boot.tpl'], want: '0015654aa937.boot' },
+    { tree: [], want: '0015654aa937.boot' },
+  ];
+  for (const row of table) {
+    test(`[${row.tree.join(', ')}] → ${row.want}`, () => {
+      assert.equal(templateFileFor(memLookup(row.tree), boot, '0015654aa937.boot'), row.want);
+    });
+  }
+});
