@@ -59,6 +59,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_RENDER':
     case 'PROVD_ERR_TEMPLATE':
     case 'PROVD_ERR_KEY':
+    case 'PROVD_ERR_PHONE_STORE':
       return ExitCode.Admin;
     case 'PROVD_ERR_PROBE':
       return STEP_EXIT.dhcp;

@@ -86,6 +86,47 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE devices ADD COLUMN last_failure_at TEXT;
       ALTER TABLE devices ADD COLUMN last_failure TEXT;`,
   },
+  {
+    version: 7,
+    description: 'SIP phone configs and devices (issue 12)',
+    // JSON columns (parents, raw_config, users, options) hold canonical JSON (sorted keys), written
+    // by store/phones.ts only. A MAC is one device across all tenants (the primary key).
+    sql: `
+      CREATE TABLE phone_configs (
+        tenant     TEXT NOT NULL,
+        id         TEXT NOT NULL,
+        parents    TEXT NOT NULL DEFAULT '[]',
+        raw_config TEXT NOT NULL DEFAULT '{}',
+        role       TEXT NOT NULL DEFAULT 'none' CHECK (role IN ('default', 'autoprov', 'none')),
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, id)
+      ) WITHOUT ROWID;
+      CREATE UNIQUE INDEX phone_configs_role ON phone_configs (tenant, role) WHERE role <> 'none';
+      CREATE TABLE phone_devices (
+        mac                TEXT PRIMARY KEY CHECK (mac GLOB '[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]'),
+        tenant             TEXT NOT NULL,
+        profile            TEXT NOT NULL,
+        model              TEXT,
+        version            TEXT,
+        serial             TEXT,
+        ip                 TEXT,
+        config             TEXT,
+        users              TEXT NOT NULL DEFAULT '[]',
+        options            TEXT NOT NULL DEFAULT '{}',
+        added_at           TEXT NOT NULL,
+        assigned_at        TEXT,
+        reset_at           TEXT,
+        first_seen         TEXT,
+        last_seen          TEXT,
+        previous_version   TEXT,
+        version_changed_at TEXT,
+        created_by         TEXT NOT NULL CHECK (created_by IN ('admin', 'auto'))
+      );
+      CREATE INDEX phone_devices_tenant_ip ON phone_devices (tenant, ip);
+      CREATE INDEX phone_devices_serial ON phone_devices (serial) WHERE serial IS NOT NULL;
+      CREATE INDEX phone_devices_config ON phone_devices (tenant, config);
+      CREATE INDEX phone_devices_profile ON phone_devices (profile);`,
+  },
 ];
 
 /** SCHEMA_VERSION is the level this build migrates to. */

@@ -121,11 +121,150 @@ export interface KeyRepository {
   rotate(tenant: string, hash: string, at: string, graceUntil: string): void;
 }
 
+/** PhoneJson is a value of a JSON column (a raw config, device options): JSON only. */
+export type PhoneJson = string | number | boolean | null | readonly PhoneJson[] | PhoneJsonMap;
+
+/** PhoneJsonMap is a JSON object. */
+export interface PhoneJsonMap {
+  readonly [key: string]: PhoneJson;
+}
+
+/** PhoneConfigRole: the tenant's `default` config, its `autoprov` config (unknown devices), or `none`. */
+export type PhoneConfigRole = 'default' | 'autoprov' | 'none';
+
+/** StoredPhoneConfig is a named phone config (wazo's config: `parent_ids`, `raw_config`, role). */
+export interface StoredPhoneConfig {
+  readonly tenant: string;
+  readonly id: string;
+  /** parents are config ids of the same tenant, earliest first (a later parent overrides). */
+  readonly parents: readonly string[];
+  readonly raw: PhoneJsonMap;
+  readonly role: PhoneConfigRole;
+  readonly updatedAt: string;
+}
+
+/** PhoneConfigInput is what putConfig writes (insert or replace). */
+export interface PhoneConfigInput {
+  readonly tenant: string;
+  readonly id: string;
+  readonly parents?: readonly string[];
+  readonly raw?: PhoneJsonMap;
+  readonly role?: PhoneConfigRole;
+}
+
+/** StoredPhone is one SIP desk phone, keyed by its MAC (`aa:bb:cc:dd:ee:ff`, unique across tenants). */
+export interface StoredPhone {
+  readonly mac: string;
+  readonly tenant: string;
+  /** profile is the vendor profile's folder name (`yealink`, `polycom`, …). */
+  readonly profile: string;
+  readonly model: string | null;
+  readonly version: string | null;
+  readonly serial: string | null;
+  readonly ip: string | null;
+  /** config is a config id of the device's tenant; null: the tenant's default config. */
+  readonly config: string | null;
+  /** users are user names in line order (user 1 → line 1). */
+  readonly users: readonly string[];
+  readonly options: PhoneJsonMap;
+  /** addedAt / assignedAt / resetAt open the provisioning window (an admin action). */
+  readonly addedAt: string;
+  readonly assignedAt: string | null;
+  readonly resetAt: string | null;
+  readonly firstSeen: string | null;
+  readonly lastSeen: string | null;
+  /** previousVersion / versionChangedAt: the last firmware change observed (one kept). */
+  readonly previousVersion: string | null;
+  readonly versionChangedAt: string | null;
+  readonly createdBy: 'admin' | 'auto';
+}
+
+/** PhoneInput is a device to add; the MAC is normalised (any case, `:`/`-`/none as separators). */
+export interface PhoneInput {
+  readonly mac: string;
+  readonly tenant: string;
+  readonly profile: string;
+  readonly model?: string | null;
+  readonly version?: string | null;
+  readonly serial?: string | null;
+  readonly ip?: string | null;
+  readonly config?: string | null;
+  readonly users?: readonly string[];
+  readonly options?: PhoneJsonMap;
+  readonly createdBy?: 'admin' | 'auto';
+}
+
+/** PhonePatch changes an admin's fields; a change of config or users sets assignedAt, `reset` sets resetAt. */
+export interface PhonePatch {
+  readonly profile?: string;
+  readonly model?: string | null;
+  readonly serial?: string | null;
+  readonly config?: string | null;
+  readonly users?: readonly string[];
+  readonly options?: PhoneJsonMap;
+  readonly reset?: boolean;
+}
+
+/** PhoneFilter selects devices for list/count; limit/offset page in a stable order (tenant, mac). */
+export interface PhoneFilter {
+  readonly tenant?: string;
+  readonly profile?: string;
+  readonly model?: string;
+  readonly config?: string;
+  readonly limit?: number;
+  readonly offset?: number;
+}
+
+/** PhoneSighting is what one phone request tells: its address and, when its User-Agent says, model and firmware. */
+export interface PhoneSighting {
+  readonly ip: string;
+  readonly version?: string | null;
+  readonly model?: string | null;
+}
+
+/** PhoneObserved is the device after observe(), and whether its firmware changed. */
+export interface PhoneObserved {
+  readonly device: StoredPhone;
+  readonly versionChanged: boolean;
+}
+
+/**
+ * PhoneRepository holds SIP phone configs and devices. Refused writes throw ProvError
+ * PROVD_ERR_PHONE_STORE naming the reason; a lock held by another process throws StoreBusyError.
+ * Every method taking `at` (ISO-8601) uses the current time when it is left out.
+ */
+export interface PhoneRepository {
+  getConfig(tenant: string, id: string): StoredPhoneConfig | undefined;
+  /** listConfigs orders by tenant, id. */
+  listConfigs(tenant?: string): StoredPhoneConfig[];
+  /** putConfig inserts or replaces a config; refuses unknown parents, a cycle, a second default/autoprov. */
+  putConfig(config: PhoneConfigInput, at?: string): StoredPhoneConfig;
+  /** deleteConfig removes a config; false when absent; refused while it is a parent or assigned to a device. */
+  deleteConfig(tenant: string, id: string): boolean;
+  get(mac: string): StoredPhone | undefined;
+  /** getBySerial: the devices with this serial (one, unless a vendor reuses serials). */
+  getBySerial(serial: string): StoredPhone[];
+  /** getByIp: the tenant's devices last seen at `ip` (NAT mode off: one means found). */
+  getByIp(tenant: string, ip: string): StoredPhone[];
+  list(filter?: PhoneFilter): StoredPhone[];
+  count(filter?: Omit<PhoneFilter, 'limit' | 'offset'>): number;
+  /** add inserts a device; refused when the MAC is recorded (in any tenant) or the config is unknown. */
+  add(device: PhoneInput, at?: string): StoredPhone;
+  /** update changes a device; undefined when there is no such MAC. */
+  update(mac: string, patch: PhonePatch, at?: string): StoredPhone | undefined;
+  delete(mac: string): boolean;
+  /** setProfile moves every device of profile `from` (of one tenant, or all) to `to` in one transaction; it returns the count. */
+  setProfile(from: string, to: string, tenant?: string): number;
+  /** observe records a request of a known device: ip, last/first seen, model, and a firmware change. */
+  observe(mac: string, seen: PhoneSighting, at?: string): PhoneObserved | undefined;
+}
+
 /** Store is an opened store. */
 export interface Store {
   readonly users: UserRepository;
   readonly devices: DeviceRepository;
   readonly keys: KeyRepository;
+  readonly phones: PhoneRepository;
   /** schemaVersion is the migration level of the opened database. */
   readonly schemaVersion: number;
   readonly location: string;

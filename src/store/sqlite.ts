@@ -11,7 +11,8 @@ import Database from 'better-sqlite3';
 import { mkdirSync, statSync, chownSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
-import { StoreBusyError, type Device, type DeviceObservation, type DeviceRepository, type DeviceWrite, type KeyRepository, type Store, type StoredKey, type StoredUser, type UserRepository } from './repository';
+import { createPhoneRepository } from './phones';
+import { StoreBusyError, type Device, type DeviceObservation, type DeviceRepository, type DeviceWrite, type KeyRepository, type PhoneRepository, type Store, type StoredKey, type StoredUser, type UserRepository } from './repository';
 import { ProvError, errorMessage } from '../errors';
 
 /** STORE_FILE is the database file name inside stateDir. */
@@ -203,7 +204,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   if (opts.busyTimeoutMs !== undefined) db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs))}`);
   if (version < SCHEMA_VERSION) {
     // Only tests stop early; they use migrate() on the raw file and need no repositories.
-    return { users: unavailableUsers, devices: unavailableDevices, keys: unavailableKeys, schemaVersion: version, location, close: () => db.close() };
+    return { users: unavailableUsers, devices: unavailableDevices, keys: unavailableKeys, phones: unavailablePhones, schemaVersion: version, location, close: () => db.close() };
   }
 
   const getUser = db.prepare<[string, string], UserRow>('SELECT * FROM users WHERE domain = ? AND name = ?');
@@ -292,11 +293,13 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
       rotateKey.immediate(tenant, hash, at, graceUntil);
     },
   };
+  const phones = createPhoneRepository(db, guard);
   let closed = false;
   return {
     users,
     devices,
     keys,
+    phones,
     schemaVersion: version,
     location,
     setBusyTimeout: (ms) => {
@@ -344,3 +347,8 @@ const unavailable = (): never => {
 const unavailableUsers: UserRepository = { get: unavailable, list: unavailable, add: unavailable, upsert: unavailable, setPassword: unavailable, remove: unavailable };
 const unavailableDevices: DeviceRepository = { upsert: unavailable, upsertMany: unavailable, get: unavailable, list: unavailable, count: unavailable, pruneUnprovisioned: unavailable };
 const unavailableKeys: KeyRepository = { list: unavailable, rotate: unavailable };
+const unavailablePhones: PhoneRepository = {
+  getConfig: unavailable, listConfigs: unavailable, putConfig: unavailable, deleteConfig: unavailable,
+  get: unavailable, getBySerial: unavailable, getByIp: unavailable, list: unavailable, count: unavailable,
+  add: unavailable, update: unavailable, delete: unavailable, setProfile: unavailable, observe: unavailable,
+};
