@@ -74,6 +74,9 @@ describe('store migrations', () => {
         assert.deepEqual(s.keys.list(), [], 'version 4: the key table exists and starts empty');
         s.keys.rotate('example.com', 'ab'.repeat(32), 't2', 't3');
         assert.equal(s.keys.list()[0]?.expiresAt, null);
+        assert.deepEqual([s.phones.list(), s.phones.listConfigs()], [[], []], 'version 7: the phone tables exist and start empty');
+        s.phones.add({ mac: '80:5E:C0:00:00:01', tenant: 'example.com', profile: 'yealink' }, 't4');
+        assert.equal(s.phones.get('805ec0000001')?.addedAt, 't4');
         s.close();
         // Opening again is a no-op.
         const again = openSqliteStore(dir);

@@ -161,7 +161,7 @@ export function createPhoneRepository(db: Database.Database, guard: Guard): Phon
   );
   const delConfig = db.prepare('DELETE FROM phone_configs WHERE tenant = ? AND id = ?');
   const childrenOf = db.prepare<[string, string], { id: string }>(
-    'SELECT id FROM phone_configs, json_each(phone_configs.parents) AS p WHERE tenant = ? AND p.value = ? ORDER BY id',
+    'SELECT c.id AS id FROM phone_configs AS c, json_each(c.parents) AS p WHERE c.tenant = ? AND p.value = ? ORDER BY c.id',
   );
   const devicesWith = db.prepare<[string, string], { mac: string }>('SELECT mac FROM phone_devices WHERE tenant = ? AND config = ? ORDER BY mac LIMIT 3');
   const countWith = db.prepare<[string, string], { n: number }>('SELECT COUNT(*) AS n FROM phone_devices WHERE tenant = ? AND config = ?');
