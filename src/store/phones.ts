@@ -61,7 +61,6 @@ function parseList(json: string): string[] {
 
 /** name checks an id-like string: non-empty, bounded, no control characters. */
 function name(what: string, s: string): string {
-  // eslint-disable-next-line no-control-regex
   if (s.length === 0 || s.length > MAX_ID || /[\u0000-\u001f\u007f]/.test(s)) refuse(`${what} '${s.slice(0, 40)}' must be 1-${MAX_ID} printable characters`);
   return s;
 }
