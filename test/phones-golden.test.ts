@@ -25,7 +25,8 @@ import { join } from 'node:path';
 import { flatten, withDefaults, type PhoneConfig, type RawMap, type RawValue } from '../src/phones/configs';
 import { fileNameFor, type Profile } from '../src/phones/profile';
 import { loadProfiles, shippedProfilesDir } from '../src/phones/profiles';
-import { templateFileFor } from '../src/phones/files';
+import { commonTemplateFileFor, templateFileFor } from '../src/phones/files';
+import { PHONE_FILTERS } from '../src/phones/filters';
 import { createTemplateLookup, vendorRoots, type TemplateLookup } from '../src/templates/lookup';
 
 const GOLDEN = join(__dirname, '..', '..', 'test', 'golden', 'phones');
@@ -108,9 +109,9 @@ const CASES: readonly Case[] = [
   { vendor: 'gigaset', model: 'N510 IP PRO', mac: '7c:2f:80:e0:d6:05' },
 ];
 
-/** COMMON lists the common files a vendor ships a template for. */
+/** COMMON lists the common files a vendor ships a template for (y000000000066.cfg: the T46S's hardware id). */
 const COMMON: Readonly<Record<string, readonly string[]>> = {
-  yealink: ['y000000000000.boot'],
+  yealink: ['y000000000000.boot', 'y000000000066.cfg'],
   polycom: ['000000000000.cfg'],
 };
 
@@ -131,7 +132,7 @@ function profileOf(vendor: string): Profile {
 }
 
 function lookupOf(vendor: string, options: { recheckMs?: number } = {}): TemplateLookup {
-  return createTemplateLookup(vendorRoots(CUSTOM, vendor, join(SHIPPED, vendor, 'templates')), undefined, options);
+  return createTemplateLookup(vendorRoots(CUSTOM, vendor, join(SHIPPED, vendor, 'templates')), undefined, { ...options, filters: PHONE_FILTERS });
 }
 
 /** renderAll renders every per-device file of each case and the shipped common files. */
@@ -149,8 +150,13 @@ function renderAll(raw: RawMap): Rendered[] {
   }
   for (const vendor of Object.keys(COMMON).sort()) {
     const lookup = lookupOf(vendor);
+    const profile = profileOf(vendor);
     for (const file of COMMON[vendor] ?? []) {
-      const r = lookup.render(file, undefined, raw);
+      const pattern = profile.commonFiles.find((p) => p.regex.test(file));
+      assert.ok(pattern, `${vendor} ${file} is a common file of the profile`);
+      const name = commonTemplateFileFor(lookup, pattern, file);
+      assert.ok(name !== undefined, `${vendor} ${file} has a template`);
+      const r = lookup.render(name, undefined, raw);
       out.push({ vendor, golden: join(vendor, file), file, text: r.text, sensitive: false, used: r.used });
     }
   }
@@ -316,6 +322,153 @@ describe('templateFileFor', () => {
   for (const row of table) {
     test(`[${row.tree.join(', ')}] → ${row.want}`, () => {
       assert.equal(templateFileFor(memLookup(row.tree), boot, '0015654aa937.boot'), row.want);
+    });
+  }
+});
+
+/** sensitiveFile renders the sensitive per-device file of a case from `raw`. */
+function sensitiveFile(c: Case, raw: RawMap): string {
+  const profile = profileOf(c.vendor);
+  const lookup = lookupOf(c.vendor);
+  const pattern = profile.deviceFiles.find((p) => profile.sensitiveFiles.has(p.source));
+  assert.ok(pattern, `${c.vendor} has a sensitive per-device file`);
+  const file = fileNameFor(pattern, c.mac, c.model);
+  assert.ok(file !== undefined);
+  return lookup.render(templateFileFor(lookup, pattern, file), c.model, raw).text;
+}
+
+/** FIRST_CASE is each vendor's first case. */
+const FIRST_CASE: ReadonlyMap<string, Case> = new Map([...CASES].reverse().map((c) => [c.vendor, c]));
+
+describe('shipped phone templates: timezone forms', () => {
+  /** TZ_TABLE: per vendor, the lines a zone renders (Paris north, Sydney south, UTC without summer time) and the marker of its parameters. */
+  const TZ_TABLE: Readonly<Record<string, { readonly marker: RegExp; readonly zones: Readonly<Record<string, readonly string[]>> }>> = {
+    yealink: {
+      marker: /local_time\.(time_zone|summer_time)/,
+      zones: {
+        'Europe/Paris': ['local_time.time_zone = +1\n', 'local_time.summer_time = 1\n', 'local_time.dst_time_type = 1\n', 'local_time.start_time = 3/5/0/2\n', 'local_time.end_time = 10/5/0/3\n', 'local_time.offset_time = 60\n'],
+        'Australia/Sydney': ['local_time.time_zone = +10\n', 'local_time.summer_time = 1\n', 'local_time.start_time = 10/1/0/2\n', 'local_time.end_time = 4/1/0/3\n'],
+        UTC: ['local_time.time_zone = 0\n', 'local_time.summer_time = 0\n'],
+      },
+    },
+    polycom: {
+      marker: /tcpIpApp\.sntp\.(gmtOffset|daylightSavings)/,
+      zones: {
+        'Europe/Paris': ['tcpIpApp.sntp.gmtOffset="3600"', 'daylightSavings.enable="1"', 'daylightSavings.start.month="3"', 'daylightSavings.start.dayOfWeek.lastInMonth="1"', 'daylightSavings.stop.month="10"', 'daylightSavings.stop.time="3"'],
+        'Australia/Sydney': ['tcpIpApp.sntp.gmtOffset="36000"', 'daylightSavings.start.month="10"', 'daylightSavings.start.date="1"', 'daylightSavings.start.dayOfWeek="1"', 'daylightSavings.start.dayOfWeek.lastInMonth="0"', 'daylightSavings.stop.month="4"'],
+        UTC: ['tcpIpApp.sntp.gmtOffset="0"', 'daylightSavings.enable="0"'],
+      },
+    },
+    snom: {
+      marker: /<timezone /,
+      zones: { 'Europe/Paris': ['<timezone perm="">FRA+1</timezone>'], 'Australia/Sydney': ['<timezone perm="">AUS+10</timezone>'], UTC: [] },
+    },
+    grandstream: {
+      marker: /<P64>/,
+      zones: { 'Europe/Paris': ['<P64>CET-1CEST,M3.5.0,M10.5.0/3</P64>'], 'Australia/Sydney': ['<P64>AEST-10AEDT,M10.1.0,M4.1.0/3</P64>'], UTC: ['<P64>UTC0</P64>'] },
+    },
+    'cisco-spa': {
+      marker: /Time_Zone|Daylight_Saving/,
+      zones: {
+        'Europe/Paris': ['<Time_Zone ua="na">GMT+01:00</Time_Zone>', '<Daylight_Saving_Time_Enable ua="na">Yes</Daylight_Saving_Time_Enable>', '<Daylight_Saving_Time_Rule ua="na">start=3/-1/7/2;end=10/-1/7/3;save=1</Daylight_Saving_Time_Rule>'],
+        'Australia/Sydney': ['<Time_Zone ua="na">GMT+10:00</Time_Zone>', '<Daylight_Saving_Time_Rule ua="na">start=10/1/7/2;end=4/1/7/3;save=1</Daylight_Saving_Time_Rule>'],
+        UTC: ['<Time_Zone ua="na">GMT+00:00</Time_Zone>', '<Daylight_Saving_Time_Enable ua="na">No</Daylight_Saving_Time_Enable>'],
+      },
+    },
+    fanvil: {
+      marker: /Time Zone/,
+      zones: { 'Europe/Paris': ['Time Zone Name     :CET-1CEST,M3.5.0,M10.5.0/3\n'], 'Australia/Sydney': ['Time Zone Name     :AEST-10AEDT,M10.1.0,M4.1.0/3\n'], UTC: ['Time Zone Name     :UTC0\n'] },
+    },
+    gigaset: {
+      marker: /TIME_ZONE/,
+      zones: { 'Europe/Paris': [`value='"CET-1CEST,M3.5.0,M10.5.0/3"'`], 'Australia/Sydney': [`value='"AEST-10AEDT,M10.1.0,M4.1.0/3"'`], UTC: [`value='"UTC0"'`] },
+    },
+  };
+
+  test('the table covers every shipped vendor', () => {
+    assert.deepEqual(Object.keys(TZ_TABLE).sort(), [...loaded.profiles.keys()].sort());
+  });
+
+  for (const [vendor, row] of Object.entries(TZ_TABLE)) {
+    const c = FIRST_CASE.get(vendor);
+    for (const [zone, lines] of Object.entries(row.zones)) {
+      test(`${vendor} renders ${zone} in its own form`, () => {
+        assert.ok(c);
+        const text = sensitiveFile(c, { ...fixture(), timezone: zone });
+        for (const l of lines) assert.ok(text.includes(l), `${vendor} ${zone}: ${JSON.stringify(l)} in\n${text}`);
+        if (lines.length === 0) assert.doesNotMatch(text, row.marker, `${vendor} has no form for ${zone}: left out`);
+        if (zone.includes('/')) assert.ok(!text.includes(zone), `${vendor} ${zone}: the IANA name itself is not written`);
+      });
+    }
+    test(`${vendor}: a zone outside the table leaves the parameters out (the phone keeps its own)`, () => {
+      assert.ok(c);
+      const text = sensitiveFile(c, { ...fixture(), timezone: 'Mars/Olympus_Mons' });
+      assert.doesNotMatch(text, row.marker);
+      assert.ok(!text.includes('Mars'));
+    });
+  }
+});
+
+describe('shipped phone templates: 12 lines in numeric order', () => {
+  const lines: Record<string, RawValue> = {};
+  // inserted in text order ('1', '10', '11', '12', '2', ...), as a map read from JSON or YAML may be
+  for (const n of Array.from({ length: 12 }, (_, i) => String(i + 1)).sort()) lines[n] = { username: `20${n.padStart(2, '0')}`, password: 'pw', proxy_ip: '192.0.2.10' };
+  const keys: Record<string, RawValue> = {};
+  for (const n of ['1', '10', '2', '3']) keys[n] = { type: 'speeddial', value: `30${n.padStart(2, '0')}`, label: `K${n}` };
+
+  for (const c of CASES) {
+    test(`${c.vendor} ${c.model}: lines and keys come 1, 2, ..., 10, 11, 12`, () => {
+      const text = sensitiveFile(c, { ...fixture(), sip_lines: lines, funckeys: keys });
+      const seen = [...text.matchAll(/\b20(\d\d)\b/g)].map((m) => Number(m[1]));
+      const firsts = seen.filter((n, i) => seen.indexOf(n) === i);
+      assert.ok(firsts.length >= 4, `${c.vendor}: at least 4 lines rendered (${firsts.join(',')})`);
+      assert.deepEqual(firsts, [...firsts].sort((a, b) => a - b), `${c.vendor}: line order`);
+      if (firsts.length === 12) assert.deepEqual(firsts, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+      const k = [...text.matchAll(/\b30(\d\d)\b/g)].map((m) => Number(m[1])).filter((n, i, a) => a.indexOf(n) === i);
+      assert.deepEqual(k, [...k].sort((a, b) => a - b), `${c.vendor}: key order`);
+    });
+  }
+});
+
+describe('shipped phone templates: the Yealink hardware-id common file', () => {
+  test('y0000000000<hwid>.cfg renders from y0000000000{hwid}.cfg.tpl, with no account or password', () => {
+    const profile = profileOf('yealink');
+    const lookup = lookupOf('yealink');
+    const pattern = profile.commonFiles.find((p) => p.source === 'y0000000000{hwid}.cfg');
+    assert.ok(pattern);
+    for (const hwid of ['66', '77', '28']) {
+      const file = `y0000000000${hwid}.cfg`;
+      assert.ok(pattern.regex.test(file));
+      assert.equal(commonTemplateFileFor(lookup, pattern, file), 'y0000000000{hwid}.cfg');
+      const r = lookup.render('y0000000000{hwid}.cfg', undefined, fixture());
+      assert.deepEqual(r.used, ['shipped/y0000000000{hwid}.cfg.tpl']);
+      assert.doesNotMatch(r.text, /account\.|password|Adm1n|Us3r|S3cret/);
+      assert.match(r.text, /local_time\.time_zone = \+1\n/);
+    }
+  });
+});
+
+describe('commonTemplateFileFor', () => {
+  const memLookup = (names: readonly string[]): TemplateLookup => {
+    const tree = new Set(names.map((n) => `/${n}`));
+    return createTemplateLookup([{ label: 'custom', dir: '/custom' }, { label: 'shipped', dir: '/shipped' }], {
+      stamp: (path) => (tree.has(path) ? '1' : undefined),
+      read: () => '',
+    });
+  };
+  const hw = profileOf('yealink').commonFiles.find((p) => p.source === 'y0000000000{hwid}.cfg');
+  assert.ok(hw);
+  const table: readonly { readonly tree: readonly string[]; readonly want: string | undefined }[] = [
+    { tree: ['shipped/base.tpl'], want: undefined },
+    { tree: ['shipped/base.tpl', 'shipped/T46S.tpl'], want: undefined },
+    { tree: ['shipped/base.tpl', 'shipped/y0000000000{hwid}.cfg.tpl'], want: 'y0000000000{hwid}.cfg' },
+    { tree: ['custom/y0000000000{hwid}.cfg.tpl'], want: 'y0000000000{hwid}.cfg' },
+    { tree: ['shipped/y0000000000{hwid}.cfg.tpl', 'custom/y000000000066.cfg.tpl'], want: 'y000000000066.cfg' },
+    { tree: [], want: undefined },
+  ];
+  for (const row of table) {
+    test(`[${row.tree.join(', ')}] → ${String(row.want)} (never base.tpl)`, () => {
+      assert.equal(commonTemplateFileFor(memLookup(row.tree), hw, 'y000000000066.cfg'), row.want);
     });
   }
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTemplateLookup, checkTemplateName, templateChain, stableContext, diskFiles, vendorRoots } from '../src/templates/lookup';
+import { createTemplateLookup, checkTemplateName, templateChain, stableContext, diskFiles, vendorRoots, numsort } from '../src/templates/lookup';
 import type { TemplateFiles, TemplateRoot } from '../src/templates/lookup';
 import { isProvError } from '../src/errors';
 
@@ -293,5 +293,34 @@ describe('rendering', () => {
     templateError(() => lookup.render(FILE, MODEL, { sip_lines: { '1': { username: 'u' } } }), /custom\/00085D2EECFB\.cfg\.tpl.*Line 2/);
     files.write(C(`${FILE}.tpl`), 'a\n{% if %}');
     templateError(() => lookup.render(FILE, MODEL, {}), /custom\/00085D2EECFB\.cfg\.tpl.*Line 2/);
+  });
+});
+
+describe('numsort', () => {
+  const table: readonly { readonly name: string; readonly input: unknown; readonly keys: readonly string[] }[] = [
+    { name: 'digits in numeric order', input: { '1': 0, '10': 0, '11': 0, '12': 0, '2': 0, '3': 0 }, keys: ['1', '2', '3', '10', '11', '12'] },
+    { name: 'digit keys before the others, the others in text order', input: { b: 0, '2': 0, a: 0, '10': 0, '1x': 0 }, keys: ['2', '10', '1x', 'a', 'b'] },
+    { name: 'leading zeros: equal numbers in text order', input: { '02': 0, '2': 0, '1': 0 }, keys: ['1', '02', '2'] },
+    { name: 'undefined', input: undefined, keys: [] },
+    { name: 'null', input: null, keys: [] },
+  ];
+  for (const row of table) {
+    test(row.name, () => {
+      assert.deepEqual(numsort(row.input).map(([k]) => k), row.keys);
+    });
+  }
+  test('pairs carry their values, and a render iterates them', () => {
+    assert.deepEqual(numsort({ '10': 'x', '9': 'y' }), [['9', 'y'], ['10', 'x']]);
+    const files: TemplateFiles = { stamp: (p) => (p === '/s/base.tpl' ? '1' : undefined), read: () => '{% for n, v in m | numsort %}{{ n }}={{ v }};{% endfor %}' };
+    const lookup = createTemplateLookup([{ label: 'shipped', dir: '/s' }], files);
+    assert.equal(lookup.render('f.cfg', undefined, { m: { '10': 'a', '2': 'b', '1': 'c' } }).text, '1=c;2=b;10=a;');
+  });
+  test('a list or a text is refused with PROVD_ERR_TEMPLATE', () => {
+    for (const bad of [[1, 2], 'abc', 3]) assert.throws(() => numsort(bad), (e: unknown) => isProvError(e) && e.code === 'PROVD_ERR_TEMPLATE');
+  });
+  test('LookupOptions.filters adds a filter', () => {
+    const files: TemplateFiles = { stamp: (p) => (p === '/s/base.tpl' ? '1' : undefined), read: () => '{{ x | twice }}' };
+    const lookup = createTemplateLookup([{ label: 'shipped', dir: '/s' }], files, { filters: { twice: (v) => `${String(v)}${String(v)}` } });
+    assert.equal(lookup.render('f.cfg', undefined, { x: 'ab' }).text, 'abab');
   });
 });

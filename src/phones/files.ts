@@ -22,3 +22,17 @@ export function templateFileFor(lookup: Pick<TemplateLookup, 'find'>, pattern: F
   if (pattern.source !== file && lookup.find(pattern.source, undefined)?.name === `${pattern.source}.tpl`) return pattern.source;
   return file;
 }
+
+/**
+ * commonTemplateFileFor returns the file name to hand to `lookup.render` for the common file
+ * `file` (named from the common `pattern`, e.g. `y0000000000{hwid}.cfg`): `file` when
+ * `<file>.tpl` exists, else `pattern.source` when `<pattern>.tpl` exists (custom before shipped
+ * in both), else undefined: a common file is the same for many phones, so it never falls
+ * through to a model template or to `base.tpl` (the per-device file with the passwords); the
+ * caller answers 404.
+ */
+export function commonTemplateFileFor(lookup: Pick<TemplateLookup, 'find'>, pattern: FilePattern, file: string): string | undefined {
+  if (lookup.find(file, undefined)?.name === `${file}.tpl`) return file;
+  if (lookup.find(pattern.source, undefined)?.name === `${pattern.source}.tpl`) return pattern.source;
+  return undefined;
+}

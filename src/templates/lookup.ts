@@ -167,8 +167,35 @@ export function vendorRoots(customBase: string, vendor: string, shippedDir: stri
   ];
 }
 
+/** TemplateFilter is a nunjucks filter: the piped value, then the filter's arguments. */
+export type TemplateFilter = (value: unknown, ...args: unknown[]) => unknown;
+
+/**
+ * numsort is the filter every lookup has: a map's `[key, value]` pairs with the keys made of
+ * digits first, in numeric order (`2` before `10`, unlike `dictsort`), then the others in text
+ * order; undefined or null gives no pair. Lines and keys are numbered maps (`sip_lines`, `funckeys`).
+ */
+export function numsort(value: unknown): [string, unknown][] {
+  if (value === undefined || value === null) return [];
+  if (typeof value !== 'object' || Array.isArray(value)) throw new ProvError('PROVD_ERR_TEMPLATE', 'numsort needs a map');
+  const src = value as Record<string, unknown>;
+  const num = (k: string): number | undefined => (/^[0-9]{1,15}$/.test(k) ? Number(k) : undefined);
+  return Object.keys(src)
+    .sort((a, b) => {
+      const x = num(a);
+      const y = num(b);
+      if (x !== undefined && y !== undefined) return x - y || (a < b ? -1 : a > b ? 1 : 0);
+      if (x !== undefined) return -1;
+      if (y !== undefined) return 1;
+      return a < b ? -1 : a > b ? 1 : 0;
+    })
+    .map((k) => [k, src[k]]);
+}
+
 /** LookupOptions tunes the freshness check; `now` is injectable for tests. */
 export interface LookupOptions {
+  /** filters adds nunjucks filters by name (a client kind's own, e.g. the phones' `tz`); `numsort` is always there. */
+  readonly filters?: Readonly<Record<string, TemplateFilter>>;
   /** recheckMs is how long a file's stamp is trusted before it is read again (0: at every render). */
   readonly recheckMs?: number;
   readonly now?: () => number;
@@ -250,6 +277,8 @@ export function createTemplateLookup(roots: readonly TemplateRoot[], files: Temp
   };
 
   const env = new nunjucks.Environment(loader as unknown as nunjucks.ILoader, { ...NUNJUCKS_OPTIONS });
+  env.addFilter('numsort', numsort);
+  for (const [name, filter] of Object.entries(options.filters ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) env.addFilter(name, filter);
 
   /**
    * refresh drops the compiled template of `name` when its winning file changed (checked once per

@@ -2,7 +2,7 @@
 {#- Cisco SPA/MPP (3PCC) per-device file <mac>.xml, written by provisiond from Cisco's documented parameter names. #}
 {%- set fk_functions = { 'speeddial': 'sd', 'blf': 'blf+sd', 'park': 'prk' } %}
 <flat-profile>
-{%- for n, line in sip_lines | dictsort %}
+{%- for n, line in sip_lines | numsort %}
   <Line_Enable_{{ n }}_ ua="na">Yes</Line_Enable_{{ n }}_>
   <Display_Name_{{ n }}_ ua="na">{{ line.display_name | default('') | e }}</Display_Name_{{ n }}_>
   <User_ID_{{ n }}_ ua="na">{{ line.username | e }}</User_ID_{{ n }}_>
@@ -22,7 +22,9 @@
   <Primary_NTP_Server ua="na">{{ ntp_ip | default('') | e }}</Primary_NTP_Server>
 {%- endif %}
 {%- if timezone is defined %}
-  <Time_Zone ua="na">{{ timezone | e }}</Time_Zone>
+{%- for k, v in timezone | tz('cisco-spa') | dictsort %}
+  <{{ k }} ua="na">{{ v | e }}</{{ k }}>
+{%- endfor %}
 {%- endif %}
 {%- if vlan_enabled %}
   <Enable_VLAN ua="na">Yes</Enable_VLAN>
@@ -40,7 +42,7 @@
 {%- if locale is defined %}
   <Language_Selection ua="na">{{ locale | e }}</Language_Selection>
 {%- endif %}
-{%- for n, key in funckeys | dictsort %}
+{%- for n, key in funckeys | numsort %}
   <Extended_Function_{{ n }}_ ua="na">fnc={{ fk_functions[key.type] | default('sd') }};sub={{ key.value | default('') | e }};nme={{ key.label | default('') | e }}</Extended_Function_{{ n }}_>
 {%- endfor %}
 </flat-profile>

@@ -9,7 +9,9 @@ Enable SNTP        :1
 SNTP Server        :{{ ntp_ip | default('') }}
 {%- endif %}
 {%- if timezone is defined %}
-Time Zone Name     :{{ timezone }}
+{%- for k, v in timezone | tz('fanvil') | dictsort %}
+Time Zone Name     :{{ v }}
+{%- endfor %}
 {%- endif %}
 {%- if syslog_enabled %}
 Enable Syslog      :1
@@ -28,7 +30,7 @@ Enable WAN VLAN    :0
 
 <SIP CONFIG MODULE>
 --SIP Line List--  :
-{%- for n, line in sip_lines | dictsort %}
+{%- for n, line in sip_lines | numsort %}
 SIP{{ n }} Phone Number       :{{ line.number | default(line.username) }}
 SIP{{ n }} Display Name       :{{ line.display_name | default('') }}
 SIP{{ n }} Sip Name           :{{ line.display_name | default('') }}
@@ -49,7 +51,7 @@ Web Password       :{{ admin_password }}
 {%- endif %}
 
 <DSS CONFIG MODULE>
-{%- for n, key in funckeys | dictsort %}
+{%- for n, key in funckeys | numsort %}
 Fkey{{ n }} Type      :{{ fk_types[key.type] | default('0') }}
 Fkey{{ n }} Value     :{{ key.value | default('') }}@{{ key.line | default(1) }}/{{ fk_subtypes[key.type] | default('@') }}
 Fkey{{ n }} Title     :{{ key.label | default('') }}

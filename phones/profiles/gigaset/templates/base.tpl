@@ -3,7 +3,7 @@
 {#- Account 1 lives in BS_IP_Data1, accounts 2 and up in BS_Accounts.astAccounts[index from 0]. #}
 <ProviderFrame xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="profile.xsd">
   <Provider>
-{%- for n, line in sip_lines | dictsort %}
+{%- for n, line in sip_lines | numsort %}
 {%- set i = n | int %}
 {%- set at = 'BS_IP_Data1.' if i == 1 else 'BS_Accounts.astAccounts[' + (i - 2) + '].' %}
     <SYMB_ITEM ID="{{ at }}ucB_SIP_ACCOUNT_IS_ACTIVE" class="symb_item" value="1"/>
@@ -22,7 +22,9 @@
     <SYMB_ITEM ID="BS_IP_Data1.aucS_TIME_SERVER" class="symb_item" value='"{{ ntp_ip | default('') | e }}"'/>
 {%- endif %}
 {%- if timezone is defined %}
-    <SYMB_ITEM ID="BS_IP_Data1.aucS_TIME_ZONE_NAME" class="symb_item" value='"{{ timezone | e }}"'/>
+{%- for k, v in timezone | tz('gigaset') | dictsort %}
+    <SYMB_ITEM ID="BS_IP_Data1.aucS_TIME_ZONE_NAME" class="symb_item" value='"{{ v | e }}"'/>
+{%- endfor %}
 {%- endif %}
 {%- if vlan_enabled %}
     <SYMB_ITEM ID="BS_IP_Data1.ucB_VLAN_ENABLE" class="symb_item" value="1"/>

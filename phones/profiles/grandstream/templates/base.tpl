@@ -11,7 +11,7 @@
 {%- set fk_modes = { 'speeddial': '0', 'blf': '1', 'park': '9' } %}
 <gs_provision version="1">
   <config version="1">
-{%- for n, line in sip_lines | dictsort %}
+{%- for n, line in sip_lines | numsort %}
 {%- if acct[n] is defined %}
 {%- set p = acct[n] %}
     <{{ p[0] }}>1</{{ p[0] }}>
@@ -28,7 +28,9 @@
     <P30>{{ ntp_ip | default('') | e }}</P30>
 {%- endif %}
 {%- if timezone is defined %}
-    <P64>{{ timezone | e }}</P64>
+{%- for k, v in timezone | tz('grandstream') | dictsort %}
+    <{{ k }}>{{ v | e }}</{{ k }}>
+{%- endfor %}
 {%- endif %}
 {%- if vlan_enabled %}
     <P51>{{ vlan_id }}</P51>
@@ -45,7 +47,7 @@
     <P196>{{ user_password | e }}</P196>
 {%- endif %}
 {%- block keys %}
-{%- for n, key in funckeys | dictsort %}
+{%- for n, key in funckeys | numsort %}
 {%- set i = n | int %}
 {%- if i >= 1 and i <= 7 %}
     <P{{ 322 + i }}>{{ fk_modes[key.type] | default('0') }}</P{{ 322 + i }}>

@@ -2,7 +2,7 @@
 {#- Polycom/Poly per-device file <mac>-user.cfg, written by provisiond from Poly's documented parameter names. #}
 <PHONE_CONFIG>
   <REGISTRATIONS
-{%- for n, line in sip_lines | dictsort %}
+{%- for n, line in sip_lines | numsort %}
     reg.{{ n }}.address="{{ line.username | e }}"
     reg.{{ n }}.label="{{ line.display_name | default(line.number | default(line.username)) | e }}"
     reg.{{ n }}.displayName="{{ line.display_name | default('') | e }}"
@@ -43,14 +43,23 @@
     device.auth.localUserPassword="{{ user_password | e }}"
 {%- endif %}
   />
+{%- if ntp_enabled or timezone is defined %}
+  <SNTP
 {%- if ntp_enabled %}
-  <SNTP tcpIpApp.sntp.address="{{ ntp_ip | default('') | e }}" />
+    tcpIpApp.sntp.address="{{ ntp_ip | default('') | e }}"
+{%- endif %}
+{%- if timezone is defined %}
+{%- for k, v in timezone | tz('polycom') | dictsort %}
+    {{ k }}="{{ v | e }}"
+{%- endfor %}
+{%- endif %}
+  />
 {%- endif %}
 {%- if locale is defined %}
   <LOCALE lcl.ml.lang="{{ locale | e }}" />
 {%- endif %}
   <ATTENDANT
-{%- for n, key in funckeys | dictsort %}
+{%- for n, key in funckeys | numsort %}
     attendant.resourceList.{{ n }}.address="{{ key.value | default('') | e }}"
     attendant.resourceList.{{ n }}.label="{{ key.label | default('') | e }}"
     attendant.resourceList.{{ n }}.type="{{ 'automata' if key.type == 'speeddial' else 'normal' }}"

@@ -3,7 +3,7 @@
 {%- set fk_types = { 'speeddial': 'speed', 'blf': 'blf', 'park': 'speed' } %}
 <settings>
   <phone-settings e="2">
-{%- for n, line in sip_lines | dictsort %}
+{%- for n, line in sip_lines | numsort %}
     <user_active idx="{{ n }}" perm="">on</user_active>
     <user_realname idx="{{ n }}" perm="">{{ line.display_name | default('') | e }}</user_realname>
     <user_name idx="{{ n }}" perm="">{{ line.username | e }}</user_name>
@@ -19,7 +19,9 @@
     <ntp_server perm="">{{ ntp_ip | default('') | e }}</ntp_server>
 {%- endif %}
 {%- if timezone is defined %}
-    <timezone perm="">{{ timezone | e }}</timezone>
+{%- for k, v in timezone | tz('snom') | dictsort %}
+    <{{ k }} perm="">{{ v | e }}</{{ k }}>
+{%- endfor %}
 {%- endif %}
 {%- if vlan_enabled %}
     <vlan_id perm="">{{ vlan_id }}</vlan_id>
@@ -43,7 +45,7 @@
 {%- endif %}
   </phone-settings>
   <functionKeys e="2">
-{%- for n, key in funckeys | dictsort %}
+{%- for n, key in funckeys | numsort %}
     <fkey idx="{{ (n | int) - 1 }}" context="{{ key.line | default(1) }}" label="{{ key.label | default('') | e }}" perm="">{{ fk_types[key.type] | default('none') }} {{ key.value | default('') | e }}</fkey>
 {%- endfor %}
   </functionKeys>

@@ -2,7 +2,7 @@
 {#- Yealink per-device file <mac>.cfg, written by provisiond from Yealink's documented parameter names. -#}
 {%- set fk_types = { 'speeddial': '13', 'blf': '16', 'park': '10' } %}
 ## accounts
-{%- for n, line in sip_lines | dictsort %}
+{%- for n, line in sip_lines | numsort %}
 account.{{ n }}.enable = 1
 account.{{ n }}.label = {{ line.display_name | default(line.number | default(line.username)) }}
 account.{{ n }}.display_name = {{ line.display_name | default('') }}
@@ -29,7 +29,9 @@ local_time.manual_ntp_srv_prior = 1
 local_time.ntp_server1 = {{ ntp_ip | default('') }}
 {%- endif %}
 {%- if timezone is defined %}
-local_time.time_zone_name = {{ timezone }}
+{%- for k, v in timezone | tz('yealink') | dictsort %}
+{{ k }} = {{ v }}
+{%- endfor %}
 {%- endif %}
 
 ## network
@@ -61,7 +63,7 @@ lang.wui = {{ locale }}
 {%- block keys %}
 
 ## keys
-{%- for n, key in funckeys | dictsort %}
+{%- for n, key in funckeys | numsort %}
 linekey.{{ n }}.type = {{ fk_types[key.type] | default('0') }}
 linekey.{{ n }}.value = {{ key.value | default('') }}
 linekey.{{ n }}.label = {{ key.label | default('') }}
