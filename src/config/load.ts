@@ -5,13 +5,14 @@
  * line:column; unknown keys get a "did you mean" hint when a known key is close.
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isScalar, type Document } from 'yaml';
 import { dotted, keyPosition, valueAt, valuePosition, type PathKey } from '../yamlpos';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema';
 import { ProvError, errorMessage } from '../errors';
 import { deepFreeze } from '../readonly';
+import { loadPhonesDomain } from '../phones/domain';
 
 /** deepFreeze is re-exported for the modules that import it from here (it lives in src/readonly.ts). */
 export { deepFreeze };
@@ -22,6 +23,10 @@ export interface LoadOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** cwd resolves a relative stateDir. */
   readonly cwd?: string;
+  /** baseDir resolves a relative phones.profilesDir / templatesDir: the config file's folder (default cwd). */
+  readonly baseDir?: string;
+  /** skipPhoneProfiles leaves the profiles unchecked (`phones profiles` loads and reports them itself). */
+  readonly skipPhoneProfiles?: boolean;
 }
 
 /** Problem is one thing wrong with a configuration. */
@@ -58,7 +63,7 @@ export function loadConfigFile(path: string, opts: LoadOptions = {}): Config {
   } catch (err) {
     throw new ProvError('PROVD_ERR_CONFIG_READ', `cannot read configuration file ${path}: ${errorMessage(err)}`, { cause: err });
   }
-  return parseText(text, path, opts, true);
+  return parseText(text, path, { ...opts, baseDir: dirname(resolve(opts.cwd ?? process.cwd(), path)) }, true);
 }
 
 /** parseConfigText validates YAML text; `source` names it in messages. It throws a ProvError. Empty text is the embedded defaults. */
@@ -91,14 +96,30 @@ function parseText(text: string, source: string, opts: LoadOptions, refuseEmpty:
       { details: problems.map((p) => formatProblem(source, p)) },
     );
   }
-  return finish(result.data, opts);
+  const config = finish(result.data, opts);
+  // phones.enabled loads the vendor profiles now: each profile problem is a configuration problem.
+  if (config.phones.enabled && opts.skipPhoneProfiles !== true) {
+    const problems = loadPhonesDomain(config.phones).problems;
+    if (problems.length > 0) {
+      throw new ProvError('PROVD_ERR_CONFIG_INVALID', `${source}: invalid configuration (${problems.length} phone profile problem${problems.length > 1 ? 's' : ''})`, {
+        details: problems.map((p) => `${p} (phones.profilesDir)`),
+      });
+    }
+  }
+  return config;
 }
 
 function finish(data: z.output<typeof configSchema>, opts: LoadOptions): Config {
   const env = opts.env ?? process.env;
   const cwd = opts.cwd ?? process.cwd();
   const stateDir = resolve(cwd, data.stateDir ?? env['STATE_DIRECTORY']?.split(':')[0] ?? 'state');
-  return deepFreeze({ ...data, stateDir });
+  // phones.profilesDir and templatesDir: relative to the configuration file's folder.
+  const base = opts.baseDir ?? cwd;
+  const at = (p: string | undefined): string | undefined => (p === undefined || isAbsolute(p) ? p : resolve(base, p));
+  const phones = { ...data.phones, profilesDir: at(data.phones.profilesDir), templatesDir: at(data.phones.templatesDir) };
+  if (phones.profilesDir === undefined) delete phones.profilesDir;
+  if (phones.templatesDir === undefined) delete phones.templatesDir;
+  return deepFreeze({ ...data, phones, stateDir });
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * schema.ts: the configuration schema of provisiond (zod), composed of the sections each face
  * and domain owns (src/dhcp/config.ts, src/mdns/config.ts, src/http/config.ts, the
- * provisioning section, src/limits/config.ts for `devices`, src/log.ts for `log`), plus the
+ * provisioning section, src/limits/config.ts for `devices`, src/log.ts for `log`,
+ * src/phones/config.ts for `phones`), plus the
  * checks that need several sections at once.
  *
  * Every key is documented in config/provisiond.example.yaml; a test checks that the example
@@ -16,6 +17,7 @@ import { mdnsSchema } from '../mdns/config';
 import { deriveTxt } from '../mdns/txt';
 import { devicesSchema } from '../limits/config';
 import { logSchema } from '../log';
+import { phonesSchema } from '../phones/config';
 import { provisioningSchema, strategyOf } from './provisioning';
 import { keyedUrl, defaultProvisioningUrl } from '../urls/plan';
 
@@ -53,6 +55,7 @@ export const configSchema = z.strictObject({
   log: logSchema.prefault({}),
   devices: devicesSchema.prefault({}),
   provisioning: provisioningSchema.prefault({}),
+  phones: phonesSchema.prefault({}),
   /** stateDir holds the daemon's persistent state; default $STATE_DIRECTORY (systemd) or ./state. */
   stateDir: z.string().min(1).optional(),
 })
