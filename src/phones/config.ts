@@ -26,7 +26,7 @@ export const phonesSchema = z.strictObject({
   autoprovision: z.enum(AUTOPROVISION).default('off'),
   /** natMode: phones behind NAT; a device is never looked up by its IP address. */
   natMode: z.boolean().default(false),
-  /** passwordWindow: minutes after a device is (re)assigned during which its sensitive files carry passwords; 0 = off. */
+  /** passwordWindow: minutes after a device is (re)assigned during which its sensitive files carry passwords; 0 = off (always carried, as wazo does). */
   passwordWindow: z.number().int().min(0).max(7 * 24 * 60).default(30),
 });
 
