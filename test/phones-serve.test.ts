@@ -7,7 +7,7 @@
  */
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -21,6 +21,12 @@ import type { Store } from '../src/store/repository';
 
 const ROOT = join(__dirname, '..', '..');
 const FILTER = join(ROOT, 'config', 'fail2ban', 'filter.d', 'provisiond.conf');
+const GOLDEN = join(ROOT, 'test', 'golden', 'phones');
+
+/** paramNames lists the parameter names of a rendered file: `name = value` (Yealink) or `name="value"` (Polycom). */
+function paramNames(text: string): Set<string> {
+  return new Set([...text.matchAll(/(?:^|\s)([A-Za-z][\w.]{0,80})\s?=\s?["\S]/gm)].map((m) => m[1] ?? ''));
+}
 const SHIPPED = shippedProfilesDir();
 const { profiles } = loadProfiles(SHIPPED);
 const TMP = mkdtempSync(join(tmpdir(), 'provd-serve-'));
@@ -103,6 +109,19 @@ describe('answerPhoneFile: per-device and common files', () => {
     assert.ok(text.includes('Bob-SIP-secret'));
     assert.ok(!text.includes('Alice-SIP-secret'));
     assert.ok(text.includes('reg.1.'), 'Polycom parameter names');
+  });
+
+  test('the served files have the golden renders\' shape: every parameter name is one the golden file has', () => {
+    for (const [path, ua, golden, want] of [
+      ['/k/0015654aa937.cfg', YEALINK_UA, join('yealink', 'T46S', '0015654aa937.cfg'), ['account.1.user_name = 1001', 'account.1.password = Alice-SIP-secret', 'account.2.user_name = 1002', 'account.2.password = Bob-SIP-secret']],
+      ['/k/0004f2211c8b-user.cfg', POLYCOM_UA, join('polycom', 'VVX400', '0004f2211c8b-user.cfg'), ['reg.1.address="1002"', 'reg.1.auth.password="Bob-SIP-secret"']],
+    ] as const) {
+      const text = answerPhoneFile(req(path, ua), deps(store)).body.toString('utf8');
+      const names = paramNames(readFileSync(join(GOLDEN, golden), 'utf8'));
+      assert.ok(paramNames(text).size > 10, `${path}: parameters found`);
+      for (const name of paramNames(text)) assert.ok(names.has(name), `${path}: ${name} is not in ${golden}`);
+      for (const l of want) assert.ok(text.includes(l), `${path}: ${l}`);
+    }
   });
 
   test('common files: rendered without secrets, not sensitive, no event line', () => {
