@@ -167,6 +167,13 @@ describe('answerPhoneFile: per-device and common files', () => {
     assert.match(a.events[0] ?? '', /reason=phone-mac-conflict/);
   });
 
+  test('a device recorded under another vendor gets no file of this vendor', () => {
+    const a = answerPhoneFile(req('/k/0004f2211c8b.cfg', 'Yealink SIP-T46S 66.86.0.15 00:04:f2:21:1c:8b'), deps(store));
+    assert.equal(a.status, 404);
+    assert.equal(a.outcome, 'unknown-device');
+    assert.match(a.events[0] ?? '', /reason=phone-sensitive-refused /);
+  });
+
   test('hostile User-Agents and paths: 404 or a served own file, never a throw, lines stay one line', () => {
     const hostile = [
       'Yealink SIP-T46S 66.86.0.15 00:15:65:4a:a9:37\nip=1.2.3.4',

@@ -252,7 +252,8 @@ export function answerPhoneFile(req: PhoneFileRequest, deps: ServeDeps): PhoneFi
     } else {
       const pattern = profile.deviceFiles.find((p) => p.source === id.pattern);
       if (pattern === undefined) return empty(404, 'unknown-file', false, events, extra);
-      if (device === undefined) {
+      if (device === undefined || device.profile !== id.vendor) {
+        // No device, or the device is recorded under another vendor: never render another vendor's file for it.
         if (id.sensitive) line('sensitive-refused', id.mac);
         return empty(404, 'unknown-device', true, events, extra);
       }
