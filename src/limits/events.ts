@@ -54,6 +54,20 @@ export function failureLine(at: Date, ip: string, reason: string, user: string |
   return `${at.toISOString()} provisiond[security]: failure ip=${addressField(ip)} reason=${safe(reason)} user=${safe(user)} tenant=${safe(tenant)}`;
 }
 
+/**
+ * PhoneEvent is a SIP phone event (wazo-provd's two kinds of fail2ban lines, sensitive file and
+ * auto-created device, plus a refused or withheld sensitive file and a MAC conflict).
+ */
+export type PhoneEvent = 'sensitive-served' | 'sensitive-refused' | 'secrets-withheld' | 'device-created' | 'mac-conflict';
+
+/**
+ * phoneLine formats a phone event as a failure line (`reason=phone-<event>`, the MAC in `user=`),
+ * so the fail2ban filter counts MAC guesses from one source like any other failure.
+ */
+export function phoneLine(at: Date, ip: string, event: PhoneEvent, mac: string | null | undefined, tenant: string | null | undefined): string {
+  return failureLine(at, ip, `phone-${event}`, mac, tenant);
+}
+
 /** banLine formats a ban event (an ip-scope subject is an address too). */
 export function banLine(at: Date, ip: string, scope: 'ip' | 'user', subject: string, until: Date): string {
   const subj = scope === 'ip' ? addressField(subject) : safe(subject);
