@@ -13,7 +13,8 @@ import type { Server } from 'node:net';
 import type { Socket } from 'node:net';
 import { Episode } from '../episode';
 import type { Logger } from '../log';
-import { isTrustedProxy, unmapIPv4, type ProxyList } from './peer';
+import { unmapIPv4 } from '../net/ipv4';
+import { isTrustedProxy, type ProxyList } from './peer';
 
 /** ConnectionSettings are read from the current configuration at each new connection. */
 export interface ConnectionSettings {

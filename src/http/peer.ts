@@ -7,11 +7,7 @@
  * changes it without re-listening), instead of fastify's construction-time `trustProxy`.
  */
 import { BlockList, isIP } from 'node:net';
-
-/** unmapIPv4 turns an IPv4-mapped IPv6 address (::ffff:10.0.0.1) into its IPv4 form. */
-export function unmapIPv4(ip: string): string {
-  return ip.length > 7 && ip.slice(0, 7).toLowerCase() === '::ffff:' && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
-}
+import { unmapIPv4 } from '../net/ipv4';
 
 /** ProxyList is a compiled http.trustedProxies; undefined when it is empty. */
 export type ProxyList = BlockList | undefined;

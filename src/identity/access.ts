@@ -17,7 +17,7 @@ import { KeyRing } from './keys';
 import { strategyOf, type AuthStrategy, type IdentityConfig } from './config';
 import { identify, type Params } from '../devices/request';
 import type { KeyRepository, UserRepository } from '../store/repository';
-import { inCidr, parseCidr, parseIPv4, type Cidr } from '../net/ipv4';
+import { addressInAny, parseCidr, type Cidr } from '../net/ipv4';
 import type { Logger } from '../log';
 
 /** SECRET_FIELD is the request field that carries a tenant's shared secret. */
@@ -90,13 +90,6 @@ export interface AccessDeps {
 
 function sha256(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
-}
-
-/** allowed tells whether a client address (IPv4, or IPv4-mapped IPv6) is in one of the networks. */
-function allowed(ip: string, nets: readonly Cidr[]): boolean {
-  const v4 = parseIPv4(ip.startsWith('::ffff:') ? ip.slice(7) : ip);
-  if (v4 === undefined) return false;
-  return nets.some((n) => inCidr(v4, n));
 }
 
 /** TenantAccess decides access for one validated configuration. */
@@ -177,7 +170,7 @@ export class TenantAccess {
     // unkeyed path they read exactly like an unknown tenant, so a probe learns nothing.
     const refused = (outcome: AccessFailure): Refused => ({ ok: false, tenant: null, status: 404, outcome, body: scope === undefined ? unknown : NOT_FOUND });
     if (gate.requireKey && scope === undefined) return refused('key-required');
-    if (gate.allowFrom.length > 0 && !allowed(req.ip, gate.allowFrom)) return refused('not-allowed');
+    if (gate.allowFrom.length > 0 && !addressInAny(req.ip, gate.allowFrom)) return refused('not-allowed');
     if (gate.secretHash !== undefined) {
       const given = req.params[SECRET_FIELD];
       // Both sides are hashed to 32 bytes first: the comparison is constant-time whatever the length.

@@ -16,7 +16,7 @@
  * flight waits (FIFO) until one ends, and is then banned or let through. The wait is bounded in
  * time (`waitMs`) and in size (`maxWaiting`): beyond either, the attempt is refused (429).
  */
-import { inCidr, parseIPv4, type Cidr } from '../net/ipv4';
+import { addressInAny, type Cidr } from '../net/ipv4';
 
 /** BanOptions configure a BanList (seconds; `now` is injectable for fake-clock tests). */
 export interface BanOptions {
@@ -52,11 +52,6 @@ export type BanVerdict = { readonly banned: false } | { readonly banned: true; r
 
 const DEFAULT_MAX_ENTRIES = 100_000;
 
-/** clientV4 reads an IPv4 (or IPv4-mapped IPv6) client address. */
-export function clientV4(ip: string): number | undefined {
-  return parseIPv4(ip.startsWith('::ffff:') ? ip.slice(7) : ip);
-}
-
 /** BanList keeps the failure windows and the bans. */
 export class BanList {
   private readonly failures = new Map<string, number[]>();
@@ -77,9 +72,7 @@ export class BanList {
 
   /** trusted tells whether an address is in trustedNetworks (never counted, never banned). */
   trusted(ip: string): boolean {
-    const v4 = clientV4(ip);
-    if (v4 === undefined) return false;
-    return this.opts.trusted.some((n) => inCidr(v4, n));
+    return addressInAny(ip, this.opts.trusted);
   }
 
   /** check tells whether a request from `ip` (for `user`, when known) is refused. */
@@ -102,11 +95,12 @@ export class BanList {
    * budget is taken by attempts in flight, it waits for one to end (bounded); see the file comment.
    */
   async admit(ip: string, user: string | undefined): Promise<Admission> {
+    // Trusted sources (or bans off) are never counted nor banned: nothing to reserve or wait for.
+    if (this.opts.maxRetry === 0 || this.trusted(ip)) return { kind: 'go', release: () => undefined };
     const deadline = this.now() + (this.opts.waitMs ?? DEFAULT_WAIT_MS);
     for (;;) {
       const v = this.check(ip, user);
       if (v.banned) return { kind: 'banned', verdict: v };
-      if (this.opts.maxRetry === 0 || this.trusted(ip)) return { kind: 'go', release: () => undefined };
       const r = this.reserve(ip, user);
       if (r) return { kind: 'go', release: r };
       const left = deadline - this.now();

@@ -19,6 +19,7 @@ import { openSync, writeSync, closeSync, mkdirSync, fstatSync, statSync } from '
 import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import { ProvError, errorMessage } from '../errors';
+import { unmapIPv4 } from '../net/ipv4';
 
 /** EventSink writes security event lines; write never throws. */
 export interface EventSink {
@@ -42,9 +43,7 @@ export function addressField(ip: string): string {
   const kind = isIP(ip);
   if (kind === 4) return ip;
   if (kind === 6 && !ip.includes('%')) {
-    const low = ip.toLowerCase();
-    if (low.startsWith('::ffff:') && isIP(low.slice(7)) === 4) return low.slice(7);
-    return low;
+    return unmapIPv4(ip.toLowerCase());
   }
   return safe(ip);
 }

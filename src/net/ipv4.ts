@@ -1,6 +1,8 @@
 /**
- * ipv4.ts: small, pure IPv4 helpers (dotted quads, uint32 values, CIDR prefixes).
+ * ipv4.ts: small, pure IPv4 helpers (dotted quads, uint32 values, CIDR prefixes, client
+ * addresses that may arrive IPv4-mapped on a dual-stack socket).
  */
+import { isIP } from 'node:net';
 
 /** Cidr is an IPv4 network: its address (host bits zero) and prefix length, as uint32s. */
 export interface Cidr {
@@ -68,4 +70,21 @@ export function parseCidr(s: string): Result<Cidr> {
 /** inCidr tells whether the uint32 address lies inside the network. */
 export function inCidr(addr: number, net: Cidr): boolean {
   return ((addr & net.mask) >>> 0) === net.base;
+}
+
+/**
+ * unmapIPv4 turns an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, any letter case) into its IPv4
+ * form; any other string comes back unchanged. A dual-stack socket reports IPv4 clients this way.
+ */
+export function unmapIPv4(ip: string): string {
+  return ip.length > 7 && ip.slice(0, 7).toLowerCase() === '::ffff:' && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+}
+
+/**
+ * addressInAny tells whether a client address (IPv4, or IPv4-mapped IPv6) lies in one of the
+ * networks; any other address (IPv6, garbage) is in none of them.
+ */
+export function addressInAny(ip: string, nets: readonly Cidr[]): boolean {
+  const v4 = parseIPv4(unmapIPv4(ip));
+  return v4 !== undefined && nets.some((n) => inCidr(v4, n));
 }
