@@ -18,6 +18,7 @@ export class Episode {
   private first = 0;
   private last = 0;
   private events = 0;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly quietMs: number,
@@ -51,5 +52,32 @@ export class Episode {
   check(): EpisodeSummary | undefined {
     if (this.events === 0 || this.now() - this.last < this.quietMs) return undefined;
     return this.flush();
+  }
+
+  /**
+   * watch checks every quietMs until the episode ends, then calls `onEnd` with its summary (for
+   * a one-of-a-kind episode, right after the hit() that started it). The timer is unref'd: it
+   * never keeps the process alive.
+   */
+  watch(onEnd: (ended: EpisodeSummary) => void): void {
+    this.stop();
+    const tick = (): void => {
+      const ended = this.check();
+      if (ended === undefined) {
+        this.timer = setTimeout(tick, this.quietMs);
+        this.timer.unref();
+        return;
+      }
+      this.timer = undefined;
+      onEnd(ended);
+    };
+    this.timer = setTimeout(tick, this.quietMs);
+    this.timer.unref();
+  }
+
+  /** stop cancels watch() (closing): the summary of an episode under way is not reported. */
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 }

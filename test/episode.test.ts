@@ -19,3 +19,26 @@ test('an episode starts once, ends after quietMs without an event, and counts it
   assert.equal(e.active, false);
   assert.equal(e.hit(), true, 'the next event starts a new episode');
 });
+
+test('watch reports the summary once the episode has been quiet, and stop cancels it', async () => {
+  const e = new Episode(20);
+  const ended: { events: number }[] = [];
+  assert.equal(e.hit(), true);
+  e.watch((s) => ended.push(s));
+  e.hit();
+  await new Promise((r) => setTimeout(r, 10));
+  e.hit(); // keeps it going past the first tick
+  assert.equal(ended.length, 0);
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(ended.length, 1, 'reported once');
+  assert.equal(ended[0]?.events, 3);
+  assert.equal(e.active, false);
+
+  const f = new Episode(20);
+  const late: unknown[] = [];
+  f.hit();
+  f.watch((s) => late.push(s));
+  f.stop();
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(late.length, 0, 'a stopped watch reports nothing');
+});

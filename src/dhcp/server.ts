@@ -100,7 +100,6 @@ export class DhcpFace implements Face<DhcpFaceConfig> {
   private subnetMemo: { b: Bound | undefined; st: State; subnets: readonly Cidr[] } | undefined;
   private readonly counters = new Map<string, number>();
   private readonly queueFull = new Episode(QUEUE_QUIET_MS);
-  private queueTimer: NodeJS.Timeout | undefined;
   private readonly onSent = (err: Error | null): void => {
     if (err) {
       this.count('send-error');
@@ -158,7 +157,7 @@ export class DhcpFace implements Face<DhcpFaceConfig> {
     if (this.closed) return;
     this.closed = true;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
-    if (this.queueTimer) clearTimeout(this.queueTimer);
+    this.queueFull.stop();
     const b = this.bound;
     this.bound = undefined;
     if (b) await closeBound(b);
@@ -321,19 +320,7 @@ export class DhcpFace implements Face<DhcpFaceConfig> {
       { iface: iface.name, waiting, bound: SEND_QUEUE_MAX },
       'DHCP replies dropped: send queue full (replies wait for the kernel, e.g. unicasts to addresses that answer no ARP); one line per episode, each drop counted as send-dropped:queue-full',
     );
-    const watch = (): void => {
-      const ended = this.queueFull.check();
-      if (ended === undefined) {
-        this.queueTimer = setTimeout(watch, this.queueFull.quietMs);
-        this.queueTimer.unref();
-        return;
-      }
-      this.queueTimer = undefined;
-      this.log.info({ dropped: ended.events, ms: ended.ms }, 'DHCP send queue drained: replies flow again');
-    };
-    if (this.queueTimer) clearTimeout(this.queueTimer);
-    this.queueTimer = setTimeout(watch, this.queueFull.quietMs);
-    this.queueTimer.unref();
+    this.queueFull.watch((ended) => this.log.info({ dropped: ended.events, ms: ended.ms }, 'DHCP send queue drained: replies flow again'));
   }
 
   private inferInterfaces(m: DhcpMessage, rinfo: RemoteInfo): readonly ServedInterface[] {

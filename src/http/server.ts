@@ -141,7 +141,6 @@ export class HttpFace implements Face<HttpFaceConfig> {
   private readonly counters = new Map<string, number>();
   /** saturated is a run of 429s because the password checks (KDF queue) are full: logged once. */
   private readonly saturated = new Episode(5000);
-  private saturatedTimer: NodeJS.Timeout | undefined;
   /** runs of refusals per (source, outcome), logged once each with a summary (onRefused). */
   private readonly runs = new Map<string, { readonly episode: Episode; readonly ip: string; readonly outcome: string; readonly status: number }>();
   private runsTimer: NodeJS.Timeout | undefined;
@@ -269,7 +268,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     this.closed = true;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     if (this.pruneRetry) clearTimeout(this.pruneRetry);
-    if (this.saturatedTimer) clearTimeout(this.saturatedTimer);
+    this.saturated.stop();
     this.endRuns(true);
     this.guard.close();
     const l = this.listeners;
@@ -375,18 +374,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
       { ...fields, maxPendingVerifications: this.config.provisioning.passwords.maxPendingVerifications },
       'password checks saturated: new logins are answered 429 until the queue drains (one line per episode; each counted as status:429)',
     );
-    const watch = (): void => {
-      const ended = this.saturated.check();
-      if (ended === undefined) {
-        this.saturatedTimer = setTimeout(watch, this.saturated.quietMs);
-        this.saturatedTimer.unref();
-        return;
-      }
-      this.saturatedTimer = undefined;
-      this.log.info({ refused: ended.events, ms: ended.ms }, 'password checks no longer saturated');
-    };
-    this.saturatedTimer = setTimeout(watch, this.saturated.quietMs);
-    this.saturatedTimer.unref();
+    this.saturated.watch((ended) => this.log.info({ refused: ended.events, ms: ended.ms }, 'password checks no longer saturated'));
   }
 
   /** readBody reads a request body up to the current http.bodyLimit (413 beyond, before reading it when Content-Length says so). */
