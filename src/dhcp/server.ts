@@ -71,6 +71,8 @@ interface Bound {
   /** tx maps an interface address (uint32) to its socket. */
   readonly tx: Map<number, Socket>;
   readonly ifaces: readonly ServedInterface[];
+  /** links are the served interfaces' own subnets (the handler's on-link networks). */
+  readonly links: readonly Cidr[];
   readonly signature: string;
 }
 
@@ -205,7 +207,7 @@ export class DhcpFace implements Face<DhcpFaceConfig> {
         if (tx.has(iface.address)) continue;
         tx.set(iface.address, await this.open(iface, formatIPv4(iface.address), port, sockets));
       }
-      return { port, wildcard, tx, ifaces, signature: signature(config.dhcp.port, ifaces) };
+      return { port, wildcard, tx, ifaces, links: ifaces.map((i) => i.cidr), signature: signature(config.dhcp.port, ifaces) };
     } catch (err) {
       await Promise.all(sockets.map((s) => closeSocket(s)));
       if (err instanceof ProvError) throw err;
@@ -267,20 +269,21 @@ export class DhcpFace implements Face<DhcpFaceConfig> {
           return;
         }
       }
-      const targets = via ? [via] : this.inferInterfaces(m, rinfo);
+      const source = parseIPv4(rinfo.address) ?? 0;
+      const targets = via ? [via] : this.inferInterfaces(m, source);
       if (targets.length === 0) {
         this.count('ignored:not-served');
         this.log.debug({ from: rinfo.address }, 'request for an interface that is not served');
         return;
       }
-      for (const iface of targets) this.answer(m, iface, st, rinfo);
+      for (const iface of targets) this.answer(m, iface, st, rinfo, source);
     } catch (err) {
       this.count('internal-error');
       this.log.error({ err: errorMessage(err), from: rinfo.address }, 'DHCP request failed');
     }
   }
 
-  private answer(m: DhcpMessage, iface: ServedInterface, st: State, rinfo: RemoteInfo): void {
+  private answer(m: DhcpMessage, iface: ServedInterface, st: State, rinfo: RemoteInfo, source: number): void {
     const b = this.bound;
     const ctx: HandlerContext = {
       plan: st.plan,
@@ -288,8 +291,8 @@ export class DhcpFace implements Face<DhcpFaceConfig> {
       serverPort: b?.port ?? 0,
       replyPort: st.replyPort,
       subnets: this.subnets(b, st),
-      links: b?.ifaces.map((i) => i.cidr) ?? [],
-      source: parseIPv4(rinfo.address) ?? 0,
+      links: b?.links ?? [],
+      source,
     };
     const r = handle(m, ctx);
     if (r.kind === 'ignore') {
@@ -323,11 +326,10 @@ export class DhcpFace implements Face<DhcpFaceConfig> {
     this.queueFull.watch((ended) => this.log.info({ dropped: ended.events, ms: ended.ms }, 'DHCP send queue drained: replies flow again'));
   }
 
-  private inferInterfaces(m: DhcpMessage, rinfo: RemoteInfo): readonly ServedInterface[] {
+  private inferInterfaces(m: DhcpMessage, source: number): readonly ServedInterface[] {
     const ifaces = this.bound?.ifaces ?? [];
     if (ifaces.length <= 1) return ifaces;
-    const src = parseIPv4(rinfo.address) ?? 0;
-    for (const probe of [src, m.ciaddr, m.giaddr]) {
+    for (const probe of [source, m.ciaddr, m.giaddr]) {
       if (!probe) continue;
       const hit = ifaces.find((i) => inCidr(probe, i.cidr));
       if (hit) return [hit];
