@@ -59,9 +59,6 @@ export type EngineDeps = AccessDeps;
 export class Engine {
   /** access decides who may provision for which tenant. */
   readonly access: TenantAccess;
-  readonly auth: Authenticator;
-  /** keyRing resolves provisioning keys to tenants. */
-  readonly keyRing: KeyRing;
   private readonly documents = new Map<string, DocumentPlan>();
 
   constructor(cfg: JitsiConfig, deps: EngineDeps) {
@@ -81,8 +78,16 @@ export class Engine {
       });
     }
     this.access = new TenantAccess(cfg, deps);
-    this.auth = this.access.auth;
-    this.keyRing = this.access.keyRing;
+  }
+
+  /** auth is the access check's authenticator (credential cache, KDF queue, counters). */
+  get auth(): Authenticator {
+    return this.access.auth;
+  }
+
+  /** keyRing resolves provisioning keys to tenants. */
+  get keyRing(): KeyRing {
+    return this.access.keyRing;
   }
 
   /** hasTenant tells whether a domain is configured. */
