@@ -14,6 +14,33 @@ import type { DeepReadonly } from '../readonly';
 /** AUTOPROVISION lists the `phones.autoprovision` modes, from none to every phone that asks. */
 export const AUTOPROVISION = ['off', 'known', 'oui', 'all'] as const;
 
+const json: z.ZodType<unknown> = z.lazy(() => z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(json), z.record(z.string(), json)]));
+
+/** declaredConfig is one config of `phones.configs` (wazo's config: id, parent_ids, raw_config). */
+const declaredConfig = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, '1-64 characters of A-Z a-z 0-9 _ . -'),
+  /** tenant: default provisioning.defaultDomain. */
+  tenant: z.string().min(1).optional(),
+  /** role: the tenant's `default` config, its `autoprov` config, or `none`. */
+  role: z.enum(['default', 'autoprov', 'none']).default('none'),
+  parents: z.array(z.string().min(1)).max(32).default([]),
+  raw: z.record(z.string(), json).default({}),
+});
+
+/** declaredDevice is one device of `phones.devices`. */
+const declaredDevice = z.strictObject({
+  mac: z.string().regex(/^[0-9A-Fa-f]{2}([:-]?)(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}$/, 'a MAC: aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabbccddeeff'),
+  tenant: z.string().min(1).optional(),
+  /** profile: the vendor profile's folder name (yealink, polycom, ...). */
+  profile: z.string().min(1),
+  model: z.string().min(1).max(64).optional(),
+  /** config: a config id of the tenant; unset: the tenant's default config. */
+  config: z.string().min(1).optional(),
+  /** users: user names in line order (user 1 → line 1). */
+  users: z.array(z.string().min(1)).max(64).default([]),
+  options: z.record(z.string(), json).default({}),
+});
+
 /** phonesSchema is the `phones` section. */
 export const phonesSchema = z.strictObject({
   /** enabled loads the vendor profiles with the configuration (default false: no behaviour change). */
@@ -28,6 +55,20 @@ export const phonesSchema = z.strictObject({
   natMode: z.boolean().default(false),
   /** passwordWindow: minutes after a device is (re)assigned during which its sensitive files carry passwords; 0 = off (always carried, as wazo does). */
   passwordWindow: z.number().int().min(0).max(7 * 24 * 60).default(30),
+  /**
+   * baseUrl: the URL phones fetch their files from (`http_base_url` in templates, before the
+   * tenant's key), e.g. `https://prov.example.org:8667/`. Unset: the address and port the phone's
+   * request arrived on (`render --mac` then needs `--base-url`, or uses http.host).
+   */
+  baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** uploads: what a phone's PUT (Polycom logs and overrides) does: `discard` (answered 204, counted) or `store` (kept under stateDir/uploads/<mac>/). */
+  uploads: z.enum(['discard', 'store']).default('discard'),
+  /** maxUploadBytes caps one PUT body (413 beyond); stored uploads keep at most this much per file. */
+  maxUploadBytes: z.number().int().min(1024).max(16 << 20).default(1 << 20),
+  /** configs declared in this file (labs): seeded into the store at start and on SIGHUP; the file wins for what it declares. */
+  configs: z.array(declaredConfig).max(10_000).default([]),
+  /** devices declared in this file (labs): seeded into the store like configs. */
+  devices: z.array(declaredDevice).max(100_000).default([]),
 });
 
 /** PhonesConfig is the validated `phones` section. */
