@@ -16,6 +16,7 @@ import {
   noneMatch,
   parseRange,
   safeStaticName,
+  staticDirsFor,
   openStatic,
   type StaticAnswer,
   type StaticFiles,
@@ -104,6 +105,15 @@ describe('static files: lookup', () => {
       assert.equal(said, want, file);
       if (want === undefined || !want.startsWith('/')) assert.equal(answerStatic({ file, method: 'GET' }, DIRS), undefined, file);
     }
+  });
+
+  test('staticDirsFor: the site folder before the shipped one; no vendor name, no dirs', () => {
+    assert.deepEqual(staticDirsFor('polycom', '/usr/lib/provisiond/phones/profiles', '/etc/provisiond/phones'), [
+      '/etc/provisiond/phones/polycom/files',
+      '/usr/lib/provisiond/phones/profiles/polycom/files',
+    ]);
+    assert.deepEqual(staticDirsFor('yealink', '/p'), ['/p/yealink/files']);
+    for (const bad of ['..', '../x', 'Yealink', '', 'a/b']) assert.equal(staticDirsFor(bad, '/p', '/s'), undefined, bad);
   });
 
   test('stat on demand only: one lstat per dir until a hit, nothing listed', () => {

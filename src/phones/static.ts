@@ -99,6 +99,20 @@ export type StaticRefusal = 'bad-name' | 'not-a-file' | 'symlink-out' | 'danglin
 /** StaticLookup is the file found for a name, or why none is served. */
 export type StaticLookup = { readonly path: string; readonly stat: StaticStat } | { readonly refused: StaticRefusal } | undefined;
 
+/** FILES_DIR is the folder of a vendor profile that holds its static files. */
+export const FILES_DIR = 'files';
+
+/**
+ * staticDirsFor lists where a vendor's static files are looked up: the site's
+ * `<profilesDir>/<vendor>/files/` first (even when the site's profile.yaml does not replace the
+ * shipped one), then the shipped `phones/profiles/<vendor>/files/`. Undefined for a name that is
+ * no vendor folder name (profile.ts's rule).
+ */
+export function staticDirsFor(vendor: string, shippedDir: string, siteDir?: string): readonly string[] | undefined {
+  if (!/^[a-z][a-z0-9-]{0,31}$/.test(vendor)) return undefined;
+  return [...(siteDir === undefined ? [] : [join(siteDir, vendor, FILES_DIR)]), join(shippedDir, vendor, FILES_DIR)];
+}
+
 /** MAX_NAME bounds a static file name. */
 export const MAX_NAME = 255;
 
