@@ -1,6 +1,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { DOC_PASSWORD, HTTP_LOOPBACK, hashPassword, provisioningYaml, startFace, type TestFace } from './helpers/prov';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { PATHS } from '../src/http/server';
 
 // The Openfire "jitsiprovisioning" plugin's path (jitsi-client-contract.md §8.2) served as another
@@ -17,6 +19,16 @@ const LAN_TENANT = `    lan.example:
           properties:
             net.java.sip.communicator.impl.gui.WHO: "{{ user.name }} at {{ tenant.domain }}"
 `;
+
+const run = promisify(execFile);
+const curlMissing = (): boolean => {
+  try {
+    execFileSync('curl', ['--version'], { stdio: 'ignore' });
+    return false;
+  } catch {
+    return true;
+  }
+};
 
 describe('HTTP face: the Openfire plugin path', () => {
   let f: TestFace;
@@ -44,6 +56,17 @@ describe('HTTP face: the Openfire plugin path', () => {
       assert.equal(r.status, 200);
       assert.equal(r.headers.get('content-type'), ref.headers.get('content-type'));
       assert.equal(await r.text(), want);
+    }
+  });
+
+  test('curl, as an independent client: the query form (GET) and the form body (POST) give the /jitsi document', { skip: curlMissing() }, async () => {
+    const want = await (await post(PATHS.jitsi, `username=alice&password=${pw}`)).text();
+    const base = ['-sS', '--max-time', '10', '-A', 'Jitsi/2.10.5550', '-w', '\n%{http_code}', '--data-urlencode', 'username=alice', '--data-urlencode', `password=${DOC_PASSWORD}`];
+    for (const extra of [['-G'], []]) {
+      const r = await run('curl', [...base, ...extra, `${f.url}${PATHS.openfire}`]);
+      const cut = r.stdout.lastIndexOf('\n');
+      assert.equal(r.stdout.slice(cut + 1), '200', extra.join(' '));
+      assert.equal(r.stdout.slice(0, cut), want);
     }
   });
 
