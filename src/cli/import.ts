@@ -21,7 +21,7 @@ import { loadPhonesDomain } from '../phones/domain';
 import { identifiers, mapWazo, type WazoFile, type WazoInput, type WazoPlan, type WazoTemplateFile } from '../phones/wazo';
 import type { KeyRepository, PhoneJsonMap, PhoneRepository, Store } from '../store/repository';
 import { openSqliteStore } from '../store/sqlite';
-import { UsageError, adminRun, io, openStore, storeExists, withConfig, type Io, type Outcome } from './common';
+import { adminRun, io, openStore, storeExists, withConfig, type Io, type Outcome } from './common';
 
 /** Caps of the reader: one document, all documents together, how many of each. */
 export const IMPORT_LIMITS = { docBytes: 1 << 20, totalBytes: 256 << 20, docs: 100_000, templates: 10_000, plugins: 1_000 } as const;
@@ -206,9 +206,9 @@ export function parseTenantMap(items: readonly string[]): Map<string, string> {
   const m = new Map<string, string>();
   for (const it of items) {
     const eq = it.indexOf('=');
-    if (eq <= 0 || eq === it.length - 1) throw new UsageError(`--tenant-map ${it}: expected UUID=tenant`);
+    if (eq <= 0 || eq === it.length - 1) throw new ProvError('PROVD_ERR_USAGE', `--tenant-map ${it}: expected UUID=tenant`);
     const uuid = it.slice(0, eq).trim();
-    if (m.has(uuid) && m.get(uuid) !== it.slice(eq + 1).trim()) throw new UsageError(`--tenant-map: ${uuid} is mapped twice`);
+    if (m.has(uuid) && m.get(uuid) !== it.slice(eq + 1).trim()) throw new ProvError('PROVD_ERR_USAGE', `--tenant-map: ${uuid} is mapped twice`);
     m.set(uuid, it.slice(eq + 1).trim().toLowerCase());
   }
   return m;
