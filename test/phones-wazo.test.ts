@@ -11,13 +11,13 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAIN, cliWithInput as cli } from './helpers/daemon';
-import { loadConfigFile } from '../src/config/load';
+import { loadConfigFile, parseConfigText } from '../src/config/load';
 import { isProvError } from '../src/errors';
-import { hashKey } from '../src/identity/keys';
-import { IMPORT_LIMITS, readWazoDir } from '../src/cli/import';
+import { KeyRing, hashKey } from '../src/identity/keys';
+import { IMPORT_LIMITS, applyPlan, readWazoDir } from '../src/cli/import';
 import { loadPhonesDomain } from '../src/phones/domain';
 import { PhoneService } from '../src/phones/service';
-import { WAZO_KEY, mapWazo, normalizeWazoMac, parseWazoJson, templateSyntax, vendorOfPlugin, type WazoInput, type WazoMapOptions } from '../src/phones/wazo';
+import { WAZO_KEY, mapWazo, type WazoPlan, normalizeWazoMac, parseWazoJson, templateSyntax, vendorOfPlugin, type WazoInput, type WazoMapOptions } from '../src/phones/wazo';
 import { openSqliteStore } from '../src/store/sqlite';
 
 const ROOT = join(MAIN, '..', '..', '..');
@@ -138,7 +138,7 @@ describe('wazo mapping: by table', () => {
         ['80:5e:c0:12:34:56', 'a.example', 'yealink', 'T46S', 'autoprov8c2f41d0e5a34b6c9d7e8f9a0b1c2d3e', 'auto'],
       ],
     );
-    assert.deepEqual(plan.keys, [{ tenant: 'a.example', uuid: A, hash: hashKey(KEY) }]);
+    assert.deepEqual(plan.keys, [{ tenant: 'a.example', uuid: A, hash: hashKey(KEY), advertisable: true }]);
     assert.ok(!JSON.stringify(plan).includes(KEY), 'the plan holds the key only hashed');
     assert.deepEqual(plan.templates.map((t) => [t.vendor, t.name]), [['yealink', '0015654aa937.cfg.tpl']]);
     const text = plan.notes.join('\n');
@@ -342,5 +342,56 @@ describe('provisiond import wazo: through the executable', () => {
     const usage = await cli(['import', 'wazo', src, '--config', conf, '--tenant-map', 'no-equals-sign']);
     assert.equal(usage.code, 2, usage.stderr);
     assert.match(usage.stderr, /--tenant-map no-equals-sign: expected UUID=tenant/);
+  });
+});
+
+describe('import wazo: keys beside the ones a tenant has', () => {
+  const URL_A = 'UrlKeyOfTenantA_0123456789abcdef';
+  const URL_B = 'UrlKeyOfTenantB_0123456789abcdef';
+  const conf = (state: string, window = 30): ReturnType<typeof parseConfigText> =>
+    parseConfigText(
+      `stateDir: ${state}\nprovisioning:\n  keyGracePeriod: 600\n  tenants:\n    a.example: {auth: url_key, urlKey: ${URL_A}}\n    b.example: {auth: url_key, urlKey: ${URL_B}}\n    c.example: {auth: none}\nphones: {passwordWindow: ${window}}\n`,
+      'k.yaml',
+    );
+  const plan = (keys: WazoPlan['keys'], devices: WazoPlan['devices'] = []): WazoPlan => ({ configs: [], devices, keys, templates: [], notes: [] });
+  const key = (tenant: string, k: string, uuid = A): WazoPlan['keys'][number] => ({ tenant, uuid, hash: hashKey(k), advertisable: true });
+
+  test('the wazo key becomes current, the urlKey keeps its grace period; a later rotation is not undone; a key of another tenant is refused', () => {
+    const state = join(dir, 'keys-state');
+    const cfg = conf(state);
+    const s = openSqliteStore(state);
+    try {
+      const t0 = new Date('2026-11-27T10:00:00Z');
+      const r = applyPlan(plan([key('a.example', KEY)]), s, cfg, { dryRun: false, force: false, now: t0 });
+      assert.equal(r.keys.added, 1);
+      assert.match(r.warnings.join('\n'), /a\.example: the wazo key becomes its current key; the key it had stays valid for 600 s \(until 2026-11-27T10:10:00\.000Z\)/);
+      const ring = (at: Date): KeyRing => new KeyRing(new Map([['a.example', URL_A], ['b.example', URL_B]]), s.keys, () => at.getTime());
+      assert.equal(ring(t0).tenantOf(KEY), 'a.example');
+      assert.equal(ring(t0).tenantOf(URL_A), 'a.example', 'the configured urlKey within its grace period');
+      assert.equal(ring(new Date('2026-11-27T10:11:00Z')).tenantOf(URL_A), undefined, 'and not after it');
+      assert.equal(applyPlan(plan([key('a.example', KEY)]), s, cfg, { dryRun: false, force: false, now: t0 }).keys.unchanged, 1);
+      // The admin rotates after the import: importing again does not bring the wazo key back.
+      s.keys.rotate('a.example', hashKey('RotatedByTheAdmin_0123456789ab'), t0.toISOString(), t0.toISOString());
+      const again = applyPlan(plan([key('a.example', KEY)]), s, cfg, { dryRun: false, force: false, now: t0 });
+      assert.deepEqual([again.keys.left, again.keys.added], [1, 0]);
+      assert.match(again.warnings.join('\n'), /already its previous or expired key/);
+      assert.equal(applyPlan(plan([key('a.example', KEY)]), s, cfg, { dryRun: false, force: true, now: t0 }).keys.added, 1);
+      assert.equal(ring(t0).tenantOf(KEY), 'a.example');
+      // b.example's configured urlKey presented as c.example's wazo key: refused.
+      const clash = applyPlan(plan([key('c.example', URL_B, B)]), s, cfg, { dryRun: false, force: false, now: t0 });
+      assert.equal(clash.keys.left, 1);
+      assert.match(clash.warnings.join('\n'), new RegExp(`key of wazo tenant ${B} is already a key of b\\.example; not imported for c\\.example`));
+      assert.equal(ring(t0).tenantOf(URL_B), 'b.example');
+    } finally {
+      s.close();
+    }
+  });
+
+  test("a tenant without a key is warned about the password window (not when the window is 0)", () => {
+    const dev = (tenant: string): WazoPlan['devices'][number] => ({ mac: '00:15:65:00:00:09', tenant, profile: 'yealink', model: null, version: null, serial: null, ip: null, config: null, options: {}, createdBy: 'admin', from: 'devices/x' });
+    const w = applyPlan(plan([], [dev('c.example')]), undefined, conf(join(dir, 'nostate')), { dryRun: true, force: false, now: new Date() }).warnings.join('\n');
+    assert.match(w, /c\.example has no provisioning key: its imported phones get their SIP passwords only within phones\.passwordWindow \(30 min\)/);
+    assert.doesNotMatch(applyPlan(plan([], [dev('a.example')]), undefined, conf(join(dir, 'nostate')), { dryRun: true, force: false, now: new Date() }).warnings.join('\n'), /no provisioning key/);
+    assert.doesNotMatch(applyPlan(plan([], [dev('c.example')]), undefined, conf(join(dir, 'nostate'), 0), { dryRun: true, force: false, now: new Date() }).warnings.join('\n'), /no provisioning key/);
   });
 });

@@ -16,7 +16,8 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Argv } from 'yargs';
 import type { Config } from '../config/schema';
 import { ProvError, errorMessage } from '../errors';
-import { rotateTenantKey } from '../identity/rotation';
+import { hashKey } from '../identity/keys';
+import { configuredUrlKeys, rotateTenantKey } from '../identity/rotation';
 import { loadPhonesDomain } from '../phones/domain';
 import { identifiers, mapWazo, type WazoFile, type WazoInput, type WazoPlan, type WazoTemplateFile } from '../phones/wazo';
 import type { KeyRepository, PhoneJsonMap, PhoneRepository, Store } from '../store/repository';
@@ -295,15 +296,23 @@ export function applyPlan(plan: WazoPlan, target: { phones: PhoneRepository; key
 
   // Keys: the wazo key becomes the tenant's current key; the one it replaces stays valid for keyGracePeriod.
   const stored = target?.keys.list() ?? [];
+  const urlKeys = configuredUrlKeys(cfg.provisioning.tenants);
   for (const k of plan.keys) {
     const mine = stored.filter((s) => s.tenant === k.tenant);
     if (mine.some((s) => s.hash === k.hash && s.expiresAt === null)) {
       r.keys.unchanged++;
       continue;
     }
-    const other = stored.find((s) => s.hash === k.hash && s.tenant !== k.tenant);
+    const old = mine.find((s) => s.hash === k.hash);
+    if (old !== undefined && !opts.force) {
+      // The admin rotated the key since an earlier import: do not bring the old one back.
+      warnings.push(`${k.tenant}: the wazo key is already its previous or expired key (rotated since it was imported); left as it is (--force makes it current again)`);
+      r.keys.left++;
+      continue;
+    }
+    const other = stored.find((s) => s.hash === k.hash && s.tenant !== k.tenant)?.tenant ?? [...urlKeys].find(([t, key]) => t !== k.tenant && hashKey(key) === k.hash)?.[0];
     if (other !== undefined) {
-      warnings.push(`the provisioning key of wazo tenant ${k.uuid} is already a key of ${other.tenant}; not imported for ${k.tenant}`);
+      warnings.push(`the provisioning key of wazo tenant ${k.uuid} is already a key of ${other}; not imported for ${k.tenant}`);
       r.keys.left++;
       continue;
     }
@@ -311,7 +320,10 @@ export function applyPlan(plan: WazoPlan, target: { phones: PhoneRepository; key
     const grace = cfg.provisioning.keyGracePeriod;
     const until = new Date(opts.now.getTime() + grace * 1000).toISOString();
     if (mine.length > 0 || t?.urlKey !== undefined) {
-      warnings.push(`${k.tenant}: the wazo key becomes its current key; its previous key stays valid for ${grace} s (until ${until}). Set provisioning.tenants.${k.tenant}.urlKey to the wazo key (app.json tenants.${k.uuid}.provisioning_key) for the DHCP/mDNS faces to advertise it`);
+      const advertise = k.advertisable
+        ? `set provisioning.tenants.${k.tenant}.urlKey to the wazo key (app.json tenants.${k.uuid}.provisioning_key) for the DHCP/mDNS faces to advertise it`
+        : 'the wazo key does not fit provisioning.tenants.<T>.urlKey (22-128 of A-Z a-z 0-9 _ -), so the DHCP/mDNS faces cannot advertise it: phones keep the URL typed into them';
+      warnings.push(`${k.tenant}: the wazo key becomes its current key; the key it had stays valid for ${grace} s (until ${until}); ${advertise}`);
     }
     try {
       if (write && target !== undefined) rotateTenantKey(target.keys, k.tenant, t?.urlKey, k.hash, at, until);
@@ -319,6 +331,17 @@ export function applyPlan(plan: WazoPlan, target: { phones: PhoneRepository; key
     } catch (err) {
       warnings.push(`the key of ${k.tenant} cannot be stored: ${errorMessage(err)}`);
       r.keys.left++;
+    }
+  }
+
+  // A tenant without a key serves a phone its SIP passwords only within phones.passwordWindow of an admin action.
+  const keyed = new Set([...stored.map((k) => k.tenant), ...urlKeys.keys(), ...plan.keys.map((k) => k.tenant)]);
+  if (cfg.phones.passwordWindow > 0) {
+    for (const t of [...new Set(plan.devices.map((d) => d.tenant))].sort()) {
+      if (keyed.has(t)) continue;
+      warnings.push(
+        `${t} has no provisioning key: its imported phones get their SIP passwords only within phones.passwordWindow (${cfg.phones.passwordWindow} min) of this import or of an admin's reset; give ${t} a key (provisiond key rotate) or set phones.passwordWindow: 0 (wazo's behaviour)`,
+      );
     }
   }
 

@@ -13,7 +13,7 @@
  * so the import does not carry wazo's cross-tenant leak over.
  */
 import nunjucks from 'nunjucks';
-import { hashKey } from '../identity/keys';
+import { KEY_PATTERN, hashKey } from '../identity/keys';
 import { NUNJUCKS_OPTIONS } from '../templates/templates';
 import { checkRaw, type RawMap, type RawValue } from './configs';
 
@@ -83,6 +83,8 @@ export interface PlannedKey {
   readonly uuid: string;
   /** hash: hex SHA-256 (identity/keys.ts hashKey); the key itself is not kept. */
   readonly hash: string;
+  /** advertisable: the key also fits `provisioning.tenants.<T>.urlKey` (KEY_PATTERN), so the DHCP/mDNS faces can carry it. */
+  readonly advertisable: boolean;
 }
 
 /** PlannedTemplate is a custom template to copy to `phones.templatesDir/<vendor>/<name>`. */
@@ -499,7 +501,7 @@ export function mapWazo(input: WazoInput, opts: WazoMapOptions): WazoPlan {
       if (have.hash !== hash) notes.add(`${where}: ${tenant} already gets the key of wazo tenant ${have.uuid} (one current key per tenant); not imported`);
       continue;
     }
-    keys.push({ tenant, uuid: u, hash });
+    keys.push({ tenant, uuid: u, hash, advertisable: KEY_PATTERN.test(key) });
   }
   if (app !== undefined) {
     const nat = app['NAT'];
