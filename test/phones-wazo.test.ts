@@ -216,11 +216,15 @@ describe('wazo reader: bounded', () => {
     writeFileSync(join(d, 'jsondb', 'configs', 'big'), `{"id":"big","raw_config":{"X_pad":"${'x'.repeat(IMPORT_LIMITS.docBytes)}"}}`);
     writeFileSync(join(d, 'jsondb', 'configs', 'ok'), '{"id":"ok","parent_ids":[],"raw_config":{}}');
     symlinkSync('/etc/passwd', join(d, 'jsondb', 'devices', 'link'));
+    writeFileSync(join(d, 'jsondb', 'devices', '.d1.swp'), 'x');
+    symlinkSync(d, join(dir, 'reader-link'));
+    assert.deepEqual(readWazoDir(join(dir, 'reader-link')).input.configs.map((c) => c.name), ['ok'], 'the directory given may be a symlink');
     const r = readWazoDir(d);
     assert.deepEqual(r.input.configs.map((c) => c.name), ['ok']);
     assert.match(r.notes.join('\n'), /configs\/big: \d+ bytes, over the 1048576-byte cap; skipped/);
     assert.match(r.notes.join('\n'), /devices\/link: not a regular file/);
     assert.match(r.notes.join('\n'), /app\.json: missing/);
+    assert.match(r.notes.join('\n'), /devices\/\.d1\.swp: a hidden file/);
     for (const bad of [join(d, 'nowhere'), join(d, 'jsondb', 'devices')]) {
       assert.throws(() => readWazoDir(bad), (e: unknown) => isProvError(e) && e.code === 'PROVD_ERR_IMPORT');
     }

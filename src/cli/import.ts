@@ -10,7 +10,7 @@
  * and what differs is reported and left unless --force. --dry-run reads the store (read-only,
  * never created) and writes nothing.
  */
-import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, opendirSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, opendirSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Argv } from 'yargs';
@@ -146,13 +146,16 @@ class Reader {
 
 /** readWazoDir reads a wazo-provd state directory under IMPORT_LIMITS; what it skipped is in `notes`. */
 export function readWazoDir(dir: string): { input: WazoInput; notes: string[] } {
-  if (!existsSync(dir) || !lstatSync(dir).isDirectory()) throw new ProvError('PROVD_ERR_IMPORT', `${dir} is not a directory (give a wazo-provd state directory: jsondb/, app.json, plugins/)`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ProvError('PROVD_ERR_IMPORT', `${dir} is not a directory (give a wazo-provd state directory: jsondb/, app.json, plugins/)`);
   const r = new Reader();
   const docs = (sub: string): WazoFile[] => {
     const folder = join(dir, 'jsondb', sub);
     const out: WazoFile[] = [];
     for (const name of r.names(folder, IMPORT_LIMITS.docs, `no ${sub} imported`)) {
-      if (name.startsWith('.')) continue; // editor and backup files
+      if (name.startsWith('.')) {
+        r.notes.push(`${join(folder, name)}: a hidden file (an editor's or a backup), not a document; skipped`);
+        continue;
+      }
       const f = r.file(join(folder, name), name, IMPORT_LIMITS.docBytes);
       if (f !== undefined) out.push(f);
     }
@@ -380,6 +383,14 @@ export function applyPlan(plan: WazoPlan, target: { phones: PhoneRepository; key
   return { ...r, warnings };
 }
 
+/** MAX_WARNINGS bounds the printed report (a 100 000-device import left out whole stays readable). */
+export const MAX_WARNINGS = 1000;
+
+/** capped keeps the first MAX_WARNINGS lines and counts the rest. */
+function capped(lines: readonly string[]): string[] {
+  return lines.length <= MAX_WARNINGS ? [...lines] : [...lines.slice(0, MAX_WARNINGS), `... and ${lines.length - MAX_WARNINGS} more warnings`];
+}
+
 /** importWazo runs the command: read, map, write (or compare), report. */
 export function importWazo(io: Io, cfg: Config, opts: ImportOptions): ImportReport {
   const tenantMap = parseTenantMap(opts.tenantMap);
@@ -394,7 +405,7 @@ export function importWazo(io: Io, cfg: Config, opts: ImportOptions): ImportRepo
     natMode: cfg.phones.natMode,
   });
   const nothing = plan.configs.length + plan.devices.length + plan.keys.length + plan.templates.length === 0;
-  if (nothing) throw new ProvError('PROVD_ERR_IMPORT', `nothing in ${opts.dir} could be imported`, { details: [...notes, ...plan.notes] });
+  if (nothing) throw new ProvError('PROVD_ERR_IMPORT', `nothing in ${opts.dir} could be imported`, { details: capped([...notes, ...plan.notes]) });
   const now = opts.now ?? new Date();
   let applied: Omit<ImportReport, 'dir' | 'dryRun'>;
   if (opts.dryRun) {
@@ -412,7 +423,7 @@ export function importWazo(io: Io, cfg: Config, opts: ImportOptions): ImportRepo
       s.close();
     }
   }
-  const report: ImportReport = { dir: opts.dir, dryRun: opts.dryRun, ...applied, warnings: [...notes, ...plan.notes, ...applied.warnings] };
+  const report: ImportReport = { dir: opts.dir, dryRun: opts.dryRun, ...applied, warnings: capped([...notes, ...plan.notes, ...applied.warnings]) };
   printReport(io, report, opts.json);
   return report;
 }
