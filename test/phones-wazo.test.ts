@@ -17,7 +17,7 @@ import { KeyRing, hashKey } from '../src/identity/keys';
 import { IMPORT_LIMITS, applyPlan, readWazoDir } from '../src/cli/import';
 import { loadPhonesDomain } from '../src/phones/domain';
 import { PhoneService } from '../src/phones/service';
-import { WAZO_KEY, mapWazo, type WazoPlan, normalizeWazoMac, parseWazoJson, templateSyntax, vendorOfPlugin, type WazoInput, type WazoMapOptions } from '../src/phones/wazo';
+import { MAX_DEPTH, WAZO_KEY, mapWazo, type WazoPlan, normalizeWazoMac, parseWazoJson, templateSyntax, vendorOfPlugin, type WazoInput, type WazoMapOptions } from '../src/phones/wazo';
 import { openSqliteStore } from '../src/store/sqlite';
 
 const ROOT = join(MAIN, '..', '..', '..');
@@ -195,6 +195,25 @@ describe('wazo mapping: by table', () => {
     assert.deepEqual(plan.templates.map((t) => [t.name, t.text]), [['T46G.tpl', 'new']]);
     assert.deepEqual(plan.devices.map((d) => [d.mac, d.profile, d.config]), [['00:15:65:00:00:01', 'yealink', null], ['00:15:65:00:00:05', 'polycom', null]]);
     assert.deepEqual(plan.keys.map((k) => k.tenant), ['b.example']);
+  });
+
+  test('ancestry: at most MAX_DEPTH levels, whatever the order the files come in; a diamond ladder is walked once', () => {
+    const chain = Array.from({ length: MAX_DEPTH + 6 }, (_, i) => doc(`configs/c${i}`, { id: `c${i}`, parent_ids: i === 0 ? [] : [`c${i - 1}`], raw_config: {} }));
+    for (const files of [chain, [...chain].reverse()]) {
+      const plan = mapWazo(input({ configs: files }), { ...OPTS, tenantMap: new Map(), tenants: ['only.example'] });
+      assert.equal(plan.configs.length, MAX_DEPTH);
+      assert.ok(plan.configs.every((c) => Number(c.id.slice(1)) < MAX_DEPTH));
+      assert.match(plan.notes.join('\n'), new RegExp(`config c${MAX_DEPTH} has an ancestry more than ${MAX_DEPTH} levels high; skipped`));
+    }
+    // 60 levels of two configs, each with both configs of the level below as parents: 2^60 paths.
+    const ladder = Array.from({ length: 120 }, (_, i) => {
+      const level = Math.floor(i / 2);
+      return doc(`configs/l${i}`, { id: `l${i}`, parent_ids: level === 0 ? [] : [`l${2 * level - 2}`, `l${2 * level - 1}`], raw_config: {} });
+    });
+    const t0 = Date.now();
+    const plan = mapWazo(input({ configs: ladder }), { ...OPTS, tenantMap: new Map(), tenants: ['only.example'] });
+    assert.equal(plan.configs.length, 120);
+    assert.ok(Date.now() - t0 < 2000, `mapped in ${Date.now() - t0} ms`);
   });
 
   test('raw_config keys and line fields no template names are reported (and kept)', () => {

@@ -260,6 +260,7 @@ export function applyPlan(plan: WazoPlan, target: { phones: PhoneRepository; key
   }
 
   // Devices: admin fields compared (ip and version are observations, written on add only).
+  const planned = new Set(plan.configs.map((c) => `${c.tenant}\u0000${c.id}`));
   for (const d of plan.devices) {
     const have = phones?.get(d.mac);
     if (have !== undefined && have.tenant !== d.tenant) {
@@ -267,7 +268,7 @@ export function applyPlan(plan: WazoPlan, target: { phones: PhoneRepository; key
       r.devices.left++;
       continue;
     }
-    const configOk = d.config === null || phones?.getConfig(d.tenant, d.config) !== undefined || (opts.dryRun && plan.configs.some((c) => c.tenant === d.tenant && c.id === d.config));
+    const configOk = d.config === null || phones?.getConfig(d.tenant, d.config) !== undefined || (opts.dryRun && planned.has(`${d.tenant}\u0000${d.config}`));
     const config = configOk ? d.config : null;
     if (!configOk) warnings.push(`${d.from}: device ${d.mac}: config ${d.config ?? ''} is not in the store; the device gets its tenant's default config`);
     if (have !== undefined) {

@@ -113,6 +113,9 @@ export const CONFIG_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 export const SHARED_IDS: ReadonlySet<string> = new Set(['base', 'default', 'defaultconfigdevice', 'autoprov']);
 /** SERVER_KEYS are raw_config keys wazo derives from its own server: provisiond sets them (phones.baseUrl), so they are dropped. */
 export const SERVER_KEYS: readonly string[] = ['http_base_url', 'ip', 'http_port', 'tftp_port'];
+/** MAX_DEPTH bounds a config's ancestry; MAX_PARENTS its parent list (wazo's are a handful). */
+export const MAX_DEPTH = 64;
+export const MAX_PARENTS = 32;
 /** MAX_NOTES bounds the report (one line per problem; the rest counted). */
 export const MAX_NOTES = 500;
 
@@ -253,6 +256,7 @@ function readConfig(file: WazoFile, notes: Notes): WazoConfig | undefined {
   if (str(d['id']) !== undefined && id !== file.name) notes.add(`${file.path}: the document's id is ${id}, not its file name; ${id} used`);
   const parents = d['parent_ids'] ?? [];
   if (!Array.isArray(parents) || !parents.every((x): x is string => typeof x === 'string')) return void notes.add(`${file.path}: parent_ids is not a list of config ids; skipped`);
+  if (parents.length > MAX_PARENTS) return void notes.add(`${file.path}: ${parents.length} parent_ids, more than ${MAX_PARENTS}; skipped`);
   const rawIn = d['raw_config'] ?? {};
   if (!isMap(rawIn)) return void notes.add(`${file.path}: raw_config is not an object; skipped`);
   const raw = json(rawIn) as Record<string, RawValue>;
@@ -342,25 +346,45 @@ export function mapWazo(input: WazoInput, opts: WazoMapOptions): WazoPlan {
     if (configs.has(c.id)) notes.add(`${f.path}: config ${c.id} already read from ${configs.get(c.id)?.from ?? '?'}; skipped`);
     else configs.set(c.id, c);
   }
-  // Parents: a config whose chain reaches an unknown parent or a cycle is left out, and so are its descendants.
-  const bad = new Map<string, string>();
-  const verdict = (id: string, path: readonly string[]): string | undefined => {
-    if (bad.has(id)) return bad.get(id);
+  // Parents: a config whose ancestry reaches an unknown parent or a cycle, or is more than
+  // MAX_DEPTH levels high, is left out, and so are its descendants. The walk never goes deeper
+  // than MAX_DEPTH (no stack to exhaust); what it settles is memoised (a diamond is walked once),
+  // except the walk cut at MAX_DEPTH, which says nothing about the configs it passed through.
+  const heights = new Map<string, number>();
+  const refused = new Map<string, string>();
+  type Walk = { ok: true; height: number } | { ok: false; why: string; cut: boolean };
+  const walk = (id: string, path: readonly string[]): Walk => {
+    const h = heights.get(id);
+    if (h !== undefined) return { ok: true, height: h };
+    const r = refused.get(id);
+    if (r !== undefined) return { ok: false, why: r, cut: false };
     const c = configs.get(id);
-    if (c === undefined) return `unknown parent ${id}`;
-    if (path.includes(id)) return `a parent cycle ${[...path.slice(path.indexOf(id)), id].join(' -> ')}`;
+    if (c === undefined) return { ok: false, why: `unknown parent ${id}`, cut: false };
+    if (path.includes(id)) return { ok: false, why: `a parent cycle ${[...path.slice(path.indexOf(id)), id].join(' -> ')}`, cut: false };
+    if (path.length >= MAX_DEPTH) return { ok: false, why: `an ancestry more than ${MAX_DEPTH} levels high`, cut: true };
+    let height = 1;
     for (const p of c.parents) {
-      const why = verdict(p, [...path, id]);
-      if (why !== undefined) {
-        bad.set(id, why);
-        return why;
+      const w = walk(p, [...path, id]);
+      if (!w.ok) {
+        if (!w.cut) refused.set(id, w.why);
+        return w;
       }
+      height = Math.max(height, w.height + 1);
     }
-    return undefined;
+    if (height > MAX_DEPTH) {
+      refused.set(id, `an ancestry more than ${MAX_DEPTH} levels high`);
+      return { ok: false, why: `an ancestry more than ${MAX_DEPTH} levels high`, cut: false };
+    }
+    heights.set(id, height);
+    return { ok: true, height };
+  };
+  const verdict = (id: string): string | undefined => {
+    const w = walk(id, []);
+    return w.ok ? undefined : w.why;
   };
   const good = new Map<string, WazoConfig>();
   for (const [id, c] of configs) {
-    const why = verdict(id, []);
+    const why = verdict(id);
     if (why === undefined) good.set(id, c);
     else notes.add(`${c.from}: config ${id} has ${why}; skipped`);
   }
