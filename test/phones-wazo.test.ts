@@ -178,6 +178,17 @@ describe('wazo mapping: by table', () => {
       }),
       OPTS,
     );
+    const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+    const nested = mapWazo(
+      input({
+        configs: [doc('configs/deep', `{"id":"deep","parent_ids":[],"raw_config":{"X_a":${deep}}}`)],
+        devices: [doc('devices/deep', `{"id":"deep","mac":"00:15:65:00:00:07","plugin":"xivo-yealink-v84","tenant_uuid":"${A}","options":{"o":${deep}}}`)],
+      }),
+      OPTS,
+    );
+    assert.match(nested.notes.join('\n'), /configs\/deep: raw_config nests deeper than 16 levels; skipped/);
+    assert.match(nested.notes.join('\n'), /devices\/deep: device 00:15:65:00:00:07: options nest deeper than 16 levels; left out/);
+    assert.deepEqual(nested.devices.map((d) => d.options), [{}]);
     const text = plan.notes.join('\n');
     assert.match(text, /config x has a parent cycle x -> y -> x; skipped|config x has a parent cycle y -> x -> y; skipped/);
     assert.match(text, /devices\/d1: device 00:15:65:00:00:01: config x was not imported/);

@@ -190,16 +190,33 @@ function isMap(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+/** MAX_NESTING bounds how deep a raw_config or options value nests (wazo's are 3 levels: sip_lines.1.username). */
+export const MAX_NESTING = 16;
+
+/** TooDeep is thrown by json() past MAX_NESTING (caught per document). */
+class TooDeep extends Error {}
+
 /** json keeps a parsed JSON value as a RawValue (JSON.parse gives nothing else; prototype keys are dropped). */
-function json(v: unknown): RawValue {
+function json(v: unknown, depth = 0): RawValue {
   if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
-  if (Array.isArray(v)) return v.map(json);
+  if (depth >= MAX_NESTING) throw new TooDeep();
+  if (Array.isArray(v)) return v.map((x) => json(x, depth + 1));
   if (isMap(v)) {
     const out: Record<string, RawValue> = {};
-    for (const k of Object.keys(v)) if (k !== '__proto__' && k !== 'constructor' && k !== 'prototype') out[k] = json(v[k]);
+    for (const k of Object.keys(v)) if (k !== '__proto__' && k !== 'constructor' && k !== 'prototype') out[k] = json(v[k], depth + 1);
     return out;
   }
   return null;
+}
+
+/** jsonMap is json() of an object, or undefined when it nests deeper than MAX_NESTING. */
+function jsonMap(v: Record<string, unknown>): Record<string, RawValue> | undefined {
+  try {
+    return json(v) as Record<string, RawValue>;
+  } catch (err) {
+    if (err instanceof TooDeep) return undefined;
+    throw err;
+  }
 }
 
 function str(v: unknown): string | undefined {
@@ -259,7 +276,8 @@ function readConfig(file: WazoFile, notes: Notes): WazoConfig | undefined {
   if (parents.length > MAX_PARENTS) return void notes.add(`${file.path}: ${parents.length} parent_ids, more than ${MAX_PARENTS}; skipped`);
   const rawIn = d['raw_config'] ?? {};
   if (!isMap(rawIn)) return void notes.add(`${file.path}: raw_config is not an object; skipped`);
-  const raw = json(rawIn) as Record<string, RawValue>;
+  const raw = jsonMap(rawIn);
+  if (raw === undefined) return void notes.add(`${file.path}: raw_config nests deeper than ${MAX_NESTING} levels; skipped`);
   const dropped = SERVER_KEYS.filter((k) => k in raw);
   for (const k of dropped) delete raw[k];
   if (dropped.length > 0) notes.add(`${file.path}: dropped ${dropped.join(', ')} (wazo's own server address; provisiond sets http_base_url from phones.baseUrl and the tenant's key)`);
@@ -294,8 +312,10 @@ function readDevice(file: WazoFile, opts: WazoMapOptions, notes: Notes): WazoDev
   const ipIn = str(d['ip']);
   const ip = ipIn !== undefined && /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$/.test(ipIn) ? ipIn : null;
   if (ipIn !== undefined && ip === null) notes.add(`${file.path}: device ${mac}: ip ${JSON.stringify(ipIn.slice(0, 40))} is not an IPv4 address; left out`);
-  const optionsIn = d['options'] ?? {};
-  if (!isMap(optionsIn)) notes.add(`${file.path}: device ${mac}: options is not an object; left out`);
+  const optionsRaw = d['options'] ?? {};
+  const optionsIn = isMap(optionsRaw) ? jsonMap(optionsRaw) : undefined;
+  if (!isMap(optionsRaw)) notes.add(`${file.path}: device ${mac}: options is not an object; left out`);
+  else if (optionsIn === undefined) notes.add(`${file.path}: device ${mac}: options nest deeper than ${MAX_NESTING} levels; left out`);
   const extra = Object.keys(d).filter((k) => !DEVICE_KEPT.has(k));
   if (extra.length > 0) notes.add(`${file.path}: device ${mac}: fields not imported: ${extra.sort().join(', ')}`);
   const cap = (v: unknown): string | null => {
@@ -312,7 +332,7 @@ function readDevice(file: WazoFile, opts: WazoMapOptions, notes: Notes): WazoDev
     serial: cap(d['sn']),
     ip,
     config: str(d['config']) ?? null,
-    options: isMap(optionsIn) ? (json(optionsIn) as RawMap) : {},
+    options: optionsIn ?? {},
     auto: d['added'] === 'auto',
     from: file.path,
   };
