@@ -153,8 +153,9 @@ describe('wazo mapping: by table', () => {
     assert.deepEqual([none.devices.length, none.keys.length, none.configs.length], [0, 0, 0]);
     assert.match(none.notes.join('\n'), new RegExp(`tenant ${A} is mapped to no provisiond tenant`));
     assert.match(none.notes.join('\n'), new RegExp(`tenant ${B} is mapped to no provisiond tenant`));
-    const unknownTarget = mapWazo(inp, { ...OPTS, tenantMap: new Map([[A, 'zz.example']]) });
+    const unknownTarget = mapWazo(inp, { ...OPTS, tenantMap: new Map([[A, 'zz.example'], ['no-such-uuid', 'a.example']]) });
     assert.match(unknownTarget.notes.join('\n'), /zz\.example is not a configured tenant/);
+    assert.match(unknownTarget.notes.join('\n'), /--tenant-map no-such-uuid: no device or app\.json tenant has this uuid/);
     const dev = { id: 'd1', mac: '00:15:65:00:00:01', plugin: 'xivo-yealink-v84', model: 'T46G', tenant_uuid: A, config: 'line1' };
     const single = mapWazo(input({ devices: [doc('devices/d1', dev)], configs: [doc('configs/line1', { id: 'line1', parent_ids: [], raw_config: {} })] }), { ...OPTS, tenantMap: new Map(), tenants: ['only.example'] });
     assert.deepEqual(single.devices.map((d) => d.tenant), ['only.example']);
@@ -247,6 +248,7 @@ describe('wazo reader: bounded', () => {
     writeFileSync(join(d, 'jsondb', 'configs', 'ok'), '{"id":"ok","parent_ids":[],"raw_config":{}}');
     symlinkSync('/etc/passwd', join(d, 'jsondb', 'devices', 'link'));
     writeFileSync(join(d, 'jsondb', 'devices', '.d1.swp'), 'x');
+    writeFileSync(join(d, 'jsondb', 'devices', 'esc\u001b[31mred'), '{}');
     symlinkSync(d, join(dir, 'reader-link'));
     assert.deepEqual(readWazoDir(join(dir, 'reader-link')).input.configs.map((c) => c.name), ['ok'], 'the directory given may be a symlink');
     const r = readWazoDir(d);
@@ -255,6 +257,8 @@ describe('wazo reader: bounded', () => {
     assert.match(r.notes.join('\n'), /devices\/link: not a regular file/);
     assert.match(r.notes.join('\n'), /app\.json: missing/);
     assert.match(r.notes.join('\n'), /devices\/\.d1\.swp: a hidden file/);
+    assert.match(r.notes.join('\n'), /devices: entry "esc\\u001b\[31mred" has control characters; skipped/);
+    assert.ok(!r.notes.join('\n').includes('\u001b'));
     for (const bad of [join(d, 'nowhere'), join(d, 'jsondb', 'devices')]) {
       assert.throws(() => readWazoDir(bad), (e: unknown) => isProvError(e) && e.code === 'PROVD_ERR_IMPORT');
     }

@@ -135,7 +135,9 @@ class Reader {
     try {
       for (let e = d.readSync(); e !== null; e = d.readSync()) {
         if (out.length >= cap) throw new ProvError('PROVD_ERR_IMPORT', `${dir}: more than ${cap} entries; nothing imported`);
-        out.push(e.name);
+        // A name with control characters would garble the report (and is no wazo document id).
+        if (/[\u0000-\u001f\u007f]/.test(e.name)) this.notes.push(`${dir}: entry ${JSON.stringify(e.name)} has control characters; skipped`);
+        else out.push(e.name);
       }
     } finally {
       d.closeSync();

@@ -433,6 +433,7 @@ export function mapWazo(input: WazoInput, opts: WazoMapOptions): WazoPlan {
   }
   const onlyTenant = opts.tenants.length === 1 ? opts.tenants[0] : undefined;
   if (opts.tenantMap.size === 0 && onlyTenant !== undefined && uuids.length === 1 && uuids[0] !== undefined) tenantOf.set(uuids[0], onlyTenant);
+  for (const u of opts.tenantMap.keys()) if (!uuids.includes(u)) notes.add(`--tenant-map ${u}: no device or app.json tenant has this uuid`);
   for (const u of uuids) if (!tenantOf.has(u)) notes.add(`tenant ${u} is mapped to no provisiond tenant (--tenant-map ${u}=<tenant>); its devices and key are skipped`);
 
   // Devices of mapped tenants; their configs decide where non-shared configs go.
