@@ -339,6 +339,10 @@ describe('provisiond import wazo: through the executable', () => {
     assert.equal(r2.code, 0, r2.stderr);
     for (const k of ['configs', 'devices', 'keys', 'templates']) assert.match(r2.stdout, new RegExp(`^${k} +0 added, 0 updated, \\d+ unchanged, 0 left out$`, 'm'));
     assert.equal(snapshot(), before, 'the second import changes nothing in the store');
+    const dry = await cli(['import', 'wazo', FIXTURE, '--config', conf, '--dry-run', '--json', ...MAP]);
+    assert.equal(dry.code, 0, dry.stderr);
+    const d = JSON.parse(dry.stdout) as Record<'configs' | 'devices' | 'keys' | 'templates', { unchanged: number; added: number }>;
+    assert.deepEqual([d.configs, d.devices, d.keys, d.templates].map((c) => [c.added, c.unchanged]), [[0, 11], [0, 3], [0, 1], [0, 1]], 'a dry run reads the existing store');
     assert.equal(statSync(tpl).mtimeMs, mtime, 'nor the template file');
   });
 
