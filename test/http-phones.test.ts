@@ -47,8 +47,8 @@ phones:
   autoprovision: all
   configs:
     - {id: site, tenant: acme.example, role: default, raw: {sip_proxy_ip: "${opts.proxy ?? '192.0.2.10'}", ntp_ip: 192.0.2.123}}
-    - {id: lab, role: default, raw: {sip_proxy_ip: 192.0.2.20}}
-    - {id: auto, role: autoprov, raw: {sip_proxy_ip: 192.0.2.20}}
+    - {id: lab, tenant: lab.example, role: default, raw: {sip_proxy_ip: 192.0.2.20}}
+    - {id: auto, tenant: lab.example, role: autoprov, raw: {sip_proxy_ip: 192.0.2.20}}
   devices:
     - {mac: "${YEALINK_MAC}", tenant: acme.example, profile: yealink, model: T46S, users: [alice]}
     - {mac: "${POLYCOM_MAC}", tenant: acme.example, profile: polycom, model: VVX400, users: [bob]}
@@ -215,6 +215,27 @@ describe('HTTP face: phone files on a real socket', () => {
     assert.equal(after.status, 200);
     assert.ok(after.body.includes('192.0.2.99'), after.body);
     assert.notEqual(after.headers['etag'], before.headers['etag']);
+  });
+
+  test('unkeyed when the default tenant wants a key: the same empty 404 (key-required), not a ban failure', async () => {
+    const yaml = labYaml(pw).replace('defaultDomain: lab.example', 'defaultDomain: acme.example');
+    await f.face.reload(parseConfigText(`${yaml}\nstateDir: ${f.stateDir}\n`, 'test.yaml'));
+    const from = '127.0.0.8';
+    for (let i = 0; i < 4; i++) {
+      const r = await curl(`${f.url}/0015654aa937.cfg`, { ua: YEALINK_UA, from });
+      assert.equal(r.status, 404);
+      assert.equal(r.body, '');
+    }
+    assert.ok((f.face.stats()['phones:key-required'] ?? 0) >= 4);
+    assert.equal((await curl(`${f.url}/${KEY}/0015654aa937.cfg`, { ua: YEALINK_UA, from })).status, 200, 'not banned');
+  });
+
+  test('a declared device the store refuses: a PROVD_ERR_PHONE_STORE warning, counted; the others still served', async () => {
+    const yaml = labYaml(pw).replace('users: [bob]}', 'users: [bob]}\n    - {mac: "00:15:65:00:00:b1", tenant: acme.example, profile: yealink, config: nosuch}');
+    await f.face.reload(parseConfigText(`${yaml}\nstateDir: ${f.stateDir}\n`, 'test.yaml'));
+    assert.ok((f.face.stats()['phones-declared-problems'] ?? 0) >= 1);
+    assert.ok(f.lines().some((l) => l['code'] === 'PROVD_ERR_PHONE_STORE' && String(l['problem']).includes('00:15:65:00:00:b1')));
+    assert.equal((await curl(`${f.url}/${KEY}/0015654aa937.cfg`, { ua: YEALINK_UA })).status, 200);
   });
 
   test('phones.enabled false: today\'s 404 everywhere but the Jitsi routes', async () => {

@@ -216,13 +216,17 @@ export function answerPhoneFile(req: PhoneFileRequest, deps: ServeDeps): PhoneFi
     return empty(404, 'mac-conflict', true, events);
   }
 
+  // The tenant's configs, read once per request and only when needed.
+  let tc: ReturnType<typeof tenantConfigs> | undefined;
+  const configsOf = (): ReturnType<typeof tenantConfigs> => (tc ??= tenantConfigs(deps.phones, tenant));
+
   let device = findDevice(deps, id);
   let created = false;
   let notAdmitted = false;
   const creatable = device === undefined && id.mac !== undefined && deps.phones.get(id.mac) === undefined && mayCreate(deps, id.mac);
   if (creatable && id.mac !== undefined && deps.admit !== undefined && !deps.admit(id.mac, req.ip)) notAdmitted = true;
   if (creatable && !notAdmitted && id.mac !== undefined) {
-    const { roles } = tenantConfigs(deps.phones, tenant);
+    const { roles } = configsOf();
     try {
       device = deps.phones.add(
         { mac: id.mac, tenant, profile: id.vendor, model: id.model ?? null, version: id.version ?? null, serial: id.serial ?? null, ip: id.ip ?? null, config: roles.get('autoprov') ?? null, createdBy: 'auto' },
@@ -242,7 +246,7 @@ export function answerPhoneFile(req: PhoneFileRequest, deps: ServeDeps): PhoneFi
 
   const lookup = deps.lookup(id.vendor);
   if (lookup === undefined) return empty(404, 'unknown-file', false, events, extra);
-  const { configs, roles } = tenantConfigs(deps.phones, tenant);
+  const { configs, roles } = configsOf();
   const configId = (d: StoredPhone | undefined): string => {
     const c = d?.config ?? roles.get('default');
     if (c !== undefined) return c;
