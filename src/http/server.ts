@@ -530,7 +530,8 @@ export class HttpFace implements Face<HttpFaceConfig> {
     if (admission?.kind === 'busy') return send(429, 'attempts-in-flight', { ...text, 'retry-after': '1' }, 'too many attempts in progress for this address or user; retry shortly\n');
 
     let a: PhoneFileAnswer | undefined;
-    let outcome: string;
+    let outcome = 'store-busy';
+    let busy = false;
     let tenant: string | undefined;
     let notRecorded: string | undefined;
     try {
@@ -559,9 +560,14 @@ export class HttpFace implements Face<HttpFaceConfig> {
         if ((a?.events.length ?? 0) === 0) deps.events?.write(failureLine(at, ip, a === undefined ? outcome : `phone-${outcome}`, a?.observe?.mac, tenant));
         for (const e of banEvents) if (e.kind === 'ban') deps.events?.write(banLine(at, ip, e.scope, e.subject, new Date(e.until)));
       }
+    } catch (err) {
+      // Another process holds the store's lock (a read found it busy): 503, the phone retries.
+      if (!(err instanceof StoreBusyError)) throw err;
+      busy = true;
     } finally {
       if (admission?.kind === 'go') admission.release();
     }
+    if (busy) return send(503, 'store-busy', { ...text, 'retry-after': '1' }, 'busy; retry shortly\n');
 
     if (notRecorded !== undefined) {
       const name = `phones-not-recorded:${notRecorded}`;
