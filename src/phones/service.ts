@@ -157,9 +157,10 @@ export class PhoneService {
     };
   }
 
-  /** answer answers one phone file request for a resolved tenant. */
-  answer(req: PhoneFileRequest, tenant: ServeTenant, server: ContextServer, phones?: PhoneRepository): PhoneFileAnswer {
-    return answerPhoneFile(req, this.serveDeps(tenant, server, phones));
+  /** answer answers one phone file request for a resolved tenant; `opts.admit` applies the device caps to auto-creation. */
+  answer(req: PhoneFileRequest, tenant: ServeTenant, server: ContextServer, phones?: PhoneRepository, opts: Pick<ServeDeps, 'admit'> = {}): PhoneFileAnswer {
+    const deps = this.serveDeps(tenant, server, phones);
+    return answerPhoneFile(req, opts.admit === undefined ? deps : { ...deps, admit: opts.admit });
   }
 
   /**
