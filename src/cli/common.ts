@@ -6,7 +6,7 @@
  * Exit codes (documented in README.md):
  *   0 success · 1 invalid or unreadable configuration (or a URL mDNS cannot carry) · 2 usage error ·
  *   3 startup failure (port in use, bad interface, store or TLS files) · 4 internal error ·
- *   5 an administration command failed (user, render) ·
+ *   5 an administration command failed (user, key, devices, render) ·
  *   10-14 `probe` failed at a step: 10 dhcp · 11 bonjour · 12 url · 13 http · 14 properties
  *
  * Passwords never come from argv (they would sit in shell history and `ps`): they are read
@@ -60,6 +60,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_TEMPLATE':
     case 'PROVD_ERR_KEY':
     case 'PROVD_ERR_PHONE_STORE':
+    case 'PROVD_ERR_DEVICE':
       return ExitCode.Admin;
     case 'PROVD_ERR_PROBE':
       return STEP_EXIT.dhcp;
