@@ -185,6 +185,21 @@ ${extra}provisioning:
     assert.match(table.stdout, /^MAC +TENANT/, 'no clients yet: the phones table only');
     const clients = await c('devices', 'list', '--kind', 'clients');
     assert.match(clients.stdout, /^DEVICE +USER +HWADDR/);
+    assert.equal(clients.stdout.split('\n').length, 2, 'the header only');
+
+    // With a Jitsi client recorded: its table as before, then a blank line and the phones.
+    const s = openSqliteStore(join(dir, 'state'));
+    try {
+      s.devices.upsert({ key: 'uuid:client-1', uuid: 'client-1', hwaddr: null, ip: '192.0.2.77', hostname: 'pc', osname: 'Linux', arch: 'amd64', build: '2.10.5550', userAgent: 'Jitsi/2.10.5550', username: 'alice', tenant: 'acme', outcome: '200 ok', at: new Date().toISOString() });
+    } finally {
+      s.close();
+    }
+    const both = await c('devices', 'list');
+    assert.match(both.stdout, /^DEVICE +USER +HWADDR.*\nuuid:client-1 +alice +.*\n\nMAC +TENANT +PROFILE.*\n00:04:f2:21:1c:8b +acme +polycom/s);
+    const json = await c('devices', 'list', '--json');
+    assert.deepEqual((JSON.parse(json.stdout) as { key: string }[]).map((d) => d.key), ['uuid:client-1']);
+    const other = await c('devices', 'list', '--tenant', 'other.example');
+    assert.equal(other.stdout, 'DEVICE  USER  HWADDR  IP  OS  BUILD  LAST SEEN  LAST OUTCOME  REQUESTS  FAILURES  LAST FAILURE\n');
   });
 
   test('render --mac of a Yealink and a Polycom phone is byte-identical to the answer the phone gets, with its users\' SIP passwords', async () => {
@@ -227,6 +242,24 @@ ${extra}provisioning:
     assert.doesNotMatch(hw.stdout, /password/i, 'a common file carries no secret');
     const base = await c('render', '--mac', YEALINK, '--base-url', 'https://prov.example.org/');
     assert.match(base.stdout, /https:\/\/prov\.example\.org\//);
+
+    // Outside the provisioning window (added long ago, never reset): the file without its passwords, and a note.
+    const s2 = openSqliteStore(join(dir, 'state'));
+    try {
+      s2.phones.add({ mac: '00:15:65:00:00:31', tenant: 'acme', profile: 'yealink', model: 'T46S', users: ['alice'] }, '2020-01-01T00:00:00.000Z');
+    } finally {
+      s2.close();
+    }
+    const old = await c('render', '--mac', '00:15:65:00:00:31');
+    assert.equal(old.code, 0, old.stderr);
+    assert.doesNotMatch(old.stdout, /Alice-SIP-secret/);
+    assert.match(old.stdout, /^account\.1\.user_name = 1001$/m);
+    assert.match(old.stderr, /served without its passwords now: the provisioning window \(phones\.passwordWindow\) is closed; provisiond devices set 00:15:65:00:00:31 --reset reopens it/);
+    assert.equal((await c('devices', 'set', '00:15:65:00:00:31', '--reset')).code, 0);
+    const reopened = await c('render', '--mac', '00:15:65:00:00:31');
+    assert.match(reopened.stdout, /Alice-SIP-secret/);
+    assert.equal(reopened.stderr, '');
+    assert.equal((await c('devices', 'del', '00:15:65:00:00:31')).code, 0);
   });
 
   test('render --mac refusals and notes: unknown MAC, unknown file, a wildcard host, a wrong key', async () => {

@@ -82,6 +82,7 @@ export function render(io: Io, config: Config, opts: { user?: string; domain?: s
 export function renderPhone(out: Io, config: Config, opts: { mac: string; file?: string | undefined; baseUrl?: string | undefined; key?: string | undefined }, shippedDir?: string): void {
   const domain = loadPhonesDomain(config.phones, shippedDir);
   for (const p of domain.problems) out.stderr.write(`provisiond: warning: ${p} (that vendor is not loaded)\n`);
+  if (!config.phones.enabled) out.stderr.write('provisiond: note: phones.enabled is false: the daemon serves no phone file with this configuration\n');
   const base = phoneBaseUrl(config, opts.baseUrl, 'loopback');
   for (const n of base.notes) out.stderr.write(`provisiond: note: ${n}\n`);
   const body = withStore(config, (s) => {
