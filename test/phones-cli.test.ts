@@ -272,6 +272,12 @@ ${extra}provisioning:
     const file = await c('render', '--mac', YEALINK, '--file', 'nothing.cfg');
     assert.equal(file.code, 5);
     assert.match(file.stderr, /the phone would get 404 for nothing\.cfg/);
+    // Snom's first per-device file needs the model: without one, the error says so; its other file renders.
+    assert.equal((await c('devices', 'add', '00:04:13:92:2d:24', '--profile', 'snom')).code, 0);
+    const snom = await c('render', '--mac', '00:04:13:92:2d:24');
+    assert.equal(snom.code, 0, snom.stderr);
+    assert.match(snom.stdout, /^<\?xml version="1\.0" encoding="utf-8"\?>\n<settings>/, 'the first file it can name: <MAC>.xml');
+    assert.equal((await c('devices', 'del', '00:04:13:92:2d:24')).code, 0);
     assert.equal((await c('render', '--mac', YEALINK, '--user', 'alice')).code, 2);
     assert.equal((await c('render', '--file', 'x.cfg')).code, 2);
     // A phone of the keyed tenant on a wildcard http.host: the key in http_base_url, a note about 127.0.0.1.
