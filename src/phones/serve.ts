@@ -206,7 +206,10 @@ export function answerPhoneFile(req: PhoneFileRequest, deps: ServeDeps): PhoneFi
     events.push(phoneLine(now, req.ip, event, mac, tenant));
   };
 
-  const id = identify({ userAgent: req.userAgent, path: req.path, ip: req.ip }, deps.profiles);
+  const id = identify({ userAgent: req.userAgent, path: req.path, ip: req.ip }, deps.profiles, (mac) => {
+    const d = deps.phones.get(mac);
+    return d !== undefined && d.tenant === tenant ? d.profile : undefined;
+  });
   if (id === undefined) return empty(404, 'unidentified', false, events);
   const profile = deps.profiles.get(id.vendor);
   if (profile === undefined) return empty(404, 'unidentified', false, events);
