@@ -242,7 +242,7 @@ describe('HTTP face: phone files on a real socket', () => {
     await f.face.reload(parseConfigText(`${labYaml(pw).replace('enabled: true', 'enabled: false')}\nstateDir: ${f.stateDir}\n`, 'test.yaml'));
     const r = await curl(`${f.url}/${KEY}/0015654aa937.cfg`, { ua: YEALINK_UA, from: '127.0.0.7' });
     assert.equal(r.status, 404);
-    assert.match(r.body, /^not found; the provisioning endpoints are POST \/jitsi, GET \/jitsi and POST \/jitsiprovs\/\n$/);
+    assert.match(r.body, /^not found; the provisioning endpoints are POST \/jitsi, GET \/jitsi, POST \/jitsiprovs\/ and GET\|POST \/plugins\/jitsiProvisioning\/provision\n$/);
   });
 });
 
