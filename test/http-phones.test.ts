@@ -10,7 +10,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigText } from '../src/config/load';
@@ -160,9 +160,6 @@ describe('HTTP face: phone files on a real socket', () => {
     const p = await fetch(`${f.url}/nothing/here/at/all.cfg`, { method: 'POST', body: 'x' });
     assert.equal(p.status, 404);
     assert.match(await p.text(), /phone files at GET \/device\/provisioning\/<key>\/<file>/);
-    const put = await fetch(`${f.url}/${KEY}/0004f2211c8b-app.log`, { method: 'PUT', body: 'log' });
-    assert.equal(put.status, 405);
-    assert.equal(put.headers.get('allow'), 'GET, HEAD');
   });
 
   test('a wrong key: the same empty 404 as any refusal, counted into the bans until 429', async () => {
@@ -276,5 +273,63 @@ describe('HTTP face: phone files through http.workers: 2', () => {
     const r = await curl(`http://127.0.0.1:${port}/${KEY}/0015654aa937.cfg`, { ua: YEALINK_UA });
     assert.equal(r.status, 200, r.body + d.stdout());
     assert.match(r.body, /account\.1\.password = Alice-SIP-secret/);
+  });
+});
+
+describe('HTTP face: Polycom uploads (PUT) and static files', () => {
+  let f: TestFace;
+  let site: string;
+  const FIRMWARE = Buffer.from(Array.from({ length: 4096 }, (_, i) => i % 251));
+  before(async () => {
+    site = mkdtempSync(join(tmpdir(), 'provd-site-profiles-'));
+    mkdirSync(join(site, 'polycom', 'files'), { recursive: true });
+    writeFileSync(join(site, 'polycom', 'files', 'sip.ld'), FIRMWARE);
+    f = await startFace(labYaml(pw, { extra: `  uploads: store\n  maxUploadBytes: 2048\n  profilesDir: ${site}\n` }));
+  });
+  after(async () => {
+    await f.close();
+    rmSync(site, { recursive: true, force: true });
+  });
+
+  test("a recorded Polycom's log upload is stored (201, then 204 replacing it); the file is on disk", async () => {
+    const put = (body: string) => fetch(`${f.url}/${KEY}/0004f2211c8b-app.log`, { method: 'PUT', body, headers: { 'user-agent': POLYCOM_UA, 'content-type': 'text/plain' } });
+    assert.equal((await put('first log\n')).status, 201);
+    assert.equal((await put('second log\n')).status, 204);
+    assert.equal(readFileSync(join(f.stateDir, 'uploads', '0004f2211c8b', '0004f2211c8b-app.log'), 'utf8'), 'second log\n');
+  });
+
+  test('a PUT without a Content-Type is taken too', async () => {
+    const res = await new Promise<number>((resolve, reject) => {
+      execFile('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type:', '--data-binary', 'boot log', `${f.url}/${KEY}/0004f2211c8b-boot.log`], (err, stdout) => (err ? reject(err) : resolve(Number(stdout))));
+    });
+    assert.ok(res === 201 || res === 204, `status ${res}`);
+    assert.equal(readFileSync(join(f.stateDir, 'uploads', '0004f2211c8b', '0004f2211c8b-boot.log'), 'utf8'), 'boot log');
+  });
+
+  test('over phones.maxUploadBytes: 413; a name that is no upload: 404; an unrecorded MAC: 204, nothing stored', async () => {
+    const big = await fetch(`${f.url}/${KEY}/0004f2211c8b-app.log`, { method: 'PUT', body: 'x'.repeat(4096), headers: { 'content-type': 'text/plain' } });
+    assert.equal(big.status, 413);
+    const other = await fetch(`${f.url}/${KEY}/0004f2211c8b-user.cfg`, { method: 'PUT', body: 'x', headers: { 'content-type': 'text/plain' } });
+    assert.equal(other.status, 404);
+    const stranger = await fetch(`${f.url}/${KEY}/0004f2aaaaaa-app.log`, { method: 'PUT', body: 'x', headers: { 'content-type': 'text/plain' } });
+    assert.equal(stranger.status, 204);
+    assert.equal(existsSync(join(f.stateDir, 'uploads', '0004f2aaaaaa')), false);
+    assert.ok((f.face.stats()['phones:upload-unknown-device'] ?? 0) >= 1);
+  });
+
+  test('a static file of the site profile folder: 200 whole, 206 for a Range (curl), 304 on its ETag', async () => {
+    const whole = await fetch(`${f.url}/${KEY}/sip.ld`, { headers: { 'user-agent': POLYCOM_UA } });
+    assert.equal(whole.status, 200);
+    assert.deepEqual(Buffer.from(await whole.arrayBuffer()), FIRMWARE);
+    assert.equal(whole.headers.get('accept-ranges'), 'bytes');
+    const etag = whole.headers.get('etag') ?? '';
+    const part = await curl(`${f.url}/${KEY}/sip.ld`, { ua: POLYCOM_UA, headers: { range: 'bytes=100-199' } });
+    assert.equal(part.status, 206);
+    assert.equal(part.headers['content-range'], 'bytes 100-199/4096');
+    assert.equal(Buffer.from(part.body, 'utf8').length > 0, true);
+    const again = await fetch(`${f.url}/${KEY}/sip.ld`, { headers: { 'user-agent': POLYCOM_UA, 'if-none-match': etag } });
+    assert.equal(again.status, 304);
+    // A wrong key: nothing (static files are served only to a request that reaches a tenant).
+    assert.equal((await fetch(`${f.url}/wrongKey0123456789abcdefXYZ/sip.ld`, { headers: { 'user-agent': POLYCOM_UA } })).status, 404);
   });
 });

@@ -204,7 +204,7 @@ describe('loader', () => {
       assert.deepEqual(acme?.deviceFiles.map((p) => p.source), ['acme-{MAC}.xml']);
       const lines = r.problems.map(formatProfileProblem);
       assert.equal(r.problems.length, 3, lines.join('\n'));
-      assert.ok(lines.some((l) => l.startsWith(`${join(site, 'empty', 'profile.yaml')}: cannot read`)), lines.join('\n'));
+      assert.ok(lines.some((l) => l.startsWith(`${join(site, 'empty')}: neither profile.yaml`)), lines.join('\n'));
       assert.ok(lines.some((l) => l.startsWith(`${omega}:1:1: vendor: vendor 'acme' differs from its folder name 'omega'`)), lines.join('\n'));
       assert.ok(lines.some((l) => l.startsWith(`${zeta}:4:`) && /userAgents\[0\]: invalid regular expression/.test(l)), lines.join('\n'));
 

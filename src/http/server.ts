@@ -42,7 +42,9 @@ import type { JitsiConfig } from '../jitsi/config';
 import type { PhonesConfig } from '../phones/config';
 import { loadPhonesDomain } from '../phones/domain';
 import { PhoneService, baseUrlFor, syncDeclared } from '../phones/service';
-import type { PhoneFileAnswer } from '../phones/serve';
+import type { PhoneFileAnswer, ServeOutcome } from '../phones/serve';
+import { answerStatic, openStatic } from '../phones/static';
+import { classifyUpload, storeUpload, type UploadResult } from '../phones/uploads';
 import { deviceSource } from '../limits/quota';
 
 /** PATHS are the provisioning endpoints. */
@@ -51,6 +53,8 @@ export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/', openfire: '/
 export const KEYED_PATHS = { jitsi: '/:key/jitsi', jitsiprovs: '/:key/jitsiprovs/' } as const;
 /** PHONE_PATHS are the SIP phones' file routes (phones.enabled): wazo-provd's, keyed, unkeyed. */
 export const PHONE_PATHS = { wazo: '/device/provisioning/:key/*', keyed: '/:key/*', unkeyed: '/*' } as const;
+/** STATIC_FALLBACK: a 404 with one of these outcomes may be a static file of a vendor's files/ folder. */
+const STATIC_FALLBACK: ReadonlySet<ServeOutcome> = new Set<ServeOutcome>(['unidentified', 'unknown-file', 'unknown-common']);
 /** MAX_KEY_LENGTH: wazo-provd's keys are up to 255 characters (find-my-way's maxParamLength). */
 const MAX_KEY_LENGTH = 256;
 
@@ -424,7 +428,8 @@ export class HttpFace implements Face<HttpFaceConfig> {
 
   /** readBody reads a request body up to the current http.bodyLimit (413 beyond, before reading it when Content-Length says so). */
   private readBody(request: FastifyRequest, payload: NodeJS.ReadableStream, done: (err: Error | null, body?: Buffer) => void): void {
-    const limit = this.config.http.bodyLimit;
+    // A phone's PUT (Polycom's logs and overrides) has its own cap; every other body http.bodyLimit.
+    const limit = request.method === 'PUT' ? this.config.phones.maxUploadBytes : this.config.http.bodyLimit;
     if (Number(request.headers['content-length']) > limit) {
       done(new BodyError(413, 'FST_ERR_CTP_BODY_TOO_LARGE', 'request body too large'));
       return;
@@ -474,15 +479,6 @@ export class HttpFace implements Face<HttpFaceConfig> {
     void reply.code(404).header('content-type', 'text/plain; charset=utf-8').send(`not found; the provisioning endpoints are POST ${PATHS.jitsi}, GET ${PATHS.jitsi}, POST ${PATHS.jitsiprovs} and GET|POST ${PATHS.openfire}${phones}\n`);
   }
 
-  /** phoneUpload answers a phone's PUT: 405 for now (the uploads are wired here later), 404 with phones off. */
-  private phoneUpload(request: FastifyRequest, reply: FastifyReply): void {
-    if (this.deps?.phones === undefined) return this.notFound(reply);
-    this.count('status:405');
-    this.count('phones:put-refused');
-    void request;
-    void reply.code(405).header('allow', 'GET, HEAD').header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send('uploads are not accepted\n');
-  }
-
   /**
    * servePhone answers a phone file request (issue 12 §5): the same rate limiter and ban
    * admission as the Jitsi endpoints first, then the tenant (by key, or the `auth: none` default
@@ -514,7 +510,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
       ...extra,
       ms: Math.round((performance.now() - t0) * 100) / 100,
     });
-    const send = (status: number, outcome: string, headers: Readonly<Record<string, string>>, body: Buffer | string, extra: Record<string, unknown> = {}): void => {
+    const send = (status: number, outcome: string, headers: Readonly<Record<string, string>>, body: Buffer | string | NodeJS.ReadableStream, extra: Record<string, unknown> = {}): void => {
       this.count(`status:${status}`);
       this.count(`phones:${outcome}`);
       const f = fields(status, outcome, extra);
@@ -536,10 +532,15 @@ export class HttpFace implements Face<HttpFaceConfig> {
     let busy = false;
     let tenant: string | undefined;
     let notRecorded: string | undefined;
+    let upload: UploadResult | undefined;
     try {
       const t = room.service.resolveTenant(key, ip);
       if (!t.ok) {
         outcome = t.outcome;
+      } else if (request.method === 'PUT') {
+        tenant = t.tenant.name;
+        upload = await this.phoneUpload(room.service, t.tenant.name, file, request.body);
+        outcome = `upload-${upload.reason}`;
       } else {
         tenant = t.tenant.name;
         const socket = request.raw.socket;
@@ -570,6 +571,8 @@ export class HttpFace implements Face<HttpFaceConfig> {
       if (admission?.kind === 'go') admission.release();
     }
     if (busy) return send(503, 'store-busy', { ...text, 'retry-after': '1' }, 'busy; retry shortly\n');
+    if (upload !== undefined) return send(upload.status, outcome, { 'cache-control': 'no-store' }, Buffer.alloc(0), { tenant, ...(upload.error !== undefined ? { err: upload.error } : {}) });
+    if (request.method === 'PUT') return send(404, outcome, { 'cache-control': 'no-store' }, Buffer.alloc(0), { tenant });
 
     if (notRecorded !== undefined) {
       const name = `phones-not-recorded:${notRecorded}`;
@@ -591,7 +594,36 @@ export class HttpFace implements Face<HttpFaceConfig> {
       }
     }
     if (a === undefined) return send(404, outcome, { 'cache-control': 'no-store' }, Buffer.alloc(0), { tenant });
+    if (a.status === 404 && STATIC_FALLBACK.has(a.outcome)) {
+      // Not a rendered file: a static file of the vendor's files/ folders (firmware, ringtones).
+      const h = request.headers;
+      const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(',') : v);
+      const st = answerStatic(
+        { file, method: request.method === 'HEAD' ? 'HEAD' : 'GET', ifNoneMatch: one(h['if-none-match']), ifModifiedSince: one(h['if-modified-since']), range: one(h['range']), ifRange: one(h['if-range']) },
+        room.service.staticDirs(room.service.vendorOf(h['user-agent'], file)),
+      );
+      if (st !== undefined) {
+        const stream = st.body === undefined ? undefined : openStatic(st.body);
+        if (st.body === undefined || stream !== undefined) return send(st.status, 'static', st.headers, stream ?? Buffer.alloc(0), { tenant });
+      }
+    }
     return send(a.status, outcome, a.headers, a.body, { tenant, device: a.observe?.mac, ...(a.problem !== undefined ? { err: a.problem } : {}) });
+  }
+
+  /**
+   * phoneUpload takes a phone's PUT (Polycom's `<mac>-app.log`, `-boot.log`, `-phone.cfg`, ...):
+   * a name that is no upload of a loaded profile is 404; an upload of a phone that is not
+   * recorded in the tenant (the MAC is the requester's claim) is answered 204 and dropped,
+   * counted; otherwise phones.uploads decides (discard, or store under stateDir/uploads/<mac>/).
+   */
+  private async phoneUpload(service: PhoneService, tenant: string, file: string, body: unknown): Promise<UploadResult> {
+    const target = classifyUpload(file, service.profiles);
+    if (target === undefined) return { status: 404, stored: false, reason: 'not-an-upload' };
+    const device = this.store?.phones.get(target.mac);
+    if (device === undefined || device.tenant !== tenant) return { status: 204, stored: false, reason: 'unknown-device' };
+    const buf = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
+    const mode = this.config.phones.uploads;
+    return storeUpload(this.config.stateDir, target.mac, target.file, buf, { mode, maxBytes: this.config.phones.maxUploadBytes });
   }
 
   /** seed writes the declared phones into the store, in the process that owns it (not in HTTP workers). */
@@ -816,11 +848,16 @@ export class HttpFace implements Face<HttpFaceConfig> {
     app.post(KEYED_PATHS.jitsiprovs, serve);
     // SIP phones (phones.enabled, checked per request: a reload switches them on or off on the
     // running listeners). GET only; fastify answers HEAD with GET's headers and no body.
-    const phone = (route: keyof typeof PHONE_PATHS) => (request: FastifyRequest, reply: FastifyReply) => this.servePhone(route, request, reply, tls !== undefined);
+    // The handler returns the reply: fastify then waits for a streamed body (a static file) instead
+    // of ending the answer when the promise resolves.
+    const phone = (route: keyof typeof PHONE_PATHS) => async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+      await this.servePhone(route, request, reply, tls !== undefined);
+      return reply;
+    };
     for (const route of ['wazo', 'keyed', 'unkeyed'] as const) {
       app.get(PHONE_PATHS[route], phone(route));
-      // PUT (Polycom's log and override uploads, phones.uploads): not wired yet, 405 until it is.
-      app.put(PHONE_PATHS[route], (request, reply) => this.phoneUpload(request, reply));
+      // PUT: Polycom's log and override uploads (phones.uploads); any other name is 404.
+      app.put(PHONE_PATHS[route], phone(route));
     }
     app.setNotFoundHandler((request, reply) => this.notFound(reply));
     app.setErrorHandler((error: { statusCode?: number; code?: string; message: string }, request, reply) => {

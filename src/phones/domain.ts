@@ -31,7 +31,7 @@ export function loadPhonesDomain(cfg: Pick<PhonesConfig, 'profilesDir'>, shipped
   const r = loadProfiles(shippedDir, siteDir);
   const profiles = new Map<string, LoadedProfile>();
   for (const [vendor, profile] of r.profiles) {
-    const site = siteDir !== undefined && existsSync(join(siteDir, vendor));
+    const site = siteDir !== undefined && existsSync(join(siteDir, vendor, 'profile.yaml'));
     profiles.set(vendor, { profile, source: site ? 'site' : 'shipped', file: profile.source });
   }
   return { profiles, problems: r.problems.map(formatProfileProblem), shippedDir, siteDir };

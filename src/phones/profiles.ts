@@ -78,6 +78,11 @@ function vendorFolders(dir: string, optional: boolean, problems: ProfileProblem[
       continue;
     }
     if (name.startsWith('.')) continue;
+    // A site folder may hold only static files (files/) for a shipped vendor: no profile then.
+    if (optional && !existsSync(join(folder, PROFILE_FILE))) {
+      if (!existsSync(join(folder, 'files'))) problems.push({ file: folder, path: '', message: `neither ${PROFILE_FILE} (a profile) nor files/ (static files)` });
+      continue;
+    }
     out.push([name, folder]);
   }
   return out;

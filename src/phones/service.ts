@@ -29,6 +29,8 @@ import type { PhonesDomain } from './domain';
 import { PHONE_FILTERS } from './filters';
 import type { Profile } from './profile';
 import { fileNameFor } from './profile';
+import { identify } from './identify';
+import { staticDirsFor } from './static';
 import { answerPhoneFile, type PhoneFileAnswer, type PhoneFileRequest, type ServeDeps, type ServeTenant } from './serve';
 
 /** PhoneServiceConfig is the part of the configuration the phones room reads. */
@@ -188,6 +190,20 @@ export class PhoneService {
     const tenant: ServeTenant = { name: device.tenant, attributes, ...(key !== undefined ? { urlKey: key } : {}) };
     const answer = answerPhoneFile({ path: file, ip: device.ip ?? '127.0.0.1' }, { ...this.serveDeps(tenant, { httpBaseUrl: opts.baseUrl }), autoprovision: 'off' });
     return { file, answer };
+  }
+
+  /** vendorOf is the vendor a request comes from (User-Agent, then file name), or undefined. */
+  vendorOf(userAgent: string | undefined, path: string): string | undefined {
+    return identify({ userAgent, path }, this.profiles)?.vendor;
+  }
+
+  /**
+   * staticDirs lists where static files are looked up for a request of `vendor` (its site then
+   * shipped `files/` folders), or every loaded vendor's, in vendor order, when it is unknown.
+   */
+  staticDirs(vendor: string | undefined): readonly string[] {
+    const vendors = vendor !== undefined && this.profiles.has(vendor) ? [vendor] : [...this.profiles.keys()].sort();
+    return vendors.flatMap((v) => staticDirsFor(v, this.deps.domain.shippedDir, this.deps.domain.siteDir) ?? []);
   }
 
   /** clear forgets the compiled templates (a reload builds a new service anyway). */

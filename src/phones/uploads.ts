@@ -95,11 +95,12 @@ export interface UploadOptions {
 }
 
 /** UploadReason says what became of an upload. */
-export type UploadReason = 'created' | 'replaced' | 'discarded' | 'too-large' | 'file-cap' | 'mac-cap' | 'bad-mac' | 'bad-name' | 'unsafe-path' | 'write-failed';
+/** UploadReason says what became of a PUT; `not-an-upload` and `unknown-device` are decided by the caller (the HTTP face) before storeUpload. */
+export type UploadReason = 'created' | 'replaced' | 'discarded' | 'too-large' | 'file-cap' | 'mac-cap' | 'bad-mac' | 'bad-name' | 'unsafe-path' | 'write-failed' | 'not-an-upload' | 'unknown-device';
 
 /** UploadResult is the answer to one PUT: the status to send, whether it is on disk, and why. */
 export interface UploadResult {
-  readonly status: 201 | 204 | 400 | 413 | 500;
+  readonly status: 201 | 204 | 400 | 404 | 413 | 500;
   readonly stored: boolean;
   readonly reason: UploadReason;
   /** path is the stored file. */
