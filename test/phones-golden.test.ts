@@ -145,7 +145,9 @@ function renderAll(raw: RawMap): Rendered[] {
     for (const pattern of profile.deviceFiles) {
       const file = fileNameFor(pattern, c.mac, c.model);
       if (file === undefined) continue;
-      const r = lookup.render(templateFileFor(lookup, pattern, file), c.model, raw);
+      // The device part of the context, as context.ts builds it (mac, mac_hex, model, vendor).
+      const device = { mac: c.mac, mac_hex: c.mac.replace(/:/g, ''), model: c.model, vendor: c.vendor };
+      const r = lookup.render(templateFileFor(lookup, pattern, file), c.model, { ...raw, device });
       out.push({ vendor: c.vendor, golden: join(c.vendor, c.model.replace(/[^A-Za-z0-9_.-]/g, '_'), file), file, text: r.text, sensitive: profile.sensitiveFiles.has(pattern.source), used: r.used });
     }
   }
