@@ -16,6 +16,7 @@ import nunjucks from 'nunjucks';
 import { KEY_PATTERN, hashKey } from '../identity/keys';
 import { NUNJUCKS_OPTIONS } from '../templates/templates';
 import { checkRaw, type RawMap, type RawValue } from './configs';
+import type { StoredPhone } from '../store/repository';
 
 /** WazoFile is one file read from the wazo directory: its path (for messages) and its text. */
 export interface WazoFile {
@@ -63,17 +64,8 @@ export interface PlannedConfig {
 }
 
 /** PlannedDevice is a device to write. */
-export interface PlannedDevice {
-  readonly mac: string;
-  readonly tenant: string;
-  readonly profile: string;
-  readonly model: string | null;
-  readonly version: string | null;
-  readonly serial: string | null;
-  readonly ip: string | null;
-  readonly config: string | null;
+export interface PlannedDevice extends Pick<StoredPhone, 'mac' | 'tenant' | 'profile' | 'model' | 'version' | 'serial' | 'ip' | 'config' | 'createdBy'> {
   readonly options: RawMap;
-  readonly createdBy: 'admin' | 'auto';
   readonly from: string;
 }
 
@@ -233,19 +225,10 @@ interface WazoConfig {
   readonly from: string;
 }
 
-interface WazoDevice {
+interface WazoDevice extends Omit<PlannedDevice, 'tenant' | 'createdBy'> {
   readonly id: string;
-  readonly mac: string;
   readonly tenantUuid: string;
-  readonly profile: string;
-  readonly model: string | null;
-  readonly version: string | null;
-  readonly serial: string | null;
-  readonly ip: string | null;
-  readonly config: string | null;
-  readonly options: RawMap;
   readonly auto: boolean;
-  readonly from: string;
 }
 
 /** Notes collects report lines, bounded. */
