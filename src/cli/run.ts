@@ -5,7 +5,7 @@
 import type { Argv } from 'yargs';
 import { loadConfigFile, reloadRefusal } from '../config/load';
 import type { Config, LogLevel } from '../config/schema';
-import { createDaemon, type Daemon } from '../daemon';
+import type { Daemon } from '../daemon';
 import { ProvError, isProvError, errorMessage } from '../errors';
 import { createLogger, type Logger } from '../log';
 import { version } from '../version';
@@ -41,6 +41,9 @@ async function runDaemon(configPath: string | undefined, levelOverride: LogLevel
   const level = (): LogLevel => levelOverride ?? config.log.level;
   const log = createLogger(level());
   let onFatal = (_err: ProvError): void => undefined;
+  // Loaded here, not at the top: the daemon's faces (fastify, ciao) cost ~200 ms to load, which
+  // every administration command would otherwise pay.
+  const { createDaemon } = await import('../daemon');
   const daemon = createDaemon(config, { log, onFatal: (err) => onFatal(err) });
   // The handlers go in before the first log line, so that whoever waits for a line to signal
   // finds them: without one, SIGUSR1 starts Node's inspector (127.0.0.1:9229) and SIGHUP ends

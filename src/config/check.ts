@@ -10,7 +10,7 @@
  */
 import nunjucks from 'nunjucks';
 import type { Config } from './schema';
-import { readTls } from '../http/server';
+import { readTls } from '../http/tls';
 import { errorMessage } from '../errors';
 import { listHostInterfaces, type InterfaceLister } from '../net/interfaces';
 import type { ClientContext, DeviceContext, RenderContext, TenantContext, UserContext } from '../templates/context';

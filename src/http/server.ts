@@ -15,10 +15,9 @@
  * 200 and info level otherwise.
  */
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyReply } from 'fastify';
-import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { readTls, type TlsMaterial } from './tls';
 import { handleProvisioning, type HandlerDeps, type HttpAnswer, type HttpRequestInfo } from './handler';
 import { Engine } from '../jitsi/engine';
 import { RateLimiter } from '../limits/ratelimit';
@@ -112,32 +111,11 @@ export function seedDeclared(store: Store, config: Pick<HttpFaceConfig, 'phones'
   }
 }
 
-interface TlsMaterial {
-  readonly cert: Buffer;
-  readonly key: Buffer;
-}
-
 interface Listeners {
   readonly main: FastifyInstance;
   readonly plain: FastifyInstance | undefined;
   /** place is where they listen (placeSignature): only a change of it needs new sockets. */
   readonly place: string;
-}
-
-/** readTls reads and checks the PEM pair; it throws PROVD_ERR_HTTP_TLS. */
-export function readTls(tls: { readonly cert: string; readonly key: string }): TlsMaterial {
-  let m: TlsMaterial;
-  try {
-    m = { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
-  } catch (err) {
-    throw new ProvError('PROVD_ERR_HTTP_TLS', `cannot read http.tls files: ${errorMessage(err)}`, { cause: err });
-  }
-  try {
-    createSecureContext({ cert: m.cert, key: m.key }); // a mismatched or broken pair fails here, not per handshake
-  } catch (err) {
-    throw new ProvError('PROVD_ERR_HTTP_TLS', `http.tls.cert / http.tls.key are not a usable pair: ${errorMessage(err)}`, { cause: err });
-  }
-  return m;
 }
 
 /**
