@@ -200,16 +200,22 @@ export class Conn {
     this.ended = false;
     const s = net.connect({ host: this.host, port: this.port, ...(this.localAddress !== undefined ? { localAddress: this.localAddress } : {}) });
     s.setNoDelay(true);
+    // events of a socket this connection has already replaced are ignored
     s.on('data', (d: Buffer) => {
+      if (this.socket !== s) return;
       this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
       this.parse();
     });
     s.on('end', () => {
+      if (this.socket !== s) return;
       this.ended = true;
       this.parse();
     });
-    s.on('error', (e: NodeJS.ErrnoException) => this.fail(new Error(e.code !== undefined ? `io-${e.code}` : e.message)));
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (this.socket === s) this.fail(new Error(e.code !== undefined ? `io-${e.code}` : e.message));
+    });
     s.on('close', () => {
+      if (this.socket !== s) return;
       this.ended = true;
       if (this.waiter !== undefined) this.parse();
     });
