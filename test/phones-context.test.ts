@@ -117,10 +117,10 @@ describe('lines from users', () => {
 
 describe('http_base_url', () => {
   const TABLE: { name: string; base: string; key?: string; configured?: string; want: string; ip: string; port: number; server: string }[] = [
-    { name: 'the key is the first path segment', base: 'https://prov.example:8667/', key: 'k3yk3yk3y', want: 'https://prov.example:8667/k3yk3yk3y/', ip: 'prov.example', port: 8667, server: 'https://prov.example:8667/k3yk3yk3y' },
-    { name: 'without trailing slash', base: 'http://10.0.0.1:8667', key: 'abc12345', want: 'http://10.0.0.1:8667/abc12345/', ip: '10.0.0.1', port: 8667, server: 'http://10.0.0.1:8667/abc12345' },
-    { name: 'a tenant without key', base: 'http://10.0.0.1/', want: 'http://10.0.0.1/', ip: '10.0.0.1', port: 80, server: 'http://10.0.0.1' },
-    { name: 'the config wins over the server, the key still added', base: 'http://ignored/', configured: 'https://pbx.example/prov/', key: 'kk998877', want: 'https://pbx.example/kk998877/prov/', ip: 'pbx.example', port: 443, server: 'https://pbx.example/kk998877/prov' },
+    { name: 'the key is the first path segment', base: 'https://prov.example:8667/', key: 'k3yk3yk3y', want: 'https://prov.example:8667/k3yk3yk3y', ip: 'prov.example', port: 8667, server: 'https://prov.example:8667/k3yk3yk3y' },
+    { name: 'without trailing slash', base: 'http://10.0.0.1:8667', key: 'abc12345', want: 'http://10.0.0.1:8667/abc12345', ip: '10.0.0.1', port: 8667, server: 'http://10.0.0.1:8667/abc12345' },
+    { name: 'a tenant without key', base: 'http://10.0.0.1/', want: 'http://10.0.0.1', ip: '10.0.0.1', port: 80, server: 'http://10.0.0.1' },
+    { name: 'the config wins over the server, the key still added', base: 'http://ignored/', configured: 'https://pbx.example/prov/', key: 'kk998877', want: 'https://pbx.example/kk998877/prov', ip: 'pbx.example', port: 443, server: 'https://pbx.example/kk998877/prov' },
   ];
   for (const row of TABLE) {
     test(row.name, () => {
@@ -232,7 +232,7 @@ describe('byte stability', () => {
     const a = lookup.render('0015654aa937.cfg', 'T46S', buildContext(input()));
     const b = lookup.render('0015654aa937.cfg', 'T46S', buildContext(input({ raw: reversed(raw()) as RawMap })));
     assert.equal(a.text, b.text);
-    assert.equal(a.text, '1=1001:alice-sip-secret;2=bob:bob-sip-secret;3=three:three-secret;https://prov.example:8667/k3yk3yk3y/');
+    assert.equal(a.text, '1=1001:alice-sip-secret;2=bob:bob-sip-secret;3=three:three-secret;https://prov.example:8667/k3yk3yk3y');
   });
 });
 

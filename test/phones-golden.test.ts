@@ -113,6 +113,7 @@ const CASES: readonly Case[] = [
 const COMMON: Readonly<Record<string, readonly string[]>> = {
   yealink: ['y000000000000.boot', 'y000000000066.cfg'],
   polycom: ['000000000000.cfg'],
+  'cisco-spa': ['spa508g.cfg', 'init.cfg'],
 };
 
 /** Rendered is one rendered file and where its golden copy lives. */

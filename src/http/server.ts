@@ -2,7 +2,9 @@
  * server.ts: the HTTP face: fastify listeners around handler.ts, TLS, reload and counters.
  *
  * Routes: POST /jitsi (the Jitsi client), GET /jitsi?… (manual tests, Openfire-style clients),
- * POST /jitsiprovs/ (drop-in path for JitsiProvS users). A trailing slash is accepted on each,
+ * POST /jitsiprovs/ (drop-in path for JitsiProvS users), GET|POST /plugins/jitsiProvisioning/provision
+ * (the Openfire plugin's path, `username`/`password`/`secret`: refusals are ours, not the plugin's
+ * blanket 401). A trailing slash is accepted on each,
  * without a redirect. Bodies are taken raw and parsed by jitsi/form.ts, whatever the
  * Content-Type parameters say (Jitsi sends no charset). Nothing is compressed.
  *
@@ -37,7 +39,7 @@ import type { DevicesConfig } from '../limits/config';
 import type { JitsiConfig } from '../jitsi/config';
 
 /** PATHS are the provisioning endpoints. */
-export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/' } as const;
+export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/', openfire: '/plugins/jitsiProvisioning/provision' } as const;
 /** KEYED_PATHS are the same endpoints under a provisioning key (`/<key>/jitsi`). */
 export const KEYED_PATHS = { jitsi: '/:key/jitsi', jitsiprovs: '/:key/jitsiprovs/' } as const;
 
@@ -606,12 +608,15 @@ export class HttpFace implements Face<HttpFaceConfig> {
     app.post(PATHS.jitsi, serve);
     app.get(PATHS.jitsi, serve);
     app.post(PATHS.jitsiprovs, serve);
+    // The Openfire plugin's servlet reads its fields from the query or the form body (doGet calls doPost).
+    app.get(PATHS.openfire, serve);
+    app.post(PATHS.openfire, serve);
     app.post(KEYED_PATHS.jitsi, serve);
     app.get(KEYED_PATHS.jitsi, serve);
     app.post(KEYED_PATHS.jitsiprovs, serve);
     app.setNotFoundHandler((request, reply) => {
       this.count('status:404');
-      void reply.code(404).header('content-type', 'text/plain; charset=utf-8').send(`not found; the provisioning endpoints are POST ${PATHS.jitsi}, GET ${PATHS.jitsi} and POST ${PATHS.jitsiprovs}\n`);
+      void reply.code(404).header('content-type', 'text/plain; charset=utf-8').send(`not found; the provisioning endpoints are POST ${PATHS.jitsi}, GET ${PATHS.jitsi}, POST ${PATHS.jitsiprovs} and GET|POST ${PATHS.openfire}\n`);
       void request;
     });
     app.setErrorHandler((error: { statusCode?: number; code?: string; message: string }, request, reply) => {

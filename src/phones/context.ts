@@ -225,7 +225,8 @@ export function buildContext(input: ContextInput, options: ContextOptions = {}):
   }
 
   const configured = typeof raw.http_base_url === 'string' && raw.http_base_url !== '' ? raw.http_base_url : server.httpBaseUrl;
-  const base = tenant.urlKey !== undefined && tenant.urlKey !== '' ? keyedUrl(configured, tenant.urlKey) : configured;
+  // wazo's convention: no trailing `/` (templates write `{{ http_base_url }}/<file>`).
+  const base = (tenant.urlKey !== undefined && tenant.urlKey !== '' ? keyedUrl(configured, tenant.urlKey) : configured).replace(/\/+$/, '');
   setOwn(out, 'http_base_url', base);
   const urls = serverUrls(base);
   setOwn(out, 'XX_server_url', urls.url);
