@@ -30,7 +30,7 @@
 # (default 15) is marked noisy and repeated (at most 2 more attempts) and left out of the medians.
 # Output: .bench-results/phones/runs-STAMP.jsonl (raw), summary-STAMP.md (tables and the ratio
 # provisiond / nginx), proof-STAMP.txt (one per-device file from each server, headers included).
-# Needs: nginx, curl, python3, node; npm run build.
+# Needs: nginx, curl, python3, node; npm run build. PROVISIOND=path/to/main.js runs another build.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -41,6 +41,8 @@ RES="$root/.bench-results/phones"
 PHONES=10000 ROUNDS=2 C=200 WORKERS=1 CONN=phone TIMEOUT=300 SETUP_FLAGS=() STORM_FLAGS=() CASES=(provisiond nginx)
 NOISE_MAX="${NOISE_MAX:-15}"
 P_PORT=8090 N_PORT=8091
+# PROVISIOND: the daemon's entry point (default: this tree's build)
+PROVISIOND="${PROVISIOND:-$root/dist/src/main.js}"
 while [ $# -gt 0 ]; do
     case "$1" in
     --phones) PHONES="$2"; shift ;;
@@ -61,7 +63,7 @@ done
     || { echo "bounded: --phones 1..20000, --rounds 1..10, --concurrency 1..5000, --workers 1..8, --timeout 1..600" >&2; exit 64; }
 [ "$(id -u)" = 0 ] || { echo "run as root (ip netns)" >&2; exit 1; }
 for t in nginx curl python3 node ip; do command -v "$t" > /dev/null || { echo "missing: $t" >&2; exit 1; }; done
-[ -f "$root/dist/src/main.js" ] && [ -f "$root/dist/bench/phones/storm.js" ] || { echo "run 'npm run build' first" >&2; exit 1; }
+[ -f "$PROVISIOND" ] && [ -f "$root/dist/bench/phones/storm.js" ] || { echo "run 'npm run build' first" >&2; exit 1; }
 
 PIDS=()
 cleanup() {
@@ -129,7 +131,7 @@ PIDS+=($!)
 NGINX_PID=$!
 PROV_PID=0
 if [[ " ${CASES[*]} " == *" provisiond "* ]]; then
-    "${IN[@]}" node "$root/dist/src/main.js" run --config "$W/provisiond.yaml" > "$W/provisiond.log" 2>&1 &
+    "${IN[@]}" node "$PROVISIOND" run --config "$W/provisiond.yaml" > "$W/provisiond.log" 2>&1 &
     PIDS+=($!)
     PROV_PID=$!
 fi
