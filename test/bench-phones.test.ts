@@ -194,7 +194,7 @@ describe('storm client', () => {
       noisy: false,
       foreign: 1,
       serverCpuMs: ms,
-      result: { label: c, url: '', phones: 1, concurrency: 1, conn: 'phone', oneSource: false, phonesOk: 1, phonesFailed: 0, requests: 2, requestsOk: 2, completionMs: ms, reqPerSec: 2000 / ms, reqP50Ms: 1, reqP99Ms: 2, reqMaxMs: 2, phoneP50Ms: 1, phoneP99Ms: 2, errors: {}, examples: [], clientCpuMs: 1, timedOut: false },
+      result: { label: c, url: '', phones: 1, concurrency: 1, conn: 'phone', oneSource: false, phonesOk: 1, phonesFailed: 0, requests: 2, requestsOk: 2, completionMs: ms, reqPerSec: 2000 / ms, reqP50Ms: 1, reqP99Ms: 2, reqMaxMs: 2, phoneP50Ms: 1, phoneP99Ms: 2, firstP50Ms: 1, firstP99Ms: 2, laterP50Ms: 1, laterP99Ms: 2, byVendorP99Ms: {}, errors: {}, examples: [], clientCpuMs: 1, timedOut: false },
     });
     assert.match(summarize([r('provisiond', 2000), r('nginx', 1000)]), /completion time x2\.00, req\/s x0\.50/);
   });

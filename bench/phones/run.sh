@@ -171,21 +171,32 @@ tree_ticks() { # PID: user+system clock ticks of the process and its children
     echo "$t"
 }
 HZ=$(getconf CLK_TCK)
+tcp_counters() { # the namespace's listen-queue overflows and drops, SYN/segment retransmissions
+    "${IN[@]}" cat /proc/net/netstat /proc/net/snmp | awk '
+        $1 == "TcpExt:" && !h1 { for (i = 2; i <= NF; i++) n1[i] = $i; h1 = 1; next }
+        $1 == "TcpExt:" && h1 == 1 { for (i = 2; i <= NF; i++) if (n1[i] == "ListenOverflows" || n1[i] == "ListenDrops" || n1[i] == "TCPTimeouts") v[n1[i]] = $i; h1 = 2; next }
+        $1 == "Tcp:" && !h2 { for (i = 2; i <= NF; i++) n2[i] = $i; h2 = 1; next }
+        $1 == "Tcp:" && h2 == 1 { for (i = 2; i <= NF; i++) if (n2[i] == "RetransSegs" || n2[i] == "AttemptFails") v[n2[i]] = $i; h2 = 2; next }
+        END { printf "%d %d %d %d %d", v["ListenOverflows"], v["ListenDrops"], v["TCPTimeouts"], v["RetransSegs"], v["AttemptFails"] }'
+}
 
 storm() { # CASE ROUND ATTEMPT
-    local c="$1" round="$2" attempt="$3" port pid t0 t1 out f noisy=0 result
+    local c="$1" round="$2" attempt="$3" port pid t0 t1 out f noisy=0 result k0 k1
     port=$(port_of "$c"); pid=$(pid_of "$c")
+    read -r -a k0 < <(tcp_counters)
     t0=$(tree_ticks "$pid")
     out=$(python3 "$SHARED/cpuwatch.py" $$ -- "${IN[@]}" node "$root/dist/bench/phones/storm.js" --manifest "$W/manifest.json" \
         --url "http://127.0.0.1:$port" --label "$c" --concurrency "$C" --conn "$CONN" --timeout "$TIMEOUT" "${STORM_FLAGS[@]}" 2>&1) || true
     t1=$(tree_ticks "$pid")
+    read -r -a k1 < <(tcp_counters)
     f=$(printf '%s\n' "$out" | sed -n 's/^cpuwatch: foreign_cpu_pct=\([0-9.]*\).*/\1/p')
     awk -v f="${f:-999}" -v m="$NOISE_MAX" 'BEGIN { exit !(f > m) }' && noisy=1
     result=$(printf '%s\n' "$out" | sed -n 's/^RESULT //p')
     printf '%s\n' "$out" | grep -v '^RESULT ' >&2 || true
     if [ -z "$result" ]; then echo "the storm client printed no RESULT" >&2; return 1; fi
-    printf '{"case":"%s","round":%d,"attempt":%d,"noisy":%s,"foreign":%s,"serverCpuMs":%d,"result":%s}\n' \
-        "$c" "$round" "$attempt" "$([ $noisy = 1 ] && echo true || echo false)" "${f:-999}" $(( (t1 - t0) * 1000 / HZ )) "$result" >> "$RUNS"
+    printf '{"case":"%s","round":%d,"attempt":%d,"noisy":%s,"foreign":%s,"serverCpuMs":%d,"tcp":{"listenOverflows":%d,"listenDrops":%d,"timeouts":%d,"retransSegs":%d,"attemptFails":%d},"result":%s}\n' \
+        "$c" "$round" "$attempt" "$([ $noisy = 1 ] && echo true || echo false)" "${f:-999}" $(( (t1 - t0) * 1000 / HZ )) \
+        $((k1[0] - k0[0])) $((k1[1] - k0[1])) $((k1[2] - k0[2])) $((k1[3] - k0[3])) $((k1[4] - k0[4])) "$result" >> "$RUNS"
     return $noisy
 }
 

@@ -87,6 +87,13 @@ export interface StormResult {
   readonly reqMaxMs: number;
   readonly phoneP50Ms: number;
   readonly phoneP99Ms: number;
+  /** firstP50Ms/firstP99Ms: a phone's first request (its connection opened by it); laterP*: the others. */
+  readonly firstP50Ms: number;
+  readonly firstP99Ms: number;
+  readonly laterP50Ms: number;
+  readonly laterP99Ms: number;
+  /** byVendorP99Ms: the per-request p99 of each vendor's requests. */
+  readonly byVendorP99Ms: Readonly<Record<string, number>>;
   readonly errors: Readonly<Record<string, number>>;
   readonly examples: readonly string[];
   readonly clientCpuMs: number;
@@ -259,6 +266,9 @@ export async function runStorm(m: Manifest, o: StormOptions): Promise<StormResul
   const base = new URL(o.url);
   const phones = m.phones.slice(0, Math.min(o.phones, MAX_PHONES));
   const reqMs: number[] = [];
+  const firstMs: number[] = [];
+  const laterMs: number[] = [];
+  const vendorMs = new Map<string, number[]>();
   const phoneMs: number[] = [];
   const errors: Record<string, number> = {};
   const examples: string[] = [];
@@ -296,7 +306,12 @@ export async function runStorm(m: Manifest, o: StormOptions): Promise<StormResul
         requests++;
         try {
           const got = await conn.get(`/${m.key}/${file}`, headers);
-          reqMs.push(performance.now() - s);
+          const ms = performance.now() - s;
+          reqMs.push(ms);
+          (r === p.reqs[0] ? firstMs : laterMs).push(ms);
+          const vm = vendorMs.get(p.vendor) ?? [];
+          vm.push(ms);
+          vendorMs.set(p.vendor, vm);
           const bad = checkAnswer(p, r, got);
           if (bad === undefined) requestsOk++;
           else {
@@ -328,8 +343,7 @@ export async function runStorm(m: Manifest, o: StormOptions): Promise<StormResul
   const cpu = process.cpuUsage(cpu0);
   const notStarted = phones.length - next;
   if (notStarted > 0) errors['global-timeout'] = (errors['global-timeout'] ?? 0) + notStarted;
-  reqMs.sort((a, b) => a - b);
-  phoneMs.sort((a, b) => a - b);
+  for (const xs of [reqMs, phoneMs, firstMs, laterMs, ...vendorMs.values()]) xs.sort((a, b) => a - b);
   return {
     label: o.label,
     url: o.url,
@@ -348,6 +362,11 @@ export async function runStorm(m: Manifest, o: StormOptions): Promise<StormResul
     reqMaxMs: pct(reqMs, 100),
     phoneP50Ms: pct(phoneMs, 50),
     phoneP99Ms: pct(phoneMs, 99),
+    firstP50Ms: pct(firstMs, 50),
+    firstP99Ms: pct(firstMs, 99),
+    laterP50Ms: pct(laterMs, 50),
+    laterP99Ms: pct(laterMs, 99),
+    byVendorP99Ms: Object.fromEntries([...vendorMs].map(([v, xs]) => [v, pct(xs, 99)])),
     errors,
     examples,
     clientCpuMs: Math.round((cpu.user + cpu.system) / 1000),
@@ -395,7 +414,7 @@ async function main(): Promise<void> {
   const errs = Object.entries(r.errors).map(([k, c]) => `${k} ×${c}`);
   process.stderr.write(
     `${r.label}: ${r.phonesOk}/${r.phones} phones ok in ${(r.completionMs / 1000).toFixed(2)} s, ${r.requests} requests (${r.reqPerSec} req/s), ` +
-      `request p50 ${r.reqP50Ms} ms p99 ${r.reqP99Ms} ms, phone p50 ${r.phoneP50Ms} ms p99 ${r.phoneP99Ms} ms, client CPU ${(r.clientCpuMs / 1000).toFixed(1)} s` +
+      `request p50 ${r.reqP50Ms} ms p99 ${r.reqP99Ms} ms (first of a phone ${r.firstP50Ms}/${r.firstP99Ms}, later ${r.laterP50Ms}/${r.laterP99Ms}), phone p50 ${r.phoneP50Ms} ms p99 ${r.phoneP99Ms} ms, client CPU ${(r.clientCpuMs / 1000).toFixed(1)} s` +
       `${errs.length > 0 ? `, ERRORS ${errs.join(', ')}` : ', 0 errors'}\n`,
   );
   for (const e of r.examples) process.stderr.write(`  ${e}\n`);

@@ -19,6 +19,8 @@ export interface RunLine {
   readonly noisy: boolean;
   readonly foreign: number;
   readonly serverCpuMs: number;
+  /** tcp: the namespace's kernel counters over the storm (a listen-queue overflow costs the client a 1 s SYN retransmission). */
+  readonly tcp?: { readonly listenOverflows: number; readonly listenDrops: number; readonly timeouts: number; readonly retransSegs: number; readonly attemptFails: number };
   readonly result: StormResult;
 }
 
@@ -41,12 +43,12 @@ const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '–');
 /** summarize is the report's Markdown. */
 export function summarize(lines: readonly RunLine[]): string {
   const out: string[] = [];
-  out.push('| case | round | noisy (foreign CPU %) | phones ok | errors | completion s | req/s | request p50 / p99 ms | phone p50 / p99 ms | server CPU s | client CPU s |');
-  out.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  out.push('| case | round | noisy (foreign CPU %) | phones ok | errors | completion s | req/s | request p50 / p99 ms | phone p50 / p99 ms | server CPU s | client CPU s | listen overflows / retransmitted segments |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const l of lines) {
     const r = l.result;
     out.push(
-      `| ${l.case} | ${l.round === 0 ? '0 (first after start)' : l.round}${l.attempt > 1 ? ` (attempt ${l.attempt})` : ''} | ${l.noisy ? 'yes' : 'no'} (${f1(l.foreign)}) | ${r.phonesOk}/${r.phones} | ${errText(r)} | ${f2(r.completionMs / 1000)} | ${r.reqPerSec} | ${f2(r.reqP50Ms)} / ${f2(r.reqP99Ms)} | ${f1(r.phoneP50Ms)} / ${f1(r.phoneP99Ms)} | ${f2(l.serverCpuMs / 1000)} | ${f2(r.clientCpuMs / 1000)} |`,
+      `| ${l.case} | ${l.round === 0 ? '0 (first after start)' : l.round}${l.attempt > 1 ? ` (attempt ${l.attempt})` : ''} | ${l.noisy ? 'yes' : 'no'} (${f1(l.foreign)}) | ${r.phonesOk}/${r.phones} | ${errText(r)} | ${f2(r.completionMs / 1000)} | ${r.reqPerSec} | ${f2(r.reqP50Ms)} / ${f2(r.reqP99Ms)} | ${f1(r.phoneP50Ms)} / ${f1(r.phoneP99Ms)} | ${f2(l.serverCpuMs / 1000)} | ${f2(r.clientCpuMs / 1000)} | ${l.tcp === undefined ? '–' : `${l.tcp.listenOverflows} / ${l.tcp.retransSegs}`} |`,
     );
   }
   const cases = [...new Set(lines.map((l) => l.case))];
