@@ -6,8 +6,10 @@
 # php-cli serves the PHP provisioning script of the probe's dhcpd + avahi + PHP interop test.
 # logrotate runs the shipped config/logrotate snippet against an event log the test writes;
 # sqlite3 (the shell) holds the store's write lock from another process in test/store-lock.test.ts.
+# dnsmasq-base and kea-dhcp4-server (with isc-dhcp-server) check `export dhcp` output with each
+# server's own syntax check (dnsmasq --test, kea-dhcp4 -t, dhcpd -t).
 set -euo pipefail
-PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server openssl
+PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server openssl dnsmasq-base kea-dhcp4-server
       avahi-daemon avahi-utils dbus libjmdns-java libslf4j-java default-jdk-headless
       fail2ban php-cli logrotate sqlite3)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -28,7 +28,9 @@ export const ErrorCodes = {
   PROVD_ERR_RENDER: 'provisiond render could not produce a document (unknown tenant or user, template error)',
   PROVD_ERR_TEMPLATE: 'a phone file template cannot be used: no file in its lookup chain, a name escaping the template directories, or a syntax or render error (the file and line are named)',
   PROVD_ERR_PHONE_STORE: 'a phone config or device write is refused (a config still a parent or assigned, a MAC already recorded or malformed, an unknown config or parent, a parent cycle, a second default or autoprov config)',
+  PROVD_ERR_DEVICE: 'a phone device command was refused (not a MAC, a profile not loaded, a tenant not configured, a config or user the tenant lacks, a MAC already recorded or not recorded)',
   PROVD_ERR_KEY: 'a provisioning key command failed (unknown tenant, or the store cannot be written)',
+  PROVD_ERR_IMPORT: 'provisiond import could not import anything (not a wazo-provd directory, nothing mappable, or over a read cap); the reasons are listed',
   PROVD_ERR_PROBE: 'provisiond probe failed at a step (named in the message: dhcp, bonjour, url, http or properties; exit codes 10-14)',
   PROVD_ERR_INTERNAL: 'an unexpected internal error (a bug: please report it with the log line)',
 } as const;

@@ -120,7 +120,7 @@ describe('http_base_url', () => {
     { name: 'the key is the first path segment', base: 'https://prov.example:8667/', key: 'k3yk3yk3y', want: 'https://prov.example:8667/k3yk3yk3y', ip: 'prov.example', port: 8667, server: 'https://prov.example:8667/k3yk3yk3y' },
     { name: 'without trailing slash', base: 'http://10.0.0.1:8667', key: 'abc12345', want: 'http://10.0.0.1:8667/abc12345', ip: '10.0.0.1', port: 8667, server: 'http://10.0.0.1:8667/abc12345' },
     { name: 'a tenant without key', base: 'http://10.0.0.1/', want: 'http://10.0.0.1', ip: '10.0.0.1', port: 80, server: 'http://10.0.0.1' },
-    { name: 'the config wins over the server, the key still added', base: 'http://ignored/', configured: 'https://pbx.example/prov/', key: 'kk998877', want: 'https://pbx.example/kk998877/prov', ip: 'pbx.example', port: 443, server: 'https://pbx.example/kk998877/prov' },
+    { name: 'the config wins over the server, the key appended last (wazo)', base: 'http://ignored/', configured: 'https://pbx.example/device/provisioning/', key: 'kk998877', want: 'https://pbx.example/device/provisioning/kk998877', ip: 'pbx.example', port: 443, server: 'https://pbx.example/device/provisioning/kk998877' },
   ];
   for (const row of TABLE) {
     test(row.name, () => {

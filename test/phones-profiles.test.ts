@@ -420,6 +420,14 @@ describe('identification: no User-Agent, MAC conflicts, no match', () => {
     });
   }
 
+  test('several vendors and no OUI: the inventory (KnownVendor) breaks the tie, only to a vendor whose pattern fits', () => {
+    const known = (mac: string): string | undefined => (mac === '00:02:fd:ff:21:03' ? 'cisco-spa' : mac === 'aa:bb:cc:dd:ee:ff' ? 'polycom' : undefined);
+    assert.deepEqual(pick(identify({ path: '/0002fdff2103.xml' }, P)), undefined, 'no inventory: no guess');
+    assert.deepEqual(pick(identify({ path: '/0002fdff2103.xml' }, P, known)), { vendor: 'cisco-spa', kind: 'device', sensitive: true, mac: '00:02:fd:ff:21:03' });
+    // Polycom has no {mac}.xml: the inventory never picks a vendor whose pattern does not fit the name.
+    assert.deepEqual(pick(identify({ path: '/aabbccddeeff.xml' }, P, known)), undefined);
+  });
+
   test("the file name's MAC differs from the User-Agent's: the UA's is kept and the conflict flagged", () => {
     const got = identify({ userAgent: 'Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37', path: '/001565000001.cfg' }, P);
     assert.equal(got?.mac, '00:15:65:4a:a9:37');

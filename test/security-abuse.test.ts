@@ -6,7 +6,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import Database from 'better-sqlite3';
-import { DeviceQuota } from '../src/limits/quota';
+import { DeviceQuota, deviceSource } from '../src/limits/quota';
 import type { DeviceRepository } from '../src/store/repository';
 import { startFace, type TestFace } from './helpers/prov';
 
@@ -155,7 +155,7 @@ describe('DeviceQuota (fake clock)', () => {
     let t = 0;
     const known = new Set<string>();
     const devices = { get: (k: string) => (known.has(k) ? ({} as never) : undefined), count: () => known.size } as unknown as DeviceRepository;
-    const q = new DeviceQuota({ perSourcePerHour: 1, maxTotal: 100, now: () => t }, devices);
+    const q = new DeviceQuota({ perSourcePerHour: 1, maxTotal: 100, now: () => t }, deviceSource(devices));
     assert.equal(q.admit('k1', '192.0.2.1'), 'record');
     assert.equal(q.admit('k2', '192.0.2.1'), 'over-source');
     assert.equal(q.admit('k2', '192.0.2.2'), 'record');

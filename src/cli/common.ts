@@ -6,7 +6,7 @@
  * Exit codes (documented in README.md):
  *   0 success · 1 invalid or unreadable configuration (or a URL mDNS cannot carry) · 2 usage error ·
  *   3 startup failure (port in use, bad interface, store or TLS files) · 4 internal error ·
- *   5 an administration command failed (user, render) ·
+ *   5 an administration command failed (user, key, devices, render, import) ·
  *   10-14 `probe` failed at a step: 10 dhcp · 11 bonjour · 12 url · 13 http · 14 properties
  *
  * Passwords never come from argv (they would sit in shell history and `ps`): they are read
@@ -60,6 +60,8 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_TEMPLATE':
     case 'PROVD_ERR_KEY':
     case 'PROVD_ERR_PHONE_STORE':
+    case 'PROVD_ERR_IMPORT':
+    case 'PROVD_ERR_DEVICE':
       return ExitCode.Admin;
     case 'PROVD_ERR_PROBE':
       return STEP_EXIT.dhcp;
@@ -190,6 +192,48 @@ export async function readPassword(io: Io, fromStdin: boolean, confirm: boolean)
   }
   if (pw.length === 0) throw new ProvError('PROVD_ERR_USER', 'the password is empty');
   return pw;
+}
+
+/** isWildcardHost tells whether http.host listens on every address (no address a phone can be given). */
+export function isWildcardHost(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '';
+}
+
+/**
+ * phoneBaseUrl is the base URL phones fetch their files from, as `render --mac` and `export dhcp`
+ * need it: `phones.baseUrl` (what the phones get whenever it is set), else `--base-url`, else
+ * the HTTP face's scheme, `http.host` and port. A wildcard `http.host` gives 127.0.0.1 with a
+ * note when `wildcard` is 'loopback' (render), and is refused when it is 'refuse' (a DHCP file
+ * needs an address the phones can reach). `notes` are for stderr.
+ */
+export function phoneBaseUrl(config: Config, override: string | undefined, wildcard: 'loopback' | 'refuse'): { url: string; notes: string[] } {
+  const slash = (u: string): string => (u.endsWith('/') ? u : `${u}/`);
+  const notes: string[] = [];
+  if (config.phones.baseUrl !== undefined) {
+    const url = slash(config.phones.baseUrl);
+    if (override !== undefined && slash(override) !== url) notes.push(`phones.baseUrl is set: --base-url ignored (the phones get ${url})`);
+    return { url, notes };
+  }
+  if (override !== undefined) {
+    let u: URL;
+    try {
+      u = new URL(override);
+    } catch {
+      throw new ProvError('PROVD_ERR_USAGE', `--base-url ${JSON.stringify(override)} is not a URL`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ProvError('PROVD_ERR_USAGE', `--base-url ${JSON.stringify(override)} is not an http:// or https:// URL`);
+    return { url: slash(override), notes };
+  }
+  const h = config.http;
+  if (h.port === 0) throw new ProvError('PROVD_ERR_CONFIG_INVALID', 'http.port is 0 (a port chosen at run time): set phones.baseUrl or pass --base-url');
+  let host = h.host;
+  if (isWildcardHost(host)) {
+    if (wildcard === 'refuse') throw new ProvError('PROVD_ERR_CONFIG_INVALID', `http.host is ${host} (every address): set phones.baseUrl or pass --base-url with an address the phones can reach`);
+    host = '127.0.0.1';
+    notes.push(`phones.baseUrl is not set and http.host is ${h.host}: using ${h.tls ? 'https' : 'http'}://127.0.0.1:${h.port}/ (a phone gets the address it connected to; pass --base-url to match it)`);
+  }
+  const hostPart = host.includes(':') ? `[${host}]` : host;
+  return { url: `${h.tls ? 'https' : 'http'}://${hostPart}:${h.port}/`, notes };
 }
 
 /** table prints rows under a header, each column as wide as its widest cell. */

@@ -9,6 +9,7 @@ import { registerCheckConfig } from './check-config';
 import { ExitCode, UsageError, reportError, type Outcome } from './common';
 import { registerDevices } from './devices';
 import { registerExport } from './export';
+import { registerImport } from './import';
 import { registerKey } from './key';
 import { registerPhones } from './phones';
 import { registerProbe } from './probe';
@@ -17,7 +18,7 @@ import { registerRun } from './run';
 import { registerUser } from './user';
 
 /** COMMANDS register the command groups, in the order `--help` lists them. */
-const COMMANDS = [registerRun, registerCheckConfig, registerExport, registerUser, registerKey, registerDevices, registerPhones, registerRender, registerProbe] as const;
+const COMMANDS = [registerRun, registerCheckConfig, registerExport, registerUser, registerKey, registerDevices, registerPhones, registerImport, registerRender, registerProbe] as const;
 
 /** main runs the CLI and resolves to the exit code (the daemon resolves when it has stopped). */
 export async function main(argv: readonly string[]): Promise<number> {

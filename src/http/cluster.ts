@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { ProvError, type ErrorCode } from '../errors';
 import { openSqliteStore } from '../store/sqlite';
 import { Engine } from '../jitsi/engine';
-import { startupWarnings, type HttpFaceConfig } from './server';
+import { seedDeclared, startupWarnings, type HttpFaceConfig } from './server';
 import type { Face } from '../face';
 import type { Logger, LogLevel } from '../log';
 
@@ -73,6 +73,8 @@ export class HttpClusterFace implements Face<HttpClusterConfig> {
   private boundPlainPort: number | undefined;
   private noWorkerTimer: NodeJS.Timeout | undefined;
   private readonly onFatal: ((err: ProvError) => void) | undefined;
+  /** declaredProblems counts the declared phones the primary could not write (seedDeclared). */
+  private declaredProblems = 0;
 
   constructor(opts: { config: HttpClusterConfig; log: Logger; onFatal?: (err: ProvError) => void }) {
     this.config = opts.config;
@@ -94,6 +96,8 @@ export class HttpClusterFace implements Face<HttpClusterConfig> {
     const store = openSqliteStore(this.config.stateDir, { check: true });
     try {
       startupWarnings(this.config, new Engine(this.config.provisioning, { users: store.users, log: this.log }), store, this.log);
+      // The primary owns the store: it seeds the declared phones (the workers do not).
+      this.declaredProblems += seedDeclared(store, this.config, this.log);
     } finally {
       store.close();
     }
@@ -209,6 +213,7 @@ export class HttpClusterFace implements Face<HttpClusterConfig> {
     if (down.length > 0) {
       throw new ProvError('PROVD_ERR_HTTP_WORKER', `HTTP worker ${down.join(', ')} is down (being re-forked): reload refused, send SIGHUP again once it serves`);
     }
+    this.seed(config);
     const results = await Promise.all(this.slots.map((s) => request(s.worker, { t: 'reload', config }, (m) => m.t === 'reloaded' || m.t === 'reload-error')));
     const bad = results.findIndex((m) => m?.t !== 'reloaded');
     if (bad >= 0) {
@@ -239,8 +244,25 @@ export class HttpClusterFace implements Face<HttpClusterConfig> {
     );
   }
 
+  /** seed writes the declared phones of a reloaded configuration into the store (a short-lived connection of the primary's). */
+  private seed(config: HttpClusterConfig): void {
+    if (!config.phones.enabled) return;
+    try {
+      const store = openSqliteStore(config.stateDir, { check: false });
+      try {
+        this.declaredProblems += seedDeclared(store, config, this.log);
+      } finally {
+        store.close();
+      }
+    } catch (err) {
+      this.declaredProblems++;
+      this.log.warn({ code: 'PROVD_ERR_PHONE_STORE', err: String(err) }, 'declared phone configs and devices not written to the store (the next reload tries again)');
+    }
+  }
+
   stats(): Record<string, number> {
     const out: Record<string, number> = { workers: this.slots.filter((s) => s.ready && !s.worker.isDead()).length };
+    if (this.declaredProblems > 0) out['phones-declared-problems'] = this.declaredProblems;
     for (const s of this.slots) for (const [k, v] of Object.entries(s.stats)) out[k] = (out[k] ?? 0) + v;
     return out;
   }

@@ -4,8 +4,10 @@
  * Routes: POST /jitsi (the Jitsi client), GET /jitsi?… (manual tests, Openfire-style clients),
  * POST /jitsiprovs/ (drop-in path for JitsiProvS users), GET|POST /plugins/jitsiProvisioning/provision
  * (the Openfire plugin's path, `username`/`password`/`secret`: refusals are ours, not the plugin's
- * blanket 401). A trailing slash is accepted on each,
- * without a redirect. Bodies are taken raw and parsed by jitsi/form.ts, whatever the
+ * blanket 401). A trailing slash is accepted on each, without a redirect. With `phones.enabled`,
+ * SIP desk phones' files (GET and HEAD): `/device/provisioning/<key>/<file>` (wazo-provd's URLs),
+ * `/<key>/<file>` and, for an `auth: none` default tenant, `/<file>`; the Jitsi routes are static
+ * and win over these. Bodies are taken raw and parsed by jitsi/form.ts, whatever the
  * Content-Type parameters say (Jitsi sends no charset). Nothing is compressed.
  *
  * Logging: fastify's own request logging is off, because URLs of GET requests carry passwords;
@@ -28,7 +30,7 @@ import type { Face } from '../face';
 import type { Logger } from '../log';
 import { join } from 'node:path';
 import { BanList } from '../limits/bans';
-import { fileSink, type EventSink } from '../limits/events';
+import { banLine, failureLine, fileSink, type EventSink } from '../limits/events';
 import { DeviceQuota } from '../limits/quota';
 import { parseCidr, type Cidr } from '../net/ipv4';
 import { Episode } from '../episode';
@@ -37,11 +39,20 @@ import { ConnectionGuard } from './conn';
 import type { HttpConfig } from './config';
 import type { DevicesConfig } from '../limits/config';
 import type { JitsiConfig } from '../jitsi/config';
+import type { PhonesConfig } from '../phones/config';
+import { loadPhonesDomain } from '../phones/domain';
+import { PhoneService, baseUrlFor, syncDeclared } from '../phones/service';
+import type { PhoneFileAnswer } from '../phones/serve';
+import { deviceSource } from '../limits/quota';
 
 /** PATHS are the provisioning endpoints. */
 export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/', openfire: '/plugins/jitsiProvisioning/provision' } as const;
 /** KEYED_PATHS are the same endpoints under a provisioning key (`/<key>/jitsi`). */
 export const KEYED_PATHS = { jitsi: '/:key/jitsi', jitsiprovs: '/:key/jitsiprovs/' } as const;
+/** PHONE_PATHS are the SIP phones' file routes (phones.enabled): wazo-provd's, keyed, unkeyed. */
+export const PHONE_PATHS = { wazo: '/device/provisioning/:key/*', keyed: '/:key/*', unkeyed: '/*' } as const;
+/** MAX_KEY_LENGTH: wazo-provd's keys are up to 255 characters (find-my-way's maxParamLength). */
+const MAX_KEY_LENGTH = 256;
 
 /**
  * HttpFaceConfig is the configuration the HTTP face reads: its own section, the provisioning
@@ -52,6 +63,7 @@ export interface HttpFaceConfig {
   readonly http: HttpConfig;
   readonly provisioning: JitsiConfig;
   readonly devices: DevicesConfig;
+  readonly phones: PhonesConfig;
   readonly stateDir: string;
 }
 
@@ -65,6 +77,35 @@ export interface HttpFaceOptions {
   readonly warnings?: boolean;
   /** checkStore: false skips the store's start-time integrity check (HTTP workers: the primary ran it). */
   readonly checkStore?: boolean;
+  /**
+   * syncDeclared: false leaves the YAML file's phones.configs/devices out of the store (HTTP
+   * workers: the primary, which owns the store, seeds them at start and at each reload).
+   */
+  readonly syncDeclared?: boolean;
+}
+
+/** FaceDeps are the handler's dependencies plus the phones room (phones.enabled). */
+interface FaceDeps extends HandlerDeps {
+  readonly phones?: { readonly service: PhoneService; readonly quota: DeviceQuota | undefined };
+}
+
+/**
+ * seedDeclared writes the YAML file's phones.configs/devices into the store (syncDeclared) and
+ * logs every problem as a warning (PROVD_ERR_PHONE_STORE); it returns how many problems there
+ * were. It never throws: a store busy with another process is one more problem (the next
+ * reload tries again).
+ */
+export function seedDeclared(store: Store, config: Pick<HttpFaceConfig, 'phones' | 'provisioning'>, log: Logger): number {
+  if (!config.phones.enabled || (config.phones.configs.length === 0 && config.phones.devices.length === 0)) return 0;
+  try {
+    const r = syncDeclared(store.phones, config.phones, config.provisioning.defaultDomain);
+    for (const problem of r.problems) log.warn({ code: 'PROVD_ERR_PHONE_STORE', problem }, 'declared phone config or device not written to the store');
+    if (r.configs + r.devices > 0) log.info({ configs: r.configs, devices: r.devices }, 'declared phone configs and devices written to the store');
+    return r.problems.length;
+  } catch (err) {
+    log.warn({ code: 'PROVD_ERR_PHONE_STORE', err: errorMessage(err) }, 'declared phone configs and devices not written to the store (the next reload tries again)');
+    return 1;
+  }
 }
 
 interface TlsMaterial {
@@ -137,7 +178,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
   private config: HttpFaceConfig;
   private store: Store | undefined;
   private readonly ownStore: boolean;
-  private deps: HandlerDeps | undefined;
+  private deps: FaceDeps | undefined;
   private listeners: Listeners | undefined;
   private closed = false;
   private readonly counters = new Map<string, number>();
@@ -200,6 +241,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     const store = this.store;
     this.inventory = new DeviceWriteBehind(store.devices, { log: this.log, setBusyTimeout: (ms) => store.setBusyTimeout?.(ms) });
     this.deps = this.makeDeps(this.config);
+    this.seed(this.config);
     this.warnings(this.config);
     this.listeners = await this.listen(this.config);
     this.prune();
@@ -262,6 +304,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     this.deps = deps;
     this.config = config;
     this.proxies = compileProxies(config.http.trustedProxies);
+    this.seed(config);
     this.warnings(config);
   }
 
@@ -334,7 +377,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
    * source, and a summary with the count when the run ends (5 s quiet, or close): attackers do not
    * set the log volume (issue 10). At most MAX_RUNS sources are tracked; beyond, they share one run.
    */
-  private onRefused(ip: string, a: HttpAnswer, fields: Record<string, unknown>): void {
+  private onRefused(ip: string, a: Pick<HttpAnswer, 'status' | 'outcome'>, fields: Record<string, unknown>, msg = 'provisioning request'): void {
     let key = `${ip}\0${a.outcome}`;
     if (!this.runs.has(key) && this.runs.size >= MAX_RUNS) key = `*\0${a.outcome}`;
     let run = this.runs.get(key);
@@ -342,8 +385,8 @@ export class HttpFace implements Face<HttpFaceConfig> {
       run = { episode: new Episode(RUN_QUIET_MS), ip: key.startsWith('*\0') ? 'many' : ip, outcome: a.outcome, status: a.status };
       this.runs.set(key, run);
     }
-    if (run.episode.hit()) this.log.info(fields, 'provisioning request');
-    else this.log.debug(fields, 'provisioning request');
+    if (run.episode.hit()) this.log.info(fields, msg);
+    else this.log.debug(fields, msg);
     if (this.runsTimer === undefined) {
       this.runsTimer = setInterval(() => this.endRuns(false), RUN_CHECK_MS);
       this.runsTimer.unref();
@@ -407,11 +450,162 @@ export class HttpFace implements Face<HttpFaceConfig> {
     payload.on('error', onError);
   }
 
+  /**
+   * peer is the request's client address, from the current http.trustedProxies (a reload applies
+   * it without re-listening); undefined when the socket is already gone (the client closed it, or
+   * the parser refused what followed a pipelined request): nobody can read an answer, the
+   * request is dropped quietly, counted.
+   */
+  private peer(request: FastifyRequest, reply: FastifyReply): string | undefined {
+    const socket = request.raw.socket as { readonly remoteAddress?: string; readonly destroyed?: boolean; destroy(): void } | undefined;
+    const ip = socket?.destroyed === true ? undefined : clientAddress(socket?.remoteAddress, request.headers['x-forwarded-for'], this.proxies);
+    if (ip === undefined) {
+      this.count('dropped:peer-gone');
+      reply.hijack();
+      socket?.destroy();
+    }
+    return ip;
+  }
+
+  /** notFound is the 404 of a path that is no endpoint; its body names the endpoints. */
+  private notFound(reply: FastifyReply): void {
+    this.count('status:404');
+    const phones = this.deps?.phones !== undefined ? `, and phone files at GET /device/provisioning/<key>/<file>, GET /<key>/<file> and (auth: none default tenant) GET /<file>` : '';
+    void reply.code(404).header('content-type', 'text/plain; charset=utf-8').send(`not found; the provisioning endpoints are POST ${PATHS.jitsi}, GET ${PATHS.jitsi}, POST ${PATHS.jitsiprovs} and GET|POST ${PATHS.openfire}${phones}\n`);
+  }
+
+  /** phoneUpload answers a phone's PUT: 405 for now (the uploads are wired here later), 404 with phones off. */
+  private phoneUpload(request: FastifyRequest, reply: FastifyReply): void {
+    if (this.deps?.phones === undefined) return this.notFound(reply);
+    this.count('status:405');
+    this.count('phones:put-refused');
+    void request;
+    void reply.code(405).header('allow', 'GET, HEAD').header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send('uploads are not accepted\n');
+  }
+
+  /**
+   * servePhone answers a phone file request (issue 12 §5): the same rate limiter and ban
+   * admission as the Jitsi endpoints first, then the tenant (by key, or the `auth: none` default
+   * tenant unkeyed; any refusal is the same empty 404, a wrong key counts into the bans), then
+   * PhoneService.answer. Failures go to the bans and the event log, the phone's sighting to the
+   * store (a busy store is counted, never thrown).
+   */
+  private async servePhone(route: keyof typeof PHONE_PATHS, request: FastifyRequest, reply: FastifyReply, tls: boolean): Promise<void> {
+    const t0 = performance.now();
+    const deps = this.deps;
+    if (!deps) throw new Error('HTTP face has no configuration');
+    const room = deps.phones;
+    if (room === undefined) return this.notFound(reply);
+    const ip = this.peer(request, reply);
+    if (ip === undefined) return;
+    const params = request.params as { key?: string; '*'?: string };
+    const key = route === 'unkeyed' ? undefined : params.key;
+    const file = params['*'] ?? '';
+    const url = request.raw.url ?? '';
+    const q = url.indexOf('?');
+    const path = route === 'wazo' ? `/device/provisioning/<key>/${file}` : route === 'keyed' ? `/<key>/${file}` : q < 0 ? url : url.slice(0, q);
+    const fields = (status: number, outcome: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+      reqId: String(request.id),
+      ip,
+      method: request.method,
+      path,
+      status,
+      outcome,
+      ...extra,
+      ms: Math.round((performance.now() - t0) * 100) / 100,
+    });
+    const send = (status: number, outcome: string, headers: Readonly<Record<string, string>>, body: Buffer | string, extra: Record<string, unknown> = {}): void => {
+      this.count(`status:${status}`);
+      this.count(`phones:${outcome}`);
+      const f = fields(status, outcome, extra);
+      if (status === 200 || status === 304 || outcome === 'banned') this.log.debug(f, 'phone file request');
+      else if (status === 500) this.log.error(f, 'phone file request failed');
+      else if (outcome !== 'rate-limited' && outcome !== 'rate-limited-first') this.onRefused(ip, { status, outcome }, f, 'phone file request');
+      void reply.code(status).headers(headers).send(body);
+    };
+    const text = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
+
+    const verdict = deps.limiter.take(ip);
+    if (verdict !== 'allow') return send(429, verdict === 'refuse-first' ? 'rate-limited-first' : 'rate-limited', { ...text, 'retry-after': '1' }, 'too many requests from this address; retry shortly\n');
+    const admission = deps.bans ? await deps.bans.admit(ip, undefined) : undefined;
+    if (admission?.kind === 'banned') return send(429, 'banned', { ...text, 'retry-after': String(admission.verdict.retryAfter) }, 'too many failed attempts; retry later\n');
+    if (admission?.kind === 'busy') return send(429, 'attempts-in-flight', { ...text, 'retry-after': '1' }, 'too many attempts in progress for this address or user; retry shortly\n');
+
+    let a: PhoneFileAnswer | undefined;
+    let outcome = 'store-busy';
+    let busy = false;
+    let tenant: string | undefined;
+    let notRecorded: string | undefined;
+    try {
+      const t = room.service.resolveTenant(key, ip);
+      if (!t.ok) {
+        outcome = t.outcome;
+      } else {
+        tenant = t.tenant.name;
+        const socket = request.raw.socket;
+        const httpBaseUrl = baseUrlFor(this.config.phones, { tls, address: socket.localAddress ?? this.config.http.host, port: socket.localPort ?? 0 });
+        const ifNoneMatch = request.headers['if-none-match'];
+        const admit = (mac: string, from: string): boolean => {
+          const v = room.quota?.admit(mac, from) ?? 'record';
+          if (v !== 'record') notRecorded = v;
+          return v === 'record';
+        };
+        a = room.service.answer({ path: file, userAgent: request.headers['user-agent'], ip, ifNoneMatch: Array.isArray(ifNoneMatch) ? ifNoneMatch.join(',') : ifNoneMatch }, t.tenant, { httpBaseUrl }, undefined, { admit });
+        outcome = a.outcome;
+      }
+      const failure = a === undefined ? outcome === 'bad-key' : a.failure;
+      const at = deps.now?.() ?? new Date();
+      for (const line of a?.events ?? []) deps.events?.write(line);
+      if (failure && deps.bans && !deps.bans.trusted(ip)) {
+        const banEvents = deps.bans.fail(ip, undefined);
+        // The phone's own event lines are failure lines already; a failure without one gets one.
+        if ((a?.events.length ?? 0) === 0) deps.events?.write(failureLine(at, ip, a === undefined ? outcome : `phone-${outcome}`, a?.observe?.mac, tenant));
+        for (const e of banEvents) if (e.kind === 'ban') deps.events?.write(banLine(at, ip, e.scope, e.subject, new Date(e.until)));
+      }
+    } catch (err) {
+      // Another process holds the store's lock (a read found it busy): 503, the phone retries.
+      if (!(err instanceof StoreBusyError)) throw err;
+      busy = true;
+    } finally {
+      if (admission?.kind === 'go') admission.release();
+    }
+    if (busy) return send(503, 'store-busy', { ...text, 'retry-after': '1' }, 'busy; retry shortly\n');
+
+    if (notRecorded !== undefined) {
+      const name = `phones-not-recorded:${notRecorded}`;
+      const first = (this.counters.get(name) ?? 0) === 0;
+      this.count(name);
+      // Once per reason (SIGUSR1 shows the counters): a flood must not flood the log too.
+      if (first) this.log.warn({ ...fields(404, outcome), reason: notRecorded }, 'device cap reached: new phones are not recorded (404)');
+    }
+    if (a?.observe !== undefined) {
+      const o = a.observe;
+      try {
+        this.store?.phones.observe(o.mac, { ip: o.ip, version: o.version ?? null, model: o.model ?? null });
+      } catch (err) {
+        if (err instanceof StoreBusyError) this.count('store-busy:phone-observe');
+        else {
+          this.count('inventory-error');
+          this.log.error({ ...fields(a.status, outcome), err: errorMessage(err) }, 'phone sighting not recorded');
+        }
+      }
+    }
+    if (a === undefined) return send(404, outcome, { 'cache-control': 'no-store' }, Buffer.alloc(0), { tenant });
+    return send(a.status, outcome, a.headers, a.body, { tenant, device: a.observe?.mac, ...(a.problem !== undefined ? { err: a.problem } : {}) });
+  }
+
+  /** seed writes the declared phones into the store, in the process that owns it (not in HTTP workers). */
+  private seed(config: HttpFaceConfig): void {
+    if (this.opts.syncDeclared === false || !this.store) return;
+    const problems = seedDeclared(this.store, config, this.log);
+    if (problems > 0) this.counters.set('phones-declared-problems', (this.counters.get('phones-declared-problems') ?? 0) + problems);
+  }
+
   private count(name: string): void {
     this.counters.set(name, (this.counters.get(name) ?? 0) + 1);
   }
 
-  private makeDeps(config: HttpFaceConfig): HandlerDeps {
+  private makeDeps(config: HttpFaceConfig): FaceDeps {
     // The previous engine's AuthState (credential cache, KDF queue, counters) carries over a reload.
     const prevAuth = this.deps?.engine.auth.state;
     const engine = new Engine(config.provisioning, { users: this.store?.users, keys: this.store?.keys, log: this.log, ...(prevAuth ? { auth: prevAuth } : {}) });
@@ -442,8 +636,23 @@ export class HttpFace implements Face<HttpFaceConfig> {
     }
     const d = config.devices;
     const devices = this.inventory ?? this.store?.devices;
-    const quota = devices ? new DeviceQuota({ perSourcePerHour: d.maxNewPerSourcePerHour, maxTotal: d.maxTotal }, devices) : undefined;
-    return { engine, devices, limiter, bans: this.bans.list, events: this.events.sink, ...(quota ? { quota } : {}) };
+    const caps = { perSourcePerHour: d.maxNewPerSourcePerHour, maxTotal: d.maxTotal };
+    const quota = devices ? new DeviceQuota(caps, deviceSource(devices)) : undefined;
+    const phones = this.store && config.phones.enabled ? this.phonesRoom(config, this.store, caps) : undefined;
+    return { engine, devices, limiter, bans: this.bans.list, events: this.events.sink, ...(quota ? { quota } : {}), ...(phones ? { phones } : {}) };
+  }
+
+  /**
+   * phonesRoom builds the phones room of a configuration: the profiles (their problems were
+   * refused at config load), the service, and the device caps on auto-created phones (a quota of
+   * their own, over the phone records).
+   */
+  private phonesRoom(config: HttpFaceConfig, store: Store, caps: { perSourcePerHour: number; maxTotal: number }): NonNullable<FaceDeps['phones']> {
+    const domain = loadPhonesDomain(config.phones);
+    const service = new PhoneService(config, { phones: store.phones, users: store.users, keys: store.keys, domain });
+    const phones = store.phones;
+    const quota = new DeviceQuota(caps, { has: (mac) => phones.get(mac) !== undefined, count: () => phones.count() });
+    return { service, quota };
   }
 
   /** openEventLog opens the security event log; a write failure is logged once per episode and counted. */
@@ -557,7 +766,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
       logger: false,
       genReqId: nextRequestId,
       requestIdHeader: false,
-      routerOptions: { ignoreTrailingSlash: true, maxParamLength: 100 },
+      routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_KEY_LENGTH },
       return503OnClosing: true,
       forceCloseConnections: true,
       connectionTimeout: 30_000,
@@ -576,17 +785,8 @@ export class HttpFace implements Face<HttpFaceConfig> {
       const t0 = performance.now();
       const deps = this.deps;
       if (!deps) throw new Error('HTTP face has no configuration');
-      // The client, from the current http.trustedProxies (a reload applies it without re-listening).
-      const socket = request.raw.socket as { readonly remoteAddress?: string; readonly destroyed?: boolean; destroy(): void } | undefined;
-      const ip = socket?.destroyed === true ? undefined : clientAddress(socket?.remoteAddress, request.headers['x-forwarded-for'], this.proxies);
-      if (ip === undefined) {
-        // The socket is already gone (the client closed it, or the parser refused what followed a
-        // pipelined request): nobody can read an answer. Drop quietly, counted.
-        this.count('dropped:peer-gone');
-        reply.hijack();
-        socket?.destroy();
-        return;
-      }
+      const ip = this.peer(request, reply);
+      if (ip === undefined) return;
       const url = request.raw.url ?? '';
       const q = url.indexOf('?');
       const info: HttpRequestInfo = {
@@ -614,11 +814,15 @@ export class HttpFace implements Face<HttpFaceConfig> {
     app.post(KEYED_PATHS.jitsi, serve);
     app.get(KEYED_PATHS.jitsi, serve);
     app.post(KEYED_PATHS.jitsiprovs, serve);
-    app.setNotFoundHandler((request, reply) => {
-      this.count('status:404');
-      void reply.code(404).header('content-type', 'text/plain; charset=utf-8').send(`not found; the provisioning endpoints are POST ${PATHS.jitsi}, GET ${PATHS.jitsi}, POST ${PATHS.jitsiprovs} and GET|POST ${PATHS.openfire}\n`);
-      void request;
-    });
+    // SIP phones (phones.enabled, checked per request: a reload switches them on or off on the
+    // running listeners). GET only; fastify answers HEAD with GET's headers and no body.
+    const phone = (route: keyof typeof PHONE_PATHS) => (request: FastifyRequest, reply: FastifyReply) => this.servePhone(route, request, reply, tls !== undefined);
+    for (const route of ['wazo', 'keyed', 'unkeyed'] as const) {
+      app.get(PHONE_PATHS[route], phone(route));
+      // PUT (Polycom's log and override uploads, phones.uploads): not wired yet, 405 until it is.
+      app.put(PHONE_PATHS[route], (request, reply) => this.phoneUpload(request, reply));
+    }
+    app.setNotFoundHandler((request, reply) => this.notFound(reply));
     app.setErrorHandler((error: { statusCode?: number; code?: string; message: string }, request, reply) => {
       const status = error.statusCode ?? 500;
       if (status === 413) {

@@ -27,7 +27,7 @@ process.on('message', (raw: unknown) => {
       case 'start': {
         const config = deepFreeze(m.config);
         const log = createLogger(config.log.level).child({ face: 'http', worker: m.worker });
-        face = new HttpFace({ config, log, warnings: false, checkStore: false });
+        face = new HttpFace({ config, log, warnings: false, checkStore: false, syncDeclared: false });
         try {
           await face.start();
           send({ t: 'ready', port: face.port ?? 0, plainPort: face.plainPort });

@@ -3,8 +3,23 @@
  * over a cap is still answered; its device is just not recorded (and counted), so nobody can fill
  * the inventory (wazo-provd §3.4: "no cap on the number of devices") while clients keep working.
  * Updates of known devices are never capped.
+ *
+ * The quota counts against a QuotaSource (`has`, `count`): the Jitsi clients' device records
+ * (`deviceSource`) and the SIP phones' auto-created devices (the HTTP face adapts the phone
+ * repository) each get their own DeviceQuota with the same `devices` caps.
  */
 import type { DeviceRepository } from '../store/repository';
+
+/** QuotaSource is what a quota counts against: whether a record exists, and how many there are. */
+export interface QuotaSource {
+  has(key: string): boolean;
+  count(): number;
+}
+
+/** deviceSource adapts the Jitsi device repository to a QuotaSource. */
+export function deviceSource(devices: Pick<DeviceRepository, 'get' | 'count'>): QuotaSource {
+  return { has: (key) => devices.get(key) !== undefined, count: () => devices.count() };
+}
 
 /** QuotaVerdict: record the device, or why not. */
 export type QuotaVerdict = 'record' | 'over-source' | 'over-total';
@@ -30,14 +45,14 @@ export class DeviceQuota {
 
   constructor(
     private readonly opts: DeviceQuotaOptions,
-    private readonly devices: DeviceRepository,
+    private readonly devices: QuotaSource,
   ) {
     this.now = opts.now ?? Date.now;
   }
 
   /** admit is called before recording device `key` seen from `ip`. */
   admit(key: string, ip: string): QuotaVerdict {
-    if (this.devices.get(key) !== undefined) return 'record';
+    if (this.devices.has(key)) return 'record';
     const t = this.now();
     const recent = (this.perSource.get(ip) ?? []).filter((at) => t - at < HOUR_MS);
     if (recent.length >= this.opts.perSourcePerHour) {

@@ -1,8 +1,8 @@
 /**
  * config.ts: the `phones` section of the configuration (zod), mounted by src/config/schema.ts;
- * every key is documented in config/provisiond.example.yaml. Phones are not served yet (issue 12
- * in progress): with `enabled: true` the profiles are loaded and checked with the configuration
- * (start, check-config, SIGHUP), nothing more.
+ * every key is documented in config/provisiond.example.yaml. With `enabled: true` the profiles
+ * are loaded and checked with the configuration (start, check-config, SIGHUP) and the HTTP face
+ * serves phone files (src/http/server.ts).
  *
  * `profilesDir` and `templatesDir` have no default; a relative path is resolved against the
  * folder of the configuration file that names it (src/config/load.ts), so a site's files travel

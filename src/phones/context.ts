@@ -24,8 +24,10 @@
  * wazo's defaults (configs.ts withDefaults) are applied after the users' lines (so a raw config
  * already passed through withDefaults gives the same result).
  *
- * `http_base_url`: the config's value if it sets one, otherwise the server's; the tenant's URL key
- * becomes its first path segment (src/urls/plan.ts keyedUrl), as wazo appends its key.
+ * `http_base_url`: the config's value if it sets one, otherwise the server's, without a trailing
+ * `/`; the tenant's URL key is appended as its last path segment, as wazo does
+ * (`{base}/{key}`): `https://h:8667/<key>`, `https://h/device/provisioning/<key>` (the HTTP
+ * face serves both `/<key>/<file>` and `/device/provisioning/<key>/<file>`).
  *
  * `secrets: false` (outside the per-device provisioning window, issue 12 §2) gives the same
  * context with every secret removed at any depth: every key named `password` or ending in
@@ -36,7 +38,6 @@
  * whatever order the inputs were built in.
  */
 import { flatten, withDefaults, type PhoneConfigs, type RawMap, type RawValue } from './configs';
-import { keyedUrl } from '../urls/plan';
 
 /** ContextDevice is what the context needs of a device. */
 export interface ContextDevice {
@@ -225,8 +226,9 @@ export function buildContext(input: ContextInput, options: ContextOptions = {}):
   }
 
   const configured = typeof raw.http_base_url === 'string' && raw.http_base_url !== '' ? raw.http_base_url : server.httpBaseUrl;
-  // wazo's convention: no trailing `/` (templates write `{{ http_base_url }}/<file>`).
-  const base = (tenant.urlKey !== undefined && tenant.urlKey !== '' ? keyedUrl(configured, tenant.urlKey) : configured).replace(/\/+$/, '');
+  // wazo's convention: no trailing `/` (templates write `{{ http_base_url }}/<file>`), the key last.
+  const bare = configured.replace(/\/+$/, '');
+  const base = tenant.urlKey !== undefined && tenant.urlKey !== '' ? `${bare}/${tenant.urlKey}` : bare;
   setOwn(out, 'http_base_url', base);
   const urls = serverUrls(base);
   setOwn(out, 'XX_server_url', urls.url);

@@ -6,7 +6,8 @@
  * the file name (last path segment) is then matched against that vendor's per-device patterns
  * (deviceFiles, then macInPath; an all-zero MAC is no device) and common files. With no
  * User-Agent match, the file name alone decides when exactly one profile's pattern matches it,
- * or, when several do (`{mac}.cfg` is Yealink's and Fanvil's), the one whose OUIs hold the MAC.
+ * or, when several do (`{mac}.cfg` is Yealink's and Fanvil's), the one whose OUIs hold the MAC, else the
+ * one the MAC is recorded under (`KnownVendor`, the inventory).
  * The MAC comes from the User-Agent first, then from the path; when both exist and differ, the
  * User-Agent's is kept and `macConflict` says so (the MAC is attacker-controlled either way).
  */
@@ -26,6 +27,13 @@ export interface PhoneRequest {
   readonly path?: string | undefined;
   readonly ip?: string | undefined;
 }
+
+/**
+ * KnownVendor names the profile a MAC is recorded under (the inventory), or undefined. It breaks
+ * a tie when a file name alone fits several vendors and the OUIs do not decide (`{mac}.xml` is
+ * Cisco SPA's, Snom's and Gigaset's).
+ */
+export type KnownVendor = (mac: string) => string | undefined;
 
 /** FileKind: a per-device file (MAC in its name), a common file of the vendor, or a name the vendor's profile does not know. */
 export type FileKind = 'device' | 'common' | 'unknown';
@@ -151,7 +159,7 @@ function matchUserAgent(profiles: Iterable<Profile>, ua: string): UaMatch | unde
 }
 
 /** byPath picks the one profile a file name belongs to, using the OUIs when several patterns match. */
-function byPath(profiles: Iterable<Profile>, file: string): { profile: Profile; match: FileMatch } | undefined {
+function byPath(profiles: Iterable<Profile>, file: string, known?: KnownVendor): { profile: Profile; match: FileMatch } | undefined {
   const hits: { profile: Profile; match: FileMatch }[] = [];
   for (const profile of profiles) {
     const match = matchFile(profile, file);
@@ -159,11 +167,15 @@ function byPath(profiles: Iterable<Profile>, file: string): { profile: Profile; 
   }
   if (hits.length <= 1) return hits[0];
   const byOui = hits.filter((h) => h.match.mac !== undefined && h.profile.ouis.has(h.match.mac.slice(0, 8)));
-  return byOui.length === 1 ? byOui[0] : undefined;
+  if (byOui.length === 1) return byOui[0];
+  // The inventory: the MAC (the same in every hit's reading of the name) is recorded under one of them.
+  const mac = hits[0]?.match.mac;
+  const vendor = mac !== undefined && hits.every((h) => h.match.mac === mac) ? known?.(mac) : undefined;
+  return vendor === undefined ? undefined : hits.find((h) => h.profile.vendor === vendor);
 }
 
 /** identify says which vendor's phone sent a request and for which file, or undefined when no profile recognises it. */
-export function identify(req: PhoneRequest, profiles: ReadonlyMap<string, Profile>): Identification | undefined {
+export function identify(req: PhoneRequest, profiles: ReadonlyMap<string, Profile>, known?: KnownVendor): Identification | undefined {
   const ua = req.userAgent !== undefined && req.userAgent.length <= MAX_USER_AGENT ? req.userAgent.trim() : '';
   const file = req.path !== undefined && req.path.length <= MAX_PATH ? fileOf(req.path) : undefined;
   const ip = req.ip !== undefined && req.ip.length <= 64 && isIP(req.ip.trim()) !== 0 ? req.ip.trim() : undefined;
@@ -176,7 +188,7 @@ export function identify(req: PhoneRequest, profiles: ReadonlyMap<string, Profil
     profile = byUa.profile;
     fm = file === undefined ? undefined : matchFile(profile, file);
   } else {
-    const hit = file === undefined ? undefined : byPath(list, file);
+    const hit = file === undefined ? undefined : byPath(list, file, known);
     if (!hit) return undefined;
     profile = hit.profile;
     fm = hit.match;

@@ -76,6 +76,20 @@ export interface Profile {
   /** models by name, in file order. */
   readonly models: ReadonlyMap<string, ModelInfo>;
   readonly resyncEvent: string;
+  /** dhcp: how a site's DHCP server points this vendor at provisiond (`provisiond export dhcp`). */
+  readonly dhcp: ProfileDhcp;
+}
+
+/** DHCP_URL_OPTIONS are the DHCP options a profile may carry the provisioning URL in (sip-phones.md §1.2). */
+export const DHCP_URL_OPTIONS = [66, 160, 114, 43] as const;
+
+/** DhcpUrlOption is one of DHCP_URL_OPTIONS. */
+export type DhcpUrlOption = (typeof DHCP_URL_OPTIONS)[number];
+
+/** ProfileDhcp: the option 60 prefixes the vendor's phones send, and the options that carry the URL, in order. */
+export interface ProfileDhcp {
+  readonly vendorClasses: readonly string[];
+  readonly options: readonly DhcpUrlOption[];
 }
 
 /** UA_GROUPS are the named groups a User-Agent regex may have. */
@@ -269,6 +283,18 @@ export const profileSchema = z.strictObject({
     )
     .default({}),
   resyncEvent: z.string().regex(EVENT_RE, "a SIP event such as 'check-sync' or 'check-sync;reboot=false'"),
+  /** dhcp: option 60 prefixes (vendorClasses) and the URL options (66, 160, 114, 43; default [66]). */
+  dhcp: z
+    .strictObject({
+      vendorClasses: z.array(z.string().regex(/^[\x20-\x7e]{1,64}$/, '1-64 printable ASCII characters').refine((v) => !/["\\']/.test(v), 'no quotes or backslashes')).max(16).default([]),
+      options: z
+        .array(z.literal(DHCP_URL_OPTIONS, { error: `one of ${DHCP_URL_OPTIONS.join(', ')}` }))
+        .min(1)
+        .max(4)
+        .refine((l) => new Set(l).size === l.length, 'an option is listed twice')
+        .default([66]),
+    })
+    .default({ vendorClasses: [], options: [66] }),
 });
 
 
@@ -331,6 +357,7 @@ export function parseProfile(text: string, file: string): { profile?: Profile; p
       ouis,
       models,
       resyncEvent: d.resyncEvent,
+      dhcp: { vendorClasses: d.dhcp.vendorClasses, options: d.dhcp.options },
     },
     problems: [],
   };

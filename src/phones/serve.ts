@@ -1,7 +1,8 @@
 /**
  * serve.ts: the answer to one phone file request (`GET /<key>/<file>`), as a pure-ish handler:
  * every dependency is injected (profiles, the phone repository, the users, the template lookup
- * per vendor, the clock, the tenant and its key already resolved by the caller). Not routed yet.
+ * per vendor, the clock, the tenant and its key already resolved by the caller). The HTTP face
+ * routes it (src/http/server.ts) through PhoneService (service.ts).
  *
  * Pipeline (wazo-provd's identification, done safely):
  *   1. identify (User-Agent, path, source IP) → vendor, model, version, MAC, file kind;
@@ -11,7 +12,10 @@
  *      (many phones behind one address). A device of another tenant is not found.
  *   3. unknown device with a MAC → `autoprovision`: `off` 404; `known` only when `inventory`
  *      holds the MAC; `oui` only an OUI of a loaded profile; `all` any. An auto-created device
- *      is recorded (`createdBy: 'auto'`, the tenant's autoprov config) and gets an event line.
+ *      is recorded (`createdBy: 'auto'`, the tenant's autoprov config) and gets an event line,
+ *      unless `admit` (the device caps) refuses it: then a per-device file is 404 `not-admitted`
+ *      (not a failure: the caps are the site's limit, not a sign of guessing), a common file is
+ *      still served.
  *   4. per-device file (profile `deviceFiles` only; a `macInPath` name is never rendered: 404):
  *      rendered with the device's config (flattened, `withDefaults`) and its assigned users; a
  *      sensitive file on a tenant without a key, outside `passwordWindow` minutes after the
@@ -72,6 +76,11 @@ export interface ServeDeps {
   readonly passwordWindow?: number | undefined;
   /** inventory says whether a MAC is in the site's inventory (`autoprovision: known`). */
   readonly inventory?: (mac: string) => boolean;
+  /**
+   * admit is consulted before an auto-created device is recorded (the `devices` caps: per source
+   * per hour, in total); false: not recorded (outcome `not-admitted` for a per-device file).
+   */
+  readonly admit?: (mac: string, ip: string) => boolean;
 }
 
 /** ServeOutcome names what happened (logs, counters). */
@@ -84,7 +93,8 @@ export type ServeOutcome =
   | 'unidentified'
   | 'unknown-device'
   | 'mac-conflict'
-  | 'render-error';
+  | 'render-error'
+  | 'not-admitted';
 
 /** PhoneFileAnswer is the reply to send, the event lines to write and the sighting to record. */
 export interface PhoneFileAnswer {
@@ -196,7 +206,10 @@ export function answerPhoneFile(req: PhoneFileRequest, deps: ServeDeps): PhoneFi
     events.push(phoneLine(now, req.ip, event, mac, tenant));
   };
 
-  const id = identify({ userAgent: req.userAgent, path: req.path, ip: req.ip }, deps.profiles);
+  const id = identify({ userAgent: req.userAgent, path: req.path, ip: req.ip }, deps.profiles, (mac) => {
+    const d = deps.phones.get(mac);
+    return d !== undefined && d.tenant === tenant ? d.profile : undefined;
+  });
   if (id === undefined) return empty(404, 'unidentified', false, events);
   const profile = deps.profiles.get(id.vendor);
   if (profile === undefined) return empty(404, 'unidentified', false, events);
@@ -206,10 +219,17 @@ export function answerPhoneFile(req: PhoneFileRequest, deps: ServeDeps): PhoneFi
     return empty(404, 'mac-conflict', true, events);
   }
 
+  // The tenant's configs, read once per request and only when needed.
+  let tc: ReturnType<typeof tenantConfigs> | undefined;
+  const configsOf = (): ReturnType<typeof tenantConfigs> => (tc ??= tenantConfigs(deps.phones, tenant));
+
   let device = findDevice(deps, id);
   let created = false;
-  if (device === undefined && id.mac !== undefined && deps.phones.get(id.mac) === undefined && mayCreate(deps, id.mac)) {
-    const { roles } = tenantConfigs(deps.phones, tenant);
+  let notAdmitted = false;
+  const creatable = device === undefined && id.mac !== undefined && deps.phones.get(id.mac) === undefined && mayCreate(deps, id.mac);
+  if (creatable && id.mac !== undefined && deps.admit !== undefined && !deps.admit(id.mac, req.ip)) notAdmitted = true;
+  if (creatable && !notAdmitted && id.mac !== undefined) {
+    const { roles } = configsOf();
     try {
       device = deps.phones.add(
         { mac: id.mac, tenant, profile: id.vendor, model: id.model ?? null, version: id.version ?? null, serial: id.serial ?? null, ip: id.ip ?? null, config: roles.get('autoprov') ?? null, createdBy: 'auto' },
@@ -229,7 +249,7 @@ export function answerPhoneFile(req: PhoneFileRequest, deps: ServeDeps): PhoneFi
 
   const lookup = deps.lookup(id.vendor);
   if (lookup === undefined) return empty(404, 'unknown-file', false, events, extra);
-  const { configs, roles } = tenantConfigs(deps.phones, tenant);
+  const { configs, roles } = configsOf();
   const configId = (d: StoredPhone | undefined): string => {
     const c = d?.config ?? roles.get('default');
     if (c !== undefined) return c;
@@ -252,6 +272,7 @@ export function answerPhoneFile(req: PhoneFileRequest, deps: ServeDeps): PhoneFi
     } else {
       const pattern = profile.deviceFiles.find((p) => p.source === id.pattern);
       if (pattern === undefined) return empty(404, 'unknown-file', false, events, extra);
+      if (device === undefined && notAdmitted) return empty(404, 'not-admitted', false, events, extra);
       if (device === undefined || device.profile !== id.vendor) {
         // No device, or the device is recorded under another vendor: never render another vendor's file for it.
         if (id.sensitive) line('sensitive-refused', id.mac);

@@ -157,9 +157,10 @@ export class PhoneService {
     };
   }
 
-  /** answer answers one phone file request for a resolved tenant. */
-  answer(req: PhoneFileRequest, tenant: ServeTenant, server: ContextServer, phones?: PhoneRepository): PhoneFileAnswer {
-    return answerPhoneFile(req, this.serveDeps(tenant, server, phones));
+  /** answer answers one phone file request for a resolved tenant; `opts.admit` applies the device caps to auto-creation. */
+  answer(req: PhoneFileRequest, tenant: ServeTenant, server: ContextServer, phones?: PhoneRepository, opts: Pick<ServeDeps, 'admit'> = {}): PhoneFileAnswer {
+    const deps = this.serveDeps(tenant, server, phones);
+    return answerPhoneFile(req, opts.admit === undefined ? deps : { ...deps, admit: opts.admit });
   }
 
   /**
@@ -175,9 +176,11 @@ export class PhoneService {
     if (device === undefined) throw new ProvError('PROVD_ERR_RENDER', `no phone with MAC ${mac} (provisiond devices list)`);
     const profile = this.profiles.get(device.profile);
     if (profile === undefined) throw new ProvError('PROVD_ERR_RENDER', `phone ${mac} has profile ${device.profile}, which is not loaded (provisiond phones profiles)`);
-    const first = profile.deviceFiles[0];
-    const file = opts.file ?? (first === undefined ? undefined : fileNameFor(first, mac, device.model ?? undefined));
-    if (file === undefined) throw new ProvError('PROVD_ERR_RENDER', `profile ${profile.vendor} has no per-device file: name one with --file`);
+    // The first per-device file whose name this device can fill in (Snom's snom{model}-{MAC}.htm needs a model).
+    const file = opts.file ?? profile.deviceFiles.map((p) => fileNameFor(p, mac, device.model ?? undefined)).find((f) => f !== undefined);
+    if (file === undefined) {
+      throw new ProvError('PROVD_ERR_RENDER', profile.deviceFiles.length === 0 ? `profile ${profile.vendor} has no per-device file: name one with --file` : `no per-device file of profile ${profile.vendor} can be named without the phone's model: name one with --file, or set the model (devices set ${mac} --model M)`);
+    }
     const t = this.config.provisioning.tenants[device.tenant];
     if (t === undefined) throw new ProvError('PROVD_ERR_RENDER', `phone ${mac} belongs to tenant ${device.tenant}, which is not configured`);
     const key = opts.key ?? t.urlKey;

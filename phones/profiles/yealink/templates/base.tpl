@@ -72,5 +72,5 @@ linekey.{{ n }}.line = {{ key.line | default(1) }}
 {%- endblock %}
 {%- if http_base_url is defined %}
 
-static.auto_provision.server.url = {{ http_base_url }}
+static.auto_provision.server.url = {{ http_base_url }}/
 {%- endif %}
