@@ -30,7 +30,8 @@
 # (default 15) is marked noisy and repeated (at most 2 more attempts) and left out of the medians.
 # Output: .bench-results/phones/runs-STAMP.jsonl (raw), summary-STAMP.md (tables and the ratio
 # provisiond / nginx), proof-STAMP.txt (one per-device file from each server, headers included).
-# Needs: nginx, curl, python3, node; npm run build. PROVISIOND=path/to/main.js runs another build.
+# Needs: nginx, curl, python3, node; npm run build. PROVISIOND=path/to/main.js runs another build;
+# PROVISIOND_NODE_ARGS gives the daemon node flags (--cpu-prof --cpu-prof-dir=DIR: a CPU profile).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -43,6 +44,8 @@ NOISE_MAX="${NOISE_MAX:-15}"
 P_PORT=8090 N_PORT=8091
 # PROVISIOND: the daemon's entry point (default: this tree's build)
 PROVISIOND="${PROVISIOND:-$root/dist/src/main.js}"
+# PROVISIOND_NODE_ARGS: node flags for the daemon, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+read -r -a NODE_ARGS <<< "${PROVISIOND_NODE_ARGS:-}"
 while [ $# -gt 0 ]; do
     case "$1" in
     --phones) PHONES="$2"; shift ;;
@@ -131,7 +134,7 @@ PIDS+=($!)
 NGINX_PID=$!
 PROV_PID=0
 if [[ " ${CASES[*]} " == *" provisiond "* ]]; then
-    "${IN[@]}" node "$PROVISIOND" run --config "$W/provisiond.yaml" > "$W/provisiond.log" 2>&1 &
+    "${IN[@]}" node "${NODE_ARGS[@]}" "$PROVISIOND" run --config "$W/provisiond.yaml" > "$W/provisiond.log" 2>&1 &
     PIDS+=($!)
     PROV_PID=$!
 fi
