@@ -109,6 +109,9 @@ describe('HTTP face: phone files on a real socket', () => {
     assert.ok(!r.body.includes('Bob-SIP-secret'));
     assert.equal(r.headers['content-type'], 'text/plain; charset=utf-8');
     assert.match(r.headers['etag'] ?? '', /^"[0-9a-f]{64}"$/);
+    // Sightings are buffered and written within a second (src/store/sightings.ts).
+    const deadline = Date.now() + 5000;
+    while (f.store.phones.get(YEALINK_MAC)?.ip !== '127.0.0.1' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     const d = f.store.phones.get(YEALINK_MAC);
     assert.equal(d?.ip, '127.0.0.1');
     assert.equal(d?.version, '66.86.0.15');

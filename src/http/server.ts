@@ -24,6 +24,7 @@ import { RateLimiter } from '../limits/ratelimit';
 import { openSqliteStore } from '../store/sqlite';
 import { StoreBusyError, type Store } from '../store/repository';
 import { DeviceWriteBehind } from '../store/writebehind';
+import { PhoneSightings } from '../store/sightings';
 import { ProvError, errorMessage } from '../errors';
 import type { Face } from '../face';
 import type { Logger } from '../log';
@@ -175,6 +176,8 @@ export class HttpFace implements Face<HttpFaceConfig> {
   private pruneRetry: NodeJS.Timeout | undefined;
   /** inventory: the device writes, buffered while another process holds the store's lock. */
   private inventory: DeviceWriteBehind | undefined;
+  /** sightings: the phones' sightings, buffered and written in batches. */
+  private sightings: PhoneSightings | undefined;
   /** draining are listeners replaced by a move, finishing their in-flight requests. */
   private readonly draining = new Set<Listeners>();
   /** drainingApps: their answers close the connection (the listener is going away). */
@@ -222,6 +225,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     this.store ??= openSqliteStore(this.config.stateDir, { check: this.opts.checkStore !== false, busyTimeoutMs: 0 });
     const store = this.store;
     this.inventory = new DeviceWriteBehind(store.devices, { log: this.log, setBusyTimeout: (ms) => store.setBusyTimeout?.(ms) });
+    this.sightings = new PhoneSightings(store.phones, { log: this.log, setBusyTimeout: (ms) => store.setBusyTimeout?.(ms) });
     this.deps = this.makeDeps(this.config);
     this.seed(this.config);
     this.warnings(this.config);
@@ -304,6 +308,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     this.draining.clear();
     this.events?.sink.close();
     this.inventory?.close(); // the buffered device writes, if a lock held them back
+    this.sightings?.close();
     if (this.ownStore) this.store?.close();
   }
 
@@ -319,6 +324,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
       if (a.rehashDeferred > 0) out['rehash-deferred:store-busy'] = a.rehashDeferred;
     }
     if (this.inventory) Object.assign(out, this.inventory.stats());
+    if (this.sightings && this.config.phones.enabled) Object.assign(out, this.sightings.stats());
     return out;
   }
 
@@ -559,18 +565,8 @@ export class HttpFace implements Face<HttpFaceConfig> {
       // Once per reason (SIGUSR1 shows the counters): a flood must not flood the log too.
       if (first) this.log.warn({ ...fields(404, outcome), reason: notRecorded }, 'device cap reached: new phones are not recorded (404)');
     }
-    if (a?.observe !== undefined) {
-      const o = a.observe;
-      try {
-        this.store?.phones.observe(o.mac, { ip: o.ip, version: o.version ?? null, model: o.model ?? null });
-      } catch (err) {
-        if (err instanceof StoreBusyError) this.count('store-busy:phone-observe');
-        else {
-          this.count('inventory-error');
-          this.log.error({ ...fields(a.status, outcome), err: errorMessage(err) }, 'phone sighting not recorded');
-        }
-      }
-    }
+    // The sighting is buffered and written in batches (src/store/sightings.ts): never a write per request.
+    if (a?.observe !== undefined) this.sightings?.record(a.observe.mac, { ip: a.observe.ip, version: a.observe.version ?? null, model: a.observe.model ?? null });
     if (a === undefined) return send(404, outcome, { 'cache-control': 'no-store' }, Buffer.alloc(0), { tenant });
     if (a.status === 404 && STATIC_FALLBACK.has(a.outcome)) {
       // Not a rendered file: a static file of the vendor's files/ folders (firmware, ringtones).

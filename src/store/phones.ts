@@ -8,7 +8,7 @@
  * are refused with PROVD_ERR_PHONE_STORE before anything is written.
  */
 import type Database from 'better-sqlite3';
-import type { PhoneConfigInput, PhoneConfigRole, PhoneFilter, PhoneInput, PhoneJson, PhoneJsonMap, PhonePatch, PhoneRepository, PhoneSighting, StoredPhone, StoredPhoneConfig } from './repository';
+import type { PhoneConfigInput, PhoneConfigRole, PhoneFilter, PhoneInput, PhoneJson, PhoneJsonMap, PhonePatch, PhoneRepository, PhoneSighting, PhoneSightingAt, StoredPhone, StoredPhoneConfig } from './repository';
 import { ProvError } from '../errors';
 
 /** Guard runs a statement, turning another process's lock into StoreBusyError (sqlite.ts). */
@@ -315,6 +315,21 @@ export function createPhoneRepository(db: Database.Database, guard: Guard): Phon
     return after ? { device: toPhone(after), versionChanged: changed } : undefined;
   });
 
+  /** observeManyTx writes a batch of sightings in one transaction; unknown MACs are skipped. */
+  const observeManyTx = db.transaction((batch: readonly PhoneSightingAt[]): number => {
+    let n = 0;
+    for (const b of batch) {
+      const mac = phoneMac(b.mac);
+      const row = getPhone.get(mac);
+      if (!row) continue;
+      const version = optName('version', b.seen.version);
+      const changed = version !== null && row.version !== null && version !== row.version;
+      observePhone.run({ mac, ip: name('ip', b.seen.ip), at: b.at, model: optName('model', b.seen.model), version, changed: changed ? 1 : 0 });
+      n++;
+    }
+    return n;
+  });
+
   const list = (f: PhoneFilter = {}): StoredPhone[] => {
     const w = where(f);
     const limit = f.limit === undefined ? -1 : Math.max(0, Math.floor(f.limit));
@@ -347,5 +362,6 @@ export function createPhoneRepository(db: Database.Database, guard: Guard): Phon
     delete: (mac) => guard('phone delete', () => delPhone.run(phoneMac(mac)).changes === 1),
     setProfile: (from, to, tenant) => guard('phone profile change', () => setProfileTx.immediate(name('profile', from), name('profile', to), tenant)),
     observe: (mac, s, at) => guard('phone observation', () => observeTx.immediate(phoneMac(mac), s, at ?? now())),
+    observeMany: (batch) => (batch.length === 0 ? 0 : guard('phone observations', () => observeManyTx.immediate(batch))),
   };
 }

@@ -222,6 +222,13 @@ export interface PhoneSighting {
   readonly model?: string | null;
 }
 
+/** PhoneSightingAt is one buffered sighting: the phone, what its request told, and when. */
+export interface PhoneSightingAt {
+  readonly mac: string;
+  readonly seen: PhoneSighting;
+  readonly at: string;
+}
+
 /** PhoneObserved is the device after observe(), and whether its firmware changed. */
 export interface PhoneObserved {
   readonly device: StoredPhone;
@@ -257,6 +264,8 @@ export interface PhoneRepository {
   setProfile(from: string, to: string, tenant?: string): number;
   /** observe records a request of a known device: ip, last/first seen, model, and a firmware change. */
   observe(mac: string, seen: PhoneSighting, at?: string): PhoneObserved | undefined;
+  /** observeMany records a batch of sightings in one transaction (unknown MACs skipped); it returns how many were written. */
+  observeMany(batch: readonly PhoneSightingAt[]): number;
 }
 
 /** Store is an opened store. */

@@ -350,5 +350,5 @@ const unavailableKeys: KeyRepository = { list: unavailable, rotate: unavailable 
 const unavailablePhones: PhoneRepository = {
   getConfig: unavailable, listConfigs: unavailable, putConfig: unavailable, deleteConfig: unavailable,
   get: unavailable, getBySerial: unavailable, getByIp: unavailable, list: unavailable, count: unavailable,
-  add: unavailable, update: unavailable, delete: unavailable, setProfile: unavailable, observe: unavailable,
+  add: unavailable, update: unavailable, delete: unavailable, setProfile: unavailable, observe: unavailable, observeMany: unavailable,
 };
