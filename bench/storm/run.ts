@@ -2,39 +2,57 @@
  * bench/storm/run.ts: a Monday-morning boot storm against one provisiond. N simulated Jitsi
  * clients, started over a ramp, each do the whole client sequence (generator.ts): the 300-byte
  * DHCPINFORM from UDP 6768 → the DHCPACK with option 224 → placeholder substitution → the form
- * POST → parsing the properties (src/probe's pure parts). Every client is its own user.
+ * POST → parsing the properties (src/probe's pure parts) → checking the document is the
+ * client's own (its user is named in it). Every client is its own user.
  *
- *   node scripts/ensure.mjs && node dist/bench/storm/run.js [N=10000] [warm|cold] [scryptCost=10] [rampMs=2000]
- *        [--generators=2] [--http-workers=1] [--max-connections=9000]
+ *   node scripts/ensure.mjs && node dist/bench/storm/run.js [N=10000] [warm|cold] [scryptCost=product default] [rampMs=2000]
+ *        [--generators=2] [--http-workers=1] [--max-connections=9000] [--deadline=900] [--warmup-deadline=3600]
+ *        [--loopback] [--no-record]
  *
  * Runs as root in two network namespaces it creates (pmd<pid>st{s,c}; always deleted): provisiond
  * (DHCP + HTTP faces, mDNS off) in the server one; in the client one, `--generators` generator
  * processes, each with its own client address on the client veth and its own socket on
  * that address's port 6768 (the server answers an INFORM by unicast to ciaddr:6768). warm = a
- * first pass verifies every credential once (a 429 is retried there, and only there), the second
- * pass is measured; cold = the first pass after start is measured (every password goes through
- * scrypt). Around each pass it reads the daemon's counters (SIGUSR1), the kernel's UDP/TCP/ARP
- * counters of both namespaces and the global backlog drops, so a lost exchange can be placed.
- * Prints one JSON line (also appended to .bench-results/storm.jsonl) and a Markdown row.
+ * first pass verifies every credential once (a failed client starts over there, and only there),
+ * the second pass is measured; cold = the first pass after start is measured (every password
+ * goes through scrypt). Around each pass it reads the daemon's counters (SIGUSR1), the kernel's
+ * UDP/TCP/ARP counters of both namespaces and the global backlog drops, so a lost exchange can be
+ * placed. `--loopback` runs the same storm on 127.0.0.1 without namespaces or root (free ports,
+ * INFORMs by unicast, generators on 127.0.0.2…; no kernel counters): the smoke test's mode.
+ *
+ * The KDF cost defaults to the product's (provisioning.passwords.scryptCost). The product
+ * defaults the bench changes, and why, are printed first (`# ` lines) and kept in the JSON.
+ * Percentiles are over all clients, a failure counted at its timeout (summary.ts). Prints a
+ * summary per pass (`# ` lines), one JSON line (also appended to .bench-results/storm.jsonl
+ * unless --no-record) and a Markdown row.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, readFileSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync, mkdirSync, readdirSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Lab, ROOT, type Proc } from '../../test/helpers/mdns-lab';
-import { MAIN } from '../../test/helpers/daemon';
-import { hashPassword } from '../../src/identity/passwords';
-import type { GeneratorArgs, GeneratorResult, Trace } from './generator';
+import { Lab, Proc, ROOT } from '../../test/helpers/mdns-lab';
+import { MAIN, freeUdpPort } from '../../test/helpers/daemon';
+import { hashPassword, parseHash, verifyPassword } from '../../src/identity/passwords';
+import { parseConfigText } from '../../src/config/load';
+import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DHCP_TIMEOUT_MS } from '../../src/probe/net';
+import { HTTP_TIMEOUT_MS, type GeneratorArgs, type GeneratorResult, type Trace } from './generator';
+import { emptyStage, mergeStage, summarize, okOnly, formatMs, USER_PROPERTY, USER_TEMPLATE, type Summary } from './summary';
 
 type Counters = Record<string, number>;
 
-/** WARMUP_CONNECTIONS per generator keeps the warm-up under the KDF queue (maxPendingVerifications 64). */
-const WARMUP_CONNECTIONS = 24;
-
-function pct(xs: number[], p: number): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return Math.round((s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN) * 10) / 10;
+/**
+ * warmupConnections: POST connections per generator in the warm-up. It keeps the warm-up under
+ * the KDF queue (maxPendingVerifications 64) and, at a costly KDF, each client's wait under the
+ * 10 s HTTP timeout: the daemon verifies about as many passwords at once as libuv has threads
+ * (4), at ~0.1-0.3 s each at ln=15 on the 2-core box, so 2 × 4 clients waiting is already enough.
+ */
+function warmupConnections(cost: number): number {
+  return cost <= 12 ? 24 : 4;
 }
+
+/** CLIENT_TIMEOUT_MS: a failed client counts as this long at least (the DHCP and the HTTP timeouts back to back). */
+const CLIENT_TIMEOUT_MS = DHCP_TIMEOUT_MS + HTTP_TIMEOUT_MS;
 
 function delta(after: Counters, before: Counters): Counters {
   const out: Counters = {};
@@ -132,7 +150,8 @@ async function daemonCounters(d: Proc): Promise<Counters> {
   return flatten((JSON.parse(hit.line) as { stats: Record<string, Record<string, number>> }).stats);
 }
 
-function runGenerators(ns: string, args: readonly GeneratorArgs[]): Promise<GeneratorResult[]> {
+/** runGenerators runs one generator process per args (in namespace `ns`, or here when undefined). */
+function runGenerators(ns: string | undefined, args: readonly GeneratorArgs[]): Promise<GeneratorResult[]> {
   const script = join(__dirname, 'generator.js');
   return Promise.all(
     args.map(
@@ -140,12 +159,14 @@ function runGenerators(ns: string, args: readonly GeneratorArgs[]): Promise<Gene
         new Promise<GeneratorResult>((resolve, reject) => {
           // Asynchronous on purpose: this process must keep reading the daemon's log pipe while
           // the storm runs (a blocked reader stalls the daemon's synchronous logger).
-          const c = spawn('ip', ['netns', 'exec', ns, process.execPath, script, JSON.stringify(a)], { stdio: ['ignore', 'pipe', 'pipe'] });
+          const argv = [process.execPath, script, JSON.stringify(a)];
+          const c = ns === undefined ? spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
           let out = '';
           let errText = '';
           c.stdout.on('data', (b: Buffer) => void (out += b.toString('utf8')));
           c.stderr.on('data', (b: Buffer) => void (errText += b.toString('utf8')));
-          const timer = setTimeout(() => c.kill('SIGKILL'), 900_000);
+          // Backstop only: the generator reports by itself at a.deadlineAt.
+          const timer = setTimeout(() => c.kill('SIGKILL'), Math.max(0, a.deadlineAt - Date.now()) + 60_000);
           c.on('exit', () => {
             clearTimeout(timer);
             const line = out.split('\n').find((x) => x.startsWith('RESULT '));
@@ -165,7 +186,16 @@ interface Options {
   readonly generators: number;
   readonly httpWorkers: number;
   readonly maxConnections: number;
+  /** deadlineS: seconds after the measured pass's ramp its unfinished clients fail (`deadline`). */
+  readonly deadlineS: number;
+  /** warmupDeadlineS: the same for the warm-up pass (N KDF runs: ~17 min for 10 000 users at ln=15). */
+  readonly warmupDeadlineS: number;
+  readonly loopback: boolean;
+  readonly record: boolean;
 }
+
+/** DEFAULTS is the product's configuration with nothing set: what the bench compares its overrides with. */
+const DEFAULTS = parseConfigText('', 'defaults.yaml');
 
 function parseArgs(argv: readonly string[]): Options {
   const pos = argv.filter((a) => !a.startsWith('--'));
@@ -173,20 +203,101 @@ function parseArgs(argv: readonly string[]): Options {
     const v = argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
     return v === undefined || !Number.isFinite(Number(v)) ? dflt : Number(v);
   };
+  const productCost = DEFAULTS.provisioning.passwords.scryptCost;
   return {
     n: Math.max(1, Math.min(100_000, Number(pos[0] ?? 10_000) || 10_000)),
     mode: pos[1] === 'cold' ? 'cold' : 'warm',
-    cost: Math.max(10, Math.min(20, Number(pos[2] ?? 10) || 10)),
-    rampMs: Math.max(0, Number(pos[3] ?? 2000)),
+    cost: Math.max(10, Math.min(20, Number(pos[2] ?? productCost) || productCost)),
+    rampMs: Math.max(0, Math.min(600_000, Number(pos[3] ?? 2000) || 0)),
     generators: Math.max(1, Math.min(16, flag('generators', 2))),
     httpWorkers: Math.max(1, Math.min(8, flag('http-workers', 1))),
     maxConnections: Math.max(1, flag('max-connections', 9000)),
+    deadlineS: Math.max(30, Math.min(3600, flag('deadline', 900))),
+    warmupDeadlineS: Math.max(30, Math.min(4 * 3600, flag('warmup-deadline', 3600))),
+    loopback: argv.includes('--loopback'),
+    record: !argv.includes('--no-record'),
   };
 }
 
-async function main(): Promise<void> {
-  const o = parseArgs(process.argv.slice(2));
-  if (process.getuid?.() !== 0) throw new Error('needs root (network namespaces)');
+/** Override is one product default the bench changes: the key, both values, and why. */
+interface Override {
+  readonly key: string;
+  readonly product: string;
+  readonly bench: string;
+  readonly why: string;
+}
+
+/** overrides lists what the storm's configuration changes from the product defaults (DEFAULTS), with the reason. */
+function overrides(o: Options): Override[] {
+  const d = DEFAULTS;
+  const source = `each generator is one source address playing ~${Math.ceil(o.n / o.generators)} clients (on a LAN each client is its own host)`;
+  const out: Override[] = [
+    { key: 'dhcp.rateLimit.rate', product: `${d.dhcp.rateLimit.rate}/s burst ${d.dhcp.rateLimit.burst} per source`, bench: '0 (off)', why: source },
+    { key: 'http.rateLimit.rate', product: `${d.http.rateLimit.rate}/s burst ${d.http.rateLimit.burst} per source`, bench: '0 (off)', why: source },
+    { key: 'http.maxConnectionsPerSource', product: String(d.http.maxConnectionsPerSource), bench: '0 (no cap)', why: source },
+    { key: 'http.maxConnections', product: String(d.http.maxConnections), bench: '100000', why: 'every client holds its own connection; the generators bound theirs (--max-connections)' },
+    { key: 'devices.maxNewPerSourcePerHour', product: String(d.devices.maxNewPerSourcePerHour), bench: '1000000', why: `${source}; beyond the cap a device is answered but not recorded, which would skip the SQLite write` },
+  ];
+  const cacheSize = Math.max(d.provisioning.passwords.cacheSize, o.n);
+  if (cacheSize !== d.provisioning.passwords.cacheSize) out.push({ key: 'provisioning.passwords.cacheSize', product: String(d.provisioning.passwords.cacheSize), bench: String(cacheSize), why: 'every user fits in the credential cache (a warm pass is meant warm)' });
+  if (o.cost !== d.provisioning.passwords.scryptCost) out.push({ key: 'provisioning.passwords.scryptCost', product: String(d.provisioning.passwords.scryptCost), bench: String(o.cost), why: 'asked for on the command line (the users are hashed at this cost)' });
+  if (o.httpWorkers !== d.http.workers) out.push({ key: 'http.workers', product: String(d.http.workers), bench: String(o.httpWorkers), why: '--http-workers' });
+  return out;
+}
+
+/**
+ * userHashes returns the scrypt hashes of pw-0 … pw-(n-1) at `cost`, kept between runs in
+ * .bench-results/storm-hashes-ln<cost>.txt (10 000 hashes at the product's ln=15 take minutes on
+ * the 2-core box; not with --no-record). One cached hash is verified before the file is trusted.
+ */
+async function userHashes(n: number, cost: number, cache: boolean): Promise<string[]> {
+  const file = join(ROOT, '.bench-results', `storm-hashes-ln${cost}.txt`);
+  let hashes: string[] = cache && existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0) : [];
+  const first = hashes[0] === undefined ? undefined : parseHash(hashes[0]);
+  if (first !== undefined && !(first.ok && (await verifyPassword('pw-0', first.value)))) hashes = [];
+  if (hashes.length < n) {
+    process.stderr.write(`hashing ${n - hashes.length} passwords (scrypt ln=${cost}${cache ? `; cached in ${file}` : ''})...\n`);
+    const B = 256;
+    for (let i = hashes.length; i < n; i += B) hashes.push(...(await Promise.all(Array.from({ length: Math.min(B, n - i) }, (_, k) => hashPassword(`pw-${i + k}`, cost)))));
+    if (cache) {
+      mkdirSync(join(ROOT, '.bench-results'), { recursive: true });
+      writeFileSync(file, `${hashes.join('\n')}\n`);
+    }
+  }
+  return hashes.slice(0, n);
+}
+
+/** freeTcpPort asks the kernel for a currently free TCP port on loopback. */
+function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Target is where the storm runs: the two namespaces, or loopback. */
+interface Target {
+  /** cli / srv: the namespaces (undefined on loopback: no kernel counters, generators run here). */
+  readonly cli: string | undefined;
+  readonly srv: string | undefined;
+  readonly dir: string;
+  readonly ips: readonly string[];
+  readonly server: string;
+  readonly serverPort: number;
+  readonly clientPort: number;
+  /** dhcpYaml / httpYaml: the faces' addressing, spliced into the config. */
+  readonly dhcpYaml: string;
+  readonly httpYaml: string;
+  spawn(argv: readonly string[]): Proc;
+  down(): Promise<void>;
+}
+
+async function netnsTarget(o: Options): Promise<Target> {
   const lab = new Lab('st', 1, 237);
   const l = lab.links[0] as (typeof lab.links)[0];
   // Generator k uses 10.237.1.(2 + k): the lab's client address, then extra ones on the same veth.
@@ -195,36 +306,143 @@ async function main(): Promise<void> {
     lab.up();
     for (const ip of ips.slice(1)) spawnSync('ip', ['-n', lab.cli, 'addr', 'add', `${ip}/24`, 'dev', l.cliIf]);
     spawnSync('ip', ['-n', lab.cli, 'route', 'add', '255.255.255.255/32', 'dev', l.cliIf]);
-    process.stderr.write(`hashing ${o.n} passwords (scrypt ln=${o.cost})...\n`);
-    const users: string[] = [];
-    const B = 256;
-    for (let i = 0; i < o.n; i += B) {
-      const batch = await Promise.all(Array.from({ length: Math.min(B, o.n - i) }, (_, k) => hashPassword(`pw-${i + k}`, o.cost)));
-      batch.forEach((h, k) => users.push(`        u${i + k}: {password: "${h}"}`));
-    }
-    const stateDir = join(lab.dir, 'state');
+  } catch (e) {
+    await lab.down();
+    throw e;
+  }
+  return {
+    cli: lab.cli,
+    srv: lab.srv,
+    dir: lab.dir,
+    ips,
+    server: '255.255.255.255',
+    serverPort: DHCP_SERVER_PORT,
+    clientPort: DHCP_CLIENT_PORT,
+    dhcpYaml: `interfaces: [${l.srvIf}]`,
+    httpYaml: 'host: 0.0.0.0',
+    spawn: (argv) => lab.spawn(lab.srv, argv),
+    down: () => lab.down(),
+  };
+}
+
+async function loopbackTarget(o: Options): Promise<Target> {
+  const [serverPort, clientPort, httpPort] = [await freeUdpPort(), await freeUdpPort(), await freeTcpPort()];
+  const dir = mkdtempSync(join(tmpdir(), 'provisiond-storm-'));
+  const procs: Proc[] = [];
+  return {
+    cli: undefined,
+    srv: undefined,
+    dir,
+    ips: Array.from({ length: o.generators }, (_, k) => `127.0.0.${2 + k}`),
+    server: '127.0.0.1',
+    serverPort,
+    clientPort,
+    dhcpYaml: `interfaces: [lo], port: ${serverPort}, replyPort: ${clientPort}`,
+    httpYaml: `host: 127.0.0.1, port: ${httpPort}`,
+    spawn: (argv) => {
+      const p = new Proc(argv);
+      procs.push(p);
+      return p;
+    },
+    down: async () => {
+      await Promise.all(procs.map((p) => p.stop(3000)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** PassReport is one pass's figures. */
+interface PassReport {
+  readonly ok: number;
+  readonly errors: Counters;
+  /** wrongDocuments: clients that got another user's document (also in errors as wrong-user). */
+  readonly wrongDocuments: number;
+  readonly completionMs: number;
+  readonly dhcp: Summary;
+  readonly http: Summary;
+  readonly client: Summary;
+  readonly okOnly: { readonly dhcp: { p50: number; p99: number }; readonly http: { p50: number; p99: number }; readonly client: { p50: number; p99: number } };
+  readonly slotWait: Summary;
+  readonly parse: Summary;
+  readonly informResends: number;
+  readonly daemonCpuS: number;
+  readonly daemonPeakRssMb: number[];
+  readonly generatorCpuS: number[];
+  readonly trace: Counters;
+  readonly daemon: Counters;
+  readonly daemonLogLines: Counters;
+  readonly kernel: Record<string, unknown>;
+}
+
+/** passLines is a pass's summary for people: `# ` lines. */
+function passLines(name: string, n: number, r: PassReport, warmup: boolean): string {
+  const errs = Object.entries(r.errors).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
+  // In the warm-up a failed client starts over: its stages count once per attempt.
+  const s = (x: Summary, unit: string): string => `p50 ${formatMs(x.p50)}, p90 ${formatMs(x.p90)}, p99 ${formatMs(x.p99)}, max ${formatMs(x.max)} (${x.n} ${unit}, ${x.failed} failed, counted at ≥ ${formatMs(x.timeoutMs)})`;
+  const stage = warmup ? 'attempts' : 'clients';
+  return [
+    `# ${name}: ${r.ok}/${n} ok, ${r.wrongDocuments} wrong user's document, errors: ${errs}; completion ${formatMs(r.completionMs)}`,
+    `#   DHCP INFORM→ACK: ${s(r.dhcp, stage)}; ${r.informResends} INFORMs resent`,
+    `#   HTTP POST→own document: ${s(r.http, stage)}`,
+    `#   client (whole sequence): ${s(r.client, 'clients')}`,
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  if (!o.loopback && process.getuid?.() !== 0) throw new Error('needs root (network namespaces); --loopback runs without');
+  const ov = overrides(o);
+  process.stdout.write(
+    [
+      `# storm: ${o.n} clients, ${o.mode}, scrypt ln=${o.cost} r=8 p=1 (product default ln=${DEFAULTS.provisioning.passwords.scryptCost}), ramp ${o.rampMs} ms, ${o.generators} generators, http.workers ${o.httpWorkers}, ${o.loopback ? 'loopback' : 'two namespaces'}`,
+      `# each client checks its document names its own user (${USER_PROPERTY}); percentiles over all clients, a failure counted at its timeout (DHCP ${DHCP_TIMEOUT_MS / 1000} s, HTTP ${HTTP_TIMEOUT_MS / 1000} s, client ${CLIENT_TIMEOUT_MS / 1000} s); pass deadline ${o.deadlineS} s after the ramp${o.mode === 'warm' ? ` (warm-up ${o.warmupDeadlineS} s)` : ''}`,
+      '# product defaults this bench changes:',
+      ...ov.map((x) => `#   ${x.key}: ${x.product} → ${x.bench}: ${x.why}`),
+      '',
+    ].join('\n'),
+  );
+  const users = (await userHashes(o.n, o.cost, o.record)).map((h, i) => `        u${i}: {password: "${h}"}`);
+  const t = o.loopback ? await loopbackTarget(o) : await netnsTarget(o);
+  try {
+    const stateDir = join(t.dir, 'state');
     mkdirSync(stateDir);
-    const cfg = join(lab.dir, 'storm.yaml');
+    const cfg = join(t.dir, 'storm.yaml');
     writeFileSync(
       cfg,
-      `stateDir: ${stateDir}\nlog: {level: info}\ndhcp:\n  interfaces: [${l.srvIf}]\n  rateLimit: {rate: 0}\nmdns: {enabled: false}\ndevices: {maxNewPerSourcePerHour: 1000000}\n` +
-        `http: {host: 0.0.0.0, workers: ${o.httpWorkers}, rateLimit: {rate: 0}, maxConnections: 100000, maxConnectionsPerSource: 0}\n` +
-        `provisioning:\n  defaultDomain: example.com\n  passwords: {scryptCost: ${o.cost}, cacheSize: ${Math.max(10_000, o.n)}}\n  tenants:\n    example.com:\n      users:\n${users.join('\n')}\n` +
-        `      rules:\n        - subject: default\n          properties:\n            net.java.sip.communicator.impl.protocol.sip.acc1: acc1\n            net.java.sip.communicator.impl.protocol.sip.acc1.USER_ID: "{{ user.name }}@sip.example.com"\n`,
+      `stateDir: ${stateDir}\nlog: {level: info}\ndhcp: {${t.dhcpYaml}, rateLimit: {rate: 0}}\nmdns: {enabled: false}\ndevices: {maxNewPerSourcePerHour: 1000000}\n` +
+        `http: {${t.httpYaml}, workers: ${o.httpWorkers}, rateLimit: {rate: 0}, maxConnections: 100000, maxConnectionsPerSource: 0}\n` +
+        `provisioning:\n  defaultDomain: example.com\n  passwords: {scryptCost: ${o.cost}, cacheSize: ${Math.max(DEFAULTS.provisioning.passwords.cacheSize, o.n)}}\n  tenants:\n    example.com:\n      users:\n${users.join('\n')}\n` +
+        `      rules:\n        - subject: default\n          properties:\n            net.java.sip.communicator.impl.protocol.sip.acc1: acc1\n            ${USER_PROPERTY}: "${USER_TEMPLATE}"\n`,
     );
-    const d = lab.spawn(lab.srv, [process.execPath, MAIN, 'run', '--config', cfg]);
+    const d = t.spawn([process.execPath, MAIN, 'run', '--config', cfg]);
     const started = await d.waitFor((x) => x.includes('"msg":"provisiond started"'), 600_000);
     if (!started) throw new Error(`provisiond did not start:\n${d.lines.join('\n')}`);
     const startupS = Math.round((started.at - d.started) / 100) / 10;
     const pid = d.pid ?? 0;
+    const kernel = (ns: string | undefined): Counters => (ns === undefined ? {} : kernelCounters(ns));
 
-    const pass = async (warmup: boolean): Promise<Record<string, unknown>> => {
-      const before = { daemon: await daemonCounters(d), srv: kernelCounters(lab.srv), cli: kernelCounters(lab.cli), backlog: backlogDrops(), proc: procStats(pid) };
+    const pass = async (warmup: boolean): Promise<PassReport> => {
+      const before = { daemon: await daemonCounters(d), srv: kernel(t.srv), cli: kernel(t.cli), backlog: backlogDrops(), proc: procStats(pid) };
       const logFrom = d.lines.length;
       const startAt = performance.timeOrigin + performance.now() + 1500;
+      const deadlineAt = startAt + o.rampMs + (warmup ? o.warmupDeadlineS : o.deadlineS) * 1000;
       const results = await runGenerators(
-        lab.cli,
-        ips.map((ip, index) => ({ n: o.n, index, count: o.generators, ip, startAt, rampMs: o.rampMs, maxConnections: warmup ? WARMUP_CONNECTIONS : o.maxConnections, warmup })),
+        t.cli,
+        t.ips.map((ip, index) => ({
+          n: o.n,
+          index,
+          count: o.generators,
+          ip,
+          server: t.server,
+          serverPort: t.serverPort,
+          clientPort: t.clientPort,
+          startAt,
+          rampMs: o.rampMs,
+          deadlineAt,
+          maxConnections: warmup ? warmupConnections(o.cost) : o.maxConnections,
+          warmup,
+        })),
       );
       const proc = procStats(pid);
       const daemon = delta(await daemonCounters(d), before.daemon);
@@ -233,66 +451,81 @@ async function main(): Promise<void> {
         const msg = /"msg":"([^"]*)"/.exec(line)?.[1] ?? 'other';
         if (msg !== 'counters') logLines[msg] = (logLines[msg] ?? 0) + 1;
       }
-      const merged = { dhcp: [] as number[], slotWait: [] as number[], http: [] as number[], parse: [] as number[], total: [] as number[] };
+      const stages = { dhcp: emptyStage(), http: emptyStage(), client: emptyStage() };
+      const slotWait: number[] = [];
+      const parse: number[] = [];
       const errors: Counters = {};
       const trace: Counters = {};
       for (const r of results) {
-        for (const k of Object.keys(merged) as (keyof typeof merged)[]) for (const x of r.samples[k]) merged[k].push(x);
+        for (const k of ['dhcp', 'http', 'client'] as const) mergeStage(stages[k], r.stages[k]);
+        slotWait.push(...r.samples.slotWait);
+        parse.push(...r.samples.parse);
         for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
         for (const [k, v] of Object.entries(r.trace) as [keyof Trace, number][]) trace[k] = k === 'boundLateMs' ? Math.max(trace[k] ?? 0, v) : (trace[k] ?? 0) + v;
       }
-      const stage = (xs: number[]): { p50: number; p99: number } => ({ p50: pct(xs, 50), p99: pct(xs, 99) });
       return {
-        ok: merged.total.length,
+        ok: stages.client.ok.length,
         errors,
+        wrongDocuments: errors['wrong-user'] ?? 0,
         completionMs: Math.round(Math.max(...results.map((r) => r.finishAt)) - startAt),
-        dhcp: stage(merged.dhcp),
-        slotWait: stage(merged.slotWait),
-        http: stage(merged.http),
-        parse: stage(merged.parse),
-        client: stage(merged.total),
+        dhcp: summarize(stages.dhcp, DHCP_TIMEOUT_MS),
+        http: summarize(stages.http, HTTP_TIMEOUT_MS),
+        client: summarize(stages.client, CLIENT_TIMEOUT_MS),
+        okOnly: { dhcp: okOnly(stages.dhcp), http: okOnly(stages.http), client: okOnly(stages.client) },
+        slotWait: summarize({ ok: slotWait, failed: [] }, 0),
+        parse: summarize({ ok: parse, failed: [] }, 0),
+        informResends: trace['informResends'] ?? 0,
         daemonCpuS: (proc.cpuTicks - before.proc.cpuTicks) / 100,
         daemonPeakRssMb: proc.rssPeakMb,
         generatorCpuS: results.map((r) => r.cpuS),
         trace,
         daemon,
         daemonLogLines: logLines,
-        kernel: { srv: delta(kernelCounters(lab.srv), before.srv), cli: delta(kernelCounters(lab.cli), before.cli), backlogDrops: backlogDrops() - before.backlog },
+        kernel: t.srv === undefined || t.cli === undefined ? { note: 'loopback: the host-wide counters are not kept' } : { srv: delta(kernel(t.srv), before.srv), cli: delta(kernel(t.cli), before.cli), backlogDrops: backlogDrops() - before.backlog },
       };
     };
 
     const warmup = o.mode === 'warm' ? await pass(true) : undefined;
+    if (warmup) process.stdout.write(passLines('warm-up pass (not measured; a failed client starts over, up to 10 times)', o.n, warmup, true));
     const res = await pass(false);
+    process.stdout.write(passLines(`measured pass (${o.mode})`, o.n, res, false));
     const out = {
       at: new Date().toISOString(),
       commit: spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim(),
       n: o.n,
       mode: o.mode,
       scrypt: `ln=${o.cost} r=8 p=1`,
+      productScryptCost: DEFAULTS.provisioning.passwords.scryptCost,
       rampMs: o.rampMs,
       generators: o.generators,
       httpWorkers: o.httpWorkers,
+      loopback: o.loopback,
+      deadlineS: o.deadlineS,
+      ...(o.mode === 'warm' ? { warmupDeadlineS: o.warmupDeadlineS, warmupConnectionsPerGenerator: warmupConnections(o.cost) } : {}),
+      overrides: ov,
       daemonStartupS: startupS,
       maxConnectionsPerGenerator: o.maxConnections,
       ...res,
-      ...(warmup ? { warmup: { ok: warmup['ok'], errors: warmup['errors'], completionMs: warmup['completionMs'], trace: warmup['trace'], daemon: warmup['daemon'] } } : {}),
+      ...(warmup
+        ? { warmup: { ok: warmup.ok, errors: warmup.errors, wrongDocuments: warmup.wrongDocuments, completionMs: warmup.completionMs, dhcp: warmup.dhcp, http: warmup.http, client: warmup.client, informResends: warmup.informResends, trace: warmup.trace, daemon: warmup.daemon } }
+        : {}),
     };
     const json = JSON.stringify(out);
     process.stdout.write(`${json}\n`);
-    mkdirSync(join(ROOT, '.bench-results'), { recursive: true });
-    appendFileSync(join(ROOT, '.bench-results', 'storm.jsonl'), `${json}\n`);
-    const errs = Object.entries(res['errors'] as Counters).map(([k, v]) => `${v} ${k}`).join(', ') || '0';
-    const st = (k: string): string => {
-      const s = res[k] as { p50: number; p99: number };
-      return `${s.p50} / ${s.p99} ms`;
-    };
-    const rss = (res['daemonPeakRssMb'] as number[]).join(' + ');
+    if (o.record) {
+      mkdirSync(join(ROOT, '.bench-results'), { recursive: true });
+      appendFileSync(join(ROOT, '.bench-results', 'storm.jsonl'), `${json}\n`);
+    }
+    const errs = Object.entries(res.errors).map(([k, v]) => `${v} ${k}`).join(', ') || '0';
+    const p2 = (s: Summary): string => `${formatMs(s.p50)} / ${formatMs(s.p99)}`;
+    const p4 = (s: Summary): string => `${formatMs(s.p50)} / ${formatMs(s.p90)} / ${formatMs(s.p99)} / ${formatMs(s.max)}`;
+    const warmDhcp = warmup ? `${p2(warmup.dhcp)}, ${warmup.informResends} resent` : '-';
     process.stdout.write(
-      `| ${o.n} | ${o.mode} | ln=${o.cost} | ${o.httpWorkers} | ${o.rampMs / 1000} s | ${String(res['ok'])} | ${errs} | ${(Number(res['completionMs']) / 1000).toFixed(1)} s | ${st('dhcp')} | ${st('http')} | ${st('client')} | ${(res['parse'] as { p99: number }).p99} ms | ${String(res['daemonCpuS'])} s | ${rss} MB |\n`,
+      `| ${o.n} | ${o.mode} | ln=${o.cost} | ${o.httpWorkers} | ${o.rampMs / 1000} s | ${res.ok} | ${res.wrongDocuments} | ${errs} | ${formatMs(res.completionMs)} | ${warmDhcp} | ${p2(res.dhcp)}, ${res.informResends} resent | ${p4(res.http)} | ${p4(res.client)} | ${formatMs(res.parse.p99)} | ${res.daemonCpuS} s | ${res.daemonPeakRssMb.join(' + ')} MB |\n`,
     );
     await d.stop();
   } finally {
-    await lab.down();
+    await t.down();
   }
 }
 
