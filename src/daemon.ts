@@ -27,8 +27,8 @@ export interface DaemonDeps {
   /** store: an opened store for the HTTP face (tests); by default it opens stateDir's. */
   readonly store?: Store;
   /**
-   * onFatal is told when a face is down for good while the daemon runs (HTTP workers that keep
-   * dying): the CLI then exits non-zero so that the service manager restarts the daemon.
+   * onFatal is told when a face is down for good while the daemon runs (HTTP workers, or the
+   * DHCP face's thread, that keep dying): the CLI then exits non-zero so that the service manager restarts the daemon.
    */
   readonly onFatal?: (err: ProvError) => void;
 }
@@ -58,6 +58,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       log: log.child({ face: 'dhcp' }),
       ...(deps.listInterfaces ? { listInterfaces: deps.listInterfaces } : {}),
       ...(deps.checkPortFree === undefined ? {} : { checkPortFree: deps.checkPortFree }),
+      ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
     });
 
   const makeMdns = (cfg: Config): MdnsFace =>
