@@ -42,6 +42,8 @@ export interface Daemon {
   reload(config: Config): Promise<void>;
   close(): Promise<void>;
   stats(): Record<string, Record<string, number>>;
+  /** fetchStats is stats() with each face's counters as of now (a face in a thread is asked). */
+  fetchStats(): Promise<Record<string, Record<string, number>>>;
 }
 
 /** createDaemon builds the faces the configuration enables; it opens no socket. */
@@ -168,6 +170,9 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
     },
     stats() {
       return Object.fromEntries([...faces].map(([n, f]) => [n, f.stats()]));
+    },
+    async fetchStats() {
+      return Object.fromEntries(await Promise.all([...faces].map(async ([n, f]) => [n, f.fetchStats ? await f.fetchStats() : f.stats()] as const)));
     },
   };
   return daemon;

@@ -134,6 +134,20 @@ describe('DHCP face in its worker thread, on loopback sockets', () => {
     }
   });
 
+  test("a reload's log.level reaches the thread before the daemon sets it on the logger, and stays until it has", async () => {
+    const before = logged(cap, 'DHCPINFORM answered').length;
+    await face.reload(parseConfigText(`${yaml(c.port)}log: {level: debug}\n`, 't.yaml'));
+    await sleep(300); // at least one copy of the logger's level (still info) has run since
+    cap.log.level = 'debug'; // what the daemon does right after its faces reload
+    try {
+      send(inform(0x22222223));
+      assert.ok(await c.next());
+      await waitFor(() => logged(cap, 'DHCPINFORM answered').length === before + 1, "the thread's debug line");
+    } finally {
+      cap.log.level = 'info';
+    }
+  });
+
   test('reload swaps the URL without rebinding; a reload the thread cannot apply is refused and changes nothing', async () => {
     const port = face.port;
     await face.reload(parseConfigText(yaml(c.port, 'new.example'), 't.yaml'));
@@ -301,6 +315,7 @@ test('the daemon runs the DHCP face in its thread; a reload to debug is heard at
     c.sock.send(inform(0x77777777), face?.port ?? 0, '127.0.0.1');
     assert.ok(await c.next());
     await waitFor(() => logged(cap, 'DHCPINFORM answered').some((l) => l['face'] === 'dhcp'), 'the debug line at the reloaded level');
+    assert.equal((await d.fetchStats())['dhcp']?.['acked'], 1, 'fetchStats (SIGUSR1) asks the thread');
   } finally {
     await d.close();
     c.sock.close();

@@ -12,7 +12,7 @@
  *    logger, so format, redaction, level and destination are the daemon's; where it serves (port,
  *    interfaces) after each (re)bind; start and reload outcomes (a ProvError's code and message,
  *    so a refused reload is refused here exactly as before and the daemon rolls back); the
- *    counters, every STATS_MS when they changed, on request (fetchStats) and at close.
+ *    counters, every STATS_MS when they changed, on request (fetchStats, which SIGUSR1 uses) and at close.
  * A log line's timestamp is the time the main thread writes it (late when the main loop is busy).
  *
  * A thread that dies (an exception nothing caught, resource limits, terminate) is restarted on
@@ -64,6 +64,8 @@ const STABLE_MS = 60_000;
 export const MAX_DEATHS = 5;
 /** LEVEL_POLL_MS: how often the main logger's level is copied for the thread (beside start and reload). */
 const LEVEL_POLL_MS = 250;
+/** LEVEL_HINT_MS: how long a reloaded log.level is shared before the logger has it (a reload the daemon undid). */
+const LEVEL_HINT_MS = 2000;
 /** SILENT is the shared level value for `silent` (pino's is Infinity, which an Int32 cannot hold). */
 const SILENT = 0x7fffffff;
 
@@ -96,6 +98,7 @@ export class DhcpFace implements Face<DhcpFaceConfig> {
   private restartTimer: NodeJS.Timeout | undefined;
   private levelTimer: NodeJS.Timeout | undefined;
   private readonly level = new Int32Array(new SharedArrayBuffer(4));
+  private levelHint: { readonly value: number; readonly until: number } | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, (m: FromThread | undefined) => void>();
 
@@ -160,10 +163,13 @@ export class DhcpFace implements Face<DhcpFaceConfig> {
       throw new ProvError('PROVD_ERR_DHCP_WORKER', 'the DHCP thread is down (being restarted): reload refused, send SIGHUP again once it serves');
     }
     // The daemon sets the new log level right after its faces reload: let the thread post at the
-    // more verbose of the two until the next copy of the real level.
+    // more verbose of the two until the logger has it (or LEVEL_HINT_MS, for a reload undone).
     const hint = config.log?.level;
     const hinted = hint === undefined ? undefined : this.log.levels.values[hint];
-    if (hinted !== undefined) Atomics.store(this.level, 0, Math.min(Atomics.load(this.level, 0), hinted));
+    if (hinted !== undefined) {
+      this.levelHint = { value: hinted, until: Date.now() + LEVEL_HINT_MS };
+      this.copyLevel();
+    }
     const id = this.nextId++;
     const m = await this.request(w, { t: 'reload', id, config: threadConfig(config) }, id);
     if (m?.t === 'reload-error') throw new ProvError(asCode(m.code), m.message);
@@ -201,10 +207,15 @@ export class DhcpFace implements Face<DhcpFaceConfig> {
     return this.stats();
   }
 
-  /** copyLevel shares the main logger's current level with the thread. */
+  /** copyLevel shares the main logger's current level (or a more verbose reload's, see reload) with the thread. */
   private copyLevel(): void {
-    const v = this.log.levelVal;
-    Atomics.store(this.level, 0, Number.isFinite(v) ? v : SILENT);
+    let v = Number.isFinite(this.log.levelVal) ? this.log.levelVal : SILENT;
+    const h = this.levelHint;
+    if (h) {
+      if (v === h.value || Date.now() >= h.until) this.levelHint = undefined;
+      else v = Math.min(v, h.value);
+    }
+    Atomics.store(this.level, 0, v);
   }
 
   private stopTimers(): void {
