@@ -153,7 +153,6 @@ export class DhcpFace implements Face<DhcpFaceConfig> {
 
   async reload(config: DhcpFaceConfig): Promise<void> {
     if (this.engine) return this.engine.reload(config);
-    if (config === this.config) return; // the daemon putting back what the face already runs
     if (!this.started || this.closed) {
       this.config = config;
       return;
