@@ -74,7 +74,7 @@ export function threadConfig(c: DhcpFaceConfig): DhcpFaceConfig {
   const tenants = Object.fromEntries(Object.entries(c.provisioning?.tenants ?? {}).map(([name, t]) => [name, t.urlKey === undefined ? {} : { urlKey: t.urlKey }]));
   return {
     dhcp: c.dhcp,
-    http: { host: c.http.host, port: c.http.port, ...(c.http.tls ? { tls: true } : {}) },
+    http: { host: c.http.host, port: c.http.port, ...(c.http.tls === undefined ? {} : { tls: true }) },
     provisioning: { tenants },
   };
 }
