@@ -27,8 +27,8 @@ export interface DaemonDeps {
   /** store: an opened store for the HTTP face (tests); by default it opens stateDir's. */
   readonly store?: Store;
   /**
-   * onFatal is told when a face is down for good while the daemon runs (HTTP workers that keep
-   * dying): the CLI then exits non-zero so that the service manager restarts the daemon.
+   * onFatal is told when a face is down for good while the daemon runs (HTTP workers, or the
+   * DHCP face's thread, that keep dying): the CLI then exits non-zero so that the service manager restarts the daemon.
    */
   readonly onFatal?: (err: ProvError) => void;
 }
@@ -42,6 +42,8 @@ export interface Daemon {
   reload(config: Config): Promise<void>;
   close(): Promise<void>;
   stats(): Record<string, Record<string, number>>;
+  /** fetchStats is stats() with each face's counters as of now (a face in a thread is asked). */
+  fetchStats(): Promise<Record<string, Record<string, number>>>;
 }
 
 /** createDaemon builds the faces the configuration enables; it opens no socket. */
@@ -58,6 +60,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       log: log.child({ face: 'dhcp' }),
       ...(deps.listInterfaces ? { listInterfaces: deps.listInterfaces } : {}),
       ...(deps.checkPortFree === undefined ? {} : { checkPortFree: deps.checkPortFree }),
+      ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
     });
 
   const makeMdns = (cfg: Config): MdnsFace =>
@@ -167,6 +170,9 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
     },
     stats() {
       return Object.fromEntries([...faces].map(([n, f]) => [n, f.stats()]));
+    },
+    async fetchStats() {
+      return Object.fromEntries(await Promise.all([...faces].map(async ([n, f]) => [n, f.fetchStats ? await f.fetchStats() : f.stats()] as const)));
     },
   };
   return daemon;

@@ -14,6 +14,7 @@ export const ErrorCodes = {
   PROVD_ERR_USAGE: 'the command line is invalid (unknown command, option or stray argument)',
   PROVD_ERR_DHCP_BIND: 'the DHCP face cannot bind its UDP port (in use, or not permitted)',
   PROVD_ERR_DHCP_INTERFACE: 'a configured DHCP interface does not exist or has no IPv4 address',
+  PROVD_ERR_DHCP_WORKER: 'the DHCP face\'s worker thread keeps dying: 5 deaths without 60 s of service in between (the daemon exits 3 so the service manager restarts it), or a reload came while it was down (refused)',
   PROVD_ERR_MDNS_BIND: 'the mDNS face cannot bind UDP port 5353 (not permitted, or no multicast on the interface)',
   PROVD_ERR_MDNS_INTERFACE: 'an mDNS interface (mdns.interfaces, or dhcp.interfaces by default) does not exist or has no IPv4 address',
   PROVD_ERR_MDNS_URL: 'the provisioning URL cannot be advertised as one exact TXT record (it differs per interface, or a TXT string breaks RFC 6763)',

@@ -16,4 +16,9 @@ export interface Face<C = unknown> {
   close(): Promise<void>;
   /** stats returns the face's counters for logs and tests. */
   stats(): Record<string, number>;
+  /**
+   * fetchStats, for a face whose counters live in another thread, asks for them now (stats()
+   * returns the last copy, which may lag). SIGUSR1 uses it.
+   */
+  fetchStats?(): Promise<Record<string, number>>;
 }

@@ -207,7 +207,8 @@ test('faceViolations and configViolations catch a face reaching into another fac
 test('src/ import graph is read (sanity: known edges, type-only imports included)', () => {
   const graph = sourceGraph();
   assert.ok(graph.size > 50, `only ${graph.size} files under src/`);
-  assert.ok(graph.get('dhcp/server.ts')?.includes('dhcp/codec.ts'), 'dhcp/server.ts -> dhcp/codec.ts');
+  assert.ok(graph.get('dhcp/engine.ts')?.includes('dhcp/codec.ts'), 'dhcp/engine.ts -> dhcp/codec.ts');
+  assert.ok(graph.get('dhcp/server.ts')?.includes('dhcp/thread.ts'), "dhcp/server.ts -> dhcp/thread.ts (an 'import type': the thread is loaded by path)");
   assert.ok(graph.get('dhcp/server.ts')?.includes('face.ts'), "dhcp/server.ts -> face.ts (an 'import type')");
   assert.ok(graph.get('config/schema.ts')?.includes('dhcp/config.ts'), 'config/schema.ts -> dhcp/config.ts');
 });

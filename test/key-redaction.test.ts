@@ -39,21 +39,24 @@ describe('the provisioning key never reaches a log line', () => {
     assert.ok(KNOWN_SECRETS.includes(KEY_A));
   });
 
-  test('DHCP face: the "DHCP face serving" line shows the keyed URL as /<key>/jitsi, at start and on reload', async () => {
-    const cap = captureLog('info');
-    const config = parseConfigText(keyedConfig(0), 'k.yaml');
-    const face = new DhcpFace({ config, log: cap.log, listInterfaces: () => [LOOPBACK], checkPortFree: false });
-    await face.start();
-    try {
-      await face.reload(config);
-    } finally {
-      await face.close();
-    }
-    const serving = cap.lines.filter((l) => l['msg'] === 'DHCP face serving');
-    assert.equal(serving.length, 2, 'logged at start and at reload');
-    for (const l of serving) assert.deepEqual(l['urls'], { lo: 'http://127.0.0.1:8667/<key>/jitsi?username=${username}' });
-    assert.ok(!cap.text().includes(KEY_A), `the key is in the log: ${cap.text()}`);
-  });
+  for (const mode of ['in-process', 'thread'] as const) {
+    test(`DHCP face (${mode}): the "DHCP face serving" line shows the keyed URL as /<key>/jitsi, at start and on reload`, async () => {
+      const cap = captureLog('info');
+      const config = parseConfigText(keyedConfig(0), 'k.yaml');
+      const face = new DhcpFace({ config, log: cap.log, checkPortFree: false, ...(mode === 'in-process' ? { listInterfaces: () => [LOOPBACK] } : {}) });
+      assert.equal(face.inThread, mode === 'thread');
+      await face.start();
+      try {
+        await face.reload(config);
+      } finally {
+        await face.close();
+      }
+      const serving = cap.lines.filter((l) => l['msg'] === 'DHCP face serving');
+      assert.equal(serving.length, 2, 'logged at start and at reload');
+      for (const l of serving) assert.deepEqual(l['urls'], { lo: 'http://127.0.0.1:8667/<key>/jitsi?username=${username}' });
+      assert.ok(!cap.text().includes(KEY_A), `the key is in the log: ${cap.text()}`);
+    });
+  }
 
   test('mDNS face: the advertisement lines show TXT path and URL as /<key>/jitsi', async () => {
     const probe = createSocket('udp4');

@@ -46,6 +46,7 @@ export function exitCodeFor(code: ErrorCode): number {
       return ExitCode.Usage;
     case 'PROVD_ERR_DHCP_BIND':
     case 'PROVD_ERR_DHCP_INTERFACE':
+    case 'PROVD_ERR_DHCP_WORKER':
     case 'PROVD_ERR_MDNS_BIND':
     case 'PROVD_ERR_MDNS_INTERFACE':
     case 'PROVD_ERR_MDNS_CONFLICT':

@@ -124,7 +124,7 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
       logUrlKeyFindings(log, next);
     });
   };
-  const onUsr1 = (): void => log.info({ stats: daemon.stats() }, 'counters');
+  const onUsr1 = (): void => void daemon.fetchStats().then((stats) => log.info({ stats }, 'counters'));
   let stop = (_signal: NodeJS.Signals): void => undefined;
   let failed: ProvError | undefined;
   let fail = (err: ProvError): void => void (failed ??= err);

@@ -1,403 +1,345 @@
 /**
- * server.ts: the DHCP face's sockets. decode → rate gate → handle → send; nothing else.
+ * server.ts: DhcpFace, the DHCP face the daemon runs. The socket loop itself is engine.ts.
  *
- * Socket layout (Node's dgram has neither IP_PKTINFO nor SO_BINDTODEVICE):
- *  - one socket on 0.0.0.0:port receives broadcasts (the Jitsi client sends its INFORM to
- *    255.255.255.255:6767; a socket bound to an interface address never sees those);
- *  - one socket per served interface address, same port (SO_REUSEADDR), receives unicasts to
- *    that address and sends every reply for that interface, so a broadcast reply leaves
- *    through the interface the request came in on, with that interface's source address.
- * For a datagram that reached the wildcard socket, the receiving interface is inferred from
- * the source address, then ciaddr, then giaddr (the link the datagram came from is the link a
- * broadcast answer must leave through).
+ * Thread mode (the daemon's): the engine runs in a node:worker_threads Worker of its own
+ * (thread.ts), with its own event loop, so a main loop saturated by the HTTP face or the KDF
+ * queue never delays an ACK (issue 15: DHCP p50 rose to 1.37 s in a cold storm on one loop).
+ * What crosses the boundary, all as structured clones:
+ *  - main → thread: the configuration the face reads (dhcp, http.host/port/tls, the tenants'
+ *    urlKeys: `threadConfig` below, not the whole configuration) at start and on each reload, and
+ *    requests for the counters; the main logger's level, in a SharedArrayBuffer.
+ *  - thread → main: each log line (level, fields, message), written here through the face's pino
+ *    logger, so format, redaction, level and destination are the daemon's; where it serves (port,
+ *    interfaces) after each (re)bind; start and reload outcomes (a ProvError's code and message,
+ *    so a refused reload is refused here exactly as before and the daemon rolls back); the
+ *    counters, every STATS_MS when they changed, on request (fetchStats, which SIGUSR1 uses) and at close.
+ * A log line's timestamp is the time the main thread writes it (late when the main loop is busy).
  *
- * Send path (issue 10, defect 1): a unicast to an address that does not answer ARP waits in
- * the kernel's neighbour queue, charged to the sending socket; once the socket's send buffer
- * is full, libuv keeps every further send in a user-space queue with no bound. So each socket
- * holds at most SEND_QUEUE_MAX waiting replies: beyond that a reply is dropped and counted
- * (`send-dropped:queue-full`), and the episode is logged once when it starts and once when it
- * ends. `acked` counts replies the kernel accepted (the send completed), `send-queued` those that
- * had to wait, `send-error` failed sends, `send-queue-max` the longest queue seen.
+ * A thread that dies (an exception nothing caught, resource limits, terminate) is restarted on
+ * the running configuration after a back-off that doubles per death (RESTART_BASE_MS up to
+ * RESTART_MAX_MS; reset once a thread served STABLE_MS); at MAX_DEATHS deaths without such a
+ * stable spell `onFatal` gets PROVD_ERR_DHCP_WORKER and the daemon exits non-zero so that the
+ * service manager restarts it (src/http/cluster.ts does the same for HTTP workers). A reload
+ * while the thread is down is refused (it would come back on the old configuration).
+ *
+ * In-process mode: a function cannot cross a thread, so when a test injects `listInterfaces` the
+ * engine runs on the caller's event loop, as before issue 15.
  */
-import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
-import { decode, type DhcpMessage } from './codec';
-import { handle, type ServedInterface, type HandlerContext } from './handler';
-import { buildUrlPlan, redactKeys, urlKeysOf, type UrlPlan, type UrlPlanInput } from '../urls/plan';
-import { RateLimiter } from '../limits/ratelimit';
-import { messageTypeName, Opt } from './options';
-import { Op } from './codec';
-import { Episode } from '../episode';
-import { inCidr, formatIPv4, parseIPv4, type Cidr } from '../net/ipv4';
-import { listHostInterfaces, selectInterfaces, type InterfaceLister } from '../net/interfaces';
-import { udpPortHolders } from '../net/udpports';
-import { ProvError, errorMessage } from '../errors';
-import type { DhcpConfig } from './config';
+import { Worker } from 'node:worker_threads';
+import { join } from 'node:path';
+import { DhcpEngine, SEND_QUEUE_MAX, type DhcpFaceConfig, type Served } from './engine';
+import { ProvError, errorMessage, type ErrorCode } from '../errors';
+import type { ServedInterface } from './handler';
+import type { ToThread, FromThread, ThreadData } from './thread';
+import type { InterfaceLister } from '../net/interfaces';
 import type { Face } from '../face';
 import type { Logger } from '../log';
 
-/** RECV_BUFFER asks the kernel for a 4 MiB receive buffer so bursts are not dropped (capped at rmem_max). */
-const RECV_BUFFER = 4 << 20;
-/** REFRESH_MS is how often interface addresses are re-read (hot-plug, DHCP-assigned addresses). */
-const REFRESH_MS = 30_000;
-/**
- * SEND_QUEUE_MAX bounds the replies waiting in one socket's user-space send queue. They only
- * wait when the kernel's send buffer is full, i.e. when replies are stuck (unresolved
- * neighbours); a short queue keeps a real client's ACK seconds, not minutes, behind them.
- */
-export const SEND_QUEUE_MAX = 64;
-/** QUEUE_QUIET_MS: a send-queue episode ends after this long without a dropped reply. */
-const QUEUE_QUIET_MS = 5000;
-
-/**
- * DhcpFaceConfig is the configuration the DHCP face reads: its own section and the inputs of
- * the URL choice (src/urls). The daemon passes the whole configuration, a structural superset.
- */
-export interface DhcpFaceConfig extends UrlPlanInput {
-  readonly dhcp: DhcpConfig;
-}
+export { SEND_QUEUE_MAX, type DhcpFaceConfig };
 
 /** DhcpFaceOptions are the face's dependencies. */
 export interface DhcpFaceOptions {
   readonly config: DhcpFaceConfig;
   readonly log: Logger;
+  /** listInterfaces (tests) replaces the host's interface list; it keeps the engine in-process. */
   readonly listInterfaces?: InterfaceLister;
   /** checkPortFree turns "another process holds the port" into a startup error (default true). */
   readonly checkPortFree?: boolean;
+  /** onFatal is told when the thread keeps dying (PROVD_ERR_DHCP_WORKER); the CLI then exits non-zero. */
+  readonly onFatal?: (err: ProvError) => void;
+  /** restartBaseMs (tests) replaces RESTART_BASE_MS. */
+  readonly restartBaseMs?: number;
 }
 
-interface Bound {
-  readonly port: number;
-  readonly wildcard: Socket;
-  /** tx maps an interface address (uint32) to its socket. */
-  readonly tx: Map<number, Socket>;
-  readonly ifaces: readonly ServedInterface[];
-  /** links are the served interfaces' own subnets (the handler's on-link networks). */
-  readonly links: readonly Cidr[];
-  readonly signature: string;
-}
+/** START_TIMEOUT_MS bounds a thread's start, a reload and a counters request. */
+const START_TIMEOUT_MS = 20_000;
+/** CLOSE_TIMEOUT_MS: a thread that has not exited this long after `close` is terminated. */
+const CLOSE_TIMEOUT_MS = 5_000;
+/** RESTART_BASE_MS / RESTART_MAX_MS: the first restart delay, doubled per death, capped. */
+const RESTART_BASE_MS = 500;
+const RESTART_MAX_MS = 30_000;
+/** STABLE_MS: a thread that served this long resets the back-off and the death count. */
+const STABLE_MS = 60_000;
+/** MAX_DEATHS: this many deaths without a stable spell in between is fatal (onFatal). */
+export const MAX_DEATHS = 5;
+/** LEVEL_POLL_MS: how often the main logger's level is copied for the thread (beside start and reload). */
+const LEVEL_POLL_MS = 250;
+/** LEVEL_HINT_MS: how long a reloaded log.level is shared before the logger has it (a reload the daemon undid). */
+const LEVEL_HINT_MS = 2000;
+/** SILENT is the shared level value for `silent` (pino's is Infinity, which an Int32 cannot hold). */
+const SILENT = 0x7fffffff;
 
-/** answerableSubnets lists the served interfaces' subnets and the configured networks. */
-function answerableSubnets(ifaces: readonly ServedInterface[], plan: UrlPlan): Cidr[] {
-  return [...ifaces.map((i) => i.cidr), ...plan.networks.map((n) => n.cidr)];
-}
-
-interface State {
-  readonly plan: UrlPlan;
-  readonly limiter: RateLimiter;
-  /** relayLimiter is the per-source bucket of requests otherwise limited per client (relayed, or from 0.0.0.0). */
-  readonly relayLimiter: RateLimiter;
-  readonly replyPort: number;
-  readonly config: DhcpFaceConfig;
+/** threadConfig is the part of the configuration the engine reads: what goes to the thread. */
+export function threadConfig(c: DhcpFaceConfig): DhcpFaceConfig {
+  const tenants = Object.fromEntries(Object.entries(c.provisioning?.tenants ?? {}).map(([name, t]) => [name, t.urlKey === undefined ? {} : { urlKey: t.urlKey }]));
+  return {
+    dhcp: c.dhcp,
+    http: { host: c.http.host, port: c.http.port, ...(c.http.tls === undefined ? {} : { tls: true }) },
+    provisioning: { tenants },
+  };
 }
 
 /** DhcpFace is the DHCP responder: DHCPINFORM in, DHCPACK with option 224 out. */
 export class DhcpFace implements Face<DhcpFaceConfig> {
   readonly name = 'dhcp';
   private readonly log: Logger;
-  private readonly listInterfaces: InterfaceLister;
-  private state: State;
-  private bound: Bound | undefined;
-  private refreshTimer: NodeJS.Timeout | undefined;
+  /** engine is set in in-process mode only. */
+  private readonly engine: DhcpEngine | undefined;
+  private config: DhcpFaceConfig;
+  private worker: Worker | undefined;
+  private served: Served | undefined;
+  private lastStats: Record<string, number> = {};
+  private started = false;
   private closed = false;
-  private subnetMemo: { b: Bound | undefined; st: State; subnets: readonly Cidr[] } | undefined;
-  private readonly counters = new Map<string, number>();
-  private readonly queueFull = new Episode(QUEUE_QUIET_MS);
-  private readonly onSent = (err: Error | null): void => {
-    if (err) {
-      this.count('send-error');
-      this.log.debug({ err: errorMessage(err) }, 'reply not sent');
-    } else {
-      this.count('acked'); // the kernel took it: a completed send, not a queued one
-    }
-  };
+  private serving = false;
+  private servingSince = 0;
+  private deaths = 0;
+  private restarts = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private levelTimer: NodeJS.Timeout | undefined;
+  private readonly level = new Int32Array(new SharedArrayBuffer(4));
+  private levelHint: { readonly value: number; readonly until: number } | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, (m: FromThread | undefined) => void>();
 
   constructor(private readonly opts: DhcpFaceOptions) {
     this.log = opts.log;
-    this.listInterfaces = opts.listInterfaces ?? listHostInterfaces;
-    this.state = makeState(opts.config);
+    this.config = opts.config;
+    if (opts.listInterfaces) {
+      this.engine = new DhcpEngine({
+        config: opts.config,
+        log: opts.log,
+        listInterfaces: opts.listInterfaces,
+        ...(opts.checkPortFree === undefined ? {} : { checkPortFree: opts.checkPortFree }),
+      });
+    }
+  }
+
+  /** inThread says whether the sockets run in a worker thread (false: in-process, tests). */
+  get inThread(): boolean {
+    return this.engine === undefined;
+  }
+
+  /** thread is the running worker thread (thread mode; for diagnostics and tests). */
+  get thread(): Worker | undefined {
+    return this.worker;
   }
 
   /** port is the bound UDP port (useful when the config asked for port 0 in tests). */
   get port(): number | undefined {
-    return this.bound?.port;
+    return this.engine ? this.engine.port : this.served?.port;
   }
 
   /** interfaces lists the served interfaces, for logs and tests. */
   get interfaces(): readonly ServedInterface[] {
-    return this.bound?.ifaces ?? [];
+    return this.engine ? this.engine.interfaces : (this.served?.interfaces ?? []);
   }
 
   async start(): Promise<void> {
-    const cfg = this.state.config.dhcp;
-    if (this.opts.checkPortFree !== false && cfg.port !== 0) {
-      const holders = udpPortHolders(cfg.port);
-      if (holders.length > 0) {
-        throw new ProvError('PROVD_ERR_DHCP_BIND', `dhcp.port ${cfg.port}/udp is already in use by another socket (${holders.join(', ')})`);
-      }
+    if (this.engine) return this.engine.start();
+    if (this.started) return;
+    this.started = true;
+    this.copyLevel();
+    this.levelTimer = setInterval(() => this.copyLevel(), LEVEL_POLL_MS);
+    this.levelTimer.unref();
+    try {
+      await this.spawn();
+    } catch (err) {
+      this.stopTimers();
+      this.closed = true;
+      throw err;
     }
-    this.bound = await this.bind(this.state.config);
-    this.logServing();
-    this.refreshTimer = setInterval(() => void this.refresh(), REFRESH_MS);
-    this.refreshTimer.unref();
   }
 
   async reload(config: DhcpFaceConfig): Promise<void> {
-    const next = makeState(config);
-    const want = this.resolveInterfaces(config);
-    const sig = signature(config.dhcp.port, want);
-    if (this.bound && sig !== this.bound.signature) {
-      const fresh = await this.bind(config, want); // throws: old sockets and state stay in place
-      const old = this.bound;
-      this.bound = fresh;
-      await closeBound(old);
+    if (this.engine) return this.engine.reload(config);
+    if (!this.started || this.closed) {
+      this.config = config;
+      return;
     }
-    this.state = next;
-    this.logServing();
+    const w = this.worker;
+    if (!w || !this.serving) {
+      throw new ProvError('PROVD_ERR_DHCP_WORKER', 'the DHCP thread is down (being restarted): reload refused, send SIGHUP again once it serves');
+    }
+    // The daemon sets the new log level right after its faces reload: let the thread post at the
+    // more verbose of the two until the logger has it (or LEVEL_HINT_MS, for a reload undone).
+    const hint = config.log?.level;
+    const hinted = hint === undefined ? undefined : this.log.levels.values[hint];
+    if (hinted !== undefined) {
+      this.levelHint = { value: hinted, until: Date.now() + LEVEL_HINT_MS };
+      this.copyLevel();
+    }
+    const id = this.nextId++;
+    const m = await this.request(w, { t: 'reload', id, config: threadConfig(config) }, id);
+    if (m?.t === 'reload-error') throw new ProvError(asCode(m.code), m.message);
+    if (m?.t !== 'reloaded') throw new ProvError('PROVD_ERR_DHCP_WORKER', `the DHCP thread did not confirm the reload (it died, or did not answer within ${START_TIMEOUT_MS / 1000} s)`);
+    this.config = config;
   }
 
   async close(): Promise<void> {
+    if (this.engine) return this.engine.close();
     if (this.closed) return;
     this.closed = true;
-    if (this.refreshTimer) clearInterval(this.refreshTimer);
-    this.queueFull.stop();
-    const b = this.bound;
-    this.bound = undefined;
-    if (b) await closeBound(b);
+    this.stopTimers();
+    const w = this.worker;
+    this.worker = undefined;
+    this.served = undefined;
+    if (!w) return;
+    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    const killer = setTimeout(() => void w.terminate(), CLOSE_TIMEOUT_MS);
+    w.postMessage({ t: 'close' } satisfies ToThread);
+    await exited;
+    clearTimeout(killer);
   }
 
   stats(): Record<string, number> {
-    const b = this.bound;
-    const queued = b ? [b.wildcard, ...b.tx.values()].reduce((n, s) => n + sendQueueCount(s), 0) : 0;
-    return { ...Object.fromEntries(this.counters), 'send-queue': queued, 'send-queue-bound': SEND_QUEUE_MAX };
+    if (this.engine) return this.engine.stats();
+    return this.restarts > 0 ? { ...this.lastStats, 'thread-restarts': this.restarts } : { ...this.lastStats };
   }
 
-  private count(name: string): void {
-    this.counters.set(name, (this.counters.get(name) ?? 0) + 1);
+  /** fetchStats asks the thread for its counters now (stats() may be up to STATS_MS old). */
+  async fetchStats(): Promise<Record<string, number>> {
+    const w = this.worker;
+    if (this.engine || !w) return this.stats();
+    const id = this.nextId++;
+    await this.request(w, { t: 'stats', id }, id);
+    return this.stats();
   }
 
-  private logServing(): void {
-    const b = this.bound;
-    if (!b) return;
-    this.log.info(
-      {
-        port: b.port,
-        replyPort: this.state.replyPort,
-        interfaces: b.ifaces.map((i) => `${i.name}=${formatIPv4(i.address)}/${i.cidr.prefix}`),
-        // A URL may carry a tenant's provisioning key (dhcp.networks[].tenant): never log it.
-        urls: Object.fromEntries(b.ifaces.map((i) => [i.name, redactKeys(urlFor(this.state, i), urlKeysOf(this.state.config))])),
-      },
-      'DHCP face serving',
-    );
+  /** copyLevel shares the main logger's current level (or a more verbose reload's, see reload) with the thread. */
+  private copyLevel(): void {
+    let v = Number.isFinite(this.log.levelVal) ? this.log.levelVal : SILENT;
+    const h = this.levelHint;
+    if (h) {
+      if (v === h.value || Date.now() >= h.until) this.levelHint = undefined;
+      else v = Math.min(v, h.value);
+    }
+    Atomics.store(this.level, 0, v);
   }
 
-  private resolveInterfaces(config: DhcpFaceConfig): ServedInterface[] {
-    const sel = selectInterfaces(config.dhcp.interfaces, this.listInterfaces());
-    if (!sel.ok) throw new ProvError('PROVD_ERR_DHCP_INTERFACE', `dhcp.interfaces: ${sel.error}`);
-    if (sel.warning) this.log.warn(sel.warning);
-    return sel.interfaces.map((h) => ({ name: h.name, address: h.address, cidr: h.cidr }));
+  private stopTimers(): void {
+    if (this.levelTimer) clearInterval(this.levelTimer);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.levelTimer = undefined;
+    this.restartTimer = undefined;
   }
 
-  private async bind(config: DhcpFaceConfig, ifaces = this.resolveInterfaces(config)): Promise<Bound> {
-    const sockets: Socket[] = [];
-    try {
-      const wildcard = await this.open(null, '0.0.0.0', config.dhcp.port, sockets);
-      const port = wildcard.address().port;
-      const tx = new Map<number, Socket>();
-      for (const iface of ifaces) {
-        if (tx.has(iface.address)) continue;
-        tx.set(iface.address, await this.open(iface, formatIPv4(iface.address), port, sockets));
-      }
-      return { port, wildcard, tx, ifaces, links: ifaces.map((i) => i.cidr), signature: signature(config.dhcp.port, ifaces) };
-    } catch (err) {
-      await Promise.all(sockets.map((s) => closeSocket(s)));
-      if (err instanceof ProvError) throw err;
-      throw new ProvError('PROVD_ERR_DHCP_BIND', `cannot bind dhcp.port ${config.dhcp.port}/udp: ${errorMessage(err)}`, { cause: err });
+  /** onMessage handles every message of the current thread. */
+  private onMessage(m: FromThread): void {
+    switch (m.t) {
+      case 'log':
+        this.log[m.level](m.fields, m.msg);
+        return;
+      case 'bound':
+        this.served = m.served;
+        return;
+      case 'stats':
+      case 'closed':
+        this.lastStats = m.stats;
+        break;
+      default:
+        break;
+    }
+    if ((m.t === 'stats' || m.t === 'reloaded' || m.t === 'reload-error') && m.id !== undefined) {
+      const answer = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      answer?.(m);
     }
   }
 
-  private open(iface: ServedInterface | null, address: string, port: number, sockets: Socket[]): Promise<Socket> {
+  /** spawn starts a thread on the running configuration and resolves once it serves. */
+  private spawn(): Promise<void> {
+    const data: ThreadData = { level: this.level.buffer as SharedArrayBuffer, checkPortFree: this.opts.checkPortFree !== false };
+    const w = new Worker(join(__dirname, 'thread.js'), { workerData: data, name: 'provisiond-dhcp' });
+    this.worker = w;
+    this.serving = false;
+    w.on('message', (m: FromThread) => {
+      if (this.worker === w || m.t === 'log' || m.t === 'closed') this.onMessage(m);
+    });
+    w.on('error', (err) => this.log.error({ err: errorMessage(err) }, 'DHCP thread failed'));
     return new Promise((resolve, reject) => {
-      const s = createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: RECV_BUFFER });
-      sockets.push(s);
-      const onBindError = (err: Error): void => reject(new ProvError('PROVD_ERR_DHCP_BIND', `cannot bind ${address}:${port}/udp: ${errorMessage(err)}`, { cause: err }));
-      s.once('error', onBindError);
-      s.bind({ address, port, exclusive: true }, () => {
-        s.off('error', onBindError);
-        s.on('error', (err) => {
-          this.count('socket-error');
-          this.log.warn({ err: errorMessage(err), address }, 'DHCP socket error');
-        });
-        s.setBroadcast(true);
-        s.on('message', (msg, rinfo) => this.onMessage(iface, msg, rinfo));
-        resolve(s);
-      });
+      const timer = setTimeout(() => fail(new ProvError('PROVD_ERR_DHCP_BIND', `the DHCP thread did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+      const fail = (err: ProvError): void => {
+        cleanup();
+        if (this.worker === w) this.worker = undefined;
+        void w.terminate();
+        reject(err);
+      };
+      const onMessage = (m: FromThread): void => {
+        if (m.t === 'ready') {
+          cleanup();
+          this.serving = true;
+          this.servingSince = Date.now();
+          w.on('exit', (code) => {
+            if (this.worker !== w) return;
+            this.worker = undefined;
+            for (const answer of this.pending.values()) answer(undefined);
+            this.pending.clear();
+            if (!this.closed) this.onDeath(code);
+          });
+          resolve();
+        } else if (m.t === 'start-error') {
+          fail(new ProvError(asCode(m.code), m.message));
+        }
+      };
+      const onExit = (code: number): void => fail(new ProvError('PROVD_ERR_DHCP_WORKER', `the DHCP thread exited during startup (code ${code})`));
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        w.off('message', onMessage);
+        w.off('exit', onExit);
+      };
+      w.on('message', onMessage);
+      w.once('exit', onExit);
+      w.postMessage({ t: 'start', config: threadConfig(this.config) } satisfies ToThread);
     });
   }
 
-  /** onMessage is the whole receive path; nothing thrown here can reach the socket. */
-  private onMessage(via: ServedInterface | null, buf: Buffer, rinfo: RemoteInfo): void {
-    this.count('received');
-    try {
-      const d = decode(buf);
-      if (!d.ok) {
-        this.count(`malformed:${d.error.code}`);
-        this.log.debug({ from: `${rinfo.address}:${rinfo.port}`, bytes: buf.length, reason: d.error.code, detail: d.error.detail }, 'malformed datagram dropped');
-        return;
-      }
-      const m = d.message;
-      const st = this.state;
-      if (m.op !== Op.BootRequest) {
-        this.count('ignored:not-request'); // a reply (another server's, or our own relayed back) costs no token
-        return;
-      }
-      // Relayed clients, and clients with no address yet, share a source address: key them by
-      // hardware address so that one of them flooding cannot silence the others...
-      const perClient = m.giaddr !== 0 || rinfo.address === '0.0.0.0';
-      const verdict = st.limiter.take(perClient ? `hw:${m.chaddr.toString('hex', 0, 16)}` : rinfo.address);
-      if (verdict !== 'allow') {
-        this.count('rate-limited');
-        if (verdict === 'refuse-first') this.log.warn({ from: rinfo.address }, 'DHCP flood from one source: rate-limiting it');
-        return;
-      }
-      // ...and, since a chaddr costs nothing to invent, by source address as well, with a bucket
-      // sized for a relay agent forwarding many clients (dhcp.relayRateLimit).
-      if (perClient) {
-        const v = st.relayLimiter.take(rinfo.address);
-        if (v !== 'allow') {
-          this.count('rate-limited:relay');
-          if (v === 'refuse-first') this.log.warn({ from: rinfo.address }, 'DHCP flood through one relay (or from 0.0.0.0): rate-limiting it');
-          return;
-        }
-      }
-      const source = parseIPv4(rinfo.address) ?? 0;
-      const targets = via ? [via] : this.inferInterfaces(m, source);
-      if (targets.length === 0) {
-        this.count('ignored:not-served');
-        this.log.debug({ from: rinfo.address }, 'request for an interface that is not served');
-        return;
-      }
-      for (const iface of targets) this.answer(m, iface, st, rinfo, source);
-    } catch (err) {
-      this.count('internal-error');
-      this.log.error({ err: errorMessage(err), from: rinfo.address }, 'DHCP request failed');
+  /** onDeath restarts a dead thread after the back-off; too many deaths in a row are fatal. */
+  private onDeath(code: number): void {
+    if (this.serving && Date.now() - this.servingSince >= STABLE_MS) this.deaths = 0;
+    this.serving = false;
+    this.deaths++;
+    const base = this.opts.restartBaseMs ?? RESTART_BASE_MS;
+    const delay = Math.min(RESTART_MAX_MS, base * 2 ** Math.min(this.deaths - 1, 16));
+    this.log.error({ code, deaths: this.deaths, restartInMs: delay }, 'DHCP thread died');
+    if (this.deaths === MAX_DEATHS) {
+      const err = new ProvError('PROVD_ERR_DHCP_WORKER', `the DHCP thread died ${MAX_DEATHS} times without serving ${STABLE_MS / 1000} s in between (see the 'DHCP thread died' lines): the DHCP face is unreliable`);
+      this.log.fatal({ code: err.code, err: err.message }, 'DHCP face dead: exiting so that the service manager restarts the daemon');
+      this.opts.onFatal?.(err);
     }
+    // Not unref'd: with the other faces off, this timer is what keeps the daemon alive until the restart.
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.closed) return;
+      this.spawn().then(
+        () => {
+          this.restarts++;
+          this.log.info({ deaths: this.deaths, port: this.served?.port }, 'DHCP thread restarted');
+        },
+        (err: unknown) => {
+          if (this.closed) return;
+          this.log.error({ err: errorMessage(err) }, 'DHCP thread restart failed');
+          this.onDeath(1);
+        },
+      );
+    }, delay);
   }
 
-  private answer(m: DhcpMessage, iface: ServedInterface, st: State, rinfo: RemoteInfo, source: number): void {
-    const b = this.bound;
-    const ctx: HandlerContext = {
-      plan: st.plan,
-      iface,
-      serverPort: b?.port ?? 0,
-      replyPort: st.replyPort,
-      subnets: this.subnets(b, st),
-      links: b?.links ?? [],
-      source,
-    };
-    const r = handle(m, ctx);
-    if (r.kind === 'ignore') {
-      this.count(r.reason === 'not-inform' ? `ignored:${messageTypeName(m.options.get(Opt.MessageType)?.[0] ?? 0)}` : `ignored:${r.reason}`);
-      if (this.log.isLevelEnabled('debug')) this.log.debug({ from: rinfo.address, reason: r.reason, detail: r.detail }, 'request ignored');
-      return;
-    }
-    const sock = b?.tx.get(iface.address) ?? b?.wildcard;
-    if (!sock) return;
-    const waiting = sendQueueCount(sock);
-    if (waiting >= SEND_QUEUE_MAX) {
-      this.count('send-dropped:queue-full');
-      this.onQueueFull(iface, waiting);
-      return;
-    }
-    if (waiting > 0) this.count('send-queued');
-    if (waiting + 1 > (this.counters.get('send-queue-max') ?? 0)) this.counters.set('send-queue-max', waiting + 1);
-    sock.send(r.packet, r.to.port, r.to.address, this.onSent);
-    if (this.log.isLevelEnabled('debug')) {
-      this.log.debug({ from: rinfo.address, xid: m.xid.toString(16), to: `${r.to.address}:${r.to.port}`, iface: iface.name }, 'DHCPINFORM answered');
-    }
-  }
-
-  /** onQueueFull logs the first dropped reply of an episode and, once it is over, a summary. */
-  private onQueueFull(iface: ServedInterface, waiting: number): void {
-    if (!this.queueFull.hit()) return;
-    this.log.warn(
-      { iface: iface.name, waiting, bound: SEND_QUEUE_MAX },
-      'DHCP replies dropped: send queue full (replies wait for the kernel, e.g. unicasts to addresses that answer no ARP); one line per episode, each drop counted as send-dropped:queue-full',
-    );
-    this.queueFull.watch((ended) => this.log.info({ dropped: ended.events, ms: ended.ms }, 'DHCP send queue drained: replies flow again'));
-  }
-
-  private inferInterfaces(m: DhcpMessage, source: number): readonly ServedInterface[] {
-    const ifaces = this.bound?.ifaces ?? [];
-    if (ifaces.length <= 1) return ifaces;
-    for (const probe of [source, m.ciaddr, m.giaddr]) {
-      if (!probe) continue;
-      const hit = ifaces.find((i) => inCidr(probe, i.cidr));
-      if (hit) return [hit];
-    }
-    // A client with no address on a multi-homed host: answer on every served link;
-    // only the requester matches the xid.
-    return m.ciaddr === 0 && m.giaddr === 0 ? ifaces : [];
-  }
-
-  /** subnets memoises answerableSubnets for the current sockets and state (both swap atomically). */
-  private subnets(b: Bound | undefined, st: State): readonly Cidr[] {
-    const memo = this.subnetMemo;
-    if (memo && memo.b === b && memo.st === st) return memo.subnets;
-    const subnets = b ? answerableSubnets(b.ifaces, st.plan) : [];
-    this.subnetMemo = { b, st, subnets };
-    return subnets;
-  }
-
-  private async refresh(): Promise<void> {
-    if (this.closed || !this.bound) return;
-    try {
-      const want = this.resolveInterfaces(this.state.config);
-      if (signature(this.state.config.dhcp.port, want) === this.bound.signature) return;
-      this.log.info('interface addresses changed; rebinding the DHCP face');
-      await this.reload(this.state.config);
-    } catch (err) {
-      this.log.warn({ err: errorMessage(err) }, 'interface refresh failed; still serving the previous interfaces');
-    }
+  /** request posts a message and waits (bounded) for the answer carrying `id`; undefined on timeout or exit. */
+  private request(w: Worker, msg: ToThread, id: number): Promise<FromThread | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(undefined), START_TIMEOUT_MS);
+      const done = (m: FromThread | undefined): void => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        resolve(m);
+      };
+      this.pending.set(id, done);
+      w.postMessage(msg);
+    });
   }
 }
 
-function makeState(config: DhcpFaceConfig): State {
-  return {
-    plan: buildUrlPlan(config),
-    limiter: new RateLimiter(config.dhcp.rateLimit),
-    relayLimiter: new RateLimiter(config.dhcp.relayRateLimit),
-    replyPort: config.dhcp.replyPort,
-    config,
-  };
-}
-
-function urlFor(st: State, iface: ServedInterface): string {
-  return (st.plan.networks.find((n) => inCidr(iface.address, n.cidr))?.url ?? st.plan.url ?? st.plan.defaultUrl(iface.address)).toString('utf8');
-}
-
-/** sendQueueCount is how many replies wait in a socket's user-space queue (0 once it is closed). */
-function sendQueueCount(s: Socket): number {
-  try {
-    return s.getSendQueueCount();
-  } catch {
-    return 0; // not bound or already closed
-  }
-}
-
-function signature(port: number, ifaces: readonly ServedInterface[]): string {
-  return `${port}|${ifaces.map((i) => `${i.name}=${i.address}/${i.cidr.prefix}`).join(',')}`;
-}
-
-function closeSocket(s: Socket): Promise<void> {
-  return new Promise((resolve) => {
-    try {
-      s.close(() => resolve());
-    } catch {
-      resolve(); // already closed
-    }
-  });
-}
-
-async function closeBound(b: Bound): Promise<void> {
-  await Promise.all([b.wildcard, ...b.tx.values()].map((s) => closeSocket(s)));
+function asCode(code: string): ErrorCode {
+  return code.startsWith('PROVD_ERR_') ? (code as ErrorCode) : 'PROVD_ERR_INTERNAL';
 }
