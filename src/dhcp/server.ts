@@ -97,7 +97,8 @@ export class DhcpFace implements Face<DhcpFaceConfig> {
   private restarts = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private levelTimer: NodeJS.Timeout | undefined;
-  private readonly level = new Int32Array(new SharedArrayBuffer(4));
+  /** level: [0] the main logger's level value, [1] the thread's log lines written here so far (the thread bounds what is in flight). */
+  private readonly level = new Int32Array(new SharedArrayBuffer(8));
   private levelHint: { readonly value: number; readonly until: number } | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, (m: FromThread | undefined) => void>();
@@ -228,6 +229,7 @@ export class DhcpFace implements Face<DhcpFaceConfig> {
   private onMessage(m: FromThread): void {
     switch (m.t) {
       case 'log':
+        Atomics.add(this.level, 1, 1);
         this.log[m.level](m.fields, m.msg);
         return;
       case 'bound':
@@ -249,6 +251,7 @@ export class DhcpFace implements Face<DhcpFaceConfig> {
 
   /** spawn starts a thread on the running configuration and resolves once it serves. */
   private spawn(): Promise<void> {
+    Atomics.store(this.level, 1, 0); // a new thread counts its lines from zero
     const data: ThreadData = { level: this.level.buffer as SharedArrayBuffer, checkPortFree: this.opts.checkPortFree !== false };
     const w = new Worker(join(__dirname, 'thread.js'), { workerData: data, name: 'provisiond-dhcp' });
     this.worker = w;

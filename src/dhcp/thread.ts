@@ -18,7 +18,7 @@ export type ThreadLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** ThreadData is the worker's workerData. */
 export interface ThreadData {
-  /** level holds one Int32: the main logger's level value (pino's: debug 20 … error 50; silent = 2^31-1). */
+  /** level holds two Int32s: [0] the main logger's level value (pino's: debug 20 … error 50; silent = 2^31-1), [1] the lines the main thread has written (bounds those in flight). */
   readonly level: SharedArrayBuffer;
   readonly checkPortFree: boolean;
 }
@@ -44,6 +44,8 @@ export type FromThread =
 /** LEVEL_VALUES are pino's values of the levels the engine uses. */
 export const LEVEL_VALUES: Readonly<Record<ThreadLevel, number>> = { debug: 20, info: 30, warn: 40, error: 50 };
 
+/** LOG_IN_FLIGHT bounds the log lines posted and not yet written by the main thread. */
+const LOG_IN_FLIGHT = 1000;
 /** STATS_MS: how often the counters are posted to the main thread (only when they changed). */
 export const STATS_MS = 1000;
 
@@ -51,10 +53,26 @@ function run(port: NonNullable<typeof parentPort>, data: ThreadData): void {
   const level = new Int32Array(data.level);
   const post = (m: FromThread): void => port.postMessage(m);
   const enabled = (l: ThreadLevel): boolean => LEVEL_VALUES[l] >= Atomics.load(level, 0);
+  // Lines in flight (posted, not yet written by the main thread) are bounded: while the main
+  // thread is blocked, lines beyond LOG_IN_FLIGHT are dropped and counted, and one line says how
+  // many once it writes again. Answers never wait for a log line either way.
+  let posted = 0;
+  let dropped = 0;
   const line =
     (l: ThreadLevel) =>
     (fields: LogFields, msg: string): void => {
-      if (enabled(l)) post({ t: 'log', level: l, fields, msg });
+      if (!enabled(l)) return;
+      if (posted - Atomics.load(level, 1) >= LOG_IN_FLIGHT) {
+        dropped++;
+        return;
+      }
+      if (dropped > 0) {
+        posted++;
+        post({ t: 'log', level: 'warn', fields: { dropped }, msg: 'DHCP log lines dropped while the main thread was busy (answers were not delayed)' });
+        dropped = 0;
+      }
+      posted++;
+      post({ t: 'log', level: l, fields, msg });
     };
   const log: DhcpLog = { isLevelEnabled: enabled, debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
 
