@@ -278,7 +278,7 @@ describe('render cache key', () => {
 
   test('values without a stable JSON are refused', () => {
     for (const bad of [Number.NaN, Infinity, new Date(0), new Map(), () => 1]) {
-      assert.throws(() => renderCacheKey({ ...BASE, context: { x: bad } }), /PROVD_ERR_TEMPLATE|finite|plain|JSON-like/);
+      assert.throws(() => renderCacheKey({ ...BASE, context: { x: bad } }), /PROVD_ERR_TEMPLATE|finite|plain|JSON value/);
     }
   });
 });

@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ProvError } from '../errors';
+import { JsonShapeError, canonicalJson as canonicalText } from '../json';
 
 /** CACHE_KEY_VERSION changes when what the key covers changes (old keys then never match). */
 export const CACHE_KEY_VERSION = 1;
@@ -30,28 +31,14 @@ export interface CacheKeyInput {
   readonly context: unknown;
 }
 
-/** canonicalJson writes a JSON-like value with sorted keys; refuses what has no stable JSON. */
+/** canonicalJson writes a JSON-like value with sorted keys (undefined keys left out); refuses what has no stable JSON. */
 export function canonicalJson(value: unknown, path = 'value'): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string' || typeof value === 'boolean') return JSON.stringify(value);
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new ProvError('PROVD_ERR_TEMPLATE', `${path} is not a finite number`);
-    return JSON.stringify(value);
+  try {
+    return canonicalText(value, path, 'skip');
+  } catch (err) {
+    if (err instanceof JsonShapeError) throw new ProvError('PROVD_ERR_TEMPLATE', err.message);
+    throw err;
   }
-  if (Array.isArray(value)) return `[${value.map((v: unknown, i) => canonicalJson(v, `${path}[${i}]`)).join(',')}]`;
-  if (typeof value === 'object') {
-    const proto: unknown = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) throw new ProvError('PROVD_ERR_TEMPLATE', `${path} is not a plain object`);
-    const src = value as Record<string, unknown>;
-    const parts: string[] = [];
-    for (const k of Object.keys(src).sort()) {
-      const v = src[k];
-      if (v === undefined) continue;
-      parts.push(`${JSON.stringify(k)}:${canonicalJson(v, `${path}.${k}`)}`);
-    }
-    return `{${parts.join(',')}}`;
-  }
-  throw new ProvError('PROVD_ERR_TEMPLATE', `${path} is a ${typeof value}, not a JSON-like value`);
 }
 
 /** renderCacheKey gives the sha256 hex key of a rendered document's inputs. */

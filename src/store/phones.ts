@@ -8,8 +8,9 @@
  * are refused with PROVD_ERR_PHONE_STORE before anything is written.
  */
 import type Database from 'better-sqlite3';
-import type { PhoneConfigInput, PhoneConfigRole, PhoneFilter, PhoneInput, PhoneJson, PhoneJsonMap, PhonePatch, PhoneRepository, PhoneSighting, PhoneSightingAt, StoredPhone, StoredPhoneConfig } from './repository';
+import type { PhoneConfigInput, PhoneConfigRole, PhoneFilter, PhoneInput, PhoneJsonMap, PhonePatch, PhoneRepository, PhoneSighting, PhoneSightingAt, StoredPhone, StoredPhoneConfig } from './repository';
 import { ProvError } from '../errors';
+import { JsonShapeError, canonicalJson as canonicalText } from '../json';
 
 /** Guard runs a statement, turning another process's lock into StoreBusyError (sqlite.ts). */
 export type Guard = <T>(what: string, f: () => T) => T;
@@ -34,19 +35,12 @@ export function phoneMac(s: string): string {
 
 /** canonicalJson writes JSON with every object's keys sorted; non-JSON values (NaN, undefined, dates) are refused. */
 export function canonicalJson(v: unknown): string {
-  return JSON.stringify(canonical(v, '$'));
-}
-
-function canonical(v: unknown, path: string): PhoneJson {
-  if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
-  if (typeof v === 'number') return Number.isFinite(v) ? v : refuse(`${path}: ${String(v)} is not a JSON number`);
-  if (Array.isArray(v)) return v.map((x: unknown, i) => canonical(x, `${path}[${i}]`));
-  if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
-    const out: Record<string, PhoneJson> = {};
-    for (const k of Object.keys(v).sort()) out[k] = canonical((v as Record<string, unknown>)[k], `${path}.${k}`);
-    return out;
+  try {
+    return canonicalText(v, '$', 'refuse');
+  } catch (err) {
+    if (err instanceof JsonShapeError) return refuse(err.message);
+    throw err;
   }
-  return refuse(`${path}: a ${typeof v === 'object' ? 'non-plain object' : typeof v} is not a JSON value`);
 }
 
 function parseMap(json: string): PhoneJsonMap {

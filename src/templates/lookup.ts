@@ -33,6 +33,7 @@ import nunjucks from 'nunjucks';
 import { statSync, readFileSync } from 'node:fs';
 import { join, posix, resolve, sep } from 'node:path';
 import { ProvError, errorMessage } from '../errors';
+import { JsonShapeError, canonicalValue } from '../json';
 import { NUNJUCKS_OPTIONS } from './templates';
 
 /** TemplateRoot is one directory of the chain; `label` names it in results and errors. */
@@ -126,21 +127,12 @@ export function templateChain(file: string, model: string | undefined): readonly
  * string, finite number, boolean, null, undefined, array and plain object is refused.
  */
 export function stableContext(value: unknown, path = 'context'): unknown {
-  if (value === null || value === undefined || typeof value === 'string' || typeof value === 'boolean') return value;
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new ProvError('PROVD_ERR_TEMPLATE', `${path} is not a finite number`);
-    return value;
+  try {
+    return canonicalValue(value, path, 'keep');
+  } catch (err) {
+    if (err instanceof JsonShapeError) throw new ProvError('PROVD_ERR_TEMPLATE', err.message);
+    throw err;
   }
-  if (Array.isArray(value)) return value.map((v, i) => stableContext(v, `${path}[${i}]`));
-  if (typeof value === 'object') {
-    const proto: unknown = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) throw new ProvError('PROVD_ERR_TEMPLATE', `${path} is not a plain object (its text would not be byte-stable)`);
-    const src = value as Record<string, unknown>;
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(src).sort()) out[k] = stableContext(src[k], `${path}.${k}`);
-    return out;
-  }
-  throw new ProvError('PROVD_ERR_TEMPLATE', `${path} is a ${typeof value}, not a JSON-like value`);
 }
 
 /** Located is where a name is found now, with the file's stamp. */
