@@ -2,9 +2,10 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hashPassword, parseHash, verifyPassword } from '../src/identity/passwords';
+import { defaultKdfThreads, hashPassword, kdfState, parseHash, setKdfThreads, verifyPassword } from '../src/identity/passwords';
+import { TenantAccess } from '../src/identity/access';
 import { CredentialCache, fingerprintOf } from '../src/identity/credcache';
 import { Authenticator, UserDirectory } from '../src/identity/auth';
 import { parseConfigText } from '../src/config/load';
@@ -169,6 +170,40 @@ describe('authenticator: KDF off the event loop, single flight, bounded queue, u
       assert.ok(ticks >= 3, `only ${ticks} timer ticks during two scrypt runs`);
     } finally {
       s.close();
+    }
+  });
+});
+
+describe('the KDF gate: at most kdfThreads scrypt runs at once', () => {
+  test('with 1, three hashes run one after the other (the others wait in order); raising the limit starts the waiting ones', async () => {
+    const before = kdfState().limit;
+    try {
+      setKdfThreads(1);
+      const runs = [hashPassword('a', 10), hashPassword('b', 10), hashPassword('c', 10)];
+      assert.deepEqual(kdfState(), { limit: 1, running: 1, waiting: 2 });
+      setKdfThreads(3);
+      assert.deepEqual(kdfState(), { limit: 3, running: 3, waiting: 0 });
+      await Promise.all(runs);
+      assert.deepEqual(kdfState(), { limit: 3, running: 0, waiting: 0 });
+      setKdfThreads(1);
+      const again = [hashPassword('d', 10), hashPassword('e', 10)];
+      assert.equal(kdfState().waiting, 1);
+      const hashes = await Promise.all(again);
+      assert.ok(hashes.every((h) => parseHash(h).ok));
+      assert.deepEqual(kdfState(), { limit: 1, running: 0, waiting: 0 });
+    } finally {
+      setKdfThreads(before);
+    }
+  });
+
+  test('the default leaves one core to the discovery faces (cores - 1, at least 1); the configuration sets it', () => {
+    assert.equal(defaultKdfThreads(), Math.max(1, availableParallelism() - 1));
+    const before = kdfState().limit;
+    try {
+      void new TenantAccess(parseConfigText('provisioning:\n  passwords: {kdfThreads: 5}\n  tenants:\n    t.example: {}\n', 't.yaml').provisioning, { log: createLogger('silent') });
+      assert.equal(kdfState().limit, 5);
+    } finally {
+      setKdfThreads(before);
     }
   });
 });

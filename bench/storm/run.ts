@@ -415,7 +415,8 @@ async function main(): Promise<void> {
         `provisioning:\n  defaultDomain: example.com\n  passwords: {scryptCost: ${o.cost}, cacheSize: ${Math.max(DEFAULTS.provisioning.passwords.cacheSize, o.n)}}\n  tenants:\n    example.com:\n      users:\n${users.join('\n')}\n` +
         `      rules:\n        - subject: default\n          properties:\n            net.java.sip.communicator.impl.protocol.sip.acc1: acc1\n            ${USER_PROPERTY}: "${USER_TEMPLATE}"\n`,
     );
-    const d = t.spawn([process.execPath, MAIN, 'run', '--config', cfg]);
+    // PROVISIOND=path/to/main.js runs another build of the daemon (a before/after comparison).
+    const d = t.spawn([process.execPath, process.env['PROVISIOND'] ?? MAIN, 'run', '--config', cfg]);
     const started = await d.waitFor((x) => x.includes('"msg":"provisiond started"'), 600_000);
     if (!started) throw new Error(`provisiond did not start:\n${d.lines.join('\n')}`);
     const startupS = Math.round((started.at - d.started) / 100) / 10;

@@ -13,6 +13,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Authenticator, UserDirectory, type AuthState, type UserRecord } from './auth';
 import { CredentialCache } from './credcache';
+import { defaultKdfThreads, setKdfThreads } from './passwords';
 import { KeyRing } from './keys';
 import { strategyOf, type AuthStrategy, type IdentityConfig } from './config';
 import { identify, type Params } from '../devices/request';
@@ -119,6 +120,7 @@ export class TenantAccess {
         }),
       });
     }
+    setKdfThreads(cfg.passwords.kdfThreads ?? defaultKdfThreads());
     // A reload passes the previous AuthState: the cache (resized) and the counters carry over.
     const cacheOpts = { ttlMs: cfg.passwords.cacheTtl * 1000, maxEntries: cfg.passwords.cacheSize };
     deps.auth?.cache.configure(cacheOpts);

@@ -72,6 +72,11 @@ const passwords = z.strictObject({
   cacheSize: z.number().int().min(0).max(1_000_000).default(10_000),
   /** maxPendingVerifications: KDF runs queued at once; beyond it requests get 429. */
   maxPendingVerifications: z.number().int().min(1).max(100_000).default(64),
+  /**
+   * kdfThreads: scrypt runs at once in one process; unset: the host's cores minus one (at least
+   * one), so that the discovery faces keep a core under a storm of logins.
+   */
+  kdfThreads: z.number().int().min(1).max(64).optional(),
 });
 
 /** identityShape: the section's identity keys outside the tenants (mounted first, in this order). */
