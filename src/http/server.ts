@@ -812,6 +812,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
       const a = await handleProvisioning(info, deps);
       this.count(`status:${a.status}`);
       if (a.result?.cached === true) this.count('auth-cached');
+      if (a.result?.reused === true) this.count('document-reused');
       if (a.status !== 200 || a.inventoryError !== undefined || a.notRecorded !== undefined || this.log.isLevelEnabled('debug')) this.logRequest(info, url, q, a, t0);
       void reply.code(a.status).headers(a.headers).send(a.body);
     };
