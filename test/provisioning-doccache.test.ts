@@ -31,12 +31,21 @@ describe('templates know what they read (the document cache key)', () => {
     assert.equal(t.template.reads, null);
   });
 
-  test('DocumentCache is bounded: the oldest entry goes first; size 0 keeps nothing', () => {
+  test('DocumentCache is bounded in entries and bytes: the oldest entry goes first; size 0 keeps nothing', () => {
     const c = new DocumentCache(2);
     for (const k of ['a', 'b', 'c']) c.set(k, { body: k, lines: [] });
     assert.equal(c.size, 2);
     assert.equal(c.get('a'), undefined);
     assert.equal(c.get('c')?.body, 'c');
+    const small = new DocumentCache(100, 400);
+    for (const k of ['k1', 'k2', 'k3', 'k4']) small.set(k, { body: 'x'.repeat(40), lines: [] }); // 84 bytes each
+    assert.equal(small.size, 4);
+    small.set('k5', { body: 'x'.repeat(40), lines: [] }); // 5 × 84 > 400: k1 goes
+    assert.equal(small.size, 4);
+    assert.equal(small.get('k1'), undefined);
+    assert.ok(small.weight <= 400);
+    small.set('big', { body: 'b'.repeat(100), lines: [] }); // over a quarter of maxBytes: not kept
+    assert.equal(small.get('big'), undefined);
     const off = new DocumentCache(0);
     off.set('a', { body: 'a', lines: [] });
     assert.equal(off.size, 0);

@@ -15,7 +15,10 @@
  * anything but a 200. Only requests that passed every access check reach it (engine.ts), so a
  * hit never skips authentication.
  *
- * Bounded: at most maxEntries documents; the oldest entry goes first (insertion order).
+ * Bounded: at most maxEntries documents and maxBytes of keys and bodies together (a template
+ * may read a parameter the client chooses, so a key can be as long as the body limit allows);
+ * the oldest entry goes first (insertion order). A document larger than a quarter of maxBytes is
+ * not kept.
  */
 import type { RenderContext } from '../templates/context';
 import type { ContextPath } from '../templates/templates';
@@ -25,6 +28,8 @@ import type { Resolution } from './rules';
 
 /** DEFAULT_DOCUMENT_CACHE_SIZE: documents kept per configuration (≈ 1-2 KB each). */
 export const DEFAULT_DOCUMENT_CACHE_SIZE = 4096;
+/** DEFAULT_DOCUMENT_CACHE_BYTES bounds the keys and bodies kept (UTF-16 code units × 2). */
+export const DEFAULT_DOCUMENT_CACHE_BYTES = 16 * 1024 * 1024;
 
 /** CachedDocument is one rendered document, shared (read-only) by every request it answers. */
 export interface CachedDocument {
@@ -84,13 +89,22 @@ export function documentKey(tenant: string, rec: UserRecord | null, urlKey: stri
 /** DocumentCache holds rendered documents by documentKey, bounded, oldest out first. */
 export class DocumentCache {
   private readonly docs = new Map<string, CachedDocument>();
+  private bytes = 0;
   hits = 0;
   misses = 0;
 
-  constructor(readonly maxEntries: number = DEFAULT_DOCUMENT_CACHE_SIZE) {}
+  constructor(
+    readonly maxEntries: number = DEFAULT_DOCUMENT_CACHE_SIZE,
+    readonly maxBytes: number = DEFAULT_DOCUMENT_CACHE_BYTES,
+  ) {}
 
   get size(): number {
     return this.docs.size;
+  }
+
+  /** weight is what an entry holds, in bytes (strings counted at two bytes a code unit). */
+  get weight(): number {
+    return this.bytes;
   }
 
   get(key: string): CachedDocument | undefined {
@@ -101,11 +115,15 @@ export class DocumentCache {
   }
 
   set(key: string, doc: CachedDocument): void {
-    if (this.maxEntries <= 0) return;
-    if (this.docs.size >= this.maxEntries) {
-      const oldest = this.docs.keys().next();
-      if (oldest.done !== true) this.docs.delete(oldest.value);
+    const w = 2 * (key.length + doc.body.length);
+    if (this.maxEntries <= 0 || w > this.maxBytes / 4 || this.docs.has(key)) return;
+    while (this.docs.size > 0 && (this.docs.size >= this.maxEntries || this.bytes + w > this.maxBytes)) {
+      const oldest = this.docs.entries().next();
+      if (oldest.done === true) break;
+      this.docs.delete(oldest.value[0]);
+      this.bytes -= 2 * (oldest.value[0].length + oldest.value[1].body.length);
     }
     this.docs.set(key, doc);
+    this.bytes += w;
   }
 }
