@@ -154,6 +154,14 @@ function nextRequestId(): string {
   return `${reqPrefix}-${seq.toString(36)}`;
 }
 
+/** STATUS_KEYS: the `status:NNN` counter names, made once (not a new string per request). */
+const STATUS_KEYS = new Map<number, string>();
+function statusKey(status: number): string {
+  let k = STATUS_KEYS.get(status);
+  if (k === undefined) STATUS_KEYS.set(status, (k = `status:${status}`));
+  return k;
+}
+
 /**
  * readDirect reads a request body whose Content-Length was checked against http.bodyLimit (Node's
  * parser stops at Content-Length); undefined when the request is cut short.
@@ -162,13 +170,14 @@ function readDirect(req: IncomingMessage): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
     let first: Buffer | undefined;
     let chunks: Buffer[] | undefined;
+    // `on`, not `once` (no wrapper per listener); a second resolve is a no-op.
     req.on('data', (c: Buffer) => {
       if (first === undefined) first = c;
       else (chunks ??= [first]).push(c);
     });
-    req.once('end', () => resolve(chunks !== undefined ? Buffer.concat(chunks) : (first ?? Buffer.alloc(0))));
-    req.once('error', () => resolve(undefined));
-    req.once('aborted', () => resolve(undefined));
+    req.on('end', () => resolve(chunks !== undefined ? Buffer.concat(chunks) : (first ?? Buffer.alloc(0))));
+    req.on('error', () => resolve(undefined));
+    req.on('aborted', () => resolve(undefined));
   });
 }
 
@@ -829,7 +838,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
         key: (request.params as { key?: string } | undefined)?.key,
       };
       const a = await handleProvisioning(info, deps);
-      this.count(`status:${a.status}`);
+      this.count(statusKey(a.status));
       if (a.result?.cached === true) this.count('auth-cached');
       if (a.result?.reused === true) this.count('document-reused');
       if (a.status !== 200 || a.inventoryError !== undefined || a.notRecorded !== undefined || this.log.isLevelEnabled('debug')) this.logRequest(info, url, q, a, t0);
@@ -947,7 +956,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
         key: undefined,
       };
       const a = await handleProvisioning(info, deps);
-      this.count(`status:${a.status}`);
+      this.count(statusKey(a.status));
       this.count('direct');
       if (a.result?.cached === true) this.count('auth-cached');
       if (a.result?.reused === true) this.count('document-reused');
