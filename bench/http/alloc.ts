@@ -12,13 +12,17 @@
  *   inject    fastify's inject(): routing, the body parser, handler, reply (no socket)
  *   loopback  CONNS keep-alive connections on the loopback, one request in flight on each, from a
  *             minimal client in this process (a fixed request Buffer; replies are only counted)
+ *   floor     the same client against a bare node:http server in this process answering the
+ *             same document bytes and headers: what Node's HTTP and the loopback cost alone
  * Bytes per request are the growth of V8's used heap over a window with no garbage collection
  * (the young generation is made large enough with the flags above; a window that saw a GC says
  * so and is not used). Run it on a quiet box; it is seconds of load, not a throughput bench.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
@@ -64,7 +68,7 @@ async function window(layer: string, n: number, fn: (n: number) => Promise<void>
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 3000);
   const conns = Number(process.argv[3] ?? 50);
-  const layers = (process.argv[4] ?? 'engine,inject,loopback').split(',');
+  const layers = (process.argv[4] ?? 'engine,inject,loopback,floor').split(',');
   if (!(n > 0 && n <= 1_000_000 && conns > 0 && conns <= 1000)) throw new Error('usage: alloc.js [N <= 1e6] [CONNS <= 1000]');
   const dir = mkdtempSync(join(tmpdir(), 'provisiond-alloc-'));
   try {
@@ -98,13 +102,23 @@ async function main(): Promise<void> {
       }
     };
     const request = Buffer.from(`POST /jitsi HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`);
-    const sockets: Socket[] = await Promise.all(
-      Array.from({ length: conns }, () => new Promise<Socket>((res, rej) => {
-        const s = connect(port, '127.0.0.1', () => res(s));
-        s.once('error', rej);
-        s.setNoDelay(true);
-      })),
-    );
+    const open = (p: number): Promise<Socket[]> =>
+      Promise.all(
+        Array.from({ length: conns }, () => new Promise<Socket>((res, rej) => {
+          const s = connect(p, '127.0.0.1', () => res(s));
+          s.once('error', rej);
+          s.setNoDelay(true);
+        })),
+      );
+    const doc = first.body;
+    const bare = createServer((req, res) => {
+      req.on('data', () => undefined);
+      req.on('end', () => res.writeHead(200, ['content-type', 'text/plain; charset=ISO-8859-1', 'cache-control', 'no-store', 'content-length', String(doc.length)]).end(doc));
+    });
+    await new Promise<void>((r) => bare.listen(0, '127.0.0.1', r));
+    const faceSockets = await open(port);
+    const bareSockets = await open((bare.address() as AddressInfo).port);
+    let sockets = faceSockets;
     // One reply = one `HTTP/1.1 ` status line; the document fits one segment on the loopback, so
     // counting reply chunks that start with it is enough here (checked: every reply is a 200).
     const loopRun = async (k: number): Promise<void> => {
@@ -133,12 +147,14 @@ async function main(): Promise<void> {
     };
 
     const out: Sample[] = [];
-    for (const [layer, fn] of [['engine', engineRun], ['inject', injectRun], ['loopback', loopRun]] as const) {
+    for (const [layer, fn] of [['engine', engineRun], ['inject', injectRun], ['loopback', loopRun], ['floor', loopRun]] as const) {
       if (!layers.includes(layer)) continue;
+      sockets = layer === 'floor' ? bareSockets : faceSockets;
       await fn(Math.min(n, 2000)); // warm-up (JIT)
       out.push(await window(layer, n, fn));
     }
-    for (const s of sockets) s.destroy();
+    for (const s of [...faceSockets, ...bareSockets]) s.destroy();
+    bare.close();
     await face.close();
     store.close();
     process.stdout.write(`node ${process.version}, N=${n}, ${conns} connections (loopback), body ${JSON.stringify(BODY)}, document ${first.body.length} bytes\n`);
