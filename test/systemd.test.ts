@@ -20,7 +20,7 @@ describe('systemd unit', () => {
     has('Restart=on-failure');
     has('ExecReload=/bin/kill -HUP $MAINPID');
     has('CapabilityBoundingSet=');
-    assert.match(text, /^ExecStart=\S+node \S+main\.js run --config \$\{CONFIGURATION_DIRECTORY\}\/provisiond\.yaml$/m);
+    assert.match(text, /^ExecStart=\S+node (--[a-z-]+=\d+ )*\S+main\.js run --config \$\{CONFIGURATION_DIRECTORY\}\/provisiond\.yaml$/m);
   });
 
   const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });

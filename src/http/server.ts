@@ -17,6 +17,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readTls, type TlsMaterial } from './tls';
 import { handleProvisioning, type HandlerDeps, type HttpAnswer, type HttpRequestInfo } from './handler';
 import { Engine } from '../jitsi/engine';
@@ -152,6 +153,33 @@ const reqPrefix = randomBytes(3).toString('hex');
 function nextRequestId(): string {
   seq = (seq + 1) % Number.MAX_SAFE_INTEGER;
   return `${reqPrefix}-${seq.toString(36)}`;
+}
+
+/** STATUS_KEYS: the `status:NNN` counter names, made once (not a new string per request). */
+const STATUS_KEYS = new Map<number, string>();
+function statusKey(status: number): string {
+  let k = STATUS_KEYS.get(status);
+  if (k === undefined) STATUS_KEYS.set(status, (k = `status:${status}`));
+  return k;
+}
+
+/**
+ * readDirect reads a request body whose Content-Length was checked against http.bodyLimit (Node's
+ * parser stops at Content-Length); undefined when the request is cut short.
+ */
+function readDirect(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    let first: Buffer | undefined;
+    let chunks: Buffer[] | undefined;
+    // `on`, not `once` (no wrapper per listener); a second resolve is a no-op.
+    req.on('data', (c: Buffer) => {
+      if (first === undefined) first = c;
+      else (chunks ??= [first]).push(c);
+    });
+    req.on('end', () => resolve(chunks !== undefined ? Buffer.concat(chunks) : (first ?? Buffer.alloc(0))));
+    req.on('error', () => resolve(undefined));
+    req.on('aborted', () => resolve(undefined));
+  });
 }
 
 /** HttpFace serves the provisioning endpoints. */
@@ -806,8 +834,9 @@ export class HttpFace implements Face<HttpFaceConfig> {
         key: (request.params as { key?: string } | undefined)?.key,
       };
       const a = await handleProvisioning(info, deps);
-      this.count(`status:${a.status}`);
+      this.count(statusKey(a.status));
       if (a.result?.cached === true) this.count('auth-cached');
+      if (a.result?.reused === true) this.count('document-reused');
       if (a.status !== 200 || a.inventoryError !== undefined || a.notRecorded !== undefined || this.log.isLevelEnabled('debug')) this.logRequest(info, url, q, a, t0);
       void reply.code(a.status).headers(a.headers).send(a.body);
     };
@@ -850,7 +879,100 @@ export class HttpFace implements Face<HttpFaceConfig> {
       this.log.error({ reqId: String(request.id), err: error.message, code: error.code }, 'HTTP request failed');
       void reply.code(500).header('content-type', 'text/plain; charset=utf-8').send(`internal error (request id ${String(request.id)})\n`);
     });
+    this.bypass(app);
     return app;
+  }
+
+  /**
+   * bypass answers POST /jitsi (the Jitsi client's request, with or without a query) on the HTTP
+   * server's 'request' event, before fastify sees it (issue 15: fastify's request and reply
+   * objects, routing, hooks and content-type parser were the largest share of the allocation
+   * per request after our own code). It is the same handler with the same answer, headers,
+   * counters and log lines. Every other request goes to fastify unchanged, and so does this one
+   * when its body is chunked or over http.bodyLimit (fastify's 413), while the face closes
+   * (fastify's 503) or while a moved-away listener drains (fastify's `connection: close`).
+   */
+  private bypass(app: FastifyInstance): void {
+    const server = app.server as unknown as { listeners(e: 'request'): unknown[]; removeAllListeners(e: 'request'): void; on(e: 'request', l: (req: IncomingMessage, res: ServerResponse) => void): void };
+    const listeners = server.listeners('request');
+    const first = listeners[0];
+    if (listeners.length !== 1 || typeof first !== 'function') return; // not the fastify we know: leave it alone
+    const viaFastify = first as (req: IncomingMessage, res: ServerResponse) => void;
+    server.removeAllListeners('request');
+    server.on('request', (req, res) => {
+      if (this.direct(app, req)) void this.serveDirect(app, req, res);
+      else viaFastify(req, res);
+    });
+  }
+
+  /** direct tells whether bypass answers this request itself. */
+  private direct(app: FastifyInstance, req: IncomingMessage): boolean {
+    if (req.method !== 'POST' || this.closed || this.deps === undefined || this.drainingApps.has(app)) return false;
+    const url = req.url ?? '';
+    if (url !== PATHS.jitsi && !url.startsWith(`${PATHS.jitsi}?`)) return false;
+    const len = req.headers['content-length'];
+    if (len === undefined || len === '' || req.headers['transfer-encoding'] !== undefined) return false;
+    const n = Number(len);
+    return Number.isSafeInteger(n) && n >= 0 && n <= this.config.http.bodyLimit;
+  }
+
+  /** serveDirect is `serve` (buildApp) on Node's own request and response. */
+  private async serveDirect(app: FastifyInstance, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const t0 = performance.now();
+    const requestId = nextRequestId();
+    const text = 'text/plain; charset=utf-8';
+    try {
+      const deps = this.deps;
+      if (!deps) throw new Error('HTTP face has no configuration');
+      const body = await readDirect(req);
+      if (body === undefined) {
+        // cut short (as readBody's 400): the client is usually gone
+        this.count('status:400');
+        const b = 'malformed request (FST_ERR_CTP_INVALID_CONTENT_LENGTH)\n';
+        res.writeHead(400, ['content-type', text, 'content-length', String(b.length)]).end(b);
+        return;
+      }
+      const socket = req.socket;
+      const ip = socket.destroyed ? undefined : clientAddress(socket.remoteAddress, req.headers['x-forwarded-for'], this.proxies);
+      if (ip === undefined) {
+        this.count('dropped:peer-gone');
+        socket.destroy();
+        return;
+      }
+      const url = req.url ?? '';
+      const q = url.indexOf('?');
+      const info: HttpRequestInfo = {
+        method: 'POST',
+        contentType: req.headers['content-type'],
+        body,
+        query: q < 0 ? '' : url.slice(q + 1),
+        ip,
+        userAgent: req.headers['user-agent'] ?? '',
+        requestId,
+        key: undefined,
+      };
+      const a = await handleProvisioning(info, deps);
+      this.count(statusKey(a.status));
+      this.count('direct');
+      if (a.result?.cached === true) this.count('auth-cached');
+      if (a.result?.reused === true) this.count('document-reused');
+      if (a.status !== 200 || a.inventoryError !== undefined || a.notRecorded !== undefined || this.log.isLevelEnabled('debug')) this.logRequest(info, url, q, a, t0);
+      const head: string[] = [];
+      for (const k in a.headers) head.push(k, a.headers[k] ?? '');
+      head.push('content-length', String(Buffer.byteLength(a.body)));
+      // A listener that started draining while this request was read closes its connection (the onSend hook's rule).
+      if (this.drainingApps.has(app)) head.push('connection', 'close');
+      res.writeHead(a.status, head).end(a.body);
+    } catch (err) {
+      this.count('status:500');
+      this.log.error({ reqId: requestId, err: errorMessage(err) }, 'HTTP request failed');
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const b = `internal error (request id ${requestId})\n`;
+      res.writeHead(500, ['content-type', text, 'content-length', String(Buffer.byteLength(b))]).end(b);
+    }
   }
 }
 

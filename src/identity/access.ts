@@ -89,6 +89,11 @@ export interface AccessDeps {
   readonly auth?: AuthState | undefined;
 }
 
+/** unknownTenant is the 404 text of an unknown (or refused, on an unkeyed path) tenant. */
+function unknownTenant(domain: string): string {
+  return `unknown tenant: ${domain}\n`;
+}
+
 function sha256(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }
@@ -166,11 +171,11 @@ export class TenantAccess {
     // A key of tenant A never reaches tenant B: the same answer as a wrong key.
     if (scope !== undefined && id.domain !== scope) return { ok: false, tenant: null, status: 404, outcome: 'bad-key', body: NOT_FOUND };
     const gate = this.gates.get(id.domain);
-    const unknown = `unknown tenant: ${id.domain}\n`;
-    if (!gate) return { ok: false, tenant: null, status: 404, outcome: 'unknown-tenant', body: unknown };
+    if (!gate) return { ok: false, tenant: null, status: 404, outcome: 'unknown-tenant', body: unknownTenant(id.domain) };
     // Refusals below are 404s, never 401/403 (contract §4.5/§6: those mean credentials only). On an
     // unkeyed path they read exactly like an unknown tenant, so a probe learns nothing.
-    const refused = (outcome: AccessFailure): Refused => ({ ok: false, tenant: null, status: 404, outcome, body: scope === undefined ? unknown : NOT_FOUND });
+    // (The refusal and its text are built only when refusing: this runs on every request.)
+    const refused = (outcome: AccessFailure): Refused => ({ ok: false, tenant: null, status: 404, outcome, body: scope === undefined ? unknownTenant(id.domain) : NOT_FOUND });
     if (gate.requireKey && scope === undefined) return refused('key-required');
     if (gate.allowFrom.length > 0 && !addressInAny(req.ip, gate.allowFrom)) return refused('not-allowed');
     if (gate.secretHash !== undefined) {

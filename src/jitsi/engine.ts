@@ -16,6 +16,7 @@ import type { KeyRing } from '../identity/keys';
 import { compileRules, Resolver } from './rules';
 import { ruleMayApplyTo, type JitsiConfig } from './config';
 import { escapeKey, escapeValue, type PropertyLine } from './properties';
+import { DocumentCache, documentKey } from './doccache';
 
 export { FAILURE_OUTCOMES, type Outcome } from '../identity/access';
 
@@ -37,6 +38,8 @@ export interface ProvisionResult {
   readonly user: string | null;
   readonly device: DeviceContext;
   readonly cached?: boolean;
+  /** reused is true when the document came from the document cache (doccache.ts) instead of being rendered. */
+  readonly reused?: boolean;
   /** lines is the document as key/value pairs (200 only). */
   readonly lines?: readonly PropertyLine[];
   /** error is the internal cause of a 500 (logged, never sent). */
@@ -53,13 +56,18 @@ interface DocumentPlan {
 }
 
 /** EngineDeps: the store's users and keys (absent for pure tests) and a logger (see AccessDeps). */
-export type EngineDeps = AccessDeps;
+export interface EngineDeps extends AccessDeps {
+  /** documentCacheSize bounds the rendered-document cache (doccache.ts; default 4096, 0 = off). */
+  readonly documentCacheSize?: number | undefined;
+}
 
 /** Engine renders documents for one validated configuration. */
 export class Engine {
   /** access decides who may provision for which tenant. */
   readonly access: TenantAccess;
   private readonly documents = new Map<string, DocumentPlan>();
+  /** rendered documents of this configuration (a reload makes a new Engine: it starts empty). */
+  readonly documentCache: DocumentCache;
 
   constructor(cfg: JitsiConfig, deps: EngineDeps) {
     const global = compileRules(cfg.rules, 'provisioning.rules');
@@ -78,6 +86,7 @@ export class Engine {
       });
     }
     this.access = new TenantAccess(cfg, deps);
+    this.documentCache = new DocumentCache(deps.documentCacheSize);
   }
 
   /** auth is the access check's authenticator (credential cache, KDF queue, counters). */
@@ -118,7 +127,7 @@ export class Engine {
     const plan = this.documents.get(a.tenant);
     // Access and documents are built from the same tenants: a granted tenant always has a plan.
     if (!plan) throw new Error(`no document plan for tenant ${a.tenant}`);
-    return this.renderFor(plan, a.user, req, device, a.cached);
+    return this.renderFor(plan, a.user, req, device, a.cached, true);
   }
 
   /**
@@ -135,15 +144,23 @@ export class Engine {
       user = this.auth.directory.lookup(domain, who.name) ?? null;
       if (user === null) return { error: `no user ${who.name}@${domain} in the configuration or the store` };
     }
-    return { result: this.renderFor(plan, user, req, deviceOf(req.params), false) };
+    return { result: this.renderFor(plan, user, req, deviceOf(req.params), false, false) };
   }
 
-  private renderFor(plan: DocumentPlan, rec: UserRecord | null, req: ProvisionRequest, device: DeviceContext, cached: boolean): ProvisionResult {
+  /** renderFor renders (or, with reuse, takes from the document cache) the document of one granted request. */
+  private renderFor(plan: DocumentPlan, rec: UserRecord | null, req: ProvisionRequest, device: DeviceContext, cached: boolean, reuse: boolean): ProvisionResult {
     const ua = parseUserAgent(req.userAgent);
     const client: ClientContext = { ip: req.ip, userAgent: req.userAgent, product: ua.product, version: ua.version };
     const user: UserContext | null = rec === null ? null : { name: rec.name, domain: rec.domain, id: `${rec.name}@${rec.domain}`, attributes: rec.attributes };
     const ctx: RenderContext = { params: req.params, user, tenant: plan.context, client, device };
     const base = { device, tenant: plan.context.domain, user: user?.id ?? null, cached };
+    const resolution = plan.resolver.resolution(ctx);
+    const key = reuse && this.documentCache.maxEntries > 0 ? documentKey(plan.context.domain, rec, req.key, resolution, ctx) : undefined;
+    if (key !== undefined) {
+      const hit = this.documentCache.get(key);
+      // Spelled out, not spread: a spread copy is a slow, allocating path on every hit.
+      if (hit !== undefined) return { device, tenant: base.tenant, user: base.user, cached, status: 200, outcome: 'ok', body: hit.body, lines: hit.lines, reused: true };
+    }
     // A key is never emitted twice, by construction: the schema keeps rule keys apart from the
     // directive keys and the wipe prefixes, the wipe list is de-duplicated, and the resolver
     // returns one winner per key (contract §5.1: a repeated key would collapse).
@@ -156,7 +173,7 @@ export class Engine {
     // contract §5.2/§5.3: ALLOW first, wipes next, content, ENFORCE last.
     if (plan.allow.length > 0) emit(ALLOW_KEY, ALLOW_KEY, plan.allow.join('|'));
     for (const w of plan.wipe) emit(w, escapeKey(w), '${null}');
-    for (const w of plan.resolver.winners(ctx)) {
+    for (const w of resolution.winners) {
       if (w.template === null) continue;
       let value: string;
       try {
@@ -167,7 +184,8 @@ export class Engine {
       emit(w.key, w.escapedKey, value);
     }
     if (plan.enforce.length > 0) emit(ENFORCE_KEY, ENFORCE_KEY, plan.enforce.join('|'));
-    return { ...base, status: 200, outcome: 'ok', body, lines };
+    if (key !== undefined) this.documentCache.set(key, { body, lines });
+    return { device, tenant: base.tenant, user: base.user, cached, status: 200, outcome: 'ok', body, lines };
   }
 
   /** plaintextConfigUsers lists config users whose password is `plain:` (the startup warning). */

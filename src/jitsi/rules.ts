@@ -7,7 +7,7 @@
  * declared first wins (global rules before the tenant's). Keys come out in the order they first
  * appear in the matching rules. A winning value of null leaves the key out.
  */
-import { compileTemplate, type CompiledTemplate } from '../templates/templates';
+import { compileTemplate, type CompiledTemplate, type ContextPath } from '../templates/templates';
 import { globToRegExp } from './glob';
 import { escapeKey } from './properties';
 import type { RuleConfig } from './config';
@@ -127,23 +127,51 @@ export function resolve(rules: readonly CompiledRule[], ctx: RenderContext): Win
 const MAX_PLANS = 1024;
 
 /**
+ * Resolution is what one set of matching rules resolves to: its winners, and what their
+ * templates read (null when a template's reads are unknown: the document is not reused).
+ */
+export interface Resolution {
+  /** id names the set of matching rules (one char per rule, in order): equal ids, equal winners. */
+  readonly id: string;
+  readonly winners: readonly Winner[];
+  readonly reads: readonly ContextPath[] | null;
+}
+
+/** readsOfWinners merges the winners' template reads (deduplicated), or null if one is unknown. */
+function readsOfWinners(winners: readonly Winner[]): ContextPath[] | null {
+  const seen = new Map<string, ContextPath>();
+  for (const w of winners) {
+    if (w.template === null) continue;
+    if (w.template.reads === null) return null;
+    for (const p of w.template.reads) seen.set(p.join('.'), p);
+  }
+  return [...seen.values()];
+}
+
+/**
  * Resolver memoizes resolve(): the winners depend only on which rules match, so each distinct
  * set of matching rules is resolved once (a boot storm renders the same few sets thousands of
  * times). The memo is bounded; past MAX_PLANS sets it resolves without remembering.
  */
 export class Resolver {
-  private readonly memo = new Map<string, readonly Winner[]>();
+  private readonly memo = new Map<string, Resolution>();
 
   constructor(readonly rules: readonly CompiledRule[]) {}
 
   winners(ctx: RenderContext): readonly Winner[] {
+    return this.resolution(ctx).winners;
+  }
+
+  /** resolution is the memoized resolution of the rules that match ctx. */
+  resolution(ctx: RenderContext): Resolution {
     let key = '';
     for (let i = 0; i < this.rules.length; i++) key += ruleMatches(this.rules[i] as CompiledRule, ctx) ? '1' : '0';
-    let w = this.memo.get(key);
-    if (w === undefined) {
-      w = resolveMatched(this.rules.filter((_, i) => key[i] === '1'));
-      if (this.memo.size < MAX_PLANS) this.memo.set(key, w);
+    let r = this.memo.get(key);
+    if (r === undefined) {
+      const winners = resolveMatched(this.rules.filter((_, i) => key[i] === '1'));
+      r = { id: key, winners, reads: readsOfWinners(winners) };
+      if (this.memo.size < MAX_PLANS) this.memo.set(key, r);
     }
-    return w;
+    return r;
   }
 }

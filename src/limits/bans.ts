@@ -50,6 +50,9 @@ const DEFAULT_MAX_WAITING = 1024;
 /** BanVerdict says whether a request may proceed, and for how long it is refused if not. */
 export type BanVerdict = { readonly banned: false } | { readonly banned: true; readonly scope: 'ip' | 'user'; readonly retryAfter: number };
 
+/** NOT_BANNED is the shared verdict of a request that may proceed. */
+const NOT_BANNED: BanVerdict = Object.freeze({ banned: false });
+
 const DEFAULT_MAX_ENTRIES = 100_000;
 
 /** BanList keeps the failure windows and the bans. */
@@ -77,16 +80,21 @@ export class BanList {
 
   /** check tells whether a request from `ip` (for `user`, when known) is refused. */
   check(ip: string, user: string | undefined): BanVerdict {
-    if (this.opts.maxRetry === 0 || this.trusted(ip)) return { banned: false };
+    if (this.opts.maxRetry === 0 || this.trusted(ip)) return NOT_BANNED;
     const t = this.now();
-    for (const [scope, subject] of [['ip', ip], ['user', user]] as const) {
-      if (subject === undefined) continue;
-      const until = this.bans.get(`${scope}:${subject}`);
-      if (until === undefined) continue;
-      if (until > t) return { banned: true, scope, retryAfter: Math.max(1, Math.ceil((until - t) / 1000)) };
-      this.bans.delete(`${scope}:${subject}`);
-    }
-    return { banned: false };
+    // ip first, then user; written out (no per-request arrays: this runs on every request).
+    return this.banOf('ip', ip, t) ?? (user === undefined ? undefined : this.banOf('user', user, t)) ?? NOT_BANNED;
+  }
+
+  /** banOf is the verdict of a live ban of one subject, undefined if none (an expired one is dropped). */
+  private banOf(scope: 'ip' | 'user', subject: string, t: number): BanVerdict | undefined {
+    if (this.bans.size === 0) return undefined;
+    const id = `${scope}:${subject}`;
+    const until = this.bans.get(id);
+    if (until === undefined) return undefined;
+    if (until > t) return { banned: true, scope, retryAfter: Math.max(1, Math.ceil((until - t) / 1000)) };
+    this.bans.delete(id);
+    return undefined;
   }
 
   /**
@@ -155,14 +163,18 @@ export class BanList {
         else this.inflight.delete(id);
       }
       // Wake every waiting attempt (oldest first): each checks its own budget again.
-      for (const wake of [...this.waiting]) wake();
+      if (this.waiting.size > 0) for (const wake of [...this.waiting]) wake();
     };
   }
 
   /** recent counts the failures of `id` within the window. */
   private recent(id: string, t: number): number {
     const windowMs = this.opts.findTime * 1000;
-    return (this.failures.get(id) ?? []).filter((at) => t - at < windowMs).length;
+    const list = this.failures.get(id);
+    if (list === undefined) return 0;
+    let n = 0;
+    for (const at of list) if (t - at < windowMs) n++;
+    return n;
   }
 
   /** fail records a failure from `ip` (for `user`, when the failure is about a user's password). */

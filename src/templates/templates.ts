@@ -17,9 +17,19 @@ export const NUNJUCKS_OPTIONS: Readonly<nunjucks.ConfigureOptions> = Object.free
 
 const env = new nunjucks.Environment(null, { ...NUNJUCKS_OPTIONS });
 
+/** ContextPath is a lookup into the render context, e.g. `['tenant', 'attributes', 'sipDomain']`. */
+export type ContextPath = readonly string[];
+
 /** CompiledTemplate renders one property value. `literal` skips nunjucks for plain strings. */
 export interface CompiledTemplate {
   readonly source: string;
+  /**
+   * reads are the context paths the output is a function of (a path covers everything under
+   * it): two contexts that agree on them render the same text. Null when the template does
+   * something this analysis does not follow (loops, calls, `set`, the `random` filter, ...):
+   * its output is then never reused (src/jitsi/engine.ts's document cache).
+   */
+  readonly reads: readonly ContextPath[] | null;
   render(ctx: RenderContext): string;
 }
 
@@ -118,10 +128,84 @@ function fastRender(parts: readonly Part[], ctx: RenderContext): string | undefi
   return out;
 }
 
+/** AstNode is the part of a nunjucks parse tree readsOf looks at. */
+interface AstNode {
+  readonly typename: string;
+  readonly fields: readonly string[];
+  readonly value?: unknown;
+  readonly [field: string]: unknown;
+}
+
+const nunjucksParser = (nunjucks as unknown as { parser: { parse(src: string, extensions?: unknown[], opts?: unknown): AstNode } }).parser;
+
+/**
+ * PURE_NODES are the node types whose value depends only on their children: output, literals,
+ * lookups, filters, operators, `if` and inline if. Anything else (for, set, macro, call,
+ * include, ...) makes readsOf give up.
+ */
+const PURE_NODES: ReadonlySet<string> = new Set([
+  'Root', 'NodeList', 'Output', 'TemplateData', 'Literal', 'Symbol', 'LookupVal', 'Group', 'Filter', 'KeywordArgs', 'Dict', 'Pair', 'Array',
+  'Add', 'Sub', 'Mul', 'Div', 'FloorDiv', 'Mod', 'Pow', 'Neg', 'Pos', 'Concat', 'Compare', 'CompareOperand', 'Or', 'And', 'Not', 'In', 'InlineIf', 'If',
+]);
+/** IMPURE_FILTERS give a different output for the same input. */
+const IMPURE_FILTERS: ReadonlySet<string> = new Set(['random']);
+
+function isNode(v: unknown): v is AstNode {
+  return typeof v === 'object' && v !== null && typeof (v as { typename?: unknown }).typename === 'string';
+}
+
+/** literalPath is `root.a.b` (a symbol, then literal keys), undefined for anything else. */
+function literalPath(n: AstNode): string[] | undefined {
+  if (n.typename === 'Symbol') return typeof n.value === 'string' ? [n.value] : undefined;
+  if (n.typename !== 'LookupVal' || !isNode(n.target) || !isNode(n.val) || n.val.typename !== 'Literal') return undefined;
+  const key = n.val.value;
+  if (typeof key !== 'string' && typeof key !== 'number') return undefined;
+  const base = literalPath(n.target);
+  return base === undefined ? undefined : [...base, String(key)];
+}
+
+/**
+ * readsOf lists the context paths a template's output depends on, from nunjucks's own parse
+ * tree; null when it uses a construct outside PURE_NODES or an impure filter. A symbol that is
+ * not a context root reads nothing (with throwOnUndefined it is an error, never a document).
+ */
+export function readsOf(source: string): ContextPath[] | null {
+  let root: AstNode;
+  try {
+    root = nunjucksParser.parse(source, [], { autoescape: false, trimBlocks: false });
+  } catch {
+    return null;
+  }
+  const reads: ContextPath[] = [];
+  const walk = (n: AstNode): boolean => {
+    if (!PURE_NODES.has(n.typename)) return false;
+    const path = literalPath(n);
+    if (path !== undefined) {
+      if (CONTEXT_ROOTS.has(path[0] ?? '')) reads.push(path);
+      return true;
+    }
+    if (n.typename === 'Filter') {
+      const name = isNode(n.name) ? n.name.value : undefined;
+      if (typeof name !== 'string' || IMPURE_FILTERS.has(name)) return false;
+      return isNode(n.args) ? walk(n.args) : true;
+    }
+    for (const f of n.fields) {
+      const v = n[f];
+      if (isNode(v)) {
+        if (!walk(v)) return false;
+      } else if (Array.isArray(v)) {
+        for (const c of v as unknown[]) if (isNode(c) && !walk(c)) return false;
+      }
+    }
+    return true;
+  };
+  return walk(root) ? reads : null;
+}
+
 /** compileTemplate compiles a value; a syntax error comes back as a TemplateProblem. */
 export function compileTemplate(source: string, name = 'property'): { ok: true; template: CompiledTemplate } | { ok: false; problem: TemplateProblem } {
   if (!source.includes('{{') && !source.includes('{%') && !source.includes('{#')) {
-    return { ok: true, template: { source, render: () => source } };
+    return { ok: true, template: { source, reads: [], render: () => source } };
   }
   let t: nunjucks.Template;
   try {
@@ -131,8 +215,9 @@ export function compileTemplate(source: string, name = 'property'): { ok: true; 
   }
   const slow = (ctx: RenderContext): string => t.render(ctx as unknown as object);
   const parts = simpleParts(source);
-  if (parts === undefined) return { ok: true, template: { source, render: slow } };
-  return { ok: true, template: { source, render: (ctx) => fastRender(parts, ctx) ?? slow(ctx) } };
+  if (parts === undefined) return { ok: true, template: { source, reads: readsOf(source), render: slow } };
+  const reads = parts.flatMap((p) => (typeof p === 'string' ? [] : [p.path]));
+  return { ok: true, template: { source, reads, render: (ctx) => fastRender(parts, ctx) ?? slow(ctx) } };
 }
 
 /** checkTemplate is compileTemplate for validation: undefined when fine, else the problem text. */
