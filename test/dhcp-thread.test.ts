@@ -6,7 +6,6 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { DhcpFace, MAX_DEATHS } from '../src/dhcp/server';
@@ -16,6 +15,7 @@ import { parseConfigText } from '../src/config/load';
 import type { ProvError } from '../src/errors';
 import type { HostInterface } from '../src/net/interfaces';
 import { jitsiInform } from './helpers/jitsi';
+import { udpClient, type UdpClient } from './helpers/udp-client';
 import { captureLog, type CapturedLog } from './helpers/log';
 
 const LOOPBACK: HostInterface = { name: 'lo', address: 0x7f000001, internal: true, cidr: { network: '127.0.0.0', prefix: 8, base: 0x7f000000, mask: 0xff000000 } };
@@ -23,34 +23,7 @@ const LOOPBACK: HostInterface = { name: 'lo', address: 0x7f000001, internal: tru
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A client socket on loopback that collects replies. */
-async function client(): Promise<{ sock: Socket; port: number; next: (ms?: number) => Promise<Buffer | undefined> }> {
-  const sock = createSocket('udp4');
-  const queue: Buffer[] = [];
-  let waiter: ((b: Buffer) => void) | undefined;
-  sock.on('message', (m) => {
-    if (waiter) {
-      const w = waiter;
-      waiter = undefined;
-      w(m);
-    } else queue.push(m);
-  });
-  sock.bind(0, '127.0.0.1');
-  await once(sock, 'listening');
-  const next = (ms = 2000): Promise<Buffer | undefined> =>
-    queue.length > 0
-      ? Promise.resolve(queue.shift())
-      : new Promise((resolve) => {
-          const t = setTimeout(() => {
-            waiter = undefined;
-            resolve(undefined);
-          }, ms);
-          waiter = (b) => {
-            clearTimeout(t);
-            resolve(b);
-          };
-        });
-  return { sock, port: sock.address().port, next };
-}
+const client = (): Promise<UdpClient> => udpClient(2000);
 
 function inform(xid: number): Buffer {
   return jitsiInform({ xid, ciaddr: [127, 0, 0, 1], mac: [2, 0, 0, 0, 0, 1] });

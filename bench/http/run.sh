@@ -54,31 +54,8 @@ done
 for t in wrk nginx "$PHP_FPM" curl python3; do command -v "$t" > /dev/null || { echo "missing: $t" >&2; exit 1; }; done
 [ -f "$root/dist/src/main.js" ] || { echo "run 'npm run build' first" >&2; exit 1; }
 
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do
-        for k in $(pgrep -P "$p" 2>/dev/null || true); do kill "$k" 2>/dev/null || true; done
-        kill "$p" 2>/dev/null || true
-    done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    PIDS=()
-    if ip netns list | grep -qw "$NS"; then
-        [ -z "$(ip netns pids "$NS")" ] && ip netns del "$NS" || echo "left $NS: processes still inside" >&2
-    fi
-}
-trap cleanup EXIT
-
-if ip netns list | grep -qw "$NS"; then
-    [ -z "$(ip netns pids "$NS")" ] || { echo "$NS is in use; stop that first" >&2; exit 1; }
-else
-    ip netns add "$NS"
-fi
-ip -n "$NS" link set lo up
-IN=(ip netns exec "$NS")
+# The namespace, PIDS and the cleanup at exit.
+. "$root/bench/lib/netns.sh"
 rm -rf "$W"
 mkdir -p "$W/www" "$W/php" "$W/tmp" "$RES"
 chmod 755 "$W" "$W/www" "$W/php"
