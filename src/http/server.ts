@@ -602,7 +602,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
       const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(',') : v);
       const st = answerStatic(
         { file, method: request.method === 'HEAD' ? 'HEAD' : 'GET', ifNoneMatch: one(h['if-none-match']), ifModifiedSince: one(h['if-modified-since']), range: one(h['range']), ifRange: one(h['if-range']) },
-        room.service.staticDirs(room.service.vendorOf(h['user-agent'], file)),
+        room.service.staticDirs(a.vendor),
       );
       if (st !== undefined) {
         const stream = st.body === undefined ? undefined : openStatic(st.body);

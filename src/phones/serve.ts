@@ -106,6 +106,8 @@ export interface PhoneFileAnswer {
   readonly failure: boolean;
   readonly events: readonly string[];
   readonly observe?: { readonly mac: string; readonly ip: string; readonly version?: string | undefined; readonly model?: string | undefined };
+  /** vendor: the profile the request was identified as (absent: unidentified, or a MAC conflict). */
+  readonly vendor?: string;
   /** created: the device was auto-created by this request. */
   readonly created?: boolean;
   readonly problem?: string;
@@ -243,7 +245,7 @@ export function answerPhoneFile(req: PhoneFileRequest, deps: ServeDeps): PhoneFi
   }
 
   const observe = device !== undefined && id.ip !== undefined ? { mac: device.mac, ip: id.ip, version: id.version, model: id.model } : undefined;
-  const extra: Partial<PhoneFileAnswer> = { ...(observe === undefined ? {} : { observe }), ...(created ? { created } : {}) };
+  const extra: Partial<PhoneFileAnswer> = { vendor: id.vendor, ...(observe === undefined ? {} : { observe }), ...(created ? { created } : {}) };
 
   if (id.kind === 'unknown' || id.pattern === undefined) return empty(404, 'unknown-file', false, events, extra);
 

@@ -29,7 +29,6 @@ import type { PhonesDomain } from './domain';
 import { PHONE_FILTERS } from './filters';
 import type { Profile } from './profile';
 import { fileNameFor } from './profile';
-import { identify } from './identify';
 import { staticDirsFor } from './static';
 import { answerPhoneFile, type PhoneFileAnswer, type PhoneFileRequest, type ServeDeps, type ServeTenant } from './serve';
 
@@ -190,11 +189,6 @@ export class PhoneService {
     const tenant: ServeTenant = { name: device.tenant, attributes, ...(key !== undefined ? { urlKey: key } : {}) };
     const answer = answerPhoneFile({ path: file, ip: device.ip ?? '127.0.0.1' }, { ...this.serveDeps(tenant, { httpBaseUrl: opts.baseUrl }), autoprovision: 'off' });
     return { file, answer };
-  }
-
-  /** vendorOf is the vendor a request comes from (User-Agent, then file name), or undefined. */
-  vendorOf(userAgent: string | undefined, path: string): string | undefined {
-    return identify({ userAgent, path }, this.profiles)?.vendor;
   }
 
   /**
