@@ -17,11 +17,14 @@
  * Client i starts at startAt + rampMs·i/n (wall clock, shared by all generators). A stage's
  * failures are recorded with the time they took (summary.ts counts them at the timeout). At
  * deadlineAt the clients still running fail with `deadline`, and the process reports anyway.
+ * The DHCP half runs in a worker thread of the process (dhcpThread, below), so that the INFORM →
+ * ACK times are not those of an event loop busy with thousands of HTTP clients.
  * The process prints one `RESULT {json}` line: the per-stage samples, the errors by kind and a
  * trace of every datagram sent and received, so that a lost exchange can be placed.
  */
 import dgram from 'node:dgram';
 import http from 'node:http';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { buildInform, readReply, ipv4ToU32, retransmitGaps } from '../../src/probe/inform';
 import { substitute, planPost, formBody, type HostValues } from '../../src/probe/request';
 import { parseProperties, applyPrefixes } from '../../src/probe/properties';
@@ -136,8 +139,29 @@ interface Running {
   readonly clientAt: number;
 }
 
-/** runGenerator plays this process's share of the storm and returns its result. */
-export async function runGenerator(a: GeneratorArgs): Promise<GeneratorResult> {
+/** ToDhcp / FromDhcp are the messages between a generator's main thread and its DHCP thread. */
+type ToDhcp = { readonly t: 'again'; readonly i: number; readonly round: number } | { readonly t: 'stop' };
+type FromDhcp =
+  | { readonly t: 'dhcp'; readonly i: number; readonly round: number; readonly url?: string; readonly ms: number }
+  | { readonly t: 'stopped'; readonly trace: Trace; readonly running: number[]; readonly notStarted: number };
+
+/** xidOf / macOf: client i's transaction id (fresh per pass: a repeated xid is a retransmission to the server) and hardware address. */
+function xidOf(salt: number, i: number, round: number): number {
+  return (salt + i * 7919 + round * 104729) >>> 0;
+}
+function macOf(i: number): Buffer {
+  return Buffer.from([0x02, 0x00, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff, 0x01]);
+}
+
+/**
+ * dhcpThread is the DHCP half of a generator, in a worker thread of its own: it owns the UDP
+ * socket, starts each of this process's clients at its time on the ramp, retransmits, and times
+ * INFORM → ACK on an event loop that does nothing else. Without it the HTTP clients' work on the
+ * same event loop (thousands of connections, parsing) delayed the reading of the ACKs, and the
+ * DHCP percentiles measured the generator, not the daemon. The main thread gets each client's
+ * URL (or its timeout) and runs the HTTP half.
+ */
+async function dhcpThread(a: GeneratorArgs, salt: number, port: NonNullable<typeof parentPort>): Promise<void> {
   const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
   const trace: Trace = { informsSent: 0, informResends: 0, informSendErrors: 0, datagramsReceived: 0, acksMatched: 0, acksLate: 0, malformed: 0, httpIoRetries: 0, warmupRetries: 0, boundLateMs: 0 };
   const waiting = new Map<number, (url: string) => void>();
@@ -159,68 +183,99 @@ export async function runGenerator(a: GeneratorArgs): Promise<GeneratorResult> {
   await new Promise<void>((res) => sock.bind(a.clientPort, a.ip, () => res()));
   sock.setBroadcast(true);
   trace.boundLateMs = Math.max(0, Math.round(wallNow() - a.startAt));
-
   const ciaddr = ipv4ToU32(a.ip);
+  const onSent = (e: Error | null): void => {
+    if (e) trace.informSendErrors++;
+  };
+  const post = (m: FromDhcp): void => port.postMessage(m);
+  /** running: client → the timers of its exchange under way and when it started. */
+  const running = new Map<number, { readonly at: number; readonly timers: NodeJS.Timeout[] }>();
+  const start = (i: number, round: number): void => {
+    const xid = xidOf(salt, i, round);
+    const packet = buildInform(xid, ciaddr, macOf(i));
+    const gaps = retransmitGaps();
+    const at = performance.now();
+    const finish = (url: string | undefined): void => {
+      const r = running.get(i);
+      if (r === undefined) return;
+      for (const t of r.timers) clearTimeout(t);
+      running.delete(i);
+      waiting.delete(xid);
+      post({ t: 'dhcp', i, round, url, ms: performance.now() - at });
+    };
+    const send = (again: boolean): void => {
+      trace.informsSent++;
+      if (again) trace.informResends++;
+      sock.send(packet, a.serverPort, a.server, onSent);
+    };
+    waiting.set(xid, finish);
+    send(false);
+    running.set(i, {
+      at,
+      timers: [setTimeout(() => send(true), gaps[0]), setTimeout(() => send(true), gaps[0] + gaps[1]), setTimeout(() => finish(undefined), DHCP_TIMEOUT_MS)],
+    });
+  };
+  const startTimers = new Map<number, NodeJS.Timeout>();
+  for (let i = a.index; i < a.n; i += a.count) {
+    const at = a.startAt + (a.n <= 1 ? 0 : (a.rampMs * i) / a.n);
+    startTimers.set(
+      i,
+      setTimeout(() => {
+        startTimers.delete(i);
+        start(i, 0);
+      }, Math.max(0, at - wallNow())),
+    );
+  }
+  port.on('message', (m: ToDhcp) => {
+    if (m.t === 'again') return start(m.i, m.round);
+    // stop: the deadline passed. The clients still exchanging are reported (with their time), the ones not started counted.
+    for (const t of startTimers.values()) clearTimeout(t);
+    const now = performance.now();
+    const still: number[] = [];
+    for (const r of running.values()) {
+      for (const t of r.timers) clearTimeout(t);
+      still.push(now - r.at);
+    }
+    sock.close();
+    post({ t: 'stopped', trace, running: still, notStarted: startTimers.size });
+    port.close();
+  });
+}
+
+/** runGenerator plays this process's share of the storm and returns its result. */
+export async function runGenerator(a: GeneratorArgs): Promise<GeneratorResult> {
   const salt = Math.floor(Math.random() * 0x7fffffff);
+  const dhcpWorker = new Worker(__filename, { workerData: { args: a, salt } });
   const stages = { dhcp: emptyStage(), http: emptyStage(), client: emptyStage() };
   const samples = { slotWait: [] as number[], parse: [] as number[] };
   const errors: Record<string, number> = {};
   const err = (k: string): void => void (errors[k] = (errors[k] ?? 0) + 1);
-  const onSent = (e: Error | null): void => {
-    if (e) trace.informSendErrors++;
-  };
+  let httpIoRetries = 0;
+  let warmupRetries = 0;
   let open = 0;
   const slots: (() => void)[] = [];
   let finishAt = wallNow();
-  /** running: the clients under way (for the deadline); closed: the deadline passed, nothing more is recorded. */
+  /** running: the clients in their HTTP stage or waiting to start over (for the deadline); closed: the deadline passed. */
   const running = new Map<number, Running>();
   let closed = false;
-
-  const dhcp = (xid: number, mac: Buffer): Promise<string | undefined> =>
-    new Promise((resolve) => {
-      const packet = buildInform(xid, ciaddr, mac);
-      const gaps = retransmitGaps();
-      const timers: NodeJS.Timeout[] = [];
-      const finish = (url: string | undefined): void => {
-        for (const t of timers) clearTimeout(t);
-        waiting.delete(xid);
-        resolve(url);
-      };
-      const send = (again: boolean): void => {
-        trace.informsSent++;
-        if (again) trace.informResends++;
-        sock.send(packet, a.serverPort, a.server, onSent);
-      };
-      waiting.set(xid, finish);
-      send(false);
-      timers.push(
-        setTimeout(() => send(true), gaps[0]),
-        setTimeout(() => send(true), gaps[0] + gaps[1]),
-        setTimeout(() => finish(undefined), DHCP_TIMEOUT_MS),
-      );
-    });
+  let mine = 0;
+  for (let i = a.index; i < a.n; i += a.count) mine++;
+  let done = 0;
+  let allDone: () => void = () => undefined;
+  const finished = new Promise<void>((r) => (allDone = r));
+  if (mine === 0) allDone();
 
   const post = async (target: URL, body: string): Promise<PostOutcome> => {
     for (let attempt = 0; ; attempt++) {
       const r = await postOnce(target, body, a.ip);
       if ('status' in r || NOT_RETRIED.has(r.error) || attempt >= HTTP_RETRIES) return r;
-      trace.httpIoRetries++;
+      httpIoRetries++;
     }
   };
 
-  /** attempt runs client i's whole sequence once; it returns the error kind, or undefined on success. */
-  const attempt = async (i: number, round: number, run: Running): Promise<string | undefined> => {
-    const xid = (salt + i * 7919 + round * 104729) >>> 0; // fresh per pass: a repeated xid is a retransmission to the server
-    const mac = Buffer.from([0x02, 0x00, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff, 0x01]);
-    run.phase = 'dhcp';
-    run.stageAt = performance.now();
-    const url = await dhcp(xid, mac);
-    if (closed) return 'deadline';
-    if (url === undefined) {
-      stages.dhcp.failed.push(performance.now() - run.stageAt);
-      return 'dhcp-timeout';
-    }
-    stages.dhcp.ok.push(performance.now() - run.stageAt);
+  /** httpHalf runs client i's sequence after its DHCP exchange; it returns the error kind, or undefined on success. */
+  const httpHalf = async (i: number, url: string, run: Running): Promise<string | undefined> => {
+    const mac = macOf(i);
     const hw = [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
     const v: HostValues = { env: {}, homeLocation: '/home/u', homeName: '.jitsi', uuid: `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`, osname: 'Linux', arch: 'amd64', resx: '1920', resy: '1080', build: '2.10.5550', locale: '', ipaddr: a.ip, hostname: `pc${i}`, hwaddr: hw };
     const plan = planPost(substitute(url, v), `u${i}@example.com`, `pw-${i}`);
@@ -254,61 +309,83 @@ export async function runGenerator(a: GeneratorArgs): Promise<GeneratorResult> {
     return undefined;
   };
 
-  /** one is client i. In the warm-up (preparation, not measured) a failed client starts over, up to 10 times. */
-  const one = async (i: number): Promise<void> => {
-    const run: Running = { phase: 'dhcp', stageAt: performance.now(), clientAt: performance.now() };
-    running.set(i, run);
-    for (let round = 0; ; round++) {
-      const e = await attempt(i, round, run);
-      if (closed) return;
-      if (e === undefined) {
-        stages.client.ok.push(performance.now() - run.clientAt);
-        break;
-      }
-      if (!a.warmup || round >= 9) {
-        stages.client.failed.push(performance.now() - run.clientAt);
-        err(e);
-        break;
-      }
-      trace.warmupRetries++;
-      await new Promise((r) => setTimeout(r, 250));
-      if (closed) return;
-    }
+  const end = (i: number): void => {
     running.delete(i);
+    finishAt = Math.max(finishAt, wallNow());
+    if (++done === mine) allDone();
   };
 
-  const all: Promise<void>[] = [];
-  const startTimers: NodeJS.Timeout[] = [];
-  let mine = 0;
-  for (let i = a.index; i < a.n; i += a.count) {
-    const at = a.startAt + (a.n <= 1 ? 0 : (a.rampMs * i) / a.n);
-    mine++;
-    all.push(
-      new Promise<void>((r) => startTimers.push(setTimeout(r, Math.max(0, at - wallNow()))))
-        .then(() => one(i))
-        .finally(() => void (finishAt = Math.max(finishAt, wallNow()))),
-    );
-  }
+  /** onDhcp continues client i after its DHCP exchange (round: the warm-up's attempt). */
+  const onDhcp = async (m: Extract<FromDhcp, { t: 'dhcp' }>): Promise<void> => {
+    if (closed) return;
+    const now = performance.now();
+    let run = running.get(m.i);
+    if (run === undefined) {
+      run = { phase: 'dhcp', stageAt: now - m.ms, clientAt: now - m.ms };
+      running.set(m.i, run);
+    }
+    let e: string | undefined;
+    if (m.url === undefined) {
+      stages.dhcp.failed.push(m.ms);
+      e = 'dhcp-timeout';
+    } else {
+      stages.dhcp.ok.push(m.ms);
+      e = await httpHalf(m.i, m.url, run);
+    }
+    if (closed) return;
+    if (e === undefined) {
+      stages.client.ok.push(performance.now() - run.clientAt);
+      return end(m.i);
+    }
+    if (!a.warmup || m.round >= 9) {
+      stages.client.failed.push(performance.now() - run.clientAt);
+      err(e);
+      return end(m.i);
+    }
+    // The warm-up (preparation, not measured): a failed client starts over, up to 10 times.
+    warmupRetries++;
+    run.phase = 'dhcp';
+    await new Promise((r) => setTimeout(r, 250));
+    if (closed) return;
+    run.stageAt = performance.now();
+    dhcpWorker.postMessage({ t: 'again', i: m.i, round: m.round + 1 } satisfies ToDhcp);
+  };
+
+  let stopped: (m: Extract<FromDhcp, { t: 'stopped' }>) => void = () => undefined;
+  const stoppedP = new Promise<Extract<FromDhcp, { t: 'stopped' }>>((r) => (stopped = r));
+  dhcpWorker.on('message', (m: FromDhcp) => {
+    if (m.t === 'stopped') return stopped(m);
+    void onDhcp(m);
+  });
+  const workerFailed = new Promise<never>((_, reject) => dhcpWorker.on('error', reject));
+
   let deadlineTimer: NodeJS.Timeout | undefined;
   const deadline = new Promise<void>((r) => (deadlineTimer = setTimeout(r, Math.max(0, a.deadlineAt - wallNow()))));
-  await Promise.race([Promise.all(all), deadline]);
+  await Promise.race([finished, deadline, workerFailed]);
   clearTimeout(deadlineTimer);
   closed = true;
-  for (const t of startTimers) clearTimeout(t);
+  dhcpWorker.postMessage({ t: 'stop' } satisfies ToDhcp);
+  const s = await Promise.race([stoppedP, workerFailed]);
   // Deadline: every client still running fails in its stage, counted like any failure.
   const now = performance.now();
+  for (const ms of s.running) {
+    stages.dhcp.failed.push(ms);
+    stages.client.failed.push(ms);
+    err('deadline');
+  }
   for (const run of running.values()) {
-    stages[run.phase].failed.push(now - run.stageAt);
+    if (run.phase === 'dhcp') continue; // waiting to start over: the DHCP thread reported it above, or it had not been sent again
+    stages.http.failed.push(now - run.stageAt);
     stages.client.failed.push(now - run.clientAt);
     err('deadline');
   }
-  const started = stages.client.ok.length + stages.client.failed.length;
-  for (let k = started; k < mine; k++) {
+  for (let k = 0; k < s.notStarted; k++) {
     stages.client.failed.push(0);
     err('deadline-not-started');
   }
-  if (running.size > 0) finishAt = wallNow();
-  sock.close();
+  if (s.running.length > 0 || running.size > 0) finishAt = wallNow();
+  await dhcpWorker.terminate();
+  const trace: Trace = { ...s.trace, httpIoRetries, warmupRetries };
   const cpu = process.cpuUsage();
   // A copy: a late answer after the deadline must not change what is reported.
   return JSON.parse(
@@ -316,13 +393,18 @@ export async function runGenerator(a: GeneratorArgs): Promise<GeneratorResult> {
   ) as GeneratorResult;
 }
 
-if (require.main === module) {
+if (!isMainThread && parentPort !== null) {
+  const d = workerData as { args: GeneratorArgs; salt: number };
+  void dhcpThread(d.args, d.salt, parentPort);
+}
+
+if (require.main === module && isMainThread) {
   const args = JSON.parse(process.argv[2] ?? '{}') as GeneratorArgs;
   runGenerator(args).then(
     (r) => {
-      process.stdout.write(`RESULT ${JSON.stringify(r)}\n`);
-      // Sockets of clients cut off by the deadline may still be open: exit rather than wait for them.
-      process.exit(0);
+      // Sockets of clients cut off by the deadline may still be open: exit rather than wait for
+      // them, once the line is written (a pipe write of megabytes may not complete at once).
+      process.stdout.write(`RESULT ${JSON.stringify(r)}\n`, () => process.exit(0));
     },
     (e: unknown) => {
       process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

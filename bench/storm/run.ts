@@ -33,7 +33,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, Proc, ROOT } from '../../test/helpers/mdns-lab';
 import { MAIN, freeUdpPort } from '../../test/helpers/daemon';
-import { hashPassword, parseHash, setKdfThreads, verifyPassword } from '../../src/identity/passwords';
+import { hashPassword, parseHash, verifyPassword } from '../../src/identity/passwords';
+import { setKdfThreads } from '../../src/identity/kdf';
 import { parseConfigText } from '../../src/config/load';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DHCP_TIMEOUT_MS } from '../../src/probe/net';
 import { HTTP_TIMEOUT_MS, type GeneratorArgs, type GeneratorResult, type Trace } from './generator';
@@ -167,7 +168,9 @@ function runGenerators(ns: string | undefined, args: readonly GeneratorArgs[]): 
           c.stderr.on('data', (b: Buffer) => void (errText += b.toString('utf8')));
           // Backstop only: the generator reports by itself at a.deadlineAt.
           const timer = setTimeout(() => c.kill('SIGKILL'), Math.max(0, a.deadlineAt - Date.now()) + 60_000);
-          c.on('exit', () => {
+          // 'close', not 'exit': the child may exit before this process has read all of its
+          // stdout (a 10 000-client RESULT line is megabytes), and 'exit' then saw half a line.
+          c.on('close', () => {
             clearTimeout(timer);
             const line = out.split('\n').find((x) => x.startsWith('RESULT '));
             if (line) resolve(JSON.parse(line.slice(7)) as GeneratorResult);
