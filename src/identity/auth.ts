@@ -102,6 +102,8 @@ export class AuthState {
   burns = 0;
   /** mimics counts unknown-user answers that waited like a KDF run instead of running one. */
   mimics = 0;
+  /** warming is the warm-up run under way, if any (see Authenticator.warmUp). */
+  warming: Promise<void> | undefined;
   private durations: number[] = [];
   private next = 0;
   /** cost is the scryptCost the samples were taken at (a reload that changes it starts afresh). */
@@ -162,10 +164,15 @@ export class Authenticator {
    * budget can be answered with a realistic delay from the start (the HTTP face calls it).
    */
   async warmUp(): Promise<void> {
-    if (this.state.typical() !== undefined) return;
-    const t0 = performance.now();
-    await burnVerification('warm-up', this.opts.scryptCost);
-    this.state.sample(performance.now() - t0);
+    const s = this.state;
+    if (s.typical() !== undefined) return;
+    // Single flight: the face's start and the unknown users beyond the budget share one run.
+    s.warming ??= (async () => {
+      const t0 = performance.now();
+      await burnVerification('warm-up', this.opts.scryptCost);
+      s.sample(performance.now() - t0);
+    })().finally(() => (s.warming = undefined));
+    await s.warming;
   }
 
   get cache(): CredentialCache {
@@ -191,10 +198,13 @@ export class Authenticator {
     const user = this.directory.lookup(domain, name);
     if (!user) {
       if (s.pending >= this.opts.maxPending) return { kind: 'busy' };
-      const typical = s.typical();
-      if (s.pendingUnknown >= this.unknownBudget && typical !== undefined) {
+      if (s.pendingUnknown >= this.unknownBudget) {
+        // Beyond the budget even before the first KDF time is known: wait for the warm-up's
+        // sample rather than let a flood of unknown names take every KDF slot (then real
+        // users' logins were answered 429 until the queue drained).
         s.mimics++;
-        await new Promise((resolve) => setTimeout(resolve, typical));
+        if (s.typical() === undefined) await this.warmUp().catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, s.typical() ?? 0));
         return { kind: 'bad' };
       }
       s.pending++;
