@@ -1,10 +1,11 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism, getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultKdfThreads, hashPassword, kdfState, parseHash, setKdfThreads, verifyPassword } from '../src/identity/passwords';
+import { hashPassword, parseHash, verifyPassword } from '../src/identity/passwords';
+import { defaultKdfThreads, kdfState, setKdfThreads, KDF_NICE } from '../src/identity/kdf';
 import { TenantAccess } from '../src/identity/access';
 import { CredentialCache, fingerprintOf } from '../src/identity/credcache';
 import { Authenticator, UserDirectory } from '../src/identity/auth';
@@ -174,23 +175,59 @@ describe('authenticator: KDF off the event loop, single flight, bounded queue, u
   });
 });
 
+/** gate is the KDF gate's part of kdfState. */
+function gate(): { limit: number; running: number; waiting: number } {
+  const s = kdfState();
+  return { limit: s.limit, running: s.running, waiting: s.waiting };
+}
+
+/** threadNices reads every thread's nice value of this process from /proc (field 19 of stat). */
+function threadNices(): number[] {
+  return readdirSync('/proc/self/task').map((t) => {
+    const stat = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
+}
+
 describe('the KDF gate: at most kdfThreads scrypt runs at once', () => {
+  test('scrypt runs on threads of lowered priority (nice 10, per thread), the event loop keeps its own', { skip: process.platform !== 'linux' && 'per-thread priorities are Linux only' }, async () => {
+    const before = kdfState().limit;
+    try {
+      setKdfThreads(2);
+      await Promise.all([hashPassword('x', 10), hashPassword('y', 10)]);
+      assert.equal(kdfState().nice, KDF_NICE);
+      assert.equal(kdfState().threads, 2);
+      // Seen from /proc, not from our own report: two threads at nice 10, this one unchanged.
+      const nices = threadNices();
+      assert.equal(nices.filter((n) => n === KDF_NICE).length, 2, `thread nices: ${nices.join(' ')}`);
+      assert.equal(getPriority(), 0);
+      const h = await hashPassword('right', 10);
+      const parsed = parseHash(h);
+      assert.ok(parsed.ok);
+      assert.equal(await verifyPassword('right', parsed.value), true);
+      assert.equal(await verifyPassword('wrong', parsed.value), false);
+    } finally {
+      setKdfThreads(before);
+    }
+  });
+
   test('with 1, three hashes run one after the other (the others wait in order); raising the limit starts the waiting ones', async () => {
     const before = kdfState().limit;
     try {
       setKdfThreads(1);
       const runs = [hashPassword('a', 10), hashPassword('b', 10), hashPassword('c', 10)];
-      assert.deepEqual(kdfState(), { limit: 1, running: 1, waiting: 2 });
+      assert.deepEqual(gate(), { limit: 1, running: 1, waiting: 2 });
       setKdfThreads(3);
-      assert.deepEqual(kdfState(), { limit: 3, running: 3, waiting: 0 });
+      assert.deepEqual(gate(), { limit: 3, running: 3, waiting: 0 });
       await Promise.all(runs);
-      assert.deepEqual(kdfState(), { limit: 3, running: 0, waiting: 0 });
+      assert.deepEqual(gate(), { limit: 3, running: 0, waiting: 0 });
       setKdfThreads(1);
       const again = [hashPassword('d', 10), hashPassword('e', 10)];
       assert.equal(kdfState().waiting, 1);
       const hashes = await Promise.all(again);
       assert.ok(hashes.every((h) => parseHash(h).ok));
-      assert.deepEqual(kdfState(), { limit: 1, running: 0, waiting: 0 });
+      assert.deepEqual(gate(), { limit: 1, running: 0, waiting: 0 });
+      assert.ok(kdfState().threads <= 1, `threads beyond the limit end once idle (${kdfState().threads})`);
     } finally {
       setKdfThreads(before);
     }

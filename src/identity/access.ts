@@ -13,7 +13,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Authenticator, UserDirectory, type AuthState, type UserRecord } from './auth';
 import { CredentialCache } from './credcache';
-import { defaultKdfThreads, setKdfThreads } from './passwords';
+import { defaultKdfThreads, setKdfThreads } from './kdf';
 import { KeyRing } from './keys';
 import { strategyOf, type AuthStrategy, type IdentityConfig } from './config';
 import { identify, type Params } from '../devices/request';

@@ -8,10 +8,10 @@
  * The two import forms are weak: the daemon warns about them at startup, and a store user who
  * logs in with one is re-hashed with scrypt (see upgradeNeeded).
  *
- * scrypt runs on libuv's thread pool (crypto.scrypt with a callback), never on the event loop.
+ * scrypt runs off the event loop, through the KDF gate, on low-priority threads (kdf.ts).
  */
-import { scrypt, randomBytes, timingSafeEqual, createHash, createHmac } from 'node:crypto';
-import { availableParallelism } from 'node:os';
+import { randomBytes, timingSafeEqual, createHash, createHmac } from 'node:crypto';
+import { runScrypt } from './kdf';
 
 /** DEFAULT_SCRYPT_LN is log2 of scrypt's N: 2^15 × r=8 × 128 B = 32 MiB and tens of ms per hash. */
 export const DEFAULT_SCRYPT_LN = 15;
@@ -51,53 +51,9 @@ export function parseHash(s: string): { ok: true; value: ParsedHash } | { ok: fa
   return { ok: true, value: { form: 'scrypt', ln, r, p, salt, hash } };
 }
 
-/**
- * The KDF gate: at most `kdfThreads` scrypt runs at once in this process, the others wait in
- * order. Node runs scrypt on libuv's pool (4 threads): on a 2-core host, four at once take both
- * cores, and the DHCP face's thread waited behind them (a 1 000-client cold storm at ln=15: DHCP
- * p50 33 ms, p99 371 ms; with one at a time 2.3 / 25 ms, BENCHMARKS.md). By default one core is
- * left to the discovery faces (cores − 1, at least 1); `provisioning.passwords.kdfThreads` sets
- * it. The queue is bounded by the callers (maxPendingVerifications).
- */
-let kdfLimit = defaultKdfThreads();
-let kdfRunning = 0;
-const kdfWaiting: (() => void)[] = [];
-
-/** defaultKdfThreads is the host's cores minus one, at least one. */
-export function defaultKdfThreads(): number {
-  return Math.max(1, availableParallelism() - 1);
-}
-
-/** setKdfThreads sets how many scrypt runs may go at once (the configuration's passwords.kdfThreads); waiting runs start if the limit grew. */
-export function setKdfThreads(n: number): void {
-  kdfLimit = Math.max(1, Math.floor(n));
-  while (kdfRunning < kdfLimit && kdfWaiting.length > 0) {
-    kdfRunning++;
-    kdfWaiting.shift()?.();
-  }
-}
-
-/** kdfState says how many scrypt runs go now and how many wait (counters, tests). */
-export function kdfState(): { readonly limit: number; readonly running: number; readonly waiting: number } {
-  return { limit: kdfLimit, running: kdfRunning, waiting: kdfWaiting.length };
-}
-
+/** scryptAsync runs scrypt through the KDF gate on a low-priority thread (kdf.ts). */
 function scryptAsync(password: string, salt: Buffer, ln: number, r: number, p: number, keylen: number): Promise<Buffer> {
-  const N = 2 ** ln;
-  const run = (): Promise<Buffer> =>
-    new Promise<Buffer>((resolve, reject) => {
-      scrypt(password, salt, keylen, { N, r, p, maxmem: 256 * N * r + (1 << 20) }, (err, key) => (err ? reject(err) : resolve(key)));
-    }).finally(() => {
-      // The slot passes to the next waiting run, unless the limit shrank meanwhile.
-      const next = kdfRunning <= kdfLimit ? kdfWaiting.shift() : undefined;
-      if (next !== undefined) next();
-      else kdfRunning--;
-    });
-  if (kdfRunning < kdfLimit) {
-    kdfRunning++;
-    return run();
-  }
-  return new Promise<void>((go) => kdfWaiting.push(go)).then(run);
+  return runScrypt(password, salt, ln, r, p, keylen);
 }
 
 /** hashPassword makes the normal stored form with a fresh random salt. */
