@@ -6,7 +6,7 @@
  * client's own (its user is named in it). Every client is its own user.
  *
  *   node scripts/ensure.mjs && node dist/bench/storm/run.js [N=10000] [warm|cold] [scryptCost=product default] [rampMs=2000]
- *        [--generators=2] [--http-workers=1] [--max-connections=9000] [--deadline=900] [--warmup-deadline=3600]
+ *        [--generators=2] [--http-workers=1] [--kdf-threads=N] [--max-connections=9000] [--deadline=900] [--warmup-deadline=3600]
  *        [--loopback] [--no-record]
  *
  * Runs as root in two network namespaces it creates (pmd<pid>st{s,c}; always deleted): provisiond
@@ -195,6 +195,8 @@ interface Options {
   readonly warmupDeadlineS: number;
   readonly loopback: boolean;
   readonly record: boolean;
+  /** kdfThreads: provisioning.passwords.kdfThreads, when --kdf-threads asks for one (else the product's default). */
+  readonly kdfThreads: number | undefined;
 }
 
 /** DEFAULTS is the product's configuration with nothing set: what the bench compares its overrides with. */
@@ -219,6 +221,7 @@ function parseArgs(argv: readonly string[]): Options {
     warmupDeadlineS: Math.max(30, Math.min(4 * 3600, flag('warmup-deadline', 3600))),
     loopback: argv.includes('--loopback'),
     record: !argv.includes('--no-record'),
+    kdfThreads: argv.some((a) => a.startsWith('--kdf-threads=')) ? Math.max(1, Math.min(64, flag('kdf-threads', 1))) : undefined,
   };
 }
 
@@ -244,6 +247,7 @@ function overrides(o: Options): Override[] {
   const cacheSize = Math.max(d.provisioning.passwords.cacheSize, o.n);
   if (cacheSize !== d.provisioning.passwords.cacheSize) out.push({ key: 'provisioning.passwords.cacheSize', product: String(d.provisioning.passwords.cacheSize), bench: String(cacheSize), why: 'every user fits in the credential cache (a warm pass is meant warm)' });
   if (o.cost !== d.provisioning.passwords.scryptCost) out.push({ key: 'provisioning.passwords.scryptCost', product: String(d.provisioning.passwords.scryptCost), bench: String(o.cost), why: 'asked for on the command line (the users are hashed at this cost)' });
+  if (o.kdfThreads !== undefined) out.push({ key: 'provisioning.passwords.kdfThreads', product: 'cores − 1 (at least 1)', bench: String(o.kdfThreads), why: '--kdf-threads' });
   if (o.httpWorkers !== d.http.workers) out.push({ key: 'http.workers', product: String(d.http.workers), bench: String(o.httpWorkers), why: '--http-workers' });
   return out;
 }
@@ -417,7 +421,7 @@ async function main(): Promise<void> {
       cfg,
       `stateDir: ${stateDir}\nlog: {level: info}\ndhcp: {${t.dhcpYaml}, rateLimit: {rate: 0}}\nmdns: {enabled: false}\ndevices: {maxNewPerSourcePerHour: 1000000}\n` +
         `http: {${t.httpYaml}, workers: ${o.httpWorkers}, rateLimit: {rate: 0}, maxConnections: 100000, maxConnectionsPerSource: 0}\n` +
-        `provisioning:\n  defaultDomain: example.com\n  passwords: {scryptCost: ${o.cost}, cacheSize: ${Math.max(DEFAULTS.provisioning.passwords.cacheSize, o.n)}}\n  tenants:\n    example.com:\n      users:\n${users.join('\n')}\n` +
+        `provisioning:\n  defaultDomain: example.com\n  passwords: {scryptCost: ${o.cost}, cacheSize: ${Math.max(DEFAULTS.provisioning.passwords.cacheSize, o.n)}${o.kdfThreads === undefined ? '' : `, kdfThreads: ${o.kdfThreads}`}}\n  tenants:\n    example.com:\n      users:\n${users.join('\n')}\n` +
         `      rules:\n        - subject: default\n          properties:\n            net.java.sip.communicator.impl.protocol.sip.acc1: acc1\n            ${USER_PROPERTY}: "${USER_TEMPLATE}"\n`,
     );
     // PROVISIOND=path/to/main.js runs another build of the daemon (a before/after comparison).
