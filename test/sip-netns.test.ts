@@ -358,6 +358,40 @@ describe('SIP PnP face in network namespaces', { skip: SKIP, timeout: 240_000 },
     assert.equal(got.status, 200, got.body);
   });
 
+  it('a PBX on the same host (0.0.0.0:5060, SO_REUSEADDR) binds beside the face and keeps its unicast; PnP still answered', async () => {
+    const pbx = await lab.spawn(srv, PYTHON, [
+      '-c',
+      [
+        'import socket,sys',
+        's=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)',
+        's.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)',
+        's.bind(("0.0.0.0",5060))',
+        'print("bound",flush=True)',
+        's.settimeout(20)',
+        'while True:',
+        '  try:',
+        '    d,a=s.recvfrom(65535)',
+        '  except socket.timeout:',
+        '    break',
+        '  print("got",a[0],d.split(b"\\r\\n")[0].decode("latin1"),flush=True)',
+      ].join('\n'),
+    ]);
+    try {
+      await pbx.waitForLine('PBX bound', (l) => l === 'bound', 10_000);
+      const before = await counters();
+      // unicast to the host's 5060: the PBX's, not ours
+      await phone({ bind: '10.213.0.61', port: 5064, group: SRV_IP, dport: 5060, raw: [Buffer.from('OPTIONS sip:pbx@10.213.0.1 SIP/2.0\r\n\r\n').toString('hex')] });
+      await pbx.waitForLine('the PBX got the unicast', (l) => l.startsWith('got 10.213.0.61 OPTIONS'), 5000);
+      const v = VENDORS[4] as Vendor;
+      const rep = await phone(specOf(v));
+      assert.equal(rep.notifies.length, 1, 'the face still answers PnP');
+      const after = await counters();
+      assert.equal(delta(after, before, 'received'), 2, 'the face saw the SUBSCRIBE and the NOTIFY\'s 200, not the PBX\'s unicast');
+    } finally {
+      await pbx.stop();
+    }
+  });
+
   it('sipsak (Debian) sends a ua-profile SUBSCRIBE from a file and gets the 200', { skip: SIPSAK_SKIP }, async () => {
     const file = join(dir, 'subscribe.sip');
     writeFileSync(

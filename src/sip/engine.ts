@@ -403,13 +403,15 @@ export class SipEngine {
     this.asking++;
     this.count('asked');
     const q: AskQuery = { mac: sub.mac, ip: src.address, vendorHint: sub.hints.vendor, modelHint: sub.hints.model, iface: tx.iface.address, userAgent: sub.userAgent };
+    // `asking` counts questions until their answer arrives, late ones included: the main
+    // thread's message queue never holds more than ASK_IN_FLIGHT of ours. The phone, though,
+    // is given up on after ASK_TIMEOUT_MS (its retransmission asks again once one is free).
     let settled = false;
     const timer = setTimeout(() => finish(undefined, 'ask-timeout'), ASK_TIMEOUT_MS);
     const finish = (a: AskAnswer | undefined, failure?: string): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      this.asking--;
       if (this.closed || this.entries.get(sub.key) !== entry) return;
       if (a === undefined) {
         this.count(failure ?? 'ask-failed');
@@ -424,10 +426,11 @@ export class SipEngine {
       }
       this.answer(sub, src, tx, entry, a);
     };
-    this.opts.ask(q).then(
-      (a) => finish(a),
-      () => finish(undefined),
-    );
+    const answered = (a: AskAnswer | undefined): void => {
+      this.asking--;
+      finish(a);
+    };
+    this.opts.ask(q).then(answered, () => answered(undefined));
   }
 
   private okTarget(sub: PnpSubscribe, src: Endpoint): Endpoint {

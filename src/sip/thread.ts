@@ -75,7 +75,8 @@ function run(port: NonNullable<typeof parentPort>, data: ThreadData): void {
     };
   const log: SipLog = { isLevelEnabled: enabled, debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
 
-  // Questions to the main thread: the engine bounds how many are in flight and times them out.
+  // Questions to the main thread: the engine counts each until its answer arrives and asks no
+  // more than ASK_IN_FLIGHT at once, so this map is bounded by it.
   let nextAsk = 1;
   const asks = new Map<number, (a: AskAnswer | undefined) => void>();
   const ask = (query: AskQuery): Promise<AskAnswer | undefined> =>
@@ -84,9 +85,6 @@ function run(port: NonNullable<typeof parentPort>, data: ThreadData): void {
       asks.set(id, resolve);
       post({ t: 'ask', id, query });
     });
-  const forget = (id: number): void => {
-    asks.delete(id);
-  };
 
   let engine: SipEngine | undefined;
   let lastStats = '';
@@ -99,13 +97,6 @@ function run(port: NonNullable<typeof parentPort>, data: ThreadData): void {
     post({ t: 'stats', stats });
   }, STATS_MS);
   statsTimer.unref();
-  // An answer that never comes leaves its resolver here; the engine has given the question up
-  // after its timeout, so resolvers older than a minute are dropped (bounded map).
-  const reaper = setInterval(() => {
-    const stale = nextAsk - 10_000;
-    for (const id of asks.keys()) if (id < stale) forget(id);
-  }, 60_000);
-  reaper.unref();
 
   let queue: Promise<void> = Promise.resolve();
   const onMessage = (m: ToThread): void => {
@@ -145,7 +136,6 @@ function run(port: NonNullable<typeof parentPort>, data: ThreadData): void {
         return;
       case 'close': {
         clearInterval(statsTimer);
-        clearInterval(reaper);
         await engine?.close();
         for (const r of asks.values()) r(undefined);
         asks.clear();
