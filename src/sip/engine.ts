@@ -39,10 +39,19 @@ import type { LogLevel } from '../log';
 /** T1 / T2 are RFC 3261 §17.1.1.1's round-trip estimate and the non-INVITE retransmission cap. */
 export const T1_MS = 500;
 export const T2_MS = 4000;
-/** MAX_ENTRIES bounds the subscription table; a new SUBSCRIBE beyond it is dropped and counted. */
-export const MAX_ENTRIES = 4096;
+/**
+ * MAX_ENTRIES bounds the subscription table (about 600 bytes an entry once its NOTIFY is done:
+ * some 20 MB when full); a new SUBSCRIBE beyond it is dropped and counted.
+ */
+export const MAX_ENTRIES = 32_768;
 /** ENTRY_TTL_MS: an entry outlives its NOTIFY's whole retransmission (64·T1) plus the question. */
 const ENTRY_TTL_MS = 64 * T1_MS + 8000;
+/**
+ * DONE_TTL_MS: once the phone answered the NOTIFY it has the 200 too (it sent the SUBSCRIBE's
+ * retransmissions before): its entry is kept this long only, for a copy still in flight. So the
+ * table holds a boot storm's phones for seconds, not for 40 s each.
+ */
+const DONE_TTL_MS = 8000;
 /** ASK_IN_FLIGHT bounds the questions to the main thread awaiting an answer. */
 export const ASK_IN_FLIGHT = 256;
 /** ASK_TIMEOUT_MS: a question unanswered this long is given up (the phone retransmits). */
@@ -139,7 +148,7 @@ interface Notify {
 
 interface Entry {
   readonly key: string;
-  readonly expires: number;
+  expires: number;
   state: 'asking' | 'answered' | 'refused';
   toTag: string;
   ok: Buffer | undefined;
@@ -160,6 +169,7 @@ export class SipEngine {
   private readonly entries = new Map<string, Entry>();
   private readonly notifies = new Map<string, { entry: Entry; notify: Notify }>();
   private asking = 0;
+  private lastSweep = 0;
   private readonly counters = new Map<string, number>();
   private readonly queueFull = new Episode(5000);
   private readonly flood = new Episode(5000);
@@ -388,7 +398,7 @@ export class SipEngine {
     }
     if (have !== undefined) this.drop(have);
     if (this.entries.size >= MAX_ENTRIES) {
-      this.sweep();
+      if (now - this.lastSweep >= 100) this.sweep(); // at most 10 full passes a second under a flood
       if (this.entries.size >= MAX_ENTRIES) {
         this.count('dropped:table-full');
         return;
@@ -504,6 +514,8 @@ export class SipEngine {
       return;
     }
     this.stopNotify(n);
+    hit.entry.notify = undefined; // its packet is no longer needed
+    hit.entry.expires = Math.min(hit.entry.expires, performance.now() + DONE_TTL_MS);
     if (res.status < 300) this.count('notify-acked');
     else {
       this.count('notify-refused');
@@ -516,13 +528,11 @@ export class SipEngine {
     this.entries.delete(e.key);
   }
 
-  /** sweep removes expired entries (they are in creation order: stop at the first live one). */
+  /** sweep removes expired entries (a full pass: an answered entry expires early, see DONE_TTL_MS). */
   private sweep(): void {
     const now = performance.now();
-    for (const e of this.entries.values()) {
-      if (e.expires > now) break;
-      this.drop(e);
-    }
+    this.lastSweep = now;
+    for (const e of this.entries.values()) if (e.expires <= now) this.drop(e);
   }
 
   private send(tx: Tx, packet: Buffer, to: Endpoint): void {
