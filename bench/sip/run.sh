@@ -13,8 +13,9 @@
 #      veth with its per-source rate limit OFF (20 sources play thousands of phones), log level
 #      info (the product default: two info lines per answer, written to a file);
 #   4. runs dist/bench/sip/load.js in pbs-cli: open loop at RATES SUBSCRIBEs/s, then closed loop
-#      with WINDOW phones outstanding, SECONDS each (at most 60 s of load in all); each phone
-#      checks its NOTIFY's URL and answers it with 200;
+#      with WINDOW phones outstanding, then open loop at UNDER_RATE (100) while wrk saturates the
+#      HTTP face with one phone's rendered file, SECONDS each (at most 60 s of load in all); each
+#      phone checks its NOTIFY's URL and answers it with 200;
 #   5. prints one line per point and the face's counters (SIGUSR1), and writes them to
 #      .bench-results/sip/.
 # There is no other PnP responder to compare with (sip-phones.md 2.7: single-purpose scripts,
@@ -35,10 +36,12 @@ SCRATCH=$(mktemp -d /tmp/provd-bench-sip.XXXXXX)
 
 [ "$(id -u)" = 0 ] || { echo "run as root (network namespaces)" >&2; exit 1; }
 n_rates=$(echo "$RATES" | wc -w)
-[ $(( (n_rates + 1) * SECONDS_PER )) -le 60 ] || { echo "at most 60 s of load: $(( (n_rates + 1) * SECONDS_PER )) s asked" >&2; exit 64; }
+[ $(( (n_rates + 2) * SECONDS_PER )) -le 60 ] || { echo "at most 60 s of load: $(( (n_rates + 2) * SECONDS_PER )) s asked" >&2; exit 64; }
 
 DAEMON_PID=""
+WRK_PID=""
 cleanup() {
+    [ -z "$WRK_PID" ] || kill "$WRK_PID" 2>/dev/null || true
     if [ -n "$DAEMON_PID" ]; then
         kill "$DAEMON_PID" 2>/dev/null || true
         for _ in $(seq 1 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
@@ -70,13 +73,16 @@ IPS_JSON="[$(IFS=,; echo "${IPS[*]}")]"
 
 cat > "$SCRATCH/provisiond.yaml" <<EOF
 {
-  "http": { "host": "0.0.0.0", "port": 18680 },
+  "http": { "host": "0.0.0.0", "port": 18680, "rateLimit": { "rate": 0, "burst": 1 } },
   "dhcp": { "enabled": false },
   "mdns": { "enabled": false },
   "log": { "level": "info" },
   "stateDir": "$SCRATCH/state",
   "provisioning": { "defaultDomain": "bench.example", "tenants": { "bench.example": { "auth": "url_key", "urlKey": "$KEY" } } },
-  "phones": { "enabled": true, "autoprovision": "oui" },
+  "phones": { "enabled": true, "autoprovision": "oui",
+              "configs": [{ "id": "site", "role": "default", "raw": { "sip_proxy_ip": "10.68.0.1" } }],
+              "devices": [{ "mac": "c0:74:ad:00:00:01", "profile": "grandstream", "model": "GRP2614" }] },
+  "devices": { "maxNewPerSourcePerHour": 1000000 },
   "sip": { "enabled": true, "interfaces": ["pbs0"], "rateLimit": { "rate": 0, "burst": 1 } }
 }
 EOF
@@ -107,6 +113,21 @@ for rate in $RATES; do
     base=$((base + 1048576))
 done
 run_point "closed window $WINDOW" "{\"ips\":$IPS_JSON,\"mode\":\"closed\",\"window\":$WINDOW,\"seconds\":$SECONDS_PER,\"macBase\":$base}"
+base=$((base + 1048576))
+# Issue 15's question: does PnP keep answering while the HTTP face (same process, main thread,
+# where the PnP decision is made) is saturated? wrk renders one phone's cfg<mac>.xml in a loop.
+if command -v wrk >/dev/null; then
+    ip netns exec "$CLI" timeout $((SECONDS_PER + 10)) wrk -t1 -c32 -d"$((SECONDS_PER + 2))s" \
+        -H 'User-Agent: Grandstream Model HW GRP2614 SW 1.0.5.15 DevId c074ad000001' \
+        "http://10.68.0.1:18680/$KEY/cfgc074ad000001.xml" > "$SCRATCH/wrk.txt" 2>&1 &
+    WRK_PID=$!
+    sleep 1
+    run_point "open ${UNDER_RATE:-100}/s + HTTP wrk" "{\"ips\":$IPS_JSON,\"mode\":\"open\",\"rate\":${UNDER_RATE:-100},\"seconds\":$SECONDS_PER,\"macBase\":$base}"
+    wait "$WRK_PID" || true
+    echo "# wrk meanwhile: $(grep -E 'Requests/sec|Non-2xx' "$SCRATCH/wrk.txt" | tr -s ' ' | tr '\n' ' ')" | tee -a "$result"
+else
+    echo "# wrk not installed: no under-HTTP-load point" | tee -a "$result"
+fi
 
 kill -USR1 "$DAEMON_PID"
 for _ in $(seq 1 50); do grep -q '"msg":"counters"' "$SCRATCH/daemon.log" && break; sleep 0.1; done
