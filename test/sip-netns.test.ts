@@ -187,6 +187,8 @@ describe('SIP PnP face in network namespaces', { skip: SKIP, timeout: 240_000 },
     srv = lab.addNamespace('srv');
     ph = lab.addNamespace('ph');
     lab.link({ ns: srv, ifname: 'srv0', cidr: `${SRV_IP}/24` }, { ns: ph, ifname: 'ph0', cidr: '10.213.0.50/24' });
+    // A second address on the server's interface: one group membership per interface, two reply sockets.
+    runSync('ip', ['-n', srv, 'addr', 'add', '10.213.0.2/24', 'dev', 'srv0']);
     for (const v of VENDORS) runSync('ip', ['-n', ph, 'addr', 'add', `${v.ip}/24`, 'dev', 'ph0']);
     for (const a of ['10.213.0.60', '10.213.0.61', '10.213.0.62', '10.213.0.63', '10.213.0.200']) runSync('ip', ['-n', ph, 'addr', 'add', `${a}/24`, 'dev', 'ph0']);
     await lab.waitForLinkUp(srv, 'srv0');

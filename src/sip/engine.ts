@@ -274,7 +274,12 @@ export class SipEngine {
     try {
       const group = await this.open(SIP_MCAST_GROUP, sip.port, true, sockets, (m, r) => this.onMessage(m, r, true, undefined));
       const port = group.address().port;
+      const joined = new Set<string>();
       for (const i of ifaces) {
+        // One membership per interface: a second address of the same interface would be a
+        // second join of the same link (EADDRINUSE).
+        if (joined.has(i.name)) continue;
+        joined.add(i.name);
         try {
           group.addMembership(SIP_MCAST_GROUP, i.address);
         } catch (err) {
