@@ -474,7 +474,8 @@ export class SipEngine {
     this.send(tx, packet, src);
     this.count('notify-sent');
     this.count('answered');
-    this.log.info({ mac: sub.mac, from: `${src.address}:${src.port}`, vendor: a.vendor }, 'PnP SUBSCRIBE answered: 200 and NOTIFY sent');
+    // The main thread logged the decision at info (PnP URL handed out); one line per phone is enough.
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ mac: sub.mac, from: `${src.address}:${src.port}`, vendor: a.vendor }, 'PnP SUBSCRIBE answered: 200 and NOTIFY sent');
     this.armNotify(notify);
   }
 
