@@ -87,6 +87,8 @@ interface Vendor {
   readonly ua: string;
   /** mustContain: what the first file holds (the write-back of §2.6 where the template has it). */
   readonly mustContain: string;
+  /** next: a file the first one leads to (Yealink's boot file lists its <mac>.cfg), fetched from the same folder. */
+  readonly next?: { readonly file: string; readonly mustContain: string };
 }
 
 const shape = (v: string): PhoneShape => {
@@ -134,9 +136,10 @@ const VENDORS: readonly Vendor[] = [
     profile: 'yealink',
     model: 'T46S',
     urlTail: '',
-    file: '805ec0112233.cfg',
+    file: '805ec0112233.boot',
     ua: 'Yealink SIP-T46S 66.86.0.15 80:5e:c0:11:22:33',
-    mustContain: `static.auto_provision.server.url = http://${SRV_IP}:${HTTP_PORT}/${KEY}/`,
+    mustContain: 'include:config "$mac.cfg"',
+    next: { file: '805ec0112233.cfg', mustContain: `static.auto_provision.server.url = http://${SRV_IP}:${HTTP_PORT}/${KEY}/` },
   },
   {
     shape: shape('fanvil'),
@@ -279,6 +282,12 @@ describe('SIP PnP face in network namespaces', { skip: SKIP, timeout: 240_000 },
       const got = curl(fileUrl, v.ua);
       assert.equal(got.status, 200, `GET ${fileUrl}: ${got.body.slice(0, 200)}`);
       assert.ok(got.body.includes(v.mustContain), `${v.file} contains ${v.mustContain}:\n${got.body}`);
+      if (v.next) {
+        const folder = fileUrl.slice(0, fileUrl.lastIndexOf('/') + 1);
+        const next = curl(`${folder}${v.next.file}`, v.ua);
+        assert.equal(next.status, 200, `GET ${folder}${v.next.file}`);
+        assert.ok(next.body.includes(v.next.mustContain), `${v.next.file} contains ${v.next.mustContain}:\n${next.body}`);
+      }
     });
   }
 
