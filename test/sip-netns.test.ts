@@ -340,6 +340,20 @@ describe('SIP PnP face in network namespaces', { skip: SKIP, timeout: 240_000 },
     assert.equal((daemon as LineProcess).running, true);
   });
 
+  it('a flood from one source is rate-limited (counted, one warning) while another phone is answered', async () => {
+    const before = await counters();
+    const d = daemon as LineProcess;
+    const from = d.lines.length;
+    const junk = Buffer.from('OPTIONS sip:x@224.0.1.75 SIP/2.0\r\n\r\n').toString('hex');
+    await phone({ bind: '10.213.0.61', port: 5066, raw: Array.from({ length: 400 }, () => junk) });
+    const rep = await phone(specOf(VENDORS[0] as Vendor));
+    assert.equal(rep.notifies.length, 1, 'another source is still answered');
+    const after = await counters();
+    // burst 100 at 50/s: of 400 sent at once, most are refused before decoding
+    assert.ok(delta(after, before, 'rate-limited') >= 200, `rate-limited: ${delta(after, before, 'rate-limited')}`);
+    await d.waitForLine('flood warning', (l) => l.includes('SIP flood from one source'), 5000, from);
+  });
+
   it('refused: an unknown MAC under autoprovision off, and a source outside sip.allowFrom, get nothing', async () => {
     const before = await counters();
     const unknown = { ...shape('grandstream'), ruri: 'sip:MAC%3AC074AD999999@224.0.1.75', from: 'sip:MAC%3AC074AD999999@224.0.1.75' };
