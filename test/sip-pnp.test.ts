@@ -290,3 +290,43 @@ describe('PhoneService.pnpTarget: who gets a NOTIFY, with which URL', () => {
     }
   });
 });
+
+describe('§2.6: the first file served writes the provisioning URL back', () => {
+  const cfg = parseConfigText(
+    `
+provisioning:
+  defaultDomain: lab.example
+  tenants:
+    lab.example: { auth: url_key, urlKey: ${KEY} }
+phones:
+  enabled: true
+  configs:
+    - { id: site, role: default, raw: { sip_proxy_ip: 192.0.2.10 } }
+  devices:
+    - { mac: "c0:74:ad:0b:63:ee", profile: grandstream, model: GRP2614 }
+    - { mac: "00:04:13:92:2d:24", profile: snom, model: D785 }
+    - { mac: "00:15:65:4a:a9:37", profile: yealink, model: T46S }
+`,
+    'test.yaml',
+    { skipPhoneProfiles: true },
+  );
+  const table: [string, string, string, string, string[]][] = [
+    ['grandstream over HTTPS', 'c0:74:ad:0b:63:ee', 'cfgc074ad0b63ee.xml', 'https://prov.example:8443/', [`<P237>prov.example:8443/${KEY}</P237>`, '<P212>2</P212>']],
+    ['grandstream over HTTP', 'c0:74:ad:0b:63:ee', 'cfgc074ad0b63ee.xml', 'http://192.0.2.10:8667/', [`<P237>192.0.2.10:8667/${KEY}</P237>`, '<P212>1</P212>']],
+    ["snom: this device's own file", '00:04:13:92:2d:24', '000413922D24.xml', 'http://192.0.2.10:8667/', [`<setting_server perm="">http://192.0.2.10:8667/${KEY}/000413922D24.xml</setting_server>`]],
+    ['yealink', '00:15:65:4a:a9:37', '0015654aa937.cfg', 'http://192.0.2.10:8667/', [`static.auto_provision.server.url = http://192.0.2.10:8667/${KEY}/`]],
+  ];
+  for (const [name, mac, file, base, want] of table) {
+    test(name, () => {
+      const { svc, close } = service(cfg);
+      try {
+        const r = svc.renderDevice(mac, { baseUrl: base, key: KEY, file });
+        assert.equal(r.answer.status, 200);
+        const body = String(r.answer.body);
+        for (const w of want) assert.ok(body.includes(w), `${r.file} holds ${w}:\n${body}`);
+      } finally {
+        close();
+      }
+    });
+  }
+});
