@@ -24,7 +24,7 @@ function problems(text: string): string {
 
 test('defaults: off, 5060, a kernel reply port, every interface, no allow-list, 10/s burst 20', () => {
   const c = parseConfigText(TENANT, 't.yaml', { skipPhoneProfiles: true });
-  assert.deepEqual(c.sip, { enabled: false, port: 5060, replyPort: 0, interfaces: [], allowFrom: [], rateLimit: { rate: 10, burst: 20 } });
+  assert.deepEqual(c.sip, { enabled: false, port: 5060, replyPort: 0, interfaces: [], allowFrom: [], notifyForm: 'dialog', rateLimit: { rate: 10, burst: 20 } });
 });
 
 test('refusals name the key', () => {
@@ -35,6 +35,7 @@ test('refusals name the key', () => {
     [`${TENANT}sip: { port: 70000 }\n`, /sip\.port/],
     [`${TENANT}sip: { interfaces: [eth0, eth0] }\n`, /listed twice/],
     [`${TENANT}sip: { enable: true }\n`, /sip.*enable/],
+    [`${TENANT}sip: { notifyForm: swapped }\n`, /sip\.notifyForm/],
   ];
   for (const [text, want] of table) assert.match(problems(text), want, text);
   assert.equal(problems(`${TENANT}phones: { enabled: true }\nsip: { enabled: true, tenant: lab.example, allowFrom: [10.0.0.0/8] }\n`), 'valid');

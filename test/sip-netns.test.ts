@@ -161,7 +161,7 @@ describe('SIP PnP face in network namespaces', { skip: SKIP, timeout: 240_000 },
   let daemon: LineProcess | undefined;
   let cfgPath = '';
 
-  const config = (autoprovision: string): string =>
+  const config = (autoprovision: string, notifyForm = 'dialog'): string =>
     JSON.stringify(
       {
         http: { host: '0.0.0.0', port: HTTP_PORT },
@@ -179,7 +179,7 @@ describe('SIP PnP face in network namespaces', { skip: SKIP, timeout: 240_000 },
           configs: [{ id: 'site', role: 'default', raw: { sip_proxy_ip: SRV_IP } }],
           devices: VENDORS.map((v) => ({ mac: v.mac, profile: v.profile, ...(v.model ? { model: v.model } : {}) })),
         },
-        sip: { enabled: true, interfaces: ['srv0'], allowFrom: ['10.213.0.0/25'], rateLimit: { rate: 50, burst: 100 } },
+        sip: { enabled: true, interfaces: ['srv0'], allowFrom: ['10.213.0.0/25'], notifyForm, rateLimit: { rate: 50, burst: 100 } },
       },
       null,
       2,
@@ -381,6 +381,25 @@ describe('SIP PnP face in network namespaces', { skip: SKIP, timeout: 240_000 },
     assert.equal((rep.notifies[0] as Received).body, `http://${SRV_IP}:${HTTP_PORT}/${KEY}/`);
     const got = curl(`http://${SRV_IP}:${HTTP_PORT}/${KEY}/cfgc074ad999998.xml`, 'Grandstream Model HW GRP2614 SW 1.0.5.15 DevId c074ad999998');
     assert.equal(got.status, 200, got.body);
+  });
+
+  it('SIGHUP to sip.notifyForm copy (§2.3\'s other form): the NOTIFY keeps the SUBSCRIBE\'s From and To; the phone acknowledges it', async () => {
+    writeFileSync(cfgPath, config('oui', 'copy'));
+    const d = daemon as LineProcess;
+    const from = d.lines.length;
+    d.signal('SIGHUP');
+    await d.waitForLine('"configuration reloaded"', (l) => l.includes('configuration reloaded'), 10_000, from);
+    const v = VENDORS[1] as Vendor;
+    const rep = await phone(specOf(v));
+    assert.equal(rep.notifies.length, 1, JSON.stringify(rep));
+    const n = rep.notifies[0] as Received;
+    assert.equal(get(n, 'from'), `<${v.shape.from}>;tag=4411`);
+    assert.equal(get(n, 'to'), `<${v.shape.from}>`);
+    assert.equal(rep.acked, 1);
+    writeFileSync(cfgPath, config('oui'));
+    const from2 = d.lines.length;
+    d.signal('SIGHUP');
+    await d.waitForLine('"configuration reloaded"', (l) => l.includes('configuration reloaded'), 10_000, from2);
   });
 
   it('a PBX on the same host (0.0.0.0:5060, SO_REUSEADDR) binds beside the face and keeps its unicast; PnP still answered', async () => {

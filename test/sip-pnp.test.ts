@@ -176,6 +176,12 @@ describe('PnP: the 200 OK and the NOTIFY (§2.2, §2.3)', () => {
     assert.equal(n.body.toString(), url);
   });
 
+  test('NOTIFY in the copy form (sip.notifyForm: copy): From and To unchanged from the SUBSCRIBE', () => {
+    const n = pnpNotify(sub, src, 'http://h/', { toTag: 'pd-8c1e', branch: 'b', form: 'copy' }, LOCAL);
+    assert.equal(header(n, 'from'), '<sip:MAC%3AC074AD0B63EE@224.0.1.75>;tag=4411');
+    assert.equal(header(n, 'to'), '<sip:MAC%3AC074AD0B63EE@224.0.1.75>');
+  });
+
   test('NOTIFY without a usable Contact goes to sip:<source>', () => {
     const text = subscribe(gs).toString().replace('Contact: <sip:192.0.2.50:5080>', 'Contact: *');
     const s2 = subOf(classify(decoded(text), src, true, 'x'));

@@ -21,6 +21,12 @@ export const sipSchema = z.strictObject({
   tenant: z.string().min(1).optional(),
   /** allowFrom: source networks answered ([] = any); the tenant's allowFrom applies as well. */
   allowFrom: z.array(cidr).max(256).default([]),
+  /**
+   * notifyForm: the NOTIFY's From/To. `dialog` (RFC 6665: From = the SUBSCRIBE's To with our tag,
+   * To = its From) or `copy` (From and To copied unchanged, as Snom's pnpserv.py, SPLiT, lua-voip
+   * and the AudioCodes manual do; sip-phones.md 2.3: phones in those traces accept it).
+   */
+  notifyForm: z.enum(['dialog', 'copy']).default('dialog'),
   /** rateLimit: SUBSCRIBEs and other datagrams per source address. */
   rateLimit: rateLimitSchema('SIP datagrams', 10, 20),
 });

@@ -467,7 +467,7 @@ export class SipEngine {
     this.count('ok-sent');
     const branch = newBranch();
     // §2.2 step 3: the NOTIFY goes to the datagram's source address and port (Grandstream: 5080).
-    const packet = encodeSip(pnpNotify(sub, src, a.url, { toTag: entry.toTag, branch }, this.local(tx)));
+    const packet = encodeSip(pnpNotify(sub, src, a.url, { toTag: entry.toTag, branch, form: this.config.sip.notifyForm }, this.local(tx)));
     const notify: Notify = { branch, packet, to: src, tx, started: performance.now(), interval: T1_MS, timer: undefined, done: false };
     entry.notify = notify;
     this.notifies.set(branch, { entry, notify });

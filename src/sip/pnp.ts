@@ -11,8 +11,8 @@
  * echoed, a To-tag added, Expires 0, our Contact) and the `NOTIFY` in the same Call-ID
  * (`Event` echoed, `Subscription-State: terminated;reason=timeout`, `Content-Type:
  * application/url`, the URL as body). The NOTIFY takes the RFC 6665 dialog form (From = the
- * SUBSCRIBE's To with our tag, To = the SUBSCRIBE's From); §2.3 notes that some responders copy
- * From/To unswapped and that phones accept both.
+ * SUBSCRIBE's To with our tag, To = the SUBSCRIBE's From), or with `form: 'copy'` the From and To
+ * of the SUBSCRIBE unchanged (§2.3: some responders do, and phones in their traces accept it).
  */
 import {
   SIP_VERSION,
@@ -216,10 +216,11 @@ export function pnpOk(sub: PnpSubscribe, source: Endpoint, toTag: string, local:
   });
 }
 
-/** NotifyIds are the fresh identifiers of one NOTIFY. */
+/** NotifyIds are the fresh identifiers of one NOTIFY, and its From/To form (`dialog` by default). */
 export interface NotifyIds {
   readonly toTag: string;
   readonly branch: string;
+  readonly form?: 'dialog' | 'copy';
 }
 
 /**
@@ -236,8 +237,9 @@ export function pnpNotify(sub: PnpSubscribe, source: Endpoint, url: string, ids:
   const headers: SipHeader[] = [
     { name: 'Via', value: `SIP/2.0/UDP ${formatHostPort(local.address, local.port)};branch=${ids.branch};rport` },
     { name: 'Max-Forwards', value: '70' },
-    { name: 'From', value: withParam(to, 'tag', ids.toTag) },
-    { name: 'To', value: from },
+    // RFC 6665 dialog form, or §2.3's unswapped copy (sip.notifyForm: copy)
+    { name: 'From', value: ids.form === 'copy' ? from : withParam(to, 'tag', ids.toTag) },
+    { name: 'To', value: ids.form === 'copy' ? to : from },
     { name: 'Call-ID', value: sub.callId },
     { name: 'CSeq', value: '1 NOTIFY' },
     { name: 'Contact', value: contactOf(local) },
