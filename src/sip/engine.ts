@@ -25,7 +25,7 @@
  * response moves it to T2) until a final response, and given up at 64·T1 (Timer F).
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
-import { decodeSip, encodeSip, newBranch, newTag, SIP_MCAST_GROUP, type SipResponse } from './codec';
+import { decodeSip, encodeSip, newBranch, newTag, responseTarget, SIP_MCAST_GROUP, type SipResponse } from './codec';
 import { classify, pnpNotify, pnpOk, type Endpoint, type LocalPlace, type PnpSubscribe } from './pnp';
 import { RateLimiter } from '../limits/ratelimit';
 import { Episode } from '../episode';
@@ -450,7 +450,7 @@ export class SipEngine {
 
   private okTarget(sub: PnpSubscribe, src: Endpoint): Endpoint {
     // RFC 3581 §4 / RFC 3261 §18.2.2: rport → the source port, else the Via's sent-by port.
-    return { address: src.address, port: sub.via.rport !== undefined ? src.port : sub.via.port ?? 5060 };
+    return responseTarget(sub.via, src);
   }
 
   private local(tx: Tx): LocalPlace {
