@@ -354,6 +354,29 @@ describe('SIP PnP face in network namespaces', { skip: SKIP, timeout: 240_000 },
     await d.waitForLine('flood warning', (l) => l.includes('SIP flood from one source'), 5000, from);
   });
 
+  it('another event to the group gets no answer at all (no error storm on multicast); a ua-profile SUBSCRIBE by unicast to the reply port is answered', async () => {
+    const before = await counters();
+    const v = VENDORS[2] as Vendor;
+    const quiet = await phone(specOf(v, { event: 'presence', waitMs: 1500 }));
+    assert.equal(quiet.oks.length + quiet.responses.length + quiet.notifies.length, 0, JSON.stringify(quiet));
+    const d = daemon as LineProcess;
+    const serving = d.lines.filter((l) => l.includes('SIP face serving')).pop() ?? '';
+    const m = /srv0=10\.213\.0\.1\/24 reply port (\d+)/.exec(serving);
+    assert.ok(m, `the serving line names the reply port: ${serving}`);
+    const direct = await phone(specOf(v, { group: SRV_IP, dport: Number(m[1]) }));
+    assert.equal(direct.oks.length, 1, JSON.stringify(direct));
+    assert.equal(direct.notifies.length, 1);
+    // by unicast, another event is answered 489 Bad Event (RFC 6665 §4.2.1.1) with Allow-Events
+    const bad = await phone(specOf(v, { group: SRV_IP, dport: Number(m[1]), event: 'presence', waitMs: 1500 }));
+    assert.equal(bad.oks.length, 1, JSON.stringify(bad));
+    assert.equal((bad.oks[0] as Received).status, 489);
+    assert.equal(get(bad.oks[0] as Received, 'allow-events'), 'ua-profile');
+    assert.equal(bad.notifies.length, 0);
+    const after = await counters();
+    assert.equal(delta(after, before, 'ignored:event'), 2);
+    assert.equal(delta(after, before, 'answered'), 1);
+  });
+
   it('refused: an unknown MAC under autoprovision off, and a source outside sip.allowFrom, get nothing', async () => {
     const before = await counters();
     const unknown = { ...shape('grandstream'), ruri: 'sip:MAC%3AC074AD999999@224.0.1.75', from: 'sip:MAC%3AC074AD999999@224.0.1.75' };
