@@ -47,6 +47,9 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_DHCP_BIND':
     case 'PROVD_ERR_DHCP_INTERFACE':
     case 'PROVD_ERR_DHCP_WORKER':
+    case 'PROVD_ERR_SIP_BIND':
+    case 'PROVD_ERR_SIP_INTERFACE':
+    case 'PROVD_ERR_SIP_WORKER':
     case 'PROVD_ERR_MDNS_BIND':
     case 'PROVD_ERR_MDNS_INTERFACE':
     case 'PROVD_ERR_MDNS_CONFLICT':

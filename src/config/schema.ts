@@ -2,7 +2,7 @@
  * schema.ts: the configuration schema of provisiond (zod), composed of the sections each face
  * and domain owns (src/dhcp/config.ts, src/mdns/config.ts, src/http/config.ts, the
  * provisioning section, src/limits/config.ts for `devices`, src/log.ts for `log`,
- * src/phones/config.ts for `phones`), plus the
+ * src/phones/config.ts for `phones`, src/sip/config.ts for `sip`), plus the
  * checks that need several sections at once.
  *
  * Every key is documented in config/provisiond.example.yaml; a test checks that the example
@@ -18,6 +18,7 @@ import { deriveTxt } from '../mdns/txt';
 import { devicesSchema } from '../limits/config';
 import { logSchema } from '../log';
 import { phonesSchema } from '../phones/config';
+import { sipSchema } from '../sip/config';
 import { provisioningSchema, strategyOf } from './provisioning';
 import { keyedUrl, defaultProvisioningUrl } from '../urls/plan';
 
@@ -56,6 +57,7 @@ export const configSchema = z.strictObject({
   devices: devicesSchema.prefault({}),
   provisioning: provisioningSchema.prefault({}),
   phones: phonesSchema.prefault({}),
+  sip: sipSchema.prefault({}),
   /** stateDir holds the daemon's persistent state; default $STATE_DIRECTORY (systemd) or ./state. */
   stateDir: z.string().min(1).optional(),
 })
@@ -75,6 +77,10 @@ export const configSchema = z.strictObject({
       const bytes = Buffer.byteLength(keyedUrl(n.url, t.urlKey), 'utf8');
       if (bytes > MAX_OPTION_BYTES) ctx.addIssue({ code: 'custom', path: ['dhcp', 'networks', i, 'url'], message: `is ${bytes} bytes long with tenant ${n.tenant}'s key; a DHCP option holds at most ${MAX_OPTION_BYTES} bytes` });
     });
+    if (c.sip.enabled && !c.phones.enabled) ctx.addIssue({ code: 'custom', path: ['sip', 'enabled'], message: 'needs phones.enabled: true (the PnP answer is the URL of the phone\'s files)' });
+    if (c.sip.tenant !== undefined && c.provisioning.tenants[c.sip.tenant] === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['sip', 'tenant'], message: `names no tenant in provisioning.tenants (${Object.keys(c.provisioning.tenants).join(', ') || 'none configured'})` });
+    }
     if (!c.mdns.enabled) return;
     // The mDNS face advertises the HTTP face's port in its SRV record.
     if (c.http.port === 0) ctx.addIssue({ code: 'custom', path: ['http', 'port'], message: 'must be a fixed port while mdns.enabled is true (the SRV record carries it); 0 is for tests only' });

@@ -31,6 +31,7 @@ import type { Profile } from './profile';
 import { fileNameFor } from './profile';
 import { staticDirsFor } from './static';
 import { answerPhoneFile, type PhoneFileAnswer, type PhoneFileRequest, type ServeDeps, type ServeTenant } from './serve';
+import { pnpTarget, type PnpDecision, type PnpQuery } from './pnp';
 
 /** PhoneServiceConfig is the part of the configuration the phones room reads. */
 export interface PhoneServiceConfig {
@@ -80,6 +81,8 @@ export class PhoneService {
   private readonly now: () => Date;
   /** declared are the MACs of phones.devices (autoprovision `known` counts them as inventory). */
   private readonly declared: ReadonlySet<string>;
+  /** declaredPhones: phones.devices by MAC (profile, tenant, model), for pnpTarget; built on first use. */
+  private declaredPhones: Map<string, { readonly profile: string; readonly tenant: string; readonly model?: string | undefined }> | undefined;
 
   constructor(
     readonly config: PhoneServiceConfig,
@@ -198,6 +201,31 @@ export class PhoneService {
   staticDirs(vendor: string | undefined): readonly string[] {
     const vendors = vendor !== undefined && this.profiles.has(vendor) ? [vendor] : [...this.profiles.keys()].sort();
     return vendors.flatMap((v) => staticDirsFor(v, this.deps.domain.shippedDir, this.deps.domain.siteDir) ?? []);
+  }
+
+  /**
+   * pnpTarget decides whether a SIP PnP SUBSCRIBE from this MAC and address gets a NOTIFY, and
+   * with which URL (pnp.ts): `face` is the SIP face's tenant for unknown phones (default
+   * provisioning.defaultDomain) and its allow-list.
+   */
+  pnpTarget(q: PnpQuery, face: { readonly tenant?: string | undefined; readonly allowFrom: readonly Cidr[] }): PnpDecision {
+    const p = this.config.provisioning;
+    this.declaredPhones ??= new Map(
+      this.config.phones.devices.flatMap((d) => {
+        const mac = normalizeMacLoose(d.mac);
+        return mac === undefined ? [] : [[mac, { profile: d.profile, tenant: d.tenant ?? p.defaultDomain, model: d.model }] as const];
+      }),
+    );
+    return pnpTarget(q, {
+      profiles: this.profiles,
+      phones: this.deps.phones,
+      declared: this.declaredPhones,
+      autoprovision: this.config.phones.autoprovision,
+      provisioning: p,
+      tenantAllow: this.allowFrom,
+      tenant: face.tenant ?? p.defaultDomain,
+      allowFrom: face.allowFrom,
+    });
   }
 
   /** clear forgets the compiled templates (a reload builds a new service anyway). */

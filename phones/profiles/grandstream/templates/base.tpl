@@ -40,6 +40,12 @@
     <P207>{{ syslog_ip | e }}</P207>
     <P208>1</P208>
 {%- endif %}
+{%- if XX_server_url_without_scheme is defined %}
+{#- sip-phones.md §2.6: PnP runs on factory-default phones only, so the first file served sets the
+    config server for good: P237 is host and path without a scheme, P212 the protocol (1 HTTP, 2 HTTPS). #}
+    <P237>{{ XX_server_url_without_scheme | e }}</P237>
+    <P212>{{ '2' if 'https://' in XX_server_url else '1' }}</P212>
+{%- endif %}
 {%- if admin_password is defined %}
     <P2>{{ admin_password | e }}</P2>
 {%- endif %}

@@ -41,7 +41,8 @@
     <language perm="">{{ locale | e }}</language>
 {%- endif %}
 {%- if http_base_url is defined %}
-    <setting_server perm="">{{ http_base_url | e }}</setting_server>
+{#- sip-phones.md §2.6: the setting URL is fetched as a file ({mac} in Snom's own default): point it at this file, so a phone found by PnP stays provisioned. #}
+    <setting_server perm="">{{ http_base_url | e }}/{{ device.mac_hex | upper }}.xml</setting_server>
 {%- endif %}
   </phone-settings>
   <functionKeys e="2">
