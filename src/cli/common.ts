@@ -8,7 +8,8 @@
  *   3 startup failure (port in use, bad interface, store or TLS files) · 4 internal error ·
  *   5 an administration command failed (user, key, devices, render, import) ·
  *   6 `devices sync`: a phone did not accept the resync ·
- *   10-14 `probe` failed at a step: 10 dhcp · 11 bonjour · 12 url · 13 http · 14 properties
+ *   10-14 `probe` failed at a step: 10 dhcp · 11 bonjour · 12 url · 13 http · 14 properties ·
+ *   15-17 `probe --as` failed at a step: 15 subscribe · 16 notify · 17 files
  *
  * Passwords never come from argv (they would sit in shell history and `ps`): they are read
  * from a terminal prompt with echo off, or from standard input with --password-stdin.
