@@ -10,7 +10,7 @@
  *                       credentials, the Request-URI) before 200
  *   cisco2   127.0.0.7  the same phone, but the store holds another password: 403, refused
  *   snom     127.0.0.4  silent: unreachable (Timer F, shortened by --timeout)
- *   grandstr 127.0.0.5  answers 481: refused
+ *   grandstr 127.0.0.5  answers 481: refused (the store holds ::ffff:127.0.0.5)
  *   fanvil   127.0.0.6  nothing listens: ICMP port unreachable
  *   gigaset  —          never seen: no known address
  *
@@ -38,6 +38,8 @@ interface Phone {
   readonly user: string;
   /** ip: the last address the store holds; null: never seen. */
   readonly ip: string | null;
+  /** storedIp: the address as the store holds it, when another form (a dual-stack socket's ::ffff:a.b.c.d). */
+  readonly storedIp?: string;
   /** mode of the scripted phone; undefined: nothing listens there. */
   readonly mode?: 'ok' | 'digest' | 'refuse' | 'silent';
   readonly events?: readonly string[];
@@ -50,7 +52,7 @@ const PHONES: readonly Phone[] = [
   { name: 'cisco', mac: '00:02:fd:00:00:02', profile: 'cisco-spa', user: 'erin', ip: '127.0.0.3', mode: 'digest', events: ['resync', 'reboot_now'] },
   { name: 'cisco2', mac: '00:02:fd:00:00:07', profile: 'cisco-spa', user: 'ivan', ip: '127.0.0.7', mode: 'digest', events: ['resync', 'reboot_now'], phonePassword: 'not-what-the-store-has' },
   { name: 'snom', mac: '00:04:13:00:00:03', profile: 'snom', user: 'carol', ip: '127.0.0.4', mode: 'silent', events: ['check-sync;reboot=false'] },
-  { name: 'grandstream', mac: '00:0b:82:00:00:04', profile: 'grandstream', user: 'dave', ip: '127.0.0.5', mode: 'refuse', events: ['resync'] },
+  { name: 'grandstream', mac: '00:0b:82:00:00:04', profile: 'grandstream', user: 'dave', ip: '127.0.0.5', storedIp: '::ffff:127.0.0.5', mode: 'refuse', events: ['resync'] },
   { name: 'fanvil', mac: '0c:38:3e:00:00:05', profile: 'fanvil', user: 'frank', ip: '127.0.0.6' },
   { name: 'gigaset', mac: '7c:2f:80:00:00:06', profile: 'gigaset', user: 'grace', ip: null },
 ];
@@ -146,7 +148,7 @@ describe('devices sync against scripted phones in a namespace', { skip }, () => 
     assert.equal(list.code, 0, list.stderr);
     const store = openSqliteStore(join(tmp, 'state'));
     try {
-      for (const p of PHONES) if (p.ip !== null) assert.ok(store.phones.observe(p.mac, { ip: p.ip }), `observe ${p.mac}`);
+      for (const p of PHONES) if (p.ip !== null) assert.ok(store.phones.observe(p.mac, { ip: p.storedIp ?? p.ip }), `observe ${p.mac}`);
     } finally {
       store.close();
     }
@@ -170,6 +172,7 @@ describe('devices sync against scripted phones in a namespace', { skip }, () => 
     assert.deepEqual([result('00:02:fd:00:00:02')['outcome'], result('00:02:fd:00:00:02')['status'], result('00:02:fd:00:00:02')['authenticated']], ['accepted', 200, true]);
     assert.deepEqual([result('00:02:fd:00:00:07')['outcome'], result('00:02:fd:00:00:07')['status']], ['refused', 403]);
     assert.deepEqual([result('00:0b:82:00:00:04')['outcome'], result('00:0b:82:00:00:04')['status'], result('00:0b:82:00:00:04')['reason']], ['refused', 481, 'Call/Transaction Does Not Exist']);
+    assert.equal(by.get('00:0b:82:00:00:04')?.['to'], '127.0.0.5:5060', 'a ::ffff: address is notified over IPv4');
     assert.equal(result('00:04:13:00:00:03')['outcome'], 'unreachable');
     assert.match(String(result('00:04:13:00:00:03')['detail']), /Timer F/);
     assert.equal(result('0c:38:3e:00:00:05')['outcome'], 'unreachable');

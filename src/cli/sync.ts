@@ -106,13 +106,15 @@ function plan(config: Config, o: SyncOptions): Planned[] {
     return selectPhones(s, o).map((p): Planned => {
       const profile = service.profiles.get(p.profile);
       if (profile === undefined) return { mac: p.mac, profile: p.profile, skip: 'not-loaded', detail: `profile ${p.profile} is not loaded (provisiond phones profiles)` };
-      if (p.ip === null || isIP(p.ip) === 0) return { mac: p.mac, profile: p.profile, skip: 'no-address', detail: 'no known address (the phone has not fetched a file yet)' };
+      // A dual-stack HTTP socket records an IPv4 phone as ::ffff:a.b.c.d: notify it over IPv4.
+      const ip = p.ip !== null && /^::ffff:\d{1,3}(\.\d{1,3}){3}$/i.test(p.ip) ? p.ip.slice(7) : p.ip;
+      if (ip === null || isIP(ip) === 0) return { mac: p.mac, profile: p.profile, skip: 'no-address', detail: 'no known address (the phone has not fetched a file yet)' };
       const line = service.lineCredentials(p.mac);
       return {
         mac: p.mac,
         profile: p.profile,
         target: {
-          address: p.ip,
+          address: ip,
           port: portOf(p),
           user: line?.username,
           event: notifyEventOf(profile, o.reboot),
