@@ -15,8 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeSip, header } from '../src/sip/codec';
 import { fileName, notifyProblem, parseServer, resolveBase, subscribeRequest, VENDORS } from '../src/probe/phone';
-import { cliWithInput, freeUdpPort, startDaemon, type Running } from './helpers/daemon';
-import { LineProcess, isRoot } from './helpers/netns';
+import { MAIN, cliWithInput, freeUdpPort, startDaemon, type Running } from './helpers/daemon';
+import { spawn } from 'node:child_process';
+import { LineProcess, NetnsLab, isRoot, netnsSkipReason } from './helpers/netns';
 
 const ROOT = join(__dirname, '..', '..');
 const PY = '/usr/bin/python3';
@@ -238,5 +239,70 @@ describe('probe --as cisco-spa over TFTP, against tftpd-hpa', { skip: skipTftp }
     const r = await cliWithInput(['probe', '--as', 'cisco-spa', '--mac', '00:02:fd:00:00:01', '--tftp', '--server', `127.0.0.1:${port}`]);
     assert.equal(r.code, 17);
     assert.match(r.stderr, /probe failed at step files: TFTP 0002fd000001\.xml: TFTP error 1/);
+  });
+});
+
+describe('probe --as to the multicast group 224.0.1.75:5060 (no --server), in a namespace', { skip: netnsSkipReason() ?? skipPy }, () => {
+  const lab = new NetnsLab('ppm');
+  let ns = '';
+  let tmp = '';
+  let daemon: Running | undefined;
+  let httpPort = 0;
+  let responder: LineProcess | undefined;
+  before(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'provd-probe-mcast-'));
+    ns = lab.addNamespace('m');
+    // Multicast on the namespace's loopback: the group's route and the interface flag.
+    await lab.exec(ns, 'ip', ['link', 'set', 'lo', 'multicast', 'on'], { timeoutMs: 5000 });
+    await lab.exec(ns, 'ip', ['route', 'add', '224.0.0.0/4', 'dev', 'lo'], { timeoutMs: 5000 });
+    const cfg = join(tmp, 'provisiond.yaml');
+    writeFileSync(
+      cfg,
+      `http: { host: 127.0.0.1, port: 0 }
+dhcp: { enabled: false }
+mdns: { enabled: false }
+stateDir: ${join(tmp, 'state')}
+provisioning:
+  defaultDomain: lab.example
+  tenants:
+    lab.example: { auth: none, users: { alice: { password: "plain:pw", attributes: { sip_username: "1001" } } } }
+phones:
+  enabled: true
+  devices:
+    - { mac: "80:5e:c0:12:34:56", profile: yealink, model: T54W, users: [alice] }
+`,
+    );
+    daemon = startDaemon(['run', '--config', cfg], ['ip', 'netns', 'exec', ns]);
+    httpPort = Number((await daemon.waitForLog('HTTP face serving', 20_000))['port']);
+    responder = await lab.spawn(ns, PY, [RESPONDER, JSON.stringify({ address: '127.0.0.1', port: 5060, mode: 'ok', url: `http://127.0.0.1:${httpPort}/`, group: '224.0.1.75' })]);
+    await responder.waitForLine('the responder to be ready', (l) => l.includes('"ready"'), 10_000);
+  });
+  after(async () => {
+    if (daemon && daemon.child.exitCode === null) {
+      daemon.child.kill('SIGTERM');
+      await daemon.exited;
+    }
+    assert.deepEqual(await lab.destroy(), []);
+    if (tmp !== '') rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test('the SUBSCRIBE goes to the group; the answer, the NOTIFY and the files follow (exit 0)', async () => {
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, MAIN, 'probe', '--json', '--as', 'yealink', '--mac', '80:5e:c0:12:34:56', '--model', 'T54W'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const rep = JSON.parse(r.stdout) as { steps: { step: string; findings: Record<string, unknown> }[] };
+    assert.equal(rep.steps[0]?.findings['to'], '224.0.1.75:5060');
+    const got = rep.steps[2]?.findings['got'] as { file: string; status: string }[];
+    assert.deepEqual(got.map((g) => `${g.file} ${g.status}`), ['805ec0123456.boot 200', 'y000000000000.boot 200', 'y000000000096.cfg 200', '805ec0123456.cfg 200']);
   });
 });
