@@ -10,7 +10,8 @@
  *                       credentials, the Request-URI) before 200
  *   cisco2   127.0.0.7  the same phone, but the store holds another password: 403, refused
  *   snom     127.0.0.4  silent: unreachable (Timer F, shortened by --timeout)
- *   grandstr 127.0.0.5  answers 481: refused (the store holds ::ffff:127.0.0.5)
+ *   grandstr 127.0.0.5  answers 481: refused (the store holds ::ffff:127.0.0.5; it listens on 5062,
+ *                       the device option sip_port)
  *   fanvil   127.0.0.6  nothing listens: ICMP port unreachable
  *   gigaset  —          never seen: no known address
  *
@@ -43,6 +44,8 @@ interface Phone {
   /** mode of the scripted phone; undefined: nothing listens there. */
   readonly mode?: 'ok' | 'digest' | 'refuse' | 'silent';
   readonly events?: readonly string[];
+  /** port: where the scripted phone listens, given to provisiond as the device option sip_port (default 5060). */
+  readonly port?: number;
   /** phonePassword: the password the scripted phone expects (the store's is `<user>-SIP-Secret-9`). */
   readonly phonePassword?: string;
 }
@@ -52,7 +55,7 @@ const PHONES: readonly Phone[] = [
   { name: 'cisco', mac: '00:02:fd:00:00:02', profile: 'cisco-spa', user: 'erin', ip: '127.0.0.3', mode: 'digest', events: ['resync', 'reboot_now'] },
   { name: 'cisco2', mac: '00:02:fd:00:00:07', profile: 'cisco-spa', user: 'ivan', ip: '127.0.0.7', mode: 'digest', events: ['resync', 'reboot_now'], phonePassword: 'not-what-the-store-has' },
   { name: 'snom', mac: '00:04:13:00:00:03', profile: 'snom', user: 'carol', ip: '127.0.0.4', mode: 'silent', events: ['check-sync;reboot=false'] },
-  { name: 'grandstream', mac: '00:0b:82:00:00:04', profile: 'grandstream', user: 'dave', ip: '127.0.0.5', storedIp: '::ffff:127.0.0.5', mode: 'refuse', events: ['resync'] },
+  { name: 'grandstream', mac: '00:0b:82:00:00:04', profile: 'grandstream', user: 'dave', ip: '127.0.0.5', storedIp: '::ffff:127.0.0.5', port: 5062, mode: 'refuse', events: ['resync'] },
   { name: 'fanvil', mac: '0c:38:3e:00:00:05', profile: 'fanvil', user: 'frank', ip: '127.0.0.6' },
   { name: 'gigaset', mac: '7c:2f:80:00:00:06', profile: 'gigaset', user: 'grace', ip: null },
 ];
@@ -62,7 +65,7 @@ const sipPassword = (u: string): string => `${u}-SIP-Secret-9`;
 
 function configText(state: string): string {
   const users = PHONES.map((p) => `        ${p.user}: { password: "plain:pw-${p.user}", attributes: { sip_username: "${sipUser(p.user)}", sip_password: "${sipPassword(p.user)}" } }`).join('\n');
-  const devices = PHONES.map((p) => `    - { mac: "${p.mac}", profile: ${p.profile}, users: [${p.user}]${p.name === 'yealink' ? ', config: sales' : ''} }`).join('\n');
+  const devices = PHONES.map((p) => `    - { mac: "${p.mac}", profile: ${p.profile}, users: [${p.user}]${p.name === 'yealink' ? ', config: sales' : ''}${p.port === undefined ? '' : `, options: { sip_port: "${p.port}" }`} }`).join('\n');
   return `http:
   host: 127.0.0.1
   port: 0
@@ -132,7 +135,7 @@ describe('devices sync against scripted phones in a namespace', { skip }, () => 
     const spec = PHONES.filter((p) => p.mode !== undefined).map((p) => ({
       name: p.name,
       address: p.ip,
-      port: 5060,
+      port: p.port ?? 5060,
       mode: p.mode,
       events: p.events,
       user: sipUser(p.user),
@@ -172,7 +175,7 @@ describe('devices sync against scripted phones in a namespace', { skip }, () => 
     assert.deepEqual([result('00:02:fd:00:00:02')['outcome'], result('00:02:fd:00:00:02')['status'], result('00:02:fd:00:00:02')['authenticated']], ['accepted', 200, true]);
     assert.deepEqual([result('00:02:fd:00:00:07')['outcome'], result('00:02:fd:00:00:07')['status']], ['refused', 403]);
     assert.deepEqual([result('00:0b:82:00:00:04')['outcome'], result('00:0b:82:00:00:04')['status'], result('00:0b:82:00:00:04')['reason']], ['refused', 481, 'Call/Transaction Does Not Exist']);
-    assert.equal(by.get('00:0b:82:00:00:04')?.['to'], '127.0.0.5:5060', 'a ::ffff: address is notified over IPv4');
+    assert.equal(by.get('00:0b:82:00:00:04')?.['to'], '127.0.0.5:5062', 'a ::ffff: address is notified over IPv4, at the port of its sip_port option');
     assert.equal(result('00:04:13:00:00:03')['outcome'], 'unreachable');
     assert.match(String(result('00:04:13:00:00:03')['detail']), /Timer F/);
     assert.equal(result('0c:38:3e:00:00:05')['outcome'], 'unreachable');
