@@ -146,9 +146,11 @@ describe('devices sync against scripted phones in a namespace', { skip }, () => 
     }));
     phones = await lab.spawn(ns, PY, [SCRIPT, JSON.stringify(spec)]);
     await phones.waitForLine('the scripted phones to be ready', (l) => l.includes('"ready"'), 10_000);
-    // Seed: any phone command writes the declared phones; then their last addresses, as the HTTP face records them.
-    const list = await cli(['devices', 'list', '--config', config, '--kind', 'phones']);
-    assert.equal(list.code, 0, list.stderr);
+    // Before any address is known, `devices sync` itself writes the declared phones: all without an address.
+    const first = await cli(['devices', 'sync', '--config', config, '--all', '--json']);
+    assert.equal(first.code, 6, first.stderr);
+    assert.deepEqual((JSON.parse(first.stdout) as { summary: Record<string, number> }).summary, { phones: 7, accepted: 0, refused: 0, unreachable: 0, noAddress: 7, notLoaded: 0 });
+    // Then their last addresses, as the HTTP face records them.
     const store = openSqliteStore(join(tmp, 'state'));
     try {
       for (const p of PHONES) if (p.ip !== null) assert.ok(store.phones.observe(p.mac, { ip: p.storedIp ?? p.ip }), `observe ${p.mac}`);

@@ -12,7 +12,7 @@ import { isIP } from 'node:net';
 import type { Config } from '../config/schema';
 import { ProvError } from '../errors';
 import { loadPhonesDomain } from '../phones/domain';
-import { PhoneService } from '../phones/service';
+import { PhoneService, syncDeclared } from '../phones/service';
 import { deviceMac } from '../phones/admin';
 import { hostPart, mapBounded, notifyEventOf, sendNotify, TIMER_F_MS, type NotifyResult, type NotifyTarget, type OpenChannel } from '../sip/resync';
 import type { StoredPhone, Store } from '../store/repository';
@@ -94,14 +94,18 @@ function selectPhones(s: Store, o: SyncOptions): StoredPhone[] {
   return phones.filter((p) => uses(p.tenant, p.config ?? defaults.get(p.tenant)));
 }
 
-/** plan reads what each selected device needs, from the store (then closed). */
-function plan(config: Config, o: SyncOptions): Planned[] {
-  if (!storeExists(config)) {
+/**
+ * plan reads what each selected device needs, from the store (then closed). Like every phone
+ * command it first writes the phones and configs the configuration file declares.
+ */
+function plan(out: Io, config: Config, o: SyncOptions): Planned[] {
+  if (!storeExists(config) && config.phones.devices.length === 0) {
     if (o.mac !== undefined) throw new ProvError('PROVD_ERR_DEVICE', `no phone with MAC ${deviceMac(o.mac)} (the store is empty)`);
     return [];
   }
   const domain = loadPhonesDomain(config.phones);
   return withStore(config, (s) => {
+    for (const p of syncDeclared(s.phones, config.phones, config.provisioning.defaultDomain).problems) out.stderr.write(`provisiond: warning: ${p}\n`);
     const service = new PhoneService({ phones: config.phones, provisioning: config.provisioning }, { phones: s.phones, users: s.users, keys: s.keys, domain });
     return selectPhones(s, o).map((p): Planned => {
       const profile = service.profiles.get(p.profile);
@@ -143,7 +147,7 @@ export function outcomeOf(l: SyncLine): 'accepted' | 'refused' | 'unreachable' |
  * PROVD_ERR_RESYNC (exit 6) when a phone did not accept.
  */
 export async function devicesSync(out: Io, config: Config, o: SyncOptions): Promise<void> {
-  const planned = plan(config, o);
+  const planned = plan(out, config, o);
   const deadlineMs = o.timeoutS === undefined ? TIMER_F_MS : Math.min(TIMER_F_MS, Math.round(o.timeoutS * 1000));
   const userAgent = `provisiond/${version}`;
   const lines = await mapBounded(planned, Math.min(o.concurrency ?? DEFAULT_CONCURRENCY, MAX_CONCURRENCY), async (p): Promise<SyncLine> => {
