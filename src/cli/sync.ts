@@ -4,9 +4,11 @@
  * their vendor's SIP NOTIFY (src/sip/resync.ts), at their last known address.
  *
  * The store is read first and closed (targets: address, port, event, line-1 credentials), then
- * the NOTIFYs run, at most `--concurrency` at once. One line per device as its answer comes,
- * then a summary; exit 0 when every phone accepted, else 6 (`PROVD_ERR_RESYNC`) naming how many
- * were refused, unreachable, without a known address or not loaded.
+ * the NOTIFYs run, at most `--concurrency` at once, or, with `phones.resync.via: ami`, go through
+ * Asterisk (src/sip/ami.ts, one action at a time). One line per device as its answer comes, then
+ * a summary; exit 0 when every phone accepted (or Asterisk sent its NOTIFY), else 6
+ * (`PROVD_ERR_RESYNC`) naming how many were refused, unreachable, without a known address or not
+ * loaded.
  */
 import { isIP } from 'node:net';
 import type { Config } from '../config/schema';
@@ -14,7 +16,8 @@ import { ProvError } from '../errors';
 import { loadPhonesDomain } from '../phones/domain';
 import { PhoneService, syncDeclared } from '../phones/service';
 import { deviceMac } from '../phones/admin';
-import { hostPart, mapBounded, notifyEventOf, sendNotify, TIMER_F_MS, type NotifyResult, type NotifyTarget, type OpenChannel } from '../sip/resync';
+import { amiNotify, type AmiResult, type AmiTarget } from '../sip/ami';
+import { hostPart, mapBounded, notifyEventOf, requestUri, sendNotify, TIMER_F_MS, type NotifyEvent, type NotifyResult, type NotifyTarget, type OpenChannel } from '../sip/resync';
 import type { StoredPhone, Store } from '../store/repository';
 import { version } from '../version';
 import { storeExists, withStore, type Io } from './common';
@@ -40,13 +43,17 @@ export interface SyncOptions {
   readonly open?: OpenChannel;
 }
 
-/** SyncLine is one device's line of the report. */
+/** SyncLine is one device's line of the report: sent directly (result), through AMI (ami), or not sent. */
 export type SyncLine =
   | { readonly mac: string; readonly profile: string; readonly to: string; readonly event: string; readonly result: NotifyResult }
+  | { readonly mac: string; readonly profile: string; readonly to: string; readonly event: string; readonly ami: AmiResult }
   | { readonly mac: string; readonly profile: string; readonly to: null; readonly outcome: 'no-address' | 'not-loaded'; readonly detail: string };
 
-/** Planned is a device the store says can be notified, or why it cannot. */
-type Planned = { readonly mac: string; readonly profile: string; readonly target: NotifyTarget } | { readonly mac: string; readonly profile: string; readonly skip: 'no-address' | 'not-loaded'; readonly detail: string };
+/** Planned is a device the store says can be notified (directly, or through AMI), or why it cannot. */
+type Planned =
+  | { readonly mac: string; readonly profile: string; readonly target: NotifyTarget }
+  | { readonly mac: string; readonly profile: string; readonly ami: AmiTarget; readonly event: NotifyEvent }
+  | { readonly mac: string; readonly profile: string; readonly skip: 'no-address' | 'not-loaded'; readonly detail: string };
 
 /** portOf reads the device option `sip_port` (1-65535), else 5060. */
 export function portOf(p: Pick<StoredPhone, 'options'>): number {
@@ -112,8 +119,13 @@ function plan(out: Io, config: Config, o: SyncOptions): Planned[] {
       if (profile === undefined) return { mac: p.mac, profile: p.profile, skip: 'not-loaded', detail: `profile ${p.profile} is not loaded (provisiond phones profiles)` };
       // A dual-stack HTTP socket records an IPv4 phone as ::ffff:a.b.c.d: notify it over IPv4.
       const ip = p.ip !== null && /^::ffff:\d{1,3}(\.\d{1,3}){3}$/i.test(p.ip) ? p.ip.slice(7) : p.ip;
-      if (ip === null || isIP(ip) === 0) return { mac: p.mac, profile: p.profile, skip: 'no-address', detail: 'no known address (the phone has not fetched a file yet)' };
       const line = service.lineCredentials(p.mac);
+      const event = notifyEventOf(profile, o.reboot);
+      const ami = config.phones.resync.via === 'ami' ? config.phones.resync.ami : undefined;
+      // Through AMI: the line-1 username names the PJSIP endpoint (wazo's way), else the URI of the last address.
+      if (ami !== undefined && ami.target === 'endpoint' && line !== undefined) return { mac: p.mac, profile: p.profile, ami: { endpoint: line.username }, event };
+      if (ip === null || isIP(ip) === 0) return { mac: p.mac, profile: p.profile, skip: 'no-address', detail: `no known address (the phone has not fetched a file yet)${ami !== undefined ? ' and no line-1 username for an AMI endpoint' : ''}` };
+      if (ami !== undefined) return { mac: p.mac, profile: p.profile, ami: { uri: requestUri({ address: ip, port: portOf(p), user: line?.username }) }, event };
       return {
         mac: p.mac,
         profile: p.profile,
@@ -132,14 +144,15 @@ function plan(out: Io, config: Config, o: SyncOptions): Planned[] {
 /** describe writes one device's line. */
 export function describeLine(l: SyncLine): string {
   if (l.to === null) return `${l.mac}  -  ${l.outcome}  ${l.detail}`;
+  if ('ami' in l) return `${l.mac}  ${l.to}  ${l.ami.outcome}  ${l.ami.outcome === 'unreachable' ? l.ami.detail : `Asterisk: ${l.ami.message}`}  [${l.event}]`;
   const r = l.result;
   const what = r.outcome === 'accepted' ? `${r.status} ${r.reason}${r.authenticated ? ' (after a digest challenge)' : ''}` : r.outcome === 'refused' ? `${r.status} ${r.reason}${r.detail === undefined ? '' : `: ${r.detail}`}` : r.detail;
   return `${l.mac}  ${l.to}  ${r.outcome}  ${what}  [${l.event}]`;
 }
 
-/** outcomeOf names a line's outcome. */
-export function outcomeOf(l: SyncLine): 'accepted' | 'refused' | 'unreachable' | 'no-address' | 'not-loaded' {
-  return l.to === null ? l.outcome : l.result.outcome;
+/** outcomeOf names a line's outcome (`sent`: Asterisk sent the NOTIFY; AMI does not report the phone's answer). */
+export function outcomeOf(l: SyncLine): 'accepted' | 'sent' | 'refused' | 'unreachable' | 'no-address' | 'not-loaded' {
+  return l.to === null ? l.outcome : 'ami' in l ? l.ami.outcome : l.result.outcome;
 }
 
 /**
@@ -150,10 +163,17 @@ export async function devicesSync(out: Io, config: Config, o: SyncOptions): Prom
   const planned = plan(out, config, o);
   const deadlineMs = o.timeoutS === undefined ? TIMER_F_MS : Math.min(TIMER_F_MS, Math.round(o.timeoutS * 1000));
   const userAgent = `provisiond/${version}`;
+  // Through AMI: one connection, one action at a time, in order.
+  const viaAmi = planned.flatMap((p) => ('ami' in p ? [p] : []));
+  const amiCfg = config.phones.resync.ami;
+  const amiResults = viaAmi.length === 0 || amiCfg === undefined ? [] : await amiNotify(amiCfg, viaAmi.map((p) => ({ target: p.ami, event: p.event })), { timeoutMs: deadlineMs });
+  const amiOf = new Map(viaAmi.map((p, i) => [p, amiResults[i] ?? ({ outcome: 'unreachable', detail: 'no AMI result' } as const)]));
   const lines = await mapBounded(planned, Math.min(o.concurrency ?? DEFAULT_CONCURRENCY, MAX_CONCURRENCY), async (p): Promise<SyncLine> => {
     let line: SyncLine;
     if ('skip' in p) {
       line = { mac: p.mac, profile: p.profile, to: null, outcome: p.skip, detail: p.detail };
+    } else if ('ami' in p) {
+      line = { mac: p.mac, profile: p.profile, to: `ami:${'endpoint' in p.ami ? p.ami.endpoint : p.ami.uri}`, event: p.event.event, ami: amiOf.get(p) ?? { outcome: 'unreachable', detail: 'no AMI result' } };
     } else {
       const result = await sendNotify(p.target, { userAgent, deadlineMs, ...(o.open === undefined ? {} : { open: o.open }) });
       line = { mac: p.mac, profile: p.profile, to: `${hostPart(p.target.address)}:${p.target.port}`, event: p.target.event.event, result };
@@ -165,6 +185,7 @@ export async function devicesSync(out: Io, config: Config, o: SyncOptions): Prom
   const summary = {
     phones: lines.length,
     accepted: count('accepted'),
+    ...(viaAmi.length > 0 ? { sent: count('sent') } : {}),
     refused: count('refused'),
     unreachable: count('unreachable'),
     noAddress: count('no-address'),
@@ -173,10 +194,10 @@ export async function devicesSync(out: Io, config: Config, o: SyncOptions): Prom
   if (o.json) {
     out.stdout.write(`${JSON.stringify({ summary, devices: lines }, null, 2)}\n`);
   } else {
-    const parts = [`${summary.accepted} accepted`, `${summary.refused} refused`, `${summary.unreachable} unreachable`, `${summary.noAddress} without a known address`];
+    const parts = [`${summary.accepted} accepted`, ...(summary.sent === undefined ? [] : [`${summary.sent} sent by Asterisk`]), `${summary.refused} refused`, `${summary.unreachable} unreachable`, `${summary.noAddress} without a known address`];
     if (summary.notLoaded > 0) parts.push(`${summary.notLoaded} with a profile not loaded`);
     out.stdout.write(`${summary.phones} phone${summary.phones === 1 ? '' : 's'}: ${parts.join(', ')}${o.reboot ? ' (reboot)' : ''}\n`);
   }
-  const failed = summary.phones - summary.accepted;
+  const failed = summary.phones - summary.accepted - (summary.sent ?? 0);
   if (failed > 0) throw new ProvError('PROVD_ERR_RESYNC', `${failed} of ${summary.phones} phone${summary.phones === 1 ? '' : 's'} did not accept the resync`);
 }
