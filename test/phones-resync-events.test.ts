@@ -1,7 +1,7 @@
 /**
  * phones-resync-events.test.ts: what resync takes from the phones room: each profile's resync
  * and reboot events and body (sip-phones.md §4.1, profile.ts), and a device's line credentials
- * for the digest of a challenged NOTIFY (PhoneService.lineCredentials). The NOTIFY itself:
+ * for the digest of a challenged NOTIFY (credentials.ts). The NOTIFY itself:
  * sip-resync.test.ts; end to end: phones-resync.test.ts.
  */
 import { test, describe, after } from 'node:test';
@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseProfile } from '../src/phones/profile';
 import { loadProfiles, shippedProfilesDir } from '../src/phones/profiles';
-import { loadPhonesDomain } from '../src/phones/domain';
-import { PhoneService, syncDeclared } from '../src/phones/service';
+import { syncDeclared } from '../src/phones/service';
+import { directoryLookup, lineCredentials } from '../src/phones/credentials';
+import { UserDirectory } from '../src/identity/auth';
 import { parseConfigText } from '../src/config/load';
 import { openSqliteStore } from '../src/store/sqlite';
 import { CISCO_SIP } from './helpers/profiles';
@@ -63,7 +64,7 @@ describe('resync events in the profiles', () => {
   }
 });
 
-describe('PhoneService.lineCredentials', () => {
+describe('lineCredentials (src/phones/credentials.ts)', () => {
   const cfg = parseConfigText(
     `
 provisioning:
@@ -92,23 +93,24 @@ phones:
   const store = openSqliteStore(join(TMP, 'store'));
   after(() => store.close());
   assert.deepEqual(syncDeclared(store.phones, cfg.phones, cfg.provisioning.defaultDomain).problems, []);
-  const service = new PhoneService(cfg, { phones: store.phones, users: store.users, keys: store.keys, domain: loadPhonesDomain(cfg.phones) });
+  const users = directoryLookup(new UserDirectory(cfg.provisioning, store.users));
+  const creds = (mac: string, line?: number): ReturnType<typeof lineCredentials> => lineCredentials(store.phones, users, mac, line);
 
   test("a user's SIP attributes: username, auth username, password", () => {
-    assert.deepEqual(service.lineCredentials('00:02:fd:00:00:01'), { username: '1001', authUsername: 'auth1001', password: 'Erin-SIP' });
+    assert.deepEqual(creds('00:02:fd:00:00:01'), { username: '1001', authUsername: 'auth1001', password: 'Erin-SIP' });
   });
   test("no user: the config chain's line 1 (auth username = username)", () => {
-    assert.deepEqual(service.lineCredentials('00:02:fd:00:00:02'), { username: '2002', authUsername: '2002', password: 'Cfg-SIP' });
+    assert.deepEqual(creds('00:02:fd:00:00:02'), { username: '2002', authUsername: '2002', password: 'Cfg-SIP' });
   });
   test("a user over a config line: the user's credentials win", () => {
-    assert.deepEqual(service.lineCredentials('00:02:fd:00:00:05'), { username: '1001', authUsername: 'auth1001', password: 'Erin-SIP' });
+    assert.deepEqual(creds('00:02:fd:00:00:05'), { username: '1001', authUsername: 'auth1001', password: 'Erin-SIP' });
   });
   test('a user without SIP attributes: the user name, no password', () => {
-    assert.deepEqual(service.lineCredentials('00:02:fd:00:00:04'), { username: 'nosip', authUsername: 'nosip', password: '' });
+    assert.deepEqual(creds('00:02:fd:00:00:04'), { username: 'nosip', authUsername: 'nosip', password: '' });
   });
   test('no line at all, an unknown device, line 2: undefined', () => {
-    assert.equal(service.lineCredentials('00:02:fd:00:00:03'), undefined);
-    assert.equal(service.lineCredentials('00:02:fd:99:99:99'), undefined);
-    assert.equal(service.lineCredentials('00:02:fd:00:00:01', 2), undefined);
+    assert.equal(creds('00:02:fd:00:00:03'), undefined);
+    assert.equal(creds('00:02:fd:99:99:99'), undefined);
+    assert.equal(creds('00:02:fd:00:00:01', 2), undefined);
   });
 });

@@ -14,6 +14,8 @@ import { isIP } from 'node:net';
 import type { Config } from '../config/schema';
 import { ProvError } from '../errors';
 import { loadPhonesDomain } from '../phones/domain';
+import { UserDirectory } from '../identity/auth';
+import { directoryLookup, lineCredentials } from '../phones/credentials';
 import { PhoneService, syncDeclared } from '../phones/service';
 import { deviceMac } from '../phones/admin';
 import { amiNotify, type AmiResult, type AmiTarget } from '../sip/ami';
@@ -114,12 +116,13 @@ function plan(out: Io, config: Config, o: SyncOptions): Planned[] {
   return withStore(config, (s) => {
     for (const p of syncDeclared(s.phones, config.phones, config.provisioning.defaultDomain).problems) out.stderr.write(`provisiond: warning: ${p}\n`);
     const service = new PhoneService({ phones: config.phones, provisioning: config.provisioning }, { phones: s.phones, users: s.users, keys: s.keys, domain });
+    const users = directoryLookup(new UserDirectory(config.provisioning, s.users));
     return selectPhones(s, o).map((p): Planned => {
       const profile = service.profiles.get(p.profile);
       if (profile === undefined) return { mac: p.mac, profile: p.profile, skip: 'not-loaded', detail: `profile ${p.profile} is not loaded (provisiond phones profiles)` };
       // A dual-stack HTTP socket records an IPv4 phone as ::ffff:a.b.c.d: notify it over IPv4.
       const ip = p.ip !== null && /^::ffff:\d{1,3}(\.\d{1,3}){3}$/i.test(p.ip) ? p.ip.slice(7) : p.ip;
-      const line = service.lineCredentials(p.mac);
+      const line = lineCredentials(s.phones, users, p.mac);
       const event = notifyEventOf(profile, o.reboot);
       const ami = config.phones.resync.via === 'ami' ? config.phones.resync.ami : undefined;
       // Through AMI: the line-1 username names the PJSIP endpoint (wazo's way), else the URI of the last address.

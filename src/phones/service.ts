@@ -24,13 +24,13 @@ import { ProvError, errorMessage } from '../errors';
 import type { KeyRepository, PhoneJsonMap, PhoneRepository, UserRepository } from '../store/repository';
 import { createTemplateLookup, diskFiles, vendorRoots, type TemplateFiles, type TemplateLookup } from '../templates/lookup';
 import type { PhonesConfig } from './config';
-import { contextFor, type ContextServer, type ContextUser } from './context';
+import type { ContextServer, ContextUser } from './context';
 import type { PhonesDomain } from './domain';
 import { PHONE_FILTERS } from './filters';
 import type { Profile } from './profile';
 import { fileNameFor } from './profile';
 import { staticDirsFor } from './static';
-import { answerPhoneFile, tenantConfigs, type PhoneFileAnswer, type PhoneFileRequest, type ServeDeps, type ServeTenant } from './serve';
+import { answerPhoneFile, type PhoneFileAnswer, type PhoneFileRequest, type ServeDeps, type ServeTenant } from './serve';
 
 /** PhoneServiceConfig is the part of the configuration the phones room reads. */
 export interface PhoneServiceConfig {
@@ -47,13 +47,6 @@ export interface PhoneServiceDeps {
   readonly now?: () => Date;
   /** files: the template file access (tests inject an in-memory tree). */
   readonly files?: TemplateFiles;
-}
-
-/** LineCredentials are one SIP line's credentials (the digest username is authUsername). */
-export interface LineCredentials {
-  readonly username: string;
-  readonly authUsername: string;
-  readonly password: string;
 }
 
 /** TenantRefusal says why a phone request reaches no tenant: every one is a 404 (a probe learns nothing). */
@@ -196,35 +189,6 @@ export class PhoneService {
     const tenant: ServeTenant = { name: device.tenant, attributes, ...(key !== undefined ? { urlKey: key } : {}) };
     const answer = answerPhoneFile({ path: file, ip: device.ip ?? '127.0.0.1' }, { ...this.serveDeps(tenant, { httpBaseUrl: opts.baseUrl }), autoprovision: 'off' });
     return { file, answer };
-  }
-
-  /**
-   * lineCredentials: the SIP credentials of line `line` (default 1) of the device with this MAC,
-   * as its per-device file carries them (its config chain, then its assigned users, as
-   * serve.ts renders them): what a phone challenging a resync NOTIFY checks (Cisco SPA).
-   * Undefined when the device is unknown, its config chain is broken, or the line has no
-   * username; `password` is '' when the line has none.
-   */
-  lineCredentials(mac: string, line = 1): LineCredentials | undefined {
-    const device = this.deps.phones.get(mac);
-    if (device === undefined) return undefined;
-    const { configs, roles } = tenantConfigs(this.deps.phones, device.tenant);
-    let config = device.config ?? roles.get('default');
-    if (config === undefined) {
-      config = '\u0000none';
-      configs.set(config, { id: config, parents: [], raw: {} });
-    }
-    const users = device.users.map((n) => this.user(device.tenant, n) ?? null);
-    const ctx = contextFor(configs, { device: { mac: device.mac, config }, users, tenant: { name: device.tenant, attributes: {} }, server: { httpBaseUrl: 'http://127.0.0.1/' } }, {}, { secrets: true });
-    if (!ctx.ok) return undefined;
-    const lines = ctx.context['sip_lines'];
-    const l = lines !== null && typeof lines === 'object' && !Array.isArray(lines) ? (lines as Record<string, unknown>)[String(line)] : undefined;
-    if (l === null || typeof l !== 'object' || Array.isArray(l)) return undefined;
-    const f = l as Record<string, unknown>;
-    const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined);
-    const username = str(f['username']);
-    if (username === undefined) return undefined;
-    return { username, authUsername: str(f['auth_username']) ?? username, password: str(f['password']) ?? '' };
   }
 
   /**
