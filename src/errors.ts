@@ -35,7 +35,8 @@ export const ErrorCodes = {
   PROVD_ERR_DEVICE: 'a phone device command was refused (not a MAC, a profile not loaded, a tenant not configured, a config or user the tenant lacks, a MAC already recorded or not recorded)',
   PROVD_ERR_KEY: 'a provisioning key command failed (unknown tenant, or the store cannot be written)',
   PROVD_ERR_IMPORT: 'provisiond import could not import anything (not a wazo-provd directory, nothing mappable, or over a read cap); the reasons are listed',
-  PROVD_ERR_PROBE: 'provisiond probe failed at a step (named in the message: dhcp, bonjour, url, http or properties; exit codes 10-14)',
+  PROVD_ERR_RESYNC: 'provisiond devices sync: a phone did not accept the resync NOTIFY (refused, unreachable, no known address, or a profile not loaded; one line per phone says which; exit 6)',
+  PROVD_ERR_PROBE: 'provisiond probe failed at a step (named in the message: dhcp, bonjour, url, http or properties, exit codes 10-14; with --as: subscribe, notify or files, exit codes 15-17)',
   PROVD_ERR_INTERNAL: 'an unexpected internal error (a bug: please report it with the log line)',
 } as const;
 

@@ -17,8 +17,10 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
-    // Sockets are closed by now; exit explicitly so a stray timer cannot keep the process alive.
-    setImmediate(() => process.exit(code));
+    // Sockets are closed by now; exit explicitly so a stray timer cannot keep the process alive,
+    // but only once stdout has flushed: a pipe whose reader is slower than us holds the rest of a
+    // large output (over the 64 KiB pipe buffer) in our queue, and exiting would cut it.
+    process.stdout.write('', () => setImmediate(() => process.exit(code)));
   },
   (err: unknown) => {
     process.stderr.write(`provisiond: internal error: ${String(err)} [PROVD_ERR_INTERNAL]\n`);

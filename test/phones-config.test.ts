@@ -36,7 +36,7 @@ function site(name: string, text: string): string {
 describe('phones section: defaults and paths', () => {
   test('the defaults change nothing: disabled, autoprovision off, no site folders', () => {
     const c = defaultConfig({ env: {}, cwd: '/srv' });
-    assert.deepEqual({ ...c.phones }, { enabled: false, autoprovision: 'off', natMode: false, passwordWindow: 30, uploads: 'discard', maxUploadBytes: 1 << 20, configs: [], devices: [] });
+    assert.deepEqual({ ...c.phones }, { enabled: false, autoprovision: 'off', natMode: false, passwordWindow: 30, uploads: 'discard', maxUploadBytes: 1 << 20, configs: [], devices: [], resync: { via: 'direct' } });
   });
 
   test('relative profilesDir and templatesDir are resolved against the configuration file\'s folder', () => {

@@ -7,7 +7,9 @@
  *   0 success · 1 invalid or unreadable configuration (or a URL mDNS cannot carry) · 2 usage error ·
  *   3 startup failure (port in use, bad interface, store or TLS files) · 4 internal error ·
  *   5 an administration command failed (user, key, devices, render, import) ·
- *   10-14 `probe` failed at a step: 10 dhcp · 11 bonjour · 12 url · 13 http · 14 properties
+ *   6 `devices sync`: a phone did not accept the resync ·
+ *   10-14 `probe` failed at a step: 10 dhcp · 11 bonjour · 12 url · 13 http · 14 properties ·
+ *   15-17 `probe --as` failed at a step: 15 subscribe · 16 notify · 17 files
  *
  * Passwords never come from argv (they would sit in shell history and `ps`): they are read
  * from a terminal prompt with echo off, or from standard input with --password-stdin.
@@ -23,7 +25,7 @@ import { openSqliteStore, STORE_FILE } from '../store/sqlite';
 import type { Store } from '../store/repository';
 
 /** ExitCode names the process exit codes. */
-export const ExitCode = { Ok: 0, Config: 1, Usage: 2, Startup: 3, Internal: 4, Admin: 5 } as const;
+export const ExitCode = { Ok: 0, Config: 1, Usage: 2, Startup: 3, Internal: 4, Admin: 5, Resync: 6 } as const;
 
 /** Outcome is what a command handler leaves for main: an exit code, or a promise of one. */
 export interface Outcome {
@@ -67,6 +69,8 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_IMPORT':
     case 'PROVD_ERR_DEVICE':
       return ExitCode.Admin;
+    case 'PROVD_ERR_RESYNC':
+      return ExitCode.Resync;
     case 'PROVD_ERR_PROBE':
       return STEP_EXIT.dhcp;
     case 'PROVD_ERR_MDNS_LIBRARY': // only ever a warning; listed so the switch stays exhaustive

@@ -18,6 +18,7 @@ import { loadPhonesDomain } from '../phones/domain';
 import { normalizeMacLoose, syncDeclared } from '../phones/service';
 import type { Device, PhoneFilter, StoredPhone, Store } from '../store/repository';
 import { adminRun, io, storeExists, table, withConfig, withStore, UsageError, type Io, type Outcome } from './common';
+import { devicesSync, MAX_CONCURRENCY } from './sync';
 
 /** DEVICE_KINDS: what `devices list` shows. */
 const DEVICE_KINDS = ['all', 'clients', 'phones'] as const;
@@ -165,7 +166,33 @@ export function registerDevices(y: Argv, out: Outcome): Argv {
             }),
           ),
       )
-      .demandCommand(1, 'name a devices command: list, show, add, set, del, set-profile'),
+      .command(
+        'sync [mac]',
+        "ask phones to fetch their configuration now: the vendor's SIP NOTIFY to each one's last known address; exit 6 if any did not accept",
+        (a) =>
+          withConfig(a)
+            .positional('mac', { type: 'string', describe: 'one phone (aa:bb:cc:dd:ee:ff, AA-BB-…, aabbcc…)' })
+            .option('device-config', { type: 'string', describe: 'every phone whose config is C or inherits from it' })
+            .option('all', { type: 'boolean', default: false, describe: 'every phone (of --tenant)' })
+            .option('tenant', { type: 'string', describe: 'with --all or --device-config: only this tenant' })
+            .option('reboot', { type: 'boolean', default: false, describe: "send the profile's reboot event instead of its resync event" })
+            .option('timeout', { type: 'number', describe: 'seconds to wait for each phone (default and maximum 32: SIP Timer F)' })
+            .option('concurrency', { type: 'number', describe: `phones notified at once (default 32, at most ${MAX_CONCURRENCY})` })
+            .option('json', { type: 'boolean', default: false })
+            .check((a) => {
+              const picks = [a.mac !== undefined, a['device-config'] !== undefined, a.all].filter(Boolean).length;
+              if (picks !== 1) throw new UsageError('devices sync: name one of MAC, --device-config C or --all');
+              if (a.tenant !== undefined && a.mac !== undefined) throw new UsageError('--tenant goes with --all or --device-config, not a MAC');
+              if (a.timeout !== undefined && !(a.timeout > 0 && a.timeout <= 32)) throw new UsageError('--timeout is a number of seconds above 0, at most 32');
+              if (a.concurrency !== undefined && !(Number.isInteger(a.concurrency) && a.concurrency >= 1 && a.concurrency <= MAX_CONCURRENCY)) throw new UsageError(`--concurrency is a whole number from 1 to ${MAX_CONCURRENCY}`);
+              return true;
+            }),
+        (a) =>
+          run(a.config, (cfg) =>
+            devicesSync(io(), cfg, { mac: a.mac, deviceConfig: a['device-config'], all: a.all, tenant: a.tenant, reboot: a.reboot, timeoutS: a.timeout, concurrency: a.concurrency, json: a.json }),
+          ),
+      )
+      .demandCommand(1, 'name a devices command: list, show, add, set, del, set-profile, sync'),
   );
 }
 

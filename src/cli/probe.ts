@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { errorMessage } from '../errors';
 import { runProbe, formatReport, STEP_EXIT } from '../probe/run';
+import { formatPhoneReport, runPhoneProbe, PHONE_STEP_EXIT, VENDORS } from '../probe/phone';
 import { ExitCode, UsageError, io, readPassword, reportError, type Outcome } from './common';
 
 /** registerProbe adds the `probe` command. */
@@ -25,14 +26,49 @@ export function registerProbe(y: Argv, out: Outcome): Argv {
         .option('url', { type: 'string', describe: 'skip discovery and fetch this provisioning URL (a template with ${…} placeholders, as DHCP/mDNS serve it)' })
         .option('ca', { type: 'string', describe: 'PEM file of CA certificates to trust for HTTPS, besides the system ones' })
         .option('insecure', { type: 'boolean', default: false, describe: 'accept any HTTPS certificate (as a user answering "Trust" in the client would)' })
+        .option('as', { type: 'string', choices: Object.keys(VENDORS), describe: 'be a factory-fresh SIP phone of this profile: PnP SUBSCRIBE, NOTIFY, boot files; exit 15-17 names the failing step' })
+        .option('mac', { type: 'string', describe: 'with --as: the phone\'s MAC (default 00:00:5e:00:53:01)' })
+        .option('model', { type: 'string', describe: 'with --as: the phone\'s model (default: one per vendor)' })
+        .option('server', { type: 'string', describe: 'with --as: the PnP target ADDR[:PORT] (default 224.0.1.75:5060), or for Polycom/Cisco the file server (URL, or ADDR[:PORT] with --tftp)' })
+        .option('tftp', { type: 'boolean', default: false, describe: 'with --as: fetch the boot files over TFTP' })
         .check((a) => {
           if (a['password-stdin'] && a.username === undefined) throw new UsageError('--password-stdin needs --username');
+          const phoneOnly = ['mac', 'model', 'server'].filter((k) => a[k] !== undefined);
+          if (a.as === undefined && (phoneOnly.length > 0 || a.tftp)) throw new UsageError(`--${phoneOnly[0] ?? 'tftp'} goes with --as PROFILE`);
+          if (a.as !== undefined && (a.url !== undefined || a.username !== undefined)) throw new UsageError('--as probes as a SIP phone: --url and --username are the Jitsi probe\'s');
           return true;
         }),
     (a) => {
+      if (a.as !== undefined) {
+        out.pending = phoneProbeCommand({ vendor: a.as, mac: a.mac, model: a.model, server: a.server, tftp: a.tftp, json: a.json, ca: a.ca, insecure: a.insecure });
+        return;
+      }
       out.pending = probeCommand({ method: a.method, username: a.username, passwordStdin: a['password-stdin'], iface: a.interface, json: a.json, userAgent: a['user-agent'], build: a.build, url: a.url, ca: a.ca, insecure: a.insecure });
     },
   );
+}
+
+/** phoneProbeCommand runs `provisiond probe --as PROFILE` and maps the first failing step to its exit code (15-17). */
+async function phoneProbeCommand(o: { vendor: string; mac: string | undefined; model: string | undefined; server: string | undefined; tftp: boolean; json: boolean; ca: string | undefined; insecure: boolean }): Promise<number> {
+  let ca: Buffer | undefined;
+  if (o.ca !== undefined) {
+    try {
+      ca = readFileSync(o.ca);
+    } catch (err) {
+      process.stderr.write(`provisiond: cannot read --ca ${o.ca}: ${errorMessage(err)} [PROVD_ERR_USAGE]\n`);
+      return ExitCode.Usage;
+    }
+  }
+  try {
+    const report = await runPhoneProbe({ vendor: o.vendor, mac: o.mac, model: o.model, server: o.server, tftp: o.tftp, tls: { ...(ca === undefined ? {} : { ca }), insecure: o.insecure } });
+    process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatPhoneReport(report));
+    if (report.ok || report.failed === undefined) return ExitCode.Ok;
+    const last = report.steps[report.steps.length - 1];
+    process.stderr.write(`provisiond: probe failed at step ${report.failed}: ${last?.summary ?? ''} [PROVD_ERR_PROBE]\n`);
+    return PHONE_STEP_EXIT[report.failed];
+  } catch (err) {
+    return reportError(err);
+  }
 }
 
 /** probeCommand runs `provisiond probe` and maps the first failing step to its exit code. */

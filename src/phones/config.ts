@@ -41,6 +41,33 @@ const declaredDevice = z.strictObject({
   options: z.record(z.string(), json).default({}),
 });
 
+/** AMI_TEXT: an AMI header value we send (printable, no CR/LF: one line of the action). */
+const AMI_TEXT = z.string().regex(/^[\x20-\x7e]{1,128}$/, '1-128 printable ASCII characters');
+
+/**
+ * resyncSchema is `phones.resync`: how `provisiond devices sync` reaches the phones: `direct`
+ * (a NOTIFY from this host to the phone's last address) or `ami` (Asterisk's manager interface
+ * sends it, `PJSIPNotify`, from the PBX the phones trust, through their registration: NATed
+ * phones too; sip-phones.md §4.2, §4.3).
+ */
+const resyncSchema = z
+  .strictObject({
+    via: z.enum(['direct', 'ami']).default('direct'),
+    ami: z
+      .strictObject({
+        host: z.string().min(1).max(253),
+        port: z.number().int().min(1).max(65535).default(5038),
+        username: AMI_TEXT,
+        /** secret: the manager user's secret (manager.conf), in clear: keep this file readable by the daemon's user only. */
+        secret: AMI_TEXT,
+        /** target: `endpoint` (the line-1 username as the PJSIP endpoint, else the URI) or `uri` (sip:user@address:port, the last address). */
+        target: z.enum(['endpoint', 'uri']).default('endpoint'),
+      })
+      .optional(),
+  })
+  .refine((r) => r.via !== 'ami' || r.ami !== undefined, { message: 'via: ami needs the ami section (host, username, secret)', path: ['ami'] })
+  .default({ via: 'direct' });
+
 /** phonesSchema is the `phones` section. */
 export const phonesSchema = z.strictObject({
   /** enabled loads the vendor profiles with the configuration (default false: no behaviour change). */
@@ -69,6 +96,8 @@ export const phonesSchema = z.strictObject({
   configs: z.array(declaredConfig).max(10_000).default([]),
   /** devices declared in this file (labs): seeded into the store like configs. */
   devices: z.array(declaredDevice).max(100_000).default([]),
+  /** resync: how `devices sync` sends the NOTIFY (direct, or through Asterisk's AMI). */
+  resync: resyncSchema,
 });
 
 /** PhonesConfig is the validated `phones` section. */

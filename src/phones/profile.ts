@@ -75,9 +75,21 @@ export interface Profile {
   readonly ouis: ReadonlySet<string>;
   /** models by name, in file order. */
   readonly models: ReadonlyMap<string, ModelInfo>;
+  /** resyncEvent: the SIP event of a resync NOTIFY that should not reboot the phone (sip-phones.md §4.1). */
   readonly resyncEvent: string;
+  /** rebootEvent: the event that makes the phone reboot (`devices sync --reboot`); resyncEvent when the profile names none. */
+  readonly rebootEvent: string;
+  /** resyncBody: the NOTIFY body some vendors expect (Cisco's `service-control`); none for the others. */
+  readonly resyncBody?: ResyncBody | undefined;
   /** dhcp: how a site's DHCP server points this vendor at provisiond (`provisiond export dhcp`). */
   readonly dhcp: ProfileDhcp;
+}
+
+/** ResyncBody: the Content-Type and the body lines (joined with CRLF) of a resync and of a reboot NOTIFY. */
+export interface ResyncBody {
+  readonly contentType: string;
+  readonly resync: readonly string[];
+  readonly reboot: readonly string[];
 }
 
 /** DHCP_URL_OPTIONS are the DHCP options a profile may carry the provisioning URL in (sip-phones.md §1.2). */
@@ -99,6 +111,8 @@ const VENDOR_RE = /^[a-z][a-z0-9-]{0,31}$/;
 const OUI_RE = /^[0-9a-fA-F]{2}([:-]?)[0-9a-fA-F]{2}\1[0-9a-fA-F]{2}$/;
 const EVENT_RE = /^[A-Za-z][A-Za-z0-9_.-]{0,31}(?:;[A-Za-z][A-Za-z0-9_.-]{0,31}=[A-Za-z0-9_.-]{1,32}){0,4}$/;
 const MAX_PATTERNS = 64;
+/** BODY_LINE: one line of a resync body, printable ASCII (no CR/LF: lines are joined with CRLF). */
+const BODY_LINE = z.string().regex(/^[\x20-\x7e]{1,128}$/, '1-128 printable ASCII characters');
 const MAX_REGEX = 512;
 
 const PLACEHOLDERS: Readonly<Record<string, string>> = {
@@ -283,6 +297,16 @@ export const profileSchema = z.strictObject({
     )
     .default({}),
   resyncEvent: z.string().regex(EVENT_RE, "a SIP event such as 'check-sync' or 'check-sync;reboot=false'"),
+  /** rebootEvent: the event of `devices sync --reboot` (default: resyncEvent). */
+  rebootEvent: z.string().regex(EVENT_RE, "a SIP event such as 'check-sync;reboot=true' or 'reboot_now'").optional(),
+  /** resyncBody: Cisco's service-control body (`action=restart` / `action=reset` lines). */
+  resyncBody: z
+    .strictObject({
+      contentType: z.string().regex(/^[a-z]{1,32}\/[a-z0-9.+-]{1,64}$/, "a media type such as 'text/plain'"),
+      resync: z.array(BODY_LINE).min(1).max(16),
+      reboot: z.array(BODY_LINE).min(1).max(16),
+    })
+    .optional(),
   /** dhcp: option 60 prefixes (vendorClasses) and the URL options (66, 160, 114, 43; default [66]). */
   dhcp: z
     .strictObject({
@@ -357,6 +381,8 @@ export function parseProfile(text: string, file: string): { profile?: Profile; p
       ouis,
       models,
       resyncEvent: d.resyncEvent,
+      rebootEvent: d.rebootEvent ?? d.resyncEvent,
+      ...(d.resyncBody === undefined ? {} : { resyncBody: d.resyncBody }),
       dhcp: { vendorClasses: d.dhcp.vendorClasses, options: d.dhcp.options },
     },
     problems: [],

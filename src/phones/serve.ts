@@ -154,7 +154,7 @@ function empty(status: number, outcome: ServeOutcome, failure: boolean, events: 
 }
 
 /** tenantConfigs reads the tenant's configs and its default/autoprov ids. */
-function tenantConfigs(phones: PhoneRepository, tenant: string): { configs: Map<string, PhoneConfig>; roles: Map<PhoneConfigRole, string> } {
+export function tenantConfigs(phones: PhoneRepository, tenant: string): { configs: Map<string, PhoneConfig>; roles: Map<PhoneConfigRole, string> } {
   const configs = new Map<string, PhoneConfig>();
   const roles = new Map<PhoneConfigRole, string>();
   for (const c of phones.listConfigs(tenant)) {

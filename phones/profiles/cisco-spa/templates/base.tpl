@@ -18,6 +18,7 @@
   <Extension_{{ n }}_ ua="na">{{ n }}</Extension_{{ n }}_>
   <Short_Name_{{ n }}_ ua="na">{{ line.number | default(line.username) | e }}</Short_Name_{{ n }}_>
 {%- endfor %}
+  <Resync_From_SIP ua="na">Yes</Resync_From_SIP>
 {%- if ntp_enabled %}
   <Primary_NTP_Server ua="na">{{ ntp_ip | default('') | e }}</Primary_NTP_Server>
 {%- endif %}
