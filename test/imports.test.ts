@@ -23,7 +23,7 @@ import * as ts from 'typescript';
 const SRC = join(__dirname, '..', '..', 'src');
 
 /** FACES are the protocol faces' folders: none may import another. */
-const FACES = ['dhcp', 'mdns', 'http'];
+const FACES = ['dhcp', 'mdns', 'http', 'sip', 'tftp'];
 
 
 /** Graph maps a file (path relative to src/, posix separators) to the files it imports. */
