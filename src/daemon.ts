@@ -9,6 +9,7 @@ import { DhcpFace } from './dhcp/server';
 import { MdnsFace, type MdnsFaceOptions } from './mdns/server';
 import { HttpFace } from './http/server';
 import { HttpClusterFace } from './http/cluster';
+import { TftpFace } from './tftp/server';
 import type { Store } from './store/repository';
 import type { Config } from './config/schema';
 import type { Face } from './face';
@@ -75,6 +76,15 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       ? new HttpClusterFace({ config: cfg, log: log.child({ face: 'http' }), ...(deps.onFatal ? { onFatal: deps.onFatal } : {}) })
       : new HttpFace({ config: cfg, log: log.child({ face: 'http' }), ...(deps.store ? { store: deps.store } : {}) });
 
+  const makeTftp = (cfg: Config): TftpFace =>
+    new TftpFace({
+      config: cfg,
+      log: log.child({ face: 'tftp' }),
+      ...(deps.store ? { store: deps.store } : {}),
+      ...(deps.checkPortFree === undefined ? {} : { checkPortFree: deps.checkPortFree }),
+      ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
+    });
+
   /**
    * makers lists the faces in start order: HTTP first (the URLs the other faces hand out point
    * at it), then DHCP, then mDNS. `replace` says when a reload needs a new face object.
@@ -83,6 +93,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
     http: { enabled: (c) => c.http.enabled, make: makeHttp, replace: (a, b) => a.http.workers > 1 !== b.http.workers > 1 },
     dhcp: { enabled: (c) => c.dhcp.enabled, make: makeDhcp },
     mdns: { enabled: (c) => c.mdns.enabled, make: makeMdns },
+    tftp: { enabled: (c) => c.tftp.enabled, make: makeTftp },
   };
 
   for (const [name, m] of Object.entries(makers)) if (m.enabled(config)) faces.set(name, m.make(config));

@@ -18,6 +18,7 @@ import { deriveTxt } from '../mdns/txt';
 import { devicesSchema } from '../limits/config';
 import { logSchema } from '../log';
 import { phonesSchema } from '../phones/config';
+import { tftpSchema } from '../tftp/config';
 import { provisioningSchema, strategyOf } from './provisioning';
 import { keyedUrl, defaultProvisioningUrl } from '../urls/plan';
 
@@ -56,6 +57,7 @@ export const configSchema = z.strictObject({
   devices: devicesSchema.prefault({}),
   provisioning: provisioningSchema.prefault({}),
   phones: phonesSchema.prefault({}),
+  tftp: tftpSchema,
   /** stateDir holds the daemon's persistent state; default $STATE_DIRECTORY (systemd) or ./state. */
   stateDir: z.string().min(1).optional(),
 })
