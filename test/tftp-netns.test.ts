@@ -15,7 +15,12 @@
  *   intact; a duplicate ACK is answered with no DATA at all (no Sorcerer's Apprentice).
  * - A WRQ → ERROR 2; an unknown file → ERROR 1; netascii → ERROR 4; a path escaping → ERROR 2.
  * - Garbage datagrams → no reply, counted as malformed (SIGUSR1 counters), and the face still serves.
- * - security.log gets the same lines as over HTTP for a failure (a wrong key).
+ * - security.log gets the same lines as over HTTP for a failure (a wrong key); after
+ *   http.bans.maxRetry failures the source is banned (the ban line, then ERROR 0 even for a good
+ *   file), and the shipped fail2ban filter matches every failure line (fail2ban-regex, when installed).
+ * - The caps: tftp.maxTransfersPerSource (a 3rd transfer from one address gets ERROR 0) and
+ *   devices.maxNewPerSourcePerHour (a 2nd auto-created phone from one address: File not found,
+ *   not recorded).
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,6 +32,7 @@ import { NetnsLab, netnsSkipReason, runSync, type LineProcess } from './helpers/
 import { MAIN } from './helpers/daemon';
 
 const PY = '/usr/bin/python3';
+const FILTER = join(__dirname, '..', '..', 'config', 'fail2ban', 'filter.d', 'provisiond.conf');
 const CLIENT = join(__dirname, '..', '..', 'test', 'helpers', 'tftp_client.py');
 const MAC = '00:15:65:4a:a9:37';
 const FILE = '0015654aa937.cfg';
@@ -61,7 +67,10 @@ tftp:
   port: 69
   maxBlockSize: 65464
   maxWindowSize: 64
+  maxTransfersPerSource: 2
   rateLimit: {rate: 0}
+devices:
+  maxNewPerSourcePerHour: 1
 log:
   level: info
 stateDir: ${join(dir, 'state')}
@@ -75,6 +84,7 @@ provisioning:
 phones:
   enabled: true
   profilesDir: profiles
+  autoprovision: all
   configs:
     - { id: site, role: default, raw: { ntp_ip: 192.0.2.123, sip_proxy_ip: 192.0.2.10, timezone: Europe/Paris } }
   devices:
@@ -251,5 +261,43 @@ describe('TFTP face in a namespace: tftp-hpa, atftp, curl and a raw client again
     assert.deepEqual(r['reply'], { op: 5, n: 1, message: 'File not found' });
     const after = readFileSync(log, 'utf8').slice(before.length);
     assert.match(after, /failure ip=127\.0\.0\.1 reason=bad-key user=- tenant=-/);
+  });
+  test('tftp.maxTransfersPerSource: 2 running from one address, the 3rd gets ERROR 0 (counted)', () => {
+    const r = py(['caps', '3', SMALL_STATIC]);
+    const replies = r['replies'] as Array<Record<string, unknown> | null>;
+    assert.equal(replies.length, 3);
+    assert.deepEqual(replies.slice(0, 2), [{ op: 3, n: 1 }, { op: 3, n: 1 }], JSON.stringify(replies));
+    assert.deepEqual(replies[2], { op: 5, n: 0, message: 'too many transfers from this address; retry later' });
+  });
+
+  test('devices.maxNewPerSourcePerHour over TFTP: the first unknown phone is recorded and served, the next one gets File not found', () => {
+    const first = join(dir, 'auto-1');
+    let r = inNs('curl', ['-sS', '--fail', '-o', first, 'tftp://127.0.0.1/001565000001.cfg']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(readFileSync(first).length > 0);
+    assert.deepEqual(py(['request', '1', 'octet', '001565000002.cfg'])['reply'], { op: 5, n: 1, message: 'File not found' });
+    r = inNs(process.execPath, [MAIN, 'devices', 'list', '--kind', 'phones', '--json', '--config', join(dir, 'provisiond.yaml')]);
+    assert.equal(r.code, 0, r.stderr);
+    const macs = (JSON.parse(r.stdout) as Array<{ mac: string }>).map((d) => d.mac);
+    assert.ok(macs.includes('00:15:65:00:00:01'), r.stdout);
+    assert.ok(!macs.includes('00:15:65:00:00:02'), r.stdout);
+  });
+
+  test('bans (http.bans): after maxRetry wrong keys the source is banned, with the same ban line as HTTP; even a good file is then refused', () => {
+    const log = join(dir, 'state', 'security.log');
+    const before = readFileSync(log, 'utf8');
+    for (let i = 0; i < 3; i++) py(['request', '1', 'octet', `wrong-key-${i}/${FILE}`]);
+    const after = readFileSync(log, 'utf8').slice(before.length);
+    assert.match(after, /ban ip=127\.0\.0\.1 scope=ip subject=127\.0\.0\.1 until=/);
+    assert.deepEqual(py(['request', '1', 'octet', FILE])['reply'], { op: 5, n: 0, message: 'too many failed attempts; retry later' });
+    // The shipped fail2ban filter matches every failure line the TFTP face wrote (the ban line is ours, not fail2ban's).
+    if (runSync('fail2ban-regex', ['--help']).code === 0) {
+      const all = readFileSync(log, 'utf8').trim().split('\n');
+      const failures = all.filter((l) => / failure ip=/.test(l)).length;
+      assert.equal(all.length - failures, 1, 'one ban line, the rest failure lines');
+      const r = runSync('fail2ban-regex', [log, FILTER], 60_000);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`Lines: ${all.length} lines, 0 ignored, ${failures} matched, 1 missed`), r.stdout);
+    }
   });
 });

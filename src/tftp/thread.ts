@@ -104,7 +104,9 @@ function run(port: NonNullable<typeof parentPort>, data: ThreadData): void {
     // Answers are not queued behind a reload: a transfer never waits for one.
     if (m.t === 'answer') {
       const w = waiting.get(m.id);
-      if (w) w(m.answer);
+      // A transferred Buffer arrives as a plain Uint8Array: view it as a Buffer again (no copy).
+      const a = m.answer;
+      if (w) w(a.kind === 'data' ? { kind: 'data', body: Buffer.from(a.body.buffer, a.body.byteOffset, a.body.byteLength) } : a);
       else waiting.delete(m.id); // answered after the engine gave up (ask timeout)
       return;
     }

@@ -10,6 +10,9 @@ Written from RFC 1350/2347 only, with the standard library. Prints one JSON obje
       withheld block came again, and every DATA copy of a block already held.
   tftp_client.py HOST PORT request OPCODE MODE FILE
       sends one RRQ (1) or WRQ (2) and reports the first reply (an ERROR's code and message).
+  tftp_client.py HOST PORT caps N FILE
+      sends N RRQs at once, each from a socket (a port) of its own, reports each first reply
+      (DATA block, or ERROR code and message), then ends every transfer it started with an ERROR.
   tftp_client.py HOST PORT garbage N
       sends N malformed datagrams and reports how many replies came within 0.5 s.
 """
@@ -120,6 +123,29 @@ def request(host, port, opcode, mode, name):
     out({"reply": reply})
 
 
+def caps(host, port, count, name):
+    socks = []
+    for _ in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(5)
+        s.sendto(rrq(1, name, "octet"), (host, port))
+        socks.append(s)
+    replies = []
+    for s in socks:
+        try:
+            pkt, addr = s.recvfrom(70000)
+        except socket.timeout:
+            replies.append(None)
+            continue
+        op, n, payload = parse(pkt)
+        if op == 5:
+            replies.append({"op": 5, "n": n, "message": payload.rstrip(b"\0").decode("latin1")})
+        else:
+            replies.append({"op": op, "n": n})
+            s.sendto(struct.pack("!HH", 5, 0) + b"done\0", addr)
+    out({"replies": replies})
+
+
 def garbage(host, port, count):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     shapes = [b"", b"\0", b"\0\x09junk", b"\0\x01no-terminator", b"\0\x01f\0", b"\xff" * 600, os.urandom(40)]
@@ -142,6 +168,8 @@ def main():
         lost_ack(host, port, sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
     elif mode == "request":
         request(host, port, int(sys.argv[4]), sys.argv[5], sys.argv[6])
+    elif mode == "caps":
+        caps(host, port, int(sys.argv[4]), sys.argv[5])
     elif mode == "garbage":
         garbage(host, port, int(sys.argv[4]))
     else:
