@@ -13,6 +13,9 @@ Written from RFC 1350/2347 only, with the standard library. Prints one JSON obje
   tftp_client.py HOST PORT caps N FILE
       sends N RRQs at once, each from a socket (a port) of its own, reports each first reply
       (DATA block, or ERROR code and message), then ends every transfer it started with an ERROR.
+  tftp_client.py HOST PORT fetch FILE
+      a plain octet RRQ without options; prints {"started": true} once DATA 1 came, then, at the
+      end, the wall-clock time the last block came (done), the size and the sha256.
   tftp_client.py HOST PORT garbage N
       sends N malformed datagrams and reports how many replies came within 0.5 s.
 """
@@ -146,6 +149,36 @@ def caps(host, port, count, name):
     out({"replies": replies})
 
 
+def fetch(host, port, name):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(15)
+    s.sendto(rrq(1, name, "octet"), (host, port))
+    server = None
+    expected = 1
+    data = []
+    while True:
+        pkt, addr = s.recvfrom(70000)
+        server = server or addr
+        if addr != server:
+            continue
+        op, n, payload = parse(pkt)
+        if op == 5:
+            out({"ok": False, "error": [n, payload.rstrip(b"\0").decode("latin1")]})
+            return
+        if op != 3:
+            continue
+        if n == (expected & 0xFFFF):
+            data.append(payload)
+            if expected == 1:
+                out({"started": True})
+            expected += 1
+        s.sendto(struct.pack("!HH", 4, n), server)
+        if n == ((expected - 1) & 0xFFFF) and len(payload) < 512:
+            break
+    body = b"".join(data)
+    out({"ok": True, "done": time.time(), "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()})
+
+
 def garbage(host, port, count):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     shapes = [b"", b"\0", b"\0\x09junk", b"\0\x01no-terminator", b"\0\x01f\0", b"\xff" * 600, os.urandom(40)]
@@ -170,6 +203,8 @@ def main():
         request(host, port, int(sys.argv[4]), sys.argv[5], sys.argv[6])
     elif mode == "caps":
         caps(host, port, int(sys.argv[4]), sys.argv[5])
+    elif mode == "fetch":
+        fetch(host, port, sys.argv[4])
     elif mode == "garbage":
         garbage(host, port, int(sys.argv[4]))
     else:
