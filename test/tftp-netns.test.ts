@@ -262,6 +262,19 @@ describe('TFTP face in a namespace: tftp-hpa, atftp, curl and a raw client again
     const after = readFileSync(log, 'utf8').slice(before.length);
     assert.match(after, /failure ip=127\.0\.0\.1 reason=bad-key user=- tenant=-/);
   });
+  test('the OACK holds only what was asked; SIGHUP applies a new tftp.maxBlockSize to the next transfer', async () => {
+    const ask = (...opts: string[]) => py(['request', '1', 'octet', FILE, ...opts])['reply'];
+    assert.deepEqual(ask('blksize=1468'), { op: 6, options: { blksize: '1468' } });
+    assert.deepEqual(ask('tsize=0'), { op: 6, options: { tsize: String((want.get(FILE) as Buffer).length) } });
+    assert.deepEqual(ask('windowsize=9999', 'blksize=70000', 'foo=bar'), { op: 6, options: { windowsize: '64', blksize: '65464' } });
+    const cfg = join(dir, 'provisiond.yaml');
+    writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('maxBlockSize: 65464', 'maxBlockSize: 1024'));
+    const from = daemon?.lines.length ?? 0;
+    daemon?.signal('SIGHUP');
+    await (daemon as LineProcess).waitForLine('configuration reloaded', (l) => l.includes('"configuration reloaded"'), 10_000, from);
+    assert.deepEqual(ask('blksize=1468'), { op: 6, options: { blksize: '1024' } });
+  });
+
   test('tftp.maxTransfersPerSource: 2 running from one address, the 3rd gets ERROR 0 (counted)', () => {
     const r = py(['caps', '3', SMALL_STATIC]);
     const replies = r['replies'] as Array<Record<string, unknown> | null>;

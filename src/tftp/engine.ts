@@ -32,9 +32,13 @@ import type { TftpConfig } from './config';
 export const MAX_ASKS = 64;
 /** ASK_TIMEOUT_MS: a request the main thread has not answered by then is dropped (the client retries). */
 const ASK_TIMEOUT_MS = 10_000;
-/** READ_AHEAD_MIN / READ_AHEAD_MAX bound what a static transfer reads ahead of the client. */
+/** READ_AHEAD_MIN / READ_AHEAD_MAX bound a static transfer's read-ahead chunk (it holds two). */
 const READ_AHEAD_MIN = 64 * 1024;
 const READ_AHEAD_MAX = 4 * 1024 * 1024;
+/** READ_AHEAD_TOTAL bounds the read-ahead of all transfers together: a chunk is at most this / (2 × tftp.maxTransfers) (one block at least). */
+export const READ_AHEAD_TOTAL = 64 * 1024 * 1024;
+/** REFRESH_MS: how often interface addresses are re-read (as the DHCP face does). */
+const REFRESH_MS = 30_000;
 /** RECV_BUFFER asks the kernel for a 2 MiB receive buffer on the request sockets. */
 const RECV_BUFFER = 2 << 20;
 
@@ -115,10 +119,11 @@ class FileSource implements BlockSource {
     readonly size: number,
     blksize: number,
     windowsize: number,
+    maxTransfers: number,
     private readonly onReady: () => void,
     private readonly onError: (err: unknown) => void,
   ) {
-    const want = Math.min(READ_AHEAD_MAX, Math.max(READ_AHEAD_MIN, blksize * windowsize * 4));
+    const want = Math.min(READ_AHEAD_MAX, Math.floor(READ_AHEAD_TOTAL / (2 * maxTransfers)), Math.max(READ_AHEAD_MIN, blksize * windowsize * 4));
     this.chunk = Math.max(1, Math.floor(want / blksize)) * blksize;
   }
 
@@ -191,6 +196,7 @@ export class TftpEngine {
   private readonly perSource = new Map<string, number>();
   private asks = 0;
   private closed = false;
+  private refreshTimer: NodeJS.Timeout | undefined;
   private readonly counters = new Map<string, number>();
   private readonly now: () => number;
 
@@ -214,6 +220,21 @@ export class TftpEngine {
       if (holders.length > 0) throw new ProvError('PROVD_ERR_TFTP_BIND', `tftp.port ${cfg.port}/udp is already in use by another socket (${holders.join(', ')})`);
     }
     await this.bind(this.config);
+    this.refreshTimer = setInterval(() => void this.refresh(), REFRESH_MS);
+    this.refreshTimer.unref();
+  }
+
+  /** refresh rebinds when the served interfaces' addresses changed (hot-plug, DHCP-assigned addresses). */
+  private async refresh(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const addrs = this.addresses(this.config);
+      if (`${this.config.tftp.port}|${addrs.join(',')}` === this.signature) return;
+      this.log.info({}, 'interface addresses changed; rebinding the TFTP face');
+      await this.reload(this.config);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'interface refresh failed; still serving the previous addresses');
+    }
   }
 
   async reload(config: TftpEngineConfig): Promise<void> {
@@ -232,6 +253,7 @@ export class TftpEngine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
     for (const a of [...this.active.values()]) {
       if (a.transfer && a.socket) this.apply(a, a.transfer.abort('source-error', 'the face is closing', 'server shutting down'));
       this.end(a, 'closed');
@@ -278,7 +300,8 @@ export class TftpEngine {
 
   private open(address: string, port: number): Promise<Socket> {
     return new Promise((resolve, reject) => {
-      const s = createSocket({ type: 'udp4', recvBufferSize: RECV_BUFFER });
+      // reuseAddr: a rebind (reload, new addresses) binds the new sockets before closing the old ones, as the DHCP face does.
+      const s = createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: RECV_BUFFER });
       const onBindError = (err: Error): void => {
         closeSocket(s).catch(() => undefined);
         reject(new ProvError('PROVD_ERR_TFTP_BIND', `cannot bind ${address}:${port}/udp: ${errorMessage(err)}`, { cause: err }));
@@ -425,6 +448,7 @@ export class TftpEngine {
         size,
         n0.blksize,
         n0.windowsize,
+        this.config.tftp.maxTransfers,
         () => {
           if (a.transfer && !a.ended) this.apply(a, a.transfer.resume(this.now()));
         },

@@ -47,6 +47,8 @@ export const LEVEL_VALUES: Readonly<Record<ThreadLevel, number>> = { debug: 20, 
 
 /** LOG_IN_FLIGHT bounds the log lines posted and not yet written by the main thread. */
 const LOG_IN_FLIGHT = 1000;
+/** ASK_FORGET_MS: an ask the main thread never answered is forgotten (the map stays bounded). */
+const ASK_FORGET_MS = 11_000;
 /** STATS_MS: how often the counters are posted (only when they changed). */
 export const STATS_MS = 1000;
 
@@ -80,7 +82,13 @@ function run(port: NonNullable<typeof parentPort>, data: ThreadData): void {
   const ask = (a: FileAsk): Promise<FileAnswer> =>
     new Promise((resolve) => {
       const id = nextAsk++;
+      // The engine gives up on an ask after 10 s; its entry here goes soon after, answered or not.
+      const forget = setTimeout(() => {
+        if (waiting.delete(id)) resolve({ kind: 'error', code: 0, message: 'busy; retry shortly', reason: 'ask-timeout' });
+      }, ASK_FORGET_MS);
+      forget.unref();
       waiting.set(id, (answer) => {
+        clearTimeout(forget);
         waiting.delete(id);
         resolve(answer);
       });

@@ -8,8 +8,9 @@ Written from RFC 1350/2347 only, with the standard library. Prints one JSON obje
       retransmit that block), sends the ACK of DUP_BLOCK twice (the server must not answer the
       duplicate ACK with DATA: Sorcerer's Apprentice). Reports the file's sha256, whether the
       withheld block came again, and every DATA copy of a block already held.
-  tftp_client.py HOST PORT request OPCODE MODE FILE
-      sends one RRQ (1) or WRQ (2) and reports the first reply (an ERROR's code and message).
+  tftp_client.py HOST PORT request OPCODE MODE FILE [NAME=VALUE]...
+      sends one RRQ (1) or WRQ (2), with the options given, and reports the first reply (an
+      ERROR's code and message, an OACK's options: that transfer is then ended with an ERROR).
   tftp_client.py HOST PORT caps N FILE
       sends N RRQs at once, each from a socket (a port) of its own, reports each first reply
       (DATA block, or ERROR code and message), then ends every transfer it started with an ERROR.
@@ -110,10 +111,14 @@ def lost_ack(host, port, name, lose, dup):
     })
 
 
-def request(host, port, opcode, mode, name):
+def request(host, port, opcode, mode, name, options=()):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(5)
-    s.sendto(rrq(opcode, name, mode), (host, port))
+    pkt = rrq(opcode, name, mode)
+    for o in options:
+        k, v = o.split("=", 1)
+        pkt += k.encode() + b"\0" + v.encode() + b"\0"
+    s.sendto(pkt, (host, port))
     try:
         pkt, addr = s.recvfrom(70000)
     except socket.timeout:
@@ -123,6 +128,11 @@ def request(host, port, opcode, mode, name):
     reply = {"op": op, "n": n}
     if op == 5:
         reply["message"] = payload.rstrip(b"\0").decode("latin1")
+    if op == 6:
+        reply = {"op": 6}
+        fields = pkt[2:].split(b"\0")[:-1]
+        reply["options"] = dict(zip([f.decode() for f in fields[0::2]], [f.decode() for f in fields[1::2]]))
+        s.sendto(struct.pack("!HH", 5, 0) + b"enough\0", addr)
     out({"reply": reply})
 
 
@@ -200,7 +210,7 @@ def main():
     if mode == "lost-ack":
         lost_ack(host, port, sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
     elif mode == "request":
-        request(host, port, int(sys.argv[4]), sys.argv[5], sys.argv[6])
+        request(host, port, int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7:])
     elif mode == "caps":
         caps(host, port, int(sys.argv[4]), sys.argv[5])
     elif mode == "fetch":
