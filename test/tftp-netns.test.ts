@@ -18,6 +18,7 @@
  * - security.log gets the same lines as over HTTP for a failure (a wrong key); after
  *   http.bans.maxRetry failures the source is banned (the ban line, then ERROR 0 even for a good
  *   file), and the shipped fail2ban filter matches every failure line (fail2ban-regex, when installed).
+ * - A second daemon on port 69 exits 3 (PROVD_ERR_TFTP_BIND).
  * - The caps: tftp.maxTransfersPerSource (a 3rd transfer from one address gets ERROR 0) and
  *   devices.maxNewPerSourcePerHour (a 2nd auto-created phone from one address: File not found,
  *   not recorded).
@@ -273,6 +274,15 @@ describe('TFTP face in a namespace: tftp-hpa, atftp, curl and a raw client again
     daemon?.signal('SIGHUP');
     await (daemon as LineProcess).waitForLine('configuration reloaded', (l) => l.includes('"configuration reloaded"'), 10_000, from);
     assert.deepEqual(ask('blksize=1468'), { op: 6, options: { blksize: '1024' } });
+  });
+
+  test('a second daemon on the same port exits 3 with PROVD_ERR_TFTP_BIND naming the holder', () => {
+    const cfg = join(dir, 'second.yaml');
+    writeFileSync(cfg, `http: {enabled: false}\ndhcp: {enabled: false}\nmdns: {enabled: false}\ntftp: {enabled: true, port: 69}\nstateDir: ${join(dir, 'state2')}\n`);
+    const r = inNs(process.execPath, [MAIN, 'run', '--config', cfg], 30_000);
+    assert.equal(r.code, 3, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /PROVD_ERR_TFTP_BIND/);
+    assert.match(r.stdout + r.stderr, /tftp\.port 69\/udp is already in use/);
   });
 
   test('tftp.maxTransfersPerSource: 2 running from one address, the 3rd gets ERROR 0 (counted)', () => {
