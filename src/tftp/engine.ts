@@ -348,7 +348,8 @@ export class TftpEngine {
         return; // no answer: an ERROR per datagram would answer the flood
       }
       const c = classify(p);
-      if (c.kind === 'refuse') return this.refuse(s, rinfo, c.code, c.message, c.reason, p.filename);
+      // A refused name is logged by its last segment only: the path may carry a provisioning key.
+      if (c.kind === 'refuse') return this.refuse(s, rinfo, c.code, c.message, c.reason, p.filename.split(/[/\\]/).pop() ?? '');
       const cfg = this.config.tftp;
       if (this.active.size >= cfg.maxTransfers) return this.refuse(s, rinfo, ErrorCode.NotDefined, 'server busy; retry later', 'busy', c.logName);
       if ((this.perSource.get(rinfo.address) ?? 0) >= cfg.maxTransfersPerSource) return this.refuse(s, rinfo, ErrorCode.NotDefined, 'too many transfers from this address; retry later', 'busy-source', c.logName);

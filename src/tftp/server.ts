@@ -267,7 +267,9 @@ export class TftpFace implements Face<TftpFaceConfig> {
           if (first) this.log.warn({ ip: ask.ip, reason: note.notRecorded }, 'device cap reached: new phones are not recorded (TFTP: File not found)');
         }
         const fields = { ip: ask.ip, file: ask.key === undefined ? ask.file : `<key>/${ask.file}`, outcome: note.outcome, tenant: note.tenant, device: note.device, ms: Math.round((performance.now() - t0) * 100) / 100, ...(note.problem !== undefined ? { err: note.problem } : {}) };
-        if (answer.kind === 'error' && answer.code === TftpError.NotDefined && answer.reason !== 'rate-limited' && answer.reason !== 'banned') this.log.warn(fields, 'TFTP phone file request');
+        // A refusal by the limits is counted, not logged (a flood must not flood the log); a busy store or a render error is.
+        const limited = ['rate-limited', 'rate-limited-first', 'banned', 'attempts-in-flight'].includes(note.outcome);
+        if (answer.kind === 'error' && answer.code === TftpError.NotDefined && !limited) this.log.warn(fields, 'TFTP phone file request');
         else this.log.debug(fields, 'TFTP phone file request');
         reply(answer);
       },
