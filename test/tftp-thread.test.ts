@@ -2,8 +2,8 @@
  * tftp-thread.test.ts: the TFTP face's transfers run in its worker thread. The face runs in this
  * process on loopback (port 0); a raw Python client (test/helpers/tftp_client.py, a process of its
  * own) fetches a static file in 512-byte lock-step blocks; once its first block has come, this
- * (the main) thread is blocked for 3 s. The transfer needs the main thread only for its first
- * answer: the other 400 blocks go and their ACKs are answered while the main thread is blocked,
+ * (the main) thread is blocked for 4 s. The transfer needs the main thread only for its first
+ * answer: the other 150 blocks go and their ACKs are answered while the main thread is blocked,
  * so the client finishes before the block ends. The transfer's log line, which goes through the
  * main thread, is written after the block.
  */
@@ -22,13 +22,13 @@ import { captureLog } from './helpers/log';
 const PY = '/usr/bin/python3';
 const CLIENT = join(__dirname, '..', '..', 'test', 'helpers', 'tftp_client.py');
 const skip = spawnSync(PY, ['-c', 'pass']).status === 0 ? false : `${PY} is not installed`;
-const BLOCK_MS = 3000;
+const BLOCK_MS = 4000;
 
 describe('TFTP face: a transfer keeps going while the main thread is blocked', { skip }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'provd-tftp-thread-'));
   const cap = captureLog('debug');
   let face: TftpFace;
-  const file = Buffer.alloc(512 * 400 + 17);
+  const file = Buffer.alloc(512 * 150 + 17);
   for (let i = 0; i < file.length; i++) file[i] = (i * 13 + (i >> 9)) & 0xff;
 
   before(async () => {
