@@ -50,7 +50,8 @@ phones: {enabled: true, profilesDir: ${join(dir, 'profiles')}}
   test('the client gets the whole file before the main thread is free again', async () => {
     const port = face.port;
     assert.ok(port !== undefined && port > 0);
-    const child = spawn(PY, [CLIENT, '127.0.0.1', String(port), 'fetch', 'fw.rom'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The client waits 0.5 s after the first block, so the rest of the transfer happens while this thread is blocked.
+    const child = spawn(PY, [CLIENT, '127.0.0.1', String(port), 'fetch', 'fw.rom'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PAUSE_AFTER_FIRST: '0.5' } });
     const lines: Record<string, unknown>[] = [];
     const rl = createInterface({ input: child.stdout });
     const started = new Promise<void>((resolve, reject) => {
@@ -65,6 +66,7 @@ phones: {enabled: true, profilesDir: ${join(dir, 'profiles')}}
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     await started;
     const logLinesBefore = cap.lines.length;
+    const blockStart = Date.now() / 1000;
     const until = Date.now() + BLOCK_MS;
     while (Date.now() < until) {
       // the main thread is blocked: no ask, no log line, no timer of this thread runs
@@ -78,6 +80,7 @@ phones: {enabled: true, profilesDir: ${join(dir, 'profiles')}}
     const done = lines.find((l) => l['ok'] === true);
     assert.ok(done, JSON.stringify(lines));
     assert.equal(done['sha256'], createHash('sha256').update(file).digest('hex'));
+    assert.ok(Number(done['done']) > blockStart + 0.4, `the transfer ended during the block, not before it (${String(done['done'])}, block from ${blockStart})`);
     assert.ok(Number(done['done']) < blockEnd, `the last block came at ${String(done['done'])}, the block ended at ${blockEnd}`);
   });
 });

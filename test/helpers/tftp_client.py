@@ -15,8 +15,8 @@ Written from RFC 1350/2347 only, with the standard library. Prints one JSON obje
       sends N RRQs at once, each from a socket (a port) of its own, reports each first reply
       (DATA block, or ERROR code and message), then ends every transfer it started with an ERROR.
   tftp_client.py HOST PORT fetch FILE
-      a plain octet RRQ without options; prints {"started": true} once DATA 1 came, then, at the
-      end, the wall-clock time the last block came (done), the size and the sha256.
+      a plain octet RRQ without options; prints {"started": true} once DATA 1 came (then waits
+      $PAUSE_AFTER_FIRST seconds before its ACK), then, at the end, the wall-clock time the last block came (done), the size and the sha256.
   tftp_client.py HOST PORT garbage N
       sends N malformed datagrams and reports how many replies came within 0.5 s.
 """
@@ -159,6 +159,9 @@ def caps(host, port, count, name):
     out({"replies": replies})
 
 
+PAUSE_AFTER_FIRST = float(os.environ.get("PAUSE_AFTER_FIRST", "0"))
+
+
 def fetch(host, port, name):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(15)
@@ -181,6 +184,7 @@ def fetch(host, port, name):
             data.append(payload)
             if expected == 1:
                 out({"started": True})
+                time.sleep(PAUSE_AFTER_FIRST)  # let the test block its main thread before the rest
             expected += 1
         s.sendto(struct.pack("!HH", 4, n), server)
         if n == ((expected - 1) & 0xFFFF) and len(payload) < 512:
