@@ -3,7 +3,7 @@
  *
  * Two kinds of finding:
  * - warnings are about the host the check runs on, which may not be the one that will run the
- *   daemon: the TLS files (readable, a usable pair) and the interfaces named in dhcp/mdns
+ *   daemon: the TLS files (readable, a usable pair) and the interfaces named in dhcp/mdns/tftp
  *   (present, with an IPv4 address). The daemon would refuse to start here.
  * - errors are the file's own fault: a template that uses a variable the render context does
  *   not have (it would fail every request it renders for, or render an empty value).
@@ -37,6 +37,10 @@ export function hostWarnings(config: Config, listInterfaces: InterfaceLister = l
   if (config.mdns.enabled) {
     if (config.mdns.interfaces !== undefined) check('mdns.interfaces', config.mdns.interfaces);
     else if (!config.dhcp.enabled) check('dhcp.interfaces (followed by mdns)', config.dhcp.interfaces);
+  }
+  if (config.tftp.enabled) {
+    check('tftp.interfaces', config.tftp.interfaces);
+    if (!config.phones.enabled) out.push('tftp.enabled without phones.enabled: every TFTP request gets File not found');
   }
   return out;
 }
