@@ -60,6 +60,8 @@ export interface TftpFaceOptions {
   readonly store?: Store;
   readonly checkPortFree?: boolean;
   readonly onFatal?: (err: ProvError) => void;
+  /** restartBaseMs (tests) replaces RESTART_BASE_MS. */
+  readonly restartBaseMs?: number;
 }
 
 const START_TIMEOUT_MS = 20_000;
@@ -117,6 +119,11 @@ export class TftpFace implements Face<TftpFaceConfig> {
     this.config = opts.config;
     this.store = opts.store;
     this.ownStore = opts.store === undefined;
+  }
+
+  /** thread is the running worker thread (diagnostics and tests). */
+  get thread(): Worker | undefined {
+    return this.worker;
   }
 
   /** port is the bound UDP port (tests ask for port 0). */
@@ -369,7 +376,7 @@ export class TftpFace implements Face<TftpFaceConfig> {
     if (this.serving && Date.now() - this.servingSince >= STABLE_MS) this.deaths = 0;
     this.serving = false;
     this.deaths++;
-    const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** Math.min(this.deaths - 1, 16));
+    const delay = Math.min(RESTART_MAX_MS, (this.opts.restartBaseMs ?? RESTART_BASE_MS) * 2 ** Math.min(this.deaths - 1, 16));
     this.log.error({ code, deaths: this.deaths, restartInMs: delay }, 'TFTP thread died');
     if (this.deaths === MAX_DEATHS) {
       const err = new ProvError('PROVD_ERR_TFTP_WORKER', `the TFTP thread died ${MAX_DEATHS} times without serving ${STABLE_MS / 1000} s in between: the TFTP face is unreliable`);
