@@ -10,6 +10,7 @@ import { MdnsFace, type MdnsFaceOptions } from './mdns/server';
 import { HttpFace } from './http/server';
 import { HttpClusterFace } from './http/cluster';
 import { SipFace } from './sip/server';
+import { TftpFace } from './tftp/server';
 import type { Store } from './store/repository';
 import type { Config } from './config/schema';
 import type { Face } from './face';
@@ -83,16 +84,25 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       ...(deps.store ? { store: deps.store } : {}),
       ...(deps.checkPortFree === undefined ? {} : { checkPortFree: deps.checkPortFree }),
     });
+  const makeTftp = (cfg: Config): TftpFace =>
+    new TftpFace({
+      config: cfg,
+      log: log.child({ face: 'tftp' }),
+      ...(deps.store ? { store: deps.store } : {}),
+      ...(deps.checkPortFree === undefined ? {} : { checkPortFree: deps.checkPortFree }),
+      ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
+    });
 
   /**
    * makers lists the faces in start order: HTTP first (the URLs the other faces hand out point
-   * at it), then DHCP, then mDNS, then SIP. `replace` says when a reload needs a new face object.
+   * at it), then DHCP, then mDNS, then SIP, then TFTP. `replace` says when a reload needs a new face object.
    */
   const makers: Record<string, { enabled: (c: Config) => boolean; make: (c: Config) => Face<Config>; replace?: (prev: Config, next: Config) => boolean }> = {
     http: { enabled: (c) => c.http.enabled, make: makeHttp, replace: (a, b) => a.http.workers > 1 !== b.http.workers > 1 },
     dhcp: { enabled: (c) => c.dhcp.enabled, make: makeDhcp },
     mdns: { enabled: (c) => c.mdns.enabled, make: makeMdns },
     sip: { enabled: (c) => c.sip.enabled, make: makeSip },
+    tftp: { enabled: (c) => c.tftp.enabled, make: makeTftp },
   };
 
   for (const [name, m] of Object.entries(makers)) if (m.enabled(config)) faces.set(name, m.make(config));

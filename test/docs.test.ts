@@ -7,7 +7,7 @@ import { ErrorCodes } from '../src/errors';
 /** ROOT is the repository (this file runs as dist/test/docs.test.js). */
 const ROOT = join(__dirname, '..', '..');
 /** FACES are the folders that must each document their own error codes in a README.md. */
-const FACES = ['dhcp', 'mdns', 'http', 'probe'] as const;
+const FACES = ['dhcp', 'mdns', 'http', 'probe', 'tftp'] as const;
 const CODE = /PROVD_ERR_[A-Z][A-Z0-9_]*/g;
 
 /** walk lists the files under dir (recursively) whose name satisfies keep. */

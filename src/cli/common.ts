@@ -60,6 +60,9 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_EVENT_LOG':
     case 'PROVD_ERR_HTTP_WORKER':
     case 'PROVD_ERR_STORE':
+    case 'PROVD_ERR_TFTP_BIND':
+    case 'PROVD_ERR_TFTP_INTERFACE':
+    case 'PROVD_ERR_TFTP_WORKER':
       return ExitCode.Startup;
     case 'PROVD_ERR_USER':
     case 'PROVD_ERR_RENDER':

@@ -3,7 +3,7 @@
  *
  * Two kinds of finding:
  * - warnings are about the host the check runs on, which may not be the one that will run the
- *   daemon: the TLS files (readable, a usable pair) and the interfaces named in dhcp/mdns/sip
+ *   daemon: the TLS files (readable, a usable pair) and the interfaces named in dhcp/mdns/sip/tftp
  *   (present, with an IPv4 address). The daemon would refuse to start here.
  * - errors are the file's own fault: a template that uses a variable the render context does
  *   not have (it would fail every request it renders for, or render an empty value).
@@ -39,6 +39,10 @@ export function hostWarnings(config: Config, listInterfaces: InterfaceLister = l
     else if (!config.dhcp.enabled) check('dhcp.interfaces (followed by mdns)', config.dhcp.interfaces);
   }
   if (config.sip.enabled) check('sip.interfaces', config.sip.interfaces);
+  if (config.tftp.enabled) {
+    check('tftp.interfaces', config.tftp.interfaces);
+    if (!config.phones.enabled) out.push('tftp.enabled without phones.enabled: every TFTP request gets File not found');
+  }
   return out;
 }
 

@@ -19,6 +19,7 @@ import { devicesSchema } from '../limits/config';
 import { logSchema } from '../log';
 import { phonesSchema } from '../phones/config';
 import { sipSchema } from '../sip/config';
+import { tftpSchema } from '../tftp/config';
 import { provisioningSchema, strategyOf } from './provisioning';
 import { keyedUrl, defaultProvisioningUrl } from '../urls/plan';
 
@@ -58,6 +59,7 @@ export const configSchema = z.strictObject({
   provisioning: provisioningSchema.prefault({}),
   phones: phonesSchema.prefault({}),
   sip: sipSchema.prefault({}),
+  tftp: tftpSchema,
   /** stateDir holds the daemon's persistent state; default $STATE_DIRECTORY (systemd) or ./state. */
   stateDir: z.string().min(1).optional(),
 })

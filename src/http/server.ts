@@ -31,7 +31,7 @@ import type { Face } from '../face';
 import type { Logger } from '../log';
 import { join } from 'node:path';
 import { BanList } from '../limits/bans';
-import { banLine, failureLine, fileSink, type EventSink } from '../limits/events';
+import { fileSink, type EventSink } from '../limits/events';
 import { DeviceQuota } from '../limits/quota';
 import { parseCidr, type Cidr } from '../net/ipv4';
 import { Episode } from '../episode';
@@ -43,9 +43,9 @@ import type { JitsiConfig } from '../jitsi/config';
 import type { PhonesConfig } from '../phones/config';
 import { loadPhonesDomain } from '../phones/domain';
 import { PhoneService, baseUrlFor, syncDeclared } from '../phones/service';
-import type { PhoneFileAnswer, ServeOutcome } from '../phones/serve';
 import { answerStatic, openStatic } from '../phones/static';
 import { classifyUpload, storeUpload, type UploadResult } from '../phones/uploads';
+import { servePhoneRequest, STATIC_FALLBACK, type PhoneRoom } from '../phones/request';
 import { deviceSource } from '../limits/quota';
 
 /** PATHS are the provisioning endpoints. */
@@ -54,8 +54,6 @@ export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/', openfire: '/
 export const KEYED_PATHS = { jitsi: '/:key/jitsi', jitsiprovs: '/:key/jitsiprovs/' } as const;
 /** PHONE_PATHS are the SIP phones' file routes (phones.enabled): wazo-provd's, keyed, unkeyed. */
 export const PHONE_PATHS = { wazo: '/device/provisioning/:key/*', keyed: '/:key/*', unkeyed: '/*' } as const;
-/** STATIC_FALLBACK: a 404 with one of these outcomes may be a static file of a vendor's files/ folder. */
-const STATIC_FALLBACK: ReadonlySet<ServeOutcome> = new Set<ServeOutcome>(['unidentified', 'unknown-file', 'unknown-common']);
 /** MAX_KEY_LENGTH: wazo-provd's keys are up to 255 characters (find-my-way's maxParamLength). */
 const MAX_KEY_LENGTH = 256;
 
@@ -533,69 +531,42 @@ export class HttpFace implements Face<HttpFaceConfig> {
     };
     const text = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
 
-    const verdict = deps.limiter.take(ip);
-    if (verdict !== 'allow') return send(429, verdict === 'refuse-first' ? 'rate-limited-first' : 'rate-limited', { ...text, 'retry-after': '1' }, 'too many requests from this address; retry shortly\n');
-    const admission = deps.bans ? await deps.bans.admit(ip, undefined) : undefined;
-    if (admission?.kind === 'banned') return send(429, 'banned', { ...text, 'retry-after': String(admission.verdict.retryAfter) }, 'too many failed attempts; retry later\n');
-    if (admission?.kind === 'busy') return send(429, 'attempts-in-flight', { ...text, 'retry-after': '1' }, 'too many attempts in progress for this address or user; retry shortly\n');
-
-    let a: PhoneFileAnswer | undefined;
-    let outcome = 'store-busy';
-    let busy = false;
-    let tenant: string | undefined;
-    let notRecorded: string | undefined;
-    let upload: UploadResult | undefined;
-    try {
-      const t = room.service.resolveTenant(key, ip);
-      if (!t.ok) {
-        outcome = t.outcome;
-      } else if (request.method === 'PUT') {
-        tenant = t.tenant.name;
-        upload = await this.phoneUpload(room.service, t.tenant.name, file, request.body);
-        outcome = `upload-${upload.reason}`;
-      } else {
-        tenant = t.tenant.name;
-        const socket = request.raw.socket;
-        const httpBaseUrl = baseUrlFor(this.config.phones, { tls, address: socket.localAddress ?? this.config.http.host, port: socket.localPort ?? 0 });
-        const ifNoneMatch = request.headers['if-none-match'];
-        const admit = (mac: string, from: string): boolean => {
-          const v = room.quota?.admit(mac, from) ?? 'record';
-          if (v !== 'record') notRecorded = v;
-          return v === 'record';
-        };
-        a = room.service.answer({ path: file, userAgent: request.headers['user-agent'], ip, ifNoneMatch: Array.isArray(ifNoneMatch) ? ifNoneMatch.join(',') : ifNoneMatch }, t.tenant, { httpBaseUrl }, undefined, { admit });
-        outcome = a.outcome;
-      }
-      const failure = a === undefined ? outcome === 'bad-key' : a.failure;
-      const at = deps.now?.() ?? new Date();
-      for (const line of a?.events ?? []) deps.events?.write(line);
-      if (failure && deps.bans && !deps.bans.trusted(ip)) {
-        const banEvents = deps.bans.fail(ip, undefined);
-        // The phone's own event lines are failure lines already; a failure without one gets one.
-        if ((a?.events.length ?? 0) === 0) deps.events?.write(failureLine(at, ip, a === undefined ? outcome : `phone-${outcome}`, a?.observe?.mac, tenant));
-        for (const e of banEvents) if (e.kind === 'ban') deps.events?.write(banLine(at, ip, e.scope, e.subject, new Date(e.until)));
-      }
-    } catch (err) {
-      // Another process holds the store's lock (a read found it busy): 503, the phone retries.
-      if (!(err instanceof StoreBusyError)) throw err;
-      busy = true;
-    } finally {
-      if (admission?.kind === 'go') admission.release();
+    const socket = request.raw.socket;
+    const baseUrl = baseUrlFor(this.config.phones, { tls, address: socket.localAddress ?? this.config.http.host, port: socket.localPort ?? 0 });
+    const ifNoneMatch = request.headers['if-none-match'];
+    const phoneRoom: PhoneRoom = { service: room.service, quota: room.quota, limiter: deps.limiter, bans: deps.bans, events: deps.events, sightings: this.sightings, now: deps.now };
+    const r = await servePhoneRequest<UploadResult>(
+      phoneRoom,
+      {
+        key,
+        file,
+        ip,
+        userAgent: request.headers['user-agent'],
+        ifNoneMatch: Array.isArray(ifNoneMatch) ? ifNoneMatch.join(',') : ifNoneMatch,
+        baseUrl,
+      },
+      request.method === 'PUT' ? (t) => this.phoneUpload(room.service, t.name, file, request.body) : undefined,
+    );
+    if (r.kind === 'limited') {
+      const message = r.outcome === 'banned' ? 'too many failed attempts; retry later\n' : r.outcome === 'attempts-in-flight' ? 'too many attempts in progress for this address or user; retry shortly\n' : 'too many requests from this address; retry shortly\n';
+      return send(429, r.outcome, { ...text, 'retry-after': String(r.retryAfter) }, message);
     }
-    if (busy) return send(503, 'store-busy', { ...text, 'retry-after': '1' }, 'busy; retry shortly\n');
-    if (upload !== undefined) return send(upload.status, outcome, { 'cache-control': 'no-store' }, Buffer.alloc(0), { tenant, ...(upload.error !== undefined ? { err: upload.error } : {}) });
-    if (request.method === 'PUT') return send(404, outcome, { 'cache-control': 'no-store' }, Buffer.alloc(0), { tenant });
-
-    if (notRecorded !== undefined) {
-      const name = `phones-not-recorded:${notRecorded}`;
+    if (r.kind === 'busy') return send(503, 'store-busy', { ...text, 'retry-after': '1' }, 'busy; retry shortly\n');
+    if (r.kind === 'own') {
+      const upload = r.result;
+      return send(upload.status, `upload-${upload.reason}`, { 'cache-control': 'no-store' }, Buffer.alloc(0), { tenant: r.tenant, ...(upload.error !== undefined ? { err: upload.error } : {}) });
+    }
+    if (r.kind === 'refused') return send(404, r.outcome, { 'cache-control': 'no-store' }, Buffer.alloc(0), { tenant: undefined });
+    const a = r.answer;
+    const tenant = r.tenant;
+    const outcome = a.outcome;
+    if (r.notRecorded !== undefined) {
+      const name = `phones-not-recorded:${r.notRecorded}`;
       const first = (this.counters.get(name) ?? 0) === 0;
       this.count(name);
       // Once per reason (SIGUSR1 shows the counters): a flood must not flood the log too.
-      if (first) this.log.warn({ ...fields(404, outcome), reason: notRecorded }, 'device cap reached: new phones are not recorded (404)');
+      if (first) this.log.warn({ ...fields(404, outcome), reason: r.notRecorded }, 'device cap reached: new phones are not recorded (404)');
     }
-    // The sighting is buffered and written in batches (src/store/sightings.ts): never a write per request.
-    if (a?.observe !== undefined) this.sightings?.record(a.observe.mac, { ip: a.observe.ip, version: a.observe.version ?? null, model: a.observe.model ?? null });
-    if (a === undefined) return send(404, outcome, { 'cache-control': 'no-store' }, Buffer.alloc(0), { tenant });
     if (a.status === 404 && STATIC_FALLBACK.has(a.outcome)) {
       // Not a rendered file: a static file of the vendor's files/ folders (firmware, ringtones).
       const h = request.headers;

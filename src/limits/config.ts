@@ -46,3 +46,6 @@ export const devicesSchema = z.strictObject({
 
 /** DevicesConfig is the validated `devices` section. */
 export type DevicesConfig = DeepReadonly<z.output<typeof devicesSchema>>;
+
+/** BansConfig is the validated http.bans (other faces that ban, such as TFTP, read it too). */
+export type BansConfig = DeepReadonly<z.output<typeof bansSchema>>;
