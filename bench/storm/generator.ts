@@ -29,6 +29,7 @@ import { buildInform, readReply, ipv4ToU32, retransmitGaps } from '../../src/pro
 import { substitute, planPost, formBody, type HostValues } from '../../src/probe/request';
 import { parseProperties, applyPrefixes } from '../../src/probe/properties';
 import { DHCP_TIMEOUT_MS } from '../../src/probe/net';
+import { setOwnThreadNice } from '../../src/priority';
 import { checkEntries, emptyStage, type StageSamples } from './summary';
 
 /** GeneratorArgs is what the orchestrator passes on the command line (as JSON). */
@@ -51,6 +52,15 @@ export interface GeneratorArgs {
   readonly maxConnections: number;
   /** warmup: a failed client starts over (up to 10 times), so that every credential gets cached. */
   readonly warmup: boolean;
+  /**
+   * httpNice: the scheduling priority of this process's HTTP half (its main thread; 0 = unchanged).
+   * The generators stand for thousands of other hosts but share the appliance's cores; a positive
+   * value keeps their HTTP clients from taking the cores the appliance's and the generators' own
+   * DHCP threads wake on (the DHCP thread stays at nice 0).
+   */
+  readonly httpNice: number;
+  /** dhcpNice: the DHCP thread's priority (negative: ahead of everything else on the box; needs root). */
+  readonly dhcpNice: number;
 }
 
 /** Trace counts what crossed this generator's socket and connections. */
@@ -162,6 +172,7 @@ function macOf(i: number): Buffer {
  * URL (or its timeout) and runs the HTTP half.
  */
 async function dhcpThread(a: GeneratorArgs, salt: number, port: NonNullable<typeof parentPort>): Promise<void> {
+  if (a.httpNice > 0 || a.dhcpNice !== 0) setOwnThreadNice(a.dhcpNice);
   const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
   const trace: Trace = { informsSent: 0, informResends: 0, informSendErrors: 0, datagramsReceived: 0, acksMatched: 0, acksLate: 0, malformed: 0, httpIoRetries: 0, warmupRetries: 0, boundLateMs: 0 };
   const waiting = new Map<number, (url: string) => void>();
@@ -246,6 +257,7 @@ async function dhcpThread(a: GeneratorArgs, salt: number, port: NonNullable<type
 export async function runGenerator(a: GeneratorArgs): Promise<GeneratorResult> {
   const salt = Math.floor(Math.random() * 0x7fffffff);
   const dhcpWorker = new Worker(__filename, { workerData: { args: a, salt } });
+  if (a.httpNice > 0) setOwnThreadNice(a.httpNice);
   const stages = { dhcp: emptyStage(), http: emptyStage(), client: emptyStage() };
   const samples = { slotWait: [] as number[], parse: [] as number[] };
   const errors: Record<string, number> = {};

@@ -6,7 +6,7 @@
  * client's own (its user is named in it). Every client is its own user.
  *
  *   node scripts/ensure.mjs && node dist/bench/storm/run.js [N=10000] [warm|cold] [scryptCost=product default] [rampMs=2000]
- *        [--generators=2] [--http-workers=1] [--kdf-threads=N] [--max-connections=9000] [--deadline=900] [--warmup-deadline=3600]
+ *        [--generators=2] [--http-workers=1] [--kdf-threads=N] [--http-nice=N] [--dhcp-nice=N] [--max-connections=9000] [--deadline=900] [--warmup-deadline=3600]
  *        [--loopback] [--no-record]
  *
  * Runs as root in two network namespaces it creates (pmd<pid>st{s,c}; always deleted): provisiond
@@ -38,6 +38,7 @@ import { setKdfThreads } from '../../src/identity/kdf';
 import { parseConfigText } from '../../src/config/load';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DHCP_TIMEOUT_MS } from '../../src/probe/net';
 import { HTTP_TIMEOUT_MS, type GeneratorArgs, type GeneratorResult, type Trace } from './generator';
+import { pairExchanges, type WireTimes } from './wire';
 import { emptyStage, mergeStage, summarize, okOnly, formatMs, USER_PROPERTY, USER_TEMPLATE, type Summary } from './summary';
 
 type Counters = Record<string, number>;
@@ -195,6 +196,10 @@ interface Options {
   readonly warmupDeadlineS: number;
   readonly loopback: boolean;
   readonly record: boolean;
+  /** httpNice: the generators' HTTP halves' scheduling priority (--http-nice; their DHCP threads stay at 0). */
+  readonly httpNice: number;
+  /** dhcpNice: the generators' DHCP threads' priority (--dhcp-nice, e.g. -15: they stand for other hosts' DHCP stacks). */
+  readonly dhcpNice: number;
   /** kdfThreads: provisioning.passwords.kdfThreads, when --kdf-threads asks for one (else the product's default). */
   readonly kdfThreads: number | undefined;
 }
@@ -221,6 +226,8 @@ function parseArgs(argv: readonly string[]): Options {
     warmupDeadlineS: Math.max(30, Math.min(4 * 3600, flag('warmup-deadline', 3600))),
     loopback: argv.includes('--loopback'),
     record: !argv.includes('--no-record'),
+    httpNice: Math.max(0, Math.min(19, flag('http-nice', 0))),
+    dhcpNice: Math.max(-20, Math.min(19, flag('dhcp-nice', 0))),
     kdfThreads: argv.some((a) => a.startsWith('--kdf-threads=')) ? Math.max(1, Math.min(64, flag('kdf-threads', 1))) : undefined,
   };
 }
@@ -302,6 +309,8 @@ interface Target {
   /** dhcpYaml / httpYaml: the faces' addressing, spliced into the config. */
   readonly dhcpYaml: string;
   readonly httpYaml: string;
+  /** srvIf: the server end of the link, where the DHCP exchanges are captured (namespaces only). */
+  readonly srvIf: string | undefined;
   spawn(argv: readonly string[]): Proc;
   down(): Promise<void>;
 }
@@ -329,6 +338,7 @@ async function netnsTarget(o: Options): Promise<Target> {
     clientPort: DHCP_CLIENT_PORT,
     dhcpYaml: `interfaces: [${l.srvIf}]`,
     httpYaml: 'host: 0.0.0.0',
+    srvIf: l.srvIf,
     spawn: (argv) => lab.spawn(lab.srv, argv),
     down: () => lab.down(),
   };
@@ -341,6 +351,7 @@ async function loopbackTarget(o: Options): Promise<Target> {
   return {
     cli: undefined,
     srv: undefined,
+    srvIf: undefined,
     dir,
     ips: Array.from({ length: o.generators }, (_, k) => `127.0.0.${2 + k}`),
     server: '127.0.0.1',
@@ -374,6 +385,8 @@ interface PassReport {
   readonly slotWait: Summary;
   readonly parse: Summary;
   readonly informResends: number;
+  /** dhcpWire: INFORM → ACK on the server's interface (dumpcap), the face's own latency; undefined without a capture. */
+  readonly dhcpWire: (Summary & { readonly informs: number; readonly acks: number; readonly frames: number }) | undefined;
   readonly daemonCpuS: number;
   readonly daemonPeakRssMb: number[];
   readonly generatorCpuS: number[];
@@ -381,6 +394,53 @@ interface PassReport {
   readonly daemon: Counters;
   readonly daemonLogLines: Counters;
   readonly kernel: Record<string, unknown>;
+}
+
+/** DUMPCAP is Wireshark's capture tool (Debian's tshark package brings it). */
+const DUMPCAP = '/usr/bin/dumpcap';
+
+/**
+ * startCapture runs dumpcap on the server end of the link for one pass (namespaces, as root,
+ * when it is installed); stop() ends it and pairs the exchanges (wire.ts).
+ */
+async function startCapture(t: Target, name: string): Promise<{ stop(): Promise<WireTimes | undefined> } | undefined> {
+  if (t.srv === undefined || t.srvIf === undefined || !existsSync(DUMPCAP)) return undefined;
+  const file = join(t.dir, name);
+  const filter = `udp port ${t.serverPort} or udp port ${t.clientPort}`;
+  const c = spawn('ip', ['netns', 'exec', t.srv, DUMPCAP, '-q', '-P', '-s', '96', '-B', '64', '-i', t.srvIf, '-f', filter, '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 10_000);
+    c.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes('Capturing on')) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    });
+    c.once('exit', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+  if (!ready) {
+    c.kill('SIGKILL');
+    process.stderr.write(`storm: no capture of the DHCP exchanges (dumpcap: ${err.trim() || 'did not start'})\n`);
+    return undefined;
+  }
+  return {
+    stop: async () => {
+      const exited = new Promise<void>((r) => c.once('exit', () => r()));
+      c.kill('SIGTERM');
+      await exited;
+      try {
+        return pairExchanges(file, t.serverPort, t.clientPort);
+      } catch (e) {
+        process.stderr.write(`storm: the capture could not be read: ${e instanceof Error ? e.message : String(e)}\n`);
+        return undefined;
+      }
+    },
+  };
 }
 
 /** passLines is a pass's summary for people: `# ` lines. */
@@ -392,6 +452,7 @@ function passLines(name: string, n: number, r: PassReport, warmup: boolean): str
   return [
     `# ${name}: ${r.ok}/${n} ok, ${r.wrongDocuments} wrong user's document, errors: ${errs}; completion ${formatMs(r.completionMs)}`,
     `#   DHCP INFORM→ACK: ${s(r.dhcp, stage)}; ${r.informResends} INFORMs resent`,
+    ...(r.dhcpWire === undefined ? [] : [`#   DHCP on the server's interface (the face's own time, dumpcap): ${s(r.dhcpWire, 'exchanges')}; ${r.dhcpWire.informs} INFORMs and ${r.dhcpWire.acks} ACKs in ${r.dhcpWire.frames} frames`]),
     `#   HTTP POST→own document: ${s(r.http, stage)}`,
     `#   client (whole sequence): ${s(r.client, 'clients')}`,
     '',
@@ -404,7 +465,7 @@ async function main(): Promise<void> {
   const ov = overrides(o);
   process.stdout.write(
     [
-      `# storm: ${o.n} clients, ${o.mode}, scrypt ln=${o.cost} r=8 p=1 (product default ln=${DEFAULTS.provisioning.passwords.scryptCost}), ramp ${o.rampMs} ms, ${o.generators} generators, http.workers ${o.httpWorkers}, ${o.loopback ? 'loopback' : 'two namespaces'}`,
+      `# storm: ${o.n} clients, ${o.mode}, scrypt ln=${o.cost} r=8 p=1 (product default ln=${DEFAULTS.provisioning.passwords.scryptCost}), ramp ${o.rampMs} ms, ${o.generators} generators${o.httpNice > 0 || o.dhcpNice !== 0 ? ` (their HTTP halves at nice ${o.httpNice}, their DHCP threads at ${o.dhcpNice})` : ''}, http.workers ${o.httpWorkers}, ${o.loopback ? 'loopback' : 'two namespaces'}`,
       `# each client checks its document names its own user (${USER_PROPERTY}); percentiles over all clients, a failure counted at its timeout (DHCP ${DHCP_TIMEOUT_MS / 1000} s, HTTP ${HTTP_TIMEOUT_MS / 1000} s, client ${CLIENT_TIMEOUT_MS / 1000} s); pass deadline ${o.deadlineS} s after the ramp${o.mode === 'warm' ? ` (warm-up ${o.warmupDeadlineS} s)` : ''}`,
       '# product defaults this bench changes:',
       ...ov.map((x) => `#   ${x.key}: ${x.product} → ${x.bench}: ${x.why}`),
@@ -435,6 +496,7 @@ async function main(): Promise<void> {
     const pass = async (warmup: boolean): Promise<PassReport> => {
       const before = { daemon: await daemonCounters(d), srv: kernel(t.srv), cli: kernel(t.cli), backlog: backlogDrops(), proc: procStats(pid) };
       const logFrom = d.lines.length;
+      const cap = await startCapture(t, `${warmup ? 'warmup' : 'measured'}.pcap`);
       const startAt = performance.timeOrigin + performance.now() + 1500;
       const deadlineAt = startAt + o.rampMs + (warmup ? o.warmupDeadlineS : o.deadlineS) * 1000;
       const results = await runGenerators(
@@ -452,9 +514,12 @@ async function main(): Promise<void> {
           deadlineAt,
           maxConnections: warmup ? warmupConnections(o.cost) : o.maxConnections,
           warmup,
+          httpNice: o.httpNice,
+          dhcpNice: o.dhcpNice,
         })),
       );
       const proc = procStats(pid);
+      const wire = cap === undefined ? undefined : await cap.stop();
       const daemon = delta(await daemonCounters(d), before.daemon);
       const logLines: Counters = {};
       for (const line of d.lines.slice(logFrom)) {
@@ -485,6 +550,7 @@ async function main(): Promise<void> {
         slotWait: summarize({ ok: slotWait, failed: [] }, 0),
         parse: summarize({ ok: parse, failed: [] }, 0),
         informResends: trace['informResends'] ?? 0,
+        dhcpWire: wire === undefined ? undefined : { ...summarize({ ok: wire.ok, failed: Array<number>(wire.unanswered).fill(DHCP_TIMEOUT_MS) }, DHCP_TIMEOUT_MS), informs: wire.informs, acks: wire.acks, frames: wire.frames },
         daemonCpuS: (proc.cpuTicks - before.proc.cpuTicks) / 100,
         daemonPeakRssMb: proc.rssPeakMb,
         generatorCpuS: results.map((r) => r.cpuS),
@@ -531,7 +597,7 @@ async function main(): Promise<void> {
     const p4 = (s: Summary): string => `${formatMs(s.p50)} / ${formatMs(s.p90)} / ${formatMs(s.p99)} / ${formatMs(s.max)}`;
     const warmDhcp = warmup ? `${p2(warmup.dhcp)}, ${warmup.informResends} resent` : '-';
     process.stdout.write(
-      `| ${o.n} | ${o.mode} | ln=${o.cost} | ${o.httpWorkers} | ${o.rampMs / 1000} s | ${res.ok} | ${res.wrongDocuments} | ${errs} | ${formatMs(res.completionMs)} | ${warmDhcp} | ${p2(res.dhcp)}, ${res.informResends} resent | ${p4(res.http)} | ${p4(res.client)} | ${formatMs(res.parse.p99)} | ${res.daemonCpuS} s | ${res.daemonPeakRssMb.join(' + ')} MB |\n`,
+      `| ${o.n} | ${o.mode} | ln=${o.cost} | ${o.httpWorkers} | ${o.rampMs / 1000} s | ${res.ok} | ${res.wrongDocuments} | ${errs} | ${formatMs(res.completionMs)} | ${warmDhcp} | ${p2(res.dhcp)}, ${res.informResends} resent${res.dhcpWire === undefined ? "" : `; wire ${p2(res.dhcpWire)}`} | ${p4(res.http)} | ${p4(res.client)} | ${formatMs(res.parse.p99)} | ${res.daemonCpuS} s | ${res.daemonPeakRssMb.join(' + ')} MB |\n`,
     );
     await d.stop();
   } finally {
