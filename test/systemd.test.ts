@@ -19,7 +19,11 @@ describe('systemd unit', () => {
     has('NoNewPrivileges=yes');
     has('Restart=on-failure');
     has('ExecReload=/bin/kill -HUP $MAINPID');
-    has('CapabilityBoundingSet=');
+    // One capability, for the answering threads' priority (src/priority.ts); setpriority re-allowed after ~@resources.
+    has('CapabilityBoundingSet=CAP_SYS_NICE');
+    has('AmbientCapabilities=CAP_SYS_NICE');
+    const filters = text.split('\n').filter((l) => l.startsWith('SystemCallFilter='));
+    assert.deepEqual(filters, ['SystemCallFilter=@system-service', 'SystemCallFilter=~@privileged @resources', 'SystemCallFilter=setpriority']);
     assert.match(text, /^ExecStart=\S+node (--[a-z-]+=\d+ )*\S+main\.js run --config \$\{CONFIGURATION_DIRECTORY\}\/provisiond\.yaml$/m);
   });
 

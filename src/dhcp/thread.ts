@@ -12,6 +12,7 @@ import { parentPort, workerData, isMainThread } from 'node:worker_threads';
 import { DhcpEngine, type DhcpFaceConfig, type DhcpLog, type LogFields, type Served } from './engine';
 import { deepFreeze } from '../readonly';
 import { isProvError, errorMessage } from '../errors';
+import { raisePriority } from '../priority';
 
 /** ThreadLevel is a level the engine logs at. */
 export type ThreadLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -96,6 +97,7 @@ function run(port: NonNullable<typeof parentPort>, data: ThreadData): void {
   const handle = async (m: ToThread): Promise<void> => {
     switch (m.t) {
       case 'start': {
+        raisePriority(log, 'DHCP');
         engine = new DhcpEngine({ config: deepFreeze(m.config), log, checkPortFree: data.checkPortFree, onBound: (served) => post({ t: 'bound', served }) });
         try {
           await engine.start();

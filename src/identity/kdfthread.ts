@@ -4,8 +4,7 @@
  */
 import { parentPort, isMainThread, workerData } from 'node:worker_threads';
 import { scryptSync } from 'node:crypto';
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { setOwnThreadNice } from '../priority';
 
 /** KdfJob is one scrypt run sent to a KDF thread. */
 export interface KdfJob {
@@ -33,30 +32,11 @@ export interface KdfHello {
   readonly nice: number | null;
 }
 
-/** ownThreadId is this thread's kernel id on Linux (/proc/thread-self), undefined elsewhere. */
-function ownThreadId(): number | undefined {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    return Number.isInteger(tid) && tid > 0 ? tid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 if (!isMainThread && parentPort !== null) {
   const port = parentPort;
   const data = workerData as KdfThreadData;
-  let nice: number | null = null;
-  const tid = ownThreadId();
-  if (tid !== undefined && data.nice > 0) {
-    try {
-      // On Linux setpriority(PRIO_PROCESS, tid) is per thread: only this thread gets the lower priority.
-      setPriority(tid, data.nice);
-      nice = data.nice;
-    } catch {
-      nice = null;
-    }
-  }
+  const set = data.nice > 0 ? setOwnThreadNice(data.nice) : undefined;
+  const nice = set?.ok === true ? set.nice : null;
   port.postMessage({ hello: true, nice } satisfies KdfHello);
   port.on('message', (j: KdfJob) => {
     try {

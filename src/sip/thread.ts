@@ -12,6 +12,7 @@ import { parentPort, workerData, isMainThread } from 'node:worker_threads';
 import { SipEngine, type AskAnswer, type AskQuery, type SipFaceConfig, type SipLog, type LogFields, type Served } from './engine';
 import { deepFreeze } from '../readonly';
 import { isProvError, errorMessage } from '../errors';
+import { raisePriority } from '../priority';
 
 /** ThreadLevel is a level the engine logs at. */
 export type ThreadLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -112,6 +113,7 @@ function run(port: NonNullable<typeof parentPort>, data: ThreadData): void {
   const handle = async (m: Exclude<ToThread, { t: 'answer' }>): Promise<void> => {
     switch (m.t) {
       case 'start': {
+        raisePriority(log, 'SIP');
         engine = new SipEngine({ config: deepFreeze(m.config), log, ask, checkPortFree: data.checkPortFree, onBound: (served) => post({ t: 'bound', served }) });
         try {
           await engine.start();

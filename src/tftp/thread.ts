@@ -11,6 +11,7 @@ import { parentPort, workerData, isMainThread } from 'node:worker_threads';
 import { TftpEngine, type TftpEngineConfig, type TftpLog, type LogFields, type Served, type FileAsk, type FileAnswer } from './engine';
 import { deepFreeze } from '../readonly';
 import { isProvError, errorMessage } from '../errors';
+import { raisePriority } from '../priority';
 
 /** ThreadLevel is a level the engine logs at. */
 export type ThreadLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -123,6 +124,7 @@ function run(port: NonNullable<typeof parentPort>, data: ThreadData): void {
   const handle = async (m: ToThread): Promise<void> => {
     switch (m.t) {
       case 'start': {
+        raisePriority(log, 'TFTP');
         engine = new TftpEngine({ config: deepFreeze(m.config), log, ask, checkPortFree: data.checkPortFree, onBound: (served) => post({ t: 'bound', served }) });
         try {
           await engine.start();
