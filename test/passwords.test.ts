@@ -84,7 +84,10 @@ describe('credential cache', () => {
     const a = new CredentialCache({ ttlMs: 1, maxEntries: 1 });
     const b = new CredentialCache({ ttlMs: 1, maxEntries: 1 });
     assert.notEqual(a.cacheKey('t', 'u', 'pw'), b.cacheKey('t', 'u', 'pw'));
-    assert.ok(!a.cacheKey('t', 'u', 'pw').includes('pw'));
+    // A password long enough that a digest cannot contain it by chance (a two-letter one did, ~1 run in 100).
+    const secret = 'Correct-Horse-Battery-Staple-42';
+    assert.ok(!a.cacheKey('t', 'u', secret).includes(secret));
+    assert.ok(!a.cacheKey('t', 'u', secret).includes('Horse'));
   });
 
   test('ttl 0 disables it', () => {
