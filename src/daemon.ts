@@ -83,6 +83,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       log: log.child({ face: 'sip' }),
       ...(deps.store ? { store: deps.store } : {}),
       ...(deps.checkPortFree === undefined ? {} : { checkPortFree: deps.checkPortFree }),
+      ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
     });
   const makeTftp = (cfg: Config): TftpFace =>
     new TftpFace({

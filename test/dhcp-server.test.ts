@@ -141,9 +141,12 @@ describe('DHCP face: relayed requests are limited per source too', () => {
       await new Promise((r) => setTimeout(r, 500));
       const s = face.stats();
       const answered = s['acked'] ?? 0;
+      // On a loaded host the kernel may drop some of the burst at the socket: judge by what arrived.
+      const received = s['received'] ?? 0;
+      assert.ok(received >= N / 4, `most of the burst arrived: ${JSON.stringify(s)}`);
       assert.ok(answered > 0, `some are answered: ${JSON.stringify(s)}`);
-      assert.ok(answered <= N / 2, `${answered} of ${N} answered: the source is not limited (${JSON.stringify(s)})`);
-      assert.ok((s['rate-limited:relay'] ?? 0) >= N / 2, `counted as rate-limited:relay: ${JSON.stringify(s)}`);
+      assert.ok(answered <= received / 2, `${answered} of ${received} answered: the source is not limited (${JSON.stringify(s)})`);
+      assert.ok((s['rate-limited:relay'] ?? 0) >= received / 2, `counted as rate-limited:relay: ${JSON.stringify(s)}`);
       assert.equal(cap.lines.filter((l) => l['msg'] === 'DHCP flood through one relay (or from 0.0.0.0): rate-limiting it').length, 1, 'logged once');
     } finally {
       await face.close();

@@ -208,7 +208,7 @@ test('src/ import graph is read (sanity: known edges, type-only imports included
   const graph = sourceGraph();
   assert.ok(graph.size > 50, `only ${graph.size} files under src/`);
   assert.ok(graph.get('dhcp/engine.ts')?.includes('dhcp/codec.ts'), 'dhcp/engine.ts -> dhcp/codec.ts');
-  assert.ok(graph.get('dhcp/server.ts')?.includes('dhcp/thread.ts'), "dhcp/server.ts -> dhcp/thread.ts (an 'import type': the thread is loaded by path)");
+  assert.ok(graph.get('facethread/host.ts')?.includes('facethread/guest.ts'), "facethread/host.ts -> facethread/guest.ts (an 'import type': the threads are loaded by path)");
   assert.ok(graph.get('dhcp/server.ts')?.includes('face.ts'), "dhcp/server.ts -> face.ts (an 'import type')");
   assert.ok(graph.get('config/schema.ts')?.includes('dhcp/config.ts'), 'config/schema.ts -> dhcp/config.ts');
 });

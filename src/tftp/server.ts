@@ -14,12 +14,14 @@
  *  - thread → main: each ask (key, file, client address, the address it reached; at most
  *    MAX_ASKS in flight, engine.ts), each log line (bounded in flight), where it serves,
  *    start/reload outcomes, the counters (every second when they changed, on request, at close).
- * A thread that dies is restarted after a back-off doubling from 0.5 s to 30 s; the 5th death
- * without a minute of service in between is fatal (PROVD_ERR_TFTP_WORKER: the daemon exits 3).
+ * The thread machinery the UDP faces share (log lines, counters, restarts after a back-off
+ * doubling from 0.5 s to 30 s, the 5th death without a minute of service in between fatal:
+ * PROVD_ERR_TFTP_WORKER, the daemon exits 3) is src/facethread/host.ts.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
-import { ProvError, errorMessage, type ErrorCode } from '../errors';
+import { errorMessage, type ProvError } from '../errors';
+import { FaceThread, MAX_DEATHS } from '../facethread/host';
 import { openSqliteStore } from '../store/sqlite';
 import type { Store } from '../store/repository';
 import { PhoneSightings } from '../store/sightings';
@@ -37,7 +39,6 @@ import { answerAsk } from './answer';
 import { ErrorCode as TftpError } from './codec';
 import type { TftpConfig } from './config';
 import type { FileAnswer, FileAsk, Served, TftpEngineConfig } from './engine';
-import type { ToThread, FromThread, ThreadData } from './thread';
 import type { Face } from '../face';
 import type { Logger, LogLevel } from '../log';
 
@@ -64,15 +65,7 @@ export interface TftpFaceOptions {
   readonly restartBaseMs?: number;
 }
 
-const START_TIMEOUT_MS = 20_000;
-const CLOSE_TIMEOUT_MS = 5_000;
-const RESTART_BASE_MS = 500;
-const RESTART_MAX_MS = 30_000;
-const STABLE_MS = 60_000;
-/** MAX_DEATHS: this many thread deaths without a stable spell in between is fatal. */
-export const MAX_DEATHS = 5;
-const LEVEL_POLL_MS = 250;
-const SILENT = 0x7fffffff;
+export { MAX_DEATHS };
 
 /** threadConfig is what goes to the thread: the tftp section only. */
 export function threadConfig(c: TftpFaceConfig): TftpEngineConfig {
@@ -98,37 +91,38 @@ export class TftpFace implements Face<TftpFaceConfig> {
   private bans: { readonly list: BanList; readonly signature: string } | undefined;
   private events: { readonly sink: EventSink; readonly path: string } | undefined;
   private sightings: PhoneSightings | undefined;
-  private worker: Worker | undefined;
-  private served: Served | undefined;
-  private lastStats: Record<string, number> = {};
   private readonly counters = new Map<string, number>();
   private started = false;
   private closed = false;
-  private serving = false;
-  private servingSince = 0;
-  private deaths = 0;
-  private restarts = 0;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private levelTimer: NodeJS.Timeout | undefined;
-  private readonly level = new Int32Array(new SharedArrayBuffer(8));
-  private nextId = 1;
-  private readonly pending = new Map<number, (m: FromThread | undefined) => void>();
+  private readonly host: FaceThread<TftpEngineConfig, Served, FileAsk, FileAnswer>;
 
   constructor(private readonly opts: TftpFaceOptions) {
     this.log = opts.log;
     this.config = opts.config;
     this.store = opts.store;
     this.ownStore = opts.store === undefined;
+    this.host = new FaceThread<TftpEngineConfig, Served, FileAsk, FileAnswer>({
+      label: 'TFTP',
+      script: join(__dirname, 'thread.js'),
+      threadName: 'provisiond-tftp',
+      workerCode: 'PROVD_ERR_TFTP_WORKER',
+      startTimeoutCode: 'PROVD_ERR_TFTP_BIND',
+      log: opts.log,
+      checkPortFree: opts.checkPortFree !== false,
+      ...(opts.onFatal ? { onFatal: opts.onFatal } : {}),
+      ...(opts.restartBaseMs === undefined ? {} : { restartBaseMs: opts.restartBaseMs }),
+      onAsk: (ask, reply) => this.onAsk(ask, reply),
+    });
   }
 
   /** thread is the running worker thread (diagnostics and tests). */
   get thread(): Worker | undefined {
-    return this.worker;
+    return this.host.thread;
   }
 
   /** port is the bound UDP port (tests ask for port 0). */
   get port(): number | undefined {
-    return this.served?.port;
+    return this.host.served?.port;
   }
 
   async start(): Promise<void> {
@@ -138,14 +132,10 @@ export class TftpFace implements Face<TftpFaceConfig> {
     const store = this.store;
     this.sightings = new PhoneSightings(store.phones, { log: this.log, setBusyTimeout: (ms) => store.setBusyTimeout?.(ms) });
     this.room = this.makeRoom(this.config);
-    this.copyLevel();
-    this.levelTimer = setInterval(() => this.copyLevel(), LEVEL_POLL_MS);
-    this.levelTimer.unref();
     try {
-      await this.spawn();
+      await this.host.start(threadConfig(this.config));
     } catch (err) {
       this.closed = true;
-      this.stopTimers();
       this.release();
       throw err;
     }
@@ -157,12 +147,7 @@ export class TftpFace implements Face<TftpFaceConfig> {
       return;
     }
     const room = this.makeRoom(config); // throws: keep the old state
-    const w = this.worker;
-    if (!w || !this.serving) throw new ProvError('PROVD_ERR_TFTP_WORKER', 'the TFTP thread is down (being restarted): reload refused, send SIGHUP again once it serves');
-    const id = this.nextId++;
-    const m = await this.request(w, { t: 'reload', id, config: threadConfig(config) }, id);
-    if (m?.t === 'reload-error') throw new ProvError(asCode(m.code), m.message);
-    if (m?.t !== 'reloaded') throw new ProvError('PROVD_ERR_TFTP_WORKER', 'the TFTP thread did not confirm the reload');
+    await this.host.reload(threadConfig(config), config.log?.level);
     this.room = room;
     this.config = config;
   }
@@ -170,30 +155,16 @@ export class TftpFace implements Face<TftpFaceConfig> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.stopTimers();
-    const w = this.worker;
-    this.worker = undefined;
-    if (w) {
-      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-      const killer = setTimeout(() => void w.terminate(), CLOSE_TIMEOUT_MS);
-      w.postMessage({ t: 'close' } satisfies ToThread);
-      await exited;
-      clearTimeout(killer);
-    }
+    await this.host.close();
     this.release();
   }
 
   stats(): Record<string, number> {
-    const out = { ...this.lastStats, ...Object.fromEntries(this.counters) };
-    if (this.restarts > 0) out['thread-restarts'] = this.restarts;
-    return out;
+    return { ...this.host.stats(), ...Object.fromEntries(this.counters) };
   }
 
   async fetchStats(): Promise<Record<string, number>> {
-    const w = this.worker;
-    if (!w) return this.stats();
-    const id = this.nextId++;
-    await this.request(w, { t: 'stats', id }, id);
+    await this.host.fetchStats();
     return this.stats();
   }
 
@@ -247,15 +218,11 @@ export class TftpFace implements Face<TftpFaceConfig> {
   }
 
   /** onAsk answers one request of the thread; it always answers (an ERROR when something failed). */
-  private onAsk(w: Worker, id: number, ask: FileAsk): void {
+  private onAsk(ask: FileAsk, post: (answer: FileAnswer, transfer?: ArrayBuffer[]) => void): void {
     const reply = (answer: FileAnswer): void => {
-      if (this.worker !== w) return;
-      if (answer.kind === 'data') {
-        const body = movable(answer.body);
-        w.postMessage({ t: 'answer', id, answer: { kind: 'data', body } } satisfies ToThread, [body.buffer as ArrayBuffer]);
-      } else {
-        w.postMessage({ t: 'answer', id, answer } satisfies ToThread);
-      }
+      if (answer.kind !== 'data') return post(answer);
+      const body = movable(answer.body);
+      post({ kind: 'data', body }, [body.buffer as ArrayBuffer]);
     };
     const room = this.room;
     if (room === undefined) {
@@ -287,133 +254,4 @@ export class TftpFace implements Face<TftpFaceConfig> {
       },
     );
   }
-
-  private copyLevel(): void {
-    Atomics.store(this.level, 0, Number.isFinite(this.log.levelVal) ? this.log.levelVal : SILENT);
-  }
-
-  private stopTimers(): void {
-    if (this.levelTimer) clearInterval(this.levelTimer);
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    this.levelTimer = undefined;
-    this.restartTimer = undefined;
-  }
-
-  private onMessage(w: Worker, m: FromThread): void {
-    switch (m.t) {
-      case 'log':
-        Atomics.add(this.level, 1, 1);
-        this.log[m.level](m.fields, m.msg);
-        return;
-      case 'ask':
-        this.onAsk(w, m.id, m.ask);
-        return;
-      case 'bound':
-        this.served = m.served;
-        return;
-      case 'stats':
-      case 'closed':
-        this.lastStats = m.stats;
-        break;
-      default:
-        break;
-    }
-    if ((m.t === 'stats' || m.t === 'reloaded' || m.t === 'reload-error') && m.id !== undefined) {
-      const answer = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      answer?.(m);
-    }
-  }
-
-  private spawn(): Promise<void> {
-    Atomics.store(this.level, 1, 0);
-    const data: ThreadData = { level: this.level.buffer as SharedArrayBuffer, checkPortFree: this.opts.checkPortFree !== false };
-    const w = new Worker(join(__dirname, 'thread.js'), { workerData: data, name: 'provisiond-tftp' });
-    this.worker = w;
-    this.serving = false;
-    w.on('message', (m: FromThread) => {
-      if (this.worker === w || m.t === 'log' || m.t === 'closed') this.onMessage(w, m);
-    });
-    w.on('error', (err) => this.log.error({ err: errorMessage(err) }, 'TFTP thread failed'));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => fail(new ProvError('PROVD_ERR_TFTP_BIND', `the TFTP thread did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
-      const fail = (err: ProvError): void => {
-        cleanup();
-        if (this.worker === w) this.worker = undefined;
-        void w.terminate();
-        reject(err);
-      };
-      const onMessage = (m: FromThread): void => {
-        if (m.t === 'ready') {
-          cleanup();
-          this.serving = true;
-          this.servingSince = Date.now();
-          w.on('exit', (code) => {
-            if (this.worker !== w) return;
-            this.worker = undefined;
-            for (const answer of this.pending.values()) answer(undefined);
-            this.pending.clear();
-            if (!this.closed) this.onDeath(code);
-          });
-          resolve();
-        } else if (m.t === 'start-error') {
-          fail(new ProvError(asCode(m.code), m.message));
-        }
-      };
-      const onExit = (code: number): void => fail(new ProvError('PROVD_ERR_TFTP_WORKER', `the TFTP thread exited during startup (code ${code})`));
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        w.off('message', onMessage);
-        w.off('exit', onExit);
-      };
-      w.on('message', onMessage);
-      w.once('exit', onExit);
-      w.postMessage({ t: 'start', config: threadConfig(this.config) } satisfies ToThread);
-    });
-  }
-
-  private onDeath(code: number): void {
-    if (this.serving && Date.now() - this.servingSince >= STABLE_MS) this.deaths = 0;
-    this.serving = false;
-    this.deaths++;
-    const delay = Math.min(RESTART_MAX_MS, (this.opts.restartBaseMs ?? RESTART_BASE_MS) * 2 ** Math.min(this.deaths - 1, 16));
-    this.log.error({ code, deaths: this.deaths, restartInMs: delay }, 'TFTP thread died');
-    if (this.deaths === MAX_DEATHS) {
-      const err = new ProvError('PROVD_ERR_TFTP_WORKER', `the TFTP thread died ${MAX_DEATHS} times without serving ${STABLE_MS / 1000} s in between: the TFTP face is unreliable`);
-      this.log.fatal({ code: err.code, err: err.message }, 'TFTP face dead: exiting so that the service manager restarts the daemon');
-      this.opts.onFatal?.(err);
-    }
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = undefined;
-      if (this.closed) return;
-      this.spawn().then(
-        () => {
-          this.restarts++;
-          this.log.info({ deaths: this.deaths, port: this.served?.port }, 'TFTP thread restarted');
-        },
-        (err: unknown) => {
-          if (this.closed) return;
-          this.log.error({ err: errorMessage(err) }, 'TFTP thread restart failed');
-          this.onDeath(1);
-        },
-      );
-    }, delay);
-  }
-
-  private request(w: Worker, msg: ToThread, id: number): Promise<FromThread | undefined> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => done(undefined), START_TIMEOUT_MS);
-      const done = (m: FromThread | undefined): void => {
-        clearTimeout(timer);
-        this.pending.delete(id);
-        resolve(m);
-      };
-      this.pending.set(id, done);
-      w.postMessage(msg);
-    });
-  }
-}
-
-function asCode(code: string): ErrorCode {
-  return code.startsWith('PROVD_ERR_') ? (code as ErrorCode) : 'PROVD_ERR_INTERNAL';
 }
