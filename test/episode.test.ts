@@ -21,15 +21,23 @@ test('an episode starts once, ends after quietMs without an event, and counts it
 });
 
 test('watch reports the summary once the episode has been quiet, and stop cancels it', async () => {
-  const e = new Episode(20);
+  // The episode's clock is ours (quiet is judged on it), so a slow host cannot end it early;
+  // real timers only drive watch()'s checks.
+  let now = 0;
+  const e = new Episode(20, () => now);
   const ended: { events: number }[] = [];
   assert.equal(e.hit(), true);
   e.watch((s) => ended.push(s));
   e.hit();
-  await new Promise((r) => setTimeout(r, 10));
-  e.hit(); // keeps it going past the first tick
+  await new Promise((r) => setTimeout(r, 80)); // several checks pass: no time went by on the episode's clock
+  now = 10;
+  e.hit(); // events: 3
   assert.equal(ended.length, 0);
-  await new Promise((r) => setTimeout(r, 150));
+  now = 15;
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(ended.length, 0, 'not quiet long enough yet (5 of 20 ms)');
+  now = 40;
+  for (let i = 0; i < 100 && ended.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(ended.length, 1, 'reported once');
   assert.equal(ended[0]?.events, 3);
   assert.equal(e.active, false);
