@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,13 +12,22 @@ describe('systemd unit', () => {
   const has = (line: string): void => assert.ok(text.split('\n').includes(line), `missing '${line}'`);
 
   test('is hardened as the issue requires', () => {
-    has('DynamicUser=yes');
+    // A fixed user and group (the package creates them), so that the config can be 0640 root:provisiond.
+    has('User=provisiond');
+    has('Group=provisiond');
+    assert.doesNotMatch(text, /^DynamicUser=/m);
+    // Type=notify through systemd-notify (a child process sends: NotifyAccess=all), a watchdog.
+    has('Type=notify');
+    has('NotifyAccess=all');
+    assert.match(text, /^WatchdogSec=\d+s$/m);
+    has('After=network-online.target');
+    has('Wants=network-online.target');
     has('ProtectSystem=strict');
     has('StateDirectory=provisiond');
     has('ConfigurationDirectory=provisiond');
     has('NoNewPrivileges=yes');
     has('Restart=on-failure');
-    has('ExecReload=/bin/kill -HUP $MAINPID');
+    has('ExecReload=/usr/bin/provisiond reload --config ${CONFIGURATION_DIRECTORY}/provisiond.yaml');
     // One capability, for the answering threads' priority (src/priority.ts); setpriority re-allowed after ~@resources.
     has('CapabilityBoundingSet=CAP_SYS_NICE');
     has('AmbientCapabilities=CAP_SYS_NICE');
@@ -33,7 +42,11 @@ describe('systemd unit', () => {
     const dir = mkdtempSync(join(tmpdir(), 'provisiond-unit-'));
     try {
       const copy = join(dir, 'provisiond.service');
-      writeFileSync(copy, text.replaceAll('/usr/bin/node', process.execPath));
+      // ...and /usr/bin/provisiond (installed by the package) at a stand-in executable.
+      const exe = join(dir, 'provisiond');
+      writeFileSync(exe, '#!/bin/sh\nexit 0\n');
+      chmodSync(exe, 0o755);
+      writeFileSync(copy, text.replaceAll('/usr/bin/node', process.execPath).replaceAll('/usr/bin/provisiond', exe));
       const r = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8' });
       assert.equal(r.status, 0, `systemd-analyze verify failed:\n${r.stdout}${r.stderr}`);
       assert.equal(r.stderr.trim(), '', `warnings:\n${r.stderr}`);

@@ -8,6 +8,7 @@ import type { Config, LogLevel } from '../config/schema';
 import type { Daemon } from '../daemon';
 import { ProvError, isProvError, errorMessage } from '../errors';
 import { createLogger, type Logger } from '../log';
+import { createNotifier, type Notifier } from '../notify';
 import { version } from '../version';
 import { ExitCode, exitCodeFor, readConfig, reportError, type Outcome } from './common';
 import { urlKeyWarnings } from './key';
@@ -40,6 +41,7 @@ async function runDaemon(configPath: string | undefined, levelOverride: LogLevel
   }
   const level = (): LogLevel => levelOverride ?? config.log.level;
   const log = createLogger(level());
+  const notifier = createNotifier(log);
   let onFatal = (_err: ProvError): void => undefined;
   // Loaded here, not at the top: the daemon's faces (fastify, ciao) cost ~200 ms to load, which
   // every administration command would otherwise pay.
@@ -48,7 +50,7 @@ async function runDaemon(configPath: string | undefined, levelOverride: LogLevel
   // The handlers go in before the first log line, so that whoever waits for a line to signal
   // finds them: without one, SIGUSR1 starts Node's inspector (127.0.0.1:9229) and SIGHUP ends
   // the process.
-  const signals = wireSignals(daemon, log, configPath, levelOverride);
+  const signals = wireSignals(daemon, log, configPath, levelOverride, notifier);
   onFatal = (err) => signals.fail(err);
   log.info({ version, config: configPath ?? '(embedded defaults)', node: process.version }, 'provisiond starting');
   try {
@@ -56,11 +58,23 @@ async function runDaemon(configPath: string | undefined, levelOverride: LogLevel
   } catch (err) {
     signals.remove();
     log.fatal({ err: errorMessage(err), code: isProvError(err) ? err.code : 'PROVD_ERR_INTERNAL' }, 'startup failed');
+    notifier.status(`startup failed: ${errorMessage(err)}`);
     await daemon.close();
+    await notifier.flush();
     return reportError(err);
   }
   logUrlKeyFindings(log, config);
-  return signals.serve();
+  // READY=1 once every enabled face listens (daemon.start() resolved), then the watchdog.
+  notifier.ready(servingStatus(daemon));
+  const code = await signals.serve();
+  await notifier.flush();
+  return code;
+}
+
+/** servingStatus is the STATUS= line of a daemon that serves. */
+function servingStatus(daemon: Daemon): string {
+  const faces = [...daemon.faces.keys()];
+  return faces.length > 0 ? `serving: ${faces.join(', ')}` : 'running with every face disabled';
 }
 
 /**
@@ -91,7 +105,7 @@ interface Signals {
  * serve() waits for it. SIGTERM/SIGINT are added by serve(): during startup they keep their
  * default action, which ends the process.
  */
-function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined, levelOverride: LogLevel | undefined): Signals {
+function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined, levelOverride: LogLevel | undefined, notifier: Notifier): Signals {
   let serving = (): void => undefined;
   let reloading = new Promise<void>((r) => (serving = r));
   const onHup = (): void => {
@@ -101,6 +115,10 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
         return;
       }
       log.info({ config: configPath }, 'SIGHUP: reloading configuration');
+      notifier.reloading(`reloading ${configPath}`);
+      // After a refused reload the daemon is READY again (on the previous configuration), with
+      // a STATUS= naming the problem, so `systemctl status` shows it.
+      const refused = (why: string): void => notifier.ready(`${servingStatus(daemon)}; reload rejected: ${why}`);
       let next: Config;
       try {
         next = loadConfigFile(configPath);
@@ -108,25 +126,30 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
         const details = isProvError(err) ? err.details : [];
         for (const d of details) log.error({ problem: d }, 'configuration problem');
         log.error({ err: errorMessage(err), code: isProvError(err) ? err.code : 'PROVD_ERR_INTERNAL', problems: details.length }, 'reload rejected; still serving the previous configuration');
+        refused(`${errorMessage(err)}${details.length > 0 ? `: ${details.join('; ')}` : ''}`);
         return;
       }
       const refusal = reloadRefusal(daemon.config, next);
       if (refusal !== undefined) {
         log.error({ err: `${configPath}: ${refusal}`, code: 'PROVD_ERR_CONFIG_INVALID', problems: 1 }, 'reload rejected; still serving the previous configuration');
+        refused(`${configPath}: ${refusal}`);
         return;
       }
       try {
         await daemon.reload(levelOverride ? { ...next, log: { level: levelOverride } } : next);
       } catch (err) {
         log.error({ err: errorMessage(err) }, 'reload could not be applied; still serving the previous configuration');
+        refused(errorMessage(err));
         return;
       }
+      notifier.ready(`${servingStatus(daemon)}; configuration reloaded`);
       logUrlKeyFindings(log, next);
     });
   };
   const onUsr1 = (): void => void daemon.fetchStats().then((stats) => log.info({ stats }, 'counters'));
   let stop = (_signal: NodeJS.Signals): void => undefined;
   let failed: ProvError | undefined;
+  let stopWatchdog = (): void => undefined;
   let fail = (err: ProvError): void => void (failed ??= err);
   const remove = (): void => void process.off('SIGTERM', stop).off('SIGINT', stop).off('SIGHUP', onHup).off('SIGUSR1', onUsr1);
   process.on('SIGHUP', onHup).on('SIGUSR1', onUsr1);
@@ -137,6 +160,8 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
       new Promise((resolve) => {
         fail = (err) => {
           remove();
+          stopWatchdog();
+          notifier.stopping(`a face is down for good: ${err.message}`);
           reportError(err);
           const timer = setTimeout(() => resolve(exitCodeFor(err.code)), SHUTDOWN_GRACE_MS);
           timer.unref();
@@ -148,6 +173,8 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
         stop = (signal) => {
           log.info({ signal }, 'stopping');
           remove();
+          stopWatchdog();
+          notifier.stopping(`stopping (${signal})`);
           const timer = setTimeout(() => {
             log.error({ graceMs: SHUTDOWN_GRACE_MS }, 'graceful shutdown timed out; exiting');
             resolve(ExitCode.Internal);
@@ -159,6 +186,8 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
           });
         };
         process.on('SIGTERM', stop).on('SIGINT', stop);
+        // WATCHDOG=1 from this event loop while no face has failed for good.
+        stopWatchdog = notifier.watchdog(() => failed === undefined);
         serving();
         if (failed) fail(failed);
       }),
