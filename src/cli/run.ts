@@ -64,9 +64,11 @@ async function runDaemon(configPath: string | undefined, levelOverride: LogLevel
     return reportError(err);
   }
   logUrlKeyFindings(log, config);
-  // READY=1 once every enabled face listens (daemon.start() resolved), then the watchdog.
+  // serve() installs the SIGTERM/SIGINT handlers and the watchdog at once; then READY=1: every
+  // enabled face listens (daemon.start() resolved) and a stop from now on is a graceful one.
+  const serving = signals.serve();
   notifier.ready(servingStatus(daemon));
-  const code = await signals.serve();
+  const code = await serving;
   await notifier.flush();
   return code;
 }
