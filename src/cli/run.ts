@@ -10,7 +10,7 @@ import { ProvError, isProvError, errorMessage } from '../errors';
 import { createLogger, type Logger } from '../log';
 import { createNotifier, type Notifier } from '../notify';
 import { version } from '../version';
-import { ExitCode, exitCodeFor, readConfig, reportError, type Outcome } from './common';
+import { ExitCode, SYSTEM_CONFIG, defaultConfigPath, exitCodeFor, readConfig, reportError, type Outcome } from './common';
 import { urlKeyWarnings } from './key';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -24,10 +24,10 @@ export function registerRun(y: Argv, out: Outcome): Argv {
     'run the daemon (the default command)',
     (r) =>
       r
-        .option('config', { alias: 'c', type: 'string', describe: 'configuration file (YAML); without it the embedded defaults are used' })
+        .option('config', { alias: 'c', type: 'string', describe: `configuration file (YAML); default $PROVISIOND_CONFIG, else ${SYSTEM_CONFIG} when it exists, else the embedded defaults` })
         .option('log-level', { type: 'string', choices: LEVELS, describe: 'override log.level' }),
     (args) => {
-      out.pending = runDaemon(args.config, args['log-level'] as LogLevel | undefined);
+      out.pending = runDaemon(args.config ?? defaultConfigPath(), args['log-level'] as LogLevel | undefined);
     },
   );
 }
