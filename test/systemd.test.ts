@@ -33,7 +33,7 @@ describe('systemd unit', () => {
     has('AmbientCapabilities=CAP_SYS_NICE');
     const filters = text.split('\n').filter((l) => l.startsWith('SystemCallFilter='));
     assert.deepEqual(filters, ['SystemCallFilter=@system-service', 'SystemCallFilter=~@privileged @resources', 'SystemCallFilter=setpriority']);
-    assert.match(text, /^ExecStart=\S+node (--[a-z-]+=\d+ )*\S+main\.js run --config \$\{CONFIGURATION_DIRECTORY\}\/provisiond\.yaml$/m);
+    assert.match(text, /^ExecStart=\S+node (--[a-z-]+=\d+ )*\S+main\.js run --config \$\{CONFIGURATION_DIRECTORY\}\/provisiond\.yaml --wait-interfaces \d+$/m);
   });
 
   const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });

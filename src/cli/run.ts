@@ -9,13 +9,18 @@ import type { Daemon } from '../daemon';
 import { ProvError, isProvError, errorMessage } from '../errors';
 import { createLogger, type Logger } from '../log';
 import { createNotifier, type Notifier } from '../notify';
+import { listHostInterfaces, type InterfaceLister } from '../net/interfaces';
 import { version } from '../version';
-import { ExitCode, SYSTEM_CONFIG, defaultConfigPath, exitCodeFor, readConfig, reportError, type Outcome } from './common';
+import { ExitCode, SYSTEM_CONFIG, UsageError, defaultConfigPath, exitCodeFor, readConfig, reportError, type Outcome } from './common';
 import { urlKeyWarnings } from './key';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** SHUTDOWN_GRACE_MS bounds a graceful close on SIGTERM/SIGINT (systemd waits longer). */
 const SHUTDOWN_GRACE_MS = 5000;
+/** MAX_INTERFACE_WAIT_S bounds --wait-interfaces (systemd's start timeout is 90 s by default). */
+const MAX_INTERFACE_WAIT_S = 600;
+/** INTERFACE_POLL_MS is how often the interfaces are looked at while waiting. */
+const INTERFACE_POLL_MS = 250;
 
 /** registerRun adds `run`, the default command. */
 export function registerRun(y: Argv, out: Outcome): Argv {
@@ -25,14 +30,21 @@ export function registerRun(y: Argv, out: Outcome): Argv {
     (r) =>
       r
         .option('config', { alias: 'c', type: 'string', describe: `configuration file (YAML); default $PROVISIOND_CONFIG, else ${SYSTEM_CONFIG} when it exists, else the embedded defaults` })
-        .option('log-level', { type: 'string', choices: LEVELS, describe: 'override log.level' }),
+        .option('log-level', { type: 'string', choices: LEVELS, describe: 'override log.level' })
+        .option('wait-interfaces', {
+          type: 'number',
+          default: 0,
+          describe: 'wait up to SECONDS for the configured interfaces to get an IPv4 address before starting (0: fail at once)',
+        }),
     (args) => {
-      out.pending = runDaemon(args.config ?? defaultConfigPath(), args['log-level'] as LogLevel | undefined);
+      const wait = args['wait-interfaces'];
+      if (!Number.isFinite(wait) || wait < 0 || wait > MAX_INTERFACE_WAIT_S) throw new UsageError(`--wait-interfaces must be 0-${MAX_INTERFACE_WAIT_S} seconds`);
+      out.pending = runDaemon(args.config ?? defaultConfigPath(), args['log-level'] as LogLevel | undefined, wait * 1000);
     },
   );
 }
 
-async function runDaemon(configPath: string | undefined, levelOverride: LogLevel | undefined): Promise<number> {
+async function runDaemon(configPath: string | undefined, levelOverride: LogLevel | undefined, interfaceWaitMs: number): Promise<number> {
   let config: Config;
   try {
     config = readConfig(configPath);
@@ -53,6 +65,7 @@ async function runDaemon(configPath: string | undefined, levelOverride: LogLevel
   const signals = wireSignals(daemon, log, configPath, levelOverride, notifier);
   onFatal = (err) => signals.fail(err);
   log.info({ version, config: configPath ?? '(embedded defaults)', node: process.version }, 'provisiond starting');
+  if (interfaceWaitMs > 0) await waitForInterfaces(config, log, notifier, interfaceWaitMs);
   try {
     await daemon.start();
   } catch (err) {
@@ -71,6 +84,42 @@ async function runDaemon(configPath: string | undefined, levelOverride: LogLevel
   const code = await serving;
   await notifier.flush();
   return code;
+}
+
+/** namedInterfaces are the interfaces the enabled faces name (those that must have an IPv4 address). */
+export function namedInterfaces(config: Config): string[] {
+  const names = new Set<string>();
+  if (config.dhcp.enabled) for (const n of config.dhcp.interfaces) names.add(n);
+  if (config.mdns.enabled) for (const n of config.mdns.interfaces ?? config.dhcp.interfaces) names.add(n);
+  if (config.sip.enabled) for (const n of config.sip.interfaces) names.add(n);
+  if (config.tftp.enabled) for (const n of config.tftp.interfaces) names.add(n);
+  return [...names];
+}
+
+/**
+ * waitForInterfaces waits (up to `ms`, polling) until every interface the configuration names
+ * has an IPv4 address: at boot, DHCP-configured links and late NICs come up after the daemon.
+ * One warn line and a STATUS= while it waits, one info line when they are there; after `ms`
+ * it returns anyway and the faces' start reports the missing interface (exit 3) as before.
+ */
+export async function waitForInterfaces(config: Config, log: Logger, notifier: Notifier, ms: number, list: InterfaceLister = listHostInterfaces): Promise<void> {
+  const names = namedInterfaces(config);
+  const missing = (): string[] => {
+    const have = new Set(list().map((h) => h.name));
+    return names.filter((n) => !have.has(n));
+  };
+  let absent = missing();
+  if (absent.length === 0) return;
+  const t0 = Date.now();
+  log.warn({ interfaces: absent, waitMs: ms }, 'waiting for the configured interfaces to get an IPv4 address');
+  notifier.status(`waiting up to ${Math.round(ms / 1000)} s for ${absent.join(', ')} to get an IPv4 address`);
+  const deadline = t0 + ms;
+  while (absent.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, Math.min(INTERFACE_POLL_MS, Math.max(1, deadline - Date.now()))));
+    absent = missing();
+  }
+  if (absent.length === 0) log.info({ interfaces: names, waitedMs: Date.now() - t0 }, 'the configured interfaces have their addresses');
+  else log.error({ interfaces: absent, waitedMs: Date.now() - t0 }, 'gave up waiting for the configured interfaces');
 }
 
 /** servingStatus is the STATUS= line of a daemon that serves. */
