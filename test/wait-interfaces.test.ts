@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetnsLab, netnsSkipReason, ip, sleep } from './helpers/netns';
 import { startDaemon, runCli } from './helpers/daemon';
+import { Listener, field, notifySkip } from './helpers/notify';
 
 const skip = netnsSkipReason() ?? false;
 const dir = mkdtempSync(join(tmpdir(), 'provisiond-waitif-'));
@@ -27,7 +28,11 @@ describe('run --wait-interfaces', { skip }, () => {
     ip('-n', ns, 'link', 'set', 'dum0p', 'up');
     const cfg = join(dir, 'a.yaml');
     writeFileSync(cfg, `dhcp: {port: 6767, interfaces: [dum0]}\nmdns: {enabled: false}\nhttp: {enabled: false}\nstateDir: ${join(dir, 'state-a')}\n`);
-    const d = startDaemon(['run', '--config', cfg, '--wait-interfaces', '20'], ['ip', 'netns', 'exec', ns]);
+    // With a notification socket where the machine allows it: STATUS= names the interface, READY=1 only once started.
+    const listener = notifySkip === false ? new Listener(join(dir, 'a.sock')) : undefined;
+    if (listener) await listener.wait('LISTENING', 0);
+    const env = listener ? { ...process.env, NOTIFY_SOCKET: listener.path } : process.env;
+    const d = startDaemon(['run', '--config', cfg, '--wait-interfaces', '20'], ['ip', 'netns', 'exec', ns], env);
     try {
       const waiting = await d.waitForLog('waiting for the configured interfaces to get an IPv4 address');
       assert.equal(waiting['level'], 'warn');
@@ -35,13 +40,19 @@ describe('run --wait-interfaces', { skip }, () => {
       await sleep(700);
       assert.doesNotMatch(d.stdout(), /provisiond started/, 'no start before the address');
       assert.equal(d.child.exitCode, null);
+      if (listener) {
+        await listener.wait(/^STATUS=waiting up to 20 s for dum0 to get an IPv4 address$/, 1);
+        assert.ok(!listener.messages.some((m) => m.includes('READY=1')), 'no READY=1 while waiting');
+      }
       ip('-n', ns, 'addr', 'add', '10.77.9.1/24', 'dev', 'dum0');
       await d.waitForLog('the configured interfaces have their addresses');
       await d.waitForLog('provisiond started');
+      if (listener) assert.equal(field(listener.messages[await listener.wait('READY=1', 1)], 'STATUS'), 'serving: dhcp');
       d.child.kill('SIGTERM');
       assert.equal(await d.exited, 0);
     } finally {
       if (d.child.exitCode === null) d.child.kill('SIGKILL');
+      listener?.close();
     }
   });
 
