@@ -56,6 +56,7 @@ export function createNotifier(log: Logger, env: NodeJS.ProcessEnv = process.env
   let chain: Promise<void> = Promise.resolve();
   let broken = false;
   let pending = 0;
+  let announced = false;
 
   const send = (fields: readonly string[]): void => {
     if (!enabled || broken) return;
@@ -91,7 +92,8 @@ export function createNotifier(log: Logger, env: NodeJS.ProcessEnv = process.env
       const pid = env['WATCHDOG_PID'];
       if (!enabled || !Number.isFinite(usec) || usec <= 0 || (pid !== undefined && pid !== '' && Number(pid) !== process.pid)) return () => undefined;
       const everyMs = Math.max(1, Math.floor(usec / 2000));
-      log.info({ watchdogMs: Math.floor(usec / 1000), pingMs: everyMs }, 'systemd watchdog enabled');
+      if (!announced) log.info({ watchdogMs: Math.floor(usec / 1000), pingMs: everyMs }, 'systemd watchdog enabled');
+      announced = true;
       const timer = setInterval(() => {
         // A ping still on its way is enough; unhealthy faces stop the pings, and systemd acts.
         if (pending === 0 && healthy()) send(['WATCHDOG=1']);

@@ -114,9 +114,15 @@ export async function waitForInterfaces(config: Config, log: Logger, notifier: N
   log.warn({ interfaces: absent, waitMs: ms }, 'waiting for the configured interfaces to get an IPv4 address');
   notifier.status(`waiting up to ${Math.round(ms / 1000)} s for ${absent.join(', ')} to get an IPv4 address`);
   const deadline = t0 + ms;
-  while (absent.length > 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, Math.min(INTERFACE_POLL_MS, Math.max(1, deadline - Date.now()))));
-    absent = missing();
+  // The event loop is alive while it waits: keep a watchdog (if systemd armed one) fed.
+  const stopWatchdog = notifier.watchdog(() => true);
+  try {
+    while (absent.length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(INTERFACE_POLL_MS, Math.max(1, deadline - Date.now()))));
+      absent = missing();
+    }
+  } finally {
+    stopWatchdog();
   }
   if (absent.length === 0) log.info({ interfaces: names, waitedMs: Date.now() - t0 }, 'the configured interfaces have their addresses');
   else log.error({ interfaces: absent, waitedMs: Date.now() - t0 }, 'gave up waiting for the configured interfaces');
