@@ -55,6 +55,8 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
   const faces = new Map<string, Face<Config>>();
   let closing: Promise<void> | undefined;
   let started = false;
+  /** stateDirWarned is the new stateDir a reload was last refused to move to (one warning per value). */
+  let stateDirWarned: string | undefined;
 
   const makeDhcp = (cfg: Config): DhcpFace =>
     new DhcpFace({
@@ -128,7 +130,19 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       }
       log.info({ faces: [...faces.keys()], stateDir: config.stateDir }, 'provisiond started');
     },
-    async reload(next) {
+    async reload(asked) {
+      // stateDir stays the one the daemon started with (the store and the security event log
+      // are opened there) until a restart: the rest of the new configuration applies.
+      let next = asked;
+      if (asked.stateDir !== config.stateDir) {
+        if (stateDirWarned !== asked.stateDir) {
+          log.warn({ stateDir: config.stateDir, next: asked.stateDir }, 'stateDir changes take effect at the next restart: the store and the security event log stay where they are until then');
+          stateDirWarned = asked.stateDir;
+        }
+        next = { ...asked, stateDir: config.stateDir };
+      } else {
+        stateDirWarned = undefined;
+      }
       // Each face: reconfigure in place, or start/stop it when its `enabled` flips. If one face
       // cannot apply the new configuration, the faces already changed are put back, so the
       // daemon keeps serving one consistent configuration.

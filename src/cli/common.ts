@@ -71,6 +71,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_PHONE_STORE':
     case 'PROVD_ERR_IMPORT':
     case 'PROVD_ERR_DEVICE':
+    case 'PROVD_ERR_NO_STORE':
       return ExitCode.Admin;
     case 'PROVD_ERR_RESYNC':
       return ExitCode.Resync;
@@ -93,14 +94,44 @@ export function reportError(err: unknown): number {
   return ExitCode.Internal;
 }
 
-/** readConfig loads the configuration file, or the embedded defaults without one. */
-export function readConfig(path: string | undefined): Config {
-  return path === undefined ? defaultConfig() : loadConfigFile(path);
+/** SYSTEM_CONFIG is the configuration commands use without --config when it exists (the package installs it). */
+export const SYSTEM_CONFIG = '/etc/provisiond/provisiond.yaml';
+
+/**
+ * defaultConfigPath is the configuration a command uses without --config: $PROVISIOND_CONFIG
+ * when set (it must then exist), else /etc/provisiond/provisiond.yaml when it exists, else none
+ * (the embedded defaults).
+ */
+export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env, system: string = SYSTEM_CONFIG): string | undefined {
+  const named = env['PROVISIOND_CONFIG'];
+  if (named !== undefined && named !== '') return named;
+  return existsSync(system) ? system : undefined;
 }
 
-/** withConfig adds the optional --config/-c option. */
+/** embedded are the configurations that came from no file (the embedded defaults: stateDir ./state). */
+const embedded = new WeakSet<Config>();
+/** initAllowed is --init: an administration command may create a store that does not exist yet. */
+let initAllowed = false;
+
+/** allowInit records --init (set by the CLI's middleware before a command runs). */
+export function allowInit(on: boolean): void {
+  initAllowed = on;
+}
+
+/** readConfig loads the configuration file (or the default one: defaultConfigPath), or the embedded defaults without one. */
+export function readConfig(path: string | undefined): Config {
+  const p = path ?? defaultConfigPath();
+  if (p !== undefined) return loadConfigFile(p);
+  const c = defaultConfig();
+  embedded.add(c);
+  return c;
+}
+
+/** withConfig adds the optional --config/-c option and --init. */
 export function withConfig<T>(y: Argv<T>) {
-  return y.option('config', { alias: 'c', type: 'string', describe: 'configuration file (YAML); without it the embedded defaults are used' });
+  return y
+    .option('config', { alias: 'c', type: 'string', describe: `configuration file (YAML); default $PROVISIOND_CONFIG, else ${SYSTEM_CONFIG} when it exists, else the embedded defaults` })
+    .option('init', { type: 'boolean', describe: 'create the store when there is none yet and no configuration is named (the embedded defaults\' ./state)' });
 }
 
 /** adminRun loads the configuration and runs an administration command, mapping errors to exit codes. */
@@ -118,8 +149,18 @@ export function storeExists(config: Config): boolean {
   return existsSync(join(config.stateDir, STORE_FILE));
 }
 
-/** openStore opens (or creates) the configuration's store. */
+/**
+ * openStore opens (or creates) the configuration's store. With no configuration named (the
+ * embedded defaults) it creates none without --init: it says where it would have and how to
+ * name the configuration instead (the CLI no longer guesses a ./state of wherever it runs).
+ */
 export function openStore(config: Config): Store {
+  if (!initAllowed && embedded.has(config) && !storeExists(config)) {
+    throw new ProvError(
+      'PROVD_ERR_NO_STORE',
+      `no configuration named (no --config, PROVISIOND_CONFIG unset, no ${SYSTEM_CONFIG}) and no store at ${join(config.stateDir, STORE_FILE)}: this command would create a new store there; name the daemon's configuration (--config FILE or PROVISIOND_CONFIG=FILE), or pass --init to create the store there`,
+    );
+  }
   return openSqliteStore(config.stateDir);
 }
 

@@ -6,7 +6,7 @@
 import yargs from 'yargs';
 import { version } from '../version';
 import { registerCheckConfig } from './check-config';
-import { ExitCode, UsageError, reportError, type Outcome } from './common';
+import { ExitCode, UsageError, allowInit, reportError, type Outcome } from './common';
 import { registerDevices } from './devices';
 import { registerExport } from './export';
 import { registerImport } from './import';
@@ -28,6 +28,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .usage('$0 [command] [options]\n\nZero-touch provisioning for LAN clients: DHCP option 224, mDNS and HTTP.');
   for (const register of COMMANDS) parser = register(parser, out);
   parser = parser
+    // --init (an administration command's option, see withConfig) reaches openStore through here.
+    .middleware((a) => allowInit(a['init'] === true))
     .version(version)
     .alias('version', 'V')
     .help()

@@ -8,13 +8,19 @@ import type { Config, LogLevel } from '../config/schema';
 import type { Daemon } from '../daemon';
 import { ProvError, isProvError, errorMessage } from '../errors';
 import { createLogger, type Logger } from '../log';
+import { createNotifier, type Notifier } from '../notify';
+import { listHostInterfaces, type InterfaceLister } from '../net/interfaces';
 import { version } from '../version';
-import { ExitCode, exitCodeFor, readConfig, reportError, type Outcome } from './common';
+import { ExitCode, SYSTEM_CONFIG, UsageError, defaultConfigPath, exitCodeFor, readConfig, reportError, type Outcome } from './common';
 import { urlKeyWarnings } from './key';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** SHUTDOWN_GRACE_MS bounds a graceful close on SIGTERM/SIGINT (systemd waits longer). */
 const SHUTDOWN_GRACE_MS = 5000;
+/** MAX_INTERFACE_WAIT_S bounds --wait-interfaces (systemd's start timeout is 90 s by default). */
+const MAX_INTERFACE_WAIT_S = 600;
+/** INTERFACE_POLL_MS is how often the interfaces are looked at while waiting. */
+const INTERFACE_POLL_MS = 250;
 
 /** registerRun adds `run`, the default command. */
 export function registerRun(y: Argv, out: Outcome): Argv {
@@ -23,15 +29,22 @@ export function registerRun(y: Argv, out: Outcome): Argv {
     'run the daemon (the default command)',
     (r) =>
       r
-        .option('config', { alias: 'c', type: 'string', describe: 'configuration file (YAML); without it the embedded defaults are used' })
-        .option('log-level', { type: 'string', choices: LEVELS, describe: 'override log.level' }),
+        .option('config', { alias: 'c', type: 'string', describe: `configuration file (YAML); default $PROVISIOND_CONFIG, else ${SYSTEM_CONFIG} when it exists, else the embedded defaults` })
+        .option('log-level', { type: 'string', choices: LEVELS, describe: 'override log.level' })
+        .option('wait-interfaces', {
+          type: 'number',
+          default: 0,
+          describe: 'wait up to SECONDS for the configured interfaces to get an IPv4 address before starting (0: fail at once)',
+        }),
     (args) => {
-      out.pending = runDaemon(args.config, args['log-level'] as LogLevel | undefined);
+      const wait = args['wait-interfaces'];
+      if (!Number.isFinite(wait) || wait < 0 || wait > MAX_INTERFACE_WAIT_S) throw new UsageError(`--wait-interfaces must be 0-${MAX_INTERFACE_WAIT_S} seconds`);
+      out.pending = runDaemon(args.config ?? defaultConfigPath(), args['log-level'] as LogLevel | undefined, wait * 1000);
     },
   );
 }
 
-async function runDaemon(configPath: string | undefined, levelOverride: LogLevel | undefined): Promise<number> {
+async function runDaemon(configPath: string | undefined, levelOverride: LogLevel | undefined, interfaceWaitMs: number): Promise<number> {
   let config: Config;
   try {
     config = readConfig(configPath);
@@ -40,6 +53,7 @@ async function runDaemon(configPath: string | undefined, levelOverride: LogLevel
   }
   const level = (): LogLevel => levelOverride ?? config.log.level;
   const log = createLogger(level());
+  const notifier = createNotifier(log);
   let onFatal = (_err: ProvError): void => undefined;
   // Loaded here, not at the top: the daemon's faces (fastify, ciao) cost ~200 ms to load, which
   // every administration command would otherwise pay.
@@ -48,19 +62,76 @@ async function runDaemon(configPath: string | undefined, levelOverride: LogLevel
   // The handlers go in before the first log line, so that whoever waits for a line to signal
   // finds them: without one, SIGUSR1 starts Node's inspector (127.0.0.1:9229) and SIGHUP ends
   // the process.
-  const signals = wireSignals(daemon, log, configPath, levelOverride);
+  const signals = wireSignals(daemon, log, configPath, levelOverride, notifier);
   onFatal = (err) => signals.fail(err);
   log.info({ version, config: configPath ?? '(embedded defaults)', node: process.version }, 'provisiond starting');
+  if (interfaceWaitMs > 0) await waitForInterfaces(config, log, notifier, interfaceWaitMs);
   try {
     await daemon.start();
   } catch (err) {
     signals.remove();
     log.fatal({ err: errorMessage(err), code: isProvError(err) ? err.code : 'PROVD_ERR_INTERNAL' }, 'startup failed');
+    notifier.status(`startup failed: ${errorMessage(err)}`);
     await daemon.close();
+    await notifier.flush();
     return reportError(err);
   }
   logUrlKeyFindings(log, config);
-  return signals.serve();
+  // serve() installs the SIGTERM/SIGINT handlers and the watchdog at once; then READY=1: every
+  // enabled face listens (daemon.start() resolved) and a stop from now on is a graceful one.
+  const serving = signals.serve();
+  notifier.ready(servingStatus(daemon));
+  const code = await serving;
+  await notifier.flush();
+  return code;
+}
+
+/** namedInterfaces are the interfaces the enabled faces name (those that must have an IPv4 address). */
+export function namedInterfaces(config: Config): string[] {
+  const names = new Set<string>();
+  if (config.dhcp.enabled) for (const n of config.dhcp.interfaces) names.add(n);
+  if (config.mdns.enabled) for (const n of config.mdns.interfaces ?? config.dhcp.interfaces) names.add(n);
+  if (config.sip.enabled) for (const n of config.sip.interfaces) names.add(n);
+  if (config.tftp.enabled) for (const n of config.tftp.interfaces) names.add(n);
+  return [...names];
+}
+
+/**
+ * waitForInterfaces waits (up to `ms`, polling) until every interface the configuration names
+ * has an IPv4 address: at boot, DHCP-configured links and late NICs come up after the daemon.
+ * One warn line and a STATUS= while it waits, one info line when they are there; after `ms`
+ * it returns anyway and the faces' start reports the missing interface (exit 3) as before.
+ */
+export async function waitForInterfaces(config: Config, log: Logger, notifier: Notifier, ms: number, list: InterfaceLister = listHostInterfaces): Promise<void> {
+  const names = namedInterfaces(config);
+  const missing = (): string[] => {
+    const have = new Set(list().map((h) => h.name));
+    return names.filter((n) => !have.has(n));
+  };
+  let absent = missing();
+  if (absent.length === 0) return;
+  const t0 = Date.now();
+  log.warn({ interfaces: absent, waitMs: ms }, 'waiting for the configured interfaces to get an IPv4 address');
+  notifier.status(`waiting up to ${Math.round(ms / 1000)} s for ${absent.join(', ')} to get an IPv4 address`);
+  const deadline = t0 + ms;
+  // The event loop is alive while it waits: keep a watchdog (if systemd armed one) fed.
+  const stopWatchdog = notifier.watchdog(() => true);
+  try {
+    while (absent.length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(INTERFACE_POLL_MS, Math.max(1, deadline - Date.now()))));
+      absent = missing();
+    }
+  } finally {
+    stopWatchdog();
+  }
+  if (absent.length === 0) log.info({ interfaces: names, waitedMs: Date.now() - t0 }, 'the configured interfaces have their addresses');
+  else log.error({ interfaces: absent, waitedMs: Date.now() - t0 }, 'gave up waiting for the configured interfaces');
+}
+
+/** servingStatus is the STATUS= line of a daemon that serves. */
+function servingStatus(daemon: Daemon): string {
+  const faces = [...daemon.faces.keys()];
+  return faces.length > 0 ? `serving: ${faces.join(', ')}` : 'running with every face disabled';
 }
 
 /**
@@ -91,7 +162,7 @@ interface Signals {
  * serve() waits for it. SIGTERM/SIGINT are added by serve(): during startup they keep their
  * default action, which ends the process.
  */
-function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined, levelOverride: LogLevel | undefined): Signals {
+function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined, levelOverride: LogLevel | undefined, notifier: Notifier): Signals {
   let serving = (): void => undefined;
   let reloading = new Promise<void>((r) => (serving = r));
   const onHup = (): void => {
@@ -101,6 +172,10 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
         return;
       }
       log.info({ config: configPath }, 'SIGHUP: reloading configuration');
+      notifier.reloading(`reloading ${configPath}`);
+      // After a refused reload the daemon is READY again (on the previous configuration), with
+      // a STATUS= naming the problem, so `systemctl status` shows it.
+      const refused = (why: string): void => notifier.ready(`${servingStatus(daemon)}; reload rejected: ${why}`);
       let next: Config;
       try {
         next = loadConfigFile(configPath);
@@ -108,25 +183,30 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
         const details = isProvError(err) ? err.details : [];
         for (const d of details) log.error({ problem: d }, 'configuration problem');
         log.error({ err: errorMessage(err), code: isProvError(err) ? err.code : 'PROVD_ERR_INTERNAL', problems: details.length }, 'reload rejected; still serving the previous configuration');
+        refused(`${errorMessage(err)}${details.length > 0 ? `: ${details.join('; ')}` : ''}`);
         return;
       }
       const refusal = reloadRefusal(daemon.config, next);
       if (refusal !== undefined) {
         log.error({ err: `${configPath}: ${refusal}`, code: 'PROVD_ERR_CONFIG_INVALID', problems: 1 }, 'reload rejected; still serving the previous configuration');
+        refused(`${configPath}: ${refusal}`);
         return;
       }
       try {
         await daemon.reload(levelOverride ? { ...next, log: { level: levelOverride } } : next);
       } catch (err) {
         log.error({ err: errorMessage(err) }, 'reload could not be applied; still serving the previous configuration');
+        refused(errorMessage(err));
         return;
       }
+      notifier.ready(`${servingStatus(daemon)}; configuration reloaded`);
       logUrlKeyFindings(log, next);
     });
   };
   const onUsr1 = (): void => void daemon.fetchStats().then((stats) => log.info({ stats }, 'counters'));
   let stop = (_signal: NodeJS.Signals): void => undefined;
   let failed: ProvError | undefined;
+  let stopWatchdog = (): void => undefined;
   let fail = (err: ProvError): void => void (failed ??= err);
   const remove = (): void => void process.off('SIGTERM', stop).off('SIGINT', stop).off('SIGHUP', onHup).off('SIGUSR1', onUsr1);
   process.on('SIGHUP', onHup).on('SIGUSR1', onUsr1);
@@ -137,6 +217,8 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
       new Promise((resolve) => {
         fail = (err) => {
           remove();
+          stopWatchdog();
+          notifier.stopping(`a face is down for good: ${err.message}`);
           reportError(err);
           const timer = setTimeout(() => resolve(exitCodeFor(err.code)), SHUTDOWN_GRACE_MS);
           timer.unref();
@@ -148,6 +230,8 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
         stop = (signal) => {
           log.info({ signal }, 'stopping');
           remove();
+          stopWatchdog();
+          notifier.stopping(`stopping (${signal})`);
           const timer = setTimeout(() => {
             log.error({ graceMs: SHUTDOWN_GRACE_MS }, 'graceful shutdown timed out; exiting');
             resolve(ExitCode.Internal);
@@ -159,6 +243,8 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
           });
         };
         process.on('SIGTERM', stop).on('SIGINT', stop);
+        // WATCHDOG=1 from this event loop while no face has failed for good.
+        stopWatchdog = notifier.watchdog(() => failed === undefined);
         serving();
         if (failed) fail(failed);
       }),

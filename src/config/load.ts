@@ -112,9 +112,10 @@ function parseText(text: string, source: string, opts: LoadOptions, refuseEmpty:
 function finish(data: z.output<typeof configSchema>, opts: LoadOptions): Config {
   const env = opts.env ?? process.env;
   const cwd = opts.cwd ?? process.cwd();
-  const stateDir = resolve(cwd, data.stateDir ?? env['STATE_DIRECTORY']?.split(':')[0] ?? 'state');
-  // phones.profilesDir and templatesDir: relative to the configuration file's folder.
+  // phones.profilesDir, templatesDir and a stateDir written in the file: relative to the
+  // configuration file's folder (not to wherever the command runs). The default stays ./state.
   const base = opts.baseDir ?? cwd;
+  const stateDir = data.stateDir !== undefined ? resolve(base, data.stateDir) : resolve(cwd, env['STATE_DIRECTORY']?.split(':')[0] ?? 'state');
   const at = (p: string | undefined): string | undefined => (p === undefined || isAbsolute(p) ? p : resolve(base, p));
   const phones = { ...data.phones, profilesDir: at(data.phones.profilesDir), templatesDir: at(data.phones.templatesDir) };
   if (phones.profilesDir === undefined) delete phones.profilesDir;

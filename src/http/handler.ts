@@ -43,6 +43,10 @@ export interface HttpAnswer {
   readonly inventoryError?: string;
   /** notRecorded says why a new device was not recorded (over a device cap; the answer is unaffected). */
   readonly notRecorded?: 'over-source' | 'over-total';
+  /** claimedUser is the `name@domain` a failed attempt gave (for the log line; never its password). */
+  readonly claimedUser?: string;
+  /** bans are the bans this failed attempt caused (logged at warn in the main log). */
+  readonly bans?: readonly { readonly scope: 'ip' | 'user'; readonly subject: string; readonly until: number }[];
 }
 
 /** HandlerDeps are the per-configuration pieces the handler uses. */
@@ -104,6 +108,8 @@ export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps
   if (admission?.kind === 'busy') return text(429, 'attempts-in-flight', 'too many attempts in progress for this address or user; retry shortly\n', { 'retry-after': '1' });
 
   let result: ProvisionResult;
+  let claimedUser: string | undefined;
+  const bans: { scope: 'ip' | 'user'; subject: string; until: number }[] = [];
   try {
     result = await deps.engine.provision({ params: form.params, ip: req.ip, userAgent: req.userAgent, key: req.key });
     if (deps.bans && FAILURE_OUTCOMES.has(result.outcome) && !deps.bans.trusted(req.ip)) {
@@ -112,9 +118,13 @@ export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps
       const at = deps.now?.() ?? new Date();
       deps.events?.write(failureLine(at, req.ip, result.outcome, userKey, result.tenant));
       for (const e of events) {
-        if (e.kind === 'ban') deps.events?.write(banLine(at, req.ip, e.scope, e.subject, new Date(e.until)));
+        if (e.kind === 'ban') {
+          deps.events?.write(banLine(at, req.ip, e.scope, e.subject, new Date(e.until)));
+          bans.push({ scope: e.scope, subject: e.subject, until: e.until });
+        }
       }
     }
+    if (FAILURE_OUTCOMES.has(result.outcome)) claimedUser = userKey ?? deps.engine.userKeyOf(form.params);
   } finally {
     if (admission?.kind === 'go') admission.release();
   }
@@ -157,7 +167,12 @@ export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps
     // The hot path: one object literal, no spread (a spread copy allocates and runs slowly).
     return { status: 200, outcome: result.outcome, body: result.body, result, headers: DOCUMENT_HEADERS };
   }
-  const extra = { ...(inventoryError === undefined ? {} : { inventoryError }), ...(notRecorded === undefined ? {} : { notRecorded }) };
+  const extra = {
+    ...(inventoryError === undefined ? {} : { inventoryError }),
+    ...(notRecorded === undefined ? {} : { notRecorded }),
+    ...(claimedUser === undefined ? {} : { claimedUser }),
+    ...(bans.length === 0 ? {} : { bans }),
+  };
   if (result.status === 200) {
     return { status: 200, outcome: result.outcome, body: result.body, result, headers: DOCUMENT_HEADERS, ...extra };
   }

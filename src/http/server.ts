@@ -365,10 +365,18 @@ export class HttpFace implements Face<HttpFaceConfig> {
       status: a.status,
       outcome: a.outcome,
       tenant: a.result?.tenant ?? undefined,
-      user: a.result?.user ?? undefined,
+      // A refused attempt names the user it claimed to be (name@domain; never the password).
+      user: a.result?.user ?? a.claimedUser ?? undefined,
       device: a.result?.device.key ?? undefined,
       ms: Math.round((performance.now() - t0) * 100) / 100,
     };
+    // Each ban at warn in the main log (the event log has fail2ban's line): who, which tenant, until when.
+    for (const b of a.bans ?? []) {
+      this.log.warn(
+        { ip: info.ip, scope: b.scope, subject: b.subject, user: fields.user, tenant: fields.tenant, until: new Date(b.until).toISOString(), banTime: this.config.http.bans.banTime },
+        b.scope === 'ip' ? 'address banned after repeated failed attempts' : 'user banned after repeated failed attempts',
+      );
+    }
     if (a.notRecorded !== undefined) {
       const first = (this.counters.get(`devices-not-recorded:${a.notRecorded}`) ?? 0) === 0;
       this.count(`devices-not-recorded:${a.notRecorded}`);

@@ -21,11 +21,11 @@ export interface Running {
   readonly exited: Promise<number | string>;
 }
 
-/** startDaemon spawns `node dist/src/main.js ...args` (optionally under a command prefix like `ip netns exec NS`). */
-export function startDaemon(args: readonly string[], prefix: readonly string[] = []): Running {
+/** startDaemon spawns `node dist/src/main.js ...args` (optionally under a command prefix like `ip netns exec NS`, and with `env` instead of this process's environment). */
+export function startDaemon(args: readonly string[], prefix: readonly string[] = [], env?: NodeJS.ProcessEnv): Running {
   const cmd = prefix.length > 0 ? (prefix[0] as string) : process.execPath;
   const argv = prefix.length > 0 ? [...prefix.slice(1), process.execPath, MAIN, ...args] : [MAIN, ...args];
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   let out = '';
   let err = '';
   const listeners = new Set<() => void>();
