@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { MAIN, runCli, startDaemon, type Running } from './helpers/daemon';
+import { MAIN, freeUdpPort, runCli, startDaemon, type Running } from './helpers/daemon';
 import { hashPassword } from './helpers/prov';
 import { STORE_FILE } from '../src/store/sqlite';
 import { MAX_REQUEST_BYTES, parseRequest, parseSubject, matches } from '../src/control/protocol';
@@ -370,6 +370,55 @@ describe('provisiond reload waits for the verdict', () => {
       assert.match((await fetchDoc(port)).body, /k\.version=five/);
     } finally {
       await stop(d);
+    }
+  });
+});
+
+describe("the TFTP face's bans (its own BanList) are listed and lifted too", () => {
+  test('stored bans of both faces are restored per face, listed with their face, and lifted from the right one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'provd-ctl-tftp-'));
+    const state = join(dir, 'state');
+    const cfg = join(dir, 'p.yaml');
+    const tftpPort = await freeUdpPort();
+    writeFileSync(
+      cfg,
+      `stateDir: ${state}\ndhcp: {enabled: false}\nmdns: {enabled: false}\nlog: {level: info}\n` +
+        'http: {host: 127.0.0.1, port: 0, bans: {maxRetry: 3, findTime: 60, banTime: 600}}\n' +
+        `tftp: {enabled: true, port: ${tftpPort}, interfaces: [lo]}\nphones: {enabled: true}\n` +
+        'provisioning:\n  defaultDomain: lab.example\n  tenants:\n    lab.example:\n      auth: none\n',
+    );
+    const wait = async (d: Running): Promise<void> => {
+      await d.waitForLog('control socket listening', 30_000);
+    };
+    let d = startDaemon(['run', '--config', cfg]);
+    try {
+      await wait(d);
+      await stop(d);
+      const now = Date.now();
+      const db = new Database(join(state, STORE_FILE));
+      const put = db.prepare('INSERT INTO bans (face, scope, subject, since, until, reason) VALUES (?, ?, ?, ?, ?, ?)');
+      put.run('tftp', 'ip', '192.0.2.50', now - 1000, now + 600_000, '3 failures within 60 s');
+      put.run('http', 'user', 'bob@lab.example', now - 1000, now + 600_000, '3 failures within 60 s');
+      db.close();
+      d = startDaemon(['run', '--config', cfg]);
+      await wait(d);
+      const list = await runCli(['bans', 'list', '--config', cfg, '--json']);
+      assert.equal(list.code, 0, list.stderr);
+      const bans = JSON.parse(list.stdout) as { face: string; scope: string; subject: string }[];
+      assert.deepEqual(bans.map((b) => `${b.face}:${b.scope}:${b.subject}`).sort(), ['http:user:bob@lab.example', 'tftp:ip:192.0.2.50']);
+      const lift = await runCli(['bans', 'lift', '192.0.2.50', '--config', cfg]);
+      assert.equal(lift.code, 0, lift.stderr);
+      assert.match(lift.stdout, /lifted: tftp ip 192\.0\.2\.50/);
+      const after = JSON.parse((await runCli(['bans', 'list', '--config', cfg, '--json'])).stdout) as { face: string }[];
+      assert.deepEqual(after.map((b) => b.face), ['http'], 'only the HTTP ban is left');
+      assert.match(readFileSync(join(state, 'security.log'), 'utf8'), /unban scope=ip subject=192\.0\.2\.50 reason=lifted/);
+      const db2 = new Database(join(state, STORE_FILE), { readonly: true });
+      const rows = db2.prepare('SELECT face FROM bans').all() as { face: string }[];
+      db2.close();
+      assert.deepEqual(rows.map((r) => r.face), ['http'], 'the lifted ban is gone from the store');
+    } finally {
+      await stop(d);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
