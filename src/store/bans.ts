@@ -22,7 +22,7 @@ interface BanRow {
 }
 
 /** createBanRepository builds BanRepository on an opened, migrated connection. */
-export function createBanRepository(db: Database.Database, guard: Guard): BanRepository {
+export function createBanRepository(db: Database.Database, guard: Guard, cap: number = MAX_STORED_BANS): BanRepository {
   const expire = db.prepare('DELETE FROM bans WHERE until <= ?');
   const listFace = db.prepare<[string, number], BanRow>('SELECT face, scope, subject, since, until, reason FROM bans WHERE face = ? AND until > ? ORDER BY since, subject');
   const upsert = db.prepare('INSERT OR REPLACE INTO bans (face, scope, subject, since, until, reason) VALUES (@face, @scope, @subject, @since, @until, @reason)');
@@ -34,7 +34,7 @@ export function createBanRepository(db: Database.Database, guard: Guard): BanRep
   const put = db.transaction((b: StoredBan) => {
     expire.run(Date.now());
     upsert.run({ ...b, since: Math.floor(b.since), until: Math.floor(b.until) });
-    trim.run({ face: b.face, cap: MAX_STORED_BANS });
+    trim.run({ face: b.face, cap });
   });
   return {
     list: (face, now) =>
