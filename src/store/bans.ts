@@ -2,8 +2,8 @@
  * bans.ts: the SQLite side of BanRepository (table `bans`, migration 8): the brute-force bans
  * of the HTTP and TFTP faces, kept so that a restart does not lift them (issue 14).
  *
- * Bounded: every write deletes the expired rows and keeps at most MAX_STORED_BANS per face (the
- * ones ending first go). Times are integers (ms since the epoch) so expiry is one indexed compare.
+ * Bounded: every write deletes the expired rows and keeps at most MAX_STORED_BANS per face (over
+ * it, the ones ending first go, down to 90 % of the cap at once). Times are integers (ms since the epoch) so expiry is one indexed compare.
  */
 import type Database from 'better-sqlite3';
 import type { BanRepository, StoredBan } from './repository';
@@ -26,15 +26,19 @@ export function createBanRepository(db: Database.Database, guard: Guard, cap: nu
   const expire = db.prepare('DELETE FROM bans WHERE until <= ?');
   const listFace = db.prepare<[string, number], BanRow>('SELECT face, scope, subject, since, until, reason FROM bans WHERE face = ? AND until > ? ORDER BY since, subject');
   const upsert = db.prepare('INSERT OR REPLACE INTO bans (face, scope, subject, since, until, reason) VALUES (@face, @scope, @subject, @since, @until, @reason)');
+  const countFace = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM bans WHERE face = ?');
+  // Over the cap, the bans ending first go, in one batch down to 90 % of the cap (amortised: a
+  // ban at the cap costs a count, not a sort of the whole table).
   const trim = db.prepare(
     `DELETE FROM bans WHERE face = @face AND (scope, subject) IN
-       (SELECT scope, subject FROM bans WHERE face = @face ORDER BY until DESC LIMIT -1 OFFSET @cap)`,
+       (SELECT scope, subject FROM bans WHERE face = @face ORDER BY until LIMIT @excess)`,
   );
   const del = db.prepare('DELETE FROM bans WHERE face = ? AND scope = ? AND subject = ?');
   const put = db.transaction((b: StoredBan) => {
     expire.run(Date.now());
     upsert.run({ ...b, since: Math.floor(b.since), until: Math.floor(b.until) });
-    trim.run({ face: b.face, cap });
+    const n = countFace.get(b.face)?.n ?? 0;
+    if (n > cap) trim.run({ face: b.face, excess: n - Math.floor(cap * 0.9) });
   });
   return {
     list: (face, now) =>
