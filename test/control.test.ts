@@ -272,6 +272,10 @@ describe('bans over the control socket, kept across a restart', () => {
       const st = await rawControl(lab.socket, '{"cmd":"status"}\n', 1);
       assert.equal((st[0] as { result: { control: Record<string, number> } }).result.control['bad-requests:too-long'], 1);
       assert.equal(await post(port, 'alice', PASSWORD), 200);
+      // SIGUSR1's counters line carries the control socket's counters too.
+      d.child.kill('SIGUSR1');
+      const counters = await d.waitForLog('counters');
+      assert.equal((counters['stats'] as { control: Record<string, number> }).control['bad-requests'], 4);
     } finally {
       await stop(d);
     }

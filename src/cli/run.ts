@@ -78,6 +78,7 @@ async function runDaemon(configPath: string | undefined, levelOverride: LogLevel
     return reportError(err);
   }
   signals.onStopping(() => void control.close());
+  signals.addStats('control', () => control.stats());
   logUrlKeyFindings(log, config);
   return signals.serve();
 }
@@ -107,6 +108,8 @@ interface Signals {
   reload(): Promise<Verdict>;
   /** onStopping is told once when the daemon starts to stop (the control socket closes first). */
   onStopping(f: () => void): void;
+  /** addStats adds counters that are not a face's (the control socket's) to SIGUSR1's line. */
+  addStats(name: string, f: () => Record<string, number>): void;
 }
 
 /**
@@ -152,7 +155,9 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
     return { ok: true };
   };
   const onHup = (): void => void reload();
-  const onUsr1 = (): void => void daemon.fetchStats().then((stats) => log.info({ stats }, 'counters'));
+  const extraStats = new Map<string, () => Record<string, number>>();
+  const onUsr1 = (): void =>
+    void daemon.fetchStats().then((stats) => log.info({ stats: { ...stats, ...Object.fromEntries([...extraStats].map(([n, f]) => [n, f()])) } }, 'counters'));
   let stop = (_signal: NodeJS.Signals): void => undefined;
   let failed: ProvError | undefined;
   const stopping: (() => void)[] = [];
@@ -166,6 +171,7 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
     remove,
     reload,
     onStopping: (f) => void stopping.push(f),
+    addStats: (name, f) => void extraStats.set(name, f),
     fail: (err) => fail(err),
     serve: () =>
       new Promise((resolve) => {
