@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { request } from 'node:http';
 import { connect, createServer, type Server } from 'node:net';
 import { once } from 'node:events';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -20,6 +20,9 @@ import { STORE_FILE } from '../src/store/sqlite';
 import { MAX_REQUEST_BYTES, parseRequest, parseSubject, matches } from '../src/control/protocol';
 
 const PASSWORD = 'right horse';
+/** PY / TFTP_CLIENT: Debian's python3 and the independent raw TFTP client (test/helpers). */
+const PY = '/usr/bin/python3';
+const TFTP_CLIENT = join(__dirname, '..', '..', 'test', 'helpers', 'tftp_client.py');
 
 /** post sends one Jitsi provisioning POST and resolves with the status. */
 function post(port: number, user: string, password: string): Promise<number> {
@@ -379,7 +382,7 @@ describe('provisiond reload waits for the verdict', () => {
 });
 
 describe("the TFTP face's bans (its own BanList) are listed and lifted too", () => {
-  test('stored bans of both faces are restored per face, listed with their face, and lifted from the right one', async () => {
+  test('stored bans of both faces are restored per face, listed with their face, and lifted from the right one; a TFTP ban by wrong keys too', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'provd-ctl-tftp-'));
     const state = join(dir, 'state');
     const cfg = join(dir, 'p.yaml');
@@ -388,8 +391,8 @@ describe("the TFTP face's bans (its own BanList) are listed and lifted too", () 
       cfg,
       `stateDir: ${state}\ndhcp: {enabled: false}\nmdns: {enabled: false}\nlog: {level: info}\n` +
         'http: {host: 127.0.0.1, port: 0, bans: {maxRetry: 3, findTime: 60, banTime: 600}}\n' +
-        `tftp: {enabled: true, port: ${tftpPort}, interfaces: [lo]}\nphones: {enabled: true}\n` +
-        'provisioning:\n  defaultDomain: lab.example\n  tenants:\n    lab.example:\n      auth: none\n',
+        `tftp: {enabled: true, port: ${tftpPort}, interfaces: [lo], rateLimit: {rate: 0}}\nphones: {enabled: true}\n` +
+        'provisioning:\n  defaultDomain: lab.example\n  tenants:\n    lab.example:\n      auth: url_key\n      urlKey: AAAAaaaaBBBBbbbbCCCCccccDDDDdddd\n',
     );
     const wait = async (d: Running): Promise<void> => {
       await d.waitForLog('control socket listening', 30_000);
@@ -420,6 +423,22 @@ describe("the TFTP face's bans (its own BanList) are listed and lifted too", () 
       const rows = db2.prepare('SELECT face FROM bans').all() as { face: string }[];
       db2.close();
       assert.deepEqual(rows.map((r) => r.face), ['http'], 'the lifted ban is gone from the store');
+
+      // Real TFTP traffic: three wrong keys ban the source in the TFTP face; lifted, the next RRQ is answered.
+      if (!existsSync(PY)) {
+        t.diagnostic(`${PY} is missing: the TFTP traffic part is skipped`);
+        return;
+      }
+      const rrq = (): string => {
+        const r = spawnSync(PY, [TFTP_CLIENT, '127.0.0.1', String(tftpPort), 'request', '1', 'octet', `${'Q'.repeat(32)}/y000000000000.cfg`], { encoding: 'utf8', timeout: 20_000 });
+        return String((JSON.parse(r.stdout) as { reply: { message?: string } | null }).reply?.message);
+      };
+      for (let i = 0; i < 3; i++) assert.equal(rrq(), 'File not found');
+      assert.equal(rrq(), 'too many failed attempts; retry later', 'banned by the TFTP face');
+      const tl = JSON.parse((await runCli(['bans', 'list', '--config', cfg, '--json'])).stdout) as { face: string; scope: string; subject: string }[];
+      assert.ok(tl.some((b) => b.face === 'tftp' && b.scope === 'ip' && b.subject === '127.0.0.1'), JSON.stringify(tl));
+      assert.equal((await runCli(['bans', 'lift', '127.0.0.1', '--config', cfg])).code, 0);
+      assert.equal(rrq(), 'File not found', 'answered again at once');
     } finally {
       await stop(d);
       rmSync(dir, { recursive: true, force: true });
