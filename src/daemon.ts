@@ -14,6 +14,7 @@ import { TftpFace } from './tftp/server';
 import type { Store } from './store/repository';
 import type { Config } from './config/schema';
 import type { Face } from './face';
+import type { FaceBans } from './limits/banstore';
 import type { Logger } from './log';
 import type { InterfaceLister } from './net/interfaces';
 import { errorMessage, type ProvError } from './errors';
@@ -46,6 +47,8 @@ export interface Daemon {
   stats(): Record<string, Record<string, number>>;
   /** fetchStats is stats() with each face's counters as of now (a face in a thread is asked). */
   fetchStats(): Promise<Record<string, Record<string, number>>>;
+  /** banControls are the running faces' bans (HTTP, TFTP), by face name (`provisiond bans`). */
+  banControls(): Map<string, FaceBans>;
 }
 
 /** createDaemon builds the faces the configuration enables; it opens no socket. */
@@ -205,6 +208,14 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
     },
     stats() {
       return Object.fromEntries([...faces].map(([n, f]) => [n, f.stats()]));
+    },
+    banControls() {
+      const out = new Map<string, FaceBans>();
+      for (const [n, f] of faces) {
+        const b = f.banControl?.();
+        if (b) out.set(n, b);
+      }
+      return out;
     },
     async fetchStats() {
       return Object.fromEntries(await Promise.all([...faces].map(async ([n, f]) => [n, f.fetchStats ? await f.fetchStats() : f.stats()] as const)));

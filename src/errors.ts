@@ -41,6 +41,9 @@ export const ErrorCodes = {
   PROVD_ERR_IMPORT: 'provisiond import could not import anything (not a wazo-provd directory, nothing mappable, or over a read cap); the reasons are listed',
   PROVD_ERR_RESYNC: 'provisiond devices sync: a phone did not accept the resync NOTIFY (refused, unreachable, no known address, or a profile not loaded; one line per phone says which; exit 6)',
   PROVD_ERR_PROBE: 'provisiond probe failed at a step (named in the message: dhcp, bonjour, url, http or properties, exit codes 10-14; with --as: subscribe, notify or files, exit codes 15-17)',
+  PROVD_ERR_CONTROL_BIND: 'the control socket cannot be created at start: another provisiond answers on it, the path is not a socket, too long, or not writable (exit 3)',
+  PROVD_ERR_CONTROL: 'a command cannot talk to the running daemon over its control socket: no daemon runs (nothing answers), permission denied (root or the daemon\'s user only), or no valid answer in time (exit 7)',
+  PROVD_ERR_BAN: 'provisiond bans lift: no live ban matches the address or user given (exit 5)',
   PROVD_ERR_INTERNAL: 'an unexpected internal error (a bug: please report it with the log line)',
 } as const;
 

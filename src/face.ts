@@ -1,6 +1,8 @@
 /**
  * face.ts: the contract every protocol face (DHCP, mDNS, HTTP) implements for the daemon.
  */
+import type { FaceBans } from './limits/banstore';
+
 /**
  * Face is one protocol face of the daemon. The daemon only ever talks to faces through this.
  * C is the configuration the face reads: a face types only the sections it needs, never the
@@ -21,4 +23,6 @@ export interface Face<C = unknown> {
    * returns the last copy, which may lag). SIGUSR1 uses it.
    */
   fetchStats?(): Promise<Record<string, number>>;
+  /** banControl, for a face that bans (HTTP, TFTP), lists and lifts its live bans (`provisiond bans`). */
+  banControl?(): FaceBans | undefined;
 }

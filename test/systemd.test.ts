@@ -29,7 +29,10 @@ describe('systemd unit', () => {
     has('ConfigurationDirectory=provisiond');
     has('NoNewPrivileges=yes');
     has('Restart=on-failure');
-    has('ExecReload=/usr/bin/provisiond reload --config ${CONFIGURATION_DIRECTORY}/provisiond.yaml');
+    // systemctl reload waits for the daemon's verdict (`provisiond reload`, over the control socket in RuntimeDirectory).
+    assert.match(text, /^ExecReload=\S+node \S+main\.js reload --config \$\{CONFIGURATION_DIRECTORY\}\/provisiond\.yaml$/m);
+    has('RuntimeDirectory=provisiond');
+    has('RuntimeDirectoryMode=0750');
     // One capability, for the answering threads' priority (src/priority.ts); setpriority re-allowed after ~@resources.
     has('CapabilityBoundingSet=CAP_SYS_NICE');
     has('AmbientCapabilities=CAP_SYS_NICE');

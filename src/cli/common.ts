@@ -8,6 +8,7 @@
  *   3 startup failure (port in use, bad interface, store or TLS files) · 4 internal error ·
  *   5 an administration command failed (user, key, devices, render, import) ·
  *   6 `devices sync`: a phone did not accept the resync ·
+ *   7 `bans`, `reload`: no daemon answers on the control socket, or permission denied ·
  *   10-14 `probe` failed at a step: 10 dhcp · 11 bonjour · 12 url · 13 http · 14 properties ·
  *   15-17 `probe --as` failed at a step: 15 subscribe · 16 notify · 17 files
  *
@@ -25,7 +26,7 @@ import { openSqliteStore, STORE_FILE } from '../store/sqlite';
 import type { Store } from '../store/repository';
 
 /** ExitCode names the process exit codes. */
-export const ExitCode = { Ok: 0, Config: 1, Usage: 2, Startup: 3, Internal: 4, Admin: 5, Resync: 6 } as const;
+export const ExitCode = { Ok: 0, Config: 1, Usage: 2, Startup: 3, Internal: 4, Admin: 5, Resync: 6, Control: 7 } as const;
 
 /** Outcome is what a command handler leaves for main: an exit code, or a promise of one. */
 export interface Outcome {
@@ -63,6 +64,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_TFTP_BIND':
     case 'PROVD_ERR_TFTP_INTERFACE':
     case 'PROVD_ERR_TFTP_WORKER':
+    case 'PROVD_ERR_CONTROL_BIND':
       return ExitCode.Startup;
     case 'PROVD_ERR_USER':
     case 'PROVD_ERR_RENDER':
@@ -72,7 +74,10 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_IMPORT':
     case 'PROVD_ERR_DEVICE':
     case 'PROVD_ERR_NO_STORE':
+    case 'PROVD_ERR_BAN':
       return ExitCode.Admin;
+    case 'PROVD_ERR_CONTROL':
+      return ExitCode.Control;
     case 'PROVD_ERR_RESYNC':
       return ExitCode.Resync;
     case 'PROVD_ERR_PROBE':

@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { version } from '../version';
 import { registerCheckConfig } from './check-config';
 import { ExitCode, UsageError, allowInit, reportError, type Outcome } from './common';
+import { registerCtl } from './ctl';
 import { registerDevices } from './devices';
 import { registerExport } from './export';
 import { registerImport } from './import';
@@ -18,7 +19,7 @@ import { registerRun } from './run';
 import { registerUser } from './user';
 
 /** COMMANDS register the command groups, in the order `--help` lists them. */
-const COMMANDS = [registerRun, registerCheckConfig, registerExport, registerUser, registerKey, registerDevices, registerPhones, registerImport, registerRender, registerProbe] as const;
+const COMMANDS = [registerRun, registerCheckConfig, registerExport, registerUser, registerKey, registerDevices, registerPhones, registerImport, registerRender, registerProbe, registerCtl] as const;
 
 /** main runs the CLI and resolves to the exit code (the daemon resolves when it has stopped). */
 export async function main(argv: readonly string[]): Promise<number> {

@@ -12,6 +12,9 @@ import { createNotifier, type Notifier } from '../notify';
 import { listHostInterfaces, type InterfaceLister } from '../net/interfaces';
 import { version } from '../version';
 import { ExitCode, SYSTEM_CONFIG, UsageError, defaultConfigPath, exitCodeFor, readConfig, reportError, type Outcome } from './common';
+import { controlHandler, type Verdict } from './ctl';
+import { ControlServer } from '../control/server';
+import { daemonSocketPath } from '../control/paths';
 import { urlKeyWarnings } from './key';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -76,6 +79,23 @@ async function runDaemon(configPath: string | undefined, levelOverride: LogLevel
     await notifier.flush();
     return reportError(err);
   }
+  // The control socket (`provisiond bans`, `provisiond reload`): a daemon that cannot open it
+  // (another one answers there) stops, as for a port in use.
+  const control: ControlServer = new ControlServer({
+    path: daemonSocketPath(config.stateDir),
+    log: log.child({ face: 'control' }),
+    handle: controlHandler({ daemon, configPath, reload: () => signals.reload(), stats: (): Record<string, number> => control.stats() }),
+  });
+  try {
+    await control.start();
+  } catch (err) {
+    signals.remove();
+    log.fatal({ err: errorMessage(err), code: isProvError(err) ? err.code : 'PROVD_ERR_INTERNAL' }, 'startup failed');
+    await daemon.close();
+    return reportError(err);
+  }
+  signals.onStopping(() => void control.close());
+  signals.addStats('control', () => control.stats());
   logUrlKeyFindings(log, config);
   // serve() installs the SIGTERM/SIGINT handlers and the watchdog at once; then READY=1: every
   // enabled face listens (daemon.start() resolved) and a stop from now on is a graceful one.
@@ -155,6 +175,12 @@ interface Signals {
   remove(): void;
   /** fail stops the daemon because a face is down for good; serve() resolves with the error's exit code. */
   fail(err: ProvError): void;
+  /** reload re-reads the configuration as SIGHUP does (in turn with SIGHUPs) and resolves with the verdict. */
+  reload(): Promise<Verdict>;
+  /** onStopping is told once when the daemon starts to stop (the control socket closes first). */
+  onStopping(f: () => void): void;
+  /** addStats adds counters that are not a face's (the control socket's) to SIGUSR1's line. */
+  addStats(name: string, f: () => Record<string, number>): void;
 }
 
 /**
@@ -165,53 +191,67 @@ interface Signals {
 function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined, levelOverride: LogLevel | undefined, notifier: Notifier): Signals {
   let serving = (): void => undefined;
   let reloading = new Promise<void>((r) => (serving = r));
-  const onHup = (): void => {
-    reloading = reloading.then(async () => {
-      if (configPath === undefined) {
-        log.info('SIGHUP: running on embedded defaults, nothing to reload');
-        return;
-      }
-      log.info({ config: configPath }, 'SIGHUP: reloading configuration');
-      notifier.reloading(`reloading ${configPath}`);
-      // After a refused reload the daemon is READY again (on the previous configuration), with
-      // a STATUS= naming the problem, so `systemctl status` shows it.
-      const refused = (why: string): void => notifier.ready(`${servingStatus(daemon)}; reload rejected: ${why}`);
-      let next: Config;
-      try {
-        next = loadConfigFile(configPath);
-      } catch (err) {
-        const details = isProvError(err) ? err.details : [];
-        for (const d of details) log.error({ problem: d }, 'configuration problem');
-        log.error({ err: errorMessage(err), code: isProvError(err) ? err.code : 'PROVD_ERR_INTERNAL', problems: details.length }, 'reload rejected; still serving the previous configuration');
-        refused(`${errorMessage(err)}${details.length > 0 ? `: ${details.join('; ')}` : ''}`);
-        return;
-      }
-      const refusal = reloadRefusal(daemon.config, next);
-      if (refusal !== undefined) {
-        log.error({ err: `${configPath}: ${refusal}`, code: 'PROVD_ERR_CONFIG_INVALID', problems: 1 }, 'reload rejected; still serving the previous configuration');
-        refused(`${configPath}: ${refusal}`);
-        return;
-      }
-      try {
-        await daemon.reload(levelOverride ? { ...next, log: { level: levelOverride } } : next);
-      } catch (err) {
-        log.error({ err: errorMessage(err) }, 'reload could not be applied; still serving the previous configuration');
-        refused(errorMessage(err));
-        return;
-      }
-      notifier.ready(`${servingStatus(daemon)}; configuration reloaded`);
-      logUrlKeyFindings(log, next);
-    });
+  const reload = (): Promise<Verdict> => {
+    const verdict = reloading.then(() => applyReload());
+    reloading = verdict.then(() => undefined);
+    return verdict;
   };
-  const onUsr1 = (): void => void daemon.fetchStats().then((stats) => log.info({ stats }, 'counters'));
+  const applyReload = async (): Promise<Verdict> => {
+    if (configPath === undefined) {
+      log.info('SIGHUP: running on embedded defaults, nothing to reload');
+      return { ok: false, code: 'PROVD_ERR_CONFIG_READ', error: 'running on embedded defaults: nothing to reload', details: [] };
+    }
+    log.info({ config: configPath }, 'SIGHUP: reloading configuration');
+    notifier.reloading(`reloading ${configPath}`);
+    // After a refused reload the daemon is READY again (on the previous configuration), with a
+    // STATUS= naming the problem, so `systemctl status` shows it.
+    const refused = (v: Extract<Verdict, { ok: false }>): Verdict => {
+      notifier.ready(`${servingStatus(daemon)}; reload rejected: ${v.error}${v.details.length > 0 ? `: ${v.details.join('; ')}` : ''}`);
+      return v;
+    };
+    let next: Config;
+    try {
+      next = loadConfigFile(configPath);
+    } catch (err) {
+      const details = isProvError(err) ? err.details : [];
+      for (const d of details) log.error({ problem: d }, 'configuration problem');
+      log.error({ err: errorMessage(err), code: isProvError(err) ? err.code : 'PROVD_ERR_INTERNAL', problems: details.length }, 'reload rejected; still serving the previous configuration');
+      return refused({ ok: false, code: isProvError(err) ? err.code : 'PROVD_ERR_INTERNAL', error: `${errorMessage(err)}; the daemon keeps its previous configuration`, details });
+    }
+    const refusal = reloadRefusal(daemon.config, next);
+    if (refusal !== undefined) {
+      log.error({ err: `${configPath}: ${refusal}`, code: 'PROVD_ERR_CONFIG_INVALID', problems: 1 }, 'reload rejected; still serving the previous configuration');
+      return refused({ ok: false, code: 'PROVD_ERR_CONFIG_INVALID', error: `${configPath}: ${refusal}; the daemon keeps its previous configuration`, details: [] });
+    }
+    try {
+      await daemon.reload(levelOverride ? { ...next, log: { level: levelOverride } } : next);
+    } catch (err) {
+      log.error({ err: errorMessage(err) }, 'reload could not be applied; still serving the previous configuration');
+      return refused({ ok: false, code: isProvError(err) ? err.code : 'PROVD_ERR_INTERNAL', error: `the daemon could not apply ${configPath}: ${errorMessage(err)}; it keeps its previous configuration`, details: isProvError(err) ? err.details : [] });
+    }
+    notifier.ready(`${servingStatus(daemon)}; configuration reloaded`);
+    logUrlKeyFindings(log, next);
+    return { ok: true };
+  };
+  const onHup = (): void => void reload();
+  const extraStats = new Map<string, () => Record<string, number>>();
+  const onUsr1 = (): void =>
+    void daemon.fetchStats().then((stats) => log.info({ stats: { ...stats, ...Object.fromEntries([...extraStats].map(([n, f]) => [n, f()])) } }, 'counters'));
   let stop = (_signal: NodeJS.Signals): void => undefined;
   let failed: ProvError | undefined;
   let stopWatchdog = (): void => undefined;
+  const stopping: (() => void)[] = [];
+  const tellStopping = (): void => {
+    for (const f of stopping.splice(0)) f();
+  };
   let fail = (err: ProvError): void => void (failed ??= err);
   const remove = (): void => void process.off('SIGTERM', stop).off('SIGINT', stop).off('SIGHUP', onHup).off('SIGUSR1', onUsr1);
   process.on('SIGHUP', onHup).on('SIGUSR1', onUsr1);
   return {
     remove,
+    reload,
+    onStopping: (f) => void stopping.push(f),
+    addStats: (name, f) => void extraStats.set(name, f),
     fail: (err) => fail(err),
     serve: () =>
       new Promise((resolve) => {
@@ -219,6 +259,7 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
           remove();
           stopWatchdog();
           notifier.stopping(`a face is down for good: ${err.message}`);
+          tellStopping();
           reportError(err);
           const timer = setTimeout(() => resolve(exitCodeFor(err.code)), SHUTDOWN_GRACE_MS);
           timer.unref();
@@ -232,6 +273,7 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
           remove();
           stopWatchdog();
           notifier.stopping(`stopping (${signal})`);
+          tellStopping();
           const timer = setTimeout(() => {
             log.error({ graceMs: SHUTDOWN_GRACE_MS }, 'graceful shutdown timed out; exiting');
             resolve(ExitCode.Internal);

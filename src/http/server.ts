@@ -30,10 +30,10 @@ import { ProvError, errorMessage } from '../errors';
 import type { Face } from '../face';
 import type { Logger } from '../log';
 import { join } from 'node:path';
-import { BanList } from '../limits/bans';
+import type { BanList } from '../limits/bans';
+import { makeBanList, type FaceBans } from '../limits/banstore';
 import { fileSink, type EventSink } from '../limits/events';
 import { DeviceQuota } from '../limits/quota';
-import { parseCidr, type Cidr } from '../net/ipv4';
 import { Episode } from '../episode';
 import { clientAddress, compileProxies, type ProxyList } from './peer';
 import { ConnectionGuard } from './conn';
@@ -338,6 +338,12 @@ export class HttpFace implements Face<HttpFaceConfig> {
     if (this.ownStore) this.store?.close();
   }
 
+  /** bans is the face's live bans, listed and lifted over the control socket (undefined before start). */
+  banControl(): FaceBans | undefined {
+    const list = this.bans?.list;
+    return list ? { list: () => list.list(), lift: (match) => list.lift(match) } : undefined;
+  }
+
   stats(): Record<string, number> {
     const out = Object.fromEntries(this.counters);
     const a = this.deps?.engine.auth;
@@ -628,11 +634,8 @@ export class HttpFace implements Face<HttpFaceConfig> {
     const b = config.http.bans;
     const sig = JSON.stringify(b);
     if (this.bans?.signature !== sig) {
-      const trusted: Cidr[] = b.trustedNetworks.flatMap((c) => {
-        const r = parseCidr(c);
-        return r.ok ? [r.value] : [];
-      });
-      this.bans = { list: new BanList({ maxRetry: b.maxRetry, findTime: b.findTime, banTime: b.banTime, trusted }), signature: sig };
+      const list = makeBanList(b, { face: 'http', log: this.log, repo: this.store?.bans, events: () => this.events?.sink, count: (n) => this.count(n), previous: this.bans?.list });
+      this.bans = { list, signature: sig };
     }
     const path = config.http.eventLog ?? join(config.stateDir, 'security.log');
     if (this.events?.path !== path) {

@@ -30,6 +30,21 @@ export interface BanOptions {
   readonly waitMs?: number;
   /** maxWaiting: attempts waiting at once, all sources together (1024); beyond: 429. */
   readonly maxWaiting?: number;
+  /** onBan / onLift are told of each new ban and each lifted one (the face keeps them in the store). */
+  readonly onBan?: (ban: BanRecord) => void;
+  readonly onLift?: (ban: BanRecord) => void;
+}
+
+/** BanScope is what a ban refuses: a source address, or a user (`name@tenant`) from anywhere. */
+export type BanScope = 'ip' | 'user';
+
+/** BanRecord is one live ban, as `provisiond bans list` shows it and the store keeps it (ms since the epoch). */
+export interface BanRecord {
+  readonly scope: BanScope;
+  readonly subject: string;
+  readonly since: number;
+  readonly until: number;
+  readonly reason: string;
 }
 
 /** BanEvent is what a failure caused: a counted failure, and possibly a ban. */
@@ -58,7 +73,7 @@ const DEFAULT_MAX_ENTRIES = 100_000;
 /** BanList keeps the failure windows and the bans. */
 export class BanList {
   private readonly failures = new Map<string, number[]>();
-  private readonly bans = new Map<string, number>();
+  private readonly bans = new Map<string, BanRecord>();
   /** pairs remembers (ip, user) failures already counted against the ip in this window. */
   private readonly pairs = new Map<string, number>();
   private readonly now: () => number;
@@ -90,8 +105,9 @@ export class BanList {
   private banOf(scope: 'ip' | 'user', subject: string, t: number): BanVerdict | undefined {
     if (this.bans.size === 0) return undefined;
     const id = `${scope}:${subject}`;
-    const until = this.bans.get(id);
-    if (until === undefined) return undefined;
+    const ban = this.bans.get(id);
+    if (ban === undefined) return undefined;
+    const until = ban.until;
     if (until > t) return { banned: true, scope, retryAfter: Math.max(1, Math.ceil((until - t) / 1000)) };
     this.bans.delete(id);
     return undefined;
@@ -205,13 +221,55 @@ export class BanList {
     const events: BanEvent[] = [{ kind: 'failure', scope, subject, count: list.length }];
     if (list.length >= this.opts.maxRetry) {
       const until = t + this.opts.banTime * 1000;
-      this.remember(this.bans, id, until);
+      const ban: BanRecord = { scope, subject, since: t, until, reason: `${list.length} failures within ${this.opts.findTime} s` };
+      this.remember(this.bans, id, ban);
       this.failures.delete(id);
+      this.opts.onBan?.(ban);
       events.push({ kind: 'ban', scope, subject, until });
     } else {
       this.remember(this.failures, id, list);
     }
     return events;
+  }
+
+  /** list returns the live bans, oldest first (expired ones are dropped on the way). */
+  list(): BanRecord[] {
+    const t = this.now();
+    const out: BanRecord[] = [];
+    for (const [id, ban] of this.bans) {
+      if (ban.until > t) out.push(ban);
+      else this.bans.delete(id);
+    }
+    return out;
+  }
+
+  /**
+   * lift ends the bans that `match` selects at once (and forgets their subjects' failure counts,
+   * so the next failure does not ban again); it returns the bans lifted.
+   */
+  lift(match: (ban: BanRecord) => boolean): BanRecord[] {
+    const lifted: BanRecord[] = [];
+    for (const ban of this.list()) {
+      if (!match(ban)) continue;
+      const id = `${ban.scope}:${ban.subject}`;
+      this.bans.delete(id);
+      this.failures.delete(id);
+      lifted.push(ban);
+      this.opts.onLift?.(ban);
+    }
+    return lifted;
+  }
+
+  /** restore puts back bans kept elsewhere (the store, or the list a reload replaces); expired ones are skipped. */
+  restore(bans: readonly BanRecord[]): number {
+    const t = this.now();
+    let n = 0;
+    for (const ban of bans) {
+      if (ban.until <= t || this.opts.maxRetry === 0) continue;
+      this.remember(this.bans, `${ban.scope}:${ban.subject}`, ban);
+      n++;
+    }
+    return n;
   }
 
   private remember<V>(m: Map<string, V>, k: string, v: V): void {

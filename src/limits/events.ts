@@ -73,6 +73,12 @@ export function banLine(at: Date, ip: string, scope: 'ip' | 'user', subject: str
   return `${at.toISOString()} provisiond[security]: ban ip=${addressField(ip)} scope=${scope} subject=${subj} until=${until.toISOString()}`;
 }
 
+/** unbanLine formats the end of a ban before its time (`provisiond bans lift`); fail2ban's filter ignores it. */
+export function unbanLine(at: Date, scope: 'ip' | 'user', subject: string, reason: string): string {
+  const subj = scope === 'ip' ? addressField(subject) : safe(subject);
+  return `${at.toISOString()} provisiond[security]: unban scope=${scope} subject=${subj} reason=${safe(reason)}`;
+}
+
 /** FileSinkOptions: what to do when a write fails, and the rotation check (tests shorten it). */
 export interface FileSinkOptions {
   /** onWriteError: a line was lost; `first` is true for the first of an episode (log it once). */

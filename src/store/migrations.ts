@@ -127,6 +127,23 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX phone_devices_config ON phone_devices (tenant, config);
       CREATE INDEX phone_devices_profile ON phone_devices (profile);`,
   },
+  {
+    version: 8,
+    description: 'brute-force bans kept across restarts (issue 14)',
+    // One row per live ban of a face (http, tftp); expired rows are deleted at start and on
+    // every write, and store/bans.ts keeps at most MAX_STORED_BANS rows per face.
+    sql: `
+      CREATE TABLE bans (
+        face    TEXT NOT NULL,
+        scope   TEXT NOT NULL CHECK (scope IN ('ip', 'user')),
+        subject TEXT NOT NULL,
+        since   INTEGER NOT NULL,
+        until   INTEGER NOT NULL,
+        reason  TEXT NOT NULL,
+        PRIMARY KEY (face, scope, subject)
+      ) WITHOUT ROWID;
+      CREATE INDEX bans_until ON bans (until);`,
+  },
 ];
 
 /** SCHEMA_VERSION is the level this build migrates to. */

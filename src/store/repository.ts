@@ -268,9 +268,30 @@ export interface PhoneRepository {
   observeMany(batch: readonly PhoneSightingAt[]): number;
 }
 
+/** StoredBan is one brute-force ban a face keeps across restarts (times in ms since the epoch). */
+export interface StoredBan {
+  readonly face: string;
+  readonly scope: 'ip' | 'user';
+  readonly subject: string;
+  readonly since: number;
+  readonly until: number;
+  readonly reason: string;
+}
+
+/** BanRepository keeps the live bans (bounded; expired ones are deleted, never returned). */
+export interface BanRepository {
+  /** list returns a face's bans still live at `now`, oldest first, after deleting the expired ones. */
+  list(face: string, now: number): StoredBan[];
+  /** put records (or replaces) a ban, dropping expired rows and the oldest beyond the cap. */
+  put(ban: StoredBan): void;
+  /** remove deletes one ban; true when it was there. */
+  remove(face: string, scope: 'ip' | 'user', subject: string): boolean;
+}
+
 /** Store is an opened store. */
 export interface Store {
   readonly users: UserRepository;
+  readonly bans: BanRepository;
   readonly devices: DeviceRepository;
   readonly keys: KeyRepository;
   readonly phones: PhoneRepository;

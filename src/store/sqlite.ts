@@ -12,7 +12,8 @@ import { mkdirSync, statSync, chownSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 import { createPhoneRepository } from './phones';
-import { StoreBusyError, type Device, type DeviceObservation, type DeviceRepository, type DeviceWrite, type KeyRepository, type PhoneRepository, type Store, type StoredKey, type StoredUser, type UserRepository } from './repository';
+import { createBanRepository } from './bans';
+import { StoreBusyError, type BanRepository, type Device, type DeviceObservation, type DeviceRepository, type DeviceWrite, type KeyRepository, type PhoneRepository, type Store, type StoredKey, type StoredUser, type UserRepository } from './repository';
 import { ProvError, errorMessage } from '../errors';
 
 /** STORE_FILE is the database file name inside stateDir. */
@@ -204,7 +205,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   if (opts.busyTimeoutMs !== undefined) db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs))}`);
   if (version < SCHEMA_VERSION) {
     // Only tests stop early; they use migrate() on the raw file and need no repositories.
-    return { users: unavailableUsers, devices: unavailableDevices, keys: unavailableKeys, phones: unavailablePhones, schemaVersion: version, location, close: () => db.close() };
+    return { users: unavailableUsers, bans: unavailableBans, devices: unavailableDevices, keys: unavailableKeys, phones: unavailablePhones, schemaVersion: version, location, close: () => db.close() };
   }
 
   const getUser = db.prepare<[string, string], UserRow>('SELECT * FROM users WHERE domain = ? AND name = ?');
@@ -294,9 +295,11 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
     },
   };
   const phones = createPhoneRepository(db, guard);
+  const bans = createBanRepository(db, guard);
   let closed = false;
   return {
     users,
+    bans,
     devices,
     keys,
     phones,
@@ -346,6 +349,7 @@ const unavailable = (): never => {
 };
 const unavailableUsers: UserRepository = { get: unavailable, list: unavailable, add: unavailable, upsert: unavailable, setPassword: unavailable, remove: unavailable };
 const unavailableDevices: DeviceRepository = { upsert: unavailable, upsertMany: unavailable, get: unavailable, list: unavailable, count: unavailable, pruneUnprovisioned: unavailable };
+const unavailableBans: BanRepository = { list: unavailable, put: unavailable, remove: unavailable };
 const unavailableKeys: KeyRepository = { list: unavailable, rotate: unavailable };
 const unavailablePhones: PhoneRepository = {
   getConfig: unavailable, listConfigs: unavailable, putConfig: unavailable, deleteConfig: unavailable,

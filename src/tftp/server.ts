@@ -25,11 +25,11 @@ import { FaceThread, MAX_DEATHS } from '../facethread/host';
 import { openSqliteStore } from '../store/sqlite';
 import type { Store } from '../store/repository';
 import { PhoneSightings } from '../store/sightings';
-import { BanList } from '../limits/bans';
+import type { BanList } from '../limits/bans';
+import { makeBanList, type FaceBans } from '../limits/banstore';
 import { fileSink, type EventSink } from '../limits/events';
 import { DeviceQuota } from '../limits/quota';
 import { RateLimiter } from '../limits/ratelimit';
-import { parseCidr, type Cidr } from '../net/ipv4';
 import { loadPhonesDomain } from '../phones/domain';
 import { PhoneService, type PhoneServiceConfig } from '../phones/service';
 import type { PhoneRoom } from '../phones/request';
@@ -159,6 +159,12 @@ export class TftpFace implements Face<TftpFaceConfig> {
     this.release();
   }
 
+  /** bans is the face's live bans, listed and lifted over the control socket (undefined before start). */
+  banControl(): FaceBans | undefined {
+    const list = this.bans?.list;
+    return list ? { list: () => list.list(), lift: (match) => list.lift(match) } : undefined;
+  }
+
   stats(): Record<string, number> {
     return { ...this.host.stats(), ...Object.fromEntries(this.counters) };
   }
@@ -183,11 +189,8 @@ export class TftpFace implements Face<TftpFaceConfig> {
     const b = config.http.bans;
     const sig = JSON.stringify(b);
     if (this.bans?.signature !== sig) {
-      const trusted: Cidr[] = b.trustedNetworks.flatMap((c) => {
-        const r = parseCidr(c);
-        return r.ok ? [r.value] : [];
-      });
-      this.bans = { list: new BanList({ maxRetry: b.maxRetry, findTime: b.findTime, banTime: b.banTime, trusted }), signature: sig };
+      const list = makeBanList(b, { face: 'tftp', log: this.log, repo: this.store?.bans, events: () => this.events?.sink, count: (n) => this.count(n), previous: this.bans?.list });
+      this.bans = { list, signature: sig };
     }
     const path = config.http.eventLog ?? join(config.stateDir, 'security.log');
     if (this.events?.path !== path) {
