@@ -29,11 +29,11 @@ describe('systemd unit', () => {
 
   const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
   test('passes systemd-analyze verify', { skip: analyze.status === 0 ? false : 'systemd-analyze is not installed' }, () => {
-    // Point ExecStart at this machine's node, so the check does not depend on /usr/bin/node.
+    // Point ExecStart at this machine's node, so the check does not depend on the package's bundled one.
     const dir = mkdtempSync(join(tmpdir(), 'provisiond-unit-'));
     try {
       const copy = join(dir, 'provisiond.service');
-      writeFileSync(copy, text.replaceAll('/usr/bin/node', process.execPath));
+      writeFileSync(copy, text.replaceAll('/opt/provisiond/node/bin/node', process.execPath));
       const r = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8' });
       assert.equal(r.status, 0, `systemd-analyze verify failed:\n${r.stdout}${r.stderr}`);
       assert.equal(r.stderr.trim(), '', `warnings:\n${r.stderr}`);
