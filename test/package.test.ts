@@ -122,6 +122,7 @@ test('the .deb installs on a clean Debian 12, runs as provisiond, answers an INF
     assert.equal(stat('/etc/provisiond'), '750 root:provisiond');
     assert.equal(stat('/etc/provisiond/provisiond.yaml'), '640 root:provisiond');
     assert.equal(stat('/var/lib/provisiond'), '750 provisiond:provisiond');
+    assert.equal(stat('/var/lib/provisiond/security.log'), '600 provisiond:provisiond'); // fail2ban's jail needs the file
     assert.match(must('getent', runSync('chroot', [dir, 'getent', 'passwd', 'provisiond'], 10_000)), /^provisiond:x:\d+:\d+:.*:\/var\/lib\/provisiond:\/usr\/sbin\/nologin$/m);
     const unit = readFileSync(join(dir, 'lib', 'systemd', 'system', 'provisiond.service'), 'utf8');
     assert.match(unit, /^ExecStart=\/opt\/provisiond\/node\/bin\/node .*\/opt\/provisiond\/dist\/src\/main\.js run /m);
@@ -129,6 +130,13 @@ test('the .deb installs on a clean Debian 12, runs as provisiond, answers an INF
       assert.ok(existsSync(join(dir, f)), `${f} is not installed`);
     assert.equal(must('provisiond --version', await inRoot(dir, ['provisiond', '--version'])).trim(), VERSION);
     assert.match(must('the bundled node', await inRoot(dir, ['/opt/provisiond/node/bin/node', '--version'])), /^v24\./);
+    // better-sqlite3 on the bundled node survives statements finalized by GCs run from timers (with
+    // 24.19+ headers it aborted: `Assertion failed: (env) != nullptr`; scripts/package.mjs, headersSpec).
+    const churn =
+      "const D=require('/opt/provisiond/node_modules/better-sqlite3'); const d=new D(':memory:'); let i=0;" +
+      "const t=setInterval(()=>{for(let k=0;k<2000;k++) d.prepare('select '+(i++)).get();},1);" +
+      "setTimeout(()=>{clearInterval(t); console.log('churned '+i);},3000);";
+    assert.match(must('statement churn on the bundled node', await inRoot(dir, ['/opt/provisiond/node/bin/node', '-e', churn], 60_000)), /^churned \d+$/m);
     // The shipped example passes check-config as the daemon's user (the 0640 file is group-readable).
     must('check-config of the shipped file as provisiond', await inRoot(dir, ['runuser', '-u', 'provisiond', '--', 'provisiond', 'check-config', '--config', '/etc/provisiond/provisiond.yaml']));
 
@@ -157,7 +165,7 @@ test('the .deb installs on a clean Debian 12, runs as provisiond, answers an INF
     runSync('ip', ['netns', 'add', ns]);
     must('lo up', runSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']));
     const tr = Date.now();
-    daemon = await LineProcess.spawn('ip', ['netns', 'exec', ns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount -t proc proc "$0/proc" && exec chroot --userspec=provisiond:provisiond "$0" /usr/bin/provisiond run --config /etc/provisiond/site.yaml', dir]);
+    daemon = await LineProcess.spawn('ip', ['netns', 'exec', ns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount -t proc proc "$0/proc" && exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot --userspec=provisiond:provisiond "$0" /usr/bin/provisiond run --config /etc/provisiond/site.yaml', dir]);
     await daemon.waitForLine('provisiond started', (l) => l.includes('"msg":"provisiond started"'), 60_000);
     lap('daemon start', tr);
     const uid = must('id -u provisiond', runSync('chroot', [dir, 'id', '-u', 'provisiond'], 10_000)).trim();
