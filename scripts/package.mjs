@@ -111,7 +111,7 @@ function main() {
   const bsq = join(stage, 'node_modules', 'better-sqlite3');
   const addon = join(bsq, 'build', 'Release', 'better_sqlite3.node');
   const bsqVersion = JSON.parse(readFileSync(join(bsq, 'package.json'), 'utf8')).version;
-  // The addon depends only on better-sqlite3's version and the runtime's: a second run reuses it.
+  // The addon depends only on better-sqlite3's version, the headers' and the ABI: a second run reuses it.
   const cached = join(cacheDir, `better-sqlite3-${bsqVersion}-headers-${headersVersion}-abi-${abi(rtPkg)}-linux-x64.node`);
   if (existsSync(cached)) {
     step(`better-sqlite3 ${bsqVersion} for ${nodeVersion}: from the cache (${cached})`);
