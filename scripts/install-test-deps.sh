@@ -10,10 +10,12 @@
 # server's own syntax check (dnsmasq --test, kea-dhcp4 -t, dhcpd -t).
 # sipsak, tftp-hpa, atftp and curl are the SIP and TFTP faces' independent clients; tftpd-hpa is
 # only run by bench/tftp (its packaged service is never started: policy-rc.d).
+# debootstrap makes test/package.test.ts's clean Debian 12 root; make and g++ build better-sqlite3
+# for the bundled Node.js in `npm run package` (node-gyp comes with npm).
 set -euo pipefail
 PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server openssl dnsmasq-base kea-dhcp4-server
       avahi-daemon avahi-utils dbus libjmdns-java libslf4j-java default-jdk-headless
-      fail2ban php-cli logrotate sqlite3 sipsak tftp-hpa atftp tftpd-hpa curl)
+      fail2ban php-cli logrotate sqlite3 sipsak tftp-hpa atftp tftpd-hpa curl debootstrap make g++)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "install-test-deps: not root or no apt-get; interop tests will skip" >&2
     exit 0

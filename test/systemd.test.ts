@@ -43,7 +43,7 @@ describe('systemd unit', () => {
 
   const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
   test('passes systemd-analyze verify', { skip: analyze.status === 0 ? false : 'systemd-analyze is not installed' }, () => {
-    // Point ExecStart at this machine's node, so the check does not depend on /usr/bin/node.
+    // Point ExecStart at this machine's node, so the check does not depend on the package's bundled one.
     const dir = mkdtempSync(join(tmpdir(), 'provisiond-unit-'));
     try {
       const copy = join(dir, 'provisiond.service');
@@ -51,7 +51,7 @@ describe('systemd unit', () => {
       const exe = join(dir, 'provisiond');
       writeFileSync(exe, '#!/bin/sh\nexit 0\n');
       chmodSync(exe, 0o755);
-      writeFileSync(copy, text.replaceAll('/usr/bin/node', process.execPath).replaceAll('/usr/bin/provisiond', exe));
+      writeFileSync(copy, text.replaceAll('/opt/provisiond/node/bin/node', process.execPath).replaceAll('/usr/bin/provisiond', exe));
       const r = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8' });
       assert.equal(r.status, 0, `systemd-analyze verify failed:\n${r.stdout}${r.stderr}`);
       assert.equal(r.stderr.trim(), '', `warnings:\n${r.stderr}`);
@@ -70,7 +70,7 @@ describe('systemd unit', () => {
       const exe = join(dir, 'provisiond');
       writeFileSync(exe, '#!/bin/sh\nexit 0\n');
       chmodSync(exe, 0o755);
-      writeFileSync(copy, text.replaceAll('/usr/bin/node', process.execPath).replaceAll('/usr/bin/provisiond', exe));
+      writeFileSync(copy, text.replaceAll('/opt/provisiond/node/bin/node', process.execPath).replaceAll('/usr/bin/provisiond', exe));
       const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', copy], { encoding: 'utf8' });
       const m = /Overall exposure level for provisiond\.service: (\d+\.\d+)/.exec(r.stdout);
       assert.ok(m, `no exposure level:\n${r.stdout}${r.stderr}`);
