@@ -7,7 +7,7 @@
  * (busyTimeoutMs: 0), gets StoreBusyError at once, and retries later (writebehind.ts). WAL lets
  * its reads go on while another process writes.
  */
-import Database from 'better-sqlite3';
+import Database, { type Db } from './driver';
 import { mkdirSync, statSync, chownSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
@@ -57,7 +57,7 @@ function guard<T>(what: string, f: () => T): T {
 const QUICK_CHECK_ERRORS = 10;
 
 /** checkIntegrity throws PROVD_ERR_STORE, naming the file and what to do, when quick_check fails. */
-export function checkIntegrity(db: Database.Database, location: string): void {
+export function checkIntegrity(db: Db, location: string): void {
   let problem: string | undefined;
   try {
     const rows = db.pragma(`quick_check(${QUICK_CHECK_ERRORS})`) as { quick_check: string }[];
@@ -82,7 +82,7 @@ function oneLine(s: string): string {
 }
 
 /** migrate brings a database to `target`, one transaction per step; it returns the new level. */
-export function migrate(db: Database.Database, target: number = SCHEMA_VERSION): number {
+export function migrate(db: Db, target: number = SCHEMA_VERSION): number {
   const current = (): number => Number(db.pragma('user_version', { simple: true }));
   let level = current();
   if (level > SCHEMA_VERSION) {
@@ -174,7 +174,7 @@ function toDevice(r: DeviceRow): Device {
 /** openSqliteStore opens (creating and migrating) the store in `stateDir`. */
 export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store {
   const location = join(stateDir, STORE_FILE);
-  let db: Database.Database;
+  let db: Db;
   try {
     // The store holds password hashes and key hashes: 0700 directory, 0600 files (SQLite gives
     // the -wal and -shm files the database file's mode).
