@@ -216,6 +216,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
      ON CONFLICT (domain, name) DO UPDATE SET password_hash = excluded.password_hash, attributes = excluded.attributes, updated_at = excluded.updated_at`,
   );
   const setPw = db.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE domain = ? AND name = ?');
+  const setAttrs = db.prepare('UPDATE users SET attributes = ?, updated_at = ? WHERE domain = ? AND name = ?');
   const delUser = db.prepare('DELETE FROM users WHERE domain = ? AND name = ?');
   const upsertDevice = db.prepare(
     `INSERT INTO devices (key, uuid, hwaddr, ip, hostname, osname, arch, build, user_agent, username, tenant, first_seen, last_seen, last_outcome, requests, provisioned_at)
@@ -272,6 +273,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
       upsertUser.run(u.domain, u.name.toLowerCase(), u.passwordHash, JSON.stringify(u.attributes ?? {}), t, t);
     },
     setPassword: (domain, name, hash) => guard('password update', () => setPw.run(hash, now(), domain, name.toLowerCase()).changes === 1),
+    setAttributes: (domain, name, attributes) => guard('attributes update', () => setAttrs.run(JSON.stringify(attributes), now(), domain, name.toLowerCase()).changes === 1),
     remove: (domain, name) => delUser.run(domain, name.toLowerCase()).changes === 1,
   };
   const devices: DeviceRepository = {
@@ -344,7 +346,7 @@ function matchOwner(stateDir: string, location: string): void {
 const unavailable = (): never => {
   throw new ProvError('PROVD_ERR_STORE', 'the store is not migrated to the current schema');
 };
-const unavailableUsers: UserRepository = { get: unavailable, list: unavailable, add: unavailable, upsert: unavailable, setPassword: unavailable, remove: unavailable };
+const unavailableUsers: UserRepository = { get: unavailable, list: unavailable, add: unavailable, upsert: unavailable, setPassword: unavailable, setAttributes: unavailable, remove: unavailable };
 const unavailableDevices: DeviceRepository = { upsert: unavailable, upsertMany: unavailable, get: unavailable, list: unavailable, count: unavailable, pruneUnprovisioned: unavailable };
 const unavailableKeys: KeyRepository = { list: unavailable, rotate: unavailable };
 const unavailablePhones: PhoneRepository = {
