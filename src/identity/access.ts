@@ -194,17 +194,14 @@ export class TenantAccess {
     }
     if (gate.requireCredentials) {
       // A 401 here would crash the client's flow (contract §4.5): say what the URL must carry.
-      return {
-        ok: false,
-        tenant,
-        status: 400,
-        outcome: 'credentials-required',
-        body:
-          `tenant ${id.domain} requires credentials: the provisioning URL must carry the parameters ` +
-          `username=\${username}&password=\${password} (also accepted: user=, pass=)\n`,
-      };
+      return { ok: false, tenant, status: 400, outcome: 'credentials-required', body: credentialsRequiredBody(id.domain) };
     }
     return { ok: true, tenant, user: null, cached: false };
+  }
+
+  /** requiresCredentials tells whether a configured tenant answers a request without a credential pair with 400. */
+  requiresCredentials(domain: string): boolean {
+    return this.gates.get(domain)?.requireCredentials === true;
   }
 
   /** plaintextConfigUsers lists config users whose password is `plain:` (the startup warning). */
@@ -222,4 +219,9 @@ export class TenantAccess {
       .filter((u) => u.parsed.form !== 'scrypt')
       .map((u) => `${u.name}@${u.domain}`);
   }
+}
+
+/** credentialsRequiredBody is the 400 answer of a tenant that requires credentials to a request without them. */
+export function credentialsRequiredBody(domain: string): string {
+  return `tenant ${domain} requires credentials: the provisioning URL must carry the parameters username=\${username}&password=\${password} (also accepted: user=, pass=)\n`;
 }

@@ -9,7 +9,7 @@ import type { ClientContext, RenderContext, TenantContext, UserContext } from '.
 import { describeTemplateError } from '../templates/templates';
 import { deviceOf, type DeviceContext } from '../devices/device';
 import { identify, parseUserAgent, type Params } from '../devices/request';
-import { TenantAccess, type AccessDeps, type AccessRequest, type Outcome } from '../identity/access';
+import { TenantAccess, credentialsRequiredBody, type AccessDeps, type AccessRequest, type Outcome } from '../identity/access';
 import type { Authenticator, UserRecord } from '../identity/auth';
 import type { AuthStrategy } from '../identity/config';
 import type { KeyRing } from '../identity/keys';
@@ -140,6 +140,10 @@ export class Engine {
     const plan = this.documents.get(domain);
     if (!plan) return { error: `unknown tenant: ${domain} (configured: ${[...this.documents.keys()].join(', ') || 'none'})` };
     let user: UserRecord | null = null;
+    if (who.name === undefined && this.access.requiresCredentials(domain)) {
+      // What the endpoint answers a request without a credential pair (not the 500 an anonymous render could give).
+      return { result: { device: deviceOf(req.params), tenant: domain, user: null, cached: false, status: 400, outcome: 'credentials-required', body: credentialsRequiredBody(domain) } };
+    }
     if (who.name !== undefined) {
       user = this.auth.directory.lookup(domain, who.name) ?? null;
       if (user === null) return { error: `no user ${who.name}@${domain} in the configuration or the store` };

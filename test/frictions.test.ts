@@ -1,0 +1,89 @@
+/**
+ * frictions.test.ts: the smaller frictions of a first install (issue 14 item 10), through the real
+ * executable: a render error names the missing variable; `render` without `--user` predicts the
+ * endpoint's 400 for a tenant that requires credentials; `key rotate` prints an https:// URL when
+ * the HTTP face serves TLS.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cliWithInput } from './helpers/daemon';
+import { HTTP_LOOPBACK, startFace } from './helpers/prov';
+
+const cli = (args: readonly string[]): ReturnType<typeof cliWithInput> => cliWithInput(args, '', 'utf8');
+
+const provisioning = (value: string): string => `provisioning:
+  defaultDomain: example.com
+  allowPrefix: [net.java]
+  tenants:
+    example.com:
+      auth: credentials
+      attributes: {sipServer: sip.example.com}
+      users:
+        alice: {password: "plain:alice pw"}
+      rules:
+        - name: sip
+          subject: default
+          properties:
+            net.java.a: "${value}"
+`;
+
+describe('render and key rotate frictions', () => {
+  let dir: string;
+  const cfg = (name: string, http: string, value: string): string => {
+    const p = join(dir, name);
+    writeFileSync(p, `http: ${http}\ndhcp: {enabled: false}\nmdns: {enabled: false}\nstateDir: ${join(dir, name + '.state')}\n${provisioning(value)}`);
+    return p;
+  };
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'provisiond-frictions-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('a render error names the missing variable (render and the endpoint alike)', async () => {
+    const c = cfg('typo.yaml', '{host: 127.0.0.1, port: 0}', '{{ tenant.attributes.sipServr }}');
+    const r = await cli(['render', '--config', c, '--user', 'alice']);
+    assert.equal(r.code, 5);
+    assert.match(r.stderr, /would answer 500: rule sip, key net\.java\.a: tenant\.attributes\.sipServr is undefined/);
+    assert.doesNotMatch(r.stderr, /attempted to output/);
+    // nested in other output, and a parameter: the first undefined lookup is named
+    const c2 = cfg('param.yaml', '{host: 127.0.0.1, port: 0}', 'x-{{ tenant.attributes.sipServer }}-{{ params.site }}');
+    const r2 = await cli(['render', '--config', c2, '--user', 'alice']);
+    assert.match(r2.stderr, /params\.site is undefined/);
+    const f = await startFace(`${HTTP_LOOPBACK}${provisioning('{{ user.attributes.extension }}')}`, { stateDir: join(dir, 'face.state') });
+    try {
+      const res = await f.face.app!.inject({ method: 'POST', url: '/jitsi', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'username=alice%40example.com&password=alice+pw' });
+      assert.equal(res.statusCode, 500);
+      assert.match(f.text(), /user\.attributes\.extension is undefined/);
+    } finally {
+      await f.close();
+    }
+  });
+
+  test('render without --user on a tenant that requires credentials predicts 400, as the endpoint answers', async () => {
+    const c = cfg('anon.yaml', '{host: 127.0.0.1, port: 0}', '{{ user.name }}');
+    const r = await cli(['render', '--config', c]);
+    assert.equal(r.code, 5);
+    assert.match(r.stderr, /the endpoint would answer 400: tenant example\.com requires credentials/);
+    const f = await startFace(HTTP_LOOPBACK + provisioning('{{ user.name }}'), { stateDir: join(dir, 'anon.state') });
+    try {
+      const res = await f.face.app!.inject({ method: 'POST', url: '/jitsi', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'uuid=u1' });
+      assert.equal(res.statusCode, 400);
+    } finally {
+      await f.close();
+    }
+  });
+
+  test('key rotate prints https:// when the HTTP face serves TLS, http:// otherwise', async () => {
+    const tls = cfg('tls.yaml', `{host: 127.0.0.1, port: 8443, tls: {cert: ${join(dir, 'none.pem')}, key: ${join(dir, 'none.key')}}}`, 'x');
+    const a = await cli(['key', 'rotate', '--tenant', 'example.com', '--config', tls]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.match(a.stderr, /\(e\.g\. https:\/\/host:8443\/<key>\/jitsi\?\.\.\.\)/);
+    const plain = cfg('plain.yaml', '{host: 127.0.0.1, port: 8667}', 'x');
+    const b = await cli(['key', 'rotate', '--tenant', 'example.com', '--config', plain]);
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stderr, /\(e\.g\. http:\/\/host:8667\/<key>\/jitsi\?\.\.\.\)/);
+  });
+});
