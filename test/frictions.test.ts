@@ -2,7 +2,8 @@
  * frictions.test.ts: the smaller frictions of a first install (issue 14 item 10), through the real
  * executable: a render error names the missing variable; `render` without `--user` predicts the
  * endpoint's 400 for a tenant that requires credentials; `key rotate` prints an https:// URL when
- * the HTTP face serves TLS.
+ * the HTTP face serves TLS; every non-2xx HTTP answer leaves a log line (413, an unknown path, an
+ * unknown tenant named).
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -85,5 +86,28 @@ describe('render and key rotate frictions', () => {
     const b = await cli(['key', 'rotate', '--tenant', 'example.com', '--config', plain]);
     assert.equal(b.code, 0, b.stderr);
     assert.match(b.stderr, /\(e\.g\. http:\/\/host:8667\/<key>\/jitsi\?\.\.\.\)/);
+  });
+});
+
+describe('every non-2xx HTTP answer leaves a log line', () => {
+  test('413, unknown-path 404 and unknown-tenant 404 (naming the tenant) are logged, without the query', async () => {
+    const f = await startFace(`${HTTP_LOOPBACK.replace('rateLimit: {rate: 0}', 'rateLimit: {rate: 0}, bodyLimit: 1024')}${provisioning('x')}`);
+    try {
+      const form = { 'content-type': 'application/x-www-form-urlencoded' };
+      const nf = await f.face.app!.inject({ method: 'GET', url: '/nope?password=hush' });
+      assert.equal(nf.statusCode, 404);
+      const big = await f.face.app!.inject({ method: 'POST', url: '/jitsi', headers: form, payload: `username=a&pad=${'x'.repeat(4000)}` });
+      assert.equal(big.statusCode, 413);
+      const other = await f.face.app!.inject({ method: 'POST', url: '/jitsi', headers: form, payload: 'username=bob%40other.example&password=pw' });
+      assert.equal(other.statusCode, 404);
+      const lines = f.lines();
+      const find = (status: number, outcome: string): Record<string, unknown> | undefined => lines.find((l) => l['status'] === status && l['outcome'] === outcome);
+      assert.equal(find(404, 'unknown-path')?.['path'], '/nope', JSON.stringify(lines));
+      assert.equal(find(413, 'body-too-large')?.['path'], '/jitsi', JSON.stringify(lines));
+      assert.equal(find(404, 'unknown-tenant')?.['tenant'], 'other.example', JSON.stringify(lines));
+      assert.ok(!f.text().includes('hush'), 'the query is never logged');
+    } finally {
+      await f.close();
+    }
   });
 });

@@ -64,6 +64,8 @@ export interface Refused {
   readonly body: string;
   /** tenant is set once the tenant is known and reachable (credential failures), else null. */
   readonly tenant: string | null;
+  /** askedTenant is the domain an unknown-tenant request named (for the log line; at most 100 characters). */
+  readonly askedTenant?: string;
 }
 
 /** AccessResult is authorize's answer. */
@@ -171,7 +173,7 @@ export class TenantAccess {
     // A key of tenant A never reaches tenant B: the same answer as a wrong key.
     if (scope !== undefined && id.domain !== scope) return { ok: false, tenant: null, status: 404, outcome: 'bad-key', body: NOT_FOUND };
     const gate = this.gates.get(id.domain);
-    if (!gate) return { ok: false, tenant: null, status: 404, outcome: 'unknown-tenant', body: unknownTenant(id.domain) };
+    if (!gate) return { ok: false, tenant: null, status: 404, outcome: 'unknown-tenant', body: unknownTenant(id.domain), askedTenant: id.domain.slice(0, 100) };
     // Refusals below are 404s, never 401/403 (contract §4.5/§6: those mean credentials only). On an
     // unkeyed path they read exactly like an unknown tenant, so a probe learns nothing.
     // (The refusal and its text are built only when refusing: this runs on every request.)

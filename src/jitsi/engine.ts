@@ -42,6 +42,8 @@ export interface ProvisionResult {
   readonly reused?: boolean;
   /** lines is the document as key/value pairs (200 only). */
   readonly lines?: readonly PropertyLine[];
+  /** askedTenant is the domain an unknown-tenant request named (logged). */
+  readonly askedTenant?: string;
   /** error is the internal cause of a 500 (logged, never sent). */
   readonly error?: string;
 }
@@ -123,7 +125,7 @@ export class Engine {
   async provision(req: ProvisionRequest): Promise<ProvisionResult> {
     const device = deviceOf(req.params);
     const a = await this.access.authorize(req);
-    if (!a.ok) return { device, tenant: a.tenant, user: null, status: a.status, outcome: a.outcome, body: a.body };
+    if (!a.ok) return { device, tenant: a.tenant, user: null, status: a.status, outcome: a.outcome, body: a.body, ...(a.askedTenant === undefined ? {} : { askedTenant: a.askedTenant }) };
     const plan = this.documents.get(a.tenant);
     // Access and documents are built from the same tenants: a granted tenant always has a plan.
     if (!plan) throw new Error(`no document plan for tenant ${a.tenant}`);
