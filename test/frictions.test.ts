@@ -3,14 +3,16 @@
  * executable: a render error names the missing variable; `render` without `--user` predicts the
  * endpoint's 400 for a tenant that requires credentials; `key rotate` prints an https:// URL when
  * the HTTP face serves TLS; every non-2xx HTTP answer leaves a log line (413, an unknown path, an
- * unknown tenant named).
+ * unknown tenant named); `probe --show` and `--uuid`.
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cliWithInput } from './helpers/daemon';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cliWithInput, runCli } from './helpers/daemon';
 import { HTTP_LOOPBACK, startFace } from './helpers/prov';
 
 const cli = (args: readonly string[]): ReturnType<typeof cliWithInput> => cliWithInput(args, '', 'utf8');
@@ -108,6 +110,34 @@ describe('every non-2xx HTTP answer leaves a log line', () => {
       assert.ok(!f.text().includes('hush'), 'the query is never logged');
     } finally {
       await f.close();
+    }
+  });
+});
+
+describe('probe --show and --uuid', () => {
+  test('--uuid is the ${uuid} sent; --show prints the document received after the report', async () => {
+    const forms: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString('latin1')));
+      req.on('end', () => {
+        forms.push(body);
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('net.java.sip.communicator.impl.protocol.sip.acc1=acc1\nnet.java.sip.communicator.x=caf\\u00e9\n');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const r = await runCli(['probe', '--url', `http://127.0.0.1:${port}/jitsi?uuid=\${uuid}&ip=\${ipaddr}`, '--uuid', 'fixed-uuid-1', '--show']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(forms, ['uuid=fixed-uuid-1&ip=127.0.0.1']);
+      assert.match(r.stdout, /probe: provisioning works\n--- document received \(\d+ bytes\) ---\nnet\.java\.sip\.communicator\.impl\.protocol\.sip\.acc1=acc1\nnet\.java\.sip\.communicator\.x=caf\\u00e9\n$/);
+      const quiet = await runCli(['probe', '--url', `http://127.0.0.1:${port}/jitsi?uuid=\${uuid}`]);
+      assert.equal(quiet.code, 0, quiet.stderr);
+      assert.doesNotMatch(quiet.stdout, /document received/);
+      assert.match(forms[1] ?? '', /^uuid=[0-9a-f-]{36}$/, 'a random uuid without --uuid');
+    } finally {
+      server.close();
     }
   });
 });
