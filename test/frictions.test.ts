@@ -3,7 +3,8 @@
  * executable: a render error names the missing variable; `render` without `--user` predicts the
  * endpoint's 400 for a tenant that requires credentials; `key rotate` prints an https:// URL when
  * the HTTP face serves TLS; every non-2xx HTTP answer leaves a log line (413, an unknown path, an
- * unknown tenant named); `probe --show` and `--uuid`.
+ * unknown tenant named); `probe --show` and `--uuid`; `probe` warns when a second DHCP server
+ * answers (two responders in a namespace lab).
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,8 +12,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
+import { spawnSync } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
-import { cliWithInput, runCli } from './helpers/daemon';
+import { cliWithInput, runCli, MAIN } from './helpers/daemon';
+import { Lab, labSkipReason } from './helpers/mdns-lab';
 import { HTTP_LOOPBACK, startFace } from './helpers/prov';
 
 const cli = (args: readonly string[]): ReturnType<typeof cliWithInput> => cliWithInput(args, '', 'utf8');
@@ -139,5 +142,40 @@ describe('probe --show and --uuid', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('probe warns when a second DHCP server answers', { skip: labSkipReason({ avahi: false }) }, () => {
+  const lab = new Lab('f', 1, 237);
+  const l = lab.links[0] as (typeof lab.links)[0];
+  before(() => {
+    lab.up();
+    // the client's broadcast leaves through the link (no default route in a new namespace)
+    spawnSync('ip', ['-n', lab.cli, 'route', 'add', '255.255.255.255/32', 'dev', l.cliIf]);
+  });
+  after(async () => lab.down());
+
+  test('two servers answer the INFORM: the first URL is taken, the other server is named in a warning', { timeout: 60_000 }, async () => {
+    const fake = join(__dirname, 'helpers', 'dhcp-fake.js');
+    const a = lab.spawn(lab.srv, [process.execPath, fake, `http://${l.srvIp}:1/a`]);
+    const b = lab.spawn(lab.srv, [process.execPath, fake, `http://${l.srvIp}:1/b`]);
+    assert.ok(await a.waitFor(/READY/, 10_000), a.lines.join('\n'));
+    assert.ok(await b.waitFor(/READY/, 10_000), b.lines.join('\n'));
+    const p = lab.spawn(lab.cli, [process.execPath, MAIN, 'probe', '--json', '--method', 'dhcp', '--interface', l.cliIf]);
+    await p.exited;
+    const report = JSON.parse(p.lines.filter((x) => !x.startsWith('provisiond:')).join('\n')) as { steps: { step: string; summary: string; findings: Record<string, unknown> }[] };
+    const dhcp = report.steps[0];
+    assert.equal(dhcp?.step, 'dhcp', p.lines.join('\n'));
+    assert.match(String(dhcp?.findings['url']), /^http:\/\/[\d.]+:1\/(a|b)$/, JSON.stringify(dhcp));
+    const warnings = dhcp?.findings['warnings'] as string[];
+    assert.equal(warnings.length, 1, JSON.stringify(dhcp));
+    assert.match(warnings[0] ?? '', /a second DHCP server answered: [\d.]+:6767 with "http:\/\/[\d.]+:1\/(a|b)"; the client takes whichever answer arrives first/);
+    assert.match(dhcp?.summary ?? '', /warning: a second DHCP server answered/);
+    await a.stop();
+    // one server: no warning
+    const q = lab.spawn(lab.cli, [process.execPath, MAIN, 'probe', '--json', '--method', 'dhcp', '--interface', l.cliIf]);
+    await q.exited;
+    const one = JSON.parse(q.lines.filter((x) => !x.startsWith('provisiond:')).join('\n')) as { steps: { findings: Record<string, unknown> }[] };
+    assert.deepEqual(one.steps[0]?.findings['warnings'], []);
   });
 });

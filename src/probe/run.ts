@@ -91,7 +91,7 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
     const [d, ms] = await timed(() => dhcpDiscover(addrs));
     const base = { xid: `0x${d.xid.toString(16).padStart(8, '0')}`, informsSent: d.sent, ignoredDatagrams: d.ignored, from: addrs.map((a) => `${a.ifname} ${a.address}`) };
     if (!d.ok) return fail({ step: 'dhcp', ok: false, ms, summary: d.error, findings: base });
-    steps.push({ step: 'dhcp', ok: true, ms, summary: `${d.from} answered: ${d.url}`, findings: { ...base, server: d.from, url: d.url, warnings: d.warnings } });
+    steps.push({ step: 'dhcp', ok: true, ms, summary: `${d.from} answered: ${d.url}${d.warnings.length > 0 ? `; warning: ${d.warnings.join('; ')}` : ''}`, findings: { ...base, server: d.from, url: d.url, warnings: d.warnings } });
     url = d.url;
   }
   if (discover && (o.method === 'bonjour' || o.method === 'both')) {
