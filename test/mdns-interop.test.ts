@@ -217,39 +217,6 @@ describe('mDNS face against avahi-browse and JmDNS in network namespaces', { ski
     });
   });
 
-  describe('two VLANs whose networks have different URLs (issue 14 item 8)', () => {
-    const q = 'username=${username}&password=${password}';
-    const urlA = `http://${l1.srvIp}:8667/jitsi?site=a&${q}`;
-    const urlB = `http://${l2.srvIp}:8667/jitsi?site=b&${q}`;
-    const yaml = (urlB2: string): string =>
-      `dhcp:\n  interfaces: [${l1.srvIf}, ${l2.srvIf}]\n  networks:\n    - { subnet: ${l1.srvIp.replace(/\.1$/, ".0")}/24, url: "${urlA}" }\n    - { subnet: ${l2.srvIp.replace(/\.1$/, ".0")}/24, url: "${urlB2}" }\nmdns:\n  hostname: provtest\n`;
-    const inSrv = (args: string[]): { status: number | null; stdout: string; stderr: string } =>
-      spawnSync('ip', ['netns', 'exec', lab.srv, process.execPath, MAIN, ...args], { encoding: 'utf8', timeout: 30_000 });
-
-    test('check-config is clean; run advertises on each link the URL the DHCP face serves there (avahi-browse on both links)', { timeout: 60_000 }, async () => {
-      const cfg = config('vlan.yaml', yaml(urlB));
-      const check = inSrv(['check-config', '--config', cfg]);
-      assert.equal(check.status, 0, check.stderr);
-      assert.doesNotMatch(check.stderr, /MDNS/);
-      const d = await start(cfg);
-      try {
-        assert.equal(await dhcpAsk(lab, lab.cli, l1.srvIp, l1.cliIp), urlA);
-        assert.equal(await dhcpAsk(lab, lab.cli, l2.srvIp, l2.cliIp), urlB);
-        const entries = await browse('_http._tcp');
-        const seen = new Map<string, string>();
-        for (const e of entries) {
-          assert.equal(e.name, INSTANCE, 'never renamed');
-          assert.equal(e.address, e.iface === l1.cliIf ? l1.srvIp : l2.srvIp, 'A record of that link only');
-          seen.set(e.iface, clientUrlFromBrowse(e, 'http'));
-        }
-        assert.deepEqual(Object.fromEntries(seen), { [l1.cliIf]: urlA, [l2.cliIf]: urlB }, JSON.stringify(entries));
-        assert.doesNotMatch(d.stdout(), /PROVD_ERR_MDNS_URL|mDNS name conflict/);
-      } finally {
-        assert.equal(await stop(d), 0);
-      }
-    });
-  });
-
   describe('an address change', () => {
     test('is re-announced: clients get the new A record and URL', { timeout: 90_000 }, async () => {
       const d = await start(config('addr.yaml', `dhcp:\n  interfaces: [${l1.srvIf}]\nmdns:\n  hostname: provtest\n`));

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import fc from 'fast-check';
 import { configProblems } from './helpers/config';
 import { deriveTxt, assembleClientUrl, serviceTypeFor, type Origin } from '../src/mdns/txt';
-import { planAdvertisement, hostLabel, clientUrlOn, txtGroups, groupingKey, type Advertisement } from '../src/mdns/plan';
+import { planAdvertisement, hostLabel, clientUrlOn, type Advertisement } from '../src/mdns/plan';
 import { decodeDns } from '../src/mdns/wire';
 import { observe, isConflict } from '../src/mdns/conflict';
 import { avahiServiceXml, xmlEscape } from '../src/mdns/avahi';
@@ -170,18 +170,15 @@ describe('advertisement plan', () => {
     assert.match(bad.error.message, /eth7/);
   });
 
-  test('different URLs on two advertised links: each link advertises its own (mDNS is link-local); mdns.url makes one', () => {
+  test('different URLs on two advertised links are PROVD_ERR_MDNS_URL; mdns.url resolves it', () => {
     const yaml = 'dhcp:\n  networks:\n    - { subnet: 10.20.0.0/16, url: "http://10.20.0.1:8667/a?x=1" }\n    - { subnet: 192.168.1.0/24, url: "http://192.168.1.10:8667/b?x=1" }\n';
     const r = planAdvertisement(cfg(yaml), HOST, 'box');
-    assert.ok(r.ok, r.ok ? '' : r.error.message);
-    const byName = Object.fromEntries(r.ad.interfaces.map((i) => [i.name, clientUrlOn(r.ad, i)]));
-    assert.deepEqual(byName, { eth0: 'http://192.168.1.10:8667/b?x=1', eth1: 'http://10.20.0.1:8667/a?x=1' });
-    assert.equal(txtGroups(r.ad).length, 2);
-    assert.notEqual(groupingKey(r.ad), r.ad.interfaces.map((i) => i.name).join(','));
+    assert.ok(!r.ok);
+    assert.equal(r.error.code, 'PROVD_ERR_MDNS_URL');
+    assert.match(r.error.message, /mdns\.url/);
     const fixed = planAdvertisement(cfg(`${yaml}mdns:\n  url: "https://prov.example/j?x=1"\n`), HOST, 'box');
     assert.ok(fixed.ok);
     assert.deepEqual(fixed.ad.txt, ['path=https://prov.example/j', 'x=1']);
-    assert.equal(txtGroups(fixed.ad).length, 1);
   });
 
   test('the same relative URL on two links is one TXT record', () => {
@@ -190,10 +187,8 @@ describe('advertisement plan', () => {
     assert.equal(r.ad.hostname, 'Prov-1');
     assert.equal(r.ad.interfaces.length, 2);
     // https type, http URL: the scheme differs, so path is absolute, hence per link.
-    assert.equal(txtGroups(r.ad).length, 1);
     const two = planAdvertisement(cfg('mdns:\n  type: _https._tcp\n'), HOST, 'box');
-    assert.ok(two.ok);
-    assert.equal(txtGroups(two.ad).length, 2);
+    assert.ok(!two.ok);
     const one = planAdvertisement(cfg('dhcp:\n  interfaces: [eth0]\nmdns:\n  type: _https._tcp\n'), HOST, 'box');
     assert.ok(one.ok);
     assert.equal(one.ad.txt[0], 'path=http://192.168.1.10:8667/jitsi');
@@ -263,7 +258,7 @@ function srv(port: number, target: string): Buffer {
 const txt = (...s: string[]): Buffer => Buffer.concat(s.map((x) => Buffer.concat([Buffer.from([Buffer.byteLength(x)]), Buffer.from(x)])));
 
 describe('DNS decoding and conflict reading', () => {
-  const ad: Advertisement = { instance: 'Provisioning URL', type: '_http._tcp', port: 8667, hostname: 'prov', interfaces: [{ name: 'eth0', ipv4: '192.168.1.10', url: '', txt: ['path=/jitsi', 'u=1'] }], txt: ['path=/jitsi', 'u=1'] };
+  const ad: Advertisement = { instance: 'Provisioning URL', type: '_http._tcp', port: 8667, hostname: 'prov', interfaces: [{ name: 'eth0', ipv4: '192.168.1.10', url: '' }], txt: ['path=/jitsi', 'u=1'] };
 
   test('decodes SRV, TXT and A, including a compressed name', () => {
     const p = packet([
@@ -315,7 +310,7 @@ describe('DNS decoding and conflict reading', () => {
 });
 
 describe('Avahi service file', () => {
-  const ad: Advertisement = { instance: 'Provisioning URL', type: '_https._tcp', port: 443, hostname: 'p', interfaces: [{ name: 'eth0', ipv4: '10.0.0.1', url: '', txt: ['path=/p', 'q=<&>"\''] }], txt: ['path=/p', 'q=<&>"\''] };
+  const ad: Advertisement = { instance: 'Provisioning URL', type: '_https._tcp', port: 443, hostname: 'p', interfaces: [{ name: 'eth0', ipv4: '10.0.0.1', url: '' }], txt: ['path=/p', 'q=<&>"\''] };
 
   test('escapes XML and keeps TXT order', () => {
     assert.equal(xmlEscape(`<&>"'`), '&lt;&amp;&gt;&quot;&apos;');
@@ -367,7 +362,7 @@ class FakeAdvertiser implements Advertiser {
     this.pubs.push(rec);
     return {
       announced,
-      updateTxt: (a) => rec.txt.push(a.txt),
+      updateTxt: (t) => rec.txt.push(t),
       end: async () => {
         rec.ended = true;
         announce(false);
