@@ -77,7 +77,8 @@ describe('CLI: users, devices, render', () => {
     const list = JSON.parse((await cli(['user', 'list', '--config', cfg, '--json'])).stdout) as { user: string; password: string }[];
     assert.deepEqual(
       list.filter((u) => /eve|frank|gina/.test(u.user)).map((u) => `${u.user} ${u.password}`),
-      ['eve@example.com md5', 'frank@localdomain md5', 'gina@example.com plain'],
+      // a row without a domain gets provisioning.defaultDomain; a plain password is hashed at import
+      ['eve@example.com md5', 'frank@example.com md5', 'gina@example.com scrypt'],
     );
     const bad = join(dir, 'bad.csv');
     writeFileSync(bad, 'username,domain,password\nx,example.com,nothex\n');

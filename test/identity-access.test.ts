@@ -44,6 +44,7 @@ describe('TenantAccess (identity/access.ts)', () => {
       status: 404,
       outcome: 'unknown-tenant',
       body: 'unknown tenant: nope.example\n',
+      askedTenant: 'nope.example',
     });
   });
 

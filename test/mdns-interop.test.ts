@@ -6,7 +6,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, existsSync } from 'node:fs';
+import { writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Lab, Proc, ROOT, labSkipReason, jmdnsResolve, dhcpAsk, parseBrowseLine, clientUrlFromBrowse, type BrowseEntry } from './helpers/mdns-lab';
@@ -214,6 +214,30 @@ describe('mDNS face against avahi-browse and JmDNS in network namespaces', { ski
       assert.deepEqual(params(r.clientUrl), params(url));
       const other = await jmdnsResolve(lab, lab.cli, l1.cliIp);
       assert.equal(other.clientUrl, '', 'not on the DHCP link');
+    });
+  });
+
+  describe('two VLANs whose networks have different URLs (issue 14 item 8)', () => {
+    test('check-config reports on this host the PROVD_ERR_MDNS_URL that run exits with', { timeout: 60_000 }, () => {
+      const q = 'username=${username}&password=${password}';
+      const net = (ip: string): string => ip.replace(/\.1$/, '.0');
+      const cfg = config(
+        'vlan.yaml',
+        `dhcp:\n  interfaces: [${l1.srvIf}, ${l2.srvIf}]\n  networks:\n    - { subnet: ${net(l1.srvIp)}/24, url: "http://${l1.srvIp}:8667/jitsi?site=a&${q}" }\n    - { subnet: ${net(l2.srvIp)}/24, url: "http://${l2.srvIp}:8667/jitsi?site=b&${q}" }\nmdns:\n  hostname: provtest\nstateDir: ${join(lab.dir, 'vlan-state')}\n`,
+      );
+      const inSrv = (args: string[]): { status: number | null; stdout: string; stderr: string } =>
+        spawnSync('ip', ['netns', 'exec', lab.srv, process.execPath, MAIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+      const check = inSrv(['check-config', '--config', cfg]);
+      assert.equal(check.status, 0, check.stderr);
+      assert.match(check.stderr, /warning: PROVD_ERR_MDNS_URL: the DHCP face serves .*site=a.* but .*site=b.*on this host the daemon would not start/);
+      const run = inSrv(['run', '--config', cfg]);
+      assert.equal(run.status, 1, run.stdout + run.stderr);
+      assert.match(run.stdout + run.stderr, /PROVD_ERR_MDNS_URL/);
+      // with mdns.url there is nothing to report
+      writeFileSync(cfg, `${readFileSync(cfg, 'utf8').replace('mdns:\n', 'mdns:\n  url: "http://prov.example/jitsi?x=1"\n')}`);
+      const fixed = inSrv(['check-config', '--config', cfg]);
+      assert.equal(fixed.status, 0, fixed.stderr);
+      assert.doesNotMatch(fixed.stderr, /MDNS/);
     });
   });
 

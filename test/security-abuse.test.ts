@@ -5,7 +5,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import Database from 'better-sqlite3';
+import Database from '../src/store/driver';
 import { DeviceQuota, deviceSource } from '../src/limits/quota';
 import type { DeviceRepository } from '../src/store/repository';
 import { startFace, type TestFace } from './helpers/prov';

@@ -14,7 +14,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../src/store/driver';
 import { MAIN, freeUdpPort, startDaemon, type Running } from './helpers/daemon';
 import { jitsiInform } from './helpers/jitsi';
 import { STORE_FILE } from '../src/store/sqlite';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../src/store/driver';
 import { openSqliteStore, migrate, STORE_FILE } from '../src/store/sqlite';
 import { SCHEMA_VERSION } from '../src/store/migrations';
 import { canonicalJson, phoneMac } from '../src/store/phones';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../src/store/driver';
 import { openSqliteStore, STORE_FILE } from '../src/store/sqlite';
 import { PhoneSightings } from '../src/store/sightings';
 import { captureLog } from './helpers/log';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import Database, { type Db } from '../src/store/driver';
 import { openSqliteStore, STORE_FILE } from '../src/store/sqlite';
 import { DeviceWriteBehind } from '../src/store/writebehind';
 import { StoreBusyError, type DeviceObservation, type Store } from '../src/store/repository';
@@ -41,7 +41,7 @@ async function until(f: () => boolean, ms: number): Promise<boolean> {
 }
 
 /** lab opens the daemon's kind of store (busy timeout 0) and a second connection to hold its lock. */
-function lab(): { dir: string; store: Store; other: Database.Database; lock: () => void; unlock: () => void; done: () => void } {
+function lab(): { dir: string; store: Store; other: Db; lock: () => void; unlock: () => void; done: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'provisiond-wb-'));
   const store = openSqliteStore(dir, { busyTimeoutMs: 0 });
   const other = new Database(join(dir, STORE_FILE));

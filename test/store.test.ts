@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, chownSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import Database, { type Db } from '../src/store/driver';
 import { openSqliteStore, migrate, STORE_FILE } from '../src/store/sqlite';
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/migrations';
 import type { DeviceObservation } from '../src/store/repository';
@@ -31,7 +31,7 @@ const obs = (over: Partial<DeviceObservation> = {}): DeviceObservation => ({
 });
 
 /** seed writes rows that a database at `level` can hold, with raw SQL (as that version would have). */
-function seed(db: Database.Database, level: number): void {
+function seed(db: Db, level: number): void {
   if (level >= 1) db.prepare("INSERT INTO users VALUES ('example.com', 'alice', 'plain:x', '{\"k\":\"v\"}', 't0', 't0')").run();
   if (level >= 2) {
     db.prepare(

@@ -2,12 +2,15 @@
  * check-config.ts: `provisiond check-config`, every problem of a configuration file, and
  * warnings about what this host or the store lacks.
  */
+import { hostname } from 'node:os';
 import type { Argv } from 'yargs';
 import { hostWarnings, templateErrors } from '../config/check';
 import { loadConfigFile } from '../config/load';
 import { ProvError } from '../errors';
 import { reportError, type Outcome } from './common';
 import { urlKeyWarnings } from './key';
+import { planAdvertisement } from '../mdns/plan';
+import { listHostInterfaces } from '../net/interfaces';
 
 /** registerCheckConfig adds the `check-config` command. */
 export function registerCheckConfig(y: Argv, out: Outcome): Argv {
@@ -19,7 +22,7 @@ export function registerCheckConfig(y: Argv, out: Outcome): Argv {
       try {
         const cfg = loadConfigFile(args.config);
         // Warnings are about this host or the store (the daemon may run elsewhere); errors are the file's.
-        for (const w of [...hostWarnings(cfg), ...urlKeyWarnings(cfg).map((f) => f.message)]) process.stderr.write(`provisiond: warning: ${w}\n`);
+        for (const w of [...hostWarnings(cfg), ...mdnsWarnings(cfg), ...urlKeyWarnings(cfg).map((f) => f.message)]) process.stderr.write(`provisiond: warning: ${w}\n`);
         const errors = templateErrors(cfg);
         if (errors.length > 0) {
           throw new ProvError('PROVD_ERR_CONFIG_INVALID', `${args.config}: invalid configuration (${errors.length} problem${errors.length > 1 ? 's' : ''})`, { details: errors.map((e) => `${args.config}: ${e}`) });
@@ -30,4 +33,16 @@ export function registerCheckConfig(y: Argv, out: Outcome): Argv {
       }
     },
   );
+}
+
+/**
+ * mdnsWarnings runs the mDNS face's own plan on this host's interfaces, so that check-config
+ * reports what `run` would refuse here (PROVD_ERR_MDNS_URL: e.g. two advertised links whose
+ * networks get different URLs); a missing interface is already in hostWarnings.
+ */
+function mdnsWarnings(cfg: ReturnType<typeof loadConfigFile>): string[] {
+  if (!cfg.mdns.enabled) return [];
+  const r = planAdvertisement(cfg, listHostInterfaces(), hostname());
+  if (r.ok || r.error.code !== 'PROVD_ERR_MDNS_URL') return [];
+  return [`${r.error.code}: ${r.error.message} (on this host the daemon would not start)`];
 }

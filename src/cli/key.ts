@@ -82,7 +82,7 @@ export function keyRotate(io: Io, config: Config, opts: { tenant: string; grace?
   }
   io.stdout.write(`${key}\n`);
   const line = `provisioning.tenants.${opts.tenant}.urlKey: ${key}`;
-  let text = `provisiond: the key above is shown once and stored only as a hash. Clients use /${'<key>'}/jitsi (e.g. http://host:${config.http.port}/<key>/jitsi?...).\n`;
+  let text = `provisiond: the key above is shown once and stored only as a hash. Clients use /${'<key>'}/jitsi (e.g. ${config.http.tls !== undefined ? 'https' : 'http'}://host:${config.http.port}/<key>/jitsi?...).\n`;
   switch (urlKeyWas) {
     case 'none':
       text += `provisiond: the previous key of ${opts.tenant} (if any) stays valid for ${grace} s, until ${until}.\n`;

@@ -21,6 +21,8 @@ export function registerProbe(y: Argv, out: Outcome): Argv {
         .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from the first line of standard input (with --username)' })
         .option('interface', { alias: 'i', type: 'string', describe: 'send only from this interface (default: every non-loopback IPv4 address, as the client)' })
         .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' })
+        .option('show', { type: 'boolean', default: false, describe: 'print the document received after the report (passwords in it included: mind the terminal)' })
+        .option('uuid', { type: 'string', describe: 'the value of ${uuid} (default: a random one, as a fresh client install)' })
         .option('user-agent', { type: 'string', default: 'Jitsi/2.10.5550', describe: 'the User-Agent sent' })
         .option('build', { type: 'string', default: 'provisiond-probe', describe: 'the value of ${build}' })
         .option('url', { type: 'string', describe: 'skip discovery and fetch this provisioning URL (a template with ${…} placeholders, as DHCP/mDNS serve it)' })
@@ -43,7 +45,7 @@ export function registerProbe(y: Argv, out: Outcome): Argv {
         out.pending = phoneProbeCommand({ vendor: a.as, mac: a.mac, model: a.model, server: a.server, tftp: a.tftp, json: a.json, ca: a.ca, insecure: a.insecure });
         return;
       }
-      out.pending = probeCommand({ method: a.method, username: a.username, passwordStdin: a['password-stdin'], iface: a.interface, json: a.json, userAgent: a['user-agent'], build: a.build, url: a.url, ca: a.ca, insecure: a.insecure });
+      out.pending = probeCommand({ method: a.method, username: a.username, passwordStdin: a['password-stdin'], iface: a.interface, json: a.json, userAgent: a['user-agent'], build: a.build, url: a.url, ca: a.ca, insecure: a.insecure, show: a.show, uuid: a.uuid });
     },
   );
 }
@@ -72,7 +74,7 @@ async function phoneProbeCommand(o: { vendor: string; mac: string | undefined; m
 }
 
 /** probeCommand runs `provisiond probe` and maps the first failing step to its exit code. */
-async function probeCommand(o: { method: 'dhcp' | 'bonjour' | 'both'; username: string | undefined; passwordStdin: boolean; iface: string | undefined; json: boolean; userAgent: string; build: string; url: string | undefined; ca: string | undefined; insecure: boolean }): Promise<number> {
+async function probeCommand(o: { method: 'dhcp' | 'bonjour' | 'both'; username: string | undefined; passwordStdin: boolean; iface: string | undefined; json: boolean; userAgent: string; build: string; url: string | undefined; ca: string | undefined; insecure: boolean; show: boolean; uuid: string | undefined }): Promise<number> {
   let ca: Buffer | undefined;
   if (o.ca !== undefined) {
     try {
@@ -92,9 +94,12 @@ async function probeCommand(o: { method: 'dhcp' | 'bonjour' | 'both'; username: 
       ...(password === undefined ? {} : { password }),
       ...(o.iface === undefined ? {} : { interface: o.iface }),
       ...(o.url === undefined ? {} : { url: o.url }),
+      ...(o.uuid === undefined ? {} : { uuid: o.uuid }),
       tls: { ...(ca === undefined ? {} : { ca }), insecure: o.insecure },
     });
-    process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    const { document, ...shown } = report;
+    process.stdout.write(o.json ? `${JSON.stringify(o.show ? report : shown, null, 2)}\n` : formatReport(report));
+    if (o.show && !o.json && document !== undefined) process.stdout.write(`--- document received (${Buffer.byteLength(document)} bytes) ---\n${document}${document.endsWith('\n') ? '' : '\n'}`);
     if (report.ok || report.failed === undefined) return ExitCode.Ok;
     const last = report.steps[report.steps.length - 1];
     process.stderr.write(`provisiond: probe failed at step ${report.failed}: ${last?.summary ?? ''} [PROVD_ERR_PROBE]\n`);

@@ -1,5 +1,5 @@
 /**
- * user.ts: `provisiond user add|passwd|del|list|import|hash` and `provisiond hash-password`, the
+ * user.ts: `provisiond user add|passwd|set|del|list|import|hash` and `provisiond hash-password`, the
  * users kept in the store (passwords never on the command line). The user rules are in
  * src/identity/users.ts; this file parses arguments, prompts and prints.
  */
@@ -8,6 +8,7 @@ import type { Argv } from 'yargs';
 import type { Config } from '../config/schema';
 import { ProvError, errorMessage } from '../errors';
 import { hashPassword } from '../identity/passwords';
+import { UserDirectory } from '../identity/auth';
 import {
   addUser,
   assertNewUser,
@@ -19,7 +20,9 @@ import {
   parseAttrs,
   parseUserExport,
   parseUserRef,
+  setUserAttributes,
   setUserPassword,
+  type ImportedUser,
   type UserRef,
 } from '../identity/users';
 import { adminRun, io, readAll, readPassword, storeExists, table, withConfig, withStore, type Io, type Outcome } from './common';
@@ -50,6 +53,19 @@ export function registerUser(y: Argv, out: Outcome): Argv {
           },
         )
         .command(
+          'set <user>',
+          "set (--attr key=value) or remove (--unset key) a store user's template attributes",
+          (a) =>
+            withConfig(a)
+              .positional('user', { type: 'string', demandOption: true })
+              .option('domain', { type: 'string' })
+              .option('attr', { type: 'string', array: true, default: [] as string[], describe: 'an attribute key=value to set or replace (repeatable)' })
+              .option('unset', { type: 'string', array: true, default: [] as string[], describe: 'an attribute key to remove (repeatable)' }),
+          (a) => {
+            out.pending = adminRun(a.config, (cfg) => userSet(io(), cfg, ref(cfg, a.user, a.domain), { attrs: a.attr, unset: a.unset }));
+          },
+        )
+        .command(
           'del <user>',
           'delete a user',
           (a) => withConfig(a).positional('user', { type: 'string', demandOption: true }).option('domain', { type: 'string' }),
@@ -67,7 +83,7 @@ export function registerUser(y: Argv, out: Outcome): Argv {
         )
         .command(
           'import <file>',
-          "import a JitsiProvS user_auth CSV (username, domain, password; '-' = stdin)",
+          "import a JitsiProvS user_auth CSV (username, domain, password, then attribute columns by header; '-' = stdin)",
           (a) =>
             withConfig(a)
               .positional('file', { type: 'string', demandOption: true })
@@ -87,7 +103,7 @@ export function registerUser(y: Argv, out: Outcome): Argv {
             out.pending = adminRun(a.config, (cfg) => userHash(io(), cfg, { passwordStdin: a['password-stdin'] }));
           },
         )
-        .demandCommand(1, 'name a user command: add, passwd, del, list, import or hash'),
+        .demandCommand(1, 'name a user command: add, passwd, set, del, list, import or hash'),
     )
     .command(
       'hash-password',
@@ -125,6 +141,14 @@ export async function userPasswd(io: Io, config: Config, ref: UserRef, opts: { p
   io.stdout.write(`password of ${ref.name}@${ref.domain} changed\n`);
 }
 
+/** userSet changes a store user's attributes (the running daemon sees them at the next request). */
+export function userSet(io: Io, config: Config, ref: UserRef, opts: { attrs: readonly string[]; unset: readonly string[] }): void {
+  assertNotInConfig(config.provisioning, ref);
+  const set = parseAttrs(opts.attrs);
+  const now = withStore(config, (s) => setUserAttributes(s.users, ref, set, opts.unset));
+  io.stdout.write(`attributes of ${ref.name}@${ref.domain}: ${Object.keys(now).sort().join(', ') || 'none'}\n`);
+}
+
 /** userDel removes a store user. */
 export function userDel(io: Io, config: Config, ref: UserRef): void {
   withStore(config, (s) => deleteUser(s.users, config.provisioning, ref));
@@ -142,9 +166,10 @@ export function userList(io: Io, config: Config, opts: { json: boolean }): void 
 }
 
 /**
- * userImport loads a JitsiProvS `user_auth` export. Passwords are stored in the form JitsiProvS
- * used (--format md5: hex digests; plain: clear text) and re-hashed with scrypt at each user's
- * first successful login.
+ * userImport loads a JitsiProvS `user_auth` export (attribute columns by header). Plain passwords
+ * (--format plain) are hashed with scrypt here, before anything is stored; md5 digests cannot be,
+ * and are re-hashed with scrypt at each user's first successful login. Users the configuration
+ * file defines are refused, as by `user add`.
  */
 export async function userImport(io: Io, config: Config, file: string, opts: { format: 'md5' | 'plain'; delimiter: string; replace: boolean }): Promise<void> {
   let text: string;
@@ -154,12 +179,15 @@ export async function userImport(io: Io, config: Config, file: string, opts: { f
     if (err instanceof ProvError) throw err;
     throw new ProvError('PROVD_ERR_USER', `cannot read ${file}: ${errorMessage(err)}`, { cause: err });
   }
-  const users = parseUserExport(text, file, { format: opts.format, delimiter: opts.delimiter, defaultDomain: config.provisioning.defaultDomain });
+  const dir = new UserDirectory(config.provisioning, undefined);
+  const parsed = parseUserExport(text, file, { format: opts.format, delimiter: opts.delimiter, defaultDomain: config.provisioning.defaultDomain, inConfig: (r) => dir.inConfig(r.domain, r.name) });
+  const users: ImportedUser[] = [];
+  for (const u of parsed) users.push(u.plain === undefined ? u : { ...u, passwordHash: await hashPassword(u.plain, config.provisioning.passwords.scryptCost) });
   const { added, skipped } = withStore(config, (s) => importUsers(s.users, users, opts.replace));
   const domains = new Set(users.map((u) => u.domain));
   for (const d of domains) tenantNote(io, config, d);
   io.stdout.write(`imported ${added} user(s)${skipped > 0 ? `, skipped ${skipped} that already exist (--replace overwrites)` : ''}\n`);
-  if (added > 0) io.stderr.write(`provisiond: warning: ${opts.format}: passwords are weak; each is re-hashed with scrypt at the user's first successful login\n`);
+  if (added > 0 && opts.format === 'md5') io.stderr.write("provisiond: warning: md5: passwords are weak; each is re-hashed with scrypt at the user's first successful login\n");
 }
 
 /** userHash prints a scrypt hash for a configuration file's `password:`. */

@@ -370,7 +370,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
       path: loggedPath(url, q, info.key !== undefined),
       status: a.status,
       outcome: a.outcome,
-      tenant: a.result?.tenant ?? undefined,
+      tenant: a.result?.tenant ?? a.result?.askedTenant ?? undefined,
       // A refused attempt names the user it claimed to be (name@domain; never the password).
       user: a.result?.user ?? a.claimedUser ?? undefined,
       device: a.result?.device.key ?? undefined,
@@ -419,6 +419,19 @@ export class HttpFace implements Face<HttpFaceConfig> {
       this.runsTimer = setInterval(() => this.endRuns(false), RUN_CHECK_MS);
       this.runsTimer.unref();
     }
+  }
+
+  /**
+   * logRefusedHttp logs a refusal fastify answers itself (unknown path, body too large, malformed
+   * request): the path only (never the query or the body), once per run from one source like the
+   * provisioning refusals.
+   */
+  private logRefusedHttp(request: FastifyRequest, status: number, outcome: string): void {
+    const url = request.raw.url ?? '';
+    const q = url.indexOf('?');
+    const path = (q < 0 ? url : url.slice(0, q)).slice(0, 200);
+    const fields = { reqId: String(request.id), ip: request.ip, method: request.method, path, status, outcome };
+    this.onRefused(request.ip, { status, outcome }, fields, 'HTTP request refused');
   }
 
   /** endRuns writes the summary of every run that has been quiet (or of all of them: close). */
@@ -497,8 +510,9 @@ export class HttpFace implements Face<HttpFaceConfig> {
   }
 
   /** notFound is the 404 of a path that is no endpoint; its body names the endpoints. */
-  private notFound(reply: FastifyReply): void {
+  private notFound(reply: FastifyReply, request?: FastifyRequest): void {
     this.count('status:404');
+    if (request) this.logRefusedHttp(request, 404, 'unknown-path');
     const phones = this.deps?.phones !== undefined ? `, and phone files at GET /device/provisioning/<key>/<file>, GET /<key>/<file> and (auth: none default tenant) GET /<file>` : '';
     void reply.code(404).header('content-type', 'text/plain; charset=utf-8').send(`not found; the provisioning endpoints are POST ${PATHS.jitsi}, GET ${PATHS.jitsi}, POST ${PATHS.jitsiprovs} and GET|POST ${PATHS.openfire}${phones}\n`);
   }
@@ -515,7 +529,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     const deps = this.deps;
     if (!deps) throw new Error('HTTP face has no configuration');
     const room = deps.phones;
-    if (room === undefined) return this.notFound(reply);
+    if (room === undefined) return this.notFound(reply, request);
     const ip = this.peer(request, reply);
     if (ip === undefined) return;
     const params = request.params as { key?: string; '*'?: string };
@@ -844,16 +858,18 @@ export class HttpFace implements Face<HttpFaceConfig> {
       // PUT: Polycom's log and override uploads (phones.uploads); any other name is 404.
       app.put(PHONE_PATHS[route], phone(route));
     }
-    app.setNotFoundHandler((request, reply) => this.notFound(reply));
+    app.setNotFoundHandler((request, reply) => this.notFound(reply, request));
     app.setErrorHandler((error: { statusCode?: number; code?: string; message: string }, request, reply) => {
       const status = error.statusCode ?? 500;
       if (status === 413) {
         this.count('status:413');
+        this.logRefusedHttp(request, 413, 'body-too-large');
         void reply.code(413).header('content-type', 'text/plain; charset=utf-8').send(`request body larger than ${this.config.http.bodyLimit} bytes\n`);
         return;
       }
       if (status >= 400 && status < 500) {
         this.count('status:400');
+        this.logRefusedHttp(request, 400, 'malformed');
         void reply.code(400).header('content-type', 'text/plain; charset=utf-8').send(`malformed request (${error.code ?? 'bad request'})\n`);
         return;
       }

@@ -64,6 +64,8 @@ export interface Refused {
   readonly body: string;
   /** tenant is set once the tenant is known and reachable (credential failures), else null. */
   readonly tenant: string | null;
+  /** askedTenant is the domain an unknown-tenant request named (for the log line; at most 100 characters). */
+  readonly askedTenant?: string;
 }
 
 /** AccessResult is authorize's answer. */
@@ -171,7 +173,7 @@ export class TenantAccess {
     // A key of tenant A never reaches tenant B: the same answer as a wrong key.
     if (scope !== undefined && id.domain !== scope) return { ok: false, tenant: null, status: 404, outcome: 'bad-key', body: NOT_FOUND };
     const gate = this.gates.get(id.domain);
-    if (!gate) return { ok: false, tenant: null, status: 404, outcome: 'unknown-tenant', body: unknownTenant(id.domain) };
+    if (!gate) return { ok: false, tenant: null, status: 404, outcome: 'unknown-tenant', body: unknownTenant(id.domain), askedTenant: id.domain.slice(0, 100) };
     // Refusals below are 404s, never 401/403 (contract §4.5/§6: those mean credentials only). On an
     // unkeyed path they read exactly like an unknown tenant, so a probe learns nothing.
     // (The refusal and its text are built only when refusing: this runs on every request.)
@@ -194,17 +196,14 @@ export class TenantAccess {
     }
     if (gate.requireCredentials) {
       // A 401 here would crash the client's flow (contract §4.5): say what the URL must carry.
-      return {
-        ok: false,
-        tenant,
-        status: 400,
-        outcome: 'credentials-required',
-        body:
-          `tenant ${id.domain} requires credentials: the provisioning URL must carry the parameters ` +
-          `username=\${username}&password=\${password} (also accepted: user=, pass=)\n`,
-      };
+      return { ok: false, tenant, status: 400, outcome: 'credentials-required', body: credentialsRequiredBody(id.domain) };
     }
     return { ok: true, tenant, user: null, cached: false };
+  }
+
+  /** requiresCredentials tells whether a configured tenant answers a request without a credential pair with 400. */
+  requiresCredentials(domain: string): boolean {
+    return this.gates.get(domain)?.requireCredentials === true;
   }
 
   /** plaintextConfigUsers lists config users whose password is `plain:` (the startup warning). */
@@ -222,4 +221,9 @@ export class TenantAccess {
       .filter((u) => u.parsed.form !== 'scrypt')
       .map((u) => `${u.name}@${u.domain}`);
   }
+}
+
+/** credentialsRequiredBody is the 400 answer of a tenant that requires credentials to a request without them. */
+export function credentialsRequiredBody(domain: string): string {
+  return `tenant ${domain} requires credentials: the provisioning URL must carry the parameters username=\${username}&password=\${password} (also accepted: user=, pass=)\n`;
 }

@@ -66,6 +66,25 @@ export function setUserPassword(users: UserRepository, ref: UserRef, passwordHas
   if (!users.setPassword(ref.domain, ref.name, passwordHash)) throw new ProvError('PROVD_ERR_USER', `no user ${ref.name}@${ref.domain} in the store`);
 }
 
+/**
+ * setUserAttributes applies `--attr k=v` (set or replace) then `--unset k` to a store user's
+ * attributes and returns the result; unsetting a key the user does not have is an error (a typo
+ * would otherwise pass silently).
+ */
+export function setUserAttributes(users: UserRepository, ref: UserRef, set: Readonly<Record<string, string>>, unset: readonly string[]): Record<string, string> {
+  const u = users.get(ref.domain, ref.name);
+  if (!u) throw new ProvError('PROVD_ERR_USER', `no user ${ref.name}@${ref.domain} in the store`);
+  if (Object.keys(set).length === 0 && unset.length === 0) throw new ProvError('PROVD_ERR_USER', 'name at least one --attr key=value or --unset key');
+  const next: Record<string, string> = { ...u.attributes, ...set };
+  for (const k of unset) {
+    if (!(k in next)) throw new ProvError('PROVD_ERR_USER', `${ref.name}@${ref.domain} has no attribute '${k}' (it has: ${Object.keys(u.attributes).join(', ') || 'none'})`);
+    if (k in set) throw new ProvError('PROVD_ERR_USER', `attribute '${k}' is both set and unset`);
+    delete next[k];
+  }
+  if (!users.setAttributes(ref.domain, ref.name, next)) throw new ProvError('PROVD_ERR_USER', `no user ${ref.name}@${ref.domain} in the store`);
+  return next;
+}
+
 /** deleteUser removes a store user. */
 export function deleteUser(users: UserRepository, provisioning: ProvisioningSection, ref: UserRef): void {
   if (!users.remove(ref.domain, ref.name)) {
@@ -138,26 +157,44 @@ export function parseCsv(text: string, delimiter: string): string[][] {
   return rows;
 }
 
-/** ImportedUser is a user read from an export, with its password in the form the export had. */
+/**
+ * ImportedUser is a user read from an export: an md5 password in the form the export had, or a
+ * plain one still to be hashed (`plain`, hashed with scrypt before anything is stored).
+ */
 export interface ImportedUser {
   readonly domain: string;
   readonly name: string;
   readonly passwordHash: string;
+  /** plain is the clear-text password of a `--format plain` row, to hash at import time. */
+  readonly plain?: string;
+  readonly attributes: Record<string, string>;
 }
+
+/** IMPORT_COLUMNS are the header names that are not attributes. */
+const IMPORT_COLUMNS = new Set(['id', 'username', 'domain', 'password']);
 
 /**
  * parseUserExport reads a JitsiProvS `user_auth` export: username, domain, password (optionally
- * an id column first, optionally a header row). Passwords keep the form JitsiProvS used (md5:
- * hex digests; plain: clear text). Every problem names `file` and the row; with any problem,
- * nothing is imported.
+ * an id column first, optionally a header row). With a header row, every other column is an
+ * attribute (an empty cell sets none). md5 passwords keep JitsiProvS's form; plain ones are
+ * returned in `plain` for the caller to hash. A row without a domain gets `defaultDomain`
+ * (provisioning.defaultDomain). A user the configuration file defines (`inConfig`) is a problem,
+ * as for `user add`. Every problem names `file` and the row; with any problem, nothing is imported.
  */
-export function parseUserExport(text: string, file: string, opts: { format: 'md5' | 'plain'; delimiter: string; defaultDomain: string }): ImportedUser[] {
+export function parseUserExport(
+  text: string,
+  file: string,
+  opts: { format: 'md5' | 'plain'; delimiter: string; defaultDomain: string; inConfig?: (ref: UserRef) => boolean },
+): ImportedUser[] {
   const rows = parseCsv(text.replace(/^\uFEFF/, ''), opts.delimiter);
   let cols = { user: 0, domain: 1, password: 2 };
   let start = 0;
+  let attrCols: { key: string; col: number }[] = [];
   const first = rows[0]?.map((h) => h.trim().toLowerCase());
   if (first && first.includes('username') && first.includes('password')) {
     cols = { user: first.indexOf('username'), domain: first.indexOf('domain'), password: first.indexOf('password') };
+    // Attribute names keep the header's case (templates read user.attributes.sipServer).
+    attrCols = (rows[0] ?? []).map((h, col) => ({ key: h.trim(), col })).filter((a) => a.key !== '' && !IMPORT_COLUMNS.has(a.key.toLowerCase()));
     start = 1;
   } else if (first && first.length === 4) {
     cols = { user: 1, domain: 2, password: 3 }; // id, username, domain, password (the table's column order)
@@ -167,7 +204,7 @@ export function parseUserExport(text: string, file: string, opts: { format: 'md5
   for (let i = start; i < rows.length; i++) {
     const r = rows[i] ?? [];
     const name = (r[cols.user] ?? '').trim();
-    const domain = ((cols.domain >= 0 ? r[cols.domain] : '') ?? '').trim().toLowerCase() || 'localdomain'; // JitsiProvS's default
+    const domain = ((cols.domain >= 0 ? r[cols.domain] : '') ?? '').trim().toLowerCase() || opts.defaultDomain;
     const pw = r[cols.password] ?? '';
     if (name === '' || pw === '') {
       problems.push(`${file}: row ${i + 1}: missing username or password`);
@@ -180,13 +217,22 @@ export function parseUserExport(text: string, file: string, opts: { format: 'md5
       problems.push(`${file}: row ${i + 1}: ${errorMessage(err)}`);
       continue;
     }
+    if (opts.inConfig?.(ref)) {
+      problems.push(`${file}: row ${i + 1}: ${ref.name}@${ref.domain} is defined in the configuration file; change it there`);
+      continue;
+    }
     const passwordHash = opts.format === 'md5' ? `md5:${pw.trim().toLowerCase()}` : `plain:${pw}`;
     const parsed = parseHash(passwordHash);
     if (!parsed.ok) {
       problems.push(`${file}: row ${i + 1}: password: ${parsed.error}`);
       continue;
     }
-    users.push({ ...ref, passwordHash });
+    const attributes: Record<string, string> = {};
+    for (const a of attrCols) {
+      const v = r[a.col] ?? '';
+      if (v !== '') attributes[a.key] = v;
+    }
+    users.push({ ...ref, passwordHash, ...(opts.format === 'plain' ? { plain: pw } : {}), attributes });
   }
   if (problems.length > 0) throw new ProvError('PROVD_ERR_USER', `${file}: ${problems.length} row(s) cannot be imported; nothing was imported`, { details: problems.slice(0, 50) });
   return users;
@@ -197,10 +243,11 @@ export function importUsers(users: UserRepository, list: readonly ImportedUser[]
   let added = 0;
   let skipped = 0;
   for (const u of list) {
+    const row = { domain: u.domain, name: u.name, passwordHash: u.passwordHash, attributes: u.attributes };
     if (replace) {
-      users.upsert(u);
+      users.upsert(row);
       added++;
-    } else if (users.add(u)) added++;
+    } else if (users.add(row)) added++;
     else skipped++;
   }
   return { added, skipped };

@@ -9,7 +9,7 @@ import type { ClientContext, RenderContext, TenantContext, UserContext } from '.
 import { describeTemplateError } from '../templates/templates';
 import { deviceOf, type DeviceContext } from '../devices/device';
 import { identify, parseUserAgent, type Params } from '../devices/request';
-import { TenantAccess, type AccessDeps, type AccessRequest, type Outcome } from '../identity/access';
+import { TenantAccess, credentialsRequiredBody, type AccessDeps, type AccessRequest, type Outcome } from '../identity/access';
 import type { Authenticator, UserRecord } from '../identity/auth';
 import type { AuthStrategy } from '../identity/config';
 import type { KeyRing } from '../identity/keys';
@@ -42,6 +42,8 @@ export interface ProvisionResult {
   readonly reused?: boolean;
   /** lines is the document as key/value pairs (200 only). */
   readonly lines?: readonly PropertyLine[];
+  /** askedTenant is the domain an unknown-tenant request named (logged). */
+  readonly askedTenant?: string;
   /** error is the internal cause of a 500 (logged, never sent). */
   readonly error?: string;
 }
@@ -123,7 +125,7 @@ export class Engine {
   async provision(req: ProvisionRequest): Promise<ProvisionResult> {
     const device = deviceOf(req.params);
     const a = await this.access.authorize(req);
-    if (!a.ok) return { device, tenant: a.tenant, user: null, status: a.status, outcome: a.outcome, body: a.body };
+    if (!a.ok) return { device, tenant: a.tenant, user: null, status: a.status, outcome: a.outcome, body: a.body, ...(a.askedTenant === undefined ? {} : { askedTenant: a.askedTenant }) };
     const plan = this.documents.get(a.tenant);
     // Access and documents are built from the same tenants: a granted tenant always has a plan.
     if (!plan) throw new Error(`no document plan for tenant ${a.tenant}`);
@@ -140,6 +142,10 @@ export class Engine {
     const plan = this.documents.get(domain);
     if (!plan) return { error: `unknown tenant: ${domain} (configured: ${[...this.documents.keys()].join(', ') || 'none'})` };
     let user: UserRecord | null = null;
+    if (who.name === undefined && this.access.requiresCredentials(domain)) {
+      // What the endpoint answers a request without a credential pair (not the 500 an anonymous render could give).
+      return { result: { device: deviceOf(req.params), tenant: domain, user: null, cached: false, status: 400, outcome: 'credentials-required', body: credentialsRequiredBody(domain) } };
+    }
     if (who.name !== undefined) {
       user = this.auth.directory.lookup(domain, who.name) ?? null;
       if (user === null) return { error: `no user ${who.name}@${domain} in the configuration or the store` };

@@ -23,6 +23,8 @@ export interface ProbeAddress {
 export const DHCP_CLIENT_PORT = 6768;
 export const DHCP_SERVER_PORT = 6767;
 export const DHCP_TIMEOUT_MS = 10_000;
+/** SECOND_SERVER_MS is how long the probe keeps listening after the first answer, for a second DHCP server. */
+export const SECOND_SERVER_MS = 500;
 export const MDNS_TIMEOUT_MS = 2000;
 
 /** DhcpOutcome is the DHCP step's result. */
@@ -33,7 +35,9 @@ export type DhcpOutcome =
 /**
  * dhcpDiscover binds 0.0.0.0:6768 (SO_BROADCAST), broadcasts one INFORM per address to
  * 255.255.255.255:6767 at t0 and after two 1-2 s gaps, and returns the first reply with the xid
- * and option 224. One xid per run, as the client. Gives up after timeoutMs overall.
+ * and option 224. One xid per run, as the client. Gives up after timeoutMs overall. After the first
+ * answer it listens SECOND_SERVER_MS more: another server answering the same INFORM is a warning
+ * (the client takes whichever answer arrives first, so the URL it gets is a race).
  */
 export function dhcpDiscover(addrs: readonly ProbeAddress[], timeoutMs = DHCP_TIMEOUT_MS): Promise<DhcpOutcome> {
   const xid = randomInt(0, 0x1_0000_0000) >>> 0;
@@ -44,6 +48,8 @@ export function dhcpDiscover(addrs: readonly ProbeAddress[], timeoutMs = DHCP_TI
     let sent = 0;
     let ignored = 0;
     let done = false;
+    let first: { url: string; from: string; warnings: string[] } | undefined;
+    const others = new Map<string, string>();
     const finish = (o: DhcpOutcome): void => {
       if (done) return;
       done = true;
@@ -62,13 +68,30 @@ export function dhcpDiscover(addrs: readonly ProbeAddress[], timeoutMs = DHCP_TI
     sock.on('error', (err) => finish({ ok: false, error: `UDP ${DHCP_CLIENT_PORT}: ${err.message}`, xid, sent, ignored }));
     sock.on('message', (buf, rinfo) => {
       const r = readReply(buf, xid);
-      if (r.kind === 'malformed') {
+      if (r.kind === 'malformed' && first !== undefined) ignored++;
+      else if (r.kind === 'malformed') {
         finish({ ok: false, error: `malformed datagram from ${rinfo.address}:${rinfo.port} (${r.reason}); the Jitsi client aborts DHCP discovery on it`, xid, sent, ignored });
       } else if (r.kind === 'url') {
+        const from = `${rinfo.address}:${rinfo.port}`;
+        if (first !== undefined) {
+          // Another source, or the same one with another URL (two servers on one host); a repeat is not.
+          const k = `${from} ${r.url}`;
+          if ((from !== first.from || r.url !== first.url) && !others.has(k) && others.size < 8) others.set(k, r.url);
+          return;
+        }
         const warnings: string[] = [];
         if (r.hasNul) warnings.push('option 224 contains a NUL byte; the client keeps it in the URL');
         if (r.messageType !== 5) warnings.push(`reply is not a DHCPACK (option 53 = ${r.messageType ?? 'absent'}); the client does not check`);
-        finish({ ok: true, url: r.url, from: `${rinfo.address}:${rinfo.port}`, xid, sent, ignored, warnings });
+        first = { url: r.url, from, warnings };
+        // No more INFORMs; listen a little longer for a second server, then answer.
+        for (const t of timers) clearTimeout(t);
+        const f = first;
+        timers.push(
+          setTimeout(() => {
+            for (const [k, u] of others) f.warnings.push(`a second DHCP server answered: ${k.slice(0, k.indexOf(' '))} with ${u === f.url ? 'the same URL' : JSON.stringify(u)}; the client takes whichever answer arrives first`);
+            finish({ ok: true, url: f.url, from: f.from, xid, sent, ignored, warnings: f.warnings });
+          }, SECOND_SERVER_MS),
+        );
       } else ignored++;
     });
     sock.bind({ port: DHCP_CLIENT_PORT, address: '0.0.0.0', exclusive: true }, () => {

@@ -35,6 +35,8 @@ export interface ProbeOptions {
   readonly url?: string;
   /** tls: extra trusted CA certificates, or any certificate accepted. */
   readonly tls?: TlsOptions;
+  /** uuid is the value of ${uuid} (default: a random one, as a fresh client install). */
+  readonly uuid?: string;
 }
 
 /** ProbeReport is the whole result; failed names the first failing step. */
@@ -42,6 +44,8 @@ export interface ProbeReport {
   readonly ok: boolean;
   readonly failed: StepName | undefined;
   readonly steps: readonly Step[];
+  /** document is the body of the 200 answer (printed with --show). */
+  readonly document?: string;
 }
 
 /** probeAddresses lists (interface, IPv4, MAC) as the client's interface loop does, or one interface's. */
@@ -87,7 +91,7 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
     const [d, ms] = await timed(() => dhcpDiscover(addrs));
     const base = { xid: `0x${d.xid.toString(16).padStart(8, '0')}`, informsSent: d.sent, ignoredDatagrams: d.ignored, from: addrs.map((a) => `${a.ifname} ${a.address}`) };
     if (!d.ok) return fail({ step: 'dhcp', ok: false, ms, summary: d.error, findings: base });
-    steps.push({ step: 'dhcp', ok: true, ms, summary: `${d.from} answered: ${d.url}`, findings: { ...base, server: d.from, url: d.url, warnings: d.warnings } });
+    steps.push({ step: 'dhcp', ok: true, ms, summary: `${d.from} answered: ${d.url}${d.warnings.length > 0 ? `; warning: ${d.warnings.join('; ')}` : ''}`, findings: { ...base, server: d.from, url: d.url, warnings: d.warnings } });
     url = d.url;
   }
   if (discover && (o.method === 'bonjour' || o.method === 'both')) {
@@ -119,7 +123,7 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
     env: process.env,
     homeLocation: os.homedir(),
     homeName: '.jitsi',
-    uuid: randomUUID(),
+    uuid: o.uuid ?? randomUUID(),
     osname: javaOsName(os.type(), os.release()),
     arch: javaArch(process.arch),
     resx: '1920',
@@ -127,7 +131,8 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
     build: o.build,
     locale: '',
     ipaddr: src.address,
-    hostname: os.platform() === 'win32' ? (process.env['COMPUTERNAME'] ?? os.hostname()) : await hostNameOf(src.address),
+    // The reverse lookup (up to ~5 s without a resolver) only when the URL asks for ${hostname}.
+    hostname: !url.includes('${hostname}') ? '' : os.platform() === 'win32' ? (process.env['COMPUTERNAME'] ?? os.hostname()) : await hostNameOf(src.address),
     hwaddr: macOf(src.address),
   };
   const substituted = substitute(url, values);
@@ -192,7 +197,7 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
   const applied = applyPrefixes(parsed.entries);
   const droppedText = applied.dropped.length === 0 ? 'none dropped' : `${applied.dropped.length} dropped by prefixes: ${applied.dropped.map((d) => `${d.key} (${d.reason})`).join(', ')}`;
   steps.push({ step: 'properties', ok: true, ms: pms, summary: `${applied.properties} properties, ${droppedText}`, findings: { properties: applied.properties, dropped: applied.dropped } });
-  return { ok: true, failed: undefined, steps };
+  return { ok: true, failed: undefined, steps, document: h.body.toString('latin1') };
 }
 
 /** formatReport renders the report for a terminal. */

@@ -7,7 +7,7 @@
  * order. Writes that would break the model (an unknown config, a deleted parent, a second default)
  * are refused with PROVD_ERR_PHONE_STORE before anything is written.
  */
-import type Database from 'better-sqlite3';
+import type { Db } from './driver';
 import type { PhoneConfigInput, PhoneConfigRole, PhoneFilter, PhoneInput, PhoneJsonMap, PhonePatch, PhoneRepository, PhoneSighting, PhoneSightingAt, StoredPhone, StoredPhoneConfig } from './repository';
 import { ProvError } from '../errors';
 import { JsonShapeError, canonicalJson as canonicalText } from '../json';
@@ -143,7 +143,7 @@ function where(f: PhoneFilter): { sql: string; params: Record<string, string> } 
 }
 
 /** createPhoneRepository prepares the phone statements on an opened, migrated database. */
-export function createPhoneRepository(db: Database.Database, guard: Guard): PhoneRepository {
+export function createPhoneRepository(db: Db, guard: Guard): PhoneRepository {
   const getConfig = db.prepare<[string, string], ConfigRow>('SELECT * FROM phone_configs WHERE tenant = ? AND id = ?');
   const listConfigs = db.prepare<[], ConfigRow>('SELECT * FROM phone_configs ORDER BY tenant, id');
   const listConfigsIn = db.prepare<[string], ConfigRow>('SELECT * FROM phone_configs WHERE tenant = ? ORDER BY id');

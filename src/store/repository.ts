@@ -23,6 +23,8 @@ export interface UserRepository {
   add(user: { domain: string; name: string; passwordHash: string; attributes?: Readonly<Record<string, string>> }): boolean;
   /** setPassword replaces a hash; false when there is no such user. */
   setPassword(domain: string, name: string, passwordHash: string): boolean;
+  /** setAttributes replaces a user's attributes; false when there is no such user. */
+  setAttributes(domain: string, name: string, attributes: Readonly<Record<string, string>>): boolean;
   /** upsert inserts or replaces a user (imports). */
   upsert(user: { domain: string; name: string; passwordHash: string; attributes?: Readonly<Record<string, string>> }): void;
   remove(domain: string, name: string): boolean;

@@ -7,7 +7,7 @@
  * (busyTimeoutMs: 0), gets StoreBusyError at once, and retries later (writebehind.ts). WAL lets
  * its reads go on while another process writes.
  */
-import Database from 'better-sqlite3';
+import Database, { type Db } from './driver';
 import { mkdirSync, statSync, chownSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
@@ -58,7 +58,7 @@ function guard<T>(what: string, f: () => T): T {
 const QUICK_CHECK_ERRORS = 10;
 
 /** checkIntegrity throws PROVD_ERR_STORE, naming the file and what to do, when quick_check fails. */
-export function checkIntegrity(db: Database.Database, location: string): void {
+export function checkIntegrity(db: Db, location: string): void {
   let problem: string | undefined;
   try {
     const rows = db.pragma(`quick_check(${QUICK_CHECK_ERRORS})`) as { quick_check: string }[];
@@ -83,7 +83,7 @@ function oneLine(s: string): string {
 }
 
 /** migrate brings a database to `target`, one transaction per step; it returns the new level. */
-export function migrate(db: Database.Database, target: number = SCHEMA_VERSION): number {
+export function migrate(db: Db, target: number = SCHEMA_VERSION): number {
   const current = (): number => Number(db.pragma('user_version', { simple: true }));
   let level = current();
   if (level > SCHEMA_VERSION) {
@@ -175,7 +175,7 @@ function toDevice(r: DeviceRow): Device {
 /** openSqliteStore opens (creating and migrating) the store in `stateDir`. */
 export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store {
   const location = join(stateDir, STORE_FILE);
-  let db: Database.Database;
+  let db: Db;
   try {
     // The store holds password hashes and key hashes: 0700 directory, 0600 files (SQLite gives
     // the -wal and -shm files the database file's mode).
@@ -217,6 +217,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
      ON CONFLICT (domain, name) DO UPDATE SET password_hash = excluded.password_hash, attributes = excluded.attributes, updated_at = excluded.updated_at`,
   );
   const setPw = db.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE domain = ? AND name = ?');
+  const setAttrs = db.prepare('UPDATE users SET attributes = ?, updated_at = ? WHERE domain = ? AND name = ?');
   const delUser = db.prepare('DELETE FROM users WHERE domain = ? AND name = ?');
   const upsertDevice = db.prepare(
     `INSERT INTO devices (key, uuid, hwaddr, ip, hostname, osname, arch, build, user_agent, username, tenant, first_seen, last_seen, last_outcome, requests, provisioned_at)
@@ -273,6 +274,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
       upsertUser.run(u.domain, u.name.toLowerCase(), u.passwordHash, JSON.stringify(u.attributes ?? {}), t, t);
     },
     setPassword: (domain, name, hash) => guard('password update', () => setPw.run(hash, now(), domain, name.toLowerCase()).changes === 1),
+    setAttributes: (domain, name, attributes) => guard('attributes update', () => setAttrs.run(JSON.stringify(attributes), now(), domain, name.toLowerCase()).changes === 1),
     remove: (domain, name) => delUser.run(domain, name.toLowerCase()).changes === 1,
   };
   const devices: DeviceRepository = {
@@ -347,7 +349,7 @@ function matchOwner(stateDir: string, location: string): void {
 const unavailable = (): never => {
   throw new ProvError('PROVD_ERR_STORE', 'the store is not migrated to the current schema');
 };
-const unavailableUsers: UserRepository = { get: unavailable, list: unavailable, add: unavailable, upsert: unavailable, setPassword: unavailable, remove: unavailable };
+const unavailableUsers: UserRepository = { get: unavailable, list: unavailable, add: unavailable, upsert: unavailable, setPassword: unavailable, setAttributes: unavailable, remove: unavailable };
 const unavailableDevices: DeviceRepository = { upsert: unavailable, upsertMany: unavailable, get: unavailable, list: unavailable, count: unavailable, pruneUnprovisioned: unavailable };
 const unavailableBans: BanRepository = { list: unavailable, put: unavailable, remove: unavailable };
 const unavailableKeys: KeyRepository = { list: unavailable, rotate: unavailable };

@@ -164,6 +164,63 @@ function literalPath(n: AstNode): string[] | undefined {
   return base === undefined ? undefined : [...base, String(key)];
 }
 
+/** resolvePath follows `root.a.b` in the render context (own properties only). */
+function resolvePath(ctx: RenderContext, path: readonly string[]): unknown {
+  let v: unknown = ctx;
+  for (const k of path) {
+    if (v === null || v === undefined || typeof v !== 'object' || !Object.prototype.hasOwnProperty.call(v, k)) return undefined;
+    v = (v as Record<string, unknown>)[k];
+  }
+  return v;
+}
+
+/** firstUndefinedOutput is the first `{{ a.b.c }}` (a plain lookup output as is) that is undefined or null in ctx. */
+function firstUndefinedOutput(source: string, ctx: RenderContext): string | undefined {
+  let root: AstNode;
+  try {
+    root = nunjucksParser.parse(source, [], { autoescape: false, trimBlocks: false });
+  } catch {
+    return undefined;
+  }
+  const visit = (n: AstNode, depth: number): string | undefined => {
+    if (depth > 200) return undefined;
+    if (n.typename === 'Output' && Array.isArray(n.children)) {
+      for (const c of n.children as unknown[]) {
+        if (!isNode(c)) continue;
+        const path = literalPath(c);
+        if (path !== undefined) {
+          const v = resolvePath(ctx, path);
+          if (v === undefined || v === null) return path.join('.');
+        }
+      }
+    }
+    for (const f of n.fields) {
+      const v = n[f];
+      const kids = isNode(v) ? [v] : Array.isArray(v) ? (v as unknown[]).filter(isNode) : [];
+      for (const k of kids) {
+        const hit = visit(k, depth + 1);
+        if (hit !== undefined) return hit;
+      }
+    }
+    return undefined;
+  };
+  return visit(root, 0);
+}
+
+/**
+ * nameUndefinedOutput turns nunjucks's "attempted to output null or undefined value" into an
+ * error naming the variable (`tenant.attributes.sipServr is undefined`), so an operator sees
+ * which attribute or parameter is missing; other errors pass unchanged.
+ */
+function nameUndefinedOutput(err: unknown, source: string, ctx: RenderContext): unknown {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (!msg.includes('attempted to output null or undefined value')) return err;
+  const path = firstUndefinedOutput(source, ctx);
+  if (path === undefined) return err;
+  const what = resolvePath(ctx, path.split('.')) === null ? 'null' : 'undefined';
+  return new Error(`${path} is ${what} (a missing attribute or parameter? give it a value, or write {{ ${path} | default('') }})`, { cause: err });
+}
+
 /**
  * readsOf lists the context paths a template's output depends on, from nunjucks's own parse
  * tree; null when it uses a construct outside PURE_NODES or an impure filter. A symbol that is
@@ -213,7 +270,13 @@ export function compileTemplate(source: string, name = 'property'): { ok: true; 
   } catch (err) {
     return { ok: false, problem: describeTemplateError(err) };
   }
-  const slow = (ctx: RenderContext): string => t.render(ctx as unknown as object);
+  const slow = (ctx: RenderContext): string => {
+    try {
+      return t.render(ctx as unknown as object);
+    } catch (err) {
+      throw nameUndefinedOutput(err, source, ctx);
+    }
+  };
   const parts = simpleParts(source);
   if (parts === undefined) return { ok: true, template: { source, reads: readsOf(source), render: slow } };
   const reads = parts.flatMap((p) => (typeof p === 'string' ? [] : [p.path]));
