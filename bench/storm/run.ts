@@ -174,7 +174,14 @@ function runGenerators(ns: string | undefined, args: readonly GeneratorArgs[]): 
           c.on('close', () => {
             clearTimeout(timer);
             const line = out.split('\n').find((x) => x.startsWith('RESULT '));
-            if (line) resolve(JSON.parse(line.slice(7)) as GeneratorResult);
+            // A line that does not parse rejects (the bench then stops its daemon) rather than throwing here.
+            let parsed: GeneratorResult | undefined;
+            try {
+              parsed = line === undefined ? undefined : (JSON.parse(line.slice(7)) as GeneratorResult);
+            } catch {
+              parsed = undefined;
+            }
+            if (parsed !== undefined) resolve(parsed);
             else reject(new Error(`generator ${a.index} failed:\n${out}\n${errText}`));
           });
         }),
