@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,17 @@ const UNIT = join(__dirname, '..', '..', 'systemd', 'provisiond.service');
 describe('systemd unit', () => {
   const text = readFileSync(UNIT, 'utf8');
   const has = (line: string): void => assert.ok(text.split('\n').includes(line), `missing '${line}'`);
+  /** withLocalUnit runs f on a copy of the unit whose Exec lines use this machine's node (not the package's bundled one). */
+  const withLocalUnit = (f: (copy: string) => void): void => {
+    const dir = mkdtempSync(join(tmpdir(), 'provisiond-unit-'));
+    try {
+      const copy = join(dir, 'provisiond.service');
+      writeFileSync(copy, text.replaceAll('/opt/provisiond/node/bin/node', process.execPath));
+      f(copy);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
 
   test('is hardened as the issue requires', () => {
     // A fixed user and group (the package creates them), so that the config can be 0640 root:provisiond.
@@ -43,40 +54,22 @@ describe('systemd unit', () => {
 
   const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
   test('passes systemd-analyze verify', { skip: analyze.status === 0 ? false : 'systemd-analyze is not installed' }, () => {
-    // Point ExecStart at this machine's node, so the check does not depend on the package's bundled one.
-    const dir = mkdtempSync(join(tmpdir(), 'provisiond-unit-'));
-    try {
-      const copy = join(dir, 'provisiond.service');
-      // ...and /usr/bin/provisiond (installed by the package) at a stand-in executable.
-      const exe = join(dir, 'provisiond');
-      writeFileSync(exe, '#!/bin/sh\nexit 0\n');
-      chmodSync(exe, 0o755);
-      writeFileSync(copy, text.replaceAll('/opt/provisiond/node/bin/node', process.execPath).replaceAll('/usr/bin/provisiond', exe));
+    withLocalUnit((copy) => {
       const r = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8' });
       assert.equal(r.status, 0, `systemd-analyze verify failed:\n${r.stdout}${r.stderr}`);
       assert.equal(r.stderr.trim(), '', `warnings:\n${r.stderr}`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   // Issue 14: the hardening kept. 1.8 was the DynamicUser unit's exposure (systemd 252); the
   // static user, RemoveIPC= and PrivateMounts= keep it there despite NotifyAccess=all.
   const offline = analyze.status === 0 && spawnSync('systemd-analyze', ['security', '--help'], { encoding: 'utf8' }).stdout.includes('--offline');
   test('systemd-analyze security: exposure no worse than 1.8', { skip: offline ? false : 'systemd-analyze security --offline is not available' }, () => {
-    const dir = mkdtempSync(join(tmpdir(), 'provisiond-unit-'));
-    try {
-      const copy = join(dir, 'provisiond.service');
-      const exe = join(dir, 'provisiond');
-      writeFileSync(exe, '#!/bin/sh\nexit 0\n');
-      chmodSync(exe, 0o755);
-      writeFileSync(copy, text.replaceAll('/opt/provisiond/node/bin/node', process.execPath).replaceAll('/usr/bin/provisiond', exe));
+    withLocalUnit((copy) => {
       const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', copy], { encoding: 'utf8' });
       const m = /Overall exposure level for provisiond\.service: (\d+\.\d+)/.exec(r.stdout);
       assert.ok(m, `no exposure level:\n${r.stdout}${r.stderr}`);
       assert.ok(Number(m[1]) <= 1.8, `exposure ${m[1]} > 1.8:\n${r.stdout}`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
