@@ -32,7 +32,7 @@ import type { Logger } from '../log';
 import { join } from 'node:path';
 import type { BanList } from '../limits/bans';
 import { makeBanList, type FaceBans } from '../limits/banstore';
-import { fileSink, type EventSink } from '../limits/events';
+import { eventLogFor, type OpenEventLog } from '../limits/events';
 import { DeviceQuota } from '../limits/quota';
 import { Episode } from '../episode';
 import { clientAddress, compileProxies, type ProxyList } from './peer';
@@ -197,7 +197,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
   private readonly runs = new Map<string, { readonly episode: Episode; readonly ip: string; readonly outcome: string; readonly status: number }>();
   private runsTimer: NodeJS.Timeout | undefined;
   private bans: { readonly list: BanList; readonly signature: string } | undefined;
-  private events: { readonly sink: EventSink; readonly path: string } | undefined;
+  private events: OpenEventLog | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private pruneRetry: NodeJS.Timeout | undefined;
   /** inventory: the device writes, buffered while another process holds the store's lock. */
@@ -651,19 +651,8 @@ export class HttpFace implements Face<HttpFaceConfig> {
       const list = makeBanList(b, { face: 'http', log: this.log, repo: this.store?.bans, events: () => this.events?.sink, count: (n) => this.count(n), previous: this.bans?.list });
       this.bans = { list, signature: sig };
     }
-    const path = config.http.eventLog ?? join(config.stateDir, 'security.log');
-    if (this.events?.path !== path) {
-      const sink = this.openEventLog(path); // throws PROVD_ERR_EVENT_LOG: the reload (or start) is refused
-      this.events?.sink.close();
-      this.events = { sink, path };
-    } else {
-      // SIGHUP always reopens the event log (logrotate's postrotate); a failure keeps the old file.
-      try {
-        this.events.sink.reopen?.();
-      } catch (err) {
-        this.log.warn({ code: 'PROVD_ERR_EVENT_LOG', path, err: errorMessage(err) }, 'security event log not reopened: lines keep going to the file already open');
-      }
-    }
+    // A new path opens the file (throws PROVD_ERR_EVENT_LOG: the reload, or start, is refused); the same one is reopened.
+    this.events = eventLogFor(this.events, config.http.eventLog ?? join(config.stateDir, 'security.log'), { face: 'http', log: this.log, count: (n) => this.count(n) });
     const d = config.devices;
     const devices = this.inventory ?? this.store?.devices;
     const caps = { perSourcePerHour: d.maxNewPerSourcePerHour, maxTotal: d.maxTotal };
@@ -683,23 +672,6 @@ export class HttpFace implements Face<HttpFaceConfig> {
     const phones = store.phones;
     const quota = new DeviceQuota(caps, { has: (mac) => phones.get(mac) !== undefined, count: () => phones.count() });
     return { service, quota };
-  }
-
-  /** openEventLog opens the security event log; a write failure is logged once per episode and counted. */
-  private openEventLog(path: string): EventSink {
-    return fileSink(path, {
-      onWriteError: (err, first) => {
-        this.count('event-log-write-errors');
-        if (first) {
-          this.log.error(
-            { code: 'PROVD_ERR_EVENT_LOG', path, err: errorMessage(err) },
-            'security event log cannot be written: failures are still counted and banned, their lines are lost (counted as event-log-write-errors; one line until it is writable again)',
-          );
-        }
-      },
-      onRecovered: (lost) => this.log.info({ path, lost }, 'security event log writable again'),
-      onReopenError: (err) => this.log.warn({ code: 'PROVD_ERR_EVENT_LOG', path, err: errorMessage(err) }, 'security event log was moved away but cannot be created again: lines keep going to the moved file'),
-    });
   }
 
   private warnings(config: HttpFaceConfig): void {

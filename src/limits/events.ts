@@ -195,3 +195,55 @@ export function memorySink(): EventSink & { readonly lines: string[] } {
   const lines: string[] = [];
   return { lines, write: (l) => lines.push(l), close: () => undefined };
 }
+
+/** OpenEventLog is a face's security event log and the path it was opened at. */
+export interface OpenEventLog {
+  readonly sink: EventSink;
+  readonly path: string;
+}
+
+/** EventLogHooks are how a face counts and logs its event log's trouble. */
+export interface EventLogHooks {
+  /** face names the face in the lines (the HTTP and TFTP faces each write the file). */
+  readonly face: string;
+  readonly log: {
+    error(fields: Record<string, unknown>, msg: string): void;
+    warn(fields: Record<string, unknown>, msg: string): void;
+    info(fields: Record<string, unknown>, msg: string): void;
+  };
+  count(name: string): void;
+}
+
+/**
+ * eventLogFor returns the security event log a configuration names. With the path unchanged it
+ * is the open one, reopened (a reload is logrotate's postrotate; a failed reopen keeps the file
+ * already open, and says so). Otherwise the file at the new path is opened — which throws
+ * PROVD_ERR_EVENT_LOG, refusing the start or the reload — and the old one closed. A write
+ * failure is counted (`event-log-write-errors`) and logged once per episode.
+ */
+export function eventLogFor(current: OpenEventLog | undefined, path: string, hooks: EventLogHooks): OpenEventLog {
+  const { log, face } = hooks;
+  if (current?.path === path) {
+    try {
+      current.sink.reopen?.();
+    } catch (err) {
+      log.warn({ code: 'PROVD_ERR_EVENT_LOG', path, face, err: errorMessage(err) }, 'security event log not reopened: lines keep going to the file already open');
+    }
+    return current;
+  }
+  const sink = fileSink(path, {
+    onWriteError: (err, first) => {
+      hooks.count('event-log-write-errors');
+      if (first) {
+        log.error(
+          { code: 'PROVD_ERR_EVENT_LOG', path, face, err: errorMessage(err) },
+          'security event log cannot be written: failures are still counted and banned, their lines are lost (counted as event-log-write-errors; one line until it is writable again)',
+        );
+      }
+    },
+    onRecovered: (lost) => log.info({ path, face, lost }, 'security event log writable again'),
+    onReopenError: (err) => log.warn({ code: 'PROVD_ERR_EVENT_LOG', path, face, err: errorMessage(err) }, 'security event log was moved away but cannot be created again: lines keep going to the moved file'),
+  });
+  current?.sink.close();
+  return { sink, path };
+}

@@ -27,7 +27,7 @@ import type { Store } from '../store/repository';
 import { PhoneSightings } from '../store/sightings';
 import type { BanList } from '../limits/bans';
 import { makeBanList, type FaceBans } from '../limits/banstore';
-import { fileSink, type EventSink } from '../limits/events';
+import { eventLogFor, type OpenEventLog } from '../limits/events';
 import { DeviceQuota } from '../limits/quota';
 import { RateLimiter } from '../limits/ratelimit';
 import { loadPhonesDomain } from '../phones/domain';
@@ -89,7 +89,7 @@ export class TftpFace implements Face<TftpFaceConfig> {
   private readonly ownStore: boolean;
   private room: PhoneRoom | undefined;
   private bans: { readonly list: BanList; readonly signature: string } | undefined;
-  private events: { readonly sink: EventSink; readonly path: string } | undefined;
+  private events: OpenEventLog | undefined;
   private sightings: PhoneSightings | undefined;
   private readonly counters = new Map<string, number>();
   private started = false;
@@ -192,23 +192,7 @@ export class TftpFace implements Face<TftpFaceConfig> {
       const list = makeBanList(b, { face: 'tftp', log: this.log, repo: this.store?.bans, events: () => this.events?.sink, count: (n) => this.count(n), previous: this.bans?.list });
       this.bans = { list, signature: sig };
     }
-    const path = config.http.eventLog ?? join(config.stateDir, 'security.log');
-    if (this.events?.path !== path) {
-      const sink = fileSink(path, {
-        onWriteError: (err, first) => {
-          this.count('event-log-write-errors');
-          if (first) this.log.error({ code: 'PROVD_ERR_EVENT_LOG', path, err: errorMessage(err) }, 'security event log cannot be written (TFTP face)');
-        },
-      });
-      this.events?.sink.close();
-      this.events = { sink, path };
-    } else {
-      try {
-        this.events.sink.reopen?.();
-      } catch (err) {
-        this.log.warn({ code: 'PROVD_ERR_EVENT_LOG', path, err: errorMessage(err) }, 'security event log not reopened');
-      }
-    }
+    this.events = eventLogFor(this.events, config.http.eventLog ?? join(config.stateDir, 'security.log'), { face: 'tftp', log: this.log, count: (n) => this.count(n) });
     const store = this.store;
     if (!store || !config.phones.enabled) return undefined;
     const domain = loadPhonesDomain(config.phones);
