@@ -50,17 +50,21 @@ export function registerProbe(y: Argv, out: Outcome): Argv {
   );
 }
 
+/** readCa reads --ca's file (undefined without --ca); false, after saying why on stderr, when it cannot be read. */
+function readCa(path: string | undefined): Buffer | undefined | false {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    process.stderr.write(`provisiond: cannot read --ca ${path}: ${errorMessage(err)} [PROVD_ERR_USAGE]\n`);
+    return false;
+  }
+}
+
 /** phoneProbeCommand runs `provisiond probe --as PROFILE` and maps the first failing step to its exit code (15-17). */
 async function phoneProbeCommand(o: { vendor: string; mac: string | undefined; model: string | undefined; server: string | undefined; tftp: boolean; json: boolean; ca: string | undefined; insecure: boolean }): Promise<number> {
-  let ca: Buffer | undefined;
-  if (o.ca !== undefined) {
-    try {
-      ca = readFileSync(o.ca);
-    } catch (err) {
-      process.stderr.write(`provisiond: cannot read --ca ${o.ca}: ${errorMessage(err)} [PROVD_ERR_USAGE]\n`);
-      return ExitCode.Usage;
-    }
-  }
+  const ca = readCa(o.ca);
+  if (ca === false) return ExitCode.Usage;
   try {
     const report = await runPhoneProbe({ vendor: o.vendor, mac: o.mac, model: o.model, server: o.server, tftp: o.tftp, tls: { ...(ca === undefined ? {} : { ca }), insecure: o.insecure } });
     process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatPhoneReport(report));
@@ -75,15 +79,8 @@ async function phoneProbeCommand(o: { vendor: string; mac: string | undefined; m
 
 /** probeCommand runs `provisiond probe` and maps the first failing step to its exit code. */
 async function probeCommand(o: { method: 'dhcp' | 'bonjour' | 'both'; username: string | undefined; passwordStdin: boolean; iface: string | undefined; json: boolean; userAgent: string; build: string; url: string | undefined; ca: string | undefined; insecure: boolean; show: boolean; uuid: string | undefined }): Promise<number> {
-  let ca: Buffer | undefined;
-  if (o.ca !== undefined) {
-    try {
-      ca = readFileSync(o.ca);
-    } catch (err) {
-      process.stderr.write(`provisiond: cannot read --ca ${o.ca}: ${errorMessage(err)} [PROVD_ERR_USAGE]\n`);
-      return ExitCode.Usage;
-    }
-  }
+  const ca = readCa(o.ca);
+  if (ca === false) return ExitCode.Usage;
   try {
     const password = o.passwordStdin ? await readPassword(io(), true, false) : undefined;
     const report = await runProbe({
