@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { ErrorCodes } from '../src/errors';
@@ -85,4 +86,34 @@ test('every relative link in README.md and src/**/README.md resolves', () => {
     }
   }
   assert.deepEqual(broken, []);
+});
+
+/** helpCommands lists `provisiond …` commands from a --help text's Commands: section. */
+function helpCommands(args: readonly string[]): string[] {
+  const text = execFileSync(process.execPath, [join(ROOT, 'dist', 'src', 'main.js'), ...args, '--help'], { encoding: 'utf8', timeout: 20_000 });
+  const start = text.indexOf('\nCommands:\n');
+  const section = start < 0 ? '' : text.slice(start + 11).split('\n\n')[0] ?? '';
+  const out: string[] = [];
+  for (const m of section.matchAll(/^ {2}(provisiond(?: [a-z][a-z-]*)+)/gm)) out.push(m[1] ?? '');
+  return out;
+}
+
+test("README's command block names every command and subcommand of --help, and nothing that no longer exists", () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  // `provisiond [run]`: run is the default command.
+  const block = /^## Command line\n\n```\n([\s\S]*?)^```$/m.exec(readme)?.[1]?.replace(/^provisiond \[run\]/m, 'provisiond run');
+  assert.ok(block !== undefined, 'README has a "## Command line" section starting with a code block');
+  const top = helpCommands([]);
+  assert.ok(top.length >= 10, `--help lists ${top.length} commands`);
+  const all: string[] = [];
+  for (const c of top) {
+    const sub = helpCommands(c.split(' ').slice(1));
+    // A group (user, key, devices, …) lists its own subcommands; a leaf lists none.
+    all.push(...(sub.length > 0 ? sub : [c]));
+  }
+  const missing = all.filter((c) => !new RegExp(`^${c}(?: |$)`, 'm').test(block));
+  assert.deepEqual(missing, [], 'commands of --help missing from README\'s command block');
+  const documented = new Set([...block.matchAll(/^provisiond ((?:[a-z][a-z-]*)(?: [a-z][a-z-]*)?)/gm)].map((m) => m[1]?.split(' ')[0]));
+  const known = new Set(top.map((c) => c.split(' ')[1]));
+  assert.deepEqual([...documented].filter((c) => c !== undefined && !known.has(c)), [], 'README documents commands --help does not know');
 });

@@ -12,7 +12,7 @@ import { io, reportError, table, withConfig, ExitCode, type Io, type Outcome } f
 
 /** registerPhones adds the `phones` command group. */
 export function registerPhones(y: Argv, out: Outcome): Argv {
-  return y.command('phones', 'SIP desk phones (issue 12: not served yet)', (p) =>
+  return y.command('phones', 'SIP desk phones: the vendor profiles the daemon serves', (p) =>
     p
       .command(
         'profiles',
