@@ -9,13 +9,14 @@ import { once } from 'node:events';
 import fc from 'fast-check';
 import { configProblems } from './helpers/config';
 import { deriveTxt, assembleClientUrl, serviceTypeFor, type Origin } from '../src/mdns/txt';
-import { planAdvertisement, hostLabel, clientUrlOn, type Advertisement } from '../src/mdns/plan';
+import { planAdvertisement, hostLabel, clientUrlOn, txtGroups, groupingKey, type Advertisement } from '../src/mdns/plan';
 import { decodeDns } from '../src/mdns/wire';
 import { observe, isConflict } from '../src/mdns/conflict';
 import { avahiServiceXml, xmlEscape } from '../src/mdns/avahi';
 import { txtRecord, ciaoAdvertiser, type Advertiser, type AdvertiserFactory, type Publication, type PublishHandlers } from '../src/mdns/advertiser';
 import { MdnsFace } from '../src/mdns/server';
 import { eligible, allUnique, installImmediateAnswers, type QueryView, type ImmediateStats } from '../src/mdns/immediate';
+import { installPerLinkTxt, fromAnotherLink } from '../src/mdns/perlink';
 import type { Responder } from '@homebridge/ciao';
 import { DNSPacket, QType } from '@homebridge/ciao/lib/coder/DNSPacket';
 import { Question } from '@homebridge/ciao/lib/coder/Question';
@@ -170,15 +171,18 @@ describe('advertisement plan', () => {
     assert.match(bad.error.message, /eth7/);
   });
 
-  test('different URLs on two advertised links are PROVD_ERR_MDNS_URL; mdns.url resolves it', () => {
+  test('different URLs on two advertised links: each link advertises its own (mDNS is link-local); mdns.url makes one', () => {
     const yaml = 'dhcp:\n  networks:\n    - { subnet: 10.20.0.0/16, url: "http://10.20.0.1:8667/a?x=1" }\n    - { subnet: 192.168.1.0/24, url: "http://192.168.1.10:8667/b?x=1" }\n';
     const r = planAdvertisement(cfg(yaml), HOST, 'box');
-    assert.ok(!r.ok);
-    assert.equal(r.error.code, 'PROVD_ERR_MDNS_URL');
-    assert.match(r.error.message, /mdns\.url/);
+    assert.ok(r.ok, r.ok ? '' : r.error.message);
+    const byName = Object.fromEntries(r.ad.interfaces.map((i) => [i.name, clientUrlOn(r.ad, i)]));
+    assert.deepEqual(byName, { eth0: 'http://192.168.1.10:8667/b?x=1', eth1: 'http://10.20.0.1:8667/a?x=1' });
+    assert.equal(txtGroups(r.ad).length, 2);
+    assert.notEqual(groupingKey(r.ad), r.ad.interfaces.map((i) => i.name).join(','));
     const fixed = planAdvertisement(cfg(`${yaml}mdns:\n  url: "https://prov.example/j?x=1"\n`), HOST, 'box');
     assert.ok(fixed.ok);
     assert.deepEqual(fixed.ad.txt, ['path=https://prov.example/j', 'x=1']);
+    assert.equal(txtGroups(fixed.ad).length, 1);
   });
 
   test('the same relative URL on two links is one TXT record', () => {
@@ -187,8 +191,10 @@ describe('advertisement plan', () => {
     assert.equal(r.ad.hostname, 'Prov-1');
     assert.equal(r.ad.interfaces.length, 2);
     // https type, http URL: the scheme differs, so path is absolute, hence per link.
+    assert.equal(txtGroups(r.ad).length, 1);
     const two = planAdvertisement(cfg('mdns:\n  type: _https._tcp\n'), HOST, 'box');
-    assert.ok(!two.ok);
+    assert.ok(two.ok);
+    assert.equal(txtGroups(two.ad).length, 2);
     const one = planAdvertisement(cfg('dhcp:\n  interfaces: [eth0]\nmdns:\n  type: _https._tcp\n'), HOST, 'box');
     assert.ok(one.ok);
     assert.equal(one.ad.txt[0], 'path=http://192.168.1.10:8667/jitsi');
@@ -258,7 +264,7 @@ function srv(port: number, target: string): Buffer {
 const txt = (...s: string[]): Buffer => Buffer.concat(s.map((x) => Buffer.concat([Buffer.from([Buffer.byteLength(x)]), Buffer.from(x)])));
 
 describe('DNS decoding and conflict reading', () => {
-  const ad: Advertisement = { instance: 'Provisioning URL', type: '_http._tcp', port: 8667, hostname: 'prov', interfaces: [{ name: 'eth0', ipv4: '192.168.1.10', url: '' }], txt: ['path=/jitsi', 'u=1'] };
+  const ad: Advertisement = { instance: 'Provisioning URL', type: '_http._tcp', port: 8667, hostname: 'prov', interfaces: [{ name: 'eth0', ipv4: '192.168.1.10', url: '', txt: ['path=/jitsi', 'u=1'] }], txt: ['path=/jitsi', 'u=1'] };
 
   test('decodes SRV, TXT and A, including a compressed name', () => {
     const p = packet([
@@ -310,7 +316,7 @@ describe('DNS decoding and conflict reading', () => {
 });
 
 describe('Avahi service file', () => {
-  const ad: Advertisement = { instance: 'Provisioning URL', type: '_https._tcp', port: 443, hostname: 'p', interfaces: [{ name: 'eth0', ipv4: '10.0.0.1', url: '' }], txt: ['path=/p', 'q=<&>"\''] };
+  const ad: Advertisement = { instance: 'Provisioning URL', type: '_https._tcp', port: 443, hostname: 'p', interfaces: [{ name: 'eth0', ipv4: '10.0.0.1', url: '', txt: ['path=/p', 'q=<&>"\''] }], txt: ['path=/p', 'q=<&>"\''] };
 
   test('escapes XML and keeps TXT order', () => {
     assert.equal(xmlEscape(`<&>"'`), '&lt;&amp;&gt;&quot;&apos;');
@@ -362,7 +368,7 @@ class FakeAdvertiser implements Advertiser {
     this.pubs.push(rec);
     return {
       announced,
-      updateTxt: (t) => rec.txt.push(t),
+      updateTxt: (a) => rec.txt.push(a.txt),
       end: async () => {
         rec.ended = true;
         announce(false);
@@ -586,5 +592,68 @@ describe('immediate answers to queries for unique records (RFC 6762 §6)', () =>
     }
     await new Promise((r) => setTimeout(r, 500)); // a socket closes asynchronously; a leaked one is bound by then
     assert.equal(mdnsSockets(), 0, 'every ciao socket is closed');
+  });
+});
+
+describe('perlink.ts: each link its own TXT, and a link filter', () => {
+  const nm = new Map([
+    ['vlan10', { ipv4: '10.10.0.1', ip4Netmask: '255.255.255.0' }],
+    ['vlan20', { ipv4: '10.20.0.1', ip4Netmask: '255.255.255.0' }],
+  ]);
+  const lookup = (n: string): { ipv4: string; ip4Netmask: string } | undefined => nm.get(n);
+
+  test('a datagram from the subnet of another of our links is from that link; others are kept', () => {
+    const bound = ['vlan10', 'vlan20'];
+    assert.equal(fromAnotherLink('10.20.0.1', 'vlan10', bound, lookup), true, 'our own packet on vlan20, looped to the vlan10 socket');
+    assert.equal(fromAnotherLink('10.20.0.77', 'vlan10', bound, lookup), true, 'a vlan20 client');
+    assert.equal(fromAnotherLink('10.10.0.77', 'vlan10', bound, lookup), false, 'a vlan10 client');
+    assert.equal(fromAnotherLink('192.168.5.5', 'vlan10', bound, lookup), false, 'an unknown subnet stays (routed mDNS is rare, but not ours to judge)');
+    assert.equal(fromAnotherLink('10.20.0.9', 'vlan10', ['vlan10'], lookup), false, 'only links the responder is bound to count');
+  });
+
+  test('sends each link its TXT (one-link sends and split broadcasts), restores ciao\'s record, and drops datagrams from another link', async () => {
+    const sent: { link: string; txt: string[] }[] = [];
+    const received: string[] = [];
+    const txtOf = (p: DNSPacket): string[] => [...p.answers.values(), ...p.authorities.values()].flatMap((r) => (r instanceof TXTRecord ? r.txt.map((b) => b.toString()) : []));
+    const server = {
+      send: (p: DNSPacket, link: string) => {
+        sent.push({ link, txt: txtOf(p) });
+        return Promise.resolve({ status: 'fulfilled', interface: link });
+      },
+      sendOnAllNetworksForService: (p: DNSPacket) => {
+        sent.push({ link: '*', txt: txtOf(p) });
+        return Promise.resolve([]);
+      },
+      handleMessage: (link: string, _b: Buffer, rinfo: { address: string }) => void received.push(`${link}<${rinfo.address}`),
+      getBoundInterfaceNames: () => ['vlan10', 'vlan20'],
+      networkManager: { getInterface: lookup },
+    };
+    const pl = installPerLinkTxt({ server } as unknown as Responder);
+    assert.ok(pl);
+    const fqdn = 'Provisioning URL._http._tcp.local.';
+    pl.set(fqdn, new Map([['vlan10', ['path=/j', 'site=a']], ['vlan20', ['path=/j', 'site=b']]]));
+    const rec = new TXTRecord(fqdn, [Buffer.from('path=/j'), Buffer.from('site=a')], true, 0);
+    const packet = DNSPacket.createDNSResponsePacketsFromRRSet({ answers: [rec] });
+    const s = server as unknown as { send(p: DNSPacket, l: string): Promise<unknown>; sendOnAllNetworksForService(p: DNSPacket, svc: unknown): Promise<unknown[]>; handleMessage(l: string, b: Buffer, r: unknown, f: string): void };
+    await s.send(packet, 'vlan20');
+    const all = await s.sendOnAllNetworksForService(packet, { advertisesOnInterface: () => true });
+    assert.equal(all.length, 2, 'one send result per link');
+    assert.deepEqual(sent, [
+      { link: 'vlan20', txt: ['path=/j', 'site=b'] },
+      { link: 'vlan10', txt: ['path=/j', 'site=a'] },
+      { link: 'vlan20', txt: ['path=/j', 'site=b'] },
+    ]);
+    assert.deepEqual(rec.txt.map((b) => b.toString()), ['path=/j', 'site=a'], "ciao's own record is unchanged");
+    const other = DNSPacket.createDNSResponsePacketsFromRRSet({ answers: [new TXTRecord('other._http._tcp.local.', [Buffer.from('x=1')])] });
+    await s.sendOnAllNetworksForService(other, { advertisesOnInterface: () => true });
+    assert.deepEqual(sent.at(-1), { link: '*', txt: ['x=1'] }, "a packet without our TXT keeps ciao's broadcast");
+    s.handleMessage('vlan10', Buffer.alloc(0), { address: '10.20.0.1' }, 'IPv4');
+    s.handleMessage('vlan10', Buffer.alloc(0), { address: '10.10.0.2' }, 'IPv4');
+    assert.deepEqual(received, ['vlan10<10.10.0.2']);
+    assert.equal(pl.fromOtherLinks, 1);
+  });
+
+  test('returns undefined when ciao lacks an internal it wraps', () => {
+    assert.equal(installPerLinkTxt({ server: { send: () => undefined } } as unknown as Responder), undefined);
   });
 });

@@ -37,8 +37,8 @@ export function registerCheckConfig(y: Argv, out: Outcome): Argv {
 
 /**
  * mdnsWarnings runs the mDNS face's own plan on this host's interfaces, so that check-config
- * reports what `run` would refuse here (PROVD_ERR_MDNS_URL: e.g. two advertised links whose
- * networks get different URLs); a missing interface is already in hostWarnings.
+ * reports what `run` would refuse here (a URL a link's TXT record cannot carry); a missing
+ * interface is already in hostWarnings.
  */
 function mdnsWarnings(cfg: ReturnType<typeof loadConfigFile>): string[] {
   if (!cfg.mdns.enabled) return [];

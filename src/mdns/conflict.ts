@@ -53,7 +53,7 @@ function matches(r: DnsRecord, ad: Advertisement): boolean {
     case 'srv':
       return d.port === ad.port && sameName(d.target, hostFqdn(ad));
     case 'txt':
-      return d.strings.length === ad.txt.length && d.strings.every((s, i) => s === ad.txt[i]);
+      return ad.interfaces.some((i) => d.strings.length === i.txt.length && d.strings.every((s, n) => s === i.txt[n]));
     case 'a':
       return ad.interfaces.some((i) => i.ipv4 === d.address);
     default:

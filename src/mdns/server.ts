@@ -17,7 +17,7 @@ import { hostname as osHostname } from 'node:os';
 import { listHostInterfaces, type InterfaceLister } from '../net/interfaces';
 import { formatIPv4 } from '../net/ipv4';
 import { ProvError, errorMessage } from '../errors';
-import { planAdvertisement, clientUrlOn, sameAdvertisement, type Advertisement, type MdnsFaceConfig } from './plan';
+import { planAdvertisement, clientUrlOn, sameAdvertisement, groupingKey, type Advertisement, type MdnsFaceConfig } from './plan';
 import { ciaoAdvertiser, type Advertiser, type AdvertiserFactory, type Publication } from './advertiser';
 import { Watcher, MDNS_PORT } from './watcher';
 import { redactKeys, urlKeysOf } from '../urls/plan';
@@ -150,6 +150,7 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
     return {
       ...Object.fromEntries(this.counters),
       ...(q ? { queriesAnsweredAtOnce: q.immediate, queriesLeftToLibrary: q.deferred } : {}),
+      ...(this.advertiser?.fromOtherLinks !== undefined ? { datagramsFromOtherLinks: this.advertiser.fromOtherLinks } : {}),
       ...(this.watcher ? { queriesHeard: this.watcher.queries, malformedDatagrams: this.watcher.malformed } : {}),
       announced: this.current === 'announced' ? 1 : 0,
       conflicting: this.current === 'conflict' ? 1 : 0,
@@ -171,7 +172,7 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
     const run = async (): Promise<void> => {
       if (this.current === 'closed') return;
       const old = this.ad;
-      const key = ad.interfaces.map((i) => i.name).join(',');
+      const key = groupingKey(ad);
       if (old && old !== ad) this.previous.push({ ad: old, until: Date.now() + RECENT_MS });
       this.ad = ad;
       if (!this.advertiser || key !== this.advertiserKey) {
@@ -180,7 +181,7 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
       } else if (old && this.pub && this.current === 'announced' && old.type === ad.type && old.port === ad.port && old.hostname === ad.hostname && old.instance === ad.instance) {
         // Same name, same SRV: announce the (possibly new) TXT record; A records follow the
         // interfaces by themselves (the advertiser re-probes and re-announces on an address change).
-        this.pub.updateTxt(ad.txt);
+        this.pub.updateTxt(ad);
         this.count('reannounced');
         this.watcher?.join(ad.interfaces.map((i) => i.ipv4));
         this.logAdvertising(why === 'start' ? 'mDNS face advertising' : `mDNS records re-announced after ${why}`);
@@ -222,7 +223,7 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
   private async publish(): Promise<void> {
     const ad = this.ad;
     if (!ad || this.current === 'closed') return;
-    const key = ad.interfaces.map((i) => i.name).join(',');
+    const key = groupingKey(ad);
     if (!this.advertiser || this.advertiserKey !== key) {
       await this.dropAdvertiser();
       this.advertiser = this.factory(ad.interfaces.map((i) => i.name));
@@ -257,6 +258,7 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
         port: ad.port,
         target: hostFqdn(ad),
         txt: ad.txt.map((t) => redactKeys(t, keys)),
+        ...(ad.interfaces.some((i) => i.txt.join('\n') !== ad.txt.join('\n')) ? { txtPerLink: Object.fromEntries(ad.interfaces.map((i) => [i.name, i.txt.map((t) => redactKeys(t, keys))])) } : {}),
         interfaces: ad.interfaces.map((i) => `${i.name}=${i.ipv4}`),
         urls: Object.fromEntries(ad.interfaces.map((i) => [i.name, redactKeys(clientUrlOn(ad, i), keys)])),
       },
