@@ -385,7 +385,7 @@ const tick = (ms = 20): Promise<void> => new Promise((r) => setTimeout(r, ms));
 describe('mDNS face logic (fake advertiser, watcher on a loopback port)', () => {
   const yaml = 'dhcp:\n  interfaces: [eth0]\nmdns:\n  hostname: prov\n';
 
-  async function face(retryMs = 50): Promise<{ f: MdnsFace; cap: ReturnType<typeof captureLog>; port: number }> {
+  async function face(retryMs = 50, more: Partial<ConstructorParameters<typeof MdnsFace>[0]> = { lookMs: 0 }): Promise<{ f: MdnsFace; cap: ReturnType<typeof captureLog>; port: number }> {
     FakeAdvertiser.made = [];
     const probe = createSocket('udp4');
     probe.bind(0, '127.0.0.1');
@@ -393,7 +393,7 @@ describe('mDNS face logic (fake advertiser, watcher on a loopback port)', () => 
     const port = probe.address().port;
     probe.close();
     const cap = captureLog();
-    const f = new MdnsFace({ config: parseConfigText(yaml, 'c.yaml'), log: cap.log, listInterfaces: () => HOST, systemHostname: () => 'box', advertiser: fakeFactory, watcherPort: port, retryMs });
+    const f = new MdnsFace({ config: parseConfigText(yaml, 'c.yaml'), log: cap.log, listInterfaces: () => HOST, systemHostname: () => 'box', advertiser: fakeFactory, watcherPort: port, retryMs, ...more });
     await f.start();
     return { f, cap, port };
   }
@@ -451,6 +451,108 @@ describe('mDNS face logic (fake advertiser, watcher on a loopback port)', () => 
     assert.equal(line?.['hint'] !== undefined, true, 'the sender is on this host');
     assert.ok(FakeAdvertiser.made[0]?.pubs[0]?.ended);
     await f.close();
+  });
+
+  test('standby: another node answering with our service before we probe; logged once at info, never probes; takes over after its goodbye', async () => {
+    FakeAdvertiser.made = [];
+    const host = HOST.slice(1); // the "other node" sends from 127.0.0.1, which must not be one of ours
+    const config = parseConfigText(yaml, 'c.yaml');
+    const plan = planAdvertisement(config, host, 'box');
+    assert.ok(plan.ok);
+    const fqdn = 'Provisioning URL._http._tcp.local';
+    const answer = (ttl: number, target: string, strings: readonly string[]): Buffer =>
+      packet([
+        { name: fqdn, type: 33, ttl: ttl === 0 ? 0 : 120, rdata: srv(plan.ad.port, target) },
+        { name: fqdn, type: 16, ttl: ttl === 0 ? 0 : 4500, rdata: txt(...strings) },
+      ]);
+    const probe = createSocket('udp4');
+    probe.bind(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = probe.address().port;
+    probe.close();
+    const cap = captureLog();
+    const f = new MdnsFace({ config, log: cap.log, listInterfaces: () => host, systemHostname: () => 'box', advertiser: fakeFactory, watcherPort: port, lookMs: 400, takeoverJitterMs: 0 });
+    const s = createSocket('udp4');
+    s.bind(0, '127.0.0.1');
+    await once(s, 'listening');
+    try {
+      const started = f.start();
+      // the other node's answer to our look: its own host name, our port and TXT
+      for (let i = 0; i < 20 && f.state !== 'standby'; i++) {
+        s.send(answer(120, 'nodea.local', plan.ad.txt), port, '127.0.0.1');
+        await tick(10);
+      }
+      await started;
+      assert.equal(f.state, 'standby');
+      assert.equal(FakeAdvertiser.made.length, 0, 'nothing probed, nothing announced');
+      assert.equal(f.stats()['standingBy'], 1);
+      assert.equal(f.stats()['probes'], undefined);
+      s.send(answer(120, 'nodea.local', plan.ad.txt), port, '127.0.0.1'); // a refresh: still standing by
+      await tick(50);
+      const standby = cap.lines.filter((l) => /standing by/.test(String(l['msg'])));
+      assert.equal(standby.length, 1, 'logged once');
+      assert.equal(standby[0]?.['level'], 'info');
+      assert.equal(standby[0]?.['activeNode'], '127.0.0.1');
+      assert.ok(!cap.lines.some((l) => l['level'] === 'error' || l['level'] === 'warn'), JSON.stringify(cap.lines));
+      s.send(answer(0, 'nodea.local', plan.ad.txt), port, '127.0.0.1'); // goodbye
+      for (let i = 0; i < 100 && FakeAdvertiser.made.length === 0; i++) await tick(20);
+      assert.ok(cap.lines.some((l) => /goodbye\); taking over/.test(String(l['msg']))), JSON.stringify(cap.lines));
+      const adv = FakeAdvertiser.made[0];
+      assert.ok(adv, 'it probes after the goodbye');
+      assert.equal(adv.pubs[0]?.ad.instance, 'Provisioning URL', 'the exact name');
+      adv.pubs[0]?.announce(true);
+      await tick();
+      assert.equal(f.state, 'announced');
+    } finally {
+      s.close();
+      await f.close();
+    }
+  });
+
+  test('standby: the active node\'s records expiring without a refresh is a takeover; other records under our name stay a conflict', async () => {
+    FakeAdvertiser.made = [];
+    const host = HOST.slice(1);
+    const config = parseConfigText(yaml, 'c.yaml');
+    const plan = planAdvertisement(config, host, 'box');
+    assert.ok(plan.ok);
+    const fqdn = 'Provisioning URL._http._tcp.local';
+    let clock = 1_000_000;
+    const probe = createSocket('udp4');
+    probe.bind(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = probe.address().port;
+    probe.close();
+    const cap = captureLog();
+    const f = new MdnsFace({ config, log: cap.log, listInterfaces: () => host, systemHostname: () => 'box', advertiser: fakeFactory, watcherPort: port, lookMs: 400, now: () => clock, retryMs: 60_000 });
+    const s = createSocket('udp4');
+    s.bind(0, '127.0.0.1');
+    await once(s, 'listening');
+    try {
+      const started = f.start();
+      for (let i = 0; i < 20 && f.state !== 'standby'; i++) {
+        s.send(packet([{ name: fqdn, type: 33, ttl: 120, rdata: srv(plan.ad.port, 'nodea.local') }, { name: fqdn, type: 16, ttl: 4500, rdata: txt(...plan.ad.txt) }]), port, '127.0.0.1');
+        await tick(10);
+      }
+      await started;
+      assert.equal(f.state, 'standby');
+      clock += 119_000; // not yet: the SRV's 120 s TTL
+      await tick(1200);
+      assert.equal(f.state, 'standby');
+      clock += 2_000;
+      for (let i = 0; i < 100 && FakeAdvertiser.made.length === 0; i++) await tick(20);
+      assert.ok(cap.lines.some((l) => /expired without a refresh; taking over/.test(String(l['msg']))), JSON.stringify(cap.lines));
+      assert.ok(FakeAdvertiser.made[0], 'it probes once the records expired');
+      // while probing, the same name with another TXT is a conflict, not a standby
+      s.send(packet([{ name: fqdn, type: 33, ttl: 120, rdata: srv(plan.ad.port, 'nodea.local') }, { name: fqdn, type: 16, ttl: 4500, rdata: txt('path=/elsewhere') }]), port, '127.0.0.1');
+      for (let i = 0; i < 50 && (f.state as string) !== 'conflict'; i++) await tick();
+      assert.equal(f.state, 'conflict');
+      const line = cap.lines.find((l) => l['code'] === 'PROVD_ERR_MDNS_CONFLICT');
+      assert.equal(line?.['level'], 'error');
+      assert.match(String(line?.['otherRecord']), /TXT "path=\/elsewhere"/);
+    } finally {
+      s.close();
+      await f.close();
+    }
   });
 
   test('queries are counted and skipped undecoded, garbage is counted, a response with our name still is a conflict', async () => {
