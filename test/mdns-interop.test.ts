@@ -231,6 +231,17 @@ describe('mDNS face against avahi-browse and JmDNS in network namespaces', { ski
       const check = inSrv(['check-config', '--config', cfg]);
       assert.equal(check.status, 0, check.stderr);
       assert.doesNotMatch(check.stderr, /MDNS/);
+      // A host without any interface to advertise on (a fresh network namespace: only lo): what
+      // run would refuse (exit 3, PROVD_ERR_MDNS_INTERFACE) check-config reports.
+      const bare = config('bare.yaml', `dhcp:\n  enabled: false\nstateDir: ${join(lab.dir, 'bare-state')}\n`);
+      const inBare = (args: string[]): { status: number | null; stdout: string; stderr: string } =>
+        spawnSync('unshare', ['-n', process.execPath, MAIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+      const bareCheck = inBare(['check-config', '--config', bare]);
+      assert.equal(bareCheck.status, 0, bareCheck.stderr);
+      assert.match(bareCheck.stderr, /warning: PROVD_ERR_MDNS_INTERFACE: .*no IPv4 interface.*would not start/);
+      const bareRun = inBare(['run', '--config', bare]);
+      assert.equal(bareRun.status, 3, bareRun.stdout + bareRun.stderr);
+      assert.match(bareRun.stdout + bareRun.stderr, /PROVD_ERR_MDNS_INTERFACE/);
       // An Avahi service file carries one TXT record for every link: export refuses, naming both.
       const exp = inSrv(['export', 'avahi', '--config', cfg]);
       assert.equal(exp.status, 1, exp.stdout + exp.stderr);
