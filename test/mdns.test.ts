@@ -10,8 +10,8 @@ import fc from 'fast-check';
 import { configProblems } from './helpers/config';
 import { deriveTxt, assembleClientUrl, serviceTypeFor, type Origin } from '../src/mdns/txt';
 import { planAdvertisement, hostLabel, clientUrlOn, txtGroups, groupingKey, type Advertisement } from '../src/mdns/plan';
-import { decodeDns } from '../src/mdns/wire';
-import { observe, isConflict } from '../src/mdns/conflict';
+import { decodeDns, encodeQuery } from '../src/mdns/wire';
+import { observe, isConflict, activeNodeIn } from '../src/mdns/conflict';
 import { avahiServiceXml, xmlEscape } from '../src/mdns/avahi';
 import { txtRecord, ciaoAdvertiser, type Advertiser, type AdvertiserFactory, type Publication, type PublishHandlers } from '../src/mdns/advertiser';
 import { MdnsFace } from '../src/mdns/server';
@@ -265,6 +265,41 @@ const txt = (...s: string[]): Buffer => Buffer.concat(s.map((x) => Buffer.concat
 
 describe('DNS decoding and conflict reading', () => {
   const ad: Advertisement = { instance: 'Provisioning URL', type: '_http._tcp', port: 8667, hostname: 'prov', interfaces: [{ name: 'eth0', ipv4: '192.168.1.10', url: '', txt: ['path=/jitsi', 'u=1'] }], txt: ['path=/jitsi', 'u=1'] };
+
+  test('another node serving our records (its own SRV target) is the same service, not a conflict; other TXT or port is', () => {
+    const fqdn = 'Provisioning URL._http._tcp.local';
+    const read = (recs: { name: string; type: number; ttl: number; rdata: Buffer }[]): ReturnType<typeof observe> => {
+      const d = decodeDns(packet(recs));
+      assert.ok(d.ok);
+      return observe('10.0.0.2', d.message, [ad]);
+    };
+    const twin = read([{ name: fqdn, type: 33, ttl: 120, rdata: srv(8667, 'nodeb.local') }, { name: fqdn, type: 16, ttl: 4500, rdata: txt('path=/jitsi', 'u=1') }]);
+    assert.ok(!twin.some(isConflict));
+    assert.deepEqual(activeNodeIn(twin), { kind: 'live', from: '10.0.0.2', ttlMs: 120_000 });
+    const bye = read([{ name: fqdn, type: 33, ttl: 0, rdata: srv(8667, 'nodeb.local') }, { name: fqdn, type: 16, ttl: 0, rdata: txt('path=/jitsi', 'u=1') }]);
+    assert.deepEqual(activeNodeIn(bye), { kind: 'gone', from: '10.0.0.2' });
+    const otherTxt = read([{ name: fqdn, type: 33, ttl: 120, rdata: srv(8667, 'nodeb.local') }, { name: fqdn, type: 16, ttl: 4500, rdata: txt('path=/other') }]);
+    assert.ok(otherTxt.some(isConflict));
+    assert.equal(activeNodeIn(otherTxt), undefined);
+    const otherPort = read([{ name: fqdn, type: 33, ttl: 120, rdata: srv(80, 'nodeb.local') }, { name: fqdn, type: 16, ttl: 4500, rdata: txt('path=/jitsi', 'u=1') }]);
+    assert.ok(otherPort.some(isConflict));
+    assert.equal(activeNodeIn(otherPort), undefined);
+    assert.equal(activeNodeIn(read([{ name: fqdn, type: 33, ttl: 120, rdata: srv(8667, 'nodeb.local') }])), undefined, 'an SRV alone does not show the URL: no standby on it');
+  });
+
+  test('encodeQuery: a QM query the decoder reads back', () => {
+    const d = decodeDns(encodeQuery('Provisioning URL._http._tcp.local.', [33, 16]));
+    assert.ok(d.ok);
+    assert.equal(d.message.response, false);
+    assert.deepEqual(
+      d.message.questions.map((q) => [q.name.replace(/\.$/, ''), q.type, q.cls]),
+      [
+        ['Provisioning URL._http._tcp.local', 33, 1],
+        ['Provisioning URL._http._tcp.local', 16, 1],
+      ],
+    );
+    assert.throws(() => encodeQuery(`${'x'.repeat(64)}.local`, [33]), RangeError);
+  });
 
   test('decodes SRV, TXT and A, including a compressed name', () => {
     const p = packet([

@@ -61,7 +61,7 @@ export type MdnsState = 'idle' | 'probing' | 'announced' | 'conflict' | 'standby
 
 /** Standby is the active node a standby follows: its address, and when its records were last seen live. */
 interface Standby {
-  readonly from: string;
+  from: string;
   seenAt: number;
   ttlMs: number;
   /** queried: how many of REFRESH_AT's queries went out since seenAt. */
@@ -330,14 +330,15 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
     if (seen.length === 0) return;
     for (const o of seen) this.recent.push({ ...o, at: now });
     if (this.recent.length > 32) this.recent.splice(0, this.recent.length - 32);
-    // While probing, a live record with other data for our name is a conflict at once
-    // (RFC 6762 §8.1); cancelling now means no probe is ever sent for a renamed service.
+    // What another node (not one of our own addresses: our packets loop back) says about our service.
     const own = new Set(this.listInterfaces().map((h) => formatIPv4(h.address)));
     const active = own.has(from) ? undefined : activeNodeIn(seen);
     if (this.current === 'standby') {
       this.onStandbyResponse(active);
       return;
     }
+    // While probing, a live record with other data for our name is a conflict at once
+    // (RFC 6762 §8.1); cancelling now means no probe is ever sent for a renamed service.
     const clash = seen.find(isConflict);
     if (clash && this.current === 'probing') this.onConflict(this.generation, `${clash.from} answered with ${clash.summary}`);
     // Another node advertises our service with our records (several nodes, identical URLs):
@@ -387,7 +388,10 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
       if (active.from === sb.from) this.takeOver('goodbye');
       return;
     }
-    Object.assign(sb, { from: active.from, seenAt: this.now(), ttlMs: active.ttlMs, queried: 0 });
+    sb.from = active.from; // a node answers from its address on that link: with several links, several addresses
+    sb.seenAt = this.now();
+    sb.ttlMs = active.ttlMs;
+    sb.queried = 0;
   }
 
   /** checkStandby: query the active node's records at 80-95 % of their TTL; take over when it runs out. */
