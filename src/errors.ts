@@ -20,7 +20,7 @@ export const ErrorCodes = {
   PROVD_ERR_SIP_WORKER: 'the SIP face\'s worker thread is down: a reload came while it was being restarted (refused), or it did not start or confirm a reload in time',
   PROVD_ERR_MDNS_BIND: 'the mDNS face cannot bind UDP port 5353 (not permitted, or no multicast on the interface)',
   PROVD_ERR_MDNS_INTERFACE: 'an mDNS interface (mdns.interfaces, or dhcp.interfaces by default) does not exist or has no IPv4 address',
-  PROVD_ERR_MDNS_URL: 'the provisioning URL cannot be advertised as one exact TXT record (it differs per interface, or a TXT string breaks RFC 6763)',
+  PROVD_ERR_MDNS_URL: 'the provisioning URL cannot be advertised as an exact TXT record (a TXT string breaks RFC 6763, or `export avahi` would need different TXT records per link)',
   PROVD_ERR_MDNS_CONFLICT: 'another mDNS responder holds "Provisioning URL" or the SRV host name; logged with its address, never renamed, retried',
   PROVD_ERR_MDNS_LIBRARY: 'the mDNS library (@homebridge/ciao) lacks an internal the immediate-answer path needs; a warning, answers keep its 20-120 ms delay',
   PROVD_ERR_STORE: 'the store (SQLite in stateDir) cannot be opened, migrated or written, or fails its integrity check at start (corrupt)',

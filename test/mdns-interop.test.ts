@@ -218,26 +218,83 @@ describe('mDNS face against avahi-browse and JmDNS in network namespaces', { ski
   });
 
   describe('two VLANs whose networks have different URLs (issue 14 item 8)', () => {
-    test('check-config reports on this host the PROVD_ERR_MDNS_URL that run exits with', { timeout: 60_000 }, () => {
-      const q = 'username=${username}&password=${password}';
-      const net = (ip: string): string => ip.replace(/\.1$/, '.0');
-      const cfg = config(
-        'vlan.yaml',
-        `dhcp:\n  interfaces: [${l1.srvIf}, ${l2.srvIf}]\n  networks:\n    - { subnet: ${net(l1.srvIp)}/24, url: "http://${l1.srvIp}:8667/jitsi?site=a&${q}" }\n    - { subnet: ${net(l2.srvIp)}/24, url: "http://${l2.srvIp}:8667/jitsi?site=b&${q}" }\nmdns:\n  hostname: provtest\nstateDir: ${join(lab.dir, 'vlan-state')}\n`,
-      );
-      const inSrv = (args: string[]): { status: number | null; stdout: string; stderr: string } =>
-        spawnSync('ip', ['netns', 'exec', lab.srv, process.execPath, MAIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+    const q = 'username=${username}&password=${password}';
+    const urlA = `http://${l1.srvIp}:8667/jitsi?site=a&${q}`;
+    const urlB = `http://${l2.srvIp}:8667/jitsi?site=b&${q}`;
+    const yaml = (urlB2: string): string =>
+      `dhcp:\n  interfaces: [${l1.srvIf}, ${l2.srvIf}]\n  networks:\n    - { subnet: ${l1.srvIp.replace(/\.1$/, ".0")}/24, url: "${urlA}" }\n    - { subnet: ${l2.srvIp.replace(/\.1$/, ".0")}/24, url: "${urlB2}" }\nmdns:\n  hostname: provtest\n`;
+    const inSrv = (args: string[]): { status: number | null; stdout: string; stderr: string } =>
+      spawnSync('ip', ['netns', 'exec', lab.srv, process.execPath, MAIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+
+    test('check-config is clean; run advertises on each link the URL the DHCP face serves there, and its goodbyes clear both links (avahi-browse)', { timeout: 90_000 }, async () => {
+      const cfg = config('vlan.yaml', yaml(urlB));
       const check = inSrv(['check-config', '--config', cfg]);
       assert.equal(check.status, 0, check.stderr);
-      assert.match(check.stderr, /warning: PROVD_ERR_MDNS_URL: the DHCP face serves .*site=a.* but .*site=b.*on this host the daemon would not start/);
-      const run = inSrv(['run', '--config', cfg]);
-      assert.equal(run.status, 1, run.stdout + run.stderr);
-      assert.match(run.stdout + run.stderr, /PROVD_ERR_MDNS_URL/);
-      // with mdns.url there is nothing to report
-      writeFileSync(cfg, `${readFileSync(cfg, 'utf8').replace('mdns:\n', 'mdns:\n  url: "http://prov.example/jitsi?x=1"\n')}`);
-      const fixed = inSrv(['check-config', '--config', cfg]);
-      assert.equal(fixed.status, 0, fixed.stderr);
-      assert.doesNotMatch(fixed.stderr, /MDNS/);
+      assert.doesNotMatch(check.stderr, /MDNS/);
+      // A host without any interface to advertise on (a fresh network namespace: only lo): what
+      // run would refuse (exit 3, PROVD_ERR_MDNS_INTERFACE) check-config reports.
+      const bare = config('bare.yaml', `dhcp:\n  enabled: false\nstateDir: ${join(lab.dir, 'bare-state')}\n`);
+      const inBare = (args: string[]): { status: number | null; stdout: string; stderr: string } =>
+        spawnSync('unshare', ['-n', process.execPath, MAIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+      const bareCheck = inBare(['check-config', '--config', bare]);
+      assert.equal(bareCheck.status, 0, bareCheck.stderr);
+      assert.match(bareCheck.stderr, /warning: PROVD_ERR_MDNS_INTERFACE: .*no IPv4 interface.*would not start/);
+      const bareRun = inBare(['run', '--config', bare]);
+      assert.equal(bareRun.status, 3, bareRun.stdout + bareRun.stderr);
+      assert.match(bareRun.stdout + bareRun.stderr, /PROVD_ERR_MDNS_INTERFACE/);
+      // An Avahi service file carries one TXT record for every link: export refuses, naming both.
+      const exp = inSrv(['export', 'avahi', '--config', cfg]);
+      assert.equal(exp.status, 1, exp.stdout + exp.stderr);
+      assert.match(exp.stderr, /site=a.*site=b.*PROVD_ERR_MDNS_URL/s);
+      // A long-running browser: its cache is what a client on each link would resolve from.
+      const watcher = lab.spawn(lab.cli, ['avahi-browse', '-rp', '_http._tcp'], env);
+      const tshark = existsSync('/usr/bin/tshark')
+        ? lab.spawn(lab.cli, ['tshark', '-l', '-n', '-i', l1.cliIf, '-i', l2.cliIf, '-f', 'udp port 5353', '-Y', 'dns.flags.response == 1', '-T', 'fields', '-e', 'frame.interface_name', '-e', 'dns.resp.name', '-e', 'dns.resp.type', '-e', 'dns.resp.ttl', '-e', 'dns.txt'])
+        : undefined;
+      if (tshark) assert.ok(await tshark.waitFor(/Capturing on/, 15_000), tshark.lines.join('\n'));
+      const d = await start(cfg);
+      try {
+        assert.equal(await dhcpAsk(lab, lab.cli, l1.srvIp, l1.cliIp), urlA);
+        assert.equal(await dhcpAsk(lab, lab.cli, l2.srvIp, l2.cliIp), urlB);
+        // The long-running browser resolves the service once per link: each with that link's own TXT.
+        const seen = new Map<string, string>();
+        for (const iface of [l1.cliIf, l2.cliIf]) {
+          const hit = await watcher.waitFor((l) => l.startsWith(`=;${iface};IPv4;Provisioning\\032URL;`), 10_000);
+          assert.ok(hit, `the browser resolved it on ${iface}:\n${watcher.lines.join('\n')}`);
+          const e = parseBrowseLine(hit.line);
+          assert.ok(e);
+          assert.equal(e.name, INSTANCE, 'never renamed');
+          assert.equal(e.address, iface === l1.cliIf ? l1.srvIp : l2.srvIp, 'A record of that link only');
+          seen.set(iface, clientUrlFromBrowse(e, 'http'));
+        }
+        assert.deepEqual(Object.fromEntries(seen), { [l1.cliIf]: urlA, [l2.cliIf]: urlB });
+        // avahi-resolve (another avahi client) reads the host name's A record.
+        const hostA = lab.spawn(lab.cli, ['timeout', '10', 'avahi-resolve', '-4', '-n', 'provtest.local'], env);
+        assert.equal(await hostA.exited, 0, hostA.lines.join('\n'));
+        const [host = '', addr = ''] = (hostA.lines.find((l) => l.startsWith('provtest.local')) ?? '').split(/\s+/);
+        assert.equal(host, 'provtest.local', hostA.lines.join('\n'));
+        assert.ok([l1.srvIp, l2.srvIp].includes(addr), hostA.lines.join('\n'));
+        assert.doesNotMatch(d.stdout(), /PROVD_ERR_MDNS_URL|mDNS name conflict/);
+        // The old failure: ciao took its own announcement on the other link for a conflict and probed again forever.
+        d.child.kill('SIGUSR1');
+        const counters = (await d.waitForLog('counters')) as { stats?: { mdns?: Record<string, number> } };
+        assert.equal(counters.stats?.mdns?.['probes'], 1, JSON.stringify(counters.stats?.mdns));
+        assert.equal(counters.stats?.mdns?.['announced'], 1, JSON.stringify(counters.stats?.mdns));
+      } finally {
+        const before = watcher.lines.length;
+        assert.equal(await stop(d), 0);
+        // RFC 6762 §10.1: the goodbyes (TTL 0) must reach each link with that link's own records,
+        // or avahi keeps the entry for the records' TTL (75 min for the TXT).
+        for (const iface of [l1.cliIf, l2.cliIf]) {
+          const gone = await watcher.waitFor((l) => l.startsWith(`-;${iface};IPv4;Provisioning\\032URL;`), 5_000, before);
+          assert.ok(gone, `avahi-browse saw no removal on ${iface}:\n${watcher.lines.slice(before).join('\n')}\n${tshark?.lines.join('\n') ?? ''}`);
+        }
+        await new Promise((r) => setTimeout(r, 1500)); // avahi drops a goodbye'd record 1 s later (RFC 6762 §10.1)
+        const after = await browse('_http._tcp');
+        assert.deepEqual(after, [], 'nothing of ours left in the client cache on either link');
+        await watcher.stop();
+        await tshark?.stop();
+      }
     });
   });
 

@@ -9,13 +9,14 @@ import { once } from 'node:events';
 import fc from 'fast-check';
 import { configProblems } from './helpers/config';
 import { deriveTxt, assembleClientUrl, serviceTypeFor, type Origin } from '../src/mdns/txt';
-import { planAdvertisement, hostLabel, clientUrlOn, type Advertisement } from '../src/mdns/plan';
-import { decodeDns } from '../src/mdns/wire';
-import { observe, isConflict } from '../src/mdns/conflict';
+import { planAdvertisement, hostLabel, clientUrlOn, txtGroups, groupingKey, type Advertisement } from '../src/mdns/plan';
+import { decodeDns, encodeQuery } from '../src/mdns/wire';
+import { observe, isConflict, activeNodeIn } from '../src/mdns/conflict';
 import { avahiServiceXml, xmlEscape } from '../src/mdns/avahi';
 import { txtRecord, ciaoAdvertiser, type Advertiser, type AdvertiserFactory, type Publication, type PublishHandlers } from '../src/mdns/advertiser';
 import { MdnsFace } from '../src/mdns/server';
 import { eligible, allUnique, installImmediateAnswers, type QueryView, type ImmediateStats } from '../src/mdns/immediate';
+import { installPerLinkTxt, fromAnotherLink } from '../src/mdns/perlink';
 import type { Responder } from '@homebridge/ciao';
 import { DNSPacket, QType } from '@homebridge/ciao/lib/coder/DNSPacket';
 import { Question } from '@homebridge/ciao/lib/coder/Question';
@@ -170,15 +171,18 @@ describe('advertisement plan', () => {
     assert.match(bad.error.message, /eth7/);
   });
 
-  test('different URLs on two advertised links are PROVD_ERR_MDNS_URL; mdns.url resolves it', () => {
+  test('different URLs on two advertised links: each link advertises its own (mDNS is link-local); mdns.url makes one', () => {
     const yaml = 'dhcp:\n  networks:\n    - { subnet: 10.20.0.0/16, url: "http://10.20.0.1:8667/a?x=1" }\n    - { subnet: 192.168.1.0/24, url: "http://192.168.1.10:8667/b?x=1" }\n';
     const r = planAdvertisement(cfg(yaml), HOST, 'box');
-    assert.ok(!r.ok);
-    assert.equal(r.error.code, 'PROVD_ERR_MDNS_URL');
-    assert.match(r.error.message, /mdns\.url/);
+    assert.ok(r.ok, r.ok ? '' : r.error.message);
+    const byName = Object.fromEntries(r.ad.interfaces.map((i) => [i.name, clientUrlOn(r.ad, i)]));
+    assert.deepEqual(byName, { eth0: 'http://192.168.1.10:8667/b?x=1', eth1: 'http://10.20.0.1:8667/a?x=1' });
+    assert.equal(txtGroups(r.ad).length, 2);
+    assert.notEqual(groupingKey(r.ad), r.ad.interfaces.map((i) => i.name).join(','));
     const fixed = planAdvertisement(cfg(`${yaml}mdns:\n  url: "https://prov.example/j?x=1"\n`), HOST, 'box');
     assert.ok(fixed.ok);
     assert.deepEqual(fixed.ad.txt, ['path=https://prov.example/j', 'x=1']);
+    assert.equal(txtGroups(fixed.ad).length, 1);
   });
 
   test('the same relative URL on two links is one TXT record', () => {
@@ -187,8 +191,10 @@ describe('advertisement plan', () => {
     assert.equal(r.ad.hostname, 'Prov-1');
     assert.equal(r.ad.interfaces.length, 2);
     // https type, http URL: the scheme differs, so path is absolute, hence per link.
+    assert.equal(txtGroups(r.ad).length, 1);
     const two = planAdvertisement(cfg('mdns:\n  type: _https._tcp\n'), HOST, 'box');
-    assert.ok(!two.ok);
+    assert.ok(two.ok);
+    assert.equal(txtGroups(two.ad).length, 2);
     const one = planAdvertisement(cfg('dhcp:\n  interfaces: [eth0]\nmdns:\n  type: _https._tcp\n'), HOST, 'box');
     assert.ok(one.ok);
     assert.equal(one.ad.txt[0], 'path=http://192.168.1.10:8667/jitsi');
@@ -258,7 +264,42 @@ function srv(port: number, target: string): Buffer {
 const txt = (...s: string[]): Buffer => Buffer.concat(s.map((x) => Buffer.concat([Buffer.from([Buffer.byteLength(x)]), Buffer.from(x)])));
 
 describe('DNS decoding and conflict reading', () => {
-  const ad: Advertisement = { instance: 'Provisioning URL', type: '_http._tcp', port: 8667, hostname: 'prov', interfaces: [{ name: 'eth0', ipv4: '192.168.1.10', url: '' }], txt: ['path=/jitsi', 'u=1'] };
+  const ad: Advertisement = { instance: 'Provisioning URL', type: '_http._tcp', port: 8667, hostname: 'prov', interfaces: [{ name: 'eth0', ipv4: '192.168.1.10', url: '', txt: ['path=/jitsi', 'u=1'] }], txt: ['path=/jitsi', 'u=1'] };
+
+  test('another node serving our records (its own SRV target) is the same service, not a conflict; other TXT or port is', () => {
+    const fqdn = 'Provisioning URL._http._tcp.local';
+    const read = (recs: { name: string; type: number; ttl: number; rdata: Buffer }[]): ReturnType<typeof observe> => {
+      const d = decodeDns(packet(recs));
+      assert.ok(d.ok);
+      return observe('10.0.0.2', d.message, [ad]);
+    };
+    const twin = read([{ name: fqdn, type: 33, ttl: 120, rdata: srv(8667, 'nodeb.local') }, { name: fqdn, type: 16, ttl: 4500, rdata: txt('path=/jitsi', 'u=1') }]);
+    assert.ok(!twin.some(isConflict));
+    assert.deepEqual(activeNodeIn(twin), { kind: 'live', from: '10.0.0.2', ttlMs: 120_000 });
+    const bye = read([{ name: fqdn, type: 33, ttl: 0, rdata: srv(8667, 'nodeb.local') }, { name: fqdn, type: 16, ttl: 0, rdata: txt('path=/jitsi', 'u=1') }]);
+    assert.deepEqual(activeNodeIn(bye), { kind: 'gone', from: '10.0.0.2' });
+    const otherTxt = read([{ name: fqdn, type: 33, ttl: 120, rdata: srv(8667, 'nodeb.local') }, { name: fqdn, type: 16, ttl: 4500, rdata: txt('path=/other') }]);
+    assert.ok(otherTxt.some(isConflict));
+    assert.equal(activeNodeIn(otherTxt), undefined);
+    const otherPort = read([{ name: fqdn, type: 33, ttl: 120, rdata: srv(80, 'nodeb.local') }, { name: fqdn, type: 16, ttl: 4500, rdata: txt('path=/jitsi', 'u=1') }]);
+    assert.ok(otherPort.some(isConflict));
+    assert.equal(activeNodeIn(otherPort), undefined);
+    assert.equal(activeNodeIn(read([{ name: fqdn, type: 33, ttl: 120, rdata: srv(8667, 'nodeb.local') }])), undefined, 'an SRV alone does not show the URL: no standby on it');
+  });
+
+  test('encodeQuery: a QM query the decoder reads back', () => {
+    const d = decodeDns(encodeQuery('Provisioning URL._http._tcp.local.', [33, 16]));
+    assert.ok(d.ok);
+    assert.equal(d.message.response, false);
+    assert.deepEqual(
+      d.message.questions.map((q) => [q.name.replace(/\.$/, ''), q.type, q.cls]),
+      [
+        ['Provisioning URL._http._tcp.local', 33, 1],
+        ['Provisioning URL._http._tcp.local', 16, 1],
+      ],
+    );
+    assert.throws(() => encodeQuery(`${'x'.repeat(64)}.local`, [33]), RangeError);
+  });
 
   test('decodes SRV, TXT and A, including a compressed name', () => {
     const p = packet([
@@ -310,7 +351,7 @@ describe('DNS decoding and conflict reading', () => {
 });
 
 describe('Avahi service file', () => {
-  const ad: Advertisement = { instance: 'Provisioning URL', type: '_https._tcp', port: 443, hostname: 'p', interfaces: [{ name: 'eth0', ipv4: '10.0.0.1', url: '' }], txt: ['path=/p', 'q=<&>"\''] };
+  const ad: Advertisement = { instance: 'Provisioning URL', type: '_https._tcp', port: 443, hostname: 'p', interfaces: [{ name: 'eth0', ipv4: '10.0.0.1', url: '', txt: ['path=/p', 'q=<&>"\''] }], txt: ['path=/p', 'q=<&>"\''] };
 
   test('escapes XML and keeps TXT order', () => {
     assert.equal(xmlEscape(`<&>"'`), '&lt;&amp;&gt;&quot;&apos;');
@@ -362,7 +403,7 @@ class FakeAdvertiser implements Advertiser {
     this.pubs.push(rec);
     return {
       announced,
-      updateTxt: (t) => rec.txt.push(t),
+      updateTxt: (a) => rec.txt.push(a.txt),
       end: async () => {
         rec.ended = true;
         announce(false);
@@ -379,7 +420,7 @@ const tick = (ms = 20): Promise<void> => new Promise((r) => setTimeout(r, ms));
 describe('mDNS face logic (fake advertiser, watcher on a loopback port)', () => {
   const yaml = 'dhcp:\n  interfaces: [eth0]\nmdns:\n  hostname: prov\n';
 
-  async function face(retryMs = 50): Promise<{ f: MdnsFace; cap: ReturnType<typeof captureLog>; port: number }> {
+  async function face(retryMs = 50, more: Partial<ConstructorParameters<typeof MdnsFace>[0]> = { lookMs: 0 }): Promise<{ f: MdnsFace; cap: ReturnType<typeof captureLog>; port: number }> {
     FakeAdvertiser.made = [];
     const probe = createSocket('udp4');
     probe.bind(0, '127.0.0.1');
@@ -387,7 +428,7 @@ describe('mDNS face logic (fake advertiser, watcher on a loopback port)', () => 
     const port = probe.address().port;
     probe.close();
     const cap = captureLog();
-    const f = new MdnsFace({ config: parseConfigText(yaml, 'c.yaml'), log: cap.log, listInterfaces: () => HOST, systemHostname: () => 'box', advertiser: fakeFactory, watcherPort: port, retryMs });
+    const f = new MdnsFace({ config: parseConfigText(yaml, 'c.yaml'), log: cap.log, listInterfaces: () => HOST, systemHostname: () => 'box', advertiser: fakeFactory, watcherPort: port, retryMs, ...more });
     await f.start();
     return { f, cap, port };
   }
@@ -445,6 +486,108 @@ describe('mDNS face logic (fake advertiser, watcher on a loopback port)', () => 
     assert.equal(line?.['hint'] !== undefined, true, 'the sender is on this host');
     assert.ok(FakeAdvertiser.made[0]?.pubs[0]?.ended);
     await f.close();
+  });
+
+  test('standby: another node answering with our service before we probe; logged once at info, never probes; takes over after its goodbye', async () => {
+    FakeAdvertiser.made = [];
+    const host = HOST.slice(1); // the "other node" sends from 127.0.0.1, which must not be one of ours
+    const config = parseConfigText(yaml, 'c.yaml');
+    const plan = planAdvertisement(config, host, 'box');
+    assert.ok(plan.ok);
+    const fqdn = 'Provisioning URL._http._tcp.local';
+    const answer = (ttl: number, target: string, strings: readonly string[]): Buffer =>
+      packet([
+        { name: fqdn, type: 33, ttl: ttl === 0 ? 0 : 120, rdata: srv(plan.ad.port, target) },
+        { name: fqdn, type: 16, ttl: ttl === 0 ? 0 : 4500, rdata: txt(...strings) },
+      ]);
+    const probe = createSocket('udp4');
+    probe.bind(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = probe.address().port;
+    probe.close();
+    const cap = captureLog();
+    const f = new MdnsFace({ config, log: cap.log, listInterfaces: () => host, systemHostname: () => 'box', advertiser: fakeFactory, watcherPort: port, lookMs: 400, takeoverJitterMs: 0 });
+    const s = createSocket('udp4');
+    s.bind(0, '127.0.0.1');
+    await once(s, 'listening');
+    try {
+      const started = f.start();
+      // the other node's answer to our look: its own host name, our port and TXT
+      for (let i = 0; i < 20 && f.state !== 'standby'; i++) {
+        s.send(answer(120, 'nodea.local', plan.ad.txt), port, '127.0.0.1');
+        await tick(10);
+      }
+      await started;
+      assert.equal(f.state, 'standby');
+      assert.equal(FakeAdvertiser.made.length, 0, 'nothing probed, nothing announced');
+      assert.equal(f.stats()['standingBy'], 1);
+      assert.equal(f.stats()['probes'], undefined);
+      s.send(answer(120, 'nodea.local', plan.ad.txt), port, '127.0.0.1'); // a refresh: still standing by
+      await tick(50);
+      const standby = cap.lines.filter((l) => /standing by/.test(String(l['msg'])));
+      assert.equal(standby.length, 1, 'logged once');
+      assert.equal(standby[0]?.['level'], 'info');
+      assert.equal(standby[0]?.['activeNode'], '127.0.0.1');
+      assert.ok(!cap.lines.some((l) => l['level'] === 'error' || l['level'] === 'warn'), JSON.stringify(cap.lines));
+      s.send(answer(0, 'nodea.local', plan.ad.txt), port, '127.0.0.1'); // goodbye
+      for (let i = 0; i < 100 && FakeAdvertiser.made.length === 0; i++) await tick(20);
+      assert.ok(cap.lines.some((l) => /goodbye\); taking over/.test(String(l['msg']))), JSON.stringify(cap.lines));
+      const adv = FakeAdvertiser.made[0];
+      assert.ok(adv, 'it probes after the goodbye');
+      assert.equal(adv.pubs[0]?.ad.instance, 'Provisioning URL', 'the exact name');
+      adv.pubs[0]?.announce(true);
+      await tick();
+      assert.equal(f.state, 'announced');
+    } finally {
+      s.close();
+      await f.close();
+    }
+  });
+
+  test('standby: the active node\'s records expiring without a refresh is a takeover; other records under our name stay a conflict', async () => {
+    FakeAdvertiser.made = [];
+    const host = HOST.slice(1);
+    const config = parseConfigText(yaml, 'c.yaml');
+    const plan = planAdvertisement(config, host, 'box');
+    assert.ok(plan.ok);
+    const fqdn = 'Provisioning URL._http._tcp.local';
+    let clock = 1_000_000;
+    const probe = createSocket('udp4');
+    probe.bind(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = probe.address().port;
+    probe.close();
+    const cap = captureLog();
+    const f = new MdnsFace({ config, log: cap.log, listInterfaces: () => host, systemHostname: () => 'box', advertiser: fakeFactory, watcherPort: port, lookMs: 400, now: () => clock, retryMs: 60_000 });
+    const s = createSocket('udp4');
+    s.bind(0, '127.0.0.1');
+    await once(s, 'listening');
+    try {
+      const started = f.start();
+      for (let i = 0; i < 20 && f.state !== 'standby'; i++) {
+        s.send(packet([{ name: fqdn, type: 33, ttl: 120, rdata: srv(plan.ad.port, 'nodea.local') }, { name: fqdn, type: 16, ttl: 4500, rdata: txt(...plan.ad.txt) }]), port, '127.0.0.1');
+        await tick(10);
+      }
+      await started;
+      assert.equal(f.state, 'standby');
+      clock += 119_000; // not yet: the SRV's 120 s TTL
+      await tick(1200);
+      assert.equal(f.state, 'standby');
+      clock += 2_000;
+      for (let i = 0; i < 100 && FakeAdvertiser.made.length === 0; i++) await tick(20);
+      assert.ok(cap.lines.some((l) => /expired without a refresh; taking over/.test(String(l['msg']))), JSON.stringify(cap.lines));
+      assert.ok(FakeAdvertiser.made[0], 'it probes once the records expired');
+      // while probing, the same name with another TXT is a conflict, not a standby
+      s.send(packet([{ name: fqdn, type: 33, ttl: 120, rdata: srv(plan.ad.port, 'nodea.local') }, { name: fqdn, type: 16, ttl: 4500, rdata: txt('path=/elsewhere') }]), port, '127.0.0.1');
+      for (let i = 0; i < 50 && (f.state as string) !== 'conflict'; i++) await tick();
+      assert.equal(f.state, 'conflict');
+      const line = cap.lines.find((l) => l['code'] === 'PROVD_ERR_MDNS_CONFLICT');
+      assert.equal(line?.['level'], 'error');
+      assert.match(String(line?.['otherRecord']), /TXT "path=\/elsewhere"/);
+    } finally {
+      s.close();
+      await f.close();
+    }
   });
 
   test('queries are counted and skipped undecoded, garbage is counted, a response with our name still is a conflict', async () => {
@@ -586,5 +729,68 @@ describe('immediate answers to queries for unique records (RFC 6762 §6)', () =>
     }
     await new Promise((r) => setTimeout(r, 500)); // a socket closes asynchronously; a leaked one is bound by then
     assert.equal(mdnsSockets(), 0, 'every ciao socket is closed');
+  });
+});
+
+describe('perlink.ts: each link its own TXT, and a link filter', () => {
+  const nm = new Map([
+    ['vlan10', { ipv4: '10.10.0.1', ip4Netmask: '255.255.255.0' }],
+    ['vlan20', { ipv4: '10.20.0.1', ip4Netmask: '255.255.255.0' }],
+  ]);
+  const lookup = (n: string): { ipv4: string; ip4Netmask: string } | undefined => nm.get(n);
+
+  test('a datagram from the subnet of another of our links is from that link; others are kept', () => {
+    const bound = ['vlan10', 'vlan20'];
+    assert.equal(fromAnotherLink('10.20.0.1', 'vlan10', bound, lookup), true, 'our own packet on vlan20, looped to the vlan10 socket');
+    assert.equal(fromAnotherLink('10.20.0.77', 'vlan10', bound, lookup), true, 'a vlan20 client');
+    assert.equal(fromAnotherLink('10.10.0.77', 'vlan10', bound, lookup), false, 'a vlan10 client');
+    assert.equal(fromAnotherLink('192.168.5.5', 'vlan10', bound, lookup), false, 'an unknown subnet stays (routed mDNS is rare, but not ours to judge)');
+    assert.equal(fromAnotherLink('10.20.0.9', 'vlan10', ['vlan10'], lookup), false, 'only links the responder is bound to count');
+  });
+
+  test('sends each link its TXT (one-link sends and split broadcasts), restores ciao\'s record, and drops datagrams from another link', async () => {
+    const sent: { link: string; txt: string[] }[] = [];
+    const received: string[] = [];
+    const txtOf = (p: DNSPacket): string[] => [...p.answers.values(), ...p.authorities.values()].flatMap((r) => (r instanceof TXTRecord ? r.txt.map((b) => b.toString()) : []));
+    const server = {
+      send: (p: DNSPacket, link: string) => {
+        sent.push({ link, txt: txtOf(p) });
+        return Promise.resolve({ status: 'fulfilled', interface: link });
+      },
+      sendOnAllNetworksForService: (p: DNSPacket) => {
+        sent.push({ link: '*', txt: txtOf(p) });
+        return Promise.resolve([]);
+      },
+      handleMessage: (link: string, _b: Buffer, rinfo: { address: string }) => void received.push(`${link}<${rinfo.address}`),
+      getBoundInterfaceNames: () => ['vlan10', 'vlan20'],
+      networkManager: { getInterface: lookup },
+    };
+    const pl = installPerLinkTxt({ server } as unknown as Responder);
+    assert.ok(pl);
+    const fqdn = 'Provisioning URL._http._tcp.local.';
+    pl.set(fqdn, new Map([['vlan10', ['path=/j', 'site=a']], ['vlan20', ['path=/j', 'site=b']]]));
+    const rec = new TXTRecord(fqdn, [Buffer.from('path=/j'), Buffer.from('site=a')], true, 0);
+    const packet = DNSPacket.createDNSResponsePacketsFromRRSet({ answers: [rec] });
+    const s = server as unknown as { send(p: DNSPacket, l: string): Promise<unknown>; sendOnAllNetworksForService(p: DNSPacket, svc: unknown): Promise<unknown[]>; handleMessage(l: string, b: Buffer, r: unknown, f: string): void };
+    await s.send(packet, 'vlan20');
+    const all = await s.sendOnAllNetworksForService(packet, { advertisesOnInterface: () => true });
+    assert.equal(all.length, 2, 'one send result per link');
+    assert.deepEqual(sent, [
+      { link: 'vlan20', txt: ['path=/j', 'site=b'] },
+      { link: 'vlan10', txt: ['path=/j', 'site=a'] },
+      { link: 'vlan20', txt: ['path=/j', 'site=b'] },
+    ]);
+    assert.deepEqual(rec.txt.map((b) => b.toString()), ['path=/j', 'site=a'], "ciao's own record is unchanged");
+    const other = DNSPacket.createDNSResponsePacketsFromRRSet({ answers: [new TXTRecord('other._http._tcp.local.', [Buffer.from('x=1')])] });
+    await s.sendOnAllNetworksForService(other, { advertisesOnInterface: () => true });
+    assert.deepEqual(sent.at(-1), { link: '*', txt: ['x=1'] }, "a packet without our TXT keeps ciao's broadcast");
+    s.handleMessage('vlan10', Buffer.alloc(0), { address: '10.20.0.1' }, 'IPv4');
+    s.handleMessage('vlan10', Buffer.alloc(0), { address: '10.10.0.2' }, 'IPv4');
+    assert.deepEqual(received, ['vlan10<10.10.0.2']);
+    assert.equal(pl.fromOtherLinks, 1);
+  });
+
+  test('returns undefined when ciao lacks an internal it wraps', () => {
+    assert.equal(installPerLinkTxt({ server: { send: () => undefined } } as unknown as Responder), undefined);
   });
 });

@@ -22,7 +22,8 @@ export function registerCheckConfig(y: Argv, out: Outcome): Argv {
       try {
         const cfg = loadConfigFile(args.config);
         // Warnings are about this host or the store (the daemon may run elsewhere); errors are the file's.
-        for (const w of [...hostWarnings(cfg), ...mdnsWarnings(cfg), ...urlKeyWarnings(cfg).map((f) => f.message)]) process.stderr.write(`provisiond: warning: ${w}\n`);
+        const host = hostWarnings(cfg);
+        for (const w of [...host, ...mdnsWarnings(cfg, host), ...urlKeyWarnings(cfg).map((f) => f.message)]) process.stderr.write(`provisiond: warning: ${w}\n`);
         const errors = templateErrors(cfg);
         if (errors.length > 0) {
           throw new ProvError('PROVD_ERR_CONFIG_INVALID', `${args.config}: invalid configuration (${errors.length} problem${errors.length > 1 ? 's' : ''})`, { details: errors.map((e) => `${args.config}: ${e}`) });
@@ -37,12 +38,14 @@ export function registerCheckConfig(y: Argv, out: Outcome): Argv {
 
 /**
  * mdnsWarnings runs the mDNS face's own plan on this host's interfaces, so that check-config
- * reports what `run` would refuse here (PROVD_ERR_MDNS_URL: e.g. two advertised links whose
- * networks get different URLs); a missing interface is already in hostWarnings.
+ * reports whatever `run` would refuse here: a URL a link's TXT record cannot carry, or no
+ * interface to advertise on (e.g. the default "every non-loopback IPv4 interface" finds none).
+ * A named interface that is missing is already in the host warnings: not repeated.
  */
-function mdnsWarnings(cfg: ReturnType<typeof loadConfigFile>): string[] {
+function mdnsWarnings(cfg: ReturnType<typeof loadConfigFile>, host: readonly string[]): string[] {
   if (!cfg.mdns.enabled) return [];
   const r = planAdvertisement(cfg, listHostInterfaces(), hostname());
-  if (r.ok || r.error.code !== 'PROVD_ERR_MDNS_URL') return [];
+  if (r.ok) return [];
+  if (r.error.code === 'PROVD_ERR_MDNS_INTERFACE' && host.some((w) => /^(mdns|dhcp)\.interfaces/.test(w))) return [];
   return [`${r.error.code}: ${r.error.message} (on this host the daemon would not start)`];
 }

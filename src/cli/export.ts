@@ -8,7 +8,7 @@ import type { Argv } from 'yargs';
 import type { Config } from '../config/schema';
 import { ProvError } from '../errors';
 import { avahiServiceXml } from '../mdns/avahi';
-import { planAdvertisement } from '../mdns/plan';
+import { planAdvertisement, txtGroups, clientUrlOn } from '../mdns/plan';
 import { listHostInterfaces } from '../net/interfaces';
 import { DHCP_FORMATS, dhcpVendors, renderDhcp, type DhcpFormat } from '../phones/dhcpexport';
 import { loadPhonesDomain } from '../phones/domain';
@@ -101,6 +101,11 @@ function exportAvahi(config: Config): string {
   }
   const r = planAdvertisement(config, listHostInterfaces(), hostname());
   if (!r.ok) throw new ProvError(r.error.code, r.error.message);
+  const groups = txtGroups(r.ad);
+  if (groups.length > 1) {
+    const which = groups.map((g) => `${g.interfaces.map((i) => i.name).join(',')}: ${clientUrlOn(r.ad, g.interfaces[0] ?? r.ad.interfaces[0]!)}`).join('; ');
+    throw new ProvError('PROVD_ERR_MDNS_URL', `the links need different TXT records (${which}) and an Avahi service file carries one for every link; let provisiond advertise (mdns.enabled: true), or set mdns.url`);
+  }
   return avahiServiceXml(r.ad, `provisiond ${version} export avahi`);
 }
 

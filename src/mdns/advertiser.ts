@@ -10,11 +10,15 @@
  *    (jitsi-client-contract.md §3.1). ciao renames at the end of probing and emits `name-change`
  *    before it announces, so the listener destroys the service in that same tick: nothing is
  *    ever announced under the other name.
+ * Links whose URLs differ get each their own TXT record (perlink.ts rewrites it per link as ciao
+ * sends; one ciao service carries one TXT record on every link).
  * A third is corrected in immediate.ts: ciao delays answers to multi-question queries that it
  * should send at once (RFC 6762 §6), which made every JmDNS resolve 20–120 ms slower.
  */
 import { getResponder, type CiaoService, type Responder } from '@homebridge/ciao';
-import type { Advertisement } from './plan';
+import { ProvError } from '../errors';
+import { txtGroups, type Advertisement } from './plan';
+import { installPerLinkTxt, type PerLinkTxt } from './perlink';
 import { installImmediateAnswers, type ImmediateStats } from './immediate';
 
 /** PublishHandlers are told what happens to one publication. */
@@ -27,8 +31,8 @@ export interface PublishHandlers {
 export interface Publication {
   /** announced resolves true once probing succeeded under the exact name (announcing has begun), false if it was cancelled. */
   readonly announced: Promise<boolean>;
-  /** updateTxt announces a new TXT record for the same name. */
-  updateTxt(txt: readonly string[]): void;
+  /** updateTxt announces each link's new TXT record for the same name (the same grouping of links by TXT). */
+  updateTxt(ad: Advertisement): void;
   /** end cancels probing, or sends goodbyes (TTL 0) when announced; idempotent. */
   end(): Promise<void>;
 }
@@ -43,6 +47,8 @@ export interface Advertiser {
    * the immediate path could not be installed (the library changed), absent when not applicable.
    */
   readonly queryStats?: ImmediateStats | null;
+  /** fromOtherLinks counts datagrams perlink.ts's link filter dropped (absent when not applicable). */
+  readonly fromOtherLinks?: number;
 }
 
 /** AdvertiserFactory builds an Advertiser bound to exactly these interface names. */
@@ -63,8 +69,15 @@ function applicationOf(type: string): string {
   return type.replace(/^_/, '').replace(/\._tcp$/, '');
 }
 
+/** GOODBYE_WAIT_MS bounds how long ending a publication waits for its goodbyes to be sent. */
+const GOODBYE_WAIT_MS = 2000;
 /** STARTUP_WAIT_MS bounds how long a shutdown waits for ciao's start-up to end. */
 const STARTUP_WAIT_MS = 5000;
+
+/** perLinkTable maps each link to its TXT strings when the links' TXT records differ, else undefined. */
+function perLinkTable(ad: Advertisement): Map<string, readonly string[]> | undefined {
+  return txtGroups(ad).length > 1 ? new Map(ad.interfaces.map((i) => [i.name, i.txt])) : undefined;
+}
 
 class CiaoPublication implements Publication {
   readonly announced: Promise<boolean>;
@@ -79,6 +92,7 @@ class CiaoPublication implements Publication {
   constructor(
     private readonly service: CiaoService,
     handlers: PublishHandlers,
+    private readonly perLink: PerLinkTxt | undefined,
   ) {
     const onRename = (wanted: string): void => {
       if (this.dead) return;
@@ -95,17 +109,23 @@ class CiaoPublication implements Publication {
     );
   }
 
-  updateTxt(txt: readonly string[]): void {
-    if (!this.dead) this.service.updateTxt(txtRecord(txt));
+  updateTxt(ad: Advertisement): void {
+    if (this.dead) return;
+    this.perLink?.set(this.service.getFQDN(), perLinkTable(ad) ?? new Map());
+    this.service.updateTxt(txtRecord(ad.txt));
   }
 
   end(): Promise<void> {
     if (!this.ending) {
       this.dead = true;
-      this.ending = this.service
-        .destroy()
-        .catch(() => undefined)
-        .then(() => this.markEnded());
+      // destroy() resolves once the goodbye (TTL 0) went out on every link (ciao bounds each
+      // send by 200 ms); GOODBYE_WAIT_MS bounds the whole, so a stop never hangs on it.
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, GOODBYE_WAIT_MS)));
+      this.ending = Promise.race([this.service.destroy().catch(() => undefined), bound]).then(() => {
+        clearTimeout(timer);
+        this.markEnded();
+      });
     }
     return this.ending;
   }
@@ -116,6 +136,8 @@ class CiaoAdvertiser implements Advertiser {
   private readonly live = new Set<Publication>();
   private closed: Promise<void> | undefined;
   readonly queryStats: ImmediateStats | null;
+  /** perLink is undefined when ciao's internals changed (then links with different TXT records are refused). */
+  private readonly perLink: PerLinkTxt | undefined;
   /** started is ciao's start-up (binding its sockets): ciao 1.3.12 leaks them when shut down before it ends. */
   private readonly started: Promise<unknown>;
 
@@ -124,11 +146,20 @@ class CiaoAdvertiser implements Advertiser {
     this.responder = getResponder({ interface: [...interfaces] });
     const stats: ImmediateStats = { immediate: 0, deferred: 0 };
     this.queryStats = installImmediateAnswers(this.responder, stats) ? stats : null;
+    this.perLink = installPerLinkTxt(this.responder);
     const chain = (this.responder as unknown as { promiseChain?: unknown }).promiseChain;
     this.started = chain instanceof Promise ? chain.catch(() => undefined) : Promise.resolve();
   }
 
+  get fromOtherLinks(): number | undefined {
+    return this.perLink?.fromOtherLinks;
+  }
+
   publish(ad: Advertisement, handlers: PublishHandlers): Publication {
+    const table = perLinkTable(ad);
+    if (table && !this.perLink) {
+      throw new ProvError('PROVD_ERR_MDNS_URL', 'the links need different TXT records, and the mDNS library internals perlink.ts relies on changed; set mdns.url, or list only interfaces that share a URL in mdns.interfaces');
+    }
     const service = this.responder.createService({
       name: ad.instance,
       type: applicationOf(ad.type),
@@ -138,7 +169,8 @@ class CiaoAdvertiser implements Advertiser {
       // Only these links, and only their addresses, get the records.
       restrictedAddresses: [...this.interfaces],
     });
-    const pub = new CiaoPublication(service, handlers);
+    this.perLink?.set(service.getFQDN(), table ?? new Map());
+    const pub = new CiaoPublication(service, handlers, this.perLink);
     this.live.add(pub);
     void pub.ended.then(() => this.live.delete(pub));
     return pub;

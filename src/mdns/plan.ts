@@ -4,7 +4,7 @@
  *
  * The URL comes from the same code the DHCP face uses (src/urls: buildUrlPlan/selectUrl), evaluated for
  * each advertised interface's address, so a Bonjour client and a DHCP client on the same link
- * end up with the same URL.
+ * end up with the same URL, whatever other links get (each link its own TXT record).
  */
 import { buildUrlPlan, selectUrl, type UrlPlanInput } from '../urls/plan';
 import { formatIPv4 } from '../net/ipv4';
@@ -27,6 +27,12 @@ export interface AdvertisedInterface {
   readonly ipv4: string;
   /** url is the URL the DHCP face serves on this interface (or mdns.url). */
   readonly url: string;
+  /**
+   * txt is this link's TXT record. mDNS is link-local: each link is told the URL the DHCP face
+   * serves there, so two VLANs with different URLs (a `site=` parameter, a per-network tenant
+   * key) each get their own TXT (the advertiser publishes one service per distinct TXT).
+   */
+  readonly txt: readonly string[];
 }
 
 /** Advertisement is everything the advertiser publishes: PTR/SRV/TXT/A(+AAAA) of one instance. */
@@ -37,7 +43,7 @@ export interface Advertisement {
   /** hostname is the SRV target's first label (published as `<hostname>.local.`). */
   readonly hostname: string;
   readonly interfaces: readonly AdvertisedInterface[];
-  /** txt is `path=…` then one string per query parameter, in URL order. */
+  /** txt is the first link's TXT record: `path=…` then one string per query parameter, in URL order (each link's: interfaces[].txt). */
   readonly txt: readonly string[];
 }
 
@@ -97,18 +103,6 @@ export function planAdvertisement(config: MdnsFaceConfig, host: readonly HostInt
   const first = derived[0];
   if (!first || !first.txt.ok) return { ok: false, error: { code: 'PROVD_ERR_MDNS_INTERFACE', message: `${key}: no interface to advertise on` } };
   const txt = first.txt.txt;
-  const differs = derived.find((d) => d.txt.ok && d.txt.txt.join('\n') !== txt.join('\n'));
-  if (differs) {
-    return {
-      ok: false,
-      error: {
-        code: 'PROVD_ERR_MDNS_URL',
-        message:
-          `the DHCP face serves ${first.url} on ${first.name} but ${differs.url} on ${differs.name}; one mDNS advertisement carries one TXT record, ` +
-          'so set mdns.url, or list only interfaces that share a URL in mdns.interfaces',
-      },
-    };
-  }
   return {
     ok: true,
     ad: {
@@ -116,7 +110,7 @@ export function planAdvertisement(config: MdnsFaceConfig, host: readonly HostInt
       type,
       port,
       hostname: hostLabel(mdns.hostname ?? systemHostname),
-      interfaces: derived.map(({ name, ipv4, url }) => ({ name, ipv4, url })),
+      interfaces: derived.map(({ name, ipv4, url, txt: t }) => ({ name, ipv4, url, txt: t.ok ? t.txt : [] })),
       txt,
     },
   };
@@ -124,7 +118,26 @@ export function planAdvertisement(config: MdnsFaceConfig, host: readonly HostInt
 
 /** clientUrlOn is the URL a Jitsi client on that interface assembles from the advertisement. */
 export function clientUrlOn(ad: Advertisement, iface: AdvertisedInterface): string {
-  return assembleClientUrl({ scheme: schemeOf(ad.type), host: iface.ipv4, port: ad.port }, ad.txt);
+  return assembleClientUrl({ scheme: schemeOf(ad.type), host: iface.ipv4, port: ad.port }, iface.txt);
+}
+
+/** txtGroups splits the links by TXT record: one ciao service each (links in plan order). */
+export function txtGroups(ad: Advertisement): { readonly txt: readonly string[]; readonly interfaces: readonly AdvertisedInterface[] }[] {
+  const groups = new Map<string, { txt: readonly string[]; interfaces: AdvertisedInterface[] }>();
+  for (const i of ad.interfaces) {
+    const k = i.txt.join('\n');
+    const g = groups.get(k);
+    if (g) g.interfaces.push(i);
+    else groups.set(k, { txt: i.txt, interfaces: [i] });
+  }
+  return [...groups.values()];
+}
+
+/** groupingKey names the links and how they are grouped by TXT (a change needs new responders). */
+export function groupingKey(ad: Advertisement): string {
+  return txtGroups(ad)
+    .map((g) => g.interfaces.map((i) => i.name).join(','))
+    .join('|');
 }
 
 /** sameAdvertisement tells whether two plans publish exactly the same records. */

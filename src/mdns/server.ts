@@ -12,17 +12,25 @@
  * probed again later, with backoff, until it is free. A claim heard after the announcement
  * (which the advertiser library does not look for) is logged the same way once per episode and
  * counted; the announced records stay.
+ *
+ * Standby (several nodes on one link, identical URLs): before probing, the face asks the link
+ * for our instance's SRV and TXT (one multicast query, LOOK_MS). A node that answers with our
+ * service (the same TXT, an SRV with our port; its host name may differ) is the active node:
+ * this one stands by, logged once at info, without probing or renaming. It keeps the active
+ * node's records fresh as a cache would (queries at 80, 85, 90 and 95 % of their TTL, RFC 6762
+ * §5.2) and takes over (probes, announces) when they go: a goodbye, or the TTL running out
+ * without an answer. Different records under our name stay a conflict.
  */
 import { hostname as osHostname } from 'node:os';
 import { listHostInterfaces, type InterfaceLister } from '../net/interfaces';
 import { formatIPv4 } from '../net/ipv4';
 import { ProvError, errorMessage } from '../errors';
-import { planAdvertisement, clientUrlOn, sameAdvertisement, type Advertisement, type MdnsFaceConfig } from './plan';
+import { planAdvertisement, clientUrlOn, sameAdvertisement, groupingKey, type Advertisement, type MdnsFaceConfig } from './plan';
 import { ciaoAdvertiser, type Advertiser, type AdvertiserFactory, type Publication } from './advertiser';
 import { Watcher, MDNS_PORT } from './watcher';
 import { redactKeys, urlKeysOf } from '../urls/plan';
-import { observe, isConflict, instanceFqdn, hostFqdn, type Observation } from './conflict';
-import type { DnsMessage } from './wire';
+import { observe, isConflict, activeNodeIn, instanceFqdn, hostFqdn, type Observation } from './conflict';
+import { RType, type DnsMessage } from './wire';
 import { Episode } from '../episode';
 import type { Face } from '../face';
 import type { Logger } from '../log';
@@ -35,11 +43,30 @@ const RETRY_MAX_MS = 60_000;
 /** RECENT_MS is how long an observation, or a replaced advertisement, still counts. */
 const RECENT_MS = 10_000;
 
+/** LOOK_MS is how long the face listens for an active node's answer before probing (its query's answers are immediate: unique records). */
+const LOOK_MS = 500;
+/** STANDBY_TICK_MS is how often a standby checks the active node's records for refresh or expiry. */
+const STANDBY_TICK_MS = 1000;
+/** REFRESH_AT are the fractions of the TTL at which a standby queries the active node's records (RFC 6762 §5.2). */
+const REFRESH_AT = [0.8, 0.85, 0.9, 0.95] as const;
+
+/** TAKEOVER_JITTER_MS is the longest random delay before a standby takes over after a goodbye. */
+const TAKEOVER_JITTER_MS = 2000;
+
 /** CLAIM_QUIET_MS ends an episode of claims of our name after announcement (one error line per episode). */
 const CLAIM_QUIET_MS = 60_000;
 
 /** MdnsState is what the face is doing, for stats and tests. */
-export type MdnsState = 'idle' | 'probing' | 'announced' | 'conflict' | 'closed';
+export type MdnsState = 'idle' | 'probing' | 'announced' | 'conflict' | 'standby' | 'closed';
+
+/** Standby is the active node a standby follows: its address, and when its records were last seen live. */
+interface Standby {
+  from: string;
+  seenAt: number;
+  ttlMs: number;
+  /** queried: how many of REFRESH_AT's queries went out since seenAt. */
+  queried: number;
+}
 
 /** MdnsFaceOptions are the face's dependencies (injectable for tests). */
 export interface MdnsFaceOptions {
@@ -52,6 +79,12 @@ export interface MdnsFaceOptions {
   readonly watcherPort?: number;
   /** retryMs overrides the first conflict retry delay (tests). */
   readonly retryMs?: number;
+  /** lookMs overrides how long the face listens for an active node before probing (tests; 0 = not at all). */
+  readonly lookMs?: number;
+  /** now is the clock of the standby's TTL bookkeeping (tests). */
+  readonly now?: () => number;
+  /** takeoverJitterMs overrides the longest random delay before a standby takes over after a goodbye (tests). */
+  readonly takeoverJitterMs?: number;
 }
 
 /** MdnsFace advertises "Provisioning URL" for Bonjour clients. */
@@ -62,6 +95,13 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
   private readonly systemHostname: () => string;
   private readonly factory: AdvertiserFactory;
   private readonly retryMs: number;
+  private readonly lookMs: number;
+  private readonly now: () => number;
+  private standby: Standby | undefined;
+  private standbyTimer: NodeJS.Timeout | undefined;
+  /** dropping is the end of the publication and advertiser dropped on entering standby. */
+  private dropping: Promise<unknown> = Promise.resolve();
+  private readonly takeoverJitterMs: number;
   private config: MdnsFaceConfig;
   private ad: Advertisement | undefined;
   /** previous holds replaced advertisements for RECENT_MS, so our own late packets are not conflicts. */
@@ -89,6 +129,9 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
     this.systemHostname = opts.systemHostname ?? osHostname;
     this.factory = opts.advertiser ?? ciaoAdvertiser;
     this.retryMs = opts.retryMs ?? RETRY_MS;
+    this.lookMs = opts.lookMs ?? LOOK_MS;
+    this.now = opts.now ?? Date.now;
+    this.takeoverJitterMs = opts.takeoverJitterMs ?? TAKEOVER_JITTER_MS;
   }
 
   /** state is what the face is doing now. */
@@ -132,6 +175,7 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
       this.generation++;
       if (this.retryTimer) clearTimeout(this.retryTimer);
       if (this.refreshTimer) clearInterval(this.refreshTimer);
+      this.stopStandby();
       const pub = this.pub;
       this.pub = undefined;
       // RFC 6762 §10.1: goodbyes (TTL 0) for every announced record, then close the sockets.
@@ -140,7 +184,7 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
       this.advertiser = undefined;
       if (this.watcher) await this.watcher.close();
       this.watcher = undefined;
-      if (this.ad) this.log.info({ mdnsName: instanceFqdn(this.ad) }, 'mDNS face stopped; goodbyes sent');
+      if (this.ad) this.log.info({ mdnsName: instanceFqdn(this.ad) }, pub ? 'mDNS face stopped; goodbyes sent' : 'mDNS face stopped');
     })();
     return this.closing;
   }
@@ -150,9 +194,11 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
     return {
       ...Object.fromEntries(this.counters),
       ...(q ? { queriesAnsweredAtOnce: q.immediate, queriesLeftToLibrary: q.deferred } : {}),
+      ...(this.advertiser?.fromOtherLinks !== undefined ? { datagramsFromOtherLinks: this.advertiser.fromOtherLinks } : {}),
       ...(this.watcher ? { queriesHeard: this.watcher.queries, malformedDatagrams: this.watcher.malformed } : {}),
       announced: this.current === 'announced' ? 1 : 0,
       conflicting: this.current === 'conflict' ? 1 : 0,
+      standingBy: this.current === 'standby' ? 1 : 0,
     };
   }
 
@@ -171,7 +217,7 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
     const run = async (): Promise<void> => {
       if (this.current === 'closed') return;
       const old = this.ad;
-      const key = ad.interfaces.map((i) => i.name).join(',');
+      const key = groupingKey(ad);
       if (old && old !== ad) this.previous.push({ ad: old, until: Date.now() + RECENT_MS });
       this.ad = ad;
       if (!this.advertiser || key !== this.advertiserKey) {
@@ -180,7 +226,7 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
       } else if (old && this.pub && this.current === 'announced' && old.type === ad.type && old.port === ad.port && old.hostname === ad.hostname && old.instance === ad.instance) {
         // Same name, same SRV: announce the (possibly new) TXT record; A records follow the
         // interfaces by themselves (the advertiser re-probes and re-announces on an address change).
-        this.pub.updateTxt(ad.txt);
+        this.pub.updateTxt(ad);
         this.count('reannounced');
         this.watcher?.join(ad.interfaces.map((i) => i.ipv4));
         this.logAdvertising(why === 'start' ? 'mDNS face advertising' : `mDNS records re-announced after ${why}`);
@@ -200,6 +246,7 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
 
   private async endPublication(): Promise<void> {
     this.generation++;
+    this.stopStandby();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     const pub = this.pub;
@@ -222,7 +269,16 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
   private async publish(): Promise<void> {
     const ad = this.ad;
     if (!ad || this.current === 'closed') return;
-    const key = ad.interfaces.map((i) => i.name).join(',');
+    if (this.lookMs > 0 && this.watcher) {
+      // Is another node advertising our service on these links already? Its answers reach
+      // onResponse, which stands this node by (or reports a conflict) and ends this attempt.
+      const look = ++this.generation;
+      this.current = 'probing';
+      this.watcher.query(instanceFqdn(ad), [RType.SRV, RType.TXT]);
+      await new Promise((r) => setTimeout(r, this.lookMs).unref());
+      if (look !== this.generation || this.current !== 'probing') return;
+    }
+    const key = groupingKey(ad);
     if (!this.advertiser || this.advertiserKey !== key) {
       await this.dropAdvertiser();
       this.advertiser = this.factory(ad.interfaces.map((i) => i.name));
@@ -257,6 +313,7 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
         port: ad.port,
         target: hostFqdn(ad),
         txt: ad.txt.map((t) => redactKeys(t, keys)),
+        ...(ad.interfaces.some((i) => i.txt.join('\n') !== ad.txt.join('\n')) ? { txtPerLink: Object.fromEntries(ad.interfaces.map((i) => [i.name, i.txt.map((t) => redactKeys(t, keys))])) } : {}),
         interfaces: ad.interfaces.map((i) => `${i.name}=${i.ipv4}`),
         urls: Object.fromEntries(ad.interfaces.map((i) => [i.name, redactKeys(clientUrlOn(ad, i), keys)])),
       },
@@ -273,14 +330,120 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
     if (seen.length === 0) return;
     for (const o of seen) this.recent.push({ ...o, at: now });
     if (this.recent.length > 32) this.recent.splice(0, this.recent.length - 32);
+    // What another node (not one of our own addresses: our packets loop back) says about our service.
+    const own = new Set(this.listInterfaces().map((h) => formatIPv4(h.address)));
+    const active = own.has(from) ? undefined : activeNodeIn(seen);
+    if (this.current === 'standby') {
+      this.onStandbyResponse(active);
+      return;
+    }
     // While probing, a live record with other data for our name is a conflict at once
     // (RFC 6762 §8.1); cancelling now means no probe is ever sent for a renamed service.
     const clash = seen.find(isConflict);
     if (clash && this.current === 'probing') this.onConflict(this.generation, `${clash.from} answered with ${clash.summary}`);
+    // Another node advertises our service with our records (several nodes, identical URLs):
+    // not a conflict; before we announce, it is the active node and we stand by.
+    else if (active?.kind === 'live' && this.current === 'probing') this.enterStandby(active.from, active.ttlMs);
+    else if (active?.kind === 'live' && this.current === 'announced') this.count('sameServiceElsewhere');
     // Once announced, the advertiser library no longer looks for conflicts: a responder that
     // claims our name now (a rogue, or a misconfigured twin) would go unnoticed while clients
     // may resolve its records instead of ours. Report it; we keep advertising the exact name.
     else if (clash && this.current === 'announced') this.onClaimAfterAnnouncement(ad, clash);
+  }
+
+  /**
+   * enterStandby: another node (`from`) advertises our service with our records. Drop our own
+   * attempt (nothing of ours was announced: it was still probing), log once at info, and follow
+   * its records until they go.
+   */
+  private enterStandby(from: string, ttlMs: number): void {
+    const ad = this.ad;
+    if (!ad || this.current === 'closed') return;
+    this.generation++;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const pub = this.pub;
+    this.pub = undefined;
+    const advertiser = this.advertiser;
+    this.advertiser = undefined;
+    this.advertiserKey = '';
+    this.dropping = (pub ? pub.end() : Promise.resolve()).then(() => advertiser?.shutdown());
+    this.current = 'standby';
+    this.attempts = 0;
+    this.count('standbys');
+    this.standby = { from, seenAt: this.now(), ttlMs, queried: 0 };
+    this.log.info(
+      { mdnsName: instanceFqdn(ad), activeNode: from, recordTtlS: Math.round(ttlMs / 1000) },
+      'mDNS: another node advertises the same service with the same records on this link; standing by (not renaming, nothing announced), taking over when its records go (goodbye, or TTL without a refresh)',
+    );
+    this.standbyTimer = setInterval(() => this.checkStandby(), STANDBY_TICK_MS);
+    this.standbyTimer.unref();
+  }
+
+  /** onStandbyResponse: the active node refreshed its records (live), or withdrew them (gone). */
+  private onStandbyResponse(active: ReturnType<typeof activeNodeIn>): void {
+    const sb = this.standby;
+    if (!sb || !active) return;
+    if (active.kind === 'gone') {
+      if (active.from === sb.from) this.takeOver('goodbye');
+      return;
+    }
+    sb.from = active.from; // a node answers from its address on that link: with several links, several addresses
+    sb.seenAt = this.now();
+    sb.ttlMs = active.ttlMs;
+    sb.queried = 0;
+  }
+
+  /** checkStandby: query the active node's records at 80-95 % of their TTL; take over when it runs out. */
+  private checkStandby(): void {
+    const sb = this.standby;
+    const ad = this.ad;
+    if (!sb || !ad || this.current !== 'standby') return;
+    const age = this.now() - sb.seenAt;
+    if (age >= sb.ttlMs) {
+      this.takeOver('expired');
+      return;
+    }
+    const due = REFRESH_AT.filter((f) => age >= f * sb.ttlMs).length;
+    if (due > sb.queried) {
+      sb.queried = due;
+      this.watcher?.query(instanceFqdn(ad), [RType.SRV, RType.TXT]);
+    }
+  }
+
+  private stopStandby(): void {
+    if (this.standbyTimer) clearInterval(this.standbyTimer);
+    this.standbyTimer = undefined;
+    this.standby = undefined;
+  }
+
+  /**
+   * takeOver: the active node's records are gone; probe and announce ours. After a goodbye a
+   * random delay (up to TAKEOVER_JITTER_MS) keeps several standbys from probing at once: the
+   * first announces, the others hear it while they look and stay standbys.
+   */
+  private takeOver(why: 'goodbye' | 'expired'): void {
+    const sb = this.standby;
+    this.stopStandby();
+    if (this.current !== 'standby') return;
+    this.current = 'idle';
+    const gen = this.generation;
+    this.log.info(
+      { activeNode: sb?.from, why },
+      why === 'goodbye' ? 'mDNS: the active node withdrew its records (goodbye); taking over' : "mDNS: the active node's records expired without a refresh; taking over",
+    );
+    const timer = setTimeout(
+      () => {
+        const run = async (): Promise<void> => {
+          await this.dropping;
+          if (this.current === 'idle' && this.generation === gen) await this.publish();
+        };
+        const p = this.applying.then(run, run);
+        this.applying = p.catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'mDNS takeover failed'));
+      },
+      why === 'goodbye' ? Math.random() * this.takeoverJitterMs : 0,
+    );
+    timer.unref();
   }
 
   /** onClaimAfterAnnouncement counts each such response and logs an episode of them once, with the sender. */
@@ -307,6 +470,18 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
     if (ended) this.log.warn({ claims: ended.events, ms: ended.ms }, 'mDNS: no more claims of our name by another responder');
   }
 
+  /** twinHeard: the latest live responses about our instance came from one other node serving our records, and nothing conflicted. */
+  private twinHeard(): { from: string; ttlMs: number } | undefined {
+    const now = Date.now();
+    const fresh = this.recent.filter((o) => now - o.at < RECENT_MS && o.ttl > 0);
+    const last = fresh.at(-1);
+    if (!last || fresh.some(isConflict)) return undefined;
+    const own = new Set(this.listInterfaces().map((h) => formatIPv4(h.address)));
+    if (own.has(last.from)) return undefined;
+    const a = activeNodeIn(fresh.filter((o) => o.from === last.from));
+    return a?.kind === 'live' ? a : undefined;
+  }
+
   /** otherResponder picks the responder to blame: the latest conflicting record, else the latest claim. */
   private otherResponder(): (Observation & { at: number }) | undefined {
     const now = Date.now();
@@ -317,6 +492,13 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
   private onConflict(gen: number, reason: string): void {
     if (gen !== this.generation || this.current === 'closed' || !this.ad) return;
     const ad = this.ad;
+    // The library renames on any answer naming us; if what was heard is our own service from
+    // another node (its answer may have reached the watcher first, or only it), stand by.
+    const twin = this.twinHeard();
+    if (twin) {
+      this.enterStandby(twin.from, twin.ttlMs);
+      return;
+    }
     this.generation++;
     const pub = this.pub;
     this.pub = undefined;

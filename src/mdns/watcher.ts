@@ -2,10 +2,11 @@
  * watcher.ts: a passive listener on the mDNS port. It hears every multicast response on the
  * advertised links (beside the advertiser and any avahi-daemon: SO_REUSEADDR) so that a name
  * conflict can be reported with the other responder's address, which the advertiser library
- * does not expose. It never sends anything.
+ * does not expose. The only thing it sends is a query for our own instance's records, when the
+ * face stands by behind another node advertising the same service (server.ts).
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
-import { decodeDns, type DnsMessage } from './wire';
+import { decodeDns, encodeQuery, type DnsMessage } from './wire';
 import { errorMessage } from '../errors';
 
 /** MDNS_PORT and MDNS_GROUP are RFC 6762 §3's port and IPv4 group. */
@@ -70,6 +71,27 @@ export class Watcher {
         this.joined.add(a);
       } catch (err) {
         this.onError(`cannot join ${MDNS_GROUP} on ${a}: ${errorMessage(err)}`);
+      }
+    }
+  }
+
+  /**
+   * query multicasts one QM query (RFC 6762 §5.2) for `name` on every joined interface, to the
+   * port this watcher listens on (5353); a send error is reported, never thrown.
+   */
+  query(name: string, types: readonly number[]): void {
+    const s = this.socket;
+    if (!s) return;
+    const msg = encodeQuery(name, types);
+    for (const a of this.joined) {
+      try {
+        s.setMulticastInterface(a);
+        s.setMulticastTTL(255);
+        s.send(msg, this.port, MDNS_GROUP, (err) => {
+          if (err) this.onError(`cannot send a query on ${a}: ${errorMessage(err)}`);
+        });
+      } catch (err) {
+        this.onError(`cannot send a query on ${a}: ${errorMessage(err)}`);
       }
     }
   }

@@ -165,3 +165,29 @@ export function decodeDns(buf: Buffer): Decoded {
 export function sameName(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }
+
+/**
+ * encodeQuery builds a multicast (QM) query, RFC 6762 §5.2/§18: id 0, no flags, one question
+ * per type for `name`, class IN. Used by a standby node to refresh the active node's records.
+ * `name` is dotted (a trailing dot is optional); each label is at most 63 bytes.
+ */
+export function encodeQuery(name: string, types: readonly number[]): Buffer {
+  const labels = name.split('.').filter((l) => l !== '');
+  const qname = Buffer.concat([
+    ...labels.map((l) => {
+      const b = Buffer.from(l, 'utf8');
+      if (b.length > 63) throw new RangeError(`DNS label over 63 bytes: ${l}`);
+      return Buffer.concat([Buffer.from([b.length]), b]);
+    }),
+    Buffer.from([0]),
+  ]);
+  const header = Buffer.alloc(12);
+  header.writeUInt16BE(types.length, 4);
+  const questions = types.map((t) => {
+    const tail = Buffer.alloc(4);
+    tail.writeUInt16BE(t, 0);
+    tail.writeUInt16BE(1, 2); // IN, QU bit clear: answers are multicast, so every node hears them
+    return Buffer.concat([qname, tail]);
+  });
+  return Buffer.concat([header, ...questions]);
+}

@@ -1,0 +1,154 @@
+/**
+ * mdns-standby.test.ts: two provisiond nodes on one link advertising the same service (issue 16
+ * item 4), observed by an independent client. Three network namespaces this test creates (names
+ * carry the PID; always deleted): node A and node B, each with one veth whose other end is a
+ * port of a bridge in the client namespace, where an avahi-daemon (private D-Bus) and
+ * avahi-browse watch the link. Both nodes run the same configuration except mdns.hostname, with
+ * one URL (a load balancer's name), as N nodes behind a load balancer would.
+ * Skips with a message when not root or when a tool is missing.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { Lab, labSkipReason, parseBrowseLine, clientUrlFromBrowse, type Proc, type BrowseEntry } from './helpers/mdns-lab';
+import { startDaemon, type Running } from './helpers/daemon';
+
+const skip = labSkipReason();
+const URL = 'http://prov.lab.test:8667/jitsi?username=${username}&password=${password}';
+
+function ip(...args: string[]): void {
+  const r = spawnSync('ip', args, { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim()}`);
+}
+
+/** errorsIn lists a daemon's log lines at error level (or any PROVD_ERR_MDNS_CONFLICT). */
+function errorsIn(d: Running): string[] {
+  return d
+    .stdout()
+    .split('\n')
+    .filter((l) => l.startsWith('{') && (/"level":"(error|fatal)"/.test(l) || l.includes('PROVD_ERR_MDNS_CONFLICT')));
+}
+
+describe('two nodes on one link: the second is a standby that takes over', { skip }, () => {
+  const lab = new Lab('b', 0, 232);
+  const nodeB = `${lab.srv}2`;
+  const A = '10.232.1.1';
+  const B = '10.232.1.2';
+  const daemons: Running[] = [];
+  let env: NodeJS.ProcessEnv;
+  let watcher: Proc;
+
+  const node = (ns: string, name: string): Running => {
+    const cfg = join(lab.dir, `${name}.yaml`);
+    writeFileSync(cfg, `dhcp:\n  interfaces: [n0]\n  url: "${URL}"\nmdns:\n  hostname: ${name}\nstateDir: ${join(lab.dir, `${name}-state`)}\nlog: {level: debug}\n`);
+    const d = startDaemon(['run', '--config', cfg], ['ip', 'netns', 'exec', ns]);
+    daemons.push(d);
+    return d;
+  };
+  const stop = async (d: Running, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | string> => {
+    if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill(signal);
+    return d.exited;
+  };
+  /** resolved waits for avahi-browse's resolution of our service on the bridge with that host name. */
+  const resolved = (host: string, ms: number, from = 0): Promise<{ line: string } | undefined> =>
+    watcher.waitFor((l) => l.startsWith('=;br0;IPv4;Provisioning\\032URL;') && l.includes(`;${host}.local;`), ms, from);
+
+  before(async () => {
+    lab.up();
+    ip('netns', 'add', nodeB);
+    ip('-n', nodeB, 'link', 'set', 'lo', 'up');
+    ip('-n', lab.cli, 'link', 'add', 'br0', 'type', 'bridge', 'mcast_snooping', '0');
+    for (const [ns, addr, port] of [
+      [lab.srv, A, 'pa'],
+      [nodeB, B, 'pb'],
+    ] as const) {
+      ip('link', 'add', 'n0', 'netns', ns, 'type', 'veth', 'peer', 'name', port, 'netns', lab.cli);
+      ip('-n', ns, 'addr', 'add', `${addr}/24`, 'dev', 'n0');
+      ip('-n', ns, 'link', 'set', 'n0', 'up');
+      ip('-n', lab.cli, 'link', 'set', port, 'master', 'br0');
+      ip('-n', lab.cli, 'link', 'set', port, 'up');
+    }
+    ip('-n', lab.cli, 'addr', 'add', '10.232.1.100/24', 'dev', 'br0');
+    ip('-n', lab.cli, 'link', 'set', 'br0', 'up');
+    env = await lab.browseEnv();
+    await lab.avahi(lab.cli, { name: 'cli', hostName: 'pmdcli', interfaces: ['br0'], dbus: true });
+    watcher = lab.spawn(lab.cli, ['avahi-browse', '-rp', '_http._tcp'], env);
+  });
+  after(async () => {
+    for (const d of daemons) await stop(d, 'SIGKILL');
+    await lab.down();
+    spawnSync('ip', ['netns', 'del', nodeB]);
+  });
+
+  test('the second node stands by (info, no error, nothing announced); after the first one\'s goodbye it announces', { timeout: 90_000 }, async () => {
+    const a = node(lab.srv, 'nodea');
+    await a.waitForLog('mDNS face advertising', 20_000);
+    const seenA = await resolved('nodea', 15_000);
+    assert.ok(seenA, `avahi-browse resolved node A:\n${watcher.lines.join('\n')}`);
+    const entryA = parseBrowseLine(seenA.line);
+    assert.ok(entryA);
+    assert.equal(entryA.address, A);
+    assert.equal(clientUrlFromBrowse(entryA, 'http'), URL);
+
+    const b = node(nodeB, 'nodeb');
+    const line = await b.waitForLog(/standing by/, 20_000);
+    assert.equal(line['level'], 'info');
+    assert.equal(line['activeNode'], A);
+    // Long enough for a probe, a rename and a retry (5 s): none of it happens.
+    await new Promise((r) => setTimeout(r, 7000));
+    assert.deepEqual(errorsIn(b), [], 'the standby logs no error');
+    assert.deepEqual(errorsIn(a), [], 'nor does the active node');
+    assert.equal(b.stdout().split('\n').filter((l) => /standing by/.test(l)).length, 1, 'logged once');
+    b.child.kill('SIGUSR1');
+    const counters = (await b.waitForLog('counters')) as { stats?: { mdns?: Record<string, number> } };
+    assert.equal(counters.stats?.mdns?.['standingBy'], 1, JSON.stringify(counters.stats?.mdns));
+    assert.equal(counters.stats?.mdns?.['probes'] ?? 0, 0, `the standby never probed: ${JSON.stringify(counters.stats?.mdns)}`);
+    assert.ok(!watcher.lines.some((l) => l.includes(';nodeb.local;')), 'nothing of node B was announced');
+
+    const mark = watcher.lines.length;
+    assert.equal(await stop(a), 0);
+    const gone = await watcher.waitFor((l) => l.startsWith('-;br0;IPv4;Provisioning\\032URL;'), 5_000, mark);
+    assert.ok(gone, `node A's goodbye reached avahi:\n${watcher.lines.slice(mark).join('\n')}`);
+    await b.waitForLog(/withdrew its records \(goodbye\); taking over/, 10_000);
+    const seenB = await resolved('nodeb', 20_000, mark);
+    assert.ok(seenB, `avahi-browse resolved node B after the takeover:\n${watcher.lines.slice(mark).join('\n')}`);
+    const entryB = parseBrowseLine(seenB.line);
+    assert.ok(entryB);
+    assert.equal(entryB.name, 'Provisioning URL', 'the exact name');
+    assert.equal(entryB.address, B);
+    assert.equal(clientUrlFromBrowse(entryB, 'http'), URL, 'the same URL');
+    assert.deepEqual(errorsIn(b), []);
+  });
+
+  test('node A, back, stands by behind B; B killed without a goodbye: A takes over when B\'s records expire (SRV TTL 120 s)', { timeout: 200_000 }, async () => {
+    const b = daemons.at(-1);
+    assert.ok(b && b.child.exitCode === null, 'node B runs (from the previous test)');
+    const a = node(lab.srv, 'nodea');
+    const line = await a.waitForLog(/standing by/, 20_000);
+    assert.equal(line['activeNode'], B);
+    assert.equal(line['recordTtlS'], 120);
+    const mark = watcher.lines.length;
+    await stop(b, 'SIGKILL');
+    const took = await a.waitForLog(/expired without a refresh; taking over/, 150_000);
+    assert.equal(took['activeNode'], B);
+    // The long-running browser already lists the name (its PTR has 75 min to live): a fresh
+    // resolve shows whose records the cache holds now (A's announcement flushed B's).
+    let now: BrowseEntry[] = [];
+    const until = Date.now() + 20_000;
+    while (!now.some((e) => e.host === 'nodea.local') && Date.now() < until) {
+      const p = lab.spawn(lab.cli, ['timeout', '10', 'avahi-browse', '-rpt', '_http._tcp'], env);
+      await p.exited;
+      now = p.lines.map(parseBrowseLine).filter((e): e is BrowseEntry => e !== undefined && e.proto === 'IPv4');
+      if (!now.some((e) => e.host === 'nodea.local')) await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.deepEqual(
+      now.map((e) => [e.name, e.host, e.address, clientUrlFromBrowse(e, 'http')]),
+      [['Provisioning URL', 'nodea.local', A, URL]],
+      `avahi resolves node A again (after ${watcher.lines.length - mark} browser lines)`,
+    );
+    assert.deepEqual(errorsIn(a), []);
+    assert.equal(await stop(a), 0);
+  });
+});
