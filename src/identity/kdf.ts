@@ -10,6 +10,11 @@
  * The pool starts its threads on first use and keeps them (unref'd: an idle pool never keeps a
  * process alive; a thread with a job does). A thread that dies fails its job and is replaced.
  * Where a worker thread cannot start, scrypt runs on libuv's pool as before.
+ *
+ * Deadlines (issue 16): the gate measures each run's time on its thread (per cost, an EWMA),
+ * which gives the pool's observed rate and an estimate of when a run queued now would finish
+ * (kdfEstimate). A run queued with a deadline leaves the queue, never run, when it can no longer
+ * finish by then (KdfExpiredError), so no KDF time goes to a client that has given up.
  */
 import { Worker } from 'node:worker_threads';
 import { scrypt } from 'node:crypto';
@@ -33,9 +38,37 @@ interface PoolThread {
   job: { readonly id: number; readonly resolve: (k: Buffer) => void; readonly reject: (e: Error) => void } | undefined;
 }
 
+/** Waiting is a run queued at the gate: how to start it, its expected time, and its deadline. */
+interface Waiting {
+  readonly go: () => void;
+  readonly N: number;
+  readonly expire: () => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** KdfExpiredError: a queued run's deadline came before it could finish; it never ran. */
+export class KdfExpiredError extends Error {
+  constructor() {
+    super('the KDF run could not finish before its deadline; it was not run');
+    this.name = 'KdfExpiredError';
+  }
+}
+
 let limit = defaultKdfThreads();
 let running = 0;
-const waiting: (() => void)[] = [];
+/** waiting: the queue in arrival order (a Map: a run whose deadline passes leaves from anywhere). */
+const waiting = new Map<number, Waiting>();
+let nextWaiting = 1;
+/** runningSince: the runs under way (start time, N), for the estimate of the work ahead. */
+const runningSince = new Map<number, { readonly at: number; readonly N: number }>();
+/** serviceMs: per N, the EWMA of a run's time on its thread (ms), measured. */
+const serviceMs = new Map<number, number>();
+/** EWMA_ALPHA: weight of the newest run time. */
+const EWMA_ALPHA = 0.2;
+/** expired counts queued runs dropped because their deadline came first. */
+let expired = 0;
+let completed = 0;
+let nextRun = 1;
 const idle: PoolThread[] = [];
 let threads = 0;
 let nextId = 1;
@@ -46,17 +79,52 @@ let workersBroken = false;
 /** setKdfThreads sets how many scrypt runs may go at once (the configuration's passwords.kdfThreads); waiting runs start if the limit grew. */
 export function setKdfThreads(n: number): void {
   limit = Math.max(1, Math.floor(n));
-  while (running < limit && waiting.length > 0) {
+  while (running < limit && waiting.size > 0) {
     running++;
-    waiting.shift()?.();
+    takeNext()?.();
   }
   // Threads beyond the new limit are ended as they fall idle.
   while (idle.length > 0 && threads > limit) endThread(idle.pop() as PoolThread);
 }
 
 /** kdfState says how many scrypt runs go now and how many wait, and the KDF threads' priority (counters, tests). */
-export function kdfState(): { readonly limit: number; readonly running: number; readonly waiting: number; readonly threads: number; readonly nice: number | null } {
-  return { limit, running, waiting: waiting.length, threads, nice: niceApplied };
+export function kdfState(): { readonly limit: number; readonly running: number; readonly waiting: number; readonly threads: number; readonly nice: number | null; readonly expired: number; readonly completed: number } {
+  return { limit, running, waiting: waiting.size, threads, nice: niceApplied, expired, completed };
+}
+
+/** expectedMs is the measured run time at N, else scaled from another cost's (scrypt is linear in N); undefined before any run. */
+function expectedMs(N: number): number | undefined {
+  const m = serviceMs.get(N);
+  if (m !== undefined) return m;
+  for (const [n, ms] of serviceMs) return (ms * N) / n;
+  return undefined;
+}
+
+/**
+ * kdfEstimate says, from the measured run times, how long a run of cost `ln` queued now would
+ * take to finish (the work ahead shared by the pool's threads, plus its own run) and the pool's
+ * rate at that cost (runs/s); undefined before the first run has been measured.
+ */
+export function kdfEstimate(ln: number): { readonly finishMs: number; readonly runMs: number; readonly runsPerSecond: number } | undefined {
+  const own = expectedMs(2 ** ln);
+  if (own === undefined) return undefined;
+  const runsPerSecond = (limit * 1000) / own;
+  if (running < limit && waiting.size === 0) return { finishMs: own, runMs: own, runsPerSecond };
+  const now = performance.now();
+  let ahead = 0;
+  for (const r of runningSince.values()) ahead += Math.max(0, (expectedMs(r.N) ?? own) - (now - r.at));
+  for (const w of waiting.values()) ahead += expectedMs(w.N) ?? own;
+  return { finishMs: ahead / limit + own, runMs: own, runsPerSecond };
+}
+
+/** takeNext removes and returns the next queued run's start (its deadline timer cleared). */
+function takeNext(): (() => void) | undefined {
+  for (const [id, w] of waiting) {
+    waiting.delete(id);
+    if (w.timer !== undefined) clearTimeout(w.timer);
+    return w.go;
+  }
+  return undefined;
 }
 
 function endThread(t: PoolThread): void {
@@ -122,10 +190,17 @@ function onLibuv(password: string, salt: Buffer, N: number, r: number, p: number
   });
 }
 
-/** runScrypt derives a key through the KDF gate, on a low-priority pool thread. */
-export function runScrypt(password: string, salt: Buffer, ln: number, r: number, p: number, keylen: number): Promise<Buffer> {
+/**
+ * runScrypt derives a key through the KDF gate, on a low-priority pool thread. With a deadline
+ * (performance.now() time), a queued run that can no longer finish by then leaves the queue and
+ * rejects with KdfExpiredError (checked when it would start and by a timer while it waits).
+ */
+export function runScrypt(password: string, salt: Buffer, ln: number, r: number, p: number, keylen: number, deadline?: number): Promise<Buffer> {
   const N = 2 ** ln;
   const run = (): Promise<Buffer> => {
+    const id = nextRun++;
+    const t0 = performance.now();
+    runningSince.set(id, { at: t0, N });
     let p1: Promise<Buffer>;
     if (workersBroken) p1 = onLibuv(password, salt, N, r, p, keylen);
     else {
@@ -137,16 +212,45 @@ export function runScrypt(password: string, salt: Buffer, ln: number, r: number,
         p1 = onLibuv(password, salt, N, r, p, keylen);
       }
     }
-    return p1.finally(() => {
-      // The slot passes to the next waiting run, unless the limit shrank meanwhile.
-      const next = running <= limit ? waiting.shift() : undefined;
-      if (next !== undefined) next();
-      else running--;
-    });
+    return p1
+      .then((key) => {
+        const ms = performance.now() - t0;
+        const prev = serviceMs.get(N);
+        serviceMs.set(N, prev === undefined ? ms : prev + EWMA_ALPHA * (ms - prev));
+        completed++;
+        return key;
+      })
+      .finally(() => {
+        runningSince.delete(id);
+        // The slot passes to the next waiting run, unless the limit shrank meanwhile.
+        const next = running <= limit ? takeNext() : undefined;
+        if (next !== undefined) next();
+        else running--;
+      });
   };
   if (running < limit) {
     running++;
     return run();
   }
-  return new Promise<void>((go) => waiting.push(go)).then(run);
+  return new Promise<void>((go, reject) => {
+    const wid = nextWaiting++;
+    const expire = (): void => {
+      if (!waiting.delete(wid)) return;
+      expired++;
+      reject(new KdfExpiredError());
+    };
+    const w: Waiting = { go, N, expire, timer: undefined };
+    waiting.set(wid, w);
+    if (deadline !== undefined) {
+      // Leave the queue once the run, started then, would finish after the deadline.
+      const arm = (): void => {
+        const latestStart = deadline - (expectedMs(N) ?? 0);
+        const ms = latestStart - performance.now();
+        if (ms <= 0) return expire();
+        w.timer = setTimeout(arm, ms); // re-armed: the measured run time may have changed meanwhile
+        w.timer.unref(); // the request waiting for it keeps the process alive, not this timer
+      };
+      arm();
+    }
+  }).then(run);
 }
