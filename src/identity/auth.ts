@@ -132,6 +132,8 @@ export class AuthState {
   refusedDeadline = 0;
   refusedFull = 0;
   expired = 0;
+  /** estimate is where admission reads the KDF's measured rate (kdf.ts; a test may replace it). */
+  estimate: (ln: number) => ReturnType<typeof kdfEstimate> = kdfEstimate;
   /** kdfRuns counts verifications of known users; burns counts KDF runs spent on unknown or weak users. */
   kdfRuns = 0;
   burns = 0;
@@ -245,7 +247,7 @@ export class Authenticator {
       s.refusedFull++;
       return false;
     }
-    const est = kdfEstimate(ln);
+    const est = s.estimate(ln);
     const ok = est === undefined ? s.pending < UNMEASURED_DEPTH : performance.now() + est.finishMs <= deadline;
     if (!ok) s.refusedDeadline++;
     return ok;
@@ -265,7 +267,7 @@ export class Authenticator {
         return { kind: 'busy' };
       }
       // The same deadline a known user's check would face: a 429 never tells the two apart.
-      const est = kdfEstimate(this.opts.scryptCost);
+      const est = s.estimate(this.opts.scryptCost);
       if (est !== undefined && performance.now() + est.finishMs > deadline) {
         s.refusedDeadline++;
         return { kind: 'busy' };
