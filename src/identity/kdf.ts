@@ -63,6 +63,8 @@ let nextWaiting = 1;
 const runningSince = new Map<number, { readonly at: number; readonly N: number }>();
 /** serviceMs: per N, the EWMA of a run's time on its thread (ms), measured. */
 const serviceMs = new Map<number, number>();
+/** provisional: costs whose only sample included a thread's start (replaced by the next true one). */
+const provisional = new Set<number>();
 /** EWMA_ALPHA: weight of the newest run time. */
 const EWMA_ALPHA = 0.2;
 /** expired counts queued runs dropped because their deadline came first. */
@@ -200,6 +202,8 @@ export function runScrypt(password: string, salt: Buffer, ln: number, r: number,
   const run = (): Promise<Buffer> => {
     const id = nextRun++;
     const t0 = performance.now();
+    // A run that starts a thread would also measure the thread's start (tens of ms): not sampled.
+    const fresh = !workersBroken && idle.length === 0;
     runningSince.set(id, { at: t0, N });
     let p1: Promise<Buffer>;
     if (workersBroken) p1 = onLibuv(password, salt, N, r, p, keylen);
@@ -216,7 +220,12 @@ export function runScrypt(password: string, salt: Buffer, ln: number, r: number,
       .then((key) => {
         const ms = performance.now() - t0;
         const prev = serviceMs.get(N);
-        serviceMs.set(N, prev === undefined ? ms : prev + EWMA_ALPHA * (ms - prev));
+        if (prev === undefined || provisional.has(N)) {
+          // The first sample, or the first true one after a provisional (thread start included) one.
+          serviceMs.set(N, ms);
+          if (fresh) provisional.add(N);
+          else provisional.delete(N);
+        } else if (!fresh) serviceMs.set(N, prev + EWMA_ALPHA * (ms - prev));
         completed++;
         return key;
       })
