@@ -35,7 +35,7 @@ interface PoolThread {
   /** dead: ended or exited (counted out of `threads` once). */
   dead: boolean;
   /** job is the run this thread is doing, if any. */
-  job: { readonly id: number; readonly resolve: (k: Buffer) => void; readonly reject: (e: Error) => void } | undefined;
+  job: { readonly id: number; readonly resolve: (k: Buffer, ms: number) => void; readonly reject: (e: Error) => void } | undefined;
 }
 
 /** Waiting is a run queued at the gate: how to start it, its expected time, and its deadline. */
@@ -63,8 +63,6 @@ let nextWaiting = 1;
 const runningSince = new Map<number, { readonly at: number; readonly N: number }>();
 /** serviceMs: per N, the EWMA of a run's time on its thread (ms), measured. */
 const serviceMs = new Map<number, number>();
-/** provisional: costs whose only sample included a thread's start (replaced by the next true one). */
-const provisional = new Set<number>();
 /** EWMA_ALPHA: weight of the newest run time. */
 const EWMA_ALPHA = 0.2;
 /** expired counts queued runs dropped because their deadline came first. */
@@ -152,7 +150,7 @@ function startThread(): PoolThread {
     worker.unref();
     if (threads > limit) endThread(t);
     else idle.push(t);
-    if ('key' in m) job.resolve(Buffer.from(m.key.buffer, m.key.byteOffset, m.key.byteLength));
+    if ('key' in m) job.resolve(Buffer.from(m.key.buffer, m.key.byteOffset, m.key.byteLength), m.ms);
     else job.reject(new Error(m.error));
   });
   // A thread that fails or exits by itself is counted out and its job, if any, fails; the next run starts a new one.
@@ -174,21 +172,28 @@ function startThread(): PoolThread {
   return t;
 }
 
-/** onThread runs one scrypt on a pool thread. */
-function onThread(password: string, salt: Buffer, N: number, r: number, p: number, keylen: number): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
+/** Derived is a key and the run's time (ms) on the thread that made it. */
+interface Derived {
+  readonly key: Buffer;
+  readonly ms: number;
+}
+
+/** onThread runs one scrypt on a pool thread; the time is the thread's own (its start and the messages left out). */
+function onThread(password: string, salt: Buffer, N: number, r: number, p: number, keylen: number): Promise<Derived> {
+  return new Promise<Derived>((resolve, reject) => {
     const t = idle.pop() ?? startThread();
     const id = nextId++;
-    t.job = { id, resolve, reject };
+    t.job = { id, resolve: (key, ms) => resolve({ key, ms }), reject };
     t.worker.ref();
     t.worker.postMessage({ id, password, salt, N, r, p, keylen } satisfies KdfJob);
   });
 }
 
-/** onLibuv runs one scrypt on libuv's pool (the fallback). */
-function onLibuv(password: string, salt: Buffer, N: number, r: number, p: number, keylen: number): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    scrypt(password, salt, keylen, { N, r, p, maxmem: 256 * N * r + (1 << 20) }, (err, key) => (err ? reject(err) : resolve(key)));
+/** onLibuv runs one scrypt on libuv's pool (the fallback; its time includes libuv's queue). */
+function onLibuv(password: string, salt: Buffer, N: number, r: number, p: number, keylen: number): Promise<Derived> {
+  const t0 = performance.now();
+  return new Promise<Derived>((resolve, reject) => {
+    scrypt(password, salt, keylen, { N, r, p, maxmem: 256 * N * r + (1 << 20) }, (err, key) => (err ? reject(err) : resolve({ key, ms: performance.now() - t0 })));
   });
 }
 
@@ -201,11 +206,8 @@ export function runScrypt(password: string, salt: Buffer, ln: number, r: number,
   const N = 2 ** ln;
   const run = (): Promise<Buffer> => {
     const id = nextRun++;
-    const t0 = performance.now();
-    // A run that starts a thread would also measure the thread's start (tens of ms): not sampled.
-    const fresh = !workersBroken && idle.length === 0;
-    runningSince.set(id, { at: t0, N });
-    let p1: Promise<Buffer>;
+    runningSince.set(id, { at: performance.now(), N });
+    let p1: Promise<Derived>;
     if (workersBroken) p1 = onLibuv(password, salt, N, r, p, keylen);
     else {
       try {
@@ -217,15 +219,9 @@ export function runScrypt(password: string, salt: Buffer, ln: number, r: number,
       }
     }
     return p1
-      .then((key) => {
-        const ms = performance.now() - t0;
+      .then(({ key, ms }) => {
         const prev = serviceMs.get(N);
-        if (prev === undefined || provisional.has(N)) {
-          // The first sample, or the first true one after a provisional (thread start included) one.
-          serviceMs.set(N, ms);
-          if (fresh) provisional.add(N);
-          else provisional.delete(N);
-        } else if (!fresh) serviceMs.set(N, prev + EWMA_ALPHA * (ms - prev));
+        serviceMs.set(N, prev === undefined ? ms : prev + EWMA_ALPHA * (ms - prev));
         completed++;
         return key;
       })
