@@ -481,9 +481,10 @@ export class HttpFace implements Face<HttpFaceConfig> {
       this.log.debug(fields, 'provisioning request');
       return;
     }
+    const p = this.config.provisioning.passwords;
     this.log.warn(
-      { ...fields, maxPendingVerifications: this.config.provisioning.passwords.maxPendingVerifications },
-      'password checks saturated: new logins are answered 429 until the queue drains (one line per episode; each counted as status:429)',
+      { ...fields, clientTimeout: p.clientTimeout, maxPendingVerifications: p.maxPendingVerifications, kdfRunsPerSecond: kdfEstimate(p.scryptCost)?.runsPerSecond },
+      'password checks saturated: logins the measured KDF rate cannot answer within passwords.clientTimeout are answered 429 until the queue drains (one line per episode; each counted as status:429)',
     );
     this.saturated.watch((ended) => this.log.info({ refused: ended.events, ms: ended.ms }, 'password checks no longer saturated'));
   }

@@ -181,7 +181,8 @@ export class RememberedLogins {
 
   /**
    * configure applies a (reloaded) rememberFor and size and purges what can no longer be used:
-   * another key's rows, or every row when remembering is off. A locked store is logged; the
+   * another key's rows and expired ones (the table trimmed to the size), or every row when
+   * remembering is off. A locked store is logged; the
    * next start or reload purges.
    */
   async configure(opts: RememberOptions): Promise<void> {
@@ -189,6 +190,8 @@ export class RememberedLogins {
     try {
       const n = this.enabled ? await this.repo.purgeOtherKeys(this.key.id) : await this.repo.clear();
       this.purged += n;
+      // Expired rows go, and a smaller rememberSize applies now rather than at the next write.
+      if (this.enabled) await this.repo.putMany([], this.now(), this.opts.maxRows);
       if (n > 0) this.log.info({ rows: n, reason: this.enabled ? 'another key' : 'rememberFor is 0' }, 'remembered logins purged');
     } catch (err) {
       // Another process (an HTTP worker, the CLI) holding the lock is no fault: it is purged next time.
