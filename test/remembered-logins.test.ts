@@ -353,6 +353,25 @@ describe('remembered logins: a store that fails never delays or breaks a login',
     }
   });
 
+  test('many waiting verifiers are written in transactions of at most 500, one after the other', async () => {
+    const sizes: number[] = [];
+    const repo = fakeRepo({});
+    repo.putMany = async (rows) => {
+      sizes.push(rows.length);
+      return rows.length;
+    };
+    const s = await authWith(repo);
+    try {
+      for (let i = 0; i < 1200; i++) s.r.record('t.example', `u${i}`, 'pw', 'fp');
+      for (let i = 0; i < 100 && s.r.written < 1200; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(sizes, [500, 500, 200]);
+      assert.equal(s.r.stats()['remembered-pending'], 0);
+    } finally {
+      await s.r.close();
+      s.close();
+    }
+  });
+
   test('a write that never completes does not hold the answer; the write buffer is bounded (dropped, counted)', async () => {
     const repo = fakeRepo({ putMany: () => new Promise<number>(() => undefined) });
     const s = await authWith(repo);

@@ -633,7 +633,7 @@ async function main(): Promise<void> {
       ...(o.mode !== 'cold' ? { warmupDeadlineS: o.warmupDeadlineS, warmupConnectionsPerGenerator: warmupConnections(o.cost) } : {}),
       ...(o.mode === 'cold' ? { theoretical: theoretical(o, res) } : {}),
       ...(beforeRestart
-        ? { restartS, beforeRestart: { ok: beforeRestart.ok, errors: beforeRestart.errors, completionMs: beforeRestart.completionMs, http: beforeRestart.http, client: beforeRestart.client, daemon: beforeRestart.daemon } }
+        ? { restartS, beforeRestart: { ok: beforeRestart.ok, errors: beforeRestart.errors, completionMs: beforeRestart.completionMs, http: beforeRestart.http, client: beforeRestart.client, daemon: beforeRestart.daemon, daemonCpuS: beforeRestart.daemonCpuS, generatorCpuS: beforeRestart.generatorCpuS } }
         : {}),
       overrides: ov,
       daemonStartupS: startupS,
