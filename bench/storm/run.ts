@@ -258,6 +258,12 @@ function overrides(o: Options): Override[] {
     { key: 'dhcp.rateLimit.rate', product: `${d.dhcp.rateLimit.rate}/s burst ${d.dhcp.rateLimit.burst} per source`, bench: '0 (off)', why: source },
     { key: 'http.rateLimit.rate', product: `${d.http.rateLimit.rate}/s burst ${d.http.rateLimit.burst} per source`, bench: '0 (off)', why: source },
     { key: 'http.maxConnectionsPerSource', product: String(d.http.maxConnectionsPerSource), bench: '0 (no cap)', why: source },
+    {
+      key: 'http.bans.maxRetry',
+      product: String(d.http.bans.maxRetry),
+      bench: '0 (off)',
+      why: `${source}; the bans count a source's logins in flight toward maxRetry, so each generator could have only ${d.http.bans.maxRetry} checks waiting for the KDF at once (the others wait in the ban admission, or get 429 attempts-in-flight)`,
+    },
     { key: 'http.maxConnections', product: String(d.http.maxConnections), bench: '100000', why: 'every client holds its own connection; the generators bound theirs (--max-connections)' },
     { key: 'devices.maxNewPerSourcePerHour', product: String(d.devices.maxNewPerSourcePerHour), bench: '1000000', why: `${source}; beyond the cap a device is answered but not recorded, which would skip the SQLite write` },
   ];
@@ -512,7 +518,7 @@ async function main(): Promise<void> {
     writeFileSync(
       cfg,
       `stateDir: ${stateDir}\nlog: {level: info}\ndhcp: {${t.dhcpYaml}, rateLimit: {rate: 0}}\nmdns: {enabled: false}\ndevices: {maxNewPerSourcePerHour: 1000000}\n` +
-        `http: {${t.httpYaml}, workers: ${o.httpWorkers}, rateLimit: {rate: 0}, maxConnections: 100000, maxConnectionsPerSource: 0}\n` +
+        `http: {${t.httpYaml}, workers: ${o.httpWorkers}, rateLimit: {rate: 0}, bans: {maxRetry: 0}, maxConnections: 100000, maxConnectionsPerSource: 0}\n` +
         `provisioning:\n  defaultDomain: example.com\n  passwords: {scryptCost: ${o.cost}, cacheSize: ${Math.max(DEFAULTS.provisioning.passwords.cacheSize, o.n)}${o.kdfThreads === undefined ? '' : `, kdfThreads: ${o.kdfThreads}`}}\n  tenants:\n    example.com:\n      users:\n${users.join('\n')}\n` +
         `      rules:\n        - subject: default\n          properties:\n            net.java.sip.communicator.impl.protocol.sip.acc1: acc1\n            ${USER_PROPERTY}: "${USER_TEMPLATE}"\n`,
     );
