@@ -319,7 +319,6 @@ export class Authenticator {
       const ln = user.parsed.form === 'scrypt' ? user.parsed.ln : this.opts.scryptCost;
       if (!this.admit(ln, deadline)) return { kind: 'busy' };
       s.pending++;
-      s.kdfRuns++;
       const t0 = performance.now();
       const f: Promise<Flight> = this.check(password, user.parsed, deadline).then(
         (good): Flight => (good ? 'good' : 'bad'),
@@ -329,8 +328,12 @@ export class Authenticator {
         },
       );
       flight = f.then((outcome) => {
+        // kdfRuns counts the checks that ran: an expired one never did.
         if (outcome === 'expired') s.expired++;
-        else s.sample(performance.now() - t0);
+        else {
+          s.kdfRuns++;
+          s.sample(performance.now() - t0);
+        }
         return outcome;
       }).finally(() => {
         s.pending--;
