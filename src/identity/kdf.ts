@@ -63,6 +63,9 @@ let nextWaiting = 1;
 const runningSince = new Map<number, { readonly at: number; readonly N: number }>();
 /** serviceMs: per N, the EWMA of a run's time on its thread (ms), measured. */
 const serviceMs = new Map<number, number>();
+/** recentMs: per N, the last RECENT run times (ms): admission plans with the fastest of them. */
+const recentMs = new Map<number, number[]>();
+const RECENT = 16;
 /** EWMA_ALPHA: weight of the newest run time. */
 const EWMA_ALPHA = 0.2;
 /** expired counts queued runs dropped because their deadline came first. */
@@ -100,21 +103,36 @@ function expectedMs(N: number): number | undefined {
   return undefined;
 }
 
+/** fastMs is the fastest of the recent run times at N (scaled from another cost's when none); undefined before any run. */
+function fastMs(N: number): number | undefined {
+  const r = recentMs.get(N);
+  if (r !== undefined && r.length > 0) return Math.min(...r);
+  for (const [n, list] of recentMs) if (list.length > 0) return (Math.min(...list) * N) / n;
+  return undefined;
+}
+
 /**
- * kdfEstimate says, from the measured run times, how long a run of cost `ln` queued now would
+ * kdfEstimate says, from the measured run times, how long a run of cost `ln` queued now could
  * take to finish (the work ahead shared by the pool's threads, plus its own run) and the pool's
- * rate at that cost (runs/s); undefined before the first run has been measured.
+ * rate at that cost (runs/s, from the average run time); undefined before the first run has been
+ * measured. finishMs plans with the fastest of the recent runs, what the pool has shown it can
+ * do when it gets its cores (a storm's own HTTP work slows it while the requests arrive, and it
+ * speeds up once they stop): a run admitted on it that then cannot finish in time leaves the
+ * queue unrun (its deadline timer uses the average), and its client's retry is admitted afresh,
+ * where a 429 would be final.
  */
 export function kdfEstimate(ln: number): { readonly finishMs: number; readonly runMs: number; readonly runsPerSecond: number } | undefined {
-  const own = expectedMs(2 ** ln);
-  if (own === undefined) return undefined;
-  const runsPerSecond = (limit * 1000) / own;
-  if (running < limit && waiting.size === 0) return { finishMs: own, runMs: own, runsPerSecond };
+  const N = 2 ** ln;
+  const avg = expectedMs(N);
+  const own = fastMs(N) ?? avg;
+  if (avg === undefined || own === undefined) return undefined;
+  const runsPerSecond = (limit * 1000) / avg;
+  if (running < limit && waiting.size === 0) return { finishMs: own, runMs: avg, runsPerSecond };
   const now = performance.now();
   let ahead = 0;
-  for (const r of runningSince.values()) ahead += Math.max(0, (expectedMs(r.N) ?? own) - (now - r.at));
-  for (const w of waiting.values()) ahead += expectedMs(w.N) ?? own;
-  return { finishMs: ahead / limit + own, runMs: own, runsPerSecond };
+  for (const r of runningSince.values()) ahead += Math.max(0, (fastMs(r.N) ?? own) - (now - r.at));
+  for (const w of waiting.values()) ahead += fastMs(w.N) ?? own;
+  return { finishMs: ahead / limit + own, runMs: avg, runsPerSecond };
 }
 
 /** takeNext removes and returns the next queued run's start (its deadline timer cleared). */
@@ -222,6 +240,10 @@ export function runScrypt(password: string, salt: Buffer, ln: number, r: number,
       .then(({ key, ms }) => {
         const prev = serviceMs.get(N);
         serviceMs.set(N, prev === undefined ? ms : prev + EWMA_ALPHA * (ms - prev));
+        const recent = recentMs.get(N) ?? [];
+        recent.push(ms);
+        if (recent.length > RECENT) recent.shift();
+        recentMs.set(N, recent);
         completed++;
         return key;
       })
