@@ -44,6 +44,7 @@ export const ErrorCodes = {
   PROVD_ERR_CONTROL_BIND: 'the control socket cannot be created at start: another provisiond answers on it, the path is not a socket, too long, or not writable (exit 3)',
   PROVD_ERR_CONTROL: 'a command cannot talk to the running daemon over its control socket: no daemon runs (nothing answers), permission denied (root or the daemon\'s user only), or no valid answer in time (exit 7)',
   PROVD_ERR_BAN: 'provisiond bans lift: no live ban matches the address or user given (exit 5)',
+  PROVD_ERR_REMEMBER_KEY: 'the remembered-login key (stateDir/remember.key or $CREDENTIALS_DIRECTORY/remember-key) cannot be read or created, is shorter than 32 bytes, or others may read it; logged at error, and logins are checked by the KDF alone (nothing is remembered) until it is fixed',
   PROVD_ERR_INTERNAL: 'an unexpected internal error (a bug: please report it with the log line)',
 } as const;
 

@@ -5,7 +5,7 @@
  * POST → parsing the properties (src/probe's pure parts) → checking the document is the
  * client's own (its user is named in it). Every client is its own user.
  *
- *   node scripts/ensure.mjs && node dist/bench/storm/run.js [N=10000] [warm|cold] [scryptCost=product default] [rampMs=2000]
+ *   node scripts/ensure.mjs && node dist/bench/storm/run.js [N=10000] [warm|cold|restart] [scryptCost=product default] [rampMs=2000]
  *        [--generators=2] [--http-workers=1] [--kdf-threads=N] [--http-nice=N] [--dhcp-nice=N] [--max-connections=9000] [--deadline=900] [--warmup-deadline=3600]
  *        [--loopback] [--no-record]
  *
@@ -15,7 +15,10 @@
  * that address's port 6768 (the server answers an INFORM by unicast to ciaddr:6768). warm = a
  * first pass verifies every credential once (a failed client starts over there, and only there),
  * the second pass is measured; cold = the first pass after start is measured (every password
- * goes through scrypt). Around each pass it reads the daemon's counters (SIGUSR1), the kernel's
+ * goes through scrypt); restart = warm, then the daemon is stopped and started again on the same
+ * store and a second measured pass runs (issue 16: remembered logins; its errors must be zero).
+ * A cold pass also prints the theoretical maximum it could provision: the daemon's measured KDF
+ * rate × (ramp + the client's 10 s timeout), beside the provisioned count. Around each pass it reads the daemon's counters (SIGUSR1), the kernel's
  * UDP/TCP/ARP counters of both namespaces and the global backlog drops, so a lost exchange can be
  * placed. `--loopback` runs the same storm on 127.0.0.1 without namespaces or root (free ports,
  * INFORMs by unicast, generators on 127.0.0.2…; no kernel counters): the smoke test's mode.
@@ -191,7 +194,7 @@ function runGenerators(ns: string | undefined, args: readonly GeneratorArgs[]): 
 
 interface Options {
   readonly n: number;
-  readonly mode: 'warm' | 'cold';
+  readonly mode: 'warm' | 'cold' | 'restart';
   readonly cost: number;
   readonly rampMs: number;
   readonly generators: number;
@@ -223,7 +226,7 @@ function parseArgs(argv: readonly string[]): Options {
   const productCost = DEFAULTS.provisioning.passwords.scryptCost;
   return {
     n: Math.max(1, Math.min(100_000, Number(pos[0] ?? 10_000) || 10_000)),
-    mode: pos[1] === 'cold' ? 'cold' : 'warm',
+    mode: pos[1] === 'cold' ? 'cold' : pos[1] === 'restart' ? 'restart' : 'warm',
     cost: Math.max(10, Math.min(20, Number(pos[2] ?? productCost) || productCost)),
     rampMs: Math.max(0, Math.min(600_000, Number(pos[3] ?? 2000) || 0)),
     generators: Math.max(1, Math.min(16, flag('generators', 2))),
@@ -255,6 +258,12 @@ function overrides(o: Options): Override[] {
     { key: 'dhcp.rateLimit.rate', product: `${d.dhcp.rateLimit.rate}/s burst ${d.dhcp.rateLimit.burst} per source`, bench: '0 (off)', why: source },
     { key: 'http.rateLimit.rate', product: `${d.http.rateLimit.rate}/s burst ${d.http.rateLimit.burst} per source`, bench: '0 (off)', why: source },
     { key: 'http.maxConnectionsPerSource', product: String(d.http.maxConnectionsPerSource), bench: '0 (no cap)', why: source },
+    {
+      key: 'http.bans.maxRetry',
+      product: String(d.http.bans.maxRetry),
+      bench: '0 (off)',
+      why: `${source}; the bans count a source's logins in flight toward maxRetry, so each generator could have only ${d.http.bans.maxRetry} checks waiting for the KDF at once (the others wait in the ban admission, or get 429 attempts-in-flight)`,
+    },
     { key: 'http.maxConnections', product: String(d.http.maxConnections), bench: '100000', why: 'every client holds its own connection; the generators bound theirs (--max-connections)' },
     { key: 'devices.maxNewPerSourcePerHour', product: String(d.devices.maxNewPerSourcePerHour), bench: '1000000', why: `${source}; beyond the cap a device is answered but not recorded, which would skip the SQLite write` },
   ];
@@ -401,6 +410,8 @@ interface PassReport {
   readonly daemon: Counters;
   readonly daemonLogLines: Counters;
   readonly kernel: Record<string, unknown>;
+  /** kdfRate: the daemon's measured KDF rate at the end of the pass (runs/s, all workers; undefined: a build without the gauge). */
+  readonly kdfRate: number | undefined;
 }
 
 /** DUMPCAP is Wireshark's capture tool (Debian's tshark package brings it). */
@@ -466,6 +477,25 @@ function passLines(name: string, n: number, r: PassReport, warmup: boolean): str
   ].join('\n');
 }
 
+/**
+ * theoretical is the most clients a cold pass could provision: each needs one KDF run, the pool
+ * runs `rate` per second (the daemon's measured gauge, else what this pass achieved), and a client
+ * can wait the HTTP timeout, so the KDF can work from the first request until the last client's
+ * timeout: rate × (ramp + timeout), at most N.
+ */
+function theoretical(o: Options, r: PassReport): { rate: number; rateSource: string; windowS: number; max: number; provisioned: number } {
+  const windowS = o.rampMs / 1000 + HTTP_TIMEOUT_MS / 1000;
+  const achieved = (r.daemon['http.kdf-runs'] ?? 0) / Math.max(1, Math.min(r.completionMs / 1000, windowS));
+  const rate = r.kdfRate ?? achieved;
+  return { rate: Math.round(rate * 10) / 10, rateSource: r.kdfRate === undefined ? 'KDF runs of this pass / its window (no gauge in this build)' : "the daemon's measured kdf-runs-per-second", windowS, max: Math.min(o.n, Math.floor(rate * windowS)), provisioned: r.ok };
+}
+
+/** theoreticalLine prints theoretical() for people. */
+function theoreticalLine(o: Options, r: PassReport): string {
+  const x = theoretical(o, r);
+  return `# theoretical maximum: ${x.rate} KDF runs/s (${x.rateSource}) × (ramp ${o.rampMs / 1000} s + timeout ${HTTP_TIMEOUT_MS / 1000} s) = ${x.max} of ${o.n}; provisioned ${x.provisioned} (${x.max > 0 ? Math.round((100 * x.provisioned) / x.max) : 0} % of it)\n\n`;
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (!o.loopback && process.getuid?.() !== 0) throw new Error('needs root (network namespaces); --loopback runs without');
@@ -488,16 +518,19 @@ async function main(): Promise<void> {
     writeFileSync(
       cfg,
       `stateDir: ${stateDir}\nlog: {level: info}\ndhcp: {${t.dhcpYaml}, rateLimit: {rate: 0}}\nmdns: {enabled: false}\ndevices: {maxNewPerSourcePerHour: 1000000}\n` +
-        `http: {${t.httpYaml}, workers: ${o.httpWorkers}, rateLimit: {rate: 0}, maxConnections: 100000, maxConnectionsPerSource: 0}\n` +
+        `http: {${t.httpYaml}, workers: ${o.httpWorkers}, rateLimit: {rate: 0}, bans: {maxRetry: 0}, maxConnections: 100000, maxConnectionsPerSource: 0}\n` +
         `provisioning:\n  defaultDomain: example.com\n  passwords: {scryptCost: ${o.cost}, cacheSize: ${Math.max(DEFAULTS.provisioning.passwords.cacheSize, o.n)}${o.kdfThreads === undefined ? '' : `, kdfThreads: ${o.kdfThreads}`}}\n  tenants:\n    example.com:\n      users:\n${users.join('\n')}\n` +
         `      rules:\n        - subject: default\n          properties:\n            net.java.sip.communicator.impl.protocol.sip.acc1: acc1\n            ${USER_PROPERTY}: "${USER_TEMPLATE}"\n`,
     );
     // PROVISIOND=path/to/main.js runs another build of the daemon (a before/after comparison).
-    const d = t.spawn([process.execPath, process.env['PROVISIOND'] ?? MAIN, 'run', '--config', cfg]);
-    const started = await d.waitFor((x) => x.includes('"msg":"provisiond started"'), 600_000);
-    if (!started) throw new Error(`provisiond did not start:\n${d.lines.join('\n')}`);
-    const startupS = Math.round((started.at - d.started) / 100) / 10;
-    const pid = d.pid ?? 0;
+    const launch = async (): Promise<{ d: Proc; startupS: number }> => {
+      const p = t.spawn([process.execPath, process.env['PROVISIOND'] ?? MAIN, 'run', '--config', cfg]);
+      const started = await p.waitFor((x) => x.includes('"msg":"provisiond started"'), 600_000);
+      if (!started) throw new Error(`provisiond did not start:\n${p.lines.join('\n')}`);
+      return { d: p, startupS: Math.round((started.at - p.started) / 100) / 10 };
+    };
+    let { d, startupS } = await launch();
+    let pid = d.pid ?? 0;
     const kernel = (ns: string | undefined): Counters => (ns === undefined ? {} : kernelCounters(ns));
 
     const pass = async (warmup: boolean): Promise<PassReport> => {
@@ -527,7 +560,8 @@ async function main(): Promise<void> {
       );
       const proc = procStats(pid);
       const wire = cap === undefined ? undefined : await cap.stop();
-      const daemon = delta(await daemonCounters(d), before.daemon);
+      const after = await daemonCounters(d);
+      const daemon = delta(after, before.daemon);
       const logLines: Counters = {};
       for (const line of d.lines.slice(logFrom)) {
         const msg = /"msg":"([^"]*)"/.exec(line)?.[1] ?? 'other';
@@ -564,14 +598,32 @@ async function main(): Promise<void> {
         trace,
         daemon,
         daemonLogLines: logLines,
+        kdfRate: after['http.kdf-runs-per-second'],
         kernel: t.srv === undefined || t.cli === undefined ? { note: 'loopback: the host-wide counters are not kept' } : { srv: delta(kernel(t.srv), before.srv), cli: delta(kernel(t.cli), before.cli), backlogDrops: backlogDrops() - before.backlog },
       };
     };
 
-    const warmup = o.mode === 'warm' ? await pass(true) : undefined;
+    const warmup = o.mode !== 'cold' ? await pass(true) : undefined;
     if (warmup) process.stdout.write(passLines('warm-up pass (not measured; a failed client starts over, up to 10 times)', o.n, warmup, true));
-    const res = await pass(false);
-    process.stdout.write(passLines(`measured pass (${o.mode})`, o.n, res, false));
+    let res = await pass(false);
+    process.stdout.write(passLines(`measured pass (${o.mode === 'restart' ? 'warm, before the restart' : o.mode})`, o.n, res, false));
+    if (o.mode === 'cold') process.stdout.write(theoreticalLine(o, res));
+    let beforeRestart: PassReport | undefined;
+    let restartS: number | undefined;
+    if (o.mode === 'restart') {
+      // The daemon stops (SIGTERM: remembered verifications still waiting are written) and starts
+      // again on the same store: only the remembered logins are warm, the memory cache is empty.
+      beforeRestart = res;
+      const t0 = performance.now();
+      await d.stop();
+      ({ d, startupS } = await launch());
+      pid = d.pid ?? 0;
+      restartS = Math.round((performance.now() - t0) / 100) / 10;
+      res = await pass(false);
+      process.stdout.write(passLines(`measured pass after the restart (stop + start took ${restartS} s)`, o.n, res, false));
+      const errs = (r: PassReport): number => Object.values(r.errors).reduce((a, b) => a + b, 0);
+      process.stdout.write(`# errors per phase: warm-up ${warmup ? errs(warmup) : '-'} (retried), before the restart ${errs(beforeRestart)}, after the restart ${errs(res)}; KDF runs after the restart: ${res.daemon['http.kdf-runs'] ?? 0}, remembered hits: ${res.daemon['http.remembered-hits'] ?? 0}\n\n`);
+    }
     const out = {
       at: new Date().toISOString(),
       commit: spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim(),
@@ -584,7 +636,11 @@ async function main(): Promise<void> {
       httpWorkers: o.httpWorkers,
       loopback: o.loopback,
       deadlineS: o.deadlineS,
-      ...(o.mode === 'warm' ? { warmupDeadlineS: o.warmupDeadlineS, warmupConnectionsPerGenerator: warmupConnections(o.cost) } : {}),
+      ...(o.mode !== 'cold' ? { warmupDeadlineS: o.warmupDeadlineS, warmupConnectionsPerGenerator: warmupConnections(o.cost) } : {}),
+      ...(o.mode === 'cold' ? { theoretical: theoretical(o, res) } : {}),
+      ...(beforeRestart
+        ? { restartS, beforeRestart: { ok: beforeRestart.ok, errors: beforeRestart.errors, completionMs: beforeRestart.completionMs, http: beforeRestart.http, client: beforeRestart.client, daemon: beforeRestart.daemon, daemonCpuS: beforeRestart.daemonCpuS, generatorCpuS: beforeRestart.generatorCpuS } }
+        : {}),
       overrides: ov,
       daemonStartupS: startupS,
       maxConnectionsPerGenerator: o.maxConnections,

@@ -83,6 +83,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_PROBE':
       return STEP_EXIT.dhcp;
     case 'PROVD_ERR_MDNS_LIBRARY': // only ever a warning; listed so the switch stays exhaustive
+    case 'PROVD_ERR_REMEMBER_KEY': // logged by the HTTP face, never an exit; listed so the switch stays exhaustive
     case 'PROVD_ERR_INTERNAL':
       return ExitCode.Internal;
   }

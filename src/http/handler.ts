@@ -30,6 +30,8 @@ export interface HttpRequestInfo {
   readonly requestId: string;
   /** key is the provisioning-key path segment (`/<key>/jitsi`), undefined on the unkeyed paths. */
   readonly key?: string | undefined;
+  /** receivedAt: when the request arrived (performance.now() time): the client's timeout runs from then. */
+  readonly receivedAt?: number | undefined;
 }
 
 /** HttpAnswer is the reply to send, plus what to log. */
@@ -111,7 +113,7 @@ export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps
   let claimedUser: string | undefined;
   const bans: { scope: 'ip' | 'user'; subject: string; until: number }[] = [];
   try {
-    result = await deps.engine.provision({ params: form.params, ip: req.ip, userAgent: req.userAgent, key: req.key });
+    result = await deps.engine.provision({ params: form.params, ip: req.ip, userAgent: req.userAgent, key: req.key, receivedAt: req.receivedAt });
     if (deps.bans && FAILURE_OUTCOMES.has(result.outcome) && !deps.bans.trusted(req.ip)) {
       // Count first: the event log (which may be on a full disk) never changes the answer.
       const events = deps.bans.fail(req.ip, result.outcome === 'bad-credentials' ? userKey : undefined);

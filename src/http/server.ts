@@ -32,6 +32,8 @@ import type { Logger } from '../log';
 import { join } from 'node:path';
 import type { BanList } from '../limits/bans';
 import { makeBanList, type FaceBans } from '../limits/banstore';
+import { RememberedLogins, loadRememberKey, type RememberKey, type RememberOptions } from '../identity/remembered';
+import { kdfEstimate } from '../identity/kdf';
 import { eventLogFor, type OpenEventLog } from '../limits/events';
 import { DeviceQuota } from '../limits/quota';
 import { Episode } from '../episode';
@@ -200,6 +202,8 @@ export class HttpFace implements Face<HttpFaceConfig> {
   private events: OpenEventLog | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private pruneRetry: NodeJS.Timeout | undefined;
+  /** remembered: password verifications remembered in the store (undefined: no store support or no usable key). */
+  private remembered: RememberedLogins | undefined;
   /** inventory: the device writes, buffered while another process holds the store's lock. */
   private inventory: DeviceWriteBehind | undefined;
   /** sightings: the phones' sightings, buffered and written in batches. */
@@ -252,6 +256,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     const store = this.store;
     this.inventory = new DeviceWriteBehind(store.devices, { log: this.log, setBusyTimeout: (ms) => store.setBusyTimeout?.(ms) });
     this.sightings = new PhoneSightings(store.phones, { log: this.log, setBusyTimeout: (ms) => store.setBusyTimeout?.(ms) });
+    this.remembered = this.openRemembered(store);
     this.deps = this.makeDeps(this.config);
     this.seed(this.config);
     this.warnings(this.config);
@@ -333,6 +338,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     await Promise.allSettled([...(l ? [closeListeners(l)] : []), ...[...this.draining].map((d) => closeListeners(d))]);
     this.draining.clear();
     this.events?.sink.close();
+    await this.remembered?.close(); // the verifiers waiting to be written
     this.inventory?.close(); // the buffered device writes, if a lock held them back
     this.sightings?.close();
     if (this.ownStore) this.store?.close();
@@ -354,7 +360,13 @@ export class HttpFace implements Face<HttpFaceConfig> {
       out['kdf-burns'] = a.burns;
       out['kdf-mimics'] = a.state.mimics;
       if (a.rehashDeferred > 0) out['rehash-deferred:store-busy'] = a.rehashDeferred;
+      out['kdf-refused:deadline'] = a.state.refusedDeadline;
+      out['kdf-refused:full'] = a.state.refusedFull;
+      out['kdf-expired'] = a.state.expired;
+      const est = kdfEstimate(this.config.provisioning.passwords.scryptCost);
+      if (est !== undefined) out['kdf-runs-per-second'] = Math.round(est.runsPerSecond * 10) / 10;
     }
+    if (this.remembered) Object.assign(out, this.remembered.stats());
     if (this.inventory) Object.assign(out, this.inventory.stats());
     if (this.sightings && this.config.phones.enabled) Object.assign(out, this.sightings.stats());
     return out;
@@ -450,15 +462,29 @@ export class HttpFace implements Face<HttpFaceConfig> {
     }
   }
 
+  /**
+   * dropDeadline closes the connection of a request whose client timeout ran out while its
+   * password check waited (the check never ran). Closing is what the Jitsi client handles best:
+   * its retry handler re-sends a request whose connection closed without an answer (up to 3
+   * times, contract §4.4), where a 429 or 503 ends its provisioning; our deadline is half a
+   * second before its own timeout, so the retry comes while it still listens.
+   */
+  private dropDeadline(info: HttpRequestInfo, socket: { destroy(): void } | undefined): void {
+    this.count('dropped:deadline-passed');
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ reqId: info.requestId, ip: info.ip, outcome: 'deadline-passed' }, 'password check not run: the client timeout ran out while it waited; connection closed');
+    socket?.destroy();
+  }
+
   /** onSaturated logs the first 429 of a KDF-saturation episode and, once it is over, a summary. */
   private onSaturated(fields: Record<string, unknown>): void {
     if (!this.saturated.hit()) {
       this.log.debug(fields, 'provisioning request');
       return;
     }
+    const p = this.config.provisioning.passwords;
     this.log.warn(
-      { ...fields, maxPendingVerifications: this.config.provisioning.passwords.maxPendingVerifications },
-      'password checks saturated: new logins are answered 429 until the queue drains (one line per episode; each counted as status:429)',
+      { ...fields, clientTimeout: p.clientTimeout, maxPendingVerifications: p.maxPendingVerifications, kdfRunsPerSecond: kdfEstimate(p.scryptCost)?.runsPerSecond },
+      'password checks saturated: logins the measured KDF rate cannot answer within passwords.clientTimeout are answered 429 until the queue drains (one line per episode; each counted as status:429)',
     );
     this.saturated.watch((ended) => this.log.info({ refused: ended.events, ms: ended.ms }, 'password checks no longer saturated'));
   }
@@ -634,6 +660,24 @@ export class HttpFace implements Face<HttpFaceConfig> {
     if (problems > 0) this.counters.set('phones-declared-problems', (this.counters.get('phones-declared-problems') ?? 0) + problems);
   }
 
+  /**
+   * openRemembered loads the remembered-login key (PROVD_ERR_REMEMBER_KEY: logged at error,
+   * logins then use the KDF alone) for a store that keeps remembered logins.
+   */
+  private openRemembered(store: Store): RememberedLogins | undefined {
+    if (store.remembered === undefined) return undefined;
+    const opts = rememberOptions(this.config);
+    let key: RememberKey;
+    try {
+      key = loadRememberKey(this.config.stateDir);
+    } catch (err) {
+      if (opts.rememberForMs > 0) this.log.error({ code: 'PROVD_ERR_REMEMBER_KEY', err: errorMessage(err) }, 'remembered logins are off: logins are checked by the KDF alone');
+      return undefined;
+    }
+    this.log.debug({ key: key.source, keyId: key.id }, 'remembered-login key loaded');
+    return new RememberedLogins(store.remembered, key, opts, this.log);
+  }
+
   private count(name: string): void {
     this.counters.set(name, (this.counters.get(name) ?? 0) + 1);
   }
@@ -658,6 +702,11 @@ export class HttpFace implements Face<HttpFaceConfig> {
     const caps = { perSourcePerHour: d.maxNewPerSourcePerHour, maxTotal: d.maxTotal };
     const quota = devices ? new DeviceQuota(caps, deviceSource(devices)) : undefined;
     const phones = this.store && config.phones.enabled ? this.phonesRoom(config, this.store, caps) : undefined;
+    if (this.remembered) {
+      // One RememberedLogins per process, shared by every configuration's Authenticator.
+      engine.auth.state.remembered = this.remembered;
+      void this.remembered.configure(rememberOptions(config));
+    }
     return { engine, devices, limiter, bans: this.bans.list, events: this.events.sink, ...(quota ? { quota } : {}), ...(phones ? { phones } : {}) };
   }
 
@@ -800,8 +849,14 @@ export class HttpFace implements Face<HttpFaceConfig> {
         userAgent: request.headers['user-agent'] ?? '',
         requestId: String(request.id),
         key: (request.params as { key?: string } | undefined)?.key,
+        receivedAt: t0,
       };
       const a = await handleProvisioning(info, deps);
+      if (a.outcome === 'deadline-passed') {
+        reply.hijack();
+        this.dropDeadline(info, request.raw.socket);
+        return;
+      }
       this.count(statusKey(a.status));
       if (a.result?.cached === true) this.count('auth-cached');
       if (a.result?.reused === true) this.count('document-reused');
@@ -920,8 +975,13 @@ export class HttpFace implements Face<HttpFaceConfig> {
         userAgent: req.headers['user-agent'] ?? '',
         requestId,
         key: undefined,
+        receivedAt: t0,
       };
       const a = await handleProvisioning(info, deps);
+      if (a.outcome === 'deadline-passed') {
+        this.dropDeadline(info, socket);
+        return;
+      }
       this.count(statusKey(a.status));
       this.count('direct');
       if (a.result?.cached === true) this.count('auth-cached');
@@ -944,6 +1004,12 @@ export class HttpFace implements Face<HttpFaceConfig> {
       res.writeHead(500, ['content-type', text, 'content-length', String(Buffer.byteLength(b))]).end(b);
     }
   }
+}
+
+/** rememberOptions is the passwords section's remembering, in RememberedLogins' units. */
+function rememberOptions(config: HttpFaceConfig): RememberOptions {
+  const p = config.provisioning.passwords;
+  return { rememberForMs: p.rememberFor * 1000, maxRows: p.rememberSize };
 }
 
 /** startupWarnings logs what an operator should fix: weak passwords, enforcePrefix gaps, no tenants. */

@@ -31,7 +31,7 @@ export const SECRET_FIELD = 'secret';
 export const NOT_FOUND = 'not found\n';
 
 /** AccessFailure labels why access was refused. */
-export type AccessFailure = 'bad-credentials' | 'credentials-required' | 'unknown-tenant' | 'bad-key' | 'key-required' | 'bad-secret' | 'not-allowed' | 'busy';
+export type AccessFailure = 'bad-credentials' | 'credentials-required' | 'unknown-tenant' | 'bad-key' | 'key-required' | 'bad-secret' | 'not-allowed' | 'busy' | 'deadline-passed';
 
 /** Outcome labels a result for logs, counters and the inventory: ok, an access failure, or a render error. */
 export type Outcome = 'ok' | AccessFailure | 'render-error';
@@ -45,6 +45,8 @@ export interface AccessRequest {
   readonly ip: string;
   /** key is the URL's provisioning-key segment (`/<key>/…`); undefined on the unkeyed paths. */
   readonly key?: string | undefined;
+  /** receivedAt: when the request arrived (performance.now() time); the client's timeout runs from then (default: when the check starts). */
+  readonly receivedAt?: number | undefined;
 }
 
 /** Granted: the request may provision for `tenant`, as `user` (null: anonymous). */
@@ -59,7 +61,8 @@ export interface Granted {
 /** Refused: why not, with the HTTP status and the one-line body to answer. */
 export interface Refused {
   readonly ok: false;
-  readonly status: 400 | 401 | 404 | 429;
+  /** 503 with outcome deadline-passed: the client's time ran out while its password check waited (the HTTP face closes the connection instead). */
+  readonly status: 400 | 401 | 404 | 429 | 503;
   readonly outcome: AccessFailure;
   readonly body: string;
   /** tenant is set once the tenant is known and reachable (credential failures), else null. */
@@ -133,6 +136,7 @@ export class TenantAccess {
     deps.auth?.cache.configure(cacheOpts);
     this.auth = new Authenticator(new UserDirectory(cfg, deps.users), deps.users, {
       maxPending: cfg.passwords.maxPendingVerifications,
+      clientTimeoutMs: cfg.passwords.clientTimeout * 1000,
       scryptCost: cfg.passwords.scryptCost,
       ...(deps.auth ? { state: deps.auth } : { cache: new CredentialCache(cacheOpts) }),
       log: deps.log,
@@ -189,8 +193,9 @@ export class TenantAccess {
     if (id.hasPair) {
       // contract §4.5/§6: a 401 makes the client forget the pair and prompt again; only here.
       if (!id.name || id.password === undefined) return { ok: false, tenant, status: 401, outcome: 'bad-credentials', body: 'authentication failed\n' };
-      const v = await this.auth.verify(id.domain, id.name, id.password);
+      const v = await this.auth.verify(id.domain, id.name, id.password, req.receivedAt);
       if (v.kind === 'busy') return { ok: false, tenant, status: 429, outcome: 'busy', body: 'too many password checks in progress; retry shortly\n' };
+      if (v.kind === 'expired') return { ok: false, tenant, status: 503, outcome: 'deadline-passed', body: 'the password check could not be done in time; retry\n' };
       if (v.kind === 'bad') return { ok: false, tenant, status: 401, outcome: 'bad-credentials', body: 'authentication failed\n' };
       return { ok: true, tenant, user: v.user, cached: v.cached };
     }

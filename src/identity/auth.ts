@@ -16,9 +16,18 @@
  * The cache, the queue and the counters live in an AuthState that a reload hands to the next
  * configuration's Authenticator: cached entries stay valid (keyed by the stored hash's
  * fingerprint, so a changed password drops its entry on use) and the counters go on.
+ *
+ * Issue 16: behind the memory cache, a verification remembered in the store (remembered.ts)
+ * answers without the KDF after a restart or in another worker. A login that needs the KDF is
+ * admitted by deadline: it waits while the measured KDF rate (kdf.ts kdfEstimate) says it can be
+ * answered within the client's timeout (`passwords.clientTimeout`), gets 'busy' (429) at once
+ * when it cannot, and 'expired' when its time ran out while it waited (its KDF never runs).
+ * `maxPendingVerifications` stays as the hard memory bound.
  */
 import { parseHash, verifyPassword, burnVerification, upgradeNeeded, hashPassword, type ParsedHash } from './passwords';
 import { CredentialCache, fingerprintOf } from './credcache';
+import { KdfExpiredError, kdfEstimate } from './kdf';
+import type { RememberedLogins } from './remembered';
 import type { UsersConfig } from './config';
 import { StoreBusyError, type UserRepository } from '../store/repository';
 import type { Logger } from '../log';
@@ -37,8 +46,28 @@ export interface UserRecord {
   readonly attributes: Readonly<Record<string, string>>;
 }
 
-/** Verdict of a verification. */
-export type AuthVerdict = { readonly kind: 'ok'; readonly user: UserRecord; readonly cached: boolean } | { readonly kind: 'bad' } | { readonly kind: 'busy' };
+/**
+ * Verdict of a verification: 'busy' could not be admitted in time (429 at once), 'expired' was
+ * admitted but its time ran out while it waited (its KDF never ran). `cached` is true when no
+ * KDF ran (memory cache or remembered verification); `remembered` when the store's answered.
+ */
+export type AuthVerdict =
+  | { readonly kind: 'ok'; readonly user: UserRecord; readonly cached: boolean; readonly remembered?: boolean }
+  | { readonly kind: 'bad' }
+  | { readonly kind: 'busy' }
+  | { readonly kind: 'expired' };
+
+/** DEFAULT_CLIENT_TIMEOUT_MS: the Jitsi client's read timeout (contract §4.4). */
+export const DEFAULT_CLIENT_TIMEOUT_MS = 10_000;
+/** ANSWER_MARGIN_MS: taken off the client's timeout for rendering, writing and the event loop's lag. */
+export const ANSWER_MARGIN_MS = 500;
+/** UNMEASURED_DEPTH: before any KDF run has been measured, at most this many wait (the old fixed depth). */
+export const UNMEASURED_DEPTH = 64;
+/** UNKNOWN_BUDGET_BASE: unknown users hold a quarter of min(maxPending, this) KDF slots. */
+const UNKNOWN_BUDGET_BASE = 64;
+
+/** Flight is what a KDF check of one credential ends with (shared by concurrent identical checks). */
+type Flight = 'good' | 'bad' | 'expired';
 
 /** UserDirectory finds users by (domain, case-insensitive name). */
 export class UserDirectory {
@@ -96,7 +125,15 @@ export class AuthState {
   /** pending counts KDF runs under way; pendingUnknown those of them for unknown users. */
   pending = 0;
   pendingUnknown = 0;
-  readonly inflight = new Map<string, Promise<boolean>>();
+  readonly inflight = new Map<string, Promise<Flight>>();
+  /** remembered: the store's remembered verifications (set by the face that owns a store; undefined: none). */
+  remembered: RememberedLogins | undefined;
+  /** refusedDeadline counts logins answered 'busy' because they could not be answered in time; expired those whose time ran out queued. */
+  refusedDeadline = 0;
+  refusedFull = 0;
+  expired = 0;
+  /** estimate is where admission reads the KDF's measured rate (kdf.ts; a test may replace it). */
+  estimate: (ln: number) => ReturnType<typeof kdfEstimate> = kdfEstimate;
   /** kdfRuns counts verifications of known users; burns counts KDF runs spent on unknown or weak users. */
   kdfRuns = 0;
   burns = 0;
@@ -136,6 +173,8 @@ export class AuthState {
 /** AuthenticatorOptions tune the verifier. */
 export interface AuthenticatorOptions {
   readonly maxPending: number;
+  /** clientTimeoutMs: how long a client waits for its answer (default DEFAULT_CLIENT_TIMEOUT_MS). */
+  readonly clientTimeoutMs?: number;
   readonly scryptCost: number;
   /** cache: used when no state is given (a fresh AuthState is made around it). */
   readonly cache?: CredentialCache;
@@ -187,17 +226,52 @@ export class Authenticator {
     return this.state.burns;
   }
 
-  /** unknownBudget: the KDF slots unknown users may hold at once (a quarter, at least one). */
+  /**
+   * unknownBudget: the KDF slots unknown users may hold at once (a quarter of maxPending, at
+   * most a quarter of UNKNOWN_BUDGET_BASE: the deadline admission lets the queue grow long, and
+   * guesses must not fill it; at least one).
+   */
   get unknownBudget(): number {
-    return Math.max(1, Math.floor(this.opts.maxPending / 4));
+    return Math.max(1, Math.floor(Math.min(this.opts.maxPending, UNKNOWN_BUDGET_BASE) / 4));
   }
 
-  /** verify checks (domain, name, password). */
-  async verify(domain: string, name: string, password: string): Promise<AuthVerdict> {
+  /** deadlineOf is when the answer to a request received at `receivedAt` (performance.now() time) must be ready. */
+  deadlineOf(receivedAt: number | undefined): number {
+    return (receivedAt ?? performance.now()) + (this.opts.clientTimeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS) - ANSWER_MARGIN_MS;
+  }
+
+  /** admit tells whether a KDF run of cost `ln` queued now can finish by `deadline` (and the queue has room); refusals are counted. */
+  private admit(ln: number, deadline: number): boolean {
     const s = this.state;
+    if (s.pending >= this.opts.maxPending) {
+      s.refusedFull++;
+      return false;
+    }
+    const est = s.estimate(ln);
+    const ok = est === undefined ? s.pending < UNMEASURED_DEPTH : performance.now() + est.finishMs <= deadline;
+    if (!ok) s.refusedDeadline++;
+    return ok;
+  }
+
+  /**
+   * verify checks (domain, name, password). `receivedAt` (performance.now() time) is when the
+   * request arrived: the client's timeout runs from then (default: now).
+   */
+  async verify(domain: string, name: string, password: string, receivedAt?: number): Promise<AuthVerdict> {
+    const s = this.state;
+    const deadline = this.deadlineOf(receivedAt);
     const user = this.directory.lookup(domain, name);
     if (!user) {
-      if (s.pending >= this.opts.maxPending) return { kind: 'busy' };
+      if (s.pending >= this.opts.maxPending) {
+        s.refusedFull++;
+        return { kind: 'busy' };
+      }
+      // The same deadline a known user's check would face: a 429 never tells the two apart.
+      const est = s.estimate(this.opts.scryptCost);
+      if (est !== undefined && performance.now() + est.finishMs > deadline) {
+        s.refusedDeadline++;
+        return { kind: 'busy' };
+      }
       if (s.pendingUnknown >= this.unknownBudget) {
         // Beyond the budget even before the first KDF time is known: wait for the warm-up's
         // sample rather than let a flood of unknown names take every KDF slot (then real
@@ -211,14 +285,19 @@ export class Authenticator {
       s.pendingUnknown++;
       s.burns++;
       const t0 = performance.now();
+      let expired = false;
       try {
-        await burnVerification(password, this.opts.scryptCost);
+        await burnVerification(password, this.opts.scryptCost, deadline);
+      } catch (err) {
+        if (!(err instanceof KdfExpiredError)) throw err;
+        expired = true;
+        s.expired++;
       } finally {
         s.pending--;
         s.pendingUnknown--;
-        s.sample(performance.now() - t0);
+        if (!expired) s.sample(performance.now() - t0);
       }
-      return { kind: 'bad' };
+      return expired ? { kind: 'expired' } : { kind: 'bad' };
     }
     const cache = s.cache;
     const key = cache.cacheKey(domain, user.name, password);
@@ -227,31 +306,56 @@ export class Authenticator {
     const flightKey = `${key}\0${fp}`;
     let flight = s.inflight.get(flightKey);
     if (flight === undefined) {
-      if (s.pending >= this.opts.maxPending) return { kind: 'busy' };
+      // Remembered in the store (a restart, another worker): no KDF, and remembered in memory too.
+      const remembered = s.remembered;
+      if (remembered !== undefined && user.parsed.form === 'scrypt' && (await remembered.check(domain, user.name, password, fp))) {
+        cache.remember(key, fp);
+        return { kind: 'ok', user, cached: true, remembered: true };
+      }
+      // The lookup awaited: an identical check may have started meanwhile.
+      flight = s.inflight.get(flightKey);
+    }
+    if (flight === undefined) {
+      const ln = user.parsed.form === 'scrypt' ? user.parsed.ln : this.opts.scryptCost;
+      if (!this.admit(ln, deadline)) return { kind: 'busy' };
       s.pending++;
-      s.kdfRuns++;
       const t0 = performance.now();
-      flight = this.check(password, user.parsed).finally(() => {
+      const f: Promise<Flight> = this.check(password, user.parsed, deadline).then(
+        (good): Flight => (good ? 'good' : 'bad'),
+        (err: unknown): Flight => {
+          if (err instanceof KdfExpiredError) return 'expired';
+          throw err;
+        },
+      );
+      flight = f.then((outcome) => {
+        // kdfRuns counts the checks that ran: an expired one never did.
+        if (outcome === 'expired') s.expired++;
+        else {
+          s.kdfRuns++;
+          s.sample(performance.now() - t0);
+        }
+        return outcome;
+      }).finally(() => {
         s.pending--;
         s.inflight.delete(flightKey);
-        s.sample(performance.now() - t0);
       });
       s.inflight.set(flightKey, flight);
-      const good = await flight;
-      if (good) {
+      const outcome = await flight;
+      if (outcome === 'good') {
         cache.remember(key, fp);
         if (user.source === 'store' && upgradeNeeded(user.parsed)) void this.upgrade(user, password);
+        else if (user.parsed.form === 'scrypt') s.remembered?.record(domain, user.name, password, fp);
       }
-      return good ? { kind: 'ok', user, cached: false } : { kind: 'bad' };
+      return verdictOf(outcome, user);
     }
-    return (await flight) ? { kind: 'ok', user, cached: false } : { kind: 'bad' };
+    return verdictOf(await flight, user);
   }
 
   /** check verifies a password; a weak form also burns a KDF run with the configured cost (timing). */
-  private async check(password: string, parsed: ParsedHash): Promise<boolean> {
-    if (!upgradeNeeded(parsed)) return verifyPassword(password, parsed);
+  private async check(password: string, parsed: ParsedHash, deadline: number): Promise<boolean> {
+    if (!upgradeNeeded(parsed)) return verifyPassword(password, parsed, deadline);
     this.state.burns++;
-    const [good] = await Promise.all([verifyPassword(password, parsed), burnVerification(password, this.opts.scryptCost)]);
+    const [good] = await Promise.all([verifyPassword(password, parsed), burnVerification(password, this.opts.scryptCost, deadline)]);
     return good;
   }
 
@@ -273,4 +377,10 @@ export class Authenticator {
       this.opts.log.warn({ user: `${user.name}@${user.domain}`, err: errorMessage(err) }, 'password re-hash failed');
     }
   }
+}
+
+/** verdictOf turns a KDF check's outcome into the verdict. */
+function verdictOf(outcome: Flight, user: UserRecord): AuthVerdict {
+  if (outcome === 'good') return { kind: 'ok', user, cached: false };
+  return outcome === 'bad' ? { kind: 'bad' } : { kind: 'expired' };
 }

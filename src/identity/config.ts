@@ -70,8 +70,26 @@ const passwords = z.strictObject({
   cacheTtl: z.number().int().min(0).max(86_400).default(300),
   /** cacheSize: the most credentials remembered at once. */
   cacheSize: z.number().int().min(0).max(1_000_000).default(10_000),
-  /** maxPendingVerifications: KDF runs queued at once; beyond it requests get 429. */
-  maxPendingVerifications: z.number().int().min(1).max(100_000).default(64),
+  /**
+   * maxPendingVerifications: the hard memory bound on KDF runs queued at once (beyond it: 429).
+   * Below it, admission is by deadline: a login waits while the observed KDF rate says it can be
+   * answered within clientTimeout, and gets 429 at once when it cannot (issue 16).
+   */
+  maxPendingVerifications: z.number().int().min(1).max(100_000).default(10_000),
+  /**
+   * clientTimeout: seconds a client waits for its answer (the Jitsi client's read timeout is
+   * 10 s, contract §4.4); a login that needs the KDF is admitted only if it can be answered
+   * within it, and one whose time ran out while it waited is dropped before its KDF runs.
+   */
+  clientTimeout: z.number().min(1).max(300).default(10),
+  /**
+   * rememberFor: seconds a password verified by the KDF stays remembered in the store (an HMAC
+   * under a key kept outside it), so that restarts and other workers skip the KDF; 0 turns it
+   * off and deletes the remembered rows (README "Security" states the trade-off).
+   */
+  rememberFor: z.number().int().min(0).max(90 * 86_400).default(7 * 86_400),
+  /** rememberSize: the most remembered verifications kept in the store (those expiring first go). */
+  rememberSize: z.number().int().min(0).max(10_000_000).default(100_000),
   /**
    * kdfThreads: scrypt runs at once in one process; unset: the host's cores minus one (at least
    * one), so that the discovery faces keep a core under a storm of logins.

@@ -17,8 +17,8 @@ export interface KdfJob {
   readonly keylen: number;
 }
 
-/** KdfDone is a KDF thread's answer to a job. */
-export type KdfDone = { readonly id: number; readonly key: Uint8Array } | { readonly id: number; readonly error: string };
+/** KdfDone is a KDF thread's answer to a job; `ms` is the run's wall time on the thread (the gate's measured rate). */
+export type KdfDone = { readonly id: number; readonly key: Uint8Array; readonly ms: number } | { readonly id: number; readonly error: string };
 
 /** KdfThreadData is the thread's workerData. */
 export interface KdfThreadData {
@@ -40,8 +40,9 @@ if (!isMainThread && parentPort !== null) {
   port.postMessage({ hello: true, nice } satisfies KdfHello);
   port.on('message', (j: KdfJob) => {
     try {
+      const t0 = performance.now();
       const key = scryptSync(j.password, j.salt, j.keylen, { N: j.N, r: j.r, p: j.p, maxmem: 256 * j.N * j.r + (1 << 20) });
-      port.postMessage({ id: j.id, key } satisfies KdfDone);
+      port.postMessage({ id: j.id, key, ms: performance.now() - t0 } satisfies KdfDone);
     } catch (e) {
       port.postMessage({ id: j.id, error: e instanceof Error ? e.message : String(e) } satisfies KdfDone);
     }

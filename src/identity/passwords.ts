@@ -52,8 +52,8 @@ export function parseHash(s: string): { ok: true; value: ParsedHash } | { ok: fa
 }
 
 /** scryptAsync runs scrypt through the KDF gate on a low-priority thread (kdf.ts). */
-function scryptAsync(password: string, salt: Buffer, ln: number, r: number, p: number, keylen: number): Promise<Buffer> {
-  return runScrypt(password, salt, ln, r, p, keylen);
+function scryptAsync(password: string, salt: Buffer, ln: number, r: number, p: number, keylen: number, deadline?: number): Promise<Buffer> {
+  return runScrypt(password, salt, ln, r, p, keylen, deadline);
 }
 
 /** hashPassword makes the normal stored form with a fresh random salt. */
@@ -72,11 +72,15 @@ function equalStrings(a: string, b: string): boolean {
   return timingSafeEqual(da, db);
 }
 
-/** verifyPassword checks a password against a parsed stored form, in constant time. */
-export async function verifyPassword(password: string, stored: ParsedHash): Promise<boolean> {
+/**
+ * verifyPassword checks a password against a parsed stored form, in constant time. With a
+ * deadline (performance.now() time), a scrypt check still queued when it can no longer finish
+ * by then rejects with KdfExpiredError (kdf.ts) without running.
+ */
+export async function verifyPassword(password: string, stored: ParsedHash, deadline?: number): Promise<boolean> {
   switch (stored.form) {
     case 'scrypt': {
-      const got = await scryptAsync(password, stored.salt, stored.ln, stored.r, stored.p, stored.hash.length);
+      const got = await scryptAsync(password, stored.salt, stored.ln, stored.r, stored.p, stored.hash.length, deadline);
       return timingSafeEqual(got, stored.hash);
     }
     case 'md5': {
@@ -100,9 +104,9 @@ let dummy: ParsedHash | undefined;
  * burnVerification spends what a real verification would on a user that does not exist, so the
  * response time does not tell which user names exist.
  */
-export async function burnVerification(password: string, ln = DEFAULT_SCRYPT_LN): Promise<void> {
+export async function burnVerification(password: string, ln = DEFAULT_SCRYPT_LN, deadline?: number): Promise<void> {
   if (dummy === undefined || dummy.form !== 'scrypt' || dummy.ln !== ln) {
     dummy = { form: 'scrypt', ln, r: R, p: P, salt: randomBytes(SALT_BYTES), hash: randomBytes(KEYLEN) };
   }
-  await verifyPassword(password, dummy);
+  await verifyPassword(password, dummy, deadline);
 }

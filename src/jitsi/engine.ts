@@ -30,7 +30,7 @@ export interface ProvisionRequest extends AccessRequest {
 
 /** ProvisionResult is the engine's answer; `status` is the HTTP status. */
 export interface ProvisionResult {
-  readonly status: 200 | 400 | 401 | 404 | 429 | 500;
+  readonly status: 200 | 400 | 401 | 404 | 429 | 500 | 503;
   readonly outcome: Outcome;
   /** body is the properties document (200) or a one-line explanation. */
   readonly body: string;

@@ -144,6 +144,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
       CREATE INDEX bans_until ON bans (until);`,
   },
+  {
+    version: 9,
+    description: 'remembered password verifications (issue 16)',
+    // One row per (tenant, user, password) verified by the KDF: `verifier` is an HMAC under a key
+    // kept outside the store (src/identity/remembered.ts), `key_id` names that key (rows of another
+    // key are unusable and purged), `expires_at` is ms since the epoch. Bounded by
+    // store/remembered.ts; dropped with the user's password change or deletion (sqlite.ts).
+    sql: `
+      CREATE TABLE remembered_logins (
+        verifier   TEXT PRIMARY KEY,
+        tenant     TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        key_id     TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX remembered_logins_user ON remembered_logins (tenant, name);
+      CREATE INDEX remembered_logins_expiry ON remembered_logins (expires_at);`,
+  },
 ];
 
 /** SCHEMA_VERSION is the level this build migrates to. */

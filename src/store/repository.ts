@@ -290,6 +290,41 @@ export interface BanRepository {
   remove(face: string, scope: 'ip' | 'user', subject: string): boolean;
 }
 
+/** RememberedLogin is one remembered password verification (src/identity/remembered.ts). */
+export interface RememberedLogin {
+  /** verifier is the base64 HMAC-SHA256, under the server key, of tenant, user, password and the stored hash's fingerprint. */
+  readonly verifier: string;
+  readonly tenant: string;
+  /** name is the user's lower-case name. */
+  readonly name: string;
+  /** keyId names the server key the verifier was made with. */
+  readonly keyId: string;
+  /** expiresAt is in ms since the epoch. */
+  readonly expiresAt: number;
+}
+
+/**
+ * RememberedLoginRepository keeps remembered verifications (issue 16). Every method returns a
+ * Promise (a networked backend answers later); a lock held elsewhere rejects with StoreBusyError.
+ */
+export interface RememberedLoginRepository {
+  /** has is true when `verifier` was remembered under `keyId` and expires after `now`. */
+  has(verifier: string, keyId: string, now: number): Promise<boolean>;
+  /**
+   * putMany writes (or renews) a batch in one transaction, deletes the expired rows and keeps at
+   * most `cap` (those expiring first go); it returns the rows written.
+   */
+  putMany(rows: readonly RememberedLogin[], now: number, cap: number): Promise<number>;
+  /** forgetUser deletes a user's rows (password change, deletion); it returns how many. */
+  forgetUser(tenant: string, name: string): Promise<number>;
+  /** purgeOtherKeys deletes the rows of every key but `keyId` (a changed key); it returns how many. */
+  purgeOtherKeys(keyId: string): Promise<number>;
+  /** clear deletes every row (remembering turned off); it returns how many. */
+  clear(): Promise<number>;
+  /** count is the number of rows. */
+  count(): Promise<number>;
+}
+
 /** Store is an opened store. */
 export interface Store {
   readonly users: UserRepository;
@@ -297,6 +332,8 @@ export interface Store {
   readonly devices: DeviceRepository;
   readonly keys: KeyRepository;
   readonly phones: PhoneRepository;
+  /** remembered: remembered password verifications (absent: a store without them; nothing is remembered). */
+  readonly remembered?: RememberedLoginRepository;
   /** schemaVersion is the migration level of the opened database. */
   readonly schemaVersion: number;
   readonly location: string;

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 import { createPhoneRepository } from './phones';
 import { createBanRepository } from './bans';
+import { createRememberedLoginRepository } from './remembered';
 import { StoreBusyError, type BanRepository, type Device, type DeviceObservation, type DeviceRepository, type DeviceWrite, type KeyRepository, type PhoneRepository, type Store, type StoredKey, type StoredUser, type UserRepository } from './repository';
 import { ProvError, errorMessage } from '../errors';
 
@@ -219,6 +220,18 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   const setPw = db.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE domain = ? AND name = ?');
   const setAttrs = db.prepare('UPDATE users SET attributes = ?, updated_at = ? WHERE domain = ? AND name = ?');
   const delUser = db.prepare('DELETE FROM users WHERE domain = ? AND name = ?');
+  // Any write of a user's password, and a deletion, drops the user's remembered verifications in
+  // the same transaction (issue 16): every path (CLI, import, re-hash, admin API) goes through here.
+  const forgetRemembered = db.prepare('DELETE FROM remembered_logins WHERE tenant = ? AND name = ?');
+  const withForget = <A extends unknown[], R>(f: (...a: A) => R, domain: (...a: A) => [string, string]) =>
+    db.transaction((...a: A): R => {
+      const r = f(...a);
+      forgetRemembered.run(...domain(...a));
+      return r;
+    });
+  const setPwTx = withForget((hash: string, t: string, domain: string, name: string) => setPw.run(hash, t, domain, name).changes === 1, (_h, _t, domain, name) => [domain, name]);
+  const upsertUserTx = withForget((domain: string, name: string, hash: string, attrs: string, t: string) => upsertUser.run(domain, name, hash, attrs, t, t), (domain, name) => [domain, name]);
+  const delUserTx = withForget((domain: string, name: string) => delUser.run(domain, name).changes === 1, (domain, name) => [domain, name]);
   const upsertDevice = db.prepare(
     `INSERT INTO devices (key, uuid, hwaddr, ip, hostname, osname, arch, build, user_agent, username, tenant, first_seen, last_seen, last_outcome, requests, provisioned_at)
      VALUES (@key, @uuid, @hwaddr, @ip, @hostname, @osname, @arch, @build, @userAgent, @username, @tenant, @at, @at, @outcome, @count, @provisionedAt)
@@ -271,11 +284,11 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
     },
     upsert: (u) => {
       const t = now();
-      upsertUser.run(u.domain, u.name.toLowerCase(), u.passwordHash, JSON.stringify(u.attributes ?? {}), t, t);
+      upsertUserTx(u.domain, u.name.toLowerCase(), u.passwordHash, JSON.stringify(u.attributes ?? {}), t);
     },
-    setPassword: (domain, name, hash) => guard('password update', () => setPw.run(hash, now(), domain, name.toLowerCase()).changes === 1),
+    setPassword: (domain, name, hash) => guard('password update', () => setPwTx(hash, now(), domain, name.toLowerCase())),
     setAttributes: (domain, name, attributes) => guard('attributes update', () => setAttrs.run(JSON.stringify(attributes), now(), domain, name.toLowerCase()).changes === 1),
-    remove: (domain, name) => delUser.run(domain, name.toLowerCase()).changes === 1,
+    remove: (domain, name) => delUserTx(domain, name.toLowerCase()),
   };
   const devices: DeviceRepository = {
     upsert: (o) => guard('device upsert', () => writeDevice(o, 1)),
@@ -298,6 +311,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   };
   const phones = createPhoneRepository(db, guard);
   const bans = createBanRepository(db, guard);
+  const remembered = createRememberedLoginRepository(db, guard);
   let closed = false;
   return {
     users,
@@ -305,6 +319,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
     devices,
     keys,
     phones,
+    remembered,
     schemaVersion: version,
     location,
     setBusyTimeout: (ms) => {
