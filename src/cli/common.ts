@@ -159,23 +159,23 @@ export function storeExists(config: Config): boolean {
  * embedded defaults) it creates none without --init: it says where it would have and how to
  * name the configuration instead (the CLI no longer guesses a ./state of wherever it runs).
  */
-export function openStore(config: Config): Store {
+export async function openStore(config: Config): Promise<Store> {
   if (!initAllowed && embedded.has(config) && !storeExists(config)) {
     throw new ProvError(
       'PROVD_ERR_NO_STORE',
       `no configuration named (no --config, PROVISIOND_CONFIG unset, no ${SYSTEM_CONFIG}) and no store at ${join(config.stateDir, STORE_FILE)}: this command would create a new store there; name the daemon's configuration (--config FILE or PROVISIOND_CONFIG=FILE), or pass --init to create the store there`,
     );
   }
-  return openSqliteStore(config.stateDir);
+  return Promise.resolve(openSqliteStore(config.stateDir));
 }
 
 /** withStore runs f on the configuration's store and closes it. */
-export function withStore<T>(config: Config, f: (s: Store) => T): T {
-  const s = openStore(config);
+export async function withStore<T>(config: Config, f: (s: Store) => T | Promise<T>): Promise<T> {
+  const s = await openStore(config);
   try {
-    return f(s);
+    return await f(s);
   } finally {
-    s.close();
+    await s.close();
   }
 }
 

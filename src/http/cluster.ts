@@ -95,11 +95,11 @@ export class HttpClusterFace implements Face<HttpClusterConfig> {
     // Check and migrate the store and log the warnings once, before any worker opens it.
     const store = openSqliteStore(this.config.stateDir, { check: true });
     try {
-      startupWarnings(this.config, new Engine(this.config.provisioning, { users: store.users, log: this.log }), store, this.log);
+      await startupWarnings(this.config, new Engine(this.config.provisioning, { users: store.users, log: this.log }), store, this.log);
       // The primary owns the store: it seeds the declared phones (the workers do not).
       this.declaredProblems += seedDeclared(store, this.config, this.log);
     } finally {
-      store.close();
+      await store.close();
     }
     cluster.setupPrimary({ exec: join(__dirname, 'worker.js'), args: [] });
     try {
@@ -252,7 +252,7 @@ export class HttpClusterFace implements Face<HttpClusterConfig> {
       try {
         this.declaredProblems += seedDeclared(store, config, this.log);
       } finally {
-        store.close();
+        void store.close();
       }
     } catch (err) {
       this.declaredProblems++;

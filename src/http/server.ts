@@ -46,7 +46,7 @@ import { PhoneService, baseUrlFor, syncDeclared } from '../phones/service';
 import { answerStatic, openStatic } from '../phones/static';
 import { classifyUpload, storeUpload, type UploadResult } from '../phones/uploads';
 import { servePhoneRequest, STATIC_FALLBACK, type PhoneRoom } from '../phones/request';
-import { deviceSource } from '../limits/quota';
+import { AsyncDeviceQuota, deviceSource } from '../limits/quota';
 
 /** PATHS are the provisioning endpoints. */
 export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/', openfire: '/plugins/jitsiProvisioning/provision' } as const;
@@ -252,12 +252,12 @@ export class HttpFace implements Face<HttpFaceConfig> {
     const store = this.store;
     this.inventory = new DeviceWriteBehind(store.devices, { log: this.log, setBusyTimeout: (ms) => store.setBusyTimeout?.(ms) });
     this.sightings = new PhoneSightings(store.phones, { log: this.log, setBusyTimeout: (ms) => store.setBusyTimeout?.(ms) });
-    this.deps = this.makeDeps(this.config);
+    this.deps = await this.makeDeps(this.config);
     this.seed(this.config);
     this.warnings(this.config);
     this.listeners = await this.listen(this.config);
-    this.prune();
-    this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
+    await this.prune();
+    this.pruneTimer = setInterval(() => void this.prune(), PRUNE_INTERVAL_MS);
     this.pruneTimer.unref();
   }
 
@@ -267,11 +267,11 @@ export class HttpFace implements Face<HttpFaceConfig> {
    * many went; it runs at start and every hour. When another process holds the store's lock it
    * is skipped, counted, and tried again a minute later (it never waits).
    */
-  prune(now: Date = new Date()): number {
+  async prune(now: Date = new Date()): Promise<number> {
     const after = this.config.devices.pruneAfter;
     if (after === 0 || !this.store || this.closed) return 0;
     try {
-      const n = this.store.devices.pruneUnprovisioned(new Date(now.getTime() - after * 1000).toISOString());
+      const n = await this.store.devices.pruneUnprovisioned(new Date(now.getTime() - after * 1000).toISOString());
       if (n > 0) {
         this.counters.set('devices-pruned', (this.counters.get('devices-pruned') ?? 0) + n);
         this.log.info({ pruned: n, pruneAfter: after }, 'pruned device records never successfully provisioned');
@@ -283,7 +283,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
         if (this.pruneRetry === undefined) {
           this.pruneRetry = setTimeout(() => {
             this.pruneRetry = undefined;
-            this.prune();
+            void this.prune();
           }, PRUNE_RETRY_MS);
           this.pruneRetry.unref();
         }
@@ -295,7 +295,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
   }
 
   async reload(config: HttpFaceConfig): Promise<void> {
-    const deps = this.makeDeps(config); // throws: keep the old state
+    const deps = await this.makeDeps(config); // throws: keep the old state
     if (config.stateDir !== this.config.stateDir) this.log.warn({ stateDir: config.stateDir }, 'stateDir changes take effect at the next restart');
     const old = this.listeners;
     if (old && placeSignature(config) !== old.place) {
@@ -333,9 +333,9 @@ export class HttpFace implements Face<HttpFaceConfig> {
     await Promise.allSettled([...(l ? [closeListeners(l)] : []), ...[...this.draining].map((d) => closeListeners(d))]);
     this.draining.clear();
     this.events?.sink.close();
-    this.inventory?.close(); // the buffered device writes, if a lock held them back
+    await this.inventory?.close(); // the buffered device writes, if a lock held them back
     this.sightings?.close();
-    if (this.ownStore) this.store?.close();
+    if (this.ownStore) await this.store?.close();
   }
 
   /** bans is the face's live bans, listed and lifted over the control socket (undefined before start). */
@@ -638,7 +638,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     this.counters.set(name, (this.counters.get(name) ?? 0) + 1);
   }
 
-  private makeDeps(config: HttpFaceConfig): FaceDeps {
+  private async makeDeps(config: HttpFaceConfig): Promise<FaceDeps> {
     // The previous engine's AuthState (credential cache, KDF queue, counters) carries over a reload.
     const prevAuth = this.deps?.engine.auth.state;
     const engine = new Engine(config.provisioning, { users: this.store?.users, keys: this.store?.keys, log: this.log, ...(prevAuth ? { auth: prevAuth } : {}) });
@@ -648,7 +648,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     const b = config.http.bans;
     const sig = JSON.stringify(b);
     if (this.bans?.signature !== sig) {
-      const list = makeBanList(b, { face: 'http', log: this.log, repo: this.store?.bans, events: () => this.events?.sink, count: (n) => this.count(n), previous: this.bans?.list });
+      const list = await makeBanList(b, { face: 'http', log: this.log, repo: this.store?.bans, events: () => this.events?.sink, count: (n) => this.count(n), previous: this.bans?.list });
       this.bans = { list, signature: sig };
     }
     // A new path opens the file (throws PROVD_ERR_EVENT_LOG: the reload, or start, is refused); the same one is reopened.
@@ -656,7 +656,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     const d = config.devices;
     const devices = this.inventory ?? this.store?.devices;
     const caps = { perSourcePerHour: d.maxNewPerSourcePerHour, maxTotal: d.maxTotal };
-    const quota = devices ? new DeviceQuota(caps, deviceSource(devices)) : undefined;
+    const quota = devices ? new AsyncDeviceQuota(caps, deviceSource(devices)) : undefined;
     const phones = this.store && config.phones.enabled ? this.phonesRoom(config, this.store, caps) : undefined;
     return { engine, devices, limiter, bans: this.bans.list, events: this.events.sink, ...(quota ? { quota } : {}), ...(phones ? { phones } : {}) };
   }
@@ -668,7 +668,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
    */
   private phonesRoom(config: HttpFaceConfig, store: Store, caps: { perSourcePerHour: number; maxTotal: number }): NonNullable<FaceDeps['phones']> {
     const domain = loadPhonesDomain(config.phones);
-    const service = new PhoneService(config, { phones: store.phones, users: store.users, keys: store.keys, domain });
+    const service = new PhoneService(config, { phones: store.phones, users: store.sync?.users, keys: store.sync?.keys, domain });
     const phones = store.phones;
     const quota = new DeviceQuota(caps, { has: (mac) => phones.get(mac) !== undefined, count: () => phones.count() });
     return { service, quota };
@@ -676,7 +676,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
 
   private warnings(config: HttpFaceConfig): void {
     if (this.opts.warnings === false || !this.deps) return;
-    startupWarnings(config, this.deps.engine, this.store, this.log);
+    void startupWarnings(config, this.deps.engine, this.store, this.log).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'startup checks of the store failed'));
   }
 
   /**
@@ -947,10 +947,10 @@ export class HttpFace implements Face<HttpFaceConfig> {
 }
 
 /** startupWarnings logs what an operator should fix: weak passwords, enforcePrefix gaps, no tenants. */
-export function startupWarnings(config: HttpFaceConfig, engine: Engine, store: Store | undefined, log: Logger): void {
+export async function startupWarnings(config: HttpFaceConfig, engine: Engine, store: Store | undefined, log: Logger): Promise<void> {
   const p = config.provisioning;
   const weak = engine.weakConfigUsers();
-  const weakStore = store?.users.list().filter((u) => !u.passwordHash.startsWith('$scrypt$')) ?? [];
+  const weakStore = (await store?.users.list())?.filter((u) => !u.passwordHash.startsWith('$scrypt$')) ?? [];
   if (weak.length + weakStore.length > 0) {
     log.warn(
       { config: weak, store: weakStore.map((u) => `${u.name}@${u.domain}`) },

@@ -40,22 +40,26 @@ export interface BanWiring {
 }
 
 /** makeBanList builds a face's BanList for a configuration, persistent through `repo`. */
-export function makeBanList(b: BansConfig, w: BanWiring): BanList {
+export async function makeBanList(b: BansConfig, w: BanWiring): Promise<BanList> {
   const trusted: Cidr[] = b.trustedNetworks.flatMap((c) => {
     const r = parseCidr(c);
     return r.ok ? [r.value] : [];
   });
   let failing = false;
-  const store = (what: string, f: () => void): void => {
+  const store = (what: string, f: () => Promise<unknown> | undefined): void => {
     if (!w.repo) return;
-    try {
-      f();
-      if (failing) w.log.info({ face: w.face }, 'bans are written to the store again');
-      failing = false;
-    } catch (err) {
+    const failed = (err: unknown): void => {
       w.count(`bans-store-errors`);
       if (!failing) w.log.warn({ code: 'PROVD_ERR_STORE', err: errorMessage(err), what }, 'a ban could not be written to the store: it holds until the next restart only');
       failing = true;
+    };
+    try {
+      void Promise.resolve(f()).then(() => {
+        if (failing) w.log.info({ face: w.face }, 'bans are written to the store again');
+        failing = false;
+      }, failed);
+    } catch (err) {
+      failed(err);
     }
   };
   const list = new BanList({
@@ -77,7 +81,7 @@ export function makeBanList(b: BansConfig, w: BanWiring): BanList {
     list.restore(w.previous.list());
   } else if (w.repo) {
     try {
-      const kept = w.repo.list(w.face, w.now?.() ?? Date.now());
+      const kept = await w.repo.list(w.face, w.now?.() ?? Date.now());
       const n = list.restore(kept);
       if (n > 0) w.log.info({ face: w.face, bans: n }, 'bans restored from the store');
     } catch (err) {
