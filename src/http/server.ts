@@ -22,7 +22,8 @@ import { readTls, type TlsMaterial } from './tls';
 import { handleProvisioning, type HandlerDeps, type HttpAnswer, type HttpRequestInfo } from './handler';
 import { Engine } from '../jitsi/engine';
 import { RateLimiter } from '../limits/ratelimit';
-import { openSqliteStore } from '../store/sqlite';
+import { openConfiguredStore } from '../store/open';
+import type { StoreConfig } from '../store/config';
 import { StoreBusyError, type Store } from '../store/repository';
 import { DeviceWriteBehind } from '../store/writebehind';
 import { PhoneSightings } from '../store/sightings';
@@ -68,6 +69,8 @@ export interface HttpFaceConfig {
   readonly devices: DevicesConfig;
   readonly phones: PhonesConfig;
   readonly stateDir: string;
+  /** store: PostgreSQL when store.url is set (absent: the SQLite file in stateDir). */
+  readonly store?: StoreConfig;
 }
 
 /** HttpFaceOptions are the face's dependencies. */
@@ -248,7 +251,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
 
   async start(): Promise<void> {
     // busyTimeoutMs 0: a statement never waits for another process's lock on the event loop.
-    this.store ??= openSqliteStore(this.config.stateDir, { check: this.opts.checkStore !== false, busyTimeoutMs: 0 });
+    this.store ??= await openConfiguredStore(this.config.stateDir, this.config.store, { check: this.opts.checkStore !== false, busyTimeoutMs: 0 });
     const store = this.store;
     this.inventory = new DeviceWriteBehind(store.devices, { log: this.log, setBusyTimeout: (ms) => store.setBusyTimeout?.(ms) });
     this.sightings = new PhoneSightings(store.phones, { log: this.log, setBusyTimeout: (ms) => store.setBusyTimeout?.(ms) });
@@ -356,6 +359,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
       if (a.rehashDeferred > 0) out['rehash-deferred:store-busy'] = a.rehashDeferred;
     }
     if (this.inventory) Object.assign(out, this.inventory.stats());
+    if (this.store?.stats) Object.assign(out, this.store.stats());
     if (this.sightings && this.config.phones.enabled) Object.assign(out, this.sightings.stats());
     return out;
   }

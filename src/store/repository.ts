@@ -334,6 +334,8 @@ export interface Store {
   /** schemaVersion is the migration level of the opened database. */
   readonly schemaVersion: number;
   readonly location: string;
+  /** stats are the backend's own counters (PostgreSQL: queries, unavailable, refused, pool size). */
+  stats?(): Record<string, number>;
   /** setBusyTimeout changes how long a statement waits for another process's lock (shutdown flush). */
   setBusyTimeout?(ms: number): void;
   /** close ends the connection (SQLite: at once; PostgreSQL: the pool's sockets). */
