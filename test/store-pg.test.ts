@@ -239,12 +239,12 @@ describe('PostgreSQL only', () => {
 });
 
 /** conf writes a daemon configuration (HTTP on a free port, no DHCP/mDNS) on `url`, or SQLite when undefined. */
-function conf(name: string, url: string | undefined): string {
+function conf(name: string, url: string | undefined, extraHttp = ''): string {
   const state = join(tmp, `${name}-state`);
   const file = join(tmp, `${name}.yaml`);
   writeFileSync(
     file,
-    `stateDir: ${state}\nhttp: {host: 127.0.0.1, port: 0, rateLimit: {rate: 0}}\ndhcp: {enabled: false}\nmdns: {enabled: false}\n` +
+    `stateDir: ${state}\nhttp: {host: 127.0.0.1, port: 0, rateLimit: {rate: 0}${extraHttp}}\ndhcp: {enabled: false}\nmdns: {enabled: false}\n` +
       (url === undefined ? '' : `store: {url: '${url}'}\n`) +
       'provisioning:\n  passwords: {scryptCost: 10}\n  tenants:\n    a.example:\n      auth: credentials\n      rules: [{subject: default, properties: {k.user: "{{ user.id }}"}}]\n',
   );
@@ -308,11 +308,11 @@ describe('store migrate and daemons on PostgreSQL', () => {
     assert.match(r.stdout + r.stderr, /PROVD_ERR_STORE_UNREACHABLE/);
   });
 
-  test('two daemons on one database: a store user added by the CLI is served by both; a key and a device written through one are seen by the other', async (t) => {
+  test('two daemons on one database: a store user added by the CLI is served by both; a key, a device and a ban written through one are seen by the other', async (t) => {
     if (skip !== false) return t.skip(skip);
     const url = (await freshDb()).url;
-    const cfgA = conf('node-a', url);
-    const cfgB = conf('node-b', url);
+    const cfgA = conf('node-a', url, ', bans: {maxRetry: 3}');
+    const cfgB = conf('node-b', url, ', bans: {maxRetry: 50}'); // node B alone bans nobody here
     const a = await serve(cfgA);
     const b = await serve(cfgB);
     try {
@@ -336,6 +336,17 @@ describe('store migrate and daemons on PostgreSQL', () => {
         assert.equal((await post(a.port, body, `/${key}/jitsi`)).status, 200);
         assert.equal((await post(b.port, body, `/${key}/jitsi`)).status, 200);
         assert.equal((await post(b.port, body, '/NotAKey_0123456789abcdefgh/jitsi')).status, 404);
+        // A ban node A makes (3 failures of one user) holds on node B, which reads it from the
+        // store (at most a second later, in the background of a check). Node B's own maxRetry
+        // (50) is never reached here: only the shared ban can answer 429.
+        const mallory = 'username=mallory%40a.example&password=guess';
+        for (let i = 0; i < 3; i++) assert.equal((await post(a.port, mallory)).status, 401);
+        assert.equal((await post(a.port, mallory)).status, 429, 'banned on node A');
+        assert.ok((await s.bans.list('http', Date.now())).some((x) => x.scope === 'user' && x.subject === 'mallory@a.example'), 'the ban is in the store');
+        await new Promise((r) => setTimeout(r, 1100)); // past node B's refresh interval
+        assert.notEqual((await post(b.port, mallory)).status, 200);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal((await post(b.port, mallory)).status, 429, 'banned on node B too');
       } finally {
         await s.close();
       }

@@ -12,7 +12,7 @@ import { parseForm, DEFAULT_FORM_LIMITS } from '../jitsi/form';
 import { PROPERTIES_CONTENT_TYPE } from '../jitsi/properties';
 import { FAILURE_OUTCOMES, type Engine, type ProvisionResult } from '../jitsi/engine';
 import type { BanList } from '../limits/bans';
-import type { Admission } from '../limits/quota';
+import type { QuotaAdmission } from '../limits/quota';
 import { banLine, failureLine, type EventSink } from '../limits/events';
 import type { DeviceRepository } from '../store/repository';
 import type { RateLimiter } from '../limits/ratelimit';
@@ -59,7 +59,7 @@ export interface HandlerDeps {
   /** events: the security event log (failures and bans, for fail2ban). */
   readonly events?: EventSink;
   /** quota: caps on new device records (absent: none). */
-  readonly quota?: Admission;
+  readonly quota?: QuotaAdmission;
   readonly now?: () => Date;
 }
 

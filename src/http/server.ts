@@ -652,7 +652,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     const b = config.http.bans;
     const sig = JSON.stringify(b);
     if (this.bans?.signature !== sig) {
-      const list = await makeBanList(b, { face: 'http', log: this.log, repo: this.store?.bans, events: () => this.events?.sink, count: (n) => this.count(n), previous: this.bans?.list });
+      const list = await makeBanList(b, { face: 'http', log: this.log, repo: this.store?.bans, shared: this.store?.backend === 'postgres', events: () => this.events?.sink, count: (n) => this.count(n), previous: this.bans?.list });
       this.bans = { list, signature: sig };
     }
     // A new path opens the file (throws PROVD_ERR_EVENT_LOG: the reload, or start, is refused); the same one is reopened.

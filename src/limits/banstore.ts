@@ -34,10 +34,19 @@ export interface BanWiring {
   readonly events: () => EventSink | undefined;
   /** count increments one of the face's counters. */
   readonly count: (name: string) => void;
+  /**
+   * shared: the store is shared with other nodes (PostgreSQL): their bans are read back at most
+   * every SHARED_BAN_REFRESH_MS, in the background of a check, so a ban one node makes holds on
+   * every node within about a second.
+   */
+  readonly shared?: boolean;
   /** previous is the list a reload replaces: its live bans carry over (else they are read from the store). */
   readonly previous?: BanList | undefined;
   readonly now?: () => number;
 }
+
+/** SHARED_BAN_REFRESH_MS: how often a node reads the bans other nodes wrote to a shared store (at most). */
+export const SHARED_BAN_REFRESH_MS = 1000;
 
 /** makeBanList builds a face's BanList for a configuration, persistent through `repo`. */
 export async function makeBanList(b: BansConfig, w: BanWiring): Promise<BanList> {
@@ -62,7 +71,26 @@ export async function makeBanList(b: BansConfig, w: BanWiring): Promise<BanList>
       failed(err);
     }
   };
+  let refreshedAt = -Infinity;
+  let refreshing = false;
+  const refresh = (): void => {
+    const repo = w.repo;
+    const t = w.now?.() ?? Date.now();
+    if (!repo || refreshing || t - refreshedAt < SHARED_BAN_REFRESH_MS) return;
+    refreshedAt = t;
+    refreshing = true;
+    void repo
+      .list(w.face, t)
+      .then(
+        (kept) => {
+          list.restore(kept);
+        },
+        () => w.count('bans-store-errors'),
+      )
+      .finally(() => (refreshing = false));
+  };
   const list = new BanList({
+    ...(w.shared === true ? { refresh } : {}),
     maxRetry: b.maxRetry,
     findTime: b.findTime,
     banTime: b.banTime,

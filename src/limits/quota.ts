@@ -27,13 +27,13 @@ export function deviceSource(devices: Pick<DeviceRepository, 'get' | 'count'>): 
   return { has: async (key) => (await devices.get(key)) !== undefined, count: () => devices.count() };
 }
 
-/** Admission is what the faces call: a DeviceQuota over a synchronous or an asynchronous source. */
-export interface Admission {
+/** QuotaAdmission is what the faces call: a DeviceQuota over a synchronous or an asynchronous source. */
+export interface QuotaAdmission {
   admit(key: string, ip: string): QuotaVerdict | Promise<QuotaVerdict>;
 }
 
 /** AsyncDeviceQuota is a DeviceQuota counting against an asynchronous source. */
-export class AsyncDeviceQuota implements Admission {
+export class AsyncDeviceQuota implements QuotaAdmission {
   private readonly quota: DeviceQuota;
 
   constructor(
