@@ -347,6 +347,12 @@ describe('store migrate and daemons on PostgreSQL', () => {
         assert.notEqual((await post(b.port, mallory)).status, 200);
         await new Promise((r) => setTimeout(r, 300));
         assert.equal((await post(b.port, mallory)).status, 429, 'banned on node B too');
+        // The CLI reads the shared store too.
+        const list = await runCli(['devices', 'list', '--json', '--config', cfgB]);
+        assert.equal(list.code, 0, list.stderr);
+        assert.deepEqual((JSON.parse(list.stdout) as { key: string }[]).map((x) => x.key).sort(), ['uuid:dev-1', 'uuid:dev-2']);
+        const users = await runCli(['user', 'list', '--json', '--config', cfgB]);
+        assert.match(users.stdout, /alice@a\.example/);
       } finally {
         await s.close();
       }

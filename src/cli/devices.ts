@@ -232,7 +232,7 @@ export async function withPhones<T>(cfg: Config, f: (deps: DeviceAdminDeps, s: S
 async function readPhones<T>(cfg: Config, f: (s: Store | undefined) => T | Promise<T>): Promise<T> {
   if (!storeExists(cfg) && cfg.phones.devices.length === 0 && cfg.phones.configs.length === 0) return f(undefined);
   return withStore(cfg, (s) => {
-    seedDeclared(cfg, s);
+    if (s.backend !== 'postgres') seedDeclared(cfg, s); // phones need the SQLite store (a PostgreSQL config has none declared)
     return f(s);
   });
 }
@@ -279,8 +279,10 @@ export async function devicesList(out: Io, config: Config, opts: ListOptions): P
   const { clients, phones, phoneTotal } = await readPhones(config, async (s) => {
     const all = kind === 'phones' || s === undefined ? [] : await s.devices.list();
     const tenantClients = opts.tenant === undefined ? all : all.filter((d) => d.tenant === opts.tenant?.toLowerCase());
-    const total = kind === 'clients' || s === undefined ? 0 : s.phones.count(filter);
-    const listed = kind === 'clients' || s === undefined || (kind === 'all' && opts.json) ? [] : s.phones.list({ ...filter, ...(opts.limit !== undefined ? { limit: opts.limit } : {}), ...(opts.offset !== undefined ? { offset: opts.offset } : {}) });
+    // A PostgreSQL store holds no phones: `all` lists its clients; `--kind phones` says why not.
+    const noPhones = kind === 'clients' || s === undefined || (kind === 'all' && s.backend === 'postgres');
+    const total = noPhones ? 0 : s.phones.count(filter);
+    const listed = noPhones || (kind === 'all' && opts.json) ? [] : s.phones.list({ ...filter, ...(opts.limit !== undefined ? { limit: opts.limit } : {}), ...(opts.offset !== undefined ? { offset: opts.offset } : {}) });
     return { clients: page(tenantClients, opts), phones: listed, phoneTotal: total };
   });
   if (opts.json) {
