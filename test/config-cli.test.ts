@@ -44,7 +44,7 @@ function post(port: number, path: string, body: string): Promise<number> {
 
 
 describe('defect 18c: the built bin is executable', () => {
-  test('dist/src/main.js has the exec bit and a node shebang, and runs --version directly', () => {
+  test('dist/src/main.js has the exec bit and a node shebang, and runs --version directly', async () => {
     const mode = statSync(MAIN).mode;
     assert.ok((mode & 0o111) !== 0, `mode is ${(mode & 0o777).toString(8)}`);
     assert.match(readFileSync(MAIN, 'utf8').split('\n')[0] ?? '', /^#!\/usr\/bin\/env node$/);
@@ -57,19 +57,19 @@ describe('defect 18c: the built bin is executable', () => {
 
 describe('defect 18b: a closed stdout pipe (| head) ends a command quietly', () => {
   let conf: string;
-  before(() => {
+  before(async () => {
     const state = join(dir, 'epipe-state');
     conf = file('epipe.yaml', `stateDir: ${state}\n`);
     const s = openSqliteStore(state);
     const at = new Date().toISOString();
     for (let i = 0; i < 3000; i++) {
-      s.devices.upsert({ key: `uuid:device-${i}`, uuid: `device-${i}`, hwaddr: null, ip: '10.0.0.1', hostname: `host-${i}`, osname: 'Linux', arch: 'amd64', build: '2.10.5550', userAgent: 'Jitsi/2.10.5550', username: null, tenant: 'localdomain', outcome: '200 ok', at });
+      await s.devices.upsert({ key: `uuid:device-${i}`, uuid: `device-${i}`, hwaddr: null, ip: '10.0.0.1', hostname: `host-${i}`, osname: 'Linux', arch: 'amd64', build: '2.10.5550', userAgent: 'Jitsi/2.10.5550', username: null, tenant: 'localdomain', outcome: '200 ok', at });
     }
     s.close();
   });
 
   for (const args of [['devices', 'list'], ['devices', 'list', '--json']]) {
-    test(`provisiond ${args.join(' ')} | head -n 1: exit 0, no stack trace`, () => {
+    test(`provisiond ${args.join(' ')} | head -n 1: exit 0, no stack trace`, async () => {
       // head exits after one line; the daemon's further writes meet a closed pipe (EPIPE).
       const sh = `"${process.execPath}" "${MAIN}" ${args.join(' ')} --config "${conf}" | head -n 1; echo "status=\${PIPESTATUS[0]}" >&2`;
       const r = spawnSync('bash', ['-c', sh], { encoding: 'utf8', timeout: 30_000 });

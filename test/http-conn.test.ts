@@ -239,7 +239,7 @@ describe('HTTP face: a reload applies listen settings without dropping requests 
     const xff = async (uuid: string): Promise<string | null | undefined> => {
       const r = await fetch(`http://127.0.0.1:${port}/jitsi`, { method: 'POST', headers: { ...FORM, 'x-forwarded-for': '198.51.100.9' }, body: `uuid=${uuid}` });
       assert.equal(r.status, 200);
-      return f.store.devices.get(`uuid:${uuid}`)?.ip;
+      return (await f.store.devices.get(`uuid:${uuid}`))?.ip;
     };
     assert.equal(await xff('xff-1'), '127.0.0.1');
     await f.face.reload(parse(', trustedProxies: [127.0.0.1]'));

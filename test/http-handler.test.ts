@@ -26,7 +26,16 @@ const req = (over: Partial<HttpRequestInfo> = {}): HttpRequestInfo => ({
 describe('handleProvisioning (pure handler)', () => {
   test('records the device and answers with the document', async () => {
     const seen: DeviceObservation[] = [];
-    const devices: DeviceRepository = { upsert: (o) => void seen.push(o), get: () => undefined, list: () => [], count: () => seen.length, pruneUnprovisioned: () => 0 };
+    const devices: DeviceRepository = {
+      upsert: (o) => {
+        seen.push(o);
+        return Promise.resolve();
+      },
+      get: () => Promise.resolve(undefined),
+      list: () => Promise.resolve([]),
+      count: () => Promise.resolve(seen.length),
+      pruneUnprovisioned: () => Promise.resolve(0),
+    };
     const a = await handleProvisioning(req(), { engine, devices, limiter: new RateLimiter({ rate: 0, burst: 1 }), now: () => new Date('2026-01-01T00:00:00Z') });
     assert.equal(a.status, 200);
     assert.equal(a.body, 'k.os=Linux\n');
@@ -39,13 +48,11 @@ describe('handleProvisioning (pure handler)', () => {
 
   test('an inventory failure is reported but does not change the answer', async () => {
     const devices: DeviceRepository = {
-      upsert: () => {
-        throw new Error('disk full');
-      },
-      get: () => undefined,
-      list: () => [],
-      count: () => 0,
-      pruneUnprovisioned: () => 0,
+      upsert: () => Promise.reject(new Error('disk full')),
+      get: () => Promise.resolve(undefined),
+      list: () => Promise.resolve([]),
+      count: () => Promise.resolve(0),
+      pruneUnprovisioned: () => Promise.resolve(0),
     };
     const a = await handleProvisioning(req(), { engine, devices, limiter: new RateLimiter({ rate: 0, burst: 1 }) });
     assert.equal(a.status, 200);

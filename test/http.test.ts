@@ -132,14 +132,14 @@ describe('HTTP face: handler logic (inject)', () => {
     const answers = [];
     for (let i = 0; i < 4; i++) answers.push((await post(body)).body);
     assert.equal(new Set(answers).size, 1);
-    const d = f.store.devices.get('uuid:aaaaaaaa-0000-4000-8000-000000000004');
+    const d = (await f.store.devices.get('uuid:aaaaaaaa-0000-4000-8000-000000000004'));
     assert.equal(d?.requests, 4);
     assert.equal(d?.lastOutcome, '200 ok');
   });
 
   test('the inventory is keyed by uuid, else hwaddr, and records the outcome', async () => {
     await post(`user=alice%40example.com&password=${encodeURIComponent(DOC_PASSWORD)}&hw=02%3A00%3A00%3A00%3A00%3A01&os=Linux&hostname=box&arch=amd64&build=2.10.5550`);
-    const d = f.store.devices.get('hwaddr:02:00:00:00:00:01');
+    const d = (await f.store.devices.get('hwaddr:02:00:00:00:00:01'));
     assert.ok(d);
     assert.equal(d.username, 'alice@example.com');
     assert.equal(d.tenant, 'example.com');
@@ -149,10 +149,10 @@ describe('HTTP face: handler logic (inject)', () => {
     assert.equal(d.userAgent, 'Jitsi/2.10.5550');
     // A failed request creates no record (issue 10, defect 14); on a known one it is counted only.
     await post('user=alice%40example.com&password=wrong&uuid=bbbbbbbb-0000-4000-8000-000000000001');
-    assert.equal(f.store.devices.get('uuid:bbbbbbbb-0000-4000-8000-000000000001'), undefined);
+    assert.equal((await f.store.devices.get('uuid:bbbbbbbb-0000-4000-8000-000000000001')), undefined);
     await post('user=alice%40example.com&password=wrong&hw=02%3A00%3A00%3A00%3A00%3A01');
-    assert.equal(f.store.devices.get('hwaddr:02:00:00:00:00:01')?.lastFailure, '401 bad-credentials');
-    assert.equal(f.store.devices.get('hwaddr:02:00:00:00:00:01')?.lastOutcome, '200 ok');
+    assert.equal((await f.store.devices.get('hwaddr:02:00:00:00:00:01'))?.lastFailure, '401 bad-credentials');
+    assert.equal((await f.store.devices.get('hwaddr:02:00:00:00:00:01'))?.lastOutcome, '200 ok');
   });
 });
 
@@ -256,7 +256,7 @@ describe('HTTP face: real sockets', () => {
       assert.match(r.body, new RegExp(`OS=OS${r.i} `), `request ${r.i}`);
     }
     for (let i = 0; i < 90; i++) {
-      const d = f.store.devices.get(`uuid:cccccccc-0000-4000-8000-${String(i).padStart(12, '0')}`);
+      const d = (await f.store.devices.get(`uuid:cccccccc-0000-4000-8000-${String(i).padStart(12, '0')}`));
       if (i % 3 === 2) continue; // mallory: recorded until banned, then answered 429 before any record
       assert.equal(d?.osname, `OS${i}`);
       assert.equal(d?.username, i % 3 === 0 ? 'alice@example.com' : 'bob@example.com');

@@ -36,7 +36,7 @@ describe('device inventory under attack (real HTTP, curl)', { skip: curlSkip }, 
 
   test('a request with a known uuid or MAC and wrong or no credentials leaves the record\'s fields unchanged; only counters and the last failure move', async () => {
     assert.equal(await curlPost(`${f.url}/jitsi`, good, '127.0.0.1', 'Jitsi/2.10.5550'), 200);
-    const before = f.store.devices.get(`uuid:${UUID}`);
+    const before = (await f.store.devices.get(`uuid:${UUID}`));
     assert.ok(before, 'the device was recorded by its successful request');
     assert.equal(before.ip, '127.0.0.1');
 
@@ -48,7 +48,7 @@ describe('device inventory under attack (real HTTP, curl)', { skip: curlSkip }, 
     // Another user's valid name with a wrong password and the device's MAC only (keyed by hwaddr: no such record).
     assert.equal(await curlPost(`${f.url}/jitsi`, `user=bob%40example.com&password=wrong&hw=${encodeURIComponent(MAC)}${evil}`, '127.0.0.2', 'Evil/1.0'), 401);
 
-    const after = f.store.devices.get(`uuid:${UUID}`);
+    const after = (await f.store.devices.get(`uuid:${UUID}`));
     assert.ok(after);
     for (const field of ['ip', 'hostname', 'osname', 'arch', 'build', 'userAgent', 'username', 'tenant', 'hwaddr', 'firstSeen', 'lastSeen', 'lastOutcome'] as const) {
       assert.equal(after[field], before[field], `${field} is unchanged`);
@@ -59,23 +59,23 @@ describe('device inventory under attack (real HTTP, curl)', { skip: curlSkip }, 
     assert.equal(after.failures, 2);
     assert.equal(after.lastFailure, '400 credentials-required');
     assert.ok(after.lastFailureAt !== null && after.lastFailureAt >= before.lastSeen, 'the last failure time moved');
-    assert.equal(f.store.devices.get(`hwaddr:${MAC}`), undefined, 'the MAC-keyed failure created no record');
+    assert.equal((await f.store.devices.get(`hwaddr:${MAC}`)), undefined, 'the MAC-keyed failure created no record');
 
     // The owner comes back with good credentials: the record follows it again.
     assert.equal(await curlPost(`${f.url}/jitsi`, good.replace('DESKTOP-7Q2', 'DESKTOP-NEW'), '127.0.0.1', 'Jitsi/2.10.5550'), 200);
-    const again = f.store.devices.get(`uuid:${UUID}`);
+    const again = (await f.store.devices.get(`uuid:${UUID}`));
     assert.equal(again?.hostname, 'DESKTOP-NEW');
     assert.equal(again?.lastOutcome, '200 ok');
     assert.equal(again?.failures, 2, 'failures are kept');
   });
 
   test('a failed request for an unknown device creates no record', async () => {
-    const n = f.store.devices.count();
+    const n = (await f.store.devices.count());
     for (let i = 0; i < 5; i++) {
       assert.equal(await curlPost(`${f.url}/jitsi`, `user=alice%40example.com&password=wrong${i}&uuid=dddddddd-0000-4000-8000-00000000000${i}&hostname=junk`, '127.0.0.2', 'Evil/1.0'), 401);
     }
     assert.equal(await curlPost(`${f.url}/jitsi`, 'uuid=dddddddd-0000-4000-8000-000000000009&hostname=junk', '127.0.0.2', 'Evil/1.0'), 400);
-    assert.equal(f.store.devices.count(), n);
-    assert.equal(f.store.devices.get('uuid:dddddddd-0000-4000-8000-000000000001'), undefined);
+    assert.equal((await f.store.devices.count()), n);
+    assert.equal((await f.store.devices.get('uuid:dddddddd-0000-4000-8000-000000000001')), undefined);
   });
 });

@@ -137,10 +137,10 @@ describe('authenticator: KDF off the event loop, single flight, bounded queue, u
   test('a store password change drops the cached credential (CLI writes, daemon notices)', async () => {
     const s = await setup();
     try {
-      s.store.users.add({ domain: 't.example', name: 'bob', passwordHash: await hashPassword('old', 10) });
+      await s.store.users.add({ domain: 't.example', name: 'bob', passwordHash: await hashPassword('old', 10) });
       assert.equal((await s.auth.verify('t.example', 'bob', 'old')).kind, 'ok');
       assert.equal((await s.auth.verify('t.example', 'bob', 'old')).kind === 'ok', true);
-      s.store.users.setPassword('t.example', 'bob', await hashPassword('new', 10));
+      await s.store.users.setPassword('t.example', 'bob', await hashPassword('new', 10));
       assert.equal((await s.auth.verify('t.example', 'bob', 'old')).kind, 'bad');
       assert.equal((await s.auth.verify('t.example', 'bob', 'new')).kind, 'ok');
     } finally {
@@ -151,10 +151,10 @@ describe('authenticator: KDF off the event loop, single flight, bounded queue, u
   test('a store user with an md5: password is re-hashed with scrypt after a good login', async () => {
     const s = await setup();
     try {
-      s.store.users.add({ domain: 't.example', name: 'carol', passwordHash: `md5:${createHash('md5').update('c-pw').digest('hex')}` });
+      await s.store.users.add({ domain: 't.example', name: 'carol', passwordHash: `md5:${createHash('md5').update('c-pw').digest('hex')}` });
       assert.equal((await s.auth.verify('t.example', 'carol', 'c-pw')).kind, 'ok');
-      for (let i = 0; i < 100 && !(s.store.users.get('t.example', 'carol')?.passwordHash.startsWith('$scrypt$') ?? false); i++) await new Promise((r) => setTimeout(r, 20));
-      const h = s.store.users.get('t.example', 'carol')?.passwordHash ?? '';
+      for (let i = 0; i < 100 && !((await s.store.users.get('t.example', 'carol'))?.passwordHash.startsWith('$scrypt$') ?? false); i++) await new Promise((r) => setTimeout(r, 20));
+      const h = (await s.store.users.get('t.example', 'carol'))?.passwordHash ?? '';
       assert.match(h, /^\$scrypt\$ln=10,/);
       assert.equal((await s.auth.verify('t.example', 'carol', 'c-pw')).kind, 'ok');
       assert.equal((await s.auth.verify('t.example', 'carol', 'nope')).kind, 'bad');

@@ -190,7 +190,7 @@ ${extra}provisioning:
     // With a Jitsi client recorded: its table as before, then a blank line and the phones.
     const s = openSqliteStore(join(dir, 'state'));
     try {
-      s.devices.upsert({ key: 'uuid:client-1', uuid: 'client-1', hwaddr: null, ip: '192.0.2.77', hostname: 'pc', osname: 'Linux', arch: 'amd64', build: '2.10.5550', userAgent: 'Jitsi/2.10.5550', username: 'alice', tenant: 'acme', outcome: '200 ok', at: new Date().toISOString() });
+      await s.devices.upsert({ key: 'uuid:client-1', uuid: 'client-1', hwaddr: null, ip: '192.0.2.77', hostname: 'pc', osname: 'Linux', arch: 'amd64', build: '2.10.5550', userAgent: 'Jitsi/2.10.5550', username: 'alice', tenant: 'acme', outcome: '200 ok', at: new Date().toISOString() });
     } finally {
       s.close();
     }
@@ -217,7 +217,7 @@ ${extra}provisioning:
     const config = loadConfigFile(cfg);
     const s = openSqliteStore(join(dir, 'state'));
     try {
-      const svc = new PhoneService(config, { phones: s.phones, users: s.users, keys: s.keys, domain: loadPhonesDomain(config.phones) });
+      const svc = new PhoneService(config, { phones: s.phones, users: s.sync?.users, keys: s.sync?.keys, domain: loadPhonesDomain(config.phones) });
       const t = svc.resolveTenant(undefined, '192.0.2.50');
       assert.ok(t.ok);
       const server = { httpBaseUrl: 'http://127.0.0.1:8667/' };

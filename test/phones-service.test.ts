@@ -57,7 +57,7 @@ function setup(cfg: Config, now = new Date('2026-11-27T10:00:00Z')): { service: 
   const store = openSqliteStore(join(TMP, `s${n++}`));
   const r = syncDeclared(store.phones, cfg.phones, cfg.provisioning.defaultDomain, now.toISOString());
   assert.deepEqual(r.problems, []);
-  const service = new PhoneService(cfg, { phones: store.phones, users: store.users, keys: store.keys, domain: loadPhonesDomain(cfg.phones), now: () => now });
+  const service = new PhoneService(cfg, { phones: store.phones, users: store.sync?.users, keys: store.sync?.keys, domain: loadPhonesDomain(cfg.phones), now: () => now });
   return { service, store };
 }
 

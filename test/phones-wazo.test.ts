@@ -57,7 +57,7 @@ function configFile(name: string, extra = ''): string {
 }
 
 describe('wazo mapping: by table', () => {
-  test('plugin ids map to profiles; others to none', () => {
+  test('plugin ids map to profiles; others to none', async () => {
     const cases: [string, string | undefined][] = [
       ['xivo-yealink-v84', 'yealink'],
       ['wazo-yealink-v86', 'yealink'],
@@ -76,7 +76,7 @@ describe('wazo mapping: by table', () => {
     for (const [plugin, want] of cases) assert.equal(vendorOfPlugin(plugin), want, plugin);
   });
 
-  test('MACs are normalised; other strings refused', () => {
+  test('MACs are normalised; other strings refused', async () => {
     const cases: [string, string | undefined][] = [
       ['00:15:65:4A:A9:37', YEALINK],
       ['00-15-65-4a-a9-37', YEALINK],
@@ -88,7 +88,7 @@ describe('wazo mapping: by table', () => {
     for (const [raw, want] of cases) assert.equal(normalizeWazoMac(raw), want, raw);
   });
 
-  test("keys follow wazo's rule (8-256 of A-Z a-z 0-9 - $ ~ .)", () => {
+  test("keys follow wazo's rule (8-256 of A-Z a-z 0-9 - $ ~ .)", async () => {
     const cases: [string, boolean][] = [
       ['1234567', false],
       ['12345678', true],
@@ -103,7 +103,7 @@ describe('wazo mapping: by table', () => {
     for (const [k, ok] of cases) assert.equal(WAZO_KEY.test(k), ok, k);
   });
 
-  test('a malformed document is named with its file; a template that does not parse says why', () => {
+  test('a malformed document is named with its file; a template that does not parse says why', async () => {
     const bad = parseWazoJson(doc('jsondb/devices/x', '{"mac": '));
     assert.ok(!bad.ok && /^jsondb\/devices\/x: not valid JSON/.test(bad.message));
     const arr = parseWazoJson(doc('jsondb/devices/y', '[1]'));
@@ -112,7 +112,7 @@ describe('wazo mapping: by table', () => {
     assert.match(templateSyntax('{% if x %}never closed') ?? '', /endif|end of file|unexpected/i);
   });
 
-  test('the fixture: line configs only in their tenant, shared ones in both, roles by convention, unmapped things noted', () => {
+  test('the fixture: line configs only in their tenant, shared ones in both, roles by convention, unmapped things noted', async () => {
     const { input: inp, notes } = readWazoDir(FIXTURE);
     assert.deepEqual(notes, []);
     const plan = mapWazo(inp, OPTS);
@@ -147,7 +147,7 @@ describe('wazo mapping: by table', () => {
     assert.match(text, /dropped ip, http_port, tftp_port/);
   });
 
-  test('tenants: unmapped uuids are reported and their documents skipped; one configured tenant takes a single uuid', () => {
+  test('tenants: unmapped uuids are reported and their documents skipped; one configured tenant takes a single uuid', async () => {
     const { input: inp } = readWazoDir(FIXTURE);
     const none = mapWazo(inp, { ...OPTS, tenantMap: new Map() });
     assert.deepEqual([none.devices.length, none.keys.length, none.configs.length], [0, 0, 0]);
@@ -162,7 +162,7 @@ describe('wazo mapping: by table', () => {
     assert.deepEqual(single.configs.map((c) => `${c.tenant}/${c.id}`), ['only.example/line1']);
   });
 
-  test('bad documents: cycles, duplicate MACs, a second default, odd keys, malformed app.json, templates', () => {
+  test('bad documents: cycles, duplicate MACs, a second default, odd keys, malformed app.json, templates', async () => {
     const cfg = (id: string, parents: string[], extra: Record<string, unknown> = {}): ReturnType<typeof doc> => doc(`configs/${id}`, { id, parent_ids: parents, raw_config: {}, ...extra });
     const dev = (id: string, mac: string, extra: Record<string, unknown> = {}): ReturnType<typeof doc> => doc(`devices/${id}`, { id, mac, plugin: 'xivo-yealink-v84', tenant_uuid: A, ...extra });
     const plan = mapWazo(
@@ -209,7 +209,7 @@ describe('wazo mapping: by table', () => {
     assert.deepEqual(plan.keys.map((k) => k.tenant), ['b.example']);
   });
 
-  test('ancestry: at most MAX_DEPTH levels, whatever the order the files come in; a diamond ladder is walked once', () => {
+  test('ancestry: at most MAX_DEPTH levels, whatever the order the files come in; a diamond ladder is walked once', async () => {
     const chain = Array.from({ length: MAX_DEPTH + 6 }, (_, i) => doc(`configs/c${i}`, { id: `c${i}`, parent_ids: i === 0 ? [] : [`c${i - 1}`], raw_config: {} }));
     for (const files of [chain, [...chain].reverse()]) {
       const plan = mapWazo(input({ configs: files }), { ...OPTS, tenantMap: new Map(), tenants: ['only.example'] });
@@ -228,7 +228,7 @@ describe('wazo mapping: by table', () => {
     assert.ok(Date.now() - t0 < 2000, `mapped in ${Date.now() - t0} ms`);
   });
 
-  test('raw_config keys and line fields no template names are reported (and kept)', () => {
+  test('raw_config keys and line fields no template names are reported (and kept)', async () => {
     const { input: inp } = readWazoDir(FIXTURE);
     const plan = mapWazo(inp, { ...OPTS, templateWords: new Set(['sip_lines', 'username', 'password', 'proxy_ip', 'ntp_ip']) });
     const text = plan.notes.join('\n');
@@ -240,7 +240,7 @@ describe('wazo mapping: by table', () => {
 });
 
 describe('wazo reader: bounded', () => {
-  test('oversized and non-regular files are skipped and named; a folder that is not wazo is refused', () => {
+  test('oversized and non-regular files are skipped and named; a folder that is not wazo is refused', async () => {
     const d = join(dir, 'reader');
     mkdirSync(join(d, 'jsondb', 'devices'), { recursive: true });
     mkdirSync(join(d, 'jsondb', 'configs'), { recursive: true });
@@ -292,7 +292,7 @@ describe('provisiond import wazo: through the executable', () => {
     const snapshot = (): string => {
       const s = openSqliteStore(cfg.stateDir, { readonly: true });
       try {
-        return JSON.stringify([s.phones.listConfigs(), s.phones.list(), s.keys.list()]);
+        return JSON.stringify([s.phones.listConfigs(), s.phones.list(), s.sync?.keys.list()]);
       } finally {
         s.close();
       }
@@ -308,8 +308,8 @@ describe('provisiond import wazo: through the executable', () => {
         ['00:04:f2:a1:b2:c3', 'b.example', 'polycom', 'VVX400', '10.41.1.30', '5.4.3.2036'],
       ]);
       assert.equal(s.phones.getConfig('b.example', 'c7a51f0e2b9d4c38a6e1d0f2b3c4a5e6'), undefined, "Alice's line config stays in her tenant");
-      assert.deepEqual(s.keys.list().map((k) => [k.tenant, k.hash, k.expiresAt]), [['a.example', hashKey(KEY), null]]);
-      const svc = new PhoneService(cfg, { phones: s.phones, keys: s.keys, users: s.users, domain: loadPhonesDomain(cfg.phones) });
+      assert.deepEqual((await s.keys.list()).map((k) => [k.tenant, k.hash, k.expiresAt]), [['a.example', hashKey(KEY), null]]);
+      const svc = new PhoneService(cfg, { phones: s.phones, keys: s.sync?.keys, users: s.sync?.users, domain: loadPhonesDomain(cfg.phones) });
       const t = svc.resolveTenant(KEY, '10.40.1.21');
       assert.ok(t.ok && t.tenant.name === 'a.example', JSON.stringify(t));
       assert.deepEqual(svc.resolveTenant(`${KEY}x`, '10.40.1.21'), { ok: false, outcome: 'bad-key' });
@@ -398,42 +398,42 @@ describe('import wazo: keys beside the ones a tenant has', () => {
   const plan = (keys: WazoPlan['keys'], devices: WazoPlan['devices'] = []): WazoPlan => ({ configs: [], devices, keys, templates: [], notes: [] });
   const key = (tenant: string, k: string, uuid = A): WazoPlan['keys'][number] => ({ tenant, uuid, hash: hashKey(k), advertisable: true });
 
-  test('the wazo key becomes current, the urlKey keeps its grace period; a later rotation is not undone; a key of another tenant is refused', () => {
+  test('the wazo key becomes current, the urlKey keeps its grace period; a later rotation is not undone; a key of another tenant is refused', async () => {
     const state = join(dir, 'keys-state');
     const cfg = conf(state);
     const s = openSqliteStore(state);
     try {
       const t0 = new Date('2026-11-27T10:00:00Z');
-      const r = applyPlan(plan([key('a.example', KEY)]), s, cfg, { dryRun: false, force: false, now: t0 });
+      const r = await applyPlan(plan([key('a.example', KEY)]), s, cfg, { dryRun: false, force: false, now: t0 });
       assert.equal(r.keys.added, 1);
       assert.match(r.warnings.join('\n'), /a\.example: the wazo key becomes its current key; the key it had stays valid for 600 s \(until 2026-11-27T10:10:00\.000Z\)/);
       const ring = (at: Date): KeyRing => new KeyRing(new Map([['a.example', URL_A], ['b.example', URL_B]]), s.keys, () => at.getTime());
-      assert.equal(ring(t0).tenantOf(KEY), 'a.example');
-      assert.equal(ring(t0).tenantOf(URL_A), 'a.example', 'the configured urlKey within its grace period');
-      assert.equal(ring(new Date('2026-11-27T10:11:00Z')).tenantOf(URL_A), undefined, 'and not after it');
-      assert.equal(applyPlan(plan([key('a.example', KEY)]), s, cfg, { dryRun: false, force: false, now: t0 }).keys.unchanged, 1);
+      assert.equal(await ring(t0).tenantOf(KEY), 'a.example');
+      assert.equal(await ring(t0).tenantOf(URL_A), 'a.example', 'the configured urlKey within its grace period');
+      assert.equal(await ring(new Date('2026-11-27T10:11:00Z')).tenantOf(URL_A), undefined, 'and not after it');
+      assert.equal((await applyPlan(plan([key('a.example', KEY)]), s, cfg, { dryRun: false, force: false, now: t0 })).keys.unchanged, 1);
       // The admin rotates after the import: importing again does not bring the wazo key back.
-      s.keys.rotate('a.example', hashKey('RotatedByTheAdmin_0123456789ab'), t0.toISOString(), t0.toISOString());
-      const again = applyPlan(plan([key('a.example', KEY)]), s, cfg, { dryRun: false, force: false, now: t0 });
+      await s.keys.rotate('a.example', hashKey('RotatedByTheAdmin_0123456789ab'), t0.toISOString(), t0.toISOString());
+      const again = await applyPlan(plan([key('a.example', KEY)]), s, cfg, { dryRun: false, force: false, now: t0 });
       assert.deepEqual([again.keys.left, again.keys.added], [1, 0]);
       assert.match(again.warnings.join('\n'), /already its previous or expired key/);
-      assert.equal(applyPlan(plan([key('a.example', KEY)]), s, cfg, { dryRun: false, force: true, now: t0 }).keys.added, 1);
-      assert.equal(ring(t0).tenantOf(KEY), 'a.example');
+      assert.equal((await applyPlan(plan([key('a.example', KEY)]), s, cfg, { dryRun: false, force: true, now: t0 })).keys.added, 1);
+      assert.equal(await ring(t0).tenantOf(KEY), 'a.example');
       // b.example's configured urlKey presented as c.example's wazo key: refused.
-      const clash = applyPlan(plan([key('c.example', URL_B, B)]), s, cfg, { dryRun: false, force: false, now: t0 });
+      const clash = await applyPlan(plan([key('c.example', URL_B, B)]), s, cfg, { dryRun: false, force: false, now: t0 });
       assert.equal(clash.keys.left, 1);
       assert.match(clash.warnings.join('\n'), new RegExp(`key of wazo tenant ${B} is already a key of b\\.example; not imported for c\\.example`));
-      assert.equal(ring(t0).tenantOf(URL_B), 'b.example');
+      assert.equal(await ring(t0).tenantOf(URL_B), 'b.example');
     } finally {
       s.close();
     }
   });
 
-  test("a tenant without a key is warned about the password window (not when the window is 0)", () => {
+  test("a tenant without a key is warned about the password window (not when the window is 0)", async () => {
     const dev = (tenant: string): WazoPlan['devices'][number] => ({ mac: '00:15:65:00:00:09', tenant, profile: 'yealink', model: null, version: null, serial: null, ip: null, config: null, options: {}, createdBy: 'admin', from: 'devices/x' });
-    const w = applyPlan(plan([], [dev('c.example')]), undefined, conf(join(dir, 'nostate')), { dryRun: true, force: false, now: new Date() }).warnings.join('\n');
+    const w = (await applyPlan(plan([], [dev('c.example')]), undefined, conf(join(dir, 'nostate')), { dryRun: true, force: false, now: new Date() })).warnings.join('\n');
     assert.match(w, /c\.example has no provisioning key: its imported phones get their SIP passwords only within phones\.passwordWindow \(30 min\)/);
-    assert.doesNotMatch(applyPlan(plan([], [dev('a.example')]), undefined, conf(join(dir, 'nostate')), { dryRun: true, force: false, now: new Date() }).warnings.join('\n'), /no provisioning key/);
-    assert.doesNotMatch(applyPlan(plan([], [dev('c.example')]), undefined, conf(join(dir, 'nostate'), 0), { dryRun: true, force: false, now: new Date() }).warnings.join('\n'), /no provisioning key/);
+    assert.doesNotMatch((await applyPlan(plan([], [dev('a.example')]), undefined, conf(join(dir, 'nostate')), { dryRun: true, force: false, now: new Date() })).warnings.join('\n'), /no provisioning key/);
+    assert.doesNotMatch((await applyPlan(plan([], [dev('c.example')]), undefined, conf(join(dir, 'nostate'), 0), { dryRun: true, force: false, now: new Date() })).warnings.join('\n'), /no provisioning key/);
   });
 });

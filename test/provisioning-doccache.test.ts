@@ -68,9 +68,9 @@ describe('the document cache over HTTP: a hit is byte-identical, every change of
     carolHash = await hashPassword('carol-1', 10);
     f = await startFace(HTTP_LOOPBACK + provisioningYaml(hashes) + extra, { level: 'info' });
     // carol lives in the store: her password and attributes change without a reload
-    assert.ok(f.store.users.add({ domain: 'example.com', name: 'carol', passwordHash: carolHash, attributes: { extension: '1003' } }));
+    assert.ok((await f.store.users.add({ domain: 'example.com', name: 'carol', passwordHash: carolHash, attributes: { extension: '1003' } })));
     storedKey = generateKey();
-    f.store.keys.rotate('keyed.example', hashKey(storedKey), new Date().toISOString(), new Date(Date.now() + 60_000).toISOString());
+    await f.store.keys.rotate('keyed.example', hashKey(storedKey), new Date().toISOString(), new Date(Date.now() + 60_000).toISOString());
   });
   after(() => f.close());
 
@@ -128,7 +128,7 @@ describe('the document cache over HTTP: a hit is byte-identical, every change of
     const first = await ask(body('carol-1'));
     assert.equal(first.status, 200, first.body);
     assert.equal((await ask(body('carol-1'))).hit, true);
-    assert.ok(f.store.users.setPassword('example.com', 'carol', await hashPassword('carol-2', 10)));
+    assert.ok((await f.store.users.setPassword('example.com', 'carol', await hashPassword('carol-2', 10))));
     const old = await ask(body('carol-1'));
     assert.equal(old.status, 401);
     const fresh = await ask(body('carol-2'));
@@ -141,12 +141,12 @@ describe('the document cache over HTTP: a hit is byte-identical, every change of
     const body = 'user=carol%40example.com&password=carol-2&os=Linux';
     const a = await ask(body);
     assert.match(a.body, /USER_ID=1003@/);
-    f.store.users.upsert({ domain: 'example.com', name: 'carol', passwordHash: f.store.users.get('example.com', 'carol')!.passwordHash, attributes: { extension: '2003' } });
+    await f.store.users.upsert({ domain: 'example.com', name: 'carol', passwordHash: (await f.store.users.get('example.com', 'carol'))!.passwordHash, attributes: { extension: '2003' } });
     const b = await ask(body);
     assert.equal(b.hit, false);
     assert.match(b.body, /USER_ID=2003@/);
     // an attribute no template reads still changes the key (the record is the input)
-    f.store.users.upsert({ domain: 'example.com', name: 'carol', passwordHash: f.store.users.get('example.com', 'carol')!.passwordHash, attributes: { extension: '2003', room: '12' } });
+    await f.store.users.upsert({ domain: 'example.com', name: 'carol', passwordHash: (await f.store.users.get('example.com', 'carol'))!.passwordHash, attributes: { extension: '2003', room: '12' } });
     const c = await ask(body);
     assert.equal(c.hit, false);
     assert.equal(c.body, b.body);
@@ -170,7 +170,7 @@ describe('the document cache over HTTP: a hit is byte-identical, every change of
     assert.equal((await ask('os=Linux', url(storedKey))).hit, true);
     const next = generateKey();
     const now = Date.now();
-    f.store.keys.rotate('keyed.example', hashKey(next), new Date(now).toISOString(), new Date(now - 1).toISOString());
+    await f.store.keys.rotate('keyed.example', hashKey(next), new Date(now).toISOString(), new Date(now - 1).toISOString());
     assert.equal((await ask('os=Linux', url(storedKey))).status, 404, 'the old key is no longer valid');
     const b = await ask('os=Linux', url(next));
     assert.equal(b.status, 200);

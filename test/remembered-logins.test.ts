@@ -35,7 +35,7 @@ interface Lab {
   auth: Authenticator;
   clock: number;
   /** restart: a new process's view (fresh memory cache and Authenticator) on the same store. */
-  restart(key?: RememberKey, opts?: { rememberForMs?: number; maxRows?: number }): Promise<void>;
+  restart(key?: RememberKey, opts?: { rememberForMs?: number; maxRows?: number; shared?: boolean }): Promise<void>;
   close(): void;
 }
 
@@ -57,7 +57,7 @@ async function lab(users: Record<string, string>): Promise<Lab> {
       const repo = store.remembered;
       assert.ok(repo);
       l.remembered = new RememberedLogins(repo, k, { rememberForMs: opts.rememberForMs ?? 7 * DAY, maxRows: opts.maxRows ?? 1000 }, silent, () => l.clock);
-      await l.remembered.configure({ rememberForMs: opts.rememberForMs ?? 7 * DAY, maxRows: opts.maxRows ?? 1000 });
+      await l.remembered.configure({ rememberForMs: opts.rememberForMs ?? 7 * DAY, maxRows: opts.maxRows ?? 1000, shared: opts.shared ?? false });
       l.auth = new Authenticator(new UserDirectory(cfg.provisioning, store.users), store.users, { maxPending: 64, scryptCost: 10, cache: new CredentialCache({ ttlMs: 60_000, maxEntries: 100 }), log: silent });
       l.auth.state.remembered = l.remembered;
     },
@@ -231,6 +231,26 @@ describe('remembered logins: lookup order and invalidation', () => {
       assert.equal(l.remembered.purged, 1);
       assert.equal((await l.auth.verify('t.example', 'alice', 'a-pw')).kind, 'ok');
       assert.equal(l.auth.kdfRuns, 1, 'the KDF ran again');
+    } finally {
+      await l.remembered.close();
+      l.close();
+    }
+  });
+
+  test('on a shared store (PostgreSQL) another key\'s rows and rememberFor 0 delete nothing: another node may use them', async () => {
+    const l = await lab({ alice: 'a-pw' });
+    try {
+      assert.equal((await l.auth.verify('t.example', 'alice', 'a-pw')).kind, 'ok');
+      await l.remembered.flush();
+      const other: RememberKey = { key: Buffer.alloc(32, 7), id: 'other-key-id', source: 'test' };
+      await l.restart(other, { shared: true });
+      assert.equal(await rows(l), 1, 'the first key\'s row is kept');
+      assert.equal(l.remembered.purged, 0);
+      await l.restart(l.key, { shared: true, rememberForMs: 0 });
+      assert.equal(await rows(l), 1, 'rememberFor 0 on one node does not clear the shared table');
+      await l.restart(l.key, { shared: true });
+      assert.equal((await l.auth.verify('t.example', 'alice', 'a-pw')).kind, 'ok');
+      assert.equal(l.auth.kdfRuns, 0, 'the first key\'s row answered');
     } finally {
       await l.remembered.close();
       l.close();

@@ -6,7 +6,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import Database from '../src/store/driver';
-import { DeviceQuota, deviceSource } from '../src/limits/quota';
+import { AsyncDeviceQuota, deviceSource } from '../src/limits/quota';
 import type { DeviceRepository } from '../src/store/repository';
 import { startFace, type TestFace } from './helpers/prov';
 
@@ -117,21 +117,21 @@ describe('device-record caps and pruning', () => {
 
   test('per source per hour: excess requests are answered but not recorded, and counted', async () => {
     for (const u of ['a1', 'a2', 'a3', 'a4']) assert.equal((await from('192.0.2.1', u)).statusCode, 200);
-    assert.ok(f.store.devices.get('uuid:a1') && f.store.devices.get('uuid:a2'));
-    assert.equal(f.store.devices.get('uuid:a3'), undefined);
+    assert.ok((await f.store.devices.get('uuid:a1')) && (await f.store.devices.get('uuid:a2')));
+    assert.equal((await f.store.devices.get('uuid:a3')), undefined);
     assert.equal(f.face.stats()['devices-not-recorded:over-source'], 2);
     assert.equal((await from('192.0.2.1', 'a1')).statusCode, 200);
-    assert.equal(f.store.devices.get('uuid:a1')?.requests, 2, 'known devices are still updated');
+    assert.equal((await f.store.devices.get('uuid:a1'))?.requests, 2, 'known devices are still updated');
   });
 
   test('in total: beyond devices.maxTotal nothing new is recorded', async () => {
     for (const [ip, u] of [['192.0.2.2', 'b1'], ['192.0.2.3', 'b2'], ['192.0.2.4', 'b3']] as const) assert.equal((await from(ip, u)).statusCode, 200);
-    assert.equal(f.store.devices.count(), 4);
-    assert.equal(f.store.devices.get('uuid:b3'), undefined);
+    assert.equal((await f.store.devices.count()), 4);
+    assert.equal((await f.store.devices.get('uuid:b3')), undefined);
     assert.equal(f.face.stats()['devices-not-recorded:over-total'], 1);
   });
 
-  test('pruning removes only devices never successfully provisioned, after pruneAfter', () => {
+  test('pruning removes only devices never successfully provisioned, after pruneAfter', async () => {
     const old = '2020-01-01T00:00:00.000Z';
     const base = { uuid: null, hwaddr: null, ip: '192.0.2.9', hostname: null, osname: null, arch: null, build: null, userAgent: null, username: null, tenant: 'localdomain' };
     // Records never provisioned are left by earlier versions (a failed request no longer creates
@@ -141,25 +141,25 @@ describe('device-record caps and pruning', () => {
     junk.run('uuid:junk', old, old, '401 bad-credentials');
     junk.run('uuid:fresh', new Date().toISOString(), new Date().toISOString(), '400 credentials-required');
     raw.close();
-    f.store.devices.upsert({ ...base, key: 'uuid:good', outcome: '200 ok', at: old });
-    assert.equal(f.face.prune(), 1);
-    assert.equal(f.store.devices.get('uuid:junk'), undefined);
-    assert.ok(f.store.devices.get('uuid:good'));
-    assert.ok(f.store.devices.get('uuid:fresh'), 'younger than pruneAfter');
+    await f.store.devices.upsert({ ...base, key: 'uuid:good', outcome: '200 ok', at: old });
+    assert.equal(await f.face.prune(), 1);
+    assert.equal((await f.store.devices.get('uuid:junk')), undefined);
+    assert.ok((await f.store.devices.get('uuid:good')));
+    assert.ok((await f.store.devices.get('uuid:fresh')), 'younger than pruneAfter');
     assert.equal(f.face.stats()['devices-pruned'], 1);
   });
 });
 
 describe('DeviceQuota (fake clock)', () => {
-  test('the per-source allowance comes back after an hour', () => {
+  test('the per-source allowance comes back after an hour', async () => {
     let t = 0;
     const known = new Set<string>();
-    const devices = { get: (k: string) => (known.has(k) ? ({} as never) : undefined), count: () => known.size } as unknown as DeviceRepository;
-    const q = new DeviceQuota({ perSourcePerHour: 1, maxTotal: 100, now: () => t }, deviceSource(devices));
-    assert.equal(q.admit('k1', '192.0.2.1'), 'record');
-    assert.equal(q.admit('k2', '192.0.2.1'), 'over-source');
-    assert.equal(q.admit('k2', '192.0.2.2'), 'record');
+    const devices = { get: (k: string) => Promise.resolve(known.has(k) ? ({} as never) : undefined), count: () => Promise.resolve(known.size) } as unknown as DeviceRepository;
+    const q = new AsyncDeviceQuota({ perSourcePerHour: 1, maxTotal: 100, now: () => t }, deviceSource(devices));
+    assert.equal(await q.admit('k1', '192.0.2.1'), 'record');
+    assert.equal(await q.admit('k2', '192.0.2.1'), 'over-source');
+    assert.equal(await q.admit('k2', '192.0.2.2'), 'record');
     t += 3_600_000;
-    assert.equal(q.admit('k3', '192.0.2.1'), 'record');
+    assert.equal(await q.admit('k3', '192.0.2.1'), 'record');
   });
 });

@@ -39,7 +39,7 @@ function memIo(stdin = ''): { io: { stdin: Readable; stdout: Writable; stderr: W
 }
 
 describe('provisioning keys: generation, hashing, key ring', () => {
-  test('a generated key has ≥128 bits, matches KEY_PATTERN, and keys differ', () => {
+  test('a generated key has ≥128 bits, matches KEY_PATTERN, and keys differ', async () => {
     const seen = new Set<string>();
     for (let i = 0; i < 50; i++) {
       const k = generateKey();
@@ -51,59 +51,59 @@ describe('provisioning keys: generation, hashing, key ring', () => {
     assert.match(hashKey('x'), /^[0-9a-f]{64}$/);
   });
 
-  test('config keys and stored keys resolve to their tenant; previous key only within the grace period', () => {
+  test('config keys and stored keys resolve to their tenant; previous key only within the grace period', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'provisiond-keys-'));
     try {
       const s = openSqliteStore(dir);
       let now = Date.parse('2026-01-01T00:00:00Z');
       const ring = new KeyRing(new Map([['a.example', KEY_A]]), s.keys, () => now);
-      assert.equal(ring.tenantOf(KEY_A), 'a.example');
-      assert.equal(ring.tenantOf(KEY_B), undefined);
-      assert.equal(ring.tenantOf(''), undefined);
+      assert.equal(await ring.tenantOf(KEY_A), 'a.example');
+      assert.equal(await ring.tenantOf(KEY_B), undefined);
+      assert.equal(await ring.tenantOf(''), undefined);
       const k1 = generateKey();
       const k2 = generateKey();
       const k3 = generateKey();
-      s.keys.rotate('b.example', hashKey(k1), new Date(now).toISOString(), new Date(now + 3600_000).toISOString());
-      assert.equal(ring.tenantOf(k1), 'b.example');
-      s.keys.rotate('b.example', hashKey(k2), new Date(now).toISOString(), new Date(now + 3600_000).toISOString());
-      assert.equal(ring.tenantOf(k1), 'b.example', 'previous key valid during the grace period');
-      assert.equal(ring.tenantOf(k2), 'b.example');
+      await s.keys.rotate('b.example', hashKey(k1), new Date(now).toISOString(), new Date(now + 3600_000).toISOString());
+      assert.equal(await ring.tenantOf(k1), 'b.example');
+      await s.keys.rotate('b.example', hashKey(k2), new Date(now).toISOString(), new Date(now + 3600_000).toISOString());
+      assert.equal(await ring.tenantOf(k1), 'b.example', 'previous key valid during the grace period');
+      assert.equal(await ring.tenantOf(k2), 'b.example');
       now += 3600_000;
-      assert.equal(ring.tenantOf(k1), undefined, 'previous key refused once the grace period ends');
-      assert.equal(ring.tenantOf(k2), 'b.example');
-      s.keys.rotate('b.example', hashKey(k3), new Date(now).toISOString(), new Date(now + 3600_000).toISOString());
-      assert.equal(s.keys.list().length, 2, 'a rotation keeps the current and one previous key');
-      assert.ok(!JSON.stringify(s.keys.list()).includes(k3), 'only hashes at rest');
+      assert.equal(await ring.tenantOf(k1), undefined, 'previous key refused once the grace period ends');
+      assert.equal(await ring.tenantOf(k2), 'b.example');
+      await s.keys.rotate('b.example', hashKey(k3), new Date(now).toISOString(), new Date(now + 3600_000).toISOString());
+      assert.equal((await s.keys.list()).length, 2, 'a rotation keeps the current and one previous key');
+      assert.ok(!JSON.stringify((await s.keys.list())).includes(k3), 'only hashes at rest');
       s.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  test('provisiond key rotate prints the key once, stores its hash, and refuses an unknown tenant', () => {
+  test('provisiond key rotate prints the key once, stores its hash, and refuses an unknown tenant', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'provisiond-keys-'));
     try {
       const cfg = parseConfigText(`provisioning:\n  keyGracePeriod: 60\n  tenants:\n    b.example: {auth: url_key}\nstateDir: ${dir}\n`, 'k.yaml');
       const m = memIo();
-      keyRotate(m.io, cfg, { tenant: 'b.example', now: new Date('2026-01-01T00:00:00Z') });
+      await keyRotate(m.io, cfg, { tenant: 'b.example', now: new Date('2026-01-01T00:00:00Z') });
       const key = m.out().trim();
       assert.match(key, KEY_PATTERN);
       assert.match(m.err(), /shown once/);
       const s = openSqliteStore(dir);
-      const list = s.keys.list();
+      const list = (await s.keys.list());
       s.close();
       assert.equal(list.length, 1);
       assert.equal(list[0]?.hash, hashKey(key));
       assert.equal(list[0]?.expiresAt, null);
       const m2 = memIo();
-      keyRotate(m2.io, cfg, { tenant: 'b.example', now: new Date('2026-01-01T00:00:00Z') });
+      await keyRotate(m2.io, cfg, { tenant: 'b.example', now: new Date('2026-01-01T00:00:00Z') });
       const l = memIo();
-      keyList(l.io, cfg, { json: true, now: new Date('2026-01-01T00:00:30Z') });
+      await keyList(l.io, cfg, { json: true, now: new Date('2026-01-01T00:00:30Z') });
       const rows = JSON.parse(l.out()) as { state: string; validUntil: string | null }[];
       assert.deepEqual(rows.map((r) => r.state).sort(), ['current', 'previous (grace)']);
       assert.ok(rows.some((r) => r.validUntil === '2026-01-01T00:01:00.000Z'), 'grace = provisioning.keyGracePeriod');
       assert.ok(!l.out().includes(key) && !l.out().includes(hashKey(key)));
-      assert.throws(() => keyRotate(memIo().io, cfg, { tenant: 'nope.example' }), (e: unknown) => (e as { code?: string }).code === 'PROVD_ERR_KEY');
+      await assert.rejects(keyRotate(memIo().io, cfg, { tenant: 'nope.example' }), (e: unknown) => (e as { code?: string }).code === 'PROVD_ERR_KEY');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -143,7 +143,7 @@ describe('auth strategies over HTTP', () => {
   before(async () => {
     f = await startFace(yaml(await hashPassword('pw', 10)));
     storedKey = generateKey();
-    f.store.keys.rotate('b.example', hashKey(storedKey), new Date().toISOString(), new Date(Date.now() + 60_000).toISOString());
+    await f.store.keys.rotate('b.example', hashKey(storedKey), new Date().toISOString(), new Date(Date.now() + 60_000).toISOString());
   });
   after(async () => f.close());
   const post = (url: string, body: string) => f.face.app!.inject({ method: 'POST', url, headers: FORM, payload: body });
@@ -198,18 +198,18 @@ describe('auth strategies over HTTP', () => {
 
   test("a request scoped to tenant A never alters tenant B's device record", async () => {
     assert.equal((await post(`/${storedKey}/jitsi`, 'uuid=shared-1&os=B-os')).statusCode, 200);
-    assert.equal(f.store.devices.get('uuid:shared-1')?.tenant, 'b.example');
+    assert.equal((await f.store.devices.get('uuid:shared-1'))?.tenant, 'b.example');
     assert.equal((await post(`/${KEY_A}/jitsi`, 'username=alice&password=pw&uuid=shared-1&os=A-os')).statusCode, 200);
-    const d = f.store.devices.get('uuid:shared-1');
+    const d = (await f.store.devices.get('uuid:shared-1'));
     assert.equal(d?.tenant, 'b.example');
     assert.equal(d?.osname, 'B-os');
     assert.equal(d?.requests, 1);
   });
 
   test('no request recorded a device for a refused request, and no key or secret reached the log', async () => {
-    assert.ok(!f.store.devices.list().some((d) => d.tenant === 'b.example' && d.key === 'uuid:u-9'));
+    assert.ok(!(await f.store.devices.list()).some((d) => d.tenant === 'b.example' && d.key === 'uuid:u-9'));
     await post(`/${'Q'.repeat(32)}/jitsi`, 'uuid=u-9');
-    assert.equal(f.store.devices.get('uuid:u-9'), undefined);
+    assert.equal((await f.store.devices.get('uuid:u-9')), undefined);
     const text = f.text();
     assert.ok(!text.includes(KEY_A) && !text.includes(storedKey), 'keys never logged');
     assert.ok(!text.includes('s3cret-s3cret'), 'secrets never logged');
@@ -218,12 +218,12 @@ describe('auth strategies over HTTP', () => {
 });
 
 describe('keyed URLs on the DHCP and mDNS faces', () => {
-  test('keyedUrl puts the key in front of the path', () => {
+  test('keyedUrl puts the key in front of the path', async () => {
     assert.equal(keyedUrl('http://h:8667/jitsi?u=${username}', KEY_A), `http://h:8667/${KEY_A}/jitsi?u=\${username}`);
     assert.equal(keyedUrl('https://h', KEY_A), `https://h/${KEY_A}/`);
   });
 
-  test('dhcp.networks[].tenant: the network is served its tenant key; others are not', () => {
+  test('dhcp.networks[].tenant: the network is served its tenant key; others are not', async () => {
     const cfg = parseConfigText(
       `mdns: {enabled: false}\ndhcp:\n  networks:\n    - {subnet: 10.1.0.0/16, url: "http://10.1.0.1:8667/jitsi?username=\${username}", tenant: a.example}\n    - {subnet: 10.2.0.0/16, url: "http://10.2.0.1:8667/jitsi"}\nprovisioning:\n  tenants:\n    a.example: {auth: url_key, urlKey: ${KEY_A}}\n`,
       'd.yaml',
@@ -234,7 +234,7 @@ describe('keyed URLs on the DHCP and mDNS faces', () => {
     assert.equal(selectUrl(plan, parseIPv4('10.2.2.3') ?? 0, 0, iface).toString(), 'http://10.2.0.1:8667/jitsi');
   });
 
-  test('the mDNS face advertises the same keyed URL for the link it serves', () => {
+  test('the mDNS face advertises the same keyed URL for the link it serves', async () => {
     const c = parseConfigText(
       `dhcp:\n  interfaces: [eth1]\n  networks:\n    - {subnet: 10.20.0.0/16, url: "http://10.20.0.1:8667/jitsi?username=\${username}", tenant: a.example}\nprovisioning:\n  tenants:\n    a.example: {auth: url_key+credentials, urlKey: ${KEY_A}}\n`,
       'm.yaml',
@@ -245,7 +245,7 @@ describe('keyed URLs on the DHCP and mDNS faces', () => {
     assert.deepEqual(r.ad.txt, [`path=/${KEY_A}/jitsi`, 'username=${username}']);
   });
 
-  test('a network naming an unknown tenant, a key tenant without urlKey, or a keyed URL over 255 bytes is a config error', () => {
+  test('a network naming an unknown tenant, a key tenant without urlKey, or a keyed URL over 255 bytes is a config error', async () => {
     const problems = (y: string): string[] => {
       try {
         parseConfigText(y, 'e.yaml');
@@ -279,14 +279,14 @@ describe('secret hygiene', () => {
     const { Engine } = await import('../src/jitsi/engine');
     const cfg = parseConfigText('http: {host: 0.0.0.0}\nmdns: {enabled: false}\nprovisioning:\n  tenants:\n    lab.example:\n      auth: none\n      users: {eve: {password: "plain:Sup3r-Secret-Pw"}}\n', 'w.yaml');
     const cap = captureLog('info');
-    startupWarnings(cfg, new Engine(cfg.provisioning, { log: cap.log }), undefined, cap.log);
+    await startupWarnings(cfg, new Engine(cfg.provisioning, { log: cap.log }), undefined, cap.log);
     const text = cap.text();
     assert.match(text, /plaintext password.*provisiond hash-password/);
     assert.match(text, /auth: none \(lab mode\)/, 'none beyond loopback warns');
     assert.ok(!text.includes('Sup3r-Secret-Pw'));
     const quiet = captureLog('info');
     const local = parseConfigText('http: {host: 127.0.0.1}\nmdns: {enabled: false}\nprovisioning: {tenants: {lab.example: {auth: none}}}\n', 'w.yaml');
-    startupWarnings(local, new Engine(local.provisioning, { log: quiet.log }), undefined, quiet.log);
+    await startupWarnings(local, new Engine(local.provisioning, { log: quiet.log }), undefined, quiet.log);
     assert.ok(!/lab mode/.test(quiet.text()), 'no warning on loopback');
   });
 
@@ -313,15 +313,15 @@ describe('secret hygiene', () => {
       const send = (from: string, uuid: string) => f.face.app!.inject({ method: 'POST', url: '/jitsi', payload: `uuid=${uuid}`, remoteAddress: from, headers: { 'x-forwarded-for': '198.51.100.7' } });
       await send('10.0.0.1', 'via-proxy');
       await send('192.0.2.66', 'direct');
-      assert.equal(f.store.devices.get('uuid:via-proxy')?.ip, '198.51.100.7');
-      assert.equal(f.store.devices.get('uuid:direct')?.ip, '192.0.2.66', 'an untrusted peer cannot pick its address');
+      assert.equal((await f.store.devices.get('uuid:via-proxy'))?.ip, '198.51.100.7');
+      assert.equal((await f.store.devices.get('uuid:direct'))?.ip, '192.0.2.66', 'an untrusted peer cannot pick its address');
     } finally {
       await f.close();
     }
     const g = await startFace(cfg(''));
     try {
       await g.face.app!.inject({ method: 'POST', url: '/jitsi', payload: 'uuid=none', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': '198.51.100.7' } });
-      assert.equal(g.store.devices.get('uuid:none')?.ip, '10.0.0.1', 'no trustedProxies: never honoured');
+      assert.equal((await g.store.devices.get('uuid:none'))?.ip, '10.0.0.1', 'no trustedProxies: never honoured');
     } finally {
       await g.close();
     }

@@ -229,7 +229,7 @@ let n = 0;
 function service(cfg: Config): { svc: PhoneService; close: () => void } {
   const store = openSqliteStore(join(TMP, `s${n++}`));
   syncDeclared(store.phones, cfg.phones, cfg.provisioning.defaultDomain, '2026-11-27T10:00:00Z');
-  const svc = new PhoneService(cfg, { phones: store.phones, users: store.users, keys: store.keys, domain: loadPhonesDomain(cfg.phones) });
+  const svc = new PhoneService(cfg, { phones: store.phones, users: store.sync?.users, keys: store.sync?.keys, domain: loadPhonesDomain(cfg.phones) });
   return { svc, close: () => store.close() };
 }
 

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { migrate } from '../src/store/sqlite';
+import { migrate, promised } from '../src/store/sqlite';
 import { createBanRepository } from '../src/store/bans';
 import { makeBanList } from '../src/limits/banstore';
 import { createLogger } from '../src/log';
@@ -33,27 +33,27 @@ test('put keeps at most cap bans per face (those ending first go) and drops expi
   db.close();
 });
 
-test('makeBanList: a ban is stored, restored by a new list, lifted from the store with an unban line', () => {
+test('makeBanList: a ban is stored, restored by a new list, lifted from the store with an unban line', async () => {
   const { db, bans } = repo();
   let t = Date.parse('2030-01-01T00:00:00Z');
   const now = (): number => t;
   const lines: string[] = [];
   const sink = { write: (l: string) => void lines.push(l), close: () => undefined };
   const counters = new Map<string, number>();
-  const wiring = { face: 'http', log: createLogger('silent'), repo: bans, events: () => sink, count: (n: string) => void counters.set(n, (counters.get(n) ?? 0) + 1), now };
+  const wiring = { face: 'http', log: createLogger('silent'), repo: promised(bans), events: () => sink, count: (n: string) => void counters.set(n, (counters.get(n) ?? 0) + 1), now };
   const cfg = { maxRetry: 2, findTime: 60, banTime: 600, trustedNetworks: [] };
-  const a = makeBanList(cfg, wiring);
+  const a = await makeBanList(cfg, wiring);
   a.fail('192.0.2.7', undefined);
   a.fail('192.0.2.7', undefined);
   assert.equal(a.check('192.0.2.7', undefined).banned, true);
   // A restart: a new list reads it back.
   t += 10_000;
-  const b = makeBanList(cfg, wiring);
+  const b = await makeBanList(cfg, wiring);
   const v = b.check('192.0.2.7', undefined);
   assert.ok(v.banned && v.retryAfter === 590, 'restored with its own end');
   assert.deepEqual(b.list().map((x) => [x.scope, x.subject, x.reason]), [['ip', '192.0.2.7', '2 failures within 60 s']]);
   // A reload that changes http.bans carries the live bans over (not read again from the store).
-  const c = makeBanList({ ...cfg, maxRetry: 5 }, { ...wiring, previous: b });
+  const c = await makeBanList({ ...cfg, maxRetry: 5 }, { ...wiring, previous: b });
   assert.equal(c.check('192.0.2.7', undefined).banned, true);
   assert.equal(c.lift((x) => x.subject === '192.0.2.7').length, 1);
   assert.equal(c.check('192.0.2.7', undefined).banned, false, 'lifted at once');
@@ -68,6 +68,6 @@ test('makeBanList: a ban is stored, restored by a new list, lifted from the stor
   c.fail('192.0.2.8', undefined);
   assert.equal(bans.list('http', t).length, 1);
   t += 601_000;
-  assert.deepEqual(makeBanList(cfg, wiring).list(), []);
+  assert.deepEqual((await makeBanList(cfg, wiring)).list(), []);
   db.close();
 });

@@ -17,11 +17,11 @@ const config = (state: string): string =>
   'provisioning:\n  tenants:\n    localdomain:\n      auth: none\n      rules: [{subject: default, properties: {k.a: v}}]\n';
 
 /** fillStore writes a user and enough devices for that table to span many pages, then closes (checkpointing the WAL). */
-function fillStore(state: string): void {
+async function fillStore(state: string): Promise<void> {
   const s = openSqliteStore(state);
-  s.users.add({ domain: 'localdomain', name: 'alice', passwordHash: 'plain:x' });
+  await s.users.add({ domain: 'localdomain', name: 'alice', passwordHash: 'plain:x' });
   for (let i = 0; i < 400; i++) {
-    s.devices.upsert({
+    (await s.devices.upsert({
       key: `uuid:dev-${i}`,
       uuid: `dev-${i}`,
       hwaddr: null,
@@ -35,7 +35,7 @@ function fillStore(state: string): void {
       tenant: 'localdomain',
       outcome: '200 ok',
       at: new Date().toISOString(),
-    });
+    }));
   }
   s.close();
 }
@@ -43,7 +43,7 @@ function fillStore(state: string): void {
 test('a store corrupted past its header: the daemon refuses to start (exit 3, PROVD_ERR_STORE naming the file)', async () => {
   const state = mkdtempSync(join(tmpdir(), 'provisiond-corrupt-'));
   try {
-    fillStore(state);
+    await fillStore(state);
     const file = join(state, STORE_FILE);
     const pages = statSync(file).size / 4096;
     assert.ok(pages >= 8, `the store spans ${pages} pages`);
@@ -84,7 +84,7 @@ test('a store corrupted past its header: the daemon refuses to start (exit 3, PR
 test('an intact store passes the start check: the daemon starts and serves', async () => {
   const state = mkdtempSync(join(tmpdir(), 'provisiond-intact-'));
   try {
-    fillStore(state);
+    await fillStore(state);
     const cfgPath = join(state, 'provisiond.yaml');
     writeFileSync(cfgPath, config(state));
     const { startDaemon } = await import('./helpers/daemon');

@@ -17,7 +17,7 @@ function withStore(f: (s: Store, dir: string) => void): void {
   try {
     f(s, dir);
   } finally {
-    s.close();
+    void s.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -39,7 +39,7 @@ describe('phoneMac', () => {
     ['', null],
   ];
   for (const [input, want] of cases) {
-    test(`${JSON.stringify(input)} → ${want ?? 'refused'}`, () => {
+    test(`${JSON.stringify(input)} → ${want ?? 'refused'}`, async () => {
       if (want === null) assert.throws(() => phoneMac(input), refused(/not a MAC/));
       else assert.equal(phoneMac(input), want);
     });
@@ -47,10 +47,10 @@ describe('phoneMac', () => {
 });
 
 describe('canonicalJson', () => {
-  test('sorts keys at any depth, keeps list order', () => {
+  test('sorts keys at any depth, keeps list order', async () => {
     assert.equal(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: null } }), '{"a":{"c":null,"d":[3,{"y":2,"z":1}]},"b":1}');
   });
-  test('refuses values without a JSON form', () => {
+  test('refuses values without a JSON form', async () => {
     assert.throws(() => canonicalJson({ a: Number.NaN }), refused(/\$\.a: NaN/));
     assert.throws(() => canonicalJson({ a: [new Date(0)] }), refused(/\$\.a\[0\]: a non-plain object/));
     assert.throws(() => canonicalJson({ a: undefined }), refused(/undefined/));
@@ -58,7 +58,7 @@ describe('canonicalJson', () => {
 });
 
 describe('phone configs', () => {
-  test('put, get, list, replace; JSON stored canonically (byte-stable reads)', () => {
+  test('put, get, list, replace; JSON stored canonically (byte-stable reads)', async () => {
     withStore((s, dir) => {
       s.phones.putConfig({ tenant: T, id: 'base', raw: { ntp_ip: '192.0.2.1', sip_lines: { '1': { proxy_ip: 'pbx', display_name: 'A' } } }, role: 'default' }, 't1');
       s.phones.putConfig({ tenant: T, id: 'site', parents: ['base'], raw: { timezone: 'Europe/Paris' } }, 't1');
@@ -75,7 +75,7 @@ describe('phone configs', () => {
     });
   });
 
-  test('refusals: unknown parent, own parent, duplicate parent, cycle, second default/autoprov, bad role', () => {
+  test('refusals: unknown parent, own parent, duplicate parent, cycle, second default/autoprov, bad role', async () => {
     withStore((s) => {
       s.phones.putConfig({ tenant: T, id: 'a', role: 'default' });
       s.phones.putConfig({ tenant: T, id: 'b', parents: ['a'], role: 'autoprov' });
@@ -96,7 +96,7 @@ describe('phone configs', () => {
     });
   });
 
-  test('delete is refused while the config is a parent or assigned to a device', () => {
+  test('delete is refused while the config is a parent or assigned to a device', async () => {
     withStore((s) => {
       s.phones.putConfig({ tenant: T, id: 'base' });
       s.phones.putConfig({ tenant: T, id: 'sales', parents: ['base'] });
@@ -116,7 +116,7 @@ describe('phone configs', () => {
 });
 
 describe('phone devices', () => {
-  test('add, get, update, delete; MAC normalised; assigned/reset times', () => {
+  test('add, get, update, delete; MAC normalised; assigned/reset times', async () => {
     withStore((s) => {
       s.phones.putConfig({ tenant: T, id: 'base' });
       const d = s.phones.add({ mac: '00-15-65-4A-A9-37', tenant: T, profile: 'yealink', model: 'T46S', version: '66.86.0.15', serial: 'SN1', ip: '192.0.2.10', users: ['Alice', 'bob'], options: { z: 1, a: true } }, 't1');
@@ -139,7 +139,7 @@ describe('phone devices', () => {
     });
   });
 
-  test('refusals: MAC unique across tenants, unknown config (of its own tenant), duplicate user, bad MAC', () => {
+  test('refusals: MAC unique across tenants, unknown config (of its own tenant), duplicate user, bad MAC', async () => {
     withStore((s) => {
       s.phones.putConfig({ tenant: 'other.org', id: 'base' });
       s.phones.add({ mac: '00:04:f2:00:00:01', tenant: T, profile: 'polycom', createdBy: 'auto' });
@@ -153,7 +153,7 @@ describe('phone devices', () => {
     });
   });
 
-  test('lookups by serial and by (tenant, ip)', () => {
+  test('lookups by serial and by (tenant, ip)', async () => {
     withStore((s) => {
       s.phones.add({ mac: '00:0b:82:00:00:01', tenant: T, profile: 'grandstream', serial: 'S1', ip: '10.0.0.5' });
       s.phones.add({ mac: '00:0b:82:00:00:02', tenant: T, profile: 'grandstream', serial: 'S2', ip: '10.0.0.5' });
@@ -166,7 +166,7 @@ describe('phone devices', () => {
     });
   });
 
-  test('list: filters, stable paging, count', () => {
+  test('list: filters, stable paging, count', async () => {
     withStore((s) => {
       s.phones.putConfig({ tenant: T, id: 'base' });
       const macs: string[] = [];
@@ -190,7 +190,7 @@ describe('phone devices', () => {
     });
   });
 
-  test('setProfile: a mass change in one transaction; a failure midway changes nothing', () => {
+  test('setProfile: a mass change in one transaction; a failure midway changes nothing', async () => {
     withStore((s, dir) => {
       for (let i = 0; i < 5; i++) s.phones.add({ mac: `00:04:13:00:00:0${i}`, tenant: i < 4 ? T : 'other.org', profile: 'snom-old' });
       s.phones.add({ mac: '00:04:13:00:00:09', tenant: T, profile: 'yealink' });
@@ -206,7 +206,7 @@ describe('phone devices', () => {
     });
   });
 
-  test('observe: ip, first/last seen, model; a firmware change is recorded, the last one kept', () => {
+  test('observe: ip, first/last seen, model; a firmware change is recorded, the last one kept', async () => {
     withStore((s) => {
       s.phones.add({ mac: '00:15:65:00:00:01', tenant: T, profile: 'yealink', ip: '192.0.2.1' }, 't0');
       assert.equal(s.phones.observe('00:15:65:00:00:99', { ip: '192.0.2.9' }), undefined, 'unknown devices are not created');
@@ -223,7 +223,7 @@ describe('phone devices', () => {
     });
   });
 
-  test('a lock held by another process is a StoreBusyError, and nothing is written', () => {
+  test('a lock held by another process is a StoreBusyError, and nothing is written', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'provisiond-phones-'));
     const s = openSqliteStore(dir, { busyTimeoutMs: 0 });
     const other = new Database(join(dir, STORE_FILE));
@@ -245,7 +245,7 @@ describe('phone devices', () => {
 });
 
 describe('phone tables in the migration chain', () => {
-  test(`a version-6 store with inventory data gains empty phone tables at ${SCHEMA_VERSION}`, () => {
+  test(`a version-6 store with inventory data gains empty phone tables at ${SCHEMA_VERSION}`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'provisiond-phones-'));
     try {
       const raw = new Database(join(dir, STORE_FILE));
@@ -255,7 +255,7 @@ describe('phone tables in the migration chain', () => {
       const s = openSqliteStore(dir);
       assert.equal(s.schemaVersion, SCHEMA_VERSION);
       assert.equal(s.phones.count(), 0);
-      assert.ok(s.users.get(T, 'alice'));
+      assert.ok((await s.users.get(T, 'alice')));
       s.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

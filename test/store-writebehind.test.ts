@@ -34,9 +34,9 @@ const obs = (key: string, over: Partial<DeviceObservation> = {}): DeviceObservat
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(f: () => boolean, ms: number): Promise<boolean> {
+async function until(f: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
   const t0 = Date.now();
-  while (!f() && Date.now() - t0 < ms) await sleep(20);
+  while (!(await f()) && Date.now() - t0 < ms) await sleep(20);
   return f();
 }
 
@@ -61,18 +61,18 @@ function lab(): { dir: string; store: Store; other: Db; lock: () => void; unlock
 }
 
 describe('the daemon\'s store connection never waits for a lock', () => {
-  test('busyTimeoutMs 0: a write under another connection\'s lock throws StoreBusyError at once; reads still work (WAL)', () => {
+  test('busyTimeoutMs 0: a write under another connection\'s lock throws StoreBusyError at once; reads still work (WAL)', async () => {
     const l = lab();
     try {
-      l.store.devices.upsert(obs('a'));
+      await l.store.devices.upsert(obs('a'));
       l.lock();
       const t0 = performance.now();
-      assert.throws(() => l.store.devices.upsert(obs('b')), StoreBusyError);
-      assert.throws(() => l.store.devices.pruneUnprovisioned('9999'), StoreBusyError);
-      assert.throws(() => l.store.users.setPassword('d', 'n', 'plain:x'), StoreBusyError);
+      await assert.rejects(l.store.devices.upsert(obs('b')), StoreBusyError);
+      await assert.rejects(l.store.devices.pruneUnprovisioned('9999'), StoreBusyError);
+      await assert.rejects(l.store.users.setPassword('d', 'n', 'plain:x'), StoreBusyError);
       assert.ok(performance.now() - t0 < 1000, 'no busy wait (a 5 s timeout would show here)');
-      assert.equal(l.store.devices.get('uuid:a')?.hostname, 'h-a', 'a WAL reader is not blocked by the writer');
-      assert.deepEqual(l.store.keys.list(), []);
+      assert.equal((await l.store.devices.get('uuid:a'))?.hostname, 'h-a', 'a WAL reader is not blocked by the writer');
+      assert.deepEqual((await l.store.keys.list()), []);
     } finally {
       l.done();
     }
@@ -86,25 +86,25 @@ describe('the daemon\'s store connection never waits for a lock', () => {
         'provisioning:\n  passwords: {scryptCost: 10}\n  tenants:\n    localdomain:\n      auth: credentials\n      rules: [{subject: default, properties: {k.a: v}}]\n',
       't.yaml',
     );
-    l.store.users.add({ domain: 'localdomain', name: 'old', passwordHash: 'plain:imported pw' });
+    await l.store.users.add({ domain: 'localdomain', name: 'old', passwordHash: 'plain:imported pw' });
     const face = new HttpFace({ config, log: cap.log, store: l.store });
     await face.start();
     try {
       l.lock();
       const t0 = performance.now();
-      assert.equal(face.prune(), 0);
+      assert.equal(await face.prune(), 0);
       assert.ok(performance.now() - t0 < 1000);
       assert.equal(face.stats()['store-busy:prune'], 1);
       const login = (): Promise<Response> =>
         fetch(`http://127.0.0.1:${face.port ?? 0}/jitsi`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'user=old&password=imported+pw' });
       assert.equal((await login()).status, 200, 'the login itself never depends on the re-hash');
       assert.ok(await until(() => face.stats()['rehash-deferred:store-busy'] === 1, 5000));
-      assert.equal(l.store.users.get('localdomain', 'old')?.passwordHash, 'plain:imported pw');
+      assert.equal((await l.store.users.get('localdomain', 'old'))?.passwordHash, 'plain:imported pw');
       assert.ok(!cap.lines.some((x) => x['level'] === 50), 'no error line');
       l.unlock();
       face.engine?.auth.cache.clear();
       assert.equal((await login()).status, 200);
-      assert.ok(await until(() => l.store.users.get('localdomain', 'old')?.passwordHash.startsWith('$scrypt$') === true, 5000), 're-hashed at the next login');
+      assert.ok(await until(async () => (await l.store.users.get('localdomain', 'old'))?.passwordHash.startsWith('$scrypt$') === true, 5000), 're-hashed at the next login');
     } finally {
       await face.close();
       l.done();
@@ -118,33 +118,33 @@ describe('DeviceWriteBehind', () => {
     const cap = captureLog('info');
     const wb = new DeviceWriteBehind(l.store.devices, { log: cap.log });
     try {
-      wb.upsert(obs('known'));
+      await wb.upsert(obs('known'));
       l.lock();
-      for (let i = 0; i < 5; i++) wb.upsert(obs('a', { hostname: `a-${i}` }));
-      wb.upsert(obs('known', { outcome: '401 bad-credentials', hostname: 'evil' }));
-      wb.upsert(obs('ghost', { outcome: '401 bad-credentials' })); // unknown device: a no-op, not buffered
+      for (let i = 0; i < 5; i++) await wb.upsert(obs('a', { hostname: `a-${i}` }));
+      await wb.upsert(obs('known', { outcome: '401 bad-credentials', hostname: 'evil' }));
+      await wb.upsert(obs('ghost', { outcome: '401 bad-credentials' })); // unknown device: a no-op, not buffered
       assert.equal(wb.size, 2);
-      assert.ok(wb.get('uuid:a'), 'a buffered new device reads as known (the device cap counts it once)');
+      assert.ok(await wb.get('uuid:a'), 'a buffered new device reads as known (the device cap counts it once)');
       await sleep(300); // several retries while locked
-      assert.equal(l.store.devices.get('uuid:a'), undefined);
+      assert.equal((await l.store.devices.get('uuid:a')), undefined);
       l.unlock();
-      assert.ok(await until(() => l.store.devices.get('uuid:a') !== undefined, 5000), 'landed after the release');
-      const a = l.store.devices.get('uuid:a');
+      assert.ok(await until(async () => (await l.store.devices.get('uuid:a')) !== undefined, 5000), 'landed after the release');
+      const a = (await l.store.devices.get('uuid:a'));
       assert.equal(a?.hostname, 'a-4', 'the latest observation wins');
       assert.equal(a?.requests, 5, 'every request counted');
-      const k = l.store.devices.get('uuid:known');
+      const k = (await l.store.devices.get('uuid:known'));
       assert.deepEqual([k?.hostname, k?.requests, k?.failures], ['h-known', 2, 1], 'a failure only counts');
-      assert.equal(l.store.devices.get('uuid:ghost'), undefined);
+      assert.equal((await l.store.devices.get('uuid:ghost')), undefined);
       assert.ok(await until(() => cap.lines.some((x) => x['msg'] === 'store lock released: buffered inventory writes landed'), 2000));
       const started = cap.lines.filter((x) => /^store locked by another process/.test(String(x['msg'])));
       assert.equal(started.length, 1);
       const end = cap.lines.find((x) => x['msg'] === 'store lock released: buffered inventory writes landed');
       assert.deepEqual([end?.['written'], end?.['dropped'], end?.['buffered']], [6, 0, 6]);
       assert.equal(wb.stats()['inventory-deferred-written'], 6);
-      wb.upsert(obs('after'));
-      assert.ok(l.store.devices.get('uuid:after'), 'written directly again once drained');
+      await wb.upsert(obs('after'));
+      assert.ok((await l.store.devices.get('uuid:after')), 'written directly again once drained');
     } finally {
-      wb.close();
+      await wb.close();
       l.done();
     }
   });
@@ -155,53 +155,51 @@ describe('DeviceWriteBehind', () => {
     const wb = new DeviceWriteBehind(l.store.devices, { log: cap.log, maxPending: 3 });
     try {
       l.lock();
-      for (let i = 0; i < 10; i++) wb.upsert(obs(`d${i}`));
-      wb.upsert(obs('d0', { hostname: 'again' }));
+      for (let i = 0; i < 10; i++) await wb.upsert(obs(`d${i}`));
+      await wb.upsert(obs('d0', { hostname: 'again' }));
       assert.equal(wb.size, 3);
       assert.equal(wb.stats()['inventory-dropped:buffer-full'], 7);
       l.unlock();
       assert.ok(await until(() => wb.size === 0, 5000));
-      assert.equal(l.store.devices.count(), 3);
-      assert.equal(l.store.devices.get('uuid:d0')?.hostname, 'again');
+      assert.equal((await l.store.devices.count()), 3);
+      assert.equal((await l.store.devices.get('uuid:d0'))?.hostname, 'again');
       assert.ok(await until(() => cap.lines.some((x) => x['msg'] === 'store lock released: buffered inventory writes landed' && x['dropped'] === 7), 2000));
     } finally {
-      wb.close();
+      await wb.close();
       l.done();
     }
   });
 
-  test('close() writes what is buffered once the lock is free, and says what is lost when it is not', () => {
+  test('close() writes what is buffered once the lock is free, and says what is lost when it is not', async () => {
     const l = lab();
     const cap = captureLog('info');
     const wb = new DeviceWriteBehind(l.store.devices, { log: cap.log, setBusyTimeout: (ms) => l.store.setBusyTimeout?.(ms) });
     l.lock();
-    wb.upsert(obs('x'));
+    await wb.upsert(obs('x'));
     l.unlock();
-    wb.close();
-    assert.ok(l.store.devices.get('uuid:x'), 'flushed at close');
+    await wb.close();
+    assert.ok((await l.store.devices.get('uuid:x')), 'flushed at close');
 
     const wb2 = new DeviceWriteBehind(l.store.devices, { log: cap.log, setBusyTimeout: (ms) => l.store.setBusyTimeout?.(Math.min(ms, 100)) });
     l.lock();
-    wb2.upsert(obs('y'));
-    wb2.close();
+    await wb2.upsert(obs('y'));
+    await wb2.close();
     assert.ok(cap.lines.some((x) => x['msg'] === 'store still locked at shutdown: buffered inventory updates are lost' && x['devices'] === 1));
     l.done();
   });
 
-  test('an error that is not a lock is not buffered: it reaches the caller (the handler reports it)', () => {
+  test('an error that is not a lock is not buffered: it reaches the caller (the handler reports it)', async () => {
     const cap = captureLog('info');
     const failing = {
-      upsert: () => {
-        throw new Error('disk I/O error');
-      },
-      get: () => undefined,
-      list: () => [],
-      count: () => 0,
-      pruneUnprovisioned: () => 0,
+      upsert: () => Promise.reject(new Error('disk I/O error')),
+      get: () => Promise.resolve(undefined),
+      list: () => Promise.resolve([]),
+      count: () => Promise.resolve(0),
+      pruneUnprovisioned: () => Promise.resolve(0),
     };
     const wb = new DeviceWriteBehind(failing, { log: cap.log });
-    assert.throws(() => wb.upsert(obs('z')), /disk I\/O error/);
+    await assert.rejects(wb.upsert(obs('z')), /disk I\/O error/);
     assert.equal(wb.size, 0);
-    wb.close();
+    await wb.close();
   });
 });

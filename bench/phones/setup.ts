@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     if (domain.problems.length > 0) throw new Error(`profile problems:\n${domain.problems.join('\n')}`);
     const sync = syncDeclared(store.phones, cfg.phones, cfg.provisioning.defaultDomain);
     if (sync.problems.length > 0) throw new Error(`syncDeclared:\n${sync.problems.slice(0, 10).join('\n')}`);
-    const svc = new PhoneService({ phones: cfg.phones, provisioning: cfg.provisioning }, { phones: store.phones, users: store.users, keys: store.keys, domain });
+    const svc = new PhoneService({ phones: cfg.phones, provisioning: cfg.provisioning }, { phones: store.phones, users: store.sync?.users, keys: store.sync?.keys, domain });
     const resolved = svc.resolveTenant(key, '127.0.0.1');
     if (!resolved.ok) throw new Error(`the lab's key reaches no tenant: ${resolved.outcome}`);
     const server = { httpBaseUrl: BASE_URL };

@@ -22,7 +22,8 @@ import { loadConfigFile, defaultConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { ProvError, isProvError, type ErrorCode } from '../errors';
 import { STEP_EXIT } from '../probe/run';
-import { openSqliteStore, STORE_FILE } from '../store/sqlite';
+import { STORE_FILE } from '../store/sqlite';
+import { openConfiguredStore } from '../store/open';
 import type { Store } from '../store/repository';
 
 /** ExitCode names the process exit codes. */
@@ -61,6 +62,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_EVENT_LOG':
     case 'PROVD_ERR_HTTP_WORKER':
     case 'PROVD_ERR_STORE':
+    case 'PROVD_ERR_STORE_UNREACHABLE':
     case 'PROVD_ERR_TFTP_BIND':
     case 'PROVD_ERR_TFTP_INTERFACE':
     case 'PROVD_ERR_TFTP_WORKER':
@@ -152,7 +154,7 @@ export async function adminRun(configPath: string | undefined, f: (cfg: Config) 
 
 /** storeExists tells whether the state directory holds a store (reading commands do not create one). */
 export function storeExists(config: Config): boolean {
-  return existsSync(join(config.stateDir, STORE_FILE));
+  return config.store.url !== undefined || existsSync(join(config.stateDir, STORE_FILE));
 }
 
 /**
@@ -160,23 +162,24 @@ export function storeExists(config: Config): boolean {
  * embedded defaults) it creates none without --init: it says where it would have and how to
  * name the configuration instead (the CLI no longer guesses a ./state of wherever it runs).
  */
-export function openStore(config: Config): Store {
+export async function openStore(config: Config): Promise<Store> {
+  if (config.store.url !== undefined) return openConfiguredStore(config.stateDir, config.store);
   if (!initAllowed && embedded.has(config) && !storeExists(config)) {
     throw new ProvError(
       'PROVD_ERR_NO_STORE',
       `no configuration named (no --config, PROVISIOND_CONFIG unset, no ${SYSTEM_CONFIG}) and no store at ${join(config.stateDir, STORE_FILE)}: this command would create a new store there; name the daemon's configuration (--config FILE or PROVISIOND_CONFIG=FILE), or pass --init to create the store there`,
     );
   }
-  return openSqliteStore(config.stateDir);
+  return openConfiguredStore(config.stateDir, config.store);
 }
 
 /** withStore runs f on the configuration's store and closes it. */
-export function withStore<T>(config: Config, f: (s: Store) => T): T {
-  const s = openStore(config);
+export async function withStore<T>(config: Config, f: (s: Store) => T | Promise<T>): Promise<T> {
+  const s = await openStore(config);
   try {
-    return f(s);
+    return await f(s);
   } finally {
-    s.close();
+    await s.close();
   }
 }
 

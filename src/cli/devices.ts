@@ -211,17 +211,17 @@ function seedDeclared(cfg: Config, s: Store): void {
 }
 
 /** withPhones opens the store (seeded with the declared phones) and runs f with the admin dependencies. */
-export function withPhones<T>(cfg: Config, f: (deps: DeviceAdminDeps, s: Store) => T): T {
+export async function withPhones<T>(cfg: Config, f: (deps: DeviceAdminDeps, s: Store) => T): Promise<T> {
   const domain = loadPhonesDomain(cfg.phones);
   return withStore(cfg, (s) => {
     seedDeclared(cfg, s);
-    const dir = new UserDirectory(cfg.provisioning, s.users);
+    const dir = new UserDirectory(cfg.provisioning, undefined, s.sync?.users);
     const deps: DeviceAdminDeps = {
       phones: s.phones,
       profiles: new Map([...domain.profiles].map(([v, l]) => [v, l.profile])),
       tenants: new Set(Object.keys(cfg.provisioning.tenants)),
       defaultTenant: cfg.provisioning.defaultDomain,
-      userExists: (tenant, name) => dir.lookup(tenant, name) !== undefined,
+      userExists: (tenant, name) => dir.lookupNow(tenant, name) !== undefined,
       declared: new Set(cfg.phones.devices.flatMap((d) => normalizeMacLoose(d.mac) ?? [])),
     };
     return f(deps, s);
@@ -229,10 +229,10 @@ export function withPhones<T>(cfg: Config, f: (deps: DeviceAdminDeps, s: Store) 
 }
 
 /** readPhones runs f on the seeded store when there is one (or phones are declared), else on nothing. */
-function readPhones<T>(cfg: Config, f: (s: Store | undefined) => T): T {
+async function readPhones<T>(cfg: Config, f: (s: Store | undefined) => T | Promise<T>): Promise<T> {
   if (!storeExists(cfg) && cfg.phones.devices.length === 0 && cfg.phones.configs.length === 0) return f(undefined);
   return withStore(cfg, (s) => {
-    seedDeclared(cfg, s);
+    if (s.backend !== 'postgres') seedDeclared(cfg, s); // phones need the SQLite store (a PostgreSQL config has none declared)
     return f(s);
   });
 }
@@ -267,7 +267,7 @@ function clientTable(out: Io, list: readonly Device[]): void {
  * shape it always had) and names the phones it leaves out on stderr. A phone filter (profile,
  * model, device config) lists phones only.
  */
-export function devicesList(out: Io, config: Config, opts: ListOptions): void {
+export async function devicesList(out: Io, config: Config, opts: ListOptions): Promise<void> {
   const phoneFilter = opts.profile !== undefined || opts.model !== undefined || opts.deviceConfig !== undefined;
   const kind = opts.kind ?? (phoneFilter ? 'phones' : 'all');
   const filter: PhoneFilter = {
@@ -276,11 +276,13 @@ export function devicesList(out: Io, config: Config, opts: ListOptions): void {
     ...(opts.model !== undefined ? { model: opts.model } : {}),
     ...(opts.deviceConfig !== undefined ? { config: opts.deviceConfig } : {}),
   };
-  const { clients, phones, phoneTotal } = readPhones(config, (s) => {
-    const all = kind === 'phones' || s === undefined ? [] : s.devices.list();
+  const { clients, phones, phoneTotal } = await readPhones(config, async (s) => {
+    const all = kind === 'phones' || s === undefined ? [] : await s.devices.list();
     const tenantClients = opts.tenant === undefined ? all : all.filter((d) => d.tenant === opts.tenant?.toLowerCase());
-    const total = kind === 'clients' || s === undefined ? 0 : s.phones.count(filter);
-    const listed = kind === 'clients' || s === undefined || (kind === 'all' && opts.json) ? [] : s.phones.list({ ...filter, ...(opts.limit !== undefined ? { limit: opts.limit } : {}), ...(opts.offset !== undefined ? { offset: opts.offset } : {}) });
+    // A PostgreSQL store holds no phones: `all` lists its clients; `--kind phones` says why not.
+    const noPhones = kind === 'clients' || s === undefined || (kind === 'all' && s.backend === 'postgres');
+    const total = noPhones ? 0 : s.phones.count(filter);
+    const listed = noPhones || (kind === 'all' && opts.json) ? [] : s.phones.list({ ...filter, ...(opts.limit !== undefined ? { limit: opts.limit } : {}), ...(opts.offset !== undefined ? { offset: opts.offset } : {}) });
     return { clients: page(tenantClients, opts), phones: listed, phoneTotal: total };
   });
   if (opts.json) {
@@ -296,9 +298,9 @@ export function devicesList(out: Io, config: Config, opts: ListOptions): void {
 }
 
 /** devicesShow prints every field of one phone. */
-export function devicesShow(out: Io, config: Config, macIn: string, opts: { json: boolean }): void {
+export async function devicesShow(out: Io, config: Config, macIn: string, opts: { json: boolean }): Promise<void> {
   const mac = deviceMac(macIn);
-  const p = readPhones(config, (s) => s?.phones.get(mac));
+  const p = await readPhones(config, (s) => s?.phones.get(mac));
   if (p === undefined) throw new ProvError('PROVD_ERR_DEVICE', `no phone with MAC ${mac} (provisiond devices list --kind phones)`);
   if (opts.json) {
     out.stdout.write(`${JSON.stringify(p, null, 2)}\n`);

@@ -225,7 +225,7 @@ function counts(): Counts {
 }
 
 /** applyPlan writes (or, dry, only compares) the plan; every refusal is a warning, never a crash. */
-export function applyPlan(plan: WazoPlan, target: { phones: PhoneRepository; keys: KeyRepository } | undefined, cfg: Config, opts: { dryRun: boolean; force: boolean; now: Date }): Omit<ImportReport, 'dir' | 'dryRun'> {
+export async function applyPlan(plan: WazoPlan, target: { phones: PhoneRepository; keys: KeyRepository } | undefined, cfg: Config, opts: { dryRun: boolean; force: boolean; now: Date }): Promise<Omit<ImportReport, 'dir' | 'dryRun'>> {
   const warnings: string[] = [];
   const r = { configs: counts(), devices: counts(), keys: counts(), templates: counts() };
   const at = opts.now.toISOString();
@@ -301,7 +301,7 @@ export function applyPlan(plan: WazoPlan, target: { phones: PhoneRepository; key
   }
 
   // Keys: the wazo key becomes the tenant's current key; the one it replaces stays valid for keyGracePeriod.
-  const stored = target?.keys.list() ?? [];
+  const stored = (await target?.keys.list()) ?? [];
   const urlKeys = configuredUrlKeys(cfg.provisioning.tenants);
   for (const k of plan.keys) {
     const mine = stored.filter((s) => s.tenant === k.tenant);
@@ -332,7 +332,7 @@ export function applyPlan(plan: WazoPlan, target: { phones: PhoneRepository; key
       warnings.push(`${k.tenant}: the wazo key becomes its current key; the key it had stays valid for ${grace} s (until ${until}); ${advertise}`);
     }
     try {
-      if (write && target !== undefined) rotateTenantKey(target.keys, k.tenant, t?.urlKey, k.hash, at, until);
+      if (write && target !== undefined) await rotateTenantKey(target.keys, k.tenant, t?.urlKey, k.hash, at, until);
       r.keys.added++;
     } catch (err) {
       warnings.push(`the key of ${k.tenant} cannot be stored: ${errorMessage(err)}`);
@@ -395,7 +395,7 @@ function capped(lines: readonly string[]): string[] {
 }
 
 /** importWazo runs the command: read, map, write (or compare), report. */
-export function importWazo(io: Io, cfg: Config, opts: ImportOptions): ImportReport {
+export async function importWazo(io: Io, cfg: Config, opts: ImportOptions): Promise<ImportReport> {
   const tenantMap = parseTenantMap(opts.tenantMap);
   const { input, notes } = readWazoDir(opts.dir);
   const domain = loadPhonesDomain(cfg.phones);
@@ -414,16 +414,16 @@ export function importWazo(io: Io, cfg: Config, opts: ImportOptions): ImportRepo
   if (opts.dryRun) {
     const s: Store | undefined = storeExists(cfg) ? openSqliteStore(cfg.stateDir, { readonly: true }) : undefined;
     try {
-      applied = applyPlan(plan, s, cfg, { dryRun: true, force: opts.force, now });
+      applied = await applyPlan(plan, s, cfg, { dryRun: true, force: opts.force, now });
     } finally {
-      s?.close();
+      await s?.close();
     }
   } else {
-    const s = openStore(cfg);
+    const s = await openStore(cfg);
     try {
-      applied = applyPlan(plan, s, cfg, { dryRun: false, force: opts.force, now });
+      applied = await applyPlan(plan, s, cfg, { dryRun: false, force: opts.force, now });
     } finally {
-      s.close();
+      await s.close();
     }
   }
   const report: ImportReport = { dir: opts.dir, dryRun: opts.dryRun, ...applied, warnings: capped([...notes, ...plan.notes, ...applied.warnings]) };

@@ -50,9 +50,9 @@ export function urlKeyWarnings(config: Config, now: number = Date.now()): UrlKey
   try {
     const s = openSqliteStore(config.stateDir, { readonly: true });
     try {
-      return urlKeyFindings(urlKeys, s.keys.list(), now);
+      return urlKeyFindings(urlKeys, s.sync?.keys.list() ?? [], now);
     } finally {
-      s.close();
+      void s.close();
     }
   } catch {
     return [];
@@ -63,7 +63,7 @@ export function urlKeyWarnings(config: Config, now: number = Date.now()): UrlKey
  * keyRotate makes a new provisioning key for a tenant, prints it once and stores its hash. The
  * configuration file is not edited: the exact line to change is printed (see README, Security).
  */
-export function keyRotate(io: Io, config: Config, opts: { tenant: string; grace?: number; now?: Date }): void {
+export async function keyRotate(io: Io, config: Config, opts: { tenant: string; grace?: number; now?: Date }): Promise<void> {
   const t = config.provisioning.tenants[opts.tenant];
   if (t === undefined) {
     throw new ProvError('PROVD_ERR_KEY', `unknown tenant ${opts.tenant} (configured: ${Object.keys(config.provisioning.tenants).join(', ') || 'none'})`);
@@ -76,7 +76,7 @@ export function keyRotate(io: Io, config: Config, opts: { tenant: string; grace?
   const until = new Date(at.getTime() + grace * 1000).toISOString();
   let urlKeyWas: UrlKeyWas;
   try {
-    urlKeyWas = withStore(config, (s) => rotateTenantKey(s.keys, opts.tenant, t.urlKey, hashKey(key), atIso, until));
+    urlKeyWas = await withStore(config, (s) => rotateTenantKey(s.keys, opts.tenant, t.urlKey, hashKey(key), atIso, until));
   } catch (err) {
     throw new ProvError('PROVD_ERR_KEY', `cannot store the key: ${errorMessage(err)}`, { cause: err });
   }
@@ -109,8 +109,8 @@ export function keyRotate(io: Io, config: Config, opts: { tenant: string; grace?
  * keyList prints the stored key hashes' metadata (never a key or a hash); `urlKey` marks the one
  * the configuration advertises, and a urlKey that is not the tenant's current key is warned about.
  */
-export function keyList(io: Io, config: Config, opts: { json: boolean; now?: Date }): void {
-  const list = storeExists(config) ? withStore(config, (s) => s.keys.list()) : [];
+export async function keyList(io: Io, config: Config, opts: { json: boolean; now?: Date }): Promise<void> {
+  const list = storeExists(config) ? await withStore(config, (s) => s.keys.list()) : [];
   const now = (opts.now ?? new Date()).getTime();
   const urlKeys = configuredUrlKeys(config.provisioning.tenants);
   const rows = keyRows(list, urlKeys, now);

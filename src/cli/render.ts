@@ -48,7 +48,7 @@ export function registerRender(y: Argv, out: Outcome): Argv {
 }
 
 /** render prints exactly what a client with these parameters would receive. */
-export function render(io: Io, config: Config, opts: { user?: string; domain?: string; params: readonly string[]; ip: string; userAgent: string }): void {
+export async function render(io: Io, config: Config, opts: { user?: string; domain?: string; params: readonly string[]; ip: string; userAgent: string }): Promise<void> {
   const params: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const kv of opts.params) {
     const eq = kv.indexOf('=');
@@ -61,15 +61,15 @@ export function render(io: Io, config: Config, opts: { user?: string; domain?: s
     who = { domain: ref.domain, name: ref.name };
     params['username'] ??= opts.user; // what the client would send in the username field
   }
-  const store = storeExists(config) ? openStore(config) : undefined;
+  const store = storeExists(config) ? await openStore(config) : undefined;
   try {
     const engine = new Engine(config.provisioning, { ...(store ? { users: store.users } : {}), log: createLogger('silent') });
-    const r = engine.renderAs({ params, ip: opts.ip, userAgent: opts.userAgent }, who);
+    const r = await engine.renderAs({ params, ip: opts.ip, userAgent: opts.userAgent }, who);
     if (r.error !== undefined || r.result === undefined) throw new ProvError('PROVD_ERR_RENDER', r.error ?? 'nothing rendered');
     if (r.result.status !== 200) throw new ProvError('PROVD_ERR_RENDER', `the endpoint would answer ${r.result.status}: ${r.result.error ?? r.result.body.trim()}`);
     io.stdout.write(r.result.body);
   } finally {
-    store?.close();
+    await store?.close();
   }
 }
 
@@ -79,18 +79,18 @@ export function render(io: Io, config: Config, opts: { user?: string; domain?: s
  * its secrets left out (outside the provisioning window) is written with a note on stderr; any
  * other answer than 200 is an error (exit 5) naming the status and the reason.
  */
-export function renderPhone(out: Io, config: Config, opts: { mac: string; file?: string | undefined; baseUrl?: string | undefined; key?: string | undefined }, shippedDir?: string): void {
+export async function renderPhone(out: Io, config: Config, opts: { mac: string; file?: string | undefined; baseUrl?: string | undefined; key?: string | undefined }, shippedDir?: string): Promise<void> {
   const domain = loadPhonesDomain(config.phones, shippedDir);
   for (const p of domain.problems) out.stderr.write(`provisiond: warning: ${p} (that vendor is not loaded)\n`);
   if (!config.phones.enabled) out.stderr.write('provisiond: note: phones.enabled is false: the daemon serves no phone file with this configuration\n');
   const base = phoneBaseUrl(config, opts.baseUrl, 'loopback');
   for (const n of base.notes) out.stderr.write(`provisiond: note: ${n}\n`);
-  const body = withStore(config, (s) => {
+  const body = await withStore(config, (s) => {
     for (const p of syncDeclared(s.phones, config.phones, config.provisioning.defaultDomain).problems) out.stderr.write(`provisiond: warning: ${p}\n`);
-    const svc = new PhoneService(config, { phones: s.phones, users: s.users, keys: s.keys, domain });
+    const svc = new PhoneService(config, { phones: s.phones, users: s.sync?.users, keys: s.sync?.keys, domain });
     const mac = normalizeMacLoose(opts.mac);
     const device = mac === undefined ? undefined : s.phones.get(mac);
-    if (opts.key !== undefined && device !== undefined && svc.keyRing.tenantOf(opts.key) !== device.tenant) {
+    if (opts.key !== undefined && device !== undefined && svc.keyRing.tenantOfNow(opts.key) !== device.tenant) {
       throw new ProvError('PROVD_ERR_RENDER', `--key is not a current key of tenant ${device.tenant}: the phone would get 404`);
     }
     const r = svc.renderDevice(opts.mac, { baseUrl: base.url, ...(opts.file !== undefined ? { file: opts.file } : {}), ...(opts.key !== undefined ? { key: opts.key } : {}) });

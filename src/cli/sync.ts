@@ -107,7 +107,7 @@ function selectPhones(s: Store, o: SyncOptions): StoredPhone[] {
  * plan reads what each selected device needs, from the store (then closed). Like every phone
  * command it first writes the phones and configs the configuration file declares.
  */
-function plan(out: Io, config: Config, o: SyncOptions): Planned[] {
+async function plan(out: Io, config: Config, o: SyncOptions): Promise<Planned[]> {
   if (!storeExists(config) && config.phones.devices.length === 0) {
     if (o.mac !== undefined) throw new ProvError('PROVD_ERR_DEVICE', `no phone with MAC ${deviceMac(o.mac)} (the store is empty)`);
     return [];
@@ -115,8 +115,8 @@ function plan(out: Io, config: Config, o: SyncOptions): Planned[] {
   const domain = loadPhonesDomain(config.phones);
   return withStore(config, (s) => {
     for (const p of syncDeclared(s.phones, config.phones, config.provisioning.defaultDomain).problems) out.stderr.write(`provisiond: warning: ${p}\n`);
-    const service = new PhoneService({ phones: config.phones, provisioning: config.provisioning }, { phones: s.phones, users: s.users, keys: s.keys, domain });
-    const users = directoryLookup(new UserDirectory(config.provisioning, s.users));
+    const service = new PhoneService({ phones: config.phones, provisioning: config.provisioning }, { phones: s.phones, users: s.sync?.users, keys: s.sync?.keys, domain });
+    const users = directoryLookup(new UserDirectory(config.provisioning, undefined, s.sync?.users));
     return selectPhones(s, o).map((p): Planned => {
       const profile = service.profiles.get(p.profile);
       if (profile === undefined) return { mac: p.mac, profile: p.profile, skip: 'not-loaded', detail: `profile ${p.profile} is not loaded (provisiond phones profiles)` };
@@ -163,7 +163,7 @@ export function outcomeOf(l: SyncLine): 'accepted' | 'sent' | 'refused' | 'unrea
  * PROVD_ERR_RESYNC (exit 6) when a phone did not accept.
  */
 export async function devicesSync(out: Io, config: Config, o: SyncOptions): Promise<void> {
-  const planned = plan(out, config, o);
+  const planned = await plan(out, config, o);
   const deadlineMs = o.timeoutS === undefined ? TIMER_F_MS : Math.min(TIMER_F_MS, Math.round(o.timeoutS * 1000));
   const userAgent = `provisiond/${version}`;
   // Through AMI: one connection, one action at a time, in order.

@@ -125,9 +125,9 @@ function tenantNote(io: Io, config: Config, domain: string): void {
 export async function userAdd(io: Io, config: Config, ref: UserRef, opts: { passwordStdin: boolean; attrs: readonly string[] }): Promise<void> {
   assertNotInConfig(config.provisioning, ref);
   const attributes = parseAttrs(opts.attrs);
-  withStore(config, (s) => assertNewUser(s.users, ref));
+  await withStore(config, (s) => assertNewUser(s.users, ref));
   const hash = await hashPassword(await readPassword(io, opts.passwordStdin, true), config.provisioning.passwords.scryptCost);
-  withStore(config, (s) => addUser(s.users, ref, hash, attributes));
+  await withStore(config, (s) => addUser(s.users, ref, hash, attributes));
   tenantNote(io, config, ref.domain);
   io.stdout.write(`user ${ref.name}@${ref.domain} added\n`);
 }
@@ -135,29 +135,29 @@ export async function userAdd(io: Io, config: Config, ref: UserRef, opts: { pass
 /** userPasswd replaces a store user's password (the running daemon notices at the next request). */
 export async function userPasswd(io: Io, config: Config, ref: UserRef, opts: { passwordStdin: boolean }): Promise<void> {
   assertNotInConfig(config.provisioning, ref);
-  withStore(config, (s) => assertStoredUser(s.users, ref));
+  await withStore(config, (s) => assertStoredUser(s.users, ref));
   const hash = await hashPassword(await readPassword(io, opts.passwordStdin, true), config.provisioning.passwords.scryptCost);
-  withStore(config, (s) => setUserPassword(s.users, ref, hash));
+  await withStore(config, (s) => setUserPassword(s.users, ref, hash));
   io.stdout.write(`password of ${ref.name}@${ref.domain} changed\n`);
 }
 
 /** userSet changes a store user's attributes (the running daemon sees them at the next request). */
-export function userSet(io: Io, config: Config, ref: UserRef, opts: { attrs: readonly string[]; unset: readonly string[] }): void {
+export async function userSet(io: Io, config: Config, ref: UserRef, opts: { attrs: readonly string[]; unset: readonly string[] }): Promise<void> {
   assertNotInConfig(config.provisioning, ref);
   const set = parseAttrs(opts.attrs);
-  const now = withStore(config, (s) => setUserAttributes(s.users, ref, set, opts.unset));
+  const now = await withStore(config, (s) => setUserAttributes(s.users, ref, set, opts.unset));
   io.stdout.write(`attributes of ${ref.name}@${ref.domain}: ${Object.keys(now).sort().join(', ') || 'none'}\n`);
 }
 
 /** userDel removes a store user. */
-export function userDel(io: Io, config: Config, ref: UserRef): void {
-  withStore(config, (s) => deleteUser(s.users, config.provisioning, ref));
+export async function userDel(io: Io, config: Config, ref: UserRef): Promise<void> {
+  await withStore(config, (s) => deleteUser(s.users, config.provisioning, ref));
   io.stdout.write(`user ${ref.name}@${ref.domain} deleted\n`);
 }
 
 /** userList prints the configuration's and the store's users (never their hashes). */
-export function userList(io: Io, config: Config, opts: { json: boolean }): void {
-  const rows = listUsers(config.provisioning, storeExists(config) ? withStore(config, (s) => s.users.list()) : undefined);
+export async function userList(io: Io, config: Config, opts: { json: boolean }): Promise<void> {
+  const rows = listUsers(config.provisioning, storeExists(config) ? await withStore(config, (s) => s.users.list()) : undefined);
   if (opts.json) {
     io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return;
@@ -183,7 +183,7 @@ export async function userImport(io: Io, config: Config, file: string, opts: { f
   const parsed = parseUserExport(text, file, { format: opts.format, delimiter: opts.delimiter, defaultDomain: config.provisioning.defaultDomain, inConfig: (r) => dir.inConfig(r.domain, r.name) });
   const users: ImportedUser[] = [];
   for (const u of parsed) users.push(u.plain === undefined ? u : { ...u, passwordHash: await hashPassword(u.plain, config.provisioning.passwords.scryptCost) });
-  const { added, skipped } = withStore(config, (s) => importUsers(s.users, users, opts.replace));
+  const { added, skipped } = await withStore(config, (s) => importUsers(s.users, users, opts.replace));
   const domains = new Set(users.map((u) => u.domain));
   for (const d of domains) tenantNote(io, config, d);
   io.stdout.write(`imported ${added} user(s)${skipped > 0 ? `, skipped ${skipped} that already exist (--replace overwrites)` : ''}\n`);

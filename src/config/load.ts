@@ -120,7 +120,11 @@ function finish(data: z.output<typeof configSchema>, opts: LoadOptions): Config 
   const phones = { ...data.phones, profilesDir: at(data.phones.profilesDir), templatesDir: at(data.phones.templatesDir) };
   if (phones.profilesDir === undefined) delete phones.profilesDir;
   if (phones.templatesDir === undefined) delete phones.templatesDir;
-  return deepFreeze({ ...data, phones, stateDir });
+  // store.passwordFile: a relative name is a systemd credential ($CREDENTIALS_DIRECTORY) when there is one.
+  const credentials = env['CREDENTIALS_DIRECTORY'];
+  const pw = data.store.passwordFile;
+  const store = pw === undefined || isAbsolute(pw) ? data.store : { ...data.store, passwordFile: credentials !== undefined && credentials !== '' ? resolve(credentials, pw) : resolve(base, pw) };
+  return deepFreeze({ ...data, phones, store, stateDir });
 }
 
 /**

@@ -20,6 +20,7 @@ import { logSchema } from '../log';
 import { phonesSchema } from '../phones/config';
 import { sipSchema } from '../sip/config';
 import { tftpSchema } from '../tftp/config';
+import { storeSchema } from '../store/config';
 import { provisioningSchema, strategyOf } from './provisioning';
 import { keyedUrl, defaultProvisioningUrl } from '../urls/plan';
 
@@ -60,6 +61,8 @@ export const configSchema = z.strictObject({
   phones: phonesSchema.prefault({}),
   sip: sipSchema.prefault({}),
   tftp: tftpSchema,
+  /** store: where users, keys, devices and bans live (SQLite in stateDir, or PostgreSQL: store.url). */
+  store: storeSchema,
   /** stateDir holds the daemon's persistent state; default $STATE_DIRECTORY (systemd) or ./state. */
   stateDir: z.string().min(1).optional(),
 })
@@ -79,6 +82,7 @@ export const configSchema = z.strictObject({
       const bytes = Buffer.byteLength(keyedUrl(n.url, t.urlKey), 'utf8');
       if (bytes > MAX_OPTION_BYTES) ctx.addIssue({ code: 'custom', path: ['dhcp', 'networks', i, 'url'], message: `is ${bytes} bytes long with tenant ${n.tenant}'s key; a DHCP option holds at most ${MAX_OPTION_BYTES} bytes` });
     });
+    if (c.store.url !== undefined && c.phones.enabled) ctx.addIssue({ code: 'custom', path: ['phones', 'enabled'], message: 'needs the embedded SQLite store for now: leave store.url out, or set phones.enabled: false (the SIP phone room is not on PostgreSQL yet)' });
     if (c.sip.enabled && !c.phones.enabled) ctx.addIssue({ code: 'custom', path: ['sip', 'enabled'], message: 'needs phones.enabled: true (the PnP answer is the URL of the phone\'s files)' });
     if (c.sip.tenant !== undefined && c.provisioning.tenants[c.sip.tenant] === undefined) {
       ctx.addIssue({ code: 'custom', path: ['sip', 'tenant'], message: `names no tenant in provisioning.tenants (${Object.keys(c.provisioning.tenants).join(', ') || 'none configured'})` });

@@ -20,6 +20,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { join } from 'node:path';
 import { ProvError, type ErrorCode } from '../errors';
 import { openSqliteStore } from '../store/sqlite';
+import { openConfiguredStore } from '../store/open';
 import { Engine } from '../jitsi/engine';
 import { seedDeclared, startupWarnings, type HttpFaceConfig } from './server';
 import type { Face } from '../face';
@@ -93,13 +94,13 @@ export class HttpClusterFace implements Face<HttpClusterConfig> {
 
   async start(): Promise<void> {
     // Check and migrate the store and log the warnings once, before any worker opens it.
-    const store = openSqliteStore(this.config.stateDir, { check: true });
+    const store = await openConfiguredStore(this.config.stateDir, this.config.store, { check: true });
     try {
-      startupWarnings(this.config, new Engine(this.config.provisioning, { users: store.users, log: this.log }), store, this.log);
+      await startupWarnings(this.config, new Engine(this.config.provisioning, { users: store.users, log: this.log }), store, this.log);
       // The primary owns the store: it seeds the declared phones (the workers do not).
       this.declaredProblems += seedDeclared(store, this.config, this.log);
     } finally {
-      store.close();
+      await store.close();
     }
     cluster.setupPrimary({ exec: join(__dirname, 'worker.js'), args: [] });
     try {
@@ -252,7 +253,7 @@ export class HttpClusterFace implements Face<HttpClusterConfig> {
       try {
         this.declaredProblems += seedDeclared(store, config, this.log);
       } finally {
-        store.close();
+        void store.close();
       }
     } catch (err) {
       this.declaredProblems++;

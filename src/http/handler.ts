@@ -12,7 +12,7 @@ import { parseForm, DEFAULT_FORM_LIMITS } from '../jitsi/form';
 import { PROPERTIES_CONTENT_TYPE } from '../jitsi/properties';
 import { FAILURE_OUTCOMES, type Engine, type ProvisionResult } from '../jitsi/engine';
 import type { BanList } from '../limits/bans';
-import type { DeviceQuota } from '../limits/quota';
+import type { QuotaAdmission } from '../limits/quota';
 import { banLine, failureLine, type EventSink } from '../limits/events';
 import type { DeviceRepository } from '../store/repository';
 import type { RateLimiter } from '../limits/ratelimit';
@@ -61,7 +61,7 @@ export interface HandlerDeps {
   /** events: the security event log (failures and bans, for fail2ban). */
   readonly events?: EventSink;
   /** quota: caps on new device records (absent: none). */
-  readonly quota?: DeviceQuota;
+  readonly quota?: QuotaAdmission;
   readonly now?: () => Date;
 }
 
@@ -139,13 +139,13 @@ export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps
       // Only a 200 may create or rewrite a record. Any other answer proves nothing about the
       // device (its uuid or MAC is no secret on the LAN): the store only counts it against a
       // record that exists (DeviceRepository.upsert), so it needs no quota.
-      const verdict = result.status === 200 ? (deps.quota?.admit(d.key, req.ip) ?? 'record') : 'record';
+      const verdict = result.status === 200 ? ((await deps.quota?.admit(d.key, req.ip)) ?? 'record') : 'record';
       if (verdict !== 'record') {
         notRecorded = verdict;
         throw new SkipRecord();
       }
       // Idempotent: a retried POST (contract §4.4: up to 4 deliveries) updates the same row.
-      deps.devices.upsert({
+      await deps.devices.upsert({
         key: d.key,
         uuid: d.uuid ?? null,
         hwaddr: d.hwaddr ?? null,

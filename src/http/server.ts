@@ -22,7 +22,8 @@ import { readTls, type TlsMaterial } from './tls';
 import { handleProvisioning, type HandlerDeps, type HttpAnswer, type HttpRequestInfo } from './handler';
 import { Engine } from '../jitsi/engine';
 import { RateLimiter } from '../limits/ratelimit';
-import { openSqliteStore } from '../store/sqlite';
+import { openConfiguredStore } from '../store/open';
+import type { StoreConfig } from '../store/config';
 import { StoreBusyError, type Store } from '../store/repository';
 import { DeviceWriteBehind } from '../store/writebehind';
 import { PhoneSightings } from '../store/sightings';
@@ -48,7 +49,7 @@ import { PhoneService, baseUrlFor, syncDeclared } from '../phones/service';
 import { answerStatic, openStatic } from '../phones/static';
 import { classifyUpload, storeUpload, type UploadResult } from '../phones/uploads';
 import { servePhoneRequest, STATIC_FALLBACK, type PhoneRoom } from '../phones/request';
-import { deviceSource } from '../limits/quota';
+import { AsyncDeviceQuota, deviceSource } from '../limits/quota';
 
 /** PATHS are the provisioning endpoints. */
 export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/', openfire: '/plugins/jitsiProvisioning/provision' } as const;
@@ -70,6 +71,8 @@ export interface HttpFaceConfig {
   readonly devices: DevicesConfig;
   readonly phones: PhonesConfig;
   readonly stateDir: string;
+  /** store: PostgreSQL when store.url is set (absent: the SQLite file in stateDir). */
+  readonly store?: StoreConfig;
 }
 
 /** HttpFaceOptions are the face's dependencies. */
@@ -252,17 +255,17 @@ export class HttpFace implements Face<HttpFaceConfig> {
 
   async start(): Promise<void> {
     // busyTimeoutMs 0: a statement never waits for another process's lock on the event loop.
-    this.store ??= openSqliteStore(this.config.stateDir, { check: this.opts.checkStore !== false, busyTimeoutMs: 0 });
+    this.store ??= await openConfiguredStore(this.config.stateDir, this.config.store, { check: this.opts.checkStore !== false, busyTimeoutMs: 0 });
     const store = this.store;
     this.inventory = new DeviceWriteBehind(store.devices, { log: this.log, setBusyTimeout: (ms) => store.setBusyTimeout?.(ms) });
     this.sightings = new PhoneSightings(store.phones, { log: this.log, setBusyTimeout: (ms) => store.setBusyTimeout?.(ms) });
     this.remembered = this.openRemembered(store);
-    this.deps = this.makeDeps(this.config);
+    this.deps = await this.makeDeps(this.config);
     this.seed(this.config);
     this.warnings(this.config);
     this.listeners = await this.listen(this.config);
-    this.prune();
-    this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
+    await this.prune();
+    this.pruneTimer = setInterval(() => void this.prune(), PRUNE_INTERVAL_MS);
     this.pruneTimer.unref();
   }
 
@@ -272,11 +275,11 @@ export class HttpFace implements Face<HttpFaceConfig> {
    * many went; it runs at start and every hour. When another process holds the store's lock it
    * is skipped, counted, and tried again a minute later (it never waits).
    */
-  prune(now: Date = new Date()): number {
+  async prune(now: Date = new Date()): Promise<number> {
     const after = this.config.devices.pruneAfter;
     if (after === 0 || !this.store || this.closed) return 0;
     try {
-      const n = this.store.devices.pruneUnprovisioned(new Date(now.getTime() - after * 1000).toISOString());
+      const n = await this.store.devices.pruneUnprovisioned(new Date(now.getTime() - after * 1000).toISOString());
       if (n > 0) {
         this.counters.set('devices-pruned', (this.counters.get('devices-pruned') ?? 0) + n);
         this.log.info({ pruned: n, pruneAfter: after }, 'pruned device records never successfully provisioned');
@@ -288,7 +291,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
         if (this.pruneRetry === undefined) {
           this.pruneRetry = setTimeout(() => {
             this.pruneRetry = undefined;
-            this.prune();
+            void this.prune();
           }, PRUNE_RETRY_MS);
           this.pruneRetry.unref();
         }
@@ -300,7 +303,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
   }
 
   async reload(config: HttpFaceConfig): Promise<void> {
-    const deps = this.makeDeps(config); // throws: keep the old state
+    const deps = await this.makeDeps(config); // throws: keep the old state
     if (config.stateDir !== this.config.stateDir) this.log.warn({ stateDir: config.stateDir }, 'stateDir changes take effect at the next restart');
     const old = this.listeners;
     if (old && placeSignature(config) !== old.place) {
@@ -339,9 +342,9 @@ export class HttpFace implements Face<HttpFaceConfig> {
     this.draining.clear();
     this.events?.sink.close();
     await this.remembered?.close(); // the verifiers waiting to be written
-    this.inventory?.close(); // the buffered device writes, if a lock held them back
+    await this.inventory?.close(); // the buffered device writes, if a lock held them back
     this.sightings?.close();
-    if (this.ownStore) this.store?.close();
+    if (this.ownStore) await this.store?.close();
   }
 
   /** bans is the face's live bans, listed and lifted over the control socket (undefined before start). */
@@ -368,6 +371,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     }
     if (this.remembered) Object.assign(out, this.remembered.stats());
     if (this.inventory) Object.assign(out, this.inventory.stats());
+    if (this.store?.stats) Object.assign(out, this.store.stats());
     if (this.sightings && this.config.phones.enabled) Object.assign(out, this.sightings.stats());
     return out;
   }
@@ -666,7 +670,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
    */
   private openRemembered(store: Store): RememberedLogins | undefined {
     if (store.remembered === undefined) return undefined;
-    const opts = rememberOptions(this.config);
+    const opts = rememberOptions(this.config, store);
     let key: RememberKey;
     try {
       key = loadRememberKey(this.config.stateDir);
@@ -682,7 +686,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     this.counters.set(name, (this.counters.get(name) ?? 0) + 1);
   }
 
-  private makeDeps(config: HttpFaceConfig): FaceDeps {
+  private async makeDeps(config: HttpFaceConfig): Promise<FaceDeps> {
     // The previous engine's AuthState (credential cache, KDF queue, counters) carries over a reload.
     const prevAuth = this.deps?.engine.auth.state;
     const engine = new Engine(config.provisioning, { users: this.store?.users, keys: this.store?.keys, log: this.log, ...(prevAuth ? { auth: prevAuth } : {}) });
@@ -692,7 +696,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     const b = config.http.bans;
     const sig = JSON.stringify(b);
     if (this.bans?.signature !== sig) {
-      const list = makeBanList(b, { face: 'http', log: this.log, repo: this.store?.bans, events: () => this.events?.sink, count: (n) => this.count(n), previous: this.bans?.list });
+      const list = await makeBanList(b, { face: 'http', log: this.log, repo: this.store?.bans, shared: this.store?.backend === 'postgres', events: () => this.events?.sink, count: (n) => this.count(n), previous: this.bans?.list });
       this.bans = { list, signature: sig };
     }
     // A new path opens the file (throws PROVD_ERR_EVENT_LOG: the reload, or start, is refused); the same one is reopened.
@@ -700,12 +704,12 @@ export class HttpFace implements Face<HttpFaceConfig> {
     const d = config.devices;
     const devices = this.inventory ?? this.store?.devices;
     const caps = { perSourcePerHour: d.maxNewPerSourcePerHour, maxTotal: d.maxTotal };
-    const quota = devices ? new DeviceQuota(caps, deviceSource(devices)) : undefined;
+    const quota = devices ? new AsyncDeviceQuota(caps, deviceSource(devices)) : undefined;
     const phones = this.store && config.phones.enabled ? this.phonesRoom(config, this.store, caps) : undefined;
     if (this.remembered) {
       // One RememberedLogins per process, shared by every configuration's Authenticator.
       engine.auth.state.remembered = this.remembered;
-      void this.remembered.configure(rememberOptions(config));
+      void this.remembered.configure(rememberOptions(config, this.store));
     }
     return { engine, devices, limiter, bans: this.bans.list, events: this.events.sink, ...(quota ? { quota } : {}), ...(phones ? { phones } : {}) };
   }
@@ -717,7 +721,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
    */
   private phonesRoom(config: HttpFaceConfig, store: Store, caps: { perSourcePerHour: number; maxTotal: number }): NonNullable<FaceDeps['phones']> {
     const domain = loadPhonesDomain(config.phones);
-    const service = new PhoneService(config, { phones: store.phones, users: store.users, keys: store.keys, domain });
+    const service = new PhoneService(config, { phones: store.phones, users: store.sync?.users, keys: store.sync?.keys, domain });
     const phones = store.phones;
     const quota = new DeviceQuota(caps, { has: (mac) => phones.get(mac) !== undefined, count: () => phones.count() });
     return { service, quota };
@@ -725,7 +729,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
 
   private warnings(config: HttpFaceConfig): void {
     if (this.opts.warnings === false || !this.deps) return;
-    startupWarnings(config, this.deps.engine, this.store, this.log);
+    void startupWarnings(config, this.deps.engine, this.store, this.log).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'startup checks of the store failed'));
   }
 
   /**
@@ -1007,16 +1011,16 @@ export class HttpFace implements Face<HttpFaceConfig> {
 }
 
 /** rememberOptions is the passwords section's remembering, in RememberedLogins' units. */
-function rememberOptions(config: HttpFaceConfig): RememberOptions {
+function rememberOptions(config: HttpFaceConfig, store: Store | undefined): RememberOptions {
   const p = config.provisioning.passwords;
-  return { rememberForMs: p.rememberFor * 1000, maxRows: p.rememberSize };
+  return { rememberForMs: p.rememberFor * 1000, maxRows: p.rememberSize, shared: store?.backend === 'postgres' };
 }
 
 /** startupWarnings logs what an operator should fix: weak passwords, enforcePrefix gaps, no tenants. */
-export function startupWarnings(config: HttpFaceConfig, engine: Engine, store: Store | undefined, log: Logger): void {
+export async function startupWarnings(config: HttpFaceConfig, engine: Engine, store: Store | undefined, log: Logger): Promise<void> {
   const p = config.provisioning;
   const weak = engine.weakConfigUsers();
-  const weakStore = store?.users.list().filter((u) => !u.passwordHash.startsWith('$scrypt$')) ?? [];
+  const weakStore = (await store?.users.list())?.filter((u) => !u.passwordHash.startsWith('$scrypt$')) ?? [];
   if (weak.length + weakStore.length > 0) {
     log.warn(
       { config: weak, store: weakStore.map((u) => `${u.name}@${u.domain}`) },

@@ -170,7 +170,7 @@ export class TenantAccess {
     // The key, when the path has one, selects the tenant and scopes everything after it.
     let scope: string | undefined;
     if (req.key !== undefined) {
-      scope = this.keyRing.tenantOf(req.key);
+      scope = await this.keyRing.tenantOf(req.key);
       if (scope === undefined || !this.gates.has(scope)) return { ok: false, tenant: null, status: 404, outcome: 'bad-key', body: NOT_FOUND };
     }
     const id = identify(req.params, scope ?? this.defaultDomain);

@@ -29,7 +29,7 @@ import { CredentialCache, fingerprintOf } from './credcache';
 import { KdfExpiredError, kdfEstimate } from './kdf';
 import type { RememberedLogins } from './remembered';
 import type { UsersConfig } from './config';
-import { StoreBusyError, type UserRepository } from '../store/repository';
+import { StoreBusyError, type StoredUser, type SyncUserRepository, type UserRepository } from '../store/repository';
 import type { Logger } from '../log';
 import { errorMessage } from '../errors';
 import { randomInt } from 'node:crypto';
@@ -73,9 +73,14 @@ type Flight = 'good' | 'bad' | 'expired';
 export class UserDirectory {
   private readonly fromConfig = new Map<string, UserRecord>();
 
+  /**
+   * store is the store's users; syncStore, the SQLite store's synchronous core, serves
+   * lookupNow (the SIP phone room renders synchronously; it needs the embedded store).
+   */
   constructor(
     cfg: UsersConfig,
     private readonly store: UserRepository | undefined,
+    private readonly syncStore?: Pick<SyncUserRepository, 'get'> | undefined,
   ) {
     for (const [domain, t] of Object.entries(cfg.tenants)) {
       for (const [name, u] of Object.entries(t.users)) {
@@ -105,16 +110,26 @@ export class UserDirectory {
     return this.fromConfig.has(`${domain}\0${name.toLowerCase()}`);
   }
 
-  lookup(domain: string, name: string): UserRecord | undefined {
+  async lookup(domain: string, name: string): Promise<UserRecord | undefined> {
     const low = name.toLowerCase();
     const c = this.fromConfig.get(`${domain}\0${low}`);
     if (c) return c;
-    const s = this.store?.get(domain, low);
-    if (!s) return undefined;
-    const parsed = parseHash(s.passwordHash);
-    if (!parsed.ok) return undefined;
-    return { source: 'store', domain, name: s.name, passwordHash: s.passwordHash, parsed: parsed.value, fingerprint: fingerprintOf(s.passwordHash), attributes: s.attributes };
+    return storeRecord(domain, await this.store?.get(domain, low));
   }
+
+  /** lookupNow is lookup without waiting: the configuration, then the SQLite store's core (if given). */
+  lookupNow(domain: string, name: string): UserRecord | undefined {
+    const low = name.toLowerCase();
+    return this.fromConfig.get(`${domain}\0${low}`) ?? storeRecord(domain, this.syncStore?.get(domain, low));
+  }
+}
+
+/** storeRecord makes a stored user a UserRecord (undefined for none or an unreadable hash). */
+function storeRecord(domain: string, s: StoredUser | undefined): UserRecord | undefined {
+  if (!s) return undefined;
+  const parsed = parseHash(s.passwordHash);
+  if (!parsed.ok) return undefined;
+  return { source: 'store', domain, name: s.name, passwordHash: s.passwordHash, parsed: parsed.value, fingerprint: fingerprintOf(s.passwordHash), attributes: s.attributes };
 }
 
 /** DURATION_SAMPLES: how many recent KDF run times the unknown-user answer draws from. */
@@ -260,7 +275,7 @@ export class Authenticator {
   async verify(domain: string, name: string, password: string, receivedAt?: number): Promise<AuthVerdict> {
     const s = this.state;
     const deadline = this.deadlineOf(receivedAt);
-    const user = this.directory.lookup(domain, name);
+    const user = await this.directory.lookup(domain, name);
     if (!user) {
       if (s.pending >= this.opts.maxPending) {
         s.refusedFull++;
@@ -363,8 +378,8 @@ export class Authenticator {
   private async upgrade(user: UserRecord, password: string): Promise<void> {
     try {
       const hash = await hashPassword(password, this.opts.scryptCost);
-      const now = this.store?.get(user.domain, user.name);
-      if (now && now.passwordHash === user.passwordHash && this.store?.setPassword(user.domain, user.name, hash)) {
+      const now = await this.store?.get(user.domain, user.name);
+      if (now && now.passwordHash === user.passwordHash && (await this.store?.setPassword(user.domain, user.name, hash)) === true) {
         this.opts.log.info({ user: `${user.name}@${user.domain}`, from: user.parsed.form }, 'password re-hashed with scrypt');
       }
     } catch (err) {

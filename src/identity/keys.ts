@@ -20,7 +20,7 @@
  * urlKeyFindings says when a configured urlKey is not the current key.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { KeyRepository, StoredKey } from '../store/repository';
+import type { KeyRepository, StoredKey, SyncKeyRepository } from '../store/repository';
 
 /** KEY_BYTES is the entropy of a generated key (192 bits ≥ the 128 the issue asks for). */
 export const KEY_BYTES = 24;
@@ -58,19 +58,31 @@ export class KeyRing {
     configKeys: ReadonlyMap<string, string>,
     private readonly store: KeyRepository | undefined,
     private readonly now: () => number = Date.now,
+    /** syncStore: the SQLite store's core, for tenantOfNow (the SIP phone room resolves keys synchronously). */
+    private readonly syncStore?: Pick<SyncKeyRepository, 'list'> | undefined,
   ) {
     this.fixed = [...configKeys].map(([tenant, key]) => ({ tenant, hash: Buffer.from(hashKey(key), 'hex'), expiresAt: undefined }));
   }
 
   /** tenantOf returns the tenant the key belongs to, or undefined for a wrong or expired key. */
-  tenantOf(presented: string): string | undefined {
+  async tenantOf(presented: string): Promise<string | undefined> {
+    return this.match(presented, (await this.store?.list()) ?? []);
+  }
+
+  /** tenantOfNow is tenantOf without waiting, on the SQLite store's core (if given). */
+  tenantOfNow(presented: string): string | undefined {
+    return this.match(presented, this.syncStore?.list() ?? []);
+  }
+
+  /** match finds the tenant of a presented key among the configured and the stored keys. */
+  private match(presented: string, storedKeys: readonly StoredKey[]): string | undefined {
     // A malformed key is hashed and compared like any other: the same work for every miss.
     const h = createHash('sha256').update(presented, 'utf8').digest();
     const t = this.now();
     let found: string | undefined;
     const stored: KeyEntry[] = [];
     const managed = new Set<string>();
-    for (const k of this.store?.list() ?? []) {
+    for (const k of storedKeys) {
       stored.push({ tenant: k.tenant, hash: Buffer.from(k.hash, 'hex'), expiresAt: k.expiresAt === null ? undefined : Date.parse(k.expiresAt) });
       managed.add(k.tenant);
     }

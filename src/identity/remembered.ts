@@ -140,6 +140,12 @@ function matchDirOwner(dir: string, file: string): void {
 export interface RememberOptions {
   readonly rememberForMs: number;
   readonly maxRows: number;
+  /**
+   * shared: the store is shared with other nodes (PostgreSQL). Then this node never deletes rows
+   * made with another key (another node's, if the nodes' keys differ) nor clears the table when
+   * its own rememberFor is 0: its own configuration only decides what it uses and writes.
+   */
+  readonly shared?: boolean;
 }
 
 /** RememberedLogins looks up and writes remembered verifications for one process. */
@@ -190,7 +196,7 @@ export class RememberedLogins {
   async configure(opts: RememberOptions): Promise<void> {
     this.opts = opts;
     try {
-      const n = this.enabled ? await this.repo.purgeOtherKeys(this.key.id) : await this.repo.clear();
+      const n = opts.shared === true ? 0 : this.enabled ? await this.repo.purgeOtherKeys(this.key.id) : await this.repo.clear();
       this.purged += n;
       // Expired rows go, and a smaller rememberSize applies now rather than at the next write.
       if (this.enabled) await this.repo.putMany([], this.now(), this.opts.maxRows);

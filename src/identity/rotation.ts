@@ -25,16 +25,16 @@ export type UrlKeyWas = 'none' | 'current' | 'previous' | 'not a key';
  * `until`. A configured urlKey the store does not know yet is recorded first, so that it becomes
  * the previous key and is revoked when the grace period ends. It returns what the urlKey was.
  */
-export function rotateTenantKey(keys: KeyRepository, tenant: string, urlKey: string | undefined, newHash: string, atIso: string, until: string): UrlKeyWas {
+export async function rotateTenantKey(keys: KeyRepository, tenant: string, urlKey: string | undefined, newHash: string, atIso: string, until: string): Promise<UrlKeyWas> {
   let urlKeyWas: UrlKeyWas = 'none';
   if (urlKey !== undefined) {
     const h = hashKey(urlKey);
-    const mine = keys.list().filter((k) => k.tenant === tenant);
+    const mine = (await keys.list()).filter((k) => k.tenant === tenant);
     const match = mine.find((k) => k.hash === h);
-    if (mine.length === 0) keys.rotate(tenant, h, atIso, atIso); // the urlKey was the tenant's key: record it
+    if (mine.length === 0) await keys.rotate(tenant, h, atIso, atIso); // the urlKey was the tenant's key: record it
     urlKeyWas = mine.length === 0 || match?.expiresAt === null ? 'current' : match ? 'previous' : 'not a key';
   }
-  keys.rotate(tenant, newHash, atIso, until);
+  await keys.rotate(tenant, newHash, atIso, until);
   return urlKeyWas;
 }
 

@@ -47,23 +47,23 @@ export function assertNotInConfig(provisioning: ProvisioningSection, ref: UserRe
 }
 
 /** assertNewUser refuses a user the store already has. */
-export function assertNewUser(users: UserRepository, ref: UserRef): void {
-  if (users.get(ref.domain, ref.name)) throw new ProvError('PROVD_ERR_USER', `${ref.name}@${ref.domain} already exists (use 'provisiond user passwd')`);
+export async function assertNewUser(users: UserRepository, ref: UserRef): Promise<void> {
+  if (await users.get(ref.domain, ref.name)) throw new ProvError('PROVD_ERR_USER', `${ref.name}@${ref.domain} already exists (use 'provisiond user passwd')`);
 }
 
 /** assertStoredUser refuses a user the store does not have. */
-export function assertStoredUser(users: UserRepository, ref: UserRef): void {
-  if (!users.get(ref.domain, ref.name)) throw new ProvError('PROVD_ERR_USER', `no user ${ref.name}@${ref.domain} in the store`);
+export async function assertStoredUser(users: UserRepository, ref: UserRef): Promise<void> {
+  if (!(await users.get(ref.domain, ref.name))) throw new ProvError('PROVD_ERR_USER', `no user ${ref.name}@${ref.domain} in the store`);
 }
 
 /** addUser stores a new user with an already hashed password. */
-export function addUser(users: UserRepository, ref: UserRef, passwordHash: string, attributes: Record<string, string>): void {
-  if (!users.add({ domain: ref.domain, name: ref.name, passwordHash, attributes })) throw new ProvError('PROVD_ERR_USER', `${ref.name}@${ref.domain} already exists`);
+export async function addUser(users: UserRepository, ref: UserRef, passwordHash: string, attributes: Record<string, string>): Promise<void> {
+  if (!(await users.add({ domain: ref.domain, name: ref.name, passwordHash, attributes }))) throw new ProvError('PROVD_ERR_USER', `${ref.name}@${ref.domain} already exists`);
 }
 
 /** setUserPassword replaces a store user's password hash (a running daemon notices at the next request). */
-export function setUserPassword(users: UserRepository, ref: UserRef, passwordHash: string): void {
-  if (!users.setPassword(ref.domain, ref.name, passwordHash)) throw new ProvError('PROVD_ERR_USER', `no user ${ref.name}@${ref.domain} in the store`);
+export async function setUserPassword(users: UserRepository, ref: UserRef, passwordHash: string): Promise<void> {
+  if (!(await users.setPassword(ref.domain, ref.name, passwordHash))) throw new ProvError('PROVD_ERR_USER', `no user ${ref.name}@${ref.domain} in the store`);
 }
 
 /**
@@ -71,8 +71,8 @@ export function setUserPassword(users: UserRepository, ref: UserRef, passwordHas
  * attributes and returns the result; unsetting a key the user does not have is an error (a typo
  * would otherwise pass silently).
  */
-export function setUserAttributes(users: UserRepository, ref: UserRef, set: Readonly<Record<string, string>>, unset: readonly string[]): Record<string, string> {
-  const u = users.get(ref.domain, ref.name);
+export async function setUserAttributes(users: UserRepository, ref: UserRef, set: Readonly<Record<string, string>>, unset: readonly string[]): Promise<Record<string, string>> {
+  const u = await users.get(ref.domain, ref.name);
   if (!u) throw new ProvError('PROVD_ERR_USER', `no user ${ref.name}@${ref.domain} in the store`);
   if (Object.keys(set).length === 0 && unset.length === 0) throw new ProvError('PROVD_ERR_USER', 'name at least one --attr key=value or --unset key');
   const next: Record<string, string> = { ...u.attributes, ...set };
@@ -81,13 +81,13 @@ export function setUserAttributes(users: UserRepository, ref: UserRef, set: Read
     if (k in set) throw new ProvError('PROVD_ERR_USER', `attribute '${k}' is both set and unset`);
     delete next[k];
   }
-  if (!users.setAttributes(ref.domain, ref.name, next)) throw new ProvError('PROVD_ERR_USER', `no user ${ref.name}@${ref.domain} in the store`);
+  if (!(await users.setAttributes(ref.domain, ref.name, next))) throw new ProvError('PROVD_ERR_USER', `no user ${ref.name}@${ref.domain} in the store`);
   return next;
 }
 
 /** deleteUser removes a store user. */
-export function deleteUser(users: UserRepository, provisioning: ProvisioningSection, ref: UserRef): void {
-  if (!users.remove(ref.domain, ref.name)) {
+export async function deleteUser(users: UserRepository, provisioning: ProvisioningSection, ref: UserRef): Promise<void> {
+  if (!(await users.remove(ref.domain, ref.name))) {
     const inCfg = new UserDirectory(provisioning, undefined).inConfig(ref.domain, ref.name);
     throw new ProvError('PROVD_ERR_USER', inCfg ? `${ref.name}@${ref.domain} is defined in the configuration file; remove it there` : `no user ${ref.name}@${ref.domain} in the store`);
   }
@@ -239,15 +239,15 @@ export function parseUserExport(
 }
 
 /** importUsers stores imported users; existing ones are overwritten with `replace`, else skipped. */
-export function importUsers(users: UserRepository, list: readonly ImportedUser[], replace: boolean): { added: number; skipped: number } {
+export async function importUsers(users: UserRepository, list: readonly ImportedUser[], replace: boolean): Promise<{ added: number; skipped: number }> {
   let added = 0;
   let skipped = 0;
   for (const u of list) {
     const row = { domain: u.domain, name: u.name, passwordHash: u.passwordHash, attributes: u.attributes };
     if (replace) {
-      users.upsert(row);
+      await users.upsert(row);
       added++;
-    } else if (users.add(row)) added++;
+    } else if (await users.add(row)) added++;
     else skipped++;
   }
   return { added, skipped };

@@ -136,7 +136,7 @@ export class Engine {
    * renderAs renders what `user` (or an anonymous client of `domain`) would receive, without a
    * password: the `provisiond render` command. Undefined when the tenant or user is unknown.
    */
-  renderAs(req: ProvisionRequest, who: { domain?: string; name?: string }): { result?: ProvisionResult; error?: string } {
+  async renderAs(req: ProvisionRequest, who: { domain?: string; name?: string }): Promise<{ result?: ProvisionResult; error?: string }> {
     const id = identify(req.params, this.access.defaultDomain);
     const domain = who.domain ?? id.domain;
     const plan = this.documents.get(domain);
@@ -147,7 +147,7 @@ export class Engine {
       return { result: { device: deviceOf(req.params), tenant: domain, user: null, cached: false, status: 400, outcome: 'credentials-required', body: credentialsRequiredBody(domain) } };
     }
     if (who.name !== undefined) {
-      user = this.auth.directory.lookup(domain, who.name) ?? null;
+      user = (await this.auth.directory.lookup(domain, who.name)) ?? null;
       if (user === null) return { error: `no user ${who.name}@${domain} in the configuration or the store` };
     }
     return { result: this.renderFor(plan, user, req, deviceOf(req.params), false, false) };

@@ -33,6 +33,8 @@ export interface BanOptions {
   /** onBan / onLift are told of each new ban and each lifted one (the face keeps them in the store). */
   readonly onBan?: (ban: BanRecord) => void;
   readonly onLift?: (ban: BanRecord) => void;
+  /** refresh is called at each check (a shared store: it reads other nodes' bans, throttled, in the background). */
+  readonly refresh?: () => void;
 }
 
 /** BanScope is what a ban refuses: a source address, or a user (`name@tenant`) from anywhere. */
@@ -96,6 +98,7 @@ export class BanList {
   /** check tells whether a request from `ip` (for `user`, when known) is refused. */
   check(ip: string, user: string | undefined): BanVerdict {
     if (this.opts.maxRetry === 0 || this.trusted(ip)) return NOT_BANNED;
+    this.opts.refresh?.();
     const t = this.now();
     // ip first, then user; written out (no per-request arrays: this runs on every request).
     return this.banOf('ip', ip, t) ?? (user === undefined ? undefined : this.banOf('user', user, t)) ?? NOT_BANNED;

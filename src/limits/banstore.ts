@@ -34,31 +34,63 @@ export interface BanWiring {
   readonly events: () => EventSink | undefined;
   /** count increments one of the face's counters. */
   readonly count: (name: string) => void;
+  /**
+   * shared: the store is shared with other nodes (PostgreSQL): their bans are read back at most
+   * every SHARED_BAN_REFRESH_MS, in the background of a check, so a ban one node makes holds on
+   * every node within about a second.
+   */
+  readonly shared?: boolean;
   /** previous is the list a reload replaces: its live bans carry over (else they are read from the store). */
   readonly previous?: BanList | undefined;
   readonly now?: () => number;
 }
 
+/** SHARED_BAN_REFRESH_MS: how often a node reads the bans other nodes wrote to a shared store (at most). */
+export const SHARED_BAN_REFRESH_MS = 1000;
+
 /** makeBanList builds a face's BanList for a configuration, persistent through `repo`. */
-export function makeBanList(b: BansConfig, w: BanWiring): BanList {
+export async function makeBanList(b: BansConfig, w: BanWiring): Promise<BanList> {
   const trusted: Cidr[] = b.trustedNetworks.flatMap((c) => {
     const r = parseCidr(c);
     return r.ok ? [r.value] : [];
   });
   let failing = false;
-  const store = (what: string, f: () => void): void => {
+  const store = (what: string, f: () => Promise<unknown> | undefined): void => {
     if (!w.repo) return;
-    try {
-      f();
-      if (failing) w.log.info({ face: w.face }, 'bans are written to the store again');
-      failing = false;
-    } catch (err) {
+    const failed = (err: unknown): void => {
       w.count(`bans-store-errors`);
       if (!failing) w.log.warn({ code: 'PROVD_ERR_STORE', err: errorMessage(err), what }, 'a ban could not be written to the store: it holds until the next restart only');
       failing = true;
+    };
+    try {
+      void Promise.resolve(f()).then(() => {
+        if (failing) w.log.info({ face: w.face }, 'bans are written to the store again');
+        failing = false;
+      }, failed);
+    } catch (err) {
+      failed(err);
     }
   };
+  let refreshedAt = -Infinity;
+  let refreshing = false;
+  const refresh = (): void => {
+    const repo = w.repo;
+    const t = w.now?.() ?? Date.now();
+    if (!repo || refreshing || t - refreshedAt < SHARED_BAN_REFRESH_MS) return;
+    refreshedAt = t;
+    refreshing = true;
+    void repo
+      .list(w.face, t)
+      .then(
+        (kept) => {
+          list.restore(kept);
+        },
+        () => w.count('bans-store-errors'),
+      )
+      .finally(() => (refreshing = false));
+  };
   const list = new BanList({
+    ...(w.shared === true ? { refresh } : {}),
     maxRetry: b.maxRetry,
     findTime: b.findTime,
     banTime: b.banTime,
@@ -77,7 +109,7 @@ export function makeBanList(b: BansConfig, w: BanWiring): BanList {
     list.restore(w.previous.list());
   } else if (w.repo) {
     try {
-      const kept = w.repo.list(w.face, w.now?.() ?? Date.now());
+      const kept = await w.repo.list(w.face, w.now?.() ?? Date.now());
       const n = list.restore(kept);
       if (n > 0) w.log.info({ face: w.face, bans: n }, 'bans restored from the store');
     } catch (err) {

@@ -16,9 +16,37 @@ export interface QuotaSource {
   count(): number;
 }
 
-/** deviceSource adapts the Jitsi device repository to a QuotaSource. */
-export function deviceSource(devices: Pick<DeviceRepository, 'get' | 'count'>): QuotaSource {
-  return { has: (key) => devices.get(key) !== undefined, count: () => devices.count() };
+/** AsyncQuotaSource is a QuotaSource on an asynchronous repository (the Jitsi device inventory). */
+export interface AsyncQuotaSource {
+  has(key: string): Promise<boolean>;
+  count(): Promise<number>;
+}
+
+/** deviceSource adapts the Jitsi device repository to an AsyncQuotaSource. */
+export function deviceSource(devices: Pick<DeviceRepository, 'get' | 'count'>): AsyncQuotaSource {
+  return { has: async (key) => (await devices.get(key)) !== undefined, count: () => devices.count() };
+}
+
+/** QuotaAdmission is what the faces call: a DeviceQuota over a synchronous or an asynchronous source. */
+export interface QuotaAdmission {
+  admit(key: string, ip: string): QuotaVerdict | Promise<QuotaVerdict>;
+}
+
+/** AsyncDeviceQuota is a DeviceQuota counting against an asynchronous source. */
+export class AsyncDeviceQuota implements QuotaAdmission {
+  private readonly quota: DeviceQuota;
+
+  constructor(
+    opts: DeviceQuotaOptions,
+    private readonly devices: AsyncQuotaSource,
+  ) {
+    this.quota = new DeviceQuota(opts, { has: () => false, count: () => 0 });
+  }
+
+  async admit(key: string, ip: string): Promise<QuotaVerdict> {
+    if (await this.devices.has(key)) return 'record';
+    return this.quota.take(ip, this.quota.totalStale() ? await this.devices.count() : undefined);
+  }
 }
 
 /** QuotaVerdict: record the device, or why not. */
@@ -53,13 +81,26 @@ export class DeviceQuota {
   /** admit is called before recording device `key` seen from `ip`. */
   admit(key: string, ip: string): QuotaVerdict {
     if (this.devices.has(key)) return 'record';
+    return this.take(ip, undefined);
+  }
+
+  /** totalStale: the cached total is old enough to be re-read. */
+  totalStale(): boolean {
+    return this.now() - this.totalAt >= TOTAL_REFRESH_MS;
+  }
+
+  /** take decides for a device not yet recorded; `total` is a fresh count read by the caller (asynchronous sources). */
+  take(ip: string, total: number | undefined): QuotaVerdict {
     const t = this.now();
     const recent = (this.perSource.get(ip) ?? []).filter((at) => t - at < HOUR_MS);
     if (recent.length >= this.opts.perSourcePerHour) {
       this.perSource.set(ip, recent);
       return 'over-source';
     }
-    if (t - this.totalAt >= TOTAL_REFRESH_MS) {
+    if (total !== undefined) {
+      this.total = total;
+      this.totalAt = t;
+    } else if (t - this.totalAt >= TOTAL_REFRESH_MS) {
       this.total = this.devices.count();
       this.totalAt = t;
     }

@@ -44,10 +44,10 @@ export function lineCredentials(phones: PhoneRepository, user: UserLookup, mac: 
   return { username, authUsername: str(f['auth_username']) ?? username, password: str(f['password']) ?? '' };
 }
 
-/** directoryLookup adapts the identity room's UserDirectory.lookup to a UserLookup. */
-export function directoryLookup(dir: { lookup(domain: string, name: string): { name: string; domain: string; attributes: Readonly<Record<string, string>> } | undefined }): UserLookup {
+/** directoryLookup adapts the identity room's UserDirectory.lookupNow to a UserLookup. */
+export function directoryLookup(dir: { lookupNow(domain: string, name: string): { name: string; domain: string; attributes: Readonly<Record<string, string>> } | undefined }): UserLookup {
   return (domain, name) => {
-    const r = dir.lookup(domain, name);
+    const r = dir.lookupNow(domain, name);
     return r === undefined ? undefined : { name: r.name, domain: r.domain, attributes: r.attributes };
   };
 }

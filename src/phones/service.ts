@@ -21,7 +21,7 @@ import { KeyRing } from '../identity/keys';
 import { addressInAny, parseCidr, type Cidr } from '../net/ipv4';
 import { normalizeMac } from '../devices/device';
 import { ProvError, errorMessage } from '../errors';
-import type { KeyRepository, PhoneJsonMap, PhoneRepository, UserRepository } from '../store/repository';
+import type { PhoneJsonMap, PhoneRepository, SyncKeyRepository, SyncUserRepository } from '../store/repository';
 import { createTemplateLookup, diskFiles, vendorRoots, type TemplateFiles, type TemplateLookup } from '../templates/lookup';
 import type { PhonesConfig } from './config';
 import type { ContextServer, ContextUser } from './context';
@@ -42,8 +42,9 @@ export interface PhoneServiceConfig {
 /** PhoneServiceDeps: the store's repositories, the loaded domain, the clock (tests). */
 export interface PhoneServiceDeps {
   readonly phones: PhoneRepository;
-  readonly users?: UserRepository | undefined;
-  readonly keys?: KeyRepository | undefined;
+  /** users / keys: the SQLite store's synchronous core (Store.sync): the phone room renders without waiting. */
+  readonly users?: Pick<SyncUserRepository, 'get'> | undefined;
+  readonly keys?: Pick<SyncKeyRepository, 'list'> | undefined;
   readonly domain: PhonesDomain;
   readonly now?: () => Date;
   /** files: the template file access (tests inject an in-memory tree). */
@@ -102,8 +103,8 @@ export class PhoneService {
         }),
       );
     }
-    this.keyRing = new KeyRing(configKeys, deps.keys, deps.now === undefined ? undefined : () => this.now().getTime());
-    this.directory = new UserDirectory(p, deps.users);
+    this.keyRing = new KeyRing(configKeys, undefined, deps.now === undefined ? undefined : () => this.now().getTime(), deps.keys);
+    this.directory = new UserDirectory(p, undefined, deps.users);
     this.declared = new Set(config.phones.devices.map((d) => normalizeMacLoose(d.mac) ?? ''));
     const files = deps.files ?? diskFiles;
     for (const [vendor, profile] of this.profiles) {
@@ -127,7 +128,7 @@ export class PhoneService {
     const tenants = this.config.provisioning.tenants;
     let name: string;
     if (key !== undefined) {
-      const t = this.keyRing.tenantOf(key);
+      const t = this.keyRing.tenantOfNow(key);
       if (t === undefined || tenants[t] === undefined) return { ok: false, outcome: 'bad-key' };
       name = t;
     } else {
@@ -234,7 +235,7 @@ export class PhoneService {
   }
 
   private user(domain: string, name: string): ContextUser | undefined {
-    const r = this.directory.lookup(domain, name);
+    const r = this.directory.lookupNow(domain, name);
     return r === undefined ? undefined : { name: r.name, domain: r.domain, attributes: r.attributes };
   }
 }

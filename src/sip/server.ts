@@ -165,12 +165,12 @@ export class SipFace implements Face<SipFaceMainConfig> {
     if (!config.phones.enabled) return { service: undefined, allowFrom, keys: [] };
     this.store ??= openSqliteStore(config.stateDir, { check: false, busyTimeoutMs: 0 });
     const domain = loadPhonesDomain(config.phones);
-    const service = new PhoneService(config, { phones: this.store.phones, users: this.store.users, keys: this.store.keys, domain });
+    const service = new PhoneService(config, { phones: this.store.phones, users: this.store.sync?.users, keys: this.store.sync?.keys, domain });
     return { service, allowFrom, keys: urlKeysOf(config) };
   }
 
   private closeStore(): void {
-    if (this.opts.store === undefined) this.store?.close();
+    if (this.opts.store === undefined) void this.store?.close();
     this.store = undefined;
   }
 }

@@ -6,7 +6,7 @@
  * it, the ones ending first go, down to 90 % of the cap at once). Times are integers (ms since the epoch) so expiry is one indexed compare.
  */
 import type Database from 'better-sqlite3';
-import type { BanRepository, StoredBan } from './repository';
+import type { StoredBan, SyncBanRepository } from './repository';
 import type { Guard } from './phones';
 
 /** MAX_STORED_BANS caps the rows kept per face (the BanList's own cap is larger; the store keeps the newest). */
@@ -22,7 +22,7 @@ interface BanRow {
 }
 
 /** createBanRepository builds BanRepository on an opened, migrated connection. */
-export function createBanRepository(db: Database.Database, guard: Guard, cap: number = MAX_STORED_BANS): BanRepository {
+export function createBanRepository(db: Database.Database, guard: Guard, cap: number = MAX_STORED_BANS): SyncBanRepository {
   const expire = db.prepare('DELETE FROM bans WHERE until <= ?');
   const listFace = db.prepare<[string, number], BanRow>('SELECT face, scope, subject, since, until, reason FROM bans WHERE face = ? AND until > ? ORDER BY since, subject');
   const upsert = db.prepare('INSERT OR REPLACE INTO bans (face, scope, subject, since, until, reason) VALUES (@face, @scope, @subject, @since, @until, @reason)');

@@ -1,9 +1,12 @@
 /**
- * migrations.ts: the SQLite schema, as an append-only list of versioned steps.
+ * migrations.ts: the schema, as an append-only list of versioned steps, for both backends.
  *
- * PRAGMA user_version holds the applied level. Each step runs in its own transaction; a
- * released step is never edited, only followed by a new one. test/store.test.ts migrates from
- * an empty file and from every earlier level.
+ * SQLite: PRAGMA user_version holds the applied level. PostgreSQL (postgres.ts): the table
+ * provisiond_schema does, and the steps run under an advisory lock (nodes starting at once). A
+ * step's `pg` text is its PostgreSQL spelling where SQLite's differs (WITHOUT ROWID, GLOB, 64-bit
+ * integers); the tables, columns and indexes are the same. Each step runs in its own
+ * transaction; a released step is never edited, only followed by a new one. test/store.test.ts
+ * migrates from an empty file and from every earlier level; test/store-pg.test.ts a database.
  */
 
 /** Migration is one schema step. */
@@ -11,6 +14,8 @@ export interface Migration {
   readonly version: number;
   readonly description: string;
   readonly sql: string;
+  /** pg is the PostgreSQL text when it differs from `sql`. */
+  readonly pg?: string;
 }
 
 /** MIGRATIONS are applied in order; versions are 1, 2, 3, … without gaps. */
@@ -28,6 +33,16 @@ export const MIGRATIONS: readonly Migration[] = [
         updated_at    TEXT NOT NULL,
         PRIMARY KEY (domain, name)
       ) WITHOUT ROWID;`,
+    pg: `
+      CREATE TABLE users (
+        domain        TEXT NOT NULL,
+        name          TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        attributes    TEXT NOT NULL DEFAULT '{}',
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL,
+        PRIMARY KEY (domain, name)
+      );`,
   },
   {
     version: 2,
@@ -126,6 +141,41 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX phone_devices_serial ON phone_devices (serial) WHERE serial IS NOT NULL;
       CREATE INDEX phone_devices_config ON phone_devices (tenant, config);
       CREATE INDEX phone_devices_profile ON phone_devices (profile);`,
+    pg: `
+      CREATE TABLE phone_configs (
+        tenant     TEXT NOT NULL,
+        id         TEXT NOT NULL,
+        parents    TEXT NOT NULL DEFAULT '[]',
+        raw_config TEXT NOT NULL DEFAULT '{}',
+        role       TEXT NOT NULL DEFAULT 'none' CHECK (role IN ('default', 'autoprov', 'none')),
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, id)
+      );
+      CREATE UNIQUE INDEX phone_configs_role ON phone_configs (tenant, role) WHERE role <> 'none';
+      CREATE TABLE phone_devices (
+        mac                TEXT PRIMARY KEY CHECK (mac ~ '^[0-9a-f]{2}(:[0-9a-f]{2}){5}$'),
+        tenant             TEXT NOT NULL,
+        profile            TEXT NOT NULL,
+        model              TEXT,
+        version            TEXT,
+        serial             TEXT,
+        ip                 TEXT,
+        config             TEXT,
+        users              TEXT NOT NULL DEFAULT '[]',
+        options            TEXT NOT NULL DEFAULT '{}',
+        added_at           TEXT NOT NULL,
+        assigned_at        TEXT,
+        reset_at           TEXT,
+        first_seen         TEXT,
+        last_seen          TEXT,
+        previous_version   TEXT,
+        version_changed_at TEXT,
+        created_by         TEXT NOT NULL CHECK (created_by IN ('admin', 'auto'))
+      );
+      CREATE INDEX phone_devices_tenant_ip ON phone_devices (tenant, ip);
+      CREATE INDEX phone_devices_serial ON phone_devices (serial) WHERE serial IS NOT NULL;
+      CREATE INDEX phone_devices_config ON phone_devices (tenant, config);
+      CREATE INDEX phone_devices_profile ON phone_devices (profile);`,
   },
   {
     version: 8,
@@ -143,6 +193,17 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (face, scope, subject)
       ) WITHOUT ROWID;
       CREATE INDEX bans_until ON bans (until);`,
+    pg: `
+      CREATE TABLE bans (
+        face    TEXT NOT NULL,
+        scope   TEXT NOT NULL CHECK (scope IN ('ip', 'user')),
+        subject TEXT NOT NULL,
+        since   BIGINT NOT NULL,
+        until   BIGINT NOT NULL,
+        reason  TEXT NOT NULL,
+        PRIMARY KEY (face, scope, subject)
+      );
+      CREATE INDEX bans_until ON bans (until);`,
   },
   {
     version: 9,
@@ -159,6 +220,16 @@ export const MIGRATIONS: readonly Migration[] = [
         key_id     TEXT NOT NULL,
         expires_at INTEGER NOT NULL
       ) WITHOUT ROWID;
+      CREATE INDEX remembered_logins_user ON remembered_logins (tenant, name);
+      CREATE INDEX remembered_logins_expiry ON remembered_logins (expires_at);`,
+    pg: `
+      CREATE TABLE remembered_logins (
+        verifier   TEXT PRIMARY KEY,
+        tenant     TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        key_id     TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
       CREATE INDEX remembered_logins_user ON remembered_logins (tenant, name);
       CREATE INDEX remembered_logins_expiry ON remembered_logins (expires_at);`,
   },

@@ -15,8 +15,19 @@ export interface StoredUser {
   readonly updatedAt: string;
 }
 
-/** UserRepository holds the store's users. */
-export interface UserRepository {
+/**
+ * Async turns a synchronous repository into its asynchronous contract: every method returns a
+ * Promise of what it returned. The SQLite backend keeps a synchronous core (better-sqlite3) and
+ * wraps it (`promised` in sqlite.ts): its promises are settled when the call returns, so nothing
+ * waits, and a lock held elsewhere still rejects at once with StoreBusyError. PostgreSQL
+ * (postgres.ts) implements the same contract over a connection pool.
+ */
+export type Async<T> = {
+  [K in keyof T]: NonNullable<T[K]> extends (...args: infer A) => infer R ? (...args: A) => Promise<R> : T[K];
+};
+
+/** SyncUserRepository holds the store's users (the SQLite core; the faces use UserRepository). */
+export interface SyncUserRepository {
   get(domain: string, name: string): StoredUser | undefined;
   list(domain?: string): StoredUser[];
   /** add inserts a user; false when it already exists. */
@@ -29,6 +40,9 @@ export interface UserRepository {
   upsert(user: { domain: string; name: string; passwordHash: string; attributes?: Readonly<Record<string, string>> }): void;
   remove(domain: string, name: string): boolean;
 }
+
+/** UserRepository holds the store's users (SyncUserRepository's methods, returning Promises). */
+export type UserRepository = Async<SyncUserRepository>;
 
 /** DeviceObservation is what one provisioning request tells about a device. */
 export interface DeviceObservation {
@@ -81,8 +95,8 @@ export class StoreBusyError extends Error {
   }
 }
 
-/** DeviceRepository is the device inventory. */
-export interface DeviceRepository {
+/** SyncDeviceRepository is the device inventory (the SQLite core; the faces use DeviceRepository). */
+export interface SyncDeviceRepository {
   /**
    * upsert records a request. A successful one (outcome `200 …`) inserts the device, or updates
    * every field but firstSeen. Any other outcome proves nothing about the device (anyone can send
@@ -103,6 +117,9 @@ export interface DeviceRepository {
   pruneUnprovisioned(before: string): number;
 }
 
+/** DeviceRepository is the device inventory (SyncDeviceRepository's methods, returning Promises). */
+export type DeviceRepository = Async<SyncDeviceRepository>;
+
 /** StoredKey is the hash of a provisioning key (src/identity/keys.ts). */
 export interface StoredKey {
   readonly tenant: string;
@@ -113,8 +130,8 @@ export interface StoredKey {
   readonly expiresAt: string | null;
 }
 
-/** KeyRepository holds provisioning key hashes: per tenant, the current key and at most one previous. */
-export interface KeyRepository {
+/** SyncKeyRepository holds provisioning key hashes: per tenant, the current key and at most one previous. */
+export interface SyncKeyRepository {
   list(): StoredKey[];
   /**
    * rotate makes `hash` the tenant's current key; the current one stays valid until `graceUntil`,
@@ -122,6 +139,9 @@ export interface KeyRepository {
    */
   rotate(tenant: string, hash: string, at: string, graceUntil: string): void;
 }
+
+/** KeyRepository is SyncKeyRepository with Promises. */
+export type KeyRepository = Async<SyncKeyRepository>;
 
 /** PhoneJson is a value of a JSON column (a raw config, device options): JSON only. */
 export type PhoneJson = string | number | boolean | null | readonly PhoneJson[] | PhoneJsonMap;
@@ -280,8 +300,8 @@ export interface StoredBan {
   readonly reason: string;
 }
 
-/** BanRepository keeps the live bans (bounded; expired ones are deleted, never returned). */
-export interface BanRepository {
+/** SyncBanRepository keeps the live bans (bounded; expired ones are deleted, never returned). */
+export interface SyncBanRepository {
   /** list returns a face's bans still live at `now`, oldest first, after deleting the expired ones. */
   list(face: string, now: number): StoredBan[];
   /** put records (or replaces) a ban, dropping expired rows and the oldest beyond the cap. */
@@ -324,6 +344,8 @@ export interface RememberedLoginRepository {
   /** count is the number of rows. */
   count(): Promise<number>;
 }
+/** BanRepository is SyncBanRepository with Promises. */
+export type BanRepository = Async<SyncBanRepository>;
 
 /** Store is an opened store. */
 export interface Store {
@@ -331,13 +353,27 @@ export interface Store {
   readonly bans: BanRepository;
   readonly devices: DeviceRepository;
   readonly keys: KeyRepository;
+  /**
+   * phones stays synchronous (the SIP phone room renders synchronously): the SQLite store only;
+   * a PostgreSQL store's throws PROVD_ERR_STORE (phones.enabled needs the embedded store).
+   */
   readonly phones: PhoneRepository;
   /** remembered: remembered password verifications (absent: a store without them; nothing is remembered). */
   readonly remembered?: RememberedLoginRepository;
+  /**
+   * sync is the SQLite store's synchronous core of users and keys, which the phone room reads
+   * while it renders; undefined on PostgreSQL.
+   */
+  readonly sync?: { readonly users: SyncUserRepository; readonly keys: SyncKeyRepository } | undefined;
+  /** backend names the implementation. */
+  readonly backend?: 'sqlite' | 'postgres';
   /** schemaVersion is the migration level of the opened database. */
   readonly schemaVersion: number;
   readonly location: string;
+  /** stats are the backend's own counters (PostgreSQL: queries, unavailable, refused, pool size). */
+  stats?(): Record<string, number>;
   /** setBusyTimeout changes how long a statement waits for another process's lock (shutdown flush). */
   setBusyTimeout?(ms: number): void;
-  close(): void;
+  /** close ends the connection (SQLite: at once; PostgreSQL: the pool's sockets). */
+  close(): Promise<void>;
 }

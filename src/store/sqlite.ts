@@ -14,7 +14,7 @@ import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 import { createPhoneRepository } from './phones';
 import { createBanRepository } from './bans';
 import { createRememberedLoginRepository } from './remembered';
-import { StoreBusyError, type BanRepository, type Device, type DeviceObservation, type DeviceRepository, type DeviceWrite, type KeyRepository, type PhoneRepository, type Store, type StoredKey, type StoredUser, type UserRepository } from './repository';
+import { StoreBusyError, type Async, type Device, type DeviceObservation, type DeviceWrite, type PhoneRepository, type Store, type StoredKey, type StoredUser, type SyncBanRepository, type SyncDeviceRepository, type SyncKeyRepository, type SyncUserRepository } from './repository';
 import { ProvError, errorMessage } from '../errors';
 
 /** STORE_FILE is the database file name inside stateDir. */
@@ -206,7 +206,14 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   if (opts.busyTimeoutMs !== undefined) db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs))}`);
   if (version < SCHEMA_VERSION) {
     // Only tests stop early; they use migrate() on the raw file and need no repositories.
-    return { users: unavailableUsers, bans: unavailableBans, devices: unavailableDevices, keys: unavailableKeys, phones: unavailablePhones, schemaVersion: version, location, close: () => db.close() };
+    return {
+      users: promised(unavailableUsers), bans: promised(unavailableBans), devices: promised(unavailableDevices), keys: promised(unavailableKeys), phones: unavailablePhones,
+      backend: 'sqlite', schemaVersion: version, location,
+      close: () => {
+        db.close();
+        return Promise.resolve();
+      },
+    };
   }
 
   const getUser = db.prepare<[string, string], UserRow>('SELECT * FROM users WHERE domain = ? AND name = ?');
@@ -272,7 +279,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   });
 
   const now = (): string => new Date().toISOString();
-  const users: UserRepository = {
+  const users: SyncUserRepository = {
     get: (domain, name) => {
       const r = guard('user lookup', () => getUser.get(domain, name.toLowerCase()));
       return r ? toUser(r) : undefined;
@@ -290,7 +297,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
     setAttributes: (domain, name, attributes) => guard('attributes update', () => setAttrs.run(JSON.stringify(attributes), now(), domain, name.toLowerCase()).changes === 1),
     remove: (domain, name) => delUserTx(domain, name.toLowerCase()),
   };
-  const devices: DeviceRepository = {
+  const devices: SyncDeviceRepository = {
     upsert: (o) => guard('device upsert', () => writeDevice(o, 1)),
     upsertMany: (writes) => guard('device upserts', () => writeDevices.immediate(writes)),
     get: (key) => {
@@ -301,7 +308,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
     count: () => guard('device count', () => countDevices.get()?.n ?? 0),
     pruneUnprovisioned: (before) => guard('device pruning', () => pruneDevices.run(before).changes),
   };
-  const keys: KeyRepository = {
+  const keys: SyncKeyRepository = {
     // WAL: a writer never blocks this read; a lock no reader can pass (exclusive locking mode)
     // cannot be taken while the daemon has the file open, so key lookups never wait either.
     list: () => guard('key list', () => listKeys.all()).map((r): StoredKey => ({ tenant: r.tenant, hash: r.hash, createdAt: r.created_at, expiresAt: r.expires_at })),
@@ -314,21 +321,25 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
   const remembered = createRememberedLoginRepository(db, guard);
   let closed = false;
   return {
-    users,
-    bans,
-    devices,
-    keys,
+    users: promised(users),
+    bans: promised(bans),
+    devices: promised(devices),
+    keys: promised(keys),
     phones,
     remembered,
+    sync: { users, keys },
+    backend: 'sqlite',
     schemaVersion: version,
     location,
     setBusyTimeout: (ms) => {
       if (!closed) db.pragma(`busy_timeout = ${Math.max(0, Math.floor(ms))}`);
     },
     close: () => {
-      if (closed) return;
-      closed = true;
-      db.close();
+      if (!closed) {
+        closed = true;
+        db.close();
+      }
+      return Promise.resolve();
     },
   };
 }
@@ -364,12 +375,32 @@ function matchOwner(stateDir: string, location: string): void {
 const unavailable = (): never => {
   throw new ProvError('PROVD_ERR_STORE', 'the store is not migrated to the current schema');
 };
-const unavailableUsers: UserRepository = { get: unavailable, list: unavailable, add: unavailable, upsert: unavailable, setPassword: unavailable, setAttributes: unavailable, remove: unavailable };
-const unavailableDevices: DeviceRepository = { upsert: unavailable, upsertMany: unavailable, get: unavailable, list: unavailable, count: unavailable, pruneUnprovisioned: unavailable };
-const unavailableBans: BanRepository = { list: unavailable, put: unavailable, remove: unavailable };
-const unavailableKeys: KeyRepository = { list: unavailable, rotate: unavailable };
+const unavailableUsers: SyncUserRepository = { get: unavailable, list: unavailable, add: unavailable, upsert: unavailable, setPassword: unavailable, setAttributes: unavailable, remove: unavailable };
+const unavailableDevices: SyncDeviceRepository = { upsert: unavailable, upsertMany: unavailable, get: unavailable, list: unavailable, count: unavailable, pruneUnprovisioned: unavailable };
+const unavailableBans: SyncBanRepository = { list: unavailable, put: unavailable, remove: unavailable };
+const unavailableKeys: SyncKeyRepository = { list: unavailable, rotate: unavailable };
 const unavailablePhones: PhoneRepository = {
   getConfig: unavailable, listConfigs: unavailable, putConfig: unavailable, deleteConfig: unavailable,
   get: unavailable, getBySerial: unavailable, getByIp: unavailable, list: unavailable, count: unavailable,
   add: unavailable, update: unavailable, delete: unavailable, setProfile: unavailable, observe: unavailable, observeMany: unavailable,
 };
+
+/**
+ * promised wraps a synchronous repository in its asynchronous contract (repository.ts, Async):
+ * each call runs at once, as before, and its result or error (StoreBusyError included) is a
+ * settled promise, so the daemon still never waits for another process's lock.
+ */
+export function promised<T extends object>(sync: T): Async<T> {
+  const out: Record<string, unknown> = {};
+  for (const [name, f] of Object.entries(sync)) {
+    if (typeof f !== 'function') continue;
+    out[name] = (...args: unknown[]): Promise<unknown> => {
+      try {
+        return Promise.resolve((f as (...a: unknown[]) => unknown).apply(sync, args));
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    };
+  }
+  return out as Async<T>;
+}

@@ -54,6 +54,8 @@ export class DeviceWriteBehind implements DeviceRepository {
   private ep = { buffered: 0, written: 0, dropped: 0 };
   private readonly counters = { deferred: 0, written: 0, dropped: 0, episodes: 0, busyReads: 0, errors: 0 };
   private closed = false;
+  /** flushing is the flush under way, if any. */
+  private flushing: Promise<void> | undefined;
 
   constructor(
     private readonly store: DeviceRepository,
@@ -67,26 +69,26 @@ export class DeviceWriteBehind implements DeviceRepository {
     return this.pending.size;
   }
 
-  upsert(obs: DeviceObservation): void {
-    if (this.pending.size === 0 && !this.closed) {
+  async upsert(obs: DeviceObservation): Promise<void> {
+    if (this.pending.size === 0 && !this.closed && this.flushing === undefined) {
       try {
-        this.store.upsert(obs);
+        await this.store.upsert(obs);
         return;
       } catch (err) {
         if (!(err instanceof StoreBusyError)) throw err;
         this.busy();
       }
     }
-    this.buffer(obs);
+    await this.buffer(obs);
   }
 
-  upsertMany(writes: readonly DeviceWrite[]): void {
-    for (const w of writes) for (let i = 0; i < w.count; i++) this.upsert(w.obs);
+  async upsertMany(writes: readonly DeviceWrite[]): Promise<void> {
+    for (const w of writes) for (let i = 0; i < w.count; i++) await this.upsert(w.obs);
   }
 
-  get(key: string): Device | undefined {
+  async get(key: string): Promise<Device | undefined> {
     try {
-      const d = this.store.get(key);
+      const d = await this.store.get(key);
       if (d !== undefined) return d;
     } catch (err) {
       if (!(err instanceof StoreBusyError)) throw err;
@@ -96,13 +98,13 @@ export class DeviceWriteBehind implements DeviceRepository {
     return ok === undefined ? undefined : asDevice(ok);
   }
 
-  list(): Device[] {
+  list(): Promise<Device[]> {
     return this.store.list();
   }
 
-  count(): number {
+  async count(): Promise<number> {
     try {
-      this.lastCount = this.store.count();
+      this.lastCount = await this.store.count();
     } catch (err) {
       if (!(err instanceof StoreBusyError)) throw err;
       this.counters.busyReads++; // the device cap uses the last count read
@@ -110,7 +112,7 @@ export class DeviceWriteBehind implements DeviceRepository {
     return this.lastCount;
   }
 
-  pruneUnprovisioned(before: string): number {
+  pruneUnprovisioned(before: string): Promise<number> {
     return this.store.pruneUnprovisioned(before);
   }
 
@@ -129,15 +131,16 @@ export class DeviceWriteBehind implements DeviceRepository {
   }
 
   /** close writes what is buffered, waiting a little for the lock (shutdown only), and logs what is lost. */
-  close(): void {
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    await this.flushing;
     if (this.pending.size === 0) return;
     this.opts.setBusyTimeout?.(CLOSE_WAIT_MS);
     try {
-      while (this.pending.size > 0 && this.flushBatch()) {
+      while (this.pending.size > 0 && (await this.flushBatch())) {
         // one batch per transaction
       }
     } finally {
@@ -162,14 +165,18 @@ export class DeviceWriteBehind implements DeviceRepository {
     );
   }
 
-  private buffer(obs: DeviceObservation): void {
+  private async buffer(obs: DeviceObservation): Promise<void> {
     const ok = obs.outcome.startsWith('200 ');
     let p = this.pending.get(obs.key);
     if (p !== undefined && (p.ok ?? p.fail)?.obs.tenant !== obs.tenant) return; // another tenant's: the store ignores it too
     if (p === undefined) {
       // A failure only counts against a record that exists: one for a device the store does not
       // know is a no-op, and must not take a place a real device needs.
-      if (!ok && this.get(obs.key)?.tenant !== obs.tenant) return;
+      if (!ok && (await this.get(obs.key))?.tenant !== obs.tenant) return;
+      p = this.pending.get(obs.key); // the lookup may have let another observation of it in
+    }
+    if (p !== undefined && (p.ok ?? p.fail)?.obs.tenant !== obs.tenant) return;
+    if (p === undefined) {
       if (this.pending.size >= this.maxPending) {
         this.counters.dropped++;
         this.ep.dropped++;
@@ -187,21 +194,29 @@ export class DeviceWriteBehind implements DeviceRepository {
 
   private schedule(): void {
     if (this.timer !== undefined || this.closed) return;
-    this.timer = setTimeout(() => this.flush(), this.delay);
+    this.timer = setTimeout(() => this.startFlush(), this.delay);
     this.timer.unref();
   }
 
-  private flush(): void {
+  /** startFlush runs one flush at a time (close waits for it). */
+  private startFlush(): void {
     this.timer = undefined;
+    if (this.closed || this.flushing !== undefined) return;
+    this.flushing = this.flush().finally(() => {
+      this.flushing = undefined;
+    });
+  }
+
+  private async flush(): Promise<void> {
     if (this.closed) return;
-    if (!this.flushBatch()) {
+    if (!(await this.flushBatch())) {
       this.delay = Math.min(RETRY_MAX_MS, this.delay * 2);
       this.schedule();
       return;
     }
     this.delay = RETRY_MIN_MS;
     if (this.pending.size > 0) {
-      this.timer = setTimeout(() => this.flush(), 0); // the next batch, after other work
+      this.timer = setTimeout(() => this.startFlush(), 0); // the next batch, after other work
       this.timer.unref();
       return;
     }
@@ -209,7 +224,7 @@ export class DeviceWriteBehind implements DeviceRepository {
   }
 
   /** flushBatch writes up to FLUSH_BATCH devices in one transaction; false when the lock is still held. */
-  private flushBatch(): boolean {
+  private async flushBatch(): Promise<boolean> {
     const ids: string[] = [];
     const writes: DeviceWrite[] = [];
     let requests = 0;
@@ -225,8 +240,8 @@ export class DeviceWriteBehind implements DeviceRepository {
     }
     let landed = true;
     try {
-      if (this.store.upsertMany) this.store.upsertMany(writes);
-      else for (const w of writes) for (let i = 0; i < w.count; i++) this.store.upsert(w.obs);
+      if (this.store.upsertMany) await this.store.upsertMany(writes);
+      else for (const w of writes) for (let i = 0; i < w.count; i++) await this.store.upsert(w.obs);
     } catch (err) {
       if (err instanceof StoreBusyError) {
         this.episode.hit();

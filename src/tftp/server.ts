@@ -131,7 +131,7 @@ export class TftpFace implements Face<TftpFaceConfig> {
     this.store ??= openSqliteStore(this.config.stateDir, { check: false, busyTimeoutMs: 0 });
     const store = this.store;
     this.sightings = new PhoneSightings(store.phones, { log: this.log, setBusyTimeout: (ms) => store.setBusyTimeout?.(ms) });
-    this.room = this.makeRoom(this.config);
+    this.room = await this.makeRoom(this.config);
     try {
       await this.host.start(threadConfig(this.config));
     } catch (err) {
@@ -146,7 +146,7 @@ export class TftpFace implements Face<TftpFaceConfig> {
       this.config = config;
       return;
     }
-    const room = this.makeRoom(config); // throws: keep the old state
+    const room = await this.makeRoom(config); // throws: keep the old state
     await this.host.reload(threadConfig(config), config.log?.level);
     this.room = room;
     this.config = config;
@@ -177,7 +177,7 @@ export class TftpFace implements Face<TftpFaceConfig> {
   private release(): void {
     this.sightings?.close();
     this.events?.sink.close();
-    if (this.ownStore) this.store?.close();
+    if (this.ownStore) void this.store?.close();
   }
 
   private count(name: string): void {
@@ -185,18 +185,18 @@ export class TftpFace implements Face<TftpFaceConfig> {
   }
 
   /** makeRoom builds what answers need for a configuration (bans and event log carry over unless changed). */
-  private makeRoom(config: TftpFaceConfig): PhoneRoom | undefined {
+  private async makeRoom(config: TftpFaceConfig): Promise<PhoneRoom | undefined> {
     const b = config.http.bans;
     const sig = JSON.stringify(b);
     if (this.bans?.signature !== sig) {
-      const list = makeBanList(b, { face: 'tftp', log: this.log, repo: this.store?.bans, events: () => this.events?.sink, count: (n) => this.count(n), previous: this.bans?.list });
+      const list = await makeBanList(b, { face: 'tftp', log: this.log, repo: this.store?.bans, events: () => this.events?.sink, count: (n) => this.count(n), previous: this.bans?.list });
       this.bans = { list, signature: sig };
     }
     this.events = eventLogFor(this.events, config.http.eventLog ?? join(config.stateDir, 'security.log'), { face: 'tftp', log: this.log, count: (n) => this.count(n) });
     const store = this.store;
     if (!store || !config.phones.enabled) return undefined;
     const domain = loadPhonesDomain(config.phones);
-    const service = new PhoneService(config, { phones: store.phones, users: store.users, keys: store.keys, domain });
+    const service = new PhoneService(config, { phones: store.phones, users: store.sync?.users, keys: store.sync?.keys, domain });
     const phones = store.phones;
     const d = config.devices;
     const quota = new DeviceQuota({ perSourcePerHour: d.maxNewPerSourcePerHour, maxTotal: d.maxTotal }, { has: (mac) => phones.get(mac) !== undefined, count: () => phones.count() });
