@@ -39,13 +39,6 @@ const SERIAL = new Map([
   ['bench-phones.test.js', "the phone bench's setup and client on loopback: CPU-heavy rendering and a global-timeout check"],
 ]);
 
-/**
- * FIRST lists the longest files (most of it waiting: avahi and JmDNS timeouts, many CLI runs, child
- * daemons), started first in the concurrent phase so that none of them starts last and keeps the
- * phase running alone at its end. The others follow in name order.
- */
-const FIRST = ['mdns-interop.test.js', 'phones-cli.test.js', 'config-cli.test.js', 'control.test.js', 'admin-cli.test.js', 'http-workers-restart.test.js', 'dhcp-netns.test.js', 'sip-netns.test.js', 'config-default.test.js', 'frictions.test.js'];
-
 /** PHASE_LIMIT_MS bounds one phase of one runtime (the 15 min the serial suite used to be allowed). */
 const PHASE_LIMIT_MS = 15 * 60_000;
 /** CHILD_SETUP_MS bounds the Node 24 run's setup (npm pack, the tree copy) before its first phase. */
@@ -73,9 +66,16 @@ if (files.length === 0) {
   console.error('run-tests: no compiled tests under dist/test');
   process.exit(1);
 }
-const serialFiles = files.filter((f) => SERIAL.has(basename(f)));
-const rank = (f) => (FIRST.includes(basename(f)) ? FIRST.indexOf(basename(f)) : FIRST.length);
-const concurrentFiles = files.filter((f) => !SERIAL.has(basename(f))).sort((a, b) => rank(a) - rank(b)); // stable: name order after FIRST
+/**
+ * ONCE lists serial files the Node 24 run of `npm test` leaves to the machine's run: what they test
+ * does not depend on the Node that runs the test. The package test builds and installs the .deb,
+ * which carries its own Node 24 whichever Node builds it (minutes of the serial phase saved).
+ * `test-on-node.sh 24` run by hand still runs them.
+ */
+const ONCE = new Set(['package.test.js']);
+const serialFiles = files.filter((f) => SERIAL.has(basename(f)) && !(SYNC && ONCE.has(basename(f))));
+// `node --test` runs its files in name order whatever order they are given in (Node 20 and 24).
+const concurrentFiles = files.filter((f) => !SERIAL.has(basename(f)));
 
 /** syncDir is the folder shared with the Node 24 run (markers and its result), removed at the end. */
 let syncDir;
@@ -90,13 +90,16 @@ function killGroup(pid, sig = 'SIGKILL') {
 }
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
-    // SIGTERM first, so test-on-node.sh removes its copy of the tree; SIGKILL what is left after 3 s.
+    // SIGTERM first, so test-on-node.sh removes its copy of the tree; SIGKILL what is left after 10 s.
     for (const pid of live) killGroup(pid, 'SIGTERM');
     if (!SYNC && syncDir) rmSync(syncDir, { recursive: true, force: true });
-    setTimeout(() => {
+    const end = Date.now() + 10_000;
+    const finish = () => {
+      if (live.size > 0 && Date.now() < end) return void setTimeout(finish, 200);
       for (const pid of live) killGroup(pid);
       process.exit(130);
-    }, 3000);
+    };
+    setTimeout(finish, 200);
   });
 }
 
@@ -245,6 +248,7 @@ async function main() {
     // machine's serial phase to end, then the serial phase.
     const c = await phase('concurrent', concurrentFiles, CONCURRENCY);
     writeFileSync(join(SYNC, 'concurrent.done'), '');
+    for (const f of ONCE) process.stdout.write(`run-tests: ${label}: ${f} runs in the machine's run only (the .deb bundles its own Node 24)\n`);
     process.stdout.write(`run-tests: ${label}: waiting for the machine's serial phase before its own\n`);
     if (!(await waitFor(() => existsSync(join(SYNC, 'serial.go')), PHASE_LIMIT_MS + 60_000))) {
       process.stdout.write(`run-tests: ${label}: no go for the serial phase within ${minutes(PHASE_LIMIT_MS + 60_000)}\n`);

@@ -38,11 +38,12 @@ got=$("$nodedir/bin/node" -v)
 [ "$got" = "v$version" ] || { echo "test-on-node: $nodedir/bin/node says $got, expected v$version" >&2; exit 1; }
 abi=$("$nodedir/bin/node" -p process.versions.modules)
 
-# 2. A separate tree: everything but .git and node_modules, then a copy of node_modules.
+# 2. A separate tree: everything but .git, node_modules and release/ (the package test writes there,
+#    maybe at the same time), then a copy of node_modules.
 tree=$(mktemp -d /tmp/provisiond-node"$major".XXXXXX)
 trap 'rm -rf "$tree"' EXIT
 trap 'rm -rf "$tree"; exit 143' TERM INT
-tar -C "$root" --exclude=./.git --exclude=./node_modules -cf - . | tar -C "$tree" -xf -
+tar -C "$root" --exclude=./.git --exclude=./node_modules --exclude=./release -cf - . | tar -C "$tree" -xf -
 cp -a "$root/node_modules" "$tree/node_modules"
 
 # 3. The store's binding on that runtime: better-sqlite3 13 (Node-API, prebuilt in the package)

@@ -74,7 +74,8 @@ describe('scripts/run-tests.mjs on a scratch tree (a stand-in test-on-node.sh ru
     const file = (name: string): string =>
       `const { test } = require('node:test');\nconst { appendFileSync } = require('node:fs');\ntest('${name}', () => {\n  const run = process.env.PROVISIOND_TEST_SYNC ? 'child' : 'machine';\n  appendFileSync(${JSON.stringify(join(dir, 'order.log'))}, run + ' ${name}\\n');\n  if (process.env.FAIL_IN === run && '${name}' === 'a') throw new Error('fails on purpose');\n});\n`;
     for (const n of ['a', 'b']) writeFileSync(join(dir, 'dist', 'test', `${n}.test.js`), file(n));
-    writeFileSync(join(dir, 'dist', 'test', 'package.test.js'), file('package'));
+    writeFileSync(join(dir, 'dist', 'test', 'package.test.js'), file('package')); // serial, in the machine's run only
+    writeFileSync(join(dir, 'dist', 'test', 'storm-smoke.test.js'), file('storm')); // serial, in both
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -86,16 +87,19 @@ describe('scripts/run-tests.mjs on a scratch tree (a stand-in test-on-node.sh ru
   };
   const unset = { PROVISIOND_TEST_NODE24: '', FAIL_IN: '' };
 
-  test('by default both runs happen; a serial file runs after both concurrent phases, the machine\'s serial phase before the other\'s; arguments pass through', () => {
-    const r = runner(unset, ['--test-name-pattern=^(a|b|package)$']);
+  test('by default both runs happen; serial files run after both concurrent phases, the machine\'s before the other\'s; arguments pass through', () => {
+    const r = runner(unset, ['--test-name-pattern=^(a|b|package|storm)$']);
     assert.equal(r.status, 0, r.out);
-    assert.equal(readFileSync(join(dir, 'args.log'), 'utf8'), '24 -- --test-name-pattern=^(a|b|package)$\n');
+    assert.equal(readFileSync(join(dir, 'args.log'), 'utf8'), '24 -- --test-name-pattern=^(a|b|package|storm)$\n');
     const order = readFileSync(LOG(), 'utf8').trim().split('\n');
-    assert.deepEqual([...order].sort(), ['child a', 'child b', 'child package', 'machine a', 'machine b', 'machine package']);
-    assert.ok(order.indexOf('machine package') > Math.max(order.indexOf('child a'), order.indexOf('child b'), order.indexOf('machine a'), order.indexOf('machine b')), order.join(', '));
-    assert.equal(order.at(-1), 'child package', order.join(', '));
-    assert.match(r.out, /^run-tests: Node v[\d.]+: PASS: tests 3, pass 3, fail 0/m);
-    assert.equal(r.out.match(/: PASS: tests 3, pass 3, fail 0/g)?.length, 3, r.out); // the child's own line, then both in the final summary
+    // package.test.js is left to the machine's run (ONCE); storm-smoke.test.js runs serially in both.
+    assert.deepEqual([...order].sort(), ['child a', 'child b', 'child storm', 'machine a', 'machine b', 'machine package', 'machine storm']);
+    const lastConcurrent = Math.max(...['child a', 'child b', 'machine a', 'machine b'].map((x) => order.indexOf(x)));
+    assert.ok(order.indexOf('machine package') > lastConcurrent && order.indexOf('machine storm') > lastConcurrent, order.join(', '));
+    assert.equal(order.at(-1), 'child storm', order.join(', '));
+    assert.match(r.out, /runs in the machine's run only/);
+    assert.equal(r.out.match(/^run-tests: Node v[\d.]+: PASS: tests 4, pass 4, fail 0/gm)?.length, 1, r.out);
+    assert.equal(r.out.match(/^run-tests: Node v[\d.]+: PASS: tests 3, pass 3, fail 0/gm)?.length, 2, r.out); // the child's own line, and its line in the final summary
     assert.match(r.out, /^run-tests: PASS in /m);
   });
 
