@@ -45,6 +45,11 @@ trap 'rm -rf "$tree"' EXIT
 trap 'rm -rf "$tree"; exit 143' TERM INT
 tar -C "$root" --exclude=./.git --exclude=./node_modules --exclude=./release -cf - . | tar -C "$tree" -xf -
 cp -a "$root/node_modules" "$tree/node_modules"
+# Tests that drop to another user (uid 65534) run process.execPath and dist/: mktemp's folder is 0700
+# and the cache is under $HOME, so the tree is opened up and the node binary copied into it.
+chmod 0755 "$tree"
+mkdir -p "$tree/.node/bin"
+cp "$nodedir/bin/node" "$tree/.node/bin/node"
 
 # 3. The store's binding on that runtime: better-sqlite3 13 (Node-API, prebuilt in the package)
 #    is used on Node >= 22 (src/store/driver.ts); better-sqlite3 12 is rebuilt for it all the
@@ -66,7 +71,7 @@ if [ "${PROVISIOND_REBUILD_SQLITE:-0}" = 1 ]; then
         cp "$addon" "$bs3/build/Release/better_sqlite3.node"
     fi
 fi
-(cd "$tree" && "$nodedir/bin/node" -e "new (require('./dist/src/store/driver').default)(':memory:').prepare('select 1').get()") \
+(cd "$tree" && "$tree/.node/bin/node" -e "new (require('./dist/src/store/driver').default)(':memory:').prepare('select 1').get()") \
     || { echo "test-on-node: better-sqlite3 does not load on Node v$version" >&2; exit 1; }
 
 # 4. The suite, with that node first on PATH (children spawned as `node` or through npm use it too).
@@ -74,9 +79,9 @@ echo "test-on-node: running the suite on Node v$version" >&2
 cd "$tree"
 if [ "${1:-}" = -- ]; then
     shift
-    PATH="$nodedir/bin:$PATH" PROVISIOND_TEST_NODE24=0 "$nodedir/bin/node" scripts/run-tests.mjs "$@"
+    PATH="$tree/.node/bin:$PATH" PROVISIOND_TEST_NODE24=0 "$tree/.node/bin/node" scripts/run-tests.mjs "$@"
 elif [ $# -gt 0 ]; then
-    PATH="$nodedir/bin:$PATH" "$nodedir/bin/node" --test --test-reporter=spec "$@"
+    PATH="$tree/.node/bin:$PATH" "$tree/.node/bin/node" --test --test-reporter=spec "$@"
 else
-    PATH="$nodedir/bin:$PATH" PROVISIOND_TEST_NODE24=0 "$nodedir/bin/node" scripts/run-tests.mjs
+    PATH="$tree/.node/bin:$PATH" PROVISIOND_TEST_NODE24=0 "$tree/.node/bin/node" scripts/run-tests.mjs
 fi
