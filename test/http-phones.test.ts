@@ -256,7 +256,7 @@ describe('HTTP face: phone files through http.workers: 2', () => {
     const cfg = join(dir, 'w.yaml');
     writeFileSync(cfg, `${labYaml(pw, { http: ', workers: 2' })}\nstateDir: ${join(dir, 'state')}\n`);
     d = startDaemon(['run', '--config', cfg]);
-    const line = await d.waitForLog('HTTP workers serving', 20_000);
+    const line = await d.waitForLog('HTTP workers serving', 60_000); // workers start one after the other: generous for a loaded CI box
     port = Number(line['port']);
     pids = line['pids'] as number[];
   });

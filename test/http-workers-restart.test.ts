@@ -59,7 +59,7 @@ describe('http.workers: 2, workers that keep dying', () => {
     cfgPath = join(dir, 'w.yaml');
     writeFileSync(cfgPath, config('one'));
     d = startDaemon(['run', '--config', cfgPath]);
-    await d.waitForLog('HTTP workers serving', 20_000);
+    await d.waitForLog('HTTP workers serving', 60_000); // workers start one after the other: generous for a loaded CI box
   });
   after(() => {
     if (d.child.exitCode === null) d.child.kill('SIGKILL');

@@ -33,7 +33,7 @@ describe('http.workers: 2 (worker processes sharing the port)', () => {
     cfgPath = join(dir, 'w.yaml');
     writeFileSync(cfgPath, config(hashes, 'Alice One'));
     d = startDaemon(['run', '--config', cfgPath]);
-    const line = await d.waitForLog('HTTP workers serving', 20_000);
+    const line = await d.waitForLog('HTTP workers serving', 60_000); // workers start one after the other: generous for a loaded CI box
     port = Number(line['port']);
     pids = line['pids'] as number[];
   });

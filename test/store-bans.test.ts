@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import Database from 'better-sqlite3';
+import Database from '../src/store/driver'; // better-sqlite3 12 or 13, whichever this Node line loads
 import { migrate, promised } from '../src/store/sqlite';
 import { createBanRepository } from '../src/store/bans';
 import { makeBanList } from '../src/limits/banstore';

@@ -47,7 +47,7 @@ export function startDaemon(args: readonly string[], prefix: readonly string[] =
     stdout: () => out,
     stderr: () => err,
     exited,
-    waitForLog(msg, ms = 10_000) {
+    waitForLog(msg, ms = 30_000) { // a deadline, not a wait: generous for a loaded CI box (the suite runs files side by side)
       const match = (l: Record<string, unknown>): boolean => (typeof msg === 'string' ? l['msg'] === msg : msg.test(String(l['msg'])));
       return new Promise((resolve, reject) => {
         const check = (): boolean => {

@@ -48,7 +48,7 @@ export class Listener {
     });
   }
   /** next waits (bounded) until a message after index `from` has `field`, and returns its index. */
-  wait(field: string | RegExp, from: number, ms = 10_000): Promise<number> {
+  wait(field: string | RegExp, from: number, ms = 30_000): Promise<number> { // a deadline: generous for a loaded CI box
     const find = (): number => this.messages.findIndex((m, i) => i >= from && m.some((f) => (typeof field === 'string' ? f === field : field.test(f))));
     return new Promise((resolve, reject) => {
       const check = (): void => {
