@@ -213,11 +213,11 @@ export class Lab {
    * (and, with `services`, its own /etc/avahi/services holding those files). With `dbus` it joins
    * the lab's private bus (needed by avahi-browse/avahi-publish); without, D-Bus is off.
    */
-  async avahi(ns: string, opts: { name: string; hostName: string; interfaces: readonly string[]; dbus: boolean; services?: Record<string, string> }): Promise<Proc> {
+  async avahi(ns: string, opts: { name: string; hostName: string; interfaces: readonly string[]; dbus: boolean; services?: Record<string, string>; ipv6?: boolean }): Promise<Proc> {
     const conf = join(this.dir, `avahi-${opts.name}.conf`);
     writeFileSync(
       conf,
-      `[server]\nhost-name=${opts.hostName}\nuse-ipv4=yes\nuse-ipv6=yes\nallow-interfaces=${opts.interfaces.join(',')}\nenable-dbus=${opts.dbus ? 'yes' : 'no'}\n` +
+      `[server]\nhost-name=${opts.hostName}\nuse-ipv4=yes\nuse-ipv6=${opts.ipv6 === false ? 'no' : 'yes'}\nallow-interfaces=${opts.interfaces.join(',')}\nenable-dbus=${opts.dbus ? 'yes' : 'no'}\n` +
         'ratelimit-interval-usec=1000000\nratelimit-burst=1000\n[wide-area]\nenable-wide-area=no\n[publish]\npublish-hinfo=no\npublish-workstation=no\n',
     );
     let mounts = 'mount -t tmpfs provisiond-test /run && mkdir -p /run/avahi-daemon';
