@@ -416,7 +416,7 @@ describe('mDNS face against avahi-browse and JmDNS in network namespaces', { ski
       if (!lint.error) assert.equal(lint.status, 0, lint.stderr);
 
       const d = await start(cfg, 'provisiond started'); // DHCP only: avahi-daemon advertises
-      // use-ipv6=no, as README says for this setup: with it, JmDNS may resolve the service from the
+      // use-ipv6=no and publish-aaaa-on-ipv4=no, as README says for this setup: without, JmDNS may resolve the service from the
       // AAAA of the link-local address before the A arrives, and the URL is http://[fe80::…].
       const avahi = await lab.avahi(lab.srv, { name: 'exp', hostName: 'pmdexp', interfaces: [l1.srvIf], dbus: false, services: { 'provisioning.service': xml }, ipv6: false });
       try {

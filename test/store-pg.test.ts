@@ -20,6 +20,7 @@ import { hashPassword } from '../src/identity/passwords';
 import { hashKey } from '../src/identity/keys';
 import { startPostgres, writeSecret, type PgServer } from './helpers/postgres';
 import { cliWithInput, runCli, startDaemon, type Running } from './helpers/daemon';
+import { waitFor } from './helpers/netns';
 
 const POOL = { max: 4, connectTimeout: 3, statementTimeout: 5, maxWaiting: 100 };
 
@@ -376,7 +377,8 @@ describe('store migrate and daemons on PostgreSQL', () => {
         const mallory = 'username=mallory%40a.example&password=guess';
         for (let i = 0; i < 3; i++) assert.equal((await post(a.port, mallory)).status, 401);
         assert.equal((await post(a.port, mallory)).status, 429, 'banned on node A');
-        assert.ok((await s.bans.list('http', Date.now())).some((x) => x.scope === 'user' && x.subject === 'mallory@a.example'), 'the ban is in the store');
+        // The ban's row is written in the background of the answer: wait for it (a deadline, not a timing).
+        await waitFor('the ban in the store', async () => ((await s.bans.list('http', Date.now())).some((x) => x.scope === 'user' && x.subject === 'mallory@a.example') ? true : undefined), 15_000, 100);
         await new Promise((r) => setTimeout(r, 1100)); // past node B's refresh interval
         assert.notEqual((await post(b.port, mallory)).status, 200);
         await new Promise((r) => setTimeout(r, 300));

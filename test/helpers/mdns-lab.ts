@@ -218,7 +218,8 @@ export class Lab {
     writeFileSync(
       conf,
       `[server]\nhost-name=${opts.hostName}\nuse-ipv4=yes\nuse-ipv6=${opts.ipv6 === false ? 'no' : 'yes'}\nallow-interfaces=${opts.interfaces.join(',')}\nenable-dbus=${opts.dbus ? 'yes' : 'no'}\n` +
-        'ratelimit-interval-usec=1000000\nratelimit-burst=1000\n[wide-area]\nenable-wide-area=no\n[publish]\npublish-hinfo=no\npublish-workstation=no\n',
+        'ratelimit-interval-usec=1000000\nratelimit-burst=1000\n[wide-area]\nenable-wide-area=no\n[publish]\npublish-hinfo=no\npublish-workstation=no\n' +
+        (opts.ipv6 === false ? 'publish-aaaa-on-ipv4=no\n' : ''),
     );
     let mounts = 'mount -t tmpfs provisiond-test /run && mkdir -p /run/avahi-daemon';
     if (opts.services) {
