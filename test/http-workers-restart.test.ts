@@ -133,7 +133,7 @@ describe('http.workers: 2, workers that keep dying', () => {
       await sleep(50);
     }
     assert.notEqual(exited, undefined, `the daemon still runs after ${Date.now() - t0} ms without a worker`);
-    assert.equal(exited, 3);
+    assert.equal(exited, 3, `exit ${String(exited)}; stderr:\n${d.stderr().slice(-3000)}\nlast log lines:\n${logLines(d).slice(-15).map((l) => JSON.stringify(l)).join('\n')}`);
     const fatal = logLines(d).find((l) => l['code'] === 'PROVD_ERR_HTTP_WORKER' && l['level'] === 'fatal');
     assert.ok(fatal, 'a fatal line with the code');
     assert.match(d.stderr(), /PROVD_ERR_HTTP_WORKER/);
