@@ -263,10 +263,18 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
           reportError(err);
           const timer = setTimeout(() => resolve(exitCodeFor(err.code)), SHUTDOWN_GRACE_MS);
           timer.unref();
-          void daemon.close().then(() => {
-            clearTimeout(timer);
-            resolve(exitCodeFor(err.code));
-          });
+          void daemon.close().then(
+            () => {
+              clearTimeout(timer);
+              resolve(exitCodeFor(err.code));
+            },
+            (closeErr: unknown) => {
+              // A face that fails to close must not turn the exit into an unhandled rejection (exit 1).
+              log.error({ err: errorMessage(closeErr) }, 'shutdown: a face failed to close');
+              clearTimeout(timer);
+              resolve(exitCodeFor(err.code));
+            },
+          );
         };
         stop = (signal) => {
           log.info({ signal }, 'stopping');
@@ -279,10 +287,17 @@ function wireSignals(daemon: Daemon, log: Logger, configPath: string | undefined
             resolve(ExitCode.Internal);
           }, SHUTDOWN_GRACE_MS);
           timer.unref();
-          void daemon.close().then(() => {
-            clearTimeout(timer);
-            resolve(ExitCode.Ok);
-          });
+          void daemon.close().then(
+            () => {
+              clearTimeout(timer);
+              resolve(ExitCode.Ok);
+            },
+            (closeErr: unknown) => {
+              log.error({ err: errorMessage(closeErr) }, 'shutdown: a face failed to close');
+              clearTimeout(timer);
+              resolve(ExitCode.Internal);
+            },
+          );
         };
         process.on('SIGTERM', stop).on('SIGINT', stop);
         // WATCHDOG=1 from this event loop while no face has failed for good.
