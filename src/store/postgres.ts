@@ -23,7 +23,8 @@ import { readFileSync } from 'node:fs';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 import { MAX_STORED_BANS } from './bans';
-import { StoreBusyError, type BanRepository, type Device, type DeviceObservation, type DeviceRepository, type DeviceWrite, type KeyRepository, type PhoneRepository, type RememberedLoginRepository, type Store, type StoredBan, type StoredKey, type StoredUser, type UserRepository } from './repository';
+import { toDevice, toUser, type DeviceRow, type UserRow } from './rows';
+import { StoreBusyError, type BanRepository, type DeviceObservation, type DeviceRepository, type DeviceWrite, type KeyRepository, type PhoneRepository, type RememberedLoginRepository, type Store, type StoredBan, type StoredKey, type UserRepository } from './repository';
 import { ProvError, errorMessage } from '../errors';
 
 /** PostgresOptions: the `store` section's values (config.ts). */
@@ -162,71 +163,6 @@ class Db {
 
 /** FORGET_REMEMBERED deletes one user's remembered verifications ($1 tenant, $2 lower-case name). */
 const FORGET_REMEMBERED = 'DELETE FROM remembered_logins WHERE tenant = $1 AND name = $2';
-
-interface UserRow {
-  domain: string;
-  name: string;
-  password_hash: string;
-  attributes: string;
-  created_at: string;
-  updated_at: string;
-}
-
-interface DeviceRow {
-  key: string;
-  uuid: string | null;
-  hwaddr: string | null;
-  ip: string;
-  hostname: string | null;
-  osname: string | null;
-  arch: string | null;
-  build: string | null;
-  user_agent: string | null;
-  username: string | null;
-  tenant: string;
-  first_seen: string;
-  last_seen: string;
-  last_outcome: string;
-  requests: number;
-  failures: number;
-  last_failure_at: string | null;
-  last_failure: string | null;
-}
-
-function parseAttributes(json: string): Record<string, string> {
-  try {
-    const v: unknown = JSON.parse(json);
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return {};
-    const out: Record<string, string> = {};
-    for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
-    return out;
-  } catch {
-    return {};
-  }
-}
-
-const toUser = (r: UserRow): StoredUser => ({ domain: r.domain, name: r.name, passwordHash: r.password_hash, attributes: parseAttributes(r.attributes), createdAt: r.created_at, updatedAt: r.updated_at });
-
-const toDevice = (r: DeviceRow): Device => ({
-  key: r.key,
-  uuid: r.uuid,
-  hwaddr: r.hwaddr,
-  ip: r.ip,
-  hostname: r.hostname,
-  osname: r.osname,
-  arch: r.arch,
-  build: r.build,
-  userAgent: r.user_agent,
-  username: r.username,
-  tenant: r.tenant,
-  firstSeen: r.first_seen,
-  lastSeen: r.last_seen,
-  lastOutcome: r.last_outcome,
-  requests: Number(r.requests),
-  failures: Number(r.failures),
-  lastFailureAt: r.last_failure_at,
-  lastFailure: r.last_failure,
-});
 
 const UPSERT_DEVICE = `INSERT INTO devices (key, uuid, hwaddr, ip, hostname, osname, arch, build, user_agent, username, tenant, first_seen, last_seen, last_outcome, requests, provisioned_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $12)

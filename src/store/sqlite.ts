@@ -14,7 +14,8 @@ import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 import { createPhoneRepository } from './phones';
 import { createBanRepository } from './bans';
 import { createRememberedLoginRepository } from './remembered';
-import { StoreBusyError, type Async, type Device, type DeviceObservation, type DeviceWrite, type PhoneRepository, type Store, type StoredKey, type StoredUser, type SyncBanRepository, type SyncDeviceRepository, type SyncKeyRepository, type SyncUserRepository } from './repository';
+import { toDevice, toUser, type DeviceRow, type UserRow } from './rows';
+import { StoreBusyError, type Async, type DeviceObservation, type DeviceWrite, type PhoneRepository, type Store, type StoredKey, type SyncBanRepository, type SyncDeviceRepository, type SyncKeyRepository, type SyncUserRepository } from './repository';
 import { ProvError, errorMessage } from '../errors';
 
 /** STORE_FILE is the database file name inside stateDir. */
@@ -102,75 +103,6 @@ export function migrate(db: Db, target: number = SCHEMA_VERSION): number {
     level = current();
   }
   return level;
-}
-
-interface UserRow {
-  domain: string;
-  name: string;
-  password_hash: string;
-  attributes: string;
-  created_at: string;
-  updated_at: string;
-}
-
-interface DeviceRow {
-  key: string;
-  uuid: string | null;
-  hwaddr: string | null;
-  ip: string;
-  hostname: string | null;
-  osname: string | null;
-  arch: string | null;
-  build: string | null;
-  user_agent: string | null;
-  username: string | null;
-  tenant: string;
-  first_seen: string;
-  last_seen: string;
-  last_outcome: string;
-  requests: number;
-  failures: number;
-  last_failure_at: string | null;
-  last_failure: string | null;
-}
-
-function parseAttributes(json: string): Record<string, string> {
-  try {
-    const v: unknown = JSON.parse(json);
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return {};
-    const out: Record<string, string> = {};
-    for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
-    return out;
-  } catch {
-    return {};
-  }
-}
-
-function toUser(r: UserRow): StoredUser {
-  return { domain: r.domain, name: r.name, passwordHash: r.password_hash, attributes: parseAttributes(r.attributes), createdAt: r.created_at, updatedAt: r.updated_at };
-}
-
-function toDevice(r: DeviceRow): Device {
-  return {
-    key: r.key,
-    uuid: r.uuid,
-    hwaddr: r.hwaddr,
-    ip: r.ip,
-    hostname: r.hostname,
-    osname: r.osname,
-    arch: r.arch,
-    build: r.build,
-    userAgent: r.user_agent,
-    username: r.username,
-    tenant: r.tenant,
-    firstSeen: r.first_seen,
-    lastSeen: r.last_seen,
-    lastOutcome: r.last_outcome,
-    requests: r.requests,
-    failures: r.failures,
-    lastFailureAt: r.last_failure_at,
-    lastFailure: r.last_failure,
-  };
 }
 
 /** openSqliteStore opens (creating and migrating) the store in `stateDir`. */
