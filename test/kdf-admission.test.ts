@@ -63,9 +63,10 @@ describe('deadline-aware admission', () => {
     await runScrypt('x', randomBytes(16), 10, 8, 1, 32);
     const idle = kdfEstimate(10);
     assert.ok(idle !== undefined && idle.runsPerSecond > 0 && idle.finishMs > 0);
+    assert.equal(idle.idle, true, 'nothing runs: a run admitted now starts at once');
     const b = blockers(2);
     const busy = kdfEstimate(10);
-    assert.ok(busy !== undefined && busy.finishMs > idle.finishMs * 10, `queued behind two ln=16 runs: ${busy?.finishMs} vs idle ${idle.finishMs}`);
+    assert.ok(busy !== undefined && busy.idle !== true && busy.finishMs > idle.finishMs * 10, `queued behind two ln=16 runs: ${busy?.finishMs} vs idle ${idle.finishMs}`);
     await b.done;
   });
 
@@ -151,6 +152,23 @@ describe('deadline-aware admission', () => {
       assert.equal((await s.auth.verify('t.example', 'nobody', 'pw')).kind, 'busy');
       assert.equal(s.auth.state.refusedDeadline, 2);
       assert.equal(s.auth.kdfRuns + s.auth.burns, 0);
+    } finally {
+      s.close();
+    }
+  });
+
+  test('a free pool admits even when the measured run time says it is too slow (a starved sample never locks logins out)', async () => {
+    const s = await setup(1);
+    try {
+      // One run measured while the host was starved: 60 s. With a thread free, the check runs
+      // (and measures again); queued behind work, the same estimate refuses at once.
+      s.auth.state.estimate = () => ({ finishMs: 60_000, runMs: 60_000, runsPerSecond: 0.02, idle: true });
+      assert.equal((await s.auth.verify('t.example', 'u0', 'pw')).kind, 'ok');
+      assert.equal((await s.auth.verify('t.example', 'nobody', 'pw')).kind, 'bad');
+      assert.equal(s.auth.state.refusedDeadline, 0);
+      s.auth.state.estimate = () => ({ finishMs: 60_000, runMs: 60_000, runsPerSecond: 0.02, idle: false });
+      assert.equal((await s.auth.verify('t.example', 'u0', 'other')).kind, 'busy');
+      assert.equal(s.auth.state.refusedDeadline, 1);
     } finally {
       s.close();
     }

@@ -147,16 +147,21 @@ describe('auth strategies over HTTP', () => {
   });
   after(async () => f.close());
   const post = (url: string, body: string) => f.face.app!.inject({ method: 'POST', url, headers: FORM, payload: body });
+  /** expectStatus: on a wrong status, the message carries the body (which 429: ban, in flight, KDF) and the face's counters. */
+  const expectStatus = async (r: ReturnType<typeof post>, code: number, what = ''): Promise<void> => {
+    const res = await r;
+    assert.equal(res.statusCode, code, `${what} ${res.body.trim()} ${JSON.stringify(f.face.stats())}`);
+  };
 
   test('url_key+credentials: key and password → 200; wrong password → 401', async () => {
     const ok = await post(`/${KEY_A}/jitsi`, 'username=alice&password=pw&uuid=u-1');
-    assert.equal(ok.statusCode, 200);
+    assert.equal(ok.statusCode, 200, ok.body);
     assert.match(ok.body, /k\.who=A alice/);
     assert.equal(ok.headers['cache-control'], 'no-store');
-    assert.equal((await post(`/${KEY_A}/jitsi`, 'username=alice&password=nope')).statusCode, 401);
-    assert.equal((await post(`/${KEY_A}/jitsiprovs/`, 'username=alice@a.example&password=pw')).statusCode, 200);
+    await expectStatus(post(`/${KEY_A}/jitsi`, 'username=alice&password=nope'), 401);
+    await expectStatus(post(`/${KEY_A}/jitsiprovs/`, 'username=alice@a.example&password=pw'), 200);
     const g = await f.face.app!.inject({ method: 'GET', url: `/${KEY_A}/jitsi?username=alice&password=pw` });
-    assert.equal(g.statusCode, 200);
+    assert.equal(g.statusCode, 200, g.body);
   });
 
   test('a wrong key and a right key of another tenant fail identically (404, same body and headers)', async () => {
@@ -164,7 +169,7 @@ describe('auth strategies over HTTP', () => {
     const other = await post(`/${KEY_A}/jitsi`, 'username=bob@b.example&password=pw');
     const otherDomain = await post(`/${KEY_A}/jitsi`, 'username=bob&domain=b.example&password=pw');
     for (const r of [wrong, other, otherDomain]) {
-      assert.equal(r.statusCode, 404);
+      assert.equal(r.statusCode, 404, r.body);
       assert.equal(r.body, wrong.body);
       assert.deepEqual({ ...r.headers, date: '', 'content-length': '' }, { ...wrong.headers, date: '', 'content-length': '' });
     }
@@ -174,32 +179,32 @@ describe('auth strategies over HTTP', () => {
   test('a key-only tenant without its key reads like an unknown tenant; its stored key works', async () => {
     const missing = await post('/jitsi', 'username=bob@b.example&password=pw');
     const unknown = await post('/jitsi', 'username=bob@nowhere.example&password=pw');
-    assert.equal(missing.statusCode, 404);
+    assert.equal(missing.statusCode, 404, missing.body);
     assert.equal(missing.body.replace('b.example', 'X'), unknown.body.replace('nowhere.example', 'X'));
     const ok = await post(`/${storedKey}/jitsi`, 'uuid=u-2');
-    assert.equal(ok.statusCode, 200, 'url_key: anonymous with the key');
+    assert.equal(ok.statusCode, 200, `url_key: anonymous with the key: ${ok.body} ${JSON.stringify(f.face.stats())}`);
     assert.match(ok.body, /B secret data/);
-    assert.equal((await post(`/${storedKey}/jitsi`, 'username=bob&password=bad')).statusCode, 401, 'a carried pair is still checked');
+    await expectStatus(post(`/${storedKey}/jitsi`, 'username=bob&password=bad'), 401, 'a carried pair is still checked');
   });
 
   test('credentials without a pair → 400; none → 200', async () => {
-    assert.equal((await post('/jitsi', 'domain=creds.example')).statusCode, 400);
-    assert.equal((await post('/jitsi', 'domain=open.example')).statusCode, 200);
+    await expectStatus(post('/jitsi', 'domain=creds.example'), 400);
+    await expectStatus(post('/jitsi', 'domain=open.example'), 200);
   });
 
   test('allowFrom and secret refuse with 404, never 401/403', async () => {
     const walled = await post('/jitsi', 'domain=walled.example');
     assert.equal(walled.statusCode, 404);
     assert.equal(walled.body, 'unknown tenant: walled.example\n');
-    assert.equal((await post('/jitsi', 'domain=shared.example')).statusCode, 404);
-    assert.equal((await post('/jitsi', 'domain=shared.example&secret=wrong')).statusCode, 404);
-    assert.equal((await post('/jitsi', 'domain=shared.example&secret=s3cret-s3cret-s3cret')).statusCode, 200);
+    await expectStatus(post('/jitsi', 'domain=shared.example'), 404);
+    await expectStatus(post('/jitsi', 'domain=shared.example&secret=wrong'), 404);
+    await expectStatus(post('/jitsi', 'domain=shared.example&secret=s3cret-s3cret-s3cret'), 200);
   });
 
   test("a request scoped to tenant A never alters tenant B's device record", async () => {
-    assert.equal((await post(`/${storedKey}/jitsi`, 'uuid=shared-1&os=B-os')).statusCode, 200);
+    await expectStatus(post(`/${storedKey}/jitsi`, 'uuid=shared-1&os=B-os'), 200);
     assert.equal((await f.store.devices.get('uuid:shared-1'))?.tenant, 'b.example');
-    assert.equal((await post(`/${KEY_A}/jitsi`, 'username=alice&password=pw&uuid=shared-1&os=A-os')).statusCode, 200);
+    await expectStatus(post(`/${KEY_A}/jitsi`, 'username=alice&password=pw&uuid=shared-1&os=A-os'), 200);
     const d = (await f.store.devices.get('uuid:shared-1'));
     assert.equal(d?.tenant, 'b.example');
     assert.equal(d?.osname, 'B-os');

@@ -26,7 +26,7 @@
  */
 import { parseHash, verifyPassword, burnVerification, upgradeNeeded, hashPassword, type ParsedHash } from './passwords';
 import { CredentialCache, fingerprintOf } from './credcache';
-import { KdfExpiredError, kdfEstimate } from './kdf';
+import { KdfExpiredError, kdfEstimate, type KdfEstimate } from './kdf';
 import type { RememberedLogins } from './remembered';
 import type { UsersConfig } from './config';
 import { StoreBusyError, type StoredUser, type SyncUserRepository, type UserRepository } from '../store/repository';
@@ -263,7 +263,7 @@ export class Authenticator {
       return false;
     }
     const est = s.estimate(ln);
-    const ok = est === undefined ? s.pending < UNMEASURED_DEPTH : performance.now() + est.finishMs <= deadline;
+    const ok = est === undefined ? s.pending < UNMEASURED_DEPTH : fits(est, deadline);
     if (!ok) s.refusedDeadline++;
     return ok;
   }
@@ -283,7 +283,7 @@ export class Authenticator {
       }
       // The same deadline a known user's check would face: a 429 never tells the two apart.
       const est = s.estimate(this.opts.scryptCost);
-      if (est !== undefined && performance.now() + est.finishMs > deadline) {
+      if (est !== undefined && !fits(est, deadline)) {
         s.refusedDeadline++;
         return { kind: 'busy' };
       }
@@ -392,6 +392,16 @@ export class Authenticator {
       this.opts.log.warn({ user: `${user.name}@${user.domain}`, err: errorMessage(err) }, 'password re-hash failed');
     }
   }
+}
+
+/**
+ * fits tells whether a run admitted now can answer by `deadline`. A free pool always admits: the
+ * run starts at once, nothing better waits for the thread, and it measures the rate afresh (a
+ * run time measured while the host was starved would otherwise refuse every login, with no run
+ * left to correct it).
+ */
+function fits(est: KdfEstimate, deadline: number): boolean {
+  return est.idle === true || performance.now() + est.finishMs <= deadline;
 }
 
 /** verdictOf turns a KDF check's outcome into the verdict. */

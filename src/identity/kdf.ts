@@ -111,6 +111,15 @@ function fastMs(N: number): number | undefined {
   return undefined;
 }
 
+/** KdfEstimate: when a run queued now would finish (ms from now), a run's average time, the pool's rate, and whether a thread is free now. */
+export interface KdfEstimate {
+  readonly finishMs: number;
+  readonly runMs: number;
+  readonly runsPerSecond: number;
+  /** idle: a thread is free and nothing waits, so a run admitted now starts at once. */
+  readonly idle?: boolean;
+}
+
 /**
  * kdfEstimate says, from the measured run times, how long a run of cost `ln` queued now could
  * take to finish (the work ahead shared by the pool's threads, plus its own run) and the pool's
@@ -121,13 +130,13 @@ function fastMs(N: number): number | undefined {
  * queue unrun (its deadline timer uses the average), and its client's retry is admitted afresh,
  * where a 429 would be final.
  */
-export function kdfEstimate(ln: number): { readonly finishMs: number; readonly runMs: number; readonly runsPerSecond: number } | undefined {
+export function kdfEstimate(ln: number): KdfEstimate | undefined {
   const N = 2 ** ln;
   const avg = expectedMs(N);
   const own = fastMs(N) ?? avg;
   if (avg === undefined || own === undefined) return undefined;
   const runsPerSecond = (limit * 1000) / avg;
-  if (running < limit && waiting.size === 0) return { finishMs: own, runMs: avg, runsPerSecond };
+  if (running < limit && waiting.size === 0) return { finishMs: own, runMs: avg, runsPerSecond, idle: true };
   const now = performance.now();
   let ahead = 0;
   for (const r of runningSince.values()) ahead += Math.max(0, (fastMs(r.N) ?? own) - (now - r.at));
