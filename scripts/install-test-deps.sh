@@ -14,11 +14,13 @@
 # for the bundled Node.js in `npm run package` (node-gyp comes with npm).
 # postgresql: test/store-pg.test.ts starts its own server (initdb + pg_ctl as nobody, in a
 # temporary directory); the packaged cluster's service is never started (policy-rc.d).
+# nginx-light: the load balancer of bench/storm/twonode.ts and its smoke test (run in a
+# namespace from its own config; the packaged service is never started).
 set -euo pipefail
 PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server openssl dnsmasq-base kea-dhcp4-server
       avahi-daemon avahi-utils dbus libjmdns-java libslf4j-java default-jdk-headless
       fail2ban php-cli logrotate sqlite3 sipsak tftp-hpa atftp tftpd-hpa curl debootstrap make g++
-      postgresql)
+      postgresql nginx-light)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "install-test-deps: not root or no apt-get; interop tests will skip" >&2
     exit 0

@@ -36,6 +36,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SERIAL = new Map([
   ['package.test.js', 'debootstraps and builds a Debian package (CPU- and disk-heavy, minutes); one cache in /var/cache/provisiond-test for every run'],
   ['storm-smoke.test.js', 'the storm bench end to end: a daemon and 2 generator processes that load both cores'],
+  ['twonode-smoke.test.js', 'the two-node bench end to end: PostgreSQL, nginx, three daemons and the clients on both cores'],
   ['bench-phones.test.js', "the phone bench's setup and client on loopback: CPU-heavy rendering and a global-timeout check"],
   ['security-auth.test.js', 'compares check times (a weak stored password costs what a scrypt check costs): a measurement, wrong on a loaded box'],
 ]);

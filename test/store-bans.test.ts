@@ -71,3 +71,75 @@ test('makeBanList: a ban is stored, restored by a new list, lifted from the stor
   assert.deepEqual((await makeBanList(cfg, wiring)).list(), []);
   db.close();
 });
+
+test('makeBanList on a shared store: a ban lifted on another node ends here too; a ban whose write failed is kept and written again', async () => {
+  const { db, bans } = repo();
+  const p = promised(bans);
+  let down = false;
+  // One store, two nodes; `down` makes the writes fail as a store that went away does.
+  const store = { ...p, put: (b: Parameters<typeof p.put>[0]) => (down ? Promise.reject(new Error('store down')) : p.put(b)) };
+  let t = Date.parse('2030-01-01T00:00:00Z');
+  const now = (): number => t;
+  const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
+  const node = async (name: string) => {
+    const lines: string[] = [];
+    const counters = new Map<string, number>();
+    const sink = { write: (l: string) => void lines.push(l), close: () => undefined };
+    const list = await makeBanList(
+      { maxRetry: 2, findTime: 60, banTime: 600, trustedNetworks: [] },
+      { face: 'http', log: createLogger('silent'), repo: store, shared: true, events: () => sink, count: (n: string) => void counters.set(n, (counters.get(n) ?? 0) + 1), now },
+    );
+    return { name, list, lines, counters };
+  };
+  const a = await node('a');
+  const b = await node('b');
+  const admitted = async (n: { list: Awaited<ReturnType<typeof makeBanList>> }, ip: string): Promise<string> => {
+    const r = await n.list.admit(ip, undefined);
+    if (r.kind === 'go') r.release();
+    return r.kind;
+  };
+  // A bans; B reads the row at its next due read (the refused request waits for that read).
+  a.list.fail('192.0.2.7', undefined);
+  a.list.fail('192.0.2.7', undefined);
+  await flush();
+  assert.equal(bans.list('http', t).length, 1, 'written');
+  t += 1001;
+  assert.equal(await admitted(b, '192.0.2.7'), 'go', 'a request no ban refuses here starts the due read but never waits for it');
+  await flush();
+  assert.equal(await admitted(b, '192.0.2.7'), 'banned', 'node B holds node A\'s ban once read');
+  // Lifted on A (the administrator's `bans lift`): the row goes; B drops its copy at its next read.
+  assert.equal(a.list.lift((x) => x.subject === '192.0.2.7').length, 1);
+  await flush();
+  assert.deepEqual(bans.list('http', t), []);
+  assert.equal(await admitted(b, '192.0.2.7'), 'banned', 'B\'s last read was less than a second ago: still banned there');
+  t += 1001;
+  assert.equal(await admitted(b, '192.0.2.7'), 'go', 'the next request after a due read is served');
+  assert.deepEqual(b.list.list(), []);
+  assert.equal(b.counters.get('bans-lifted-elsewhere'), 1);
+  assert.match(b.lines.at(-1) ?? '', /unban scope=ip subject=192\.0\.2\.7 reason=lifted-elsewhere$/);
+  assert.equal(b.counters.get('bans-lifted'), undefined, 'not counted as lifted by this node\'s administrator');
+  // A ban made while the store is down: never written, so never taken for lifted elsewhere.
+  down = true;
+  a.list.fail('192.0.2.9', undefined);
+  a.list.fail('192.0.2.9', undefined);
+  await flush();
+  assert.equal(a.counters.get('bans-store-errors'), 1);
+  t += 1001;
+  assert.equal(await admitted(a, '192.0.2.9'), 'banned', 'kept although its row is missing (the write failed)');
+  await flush();
+  down = false;
+  t += 1001;
+  assert.equal(await admitted(a, '192.0.2.9'), 'banned');
+  await flush();
+  assert.deepEqual(bans.list('http', t).map((x) => x.subject), ['192.0.2.9'], 'written again once the store is back');
+  t += 1001;
+  assert.equal(await admitted(b, '192.0.2.9'), 'go');
+  await flush();
+  assert.equal(await admitted(b, '192.0.2.9'), 'banned', 'and so held on node B');
+  // B's administrator lifts it now: A drops it at its next due read.
+  assert.equal(b.list.lift((x) => x.subject === '192.0.2.9').length, 1);
+  await flush();
+  t += 1001;
+  assert.equal(await admitted(a, '192.0.2.9'), 'go');
+  db.close();
+});

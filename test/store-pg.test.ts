@@ -5,7 +5,7 @@
  * shared store has: migrations under the advisory lock (nodes starting at once), a server that
  * cannot be reached (a clear error, no hang), the password from a file, `store migrate`, a
  * daemon on PostgreSQL answering a POST for a store user, and two daemons on one database seeing
- * each other's user, key and device writes.
+ * each other's user, key, device and ban writes (a ban lifted on one node ends on the other).
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -343,7 +343,7 @@ describe('store migrate and daemons on PostgreSQL', () => {
     assert.match(r.stdout + r.stderr, /PROVD_ERR_STORE_UNREACHABLE/);
   });
 
-  test('two daemons on one database: a store user added by the CLI is served by both; a key, a device and a ban written through one are seen by the other', async (t) => {
+  test('two daemons on one database: a store user added by the CLI is served by both; a key, a device and a ban written through one are seen by the other, and a ban lifted on one ends on the other', async (t) => {
     if (skip !== false) return t.skip(skip);
     const url = (await freshDb()).url;
     const cfgA = conf('node-a', url, ', bans: {maxRetry: 3}');
@@ -383,6 +383,17 @@ describe('store migrate and daemons on PostgreSQL', () => {
         assert.notEqual((await post(b.port, mallory)).status, 200);
         await new Promise((r) => setTimeout(r, 300));
         assert.equal((await post(b.port, mallory)).status, 429, 'banned on node B too');
+        // Lifted on node A by its administrator: the row goes, and node B drops its copy at its
+        // next read of the shared rows (due a second after its last one; the refused request
+        // waits for it), so node B serves the next request after that second.
+        const lift = await runCli(['bans', 'lift', 'mallory@a.example', '--config', cfgA]);
+        assert.equal(lift.code, 0, lift.stderr);
+        assert.match(lift.stdout, /lifted: http user mallory@a\.example/);
+        assert.equal((await post(a.port, mallory)).status, 401, 'served on node A at once');
+        await new Promise((r) => setTimeout(r, 1100)); // past node B's refresh interval
+        assert.equal((await post(b.port, mallory)).status, 401, 'served on node B: the ban lifted on node A is gone there too');
+        const gone = await b.d.waitForLog(/^ban lifted on another node/, 5000);
+        assert.equal(gone['subject'], 'mallory@a.example');
         // The CLI reads the shared store too.
         const list = await runCli(['devices', 'list', '--json', '--config', cfgB]);
         assert.equal(list.code, 0, list.stderr);

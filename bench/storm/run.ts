@@ -32,16 +32,15 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync, mkdirSync, readdirSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, Proc, ROOT } from '../../test/helpers/mdns-lab';
 import { MAIN, freeUdpPort } from '../../test/helpers/daemon';
-import { hashPassword, parseHash, verifyPassword } from '../../src/identity/passwords';
-import { setKdfThreads } from '../../src/identity/kdf';
 import { parseConfigText } from '../../src/config/load';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DHCP_TIMEOUT_MS } from '../../src/probe/net';
 import { HTTP_TIMEOUT_MS, type GeneratorArgs, type GeneratorResult, type Trace } from './generator';
 import { pairExchanges, type WireTimes } from './wire';
+import { userHashes } from './hashes';
 import { emptyStage, mergeStage, summarize, okOnly, formatMs, USER_PROPERTY, USER_TEMPLATE, type Summary } from './summary';
 
 type Counters = Record<string, number>;
@@ -273,30 +272,6 @@ function overrides(o: Options): Override[] {
   if (o.kdfThreads !== undefined) out.push({ key: 'provisioning.passwords.kdfThreads', product: 'cores − 1 (at least 1)', bench: String(o.kdfThreads), why: '--kdf-threads' });
   if (o.httpWorkers !== d.http.workers) out.push({ key: 'http.workers', product: String(d.http.workers), bench: String(o.httpWorkers), why: '--http-workers' });
   return out;
-}
-
-/**
- * userHashes returns the scrypt hashes of pw-0 … pw-(n-1) at `cost`, kept between runs in
- * .bench-results/storm-hashes-ln<cost>.txt (10 000 hashes at the product's ln=15 take minutes on
- * the 2-core box; not with --no-record). One cached hash is verified before the file is trusted.
- */
-async function userHashes(n: number, cost: number, cache: boolean): Promise<string[]> {
-  const file = join(ROOT, '.bench-results', `storm-hashes-ln${cost}.txt`);
-  let hashes: string[] = cache && existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0) : [];
-  const first = hashes[0] === undefined ? undefined : parseHash(hashes[0]);
-  if (first !== undefined && !(first.ok && (await verifyPassword('pw-0', first.value)))) hashes = [];
-  if (hashes.length < n) {
-    process.stderr.write(`hashing ${n - hashes.length} passwords (scrypt ln=${cost}${cache ? `; cached in ${file}` : ''})...\n`);
-    // The bench's own hashing may use every core (the product's KDF gate leaves one to the faces).
-    setKdfThreads(availableParallelism());
-    const B = 256;
-    for (let i = hashes.length; i < n; i += B) hashes.push(...(await Promise.all(Array.from({ length: Math.min(B, n - i) }, (_, k) => hashPassword(`pw-${i + k}`, cost)))));
-    if (cache) {
-      mkdirSync(join(ROOT, '.bench-results'), { recursive: true });
-      writeFileSync(file, `${hashes.join('\n')}\n`);
-    }
-  }
-  return hashes.slice(0, n);
 }
 
 /** freeTcpPort asks the kernel for a currently free TCP port on loopback. */

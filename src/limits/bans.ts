@@ -33,8 +33,13 @@ export interface BanOptions {
   /** onBan / onLift are told of each new ban and each lifted one (the face keeps them in the store). */
   readonly onBan?: (ban: BanRecord) => void;
   readonly onLift?: (ban: BanRecord) => void;
-  /** refresh is called at each check (a shared store: it reads other nodes' bans, throttled, in the background). */
-  readonly refresh?: () => void;
+  /**
+   * refresh is called at each check (a shared store: it reads other nodes' bans, and drops those
+   * lifted elsewhere, throttled, in the background). It returns the read under way, if any:
+   * admit() lets a request a ban would refuse wait for it (bounded by the caller), so that a ban
+   * lifted on another node stops refusing as soon as a read is due.
+   */
+  readonly refresh?: () => Promise<void> | undefined;
 }
 
 /** BanScope is what a ban refuses: a source address, or a user (`name@tenant`) from anywhere. */
@@ -98,7 +103,7 @@ export class BanList {
   /** check tells whether a request from `ip` (for `user`, when known) is refused. */
   check(ip: string, user: string | undefined): BanVerdict {
     if (this.opts.maxRetry === 0 || this.trusted(ip)) return NOT_BANNED;
-    this.opts.refresh?.();
+    void this.opts.refresh?.();
     const t = this.now();
     // ip first, then user; written out (no per-request arrays: this runs on every request).
     return this.banOf('ip', ip, t) ?? (user === undefined ? undefined : this.banOf('user', user, t)) ?? NOT_BANNED;
@@ -126,7 +131,15 @@ export class BanList {
     if (this.opts.maxRetry === 0 || this.trusted(ip)) return { kind: 'go', release: () => undefined };
     const deadline = this.now() + (this.opts.waitMs ?? DEFAULT_WAIT_MS);
     for (;;) {
-      const v = this.check(ip, user);
+      let v = this.check(ip, user);
+      if (v.banned && this.opts.refresh) {
+        // A shared store's read that is due (or under way) may end this ban: wait for it.
+        const read = this.opts.refresh();
+        if (read !== undefined) {
+          await read;
+          v = this.check(ip, user);
+        }
+      }
       if (v.banned) return { kind: 'banned', verdict: v };
       const r = this.reserve(ip, user);
       if (r) return { kind: 'go', release: r };
@@ -261,6 +274,22 @@ export class BanList {
       this.opts.onLift?.(ban);
     }
     return lifted;
+  }
+
+  /**
+   * forget drops bans ended elsewhere (lifted on another node sharing the store), without
+   * onLift (the row is already gone), forgetting their subjects' failure counts as lift() does;
+   * it returns the bans it dropped.
+   */
+  forget(bans: readonly BanRecord[]): BanRecord[] {
+    const out: BanRecord[] = [];
+    for (const ban of bans) {
+      const id = `${ban.scope}:${ban.subject}`;
+      if (!this.bans.delete(id)) continue;
+      this.failures.delete(id);
+      out.push(ban);
+    }
+    return out;
   }
 
   /** restore puts back bans kept elsewhere (the store, or the list a reload replaces); expired ones are skipped. */
