@@ -35,6 +35,7 @@ import type { BanList } from '../limits/bans';
 import { makeBanList, type FaceBans } from '../limits/banstore';
 import { RememberedLogins, loadRememberKey, type RememberKey, type RememberOptions } from '../identity/remembered';
 import { kdfEstimate } from '../identity/kdf';
+import { activity } from '../activity';
 import { eventLogFor, type OpenEventLog } from '../limits/events';
 import { DeviceQuota } from '../limits/quota';
 import { Episode } from '../episode';
@@ -865,6 +866,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
       if (a.result?.cached === true) this.count('auth-cached');
       if (a.result?.reused === true) this.count('document-reused');
       if (a.status !== 200 || a.inventoryError !== undefined || a.notRecorded !== undefined || this.log.isLevelEnabled('debug')) this.logRequest(info, url, q, a, t0);
+      if (activity.watched) emitJitsi(info, a, t0);
       void reply.code(a.status).headers(a.headers).send(a.body);
     };
     app.post(PATHS.jitsi, serve);
@@ -991,6 +993,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
       if (a.result?.cached === true) this.count('auth-cached');
       if (a.result?.reused === true) this.count('document-reused');
       if (a.status !== 200 || a.inventoryError !== undefined || a.notRecorded !== undefined || this.log.isLevelEnabled('debug')) this.logRequest(info, url, q, a, t0);
+      if (activity.watched) emitJitsi(info, a, t0);
       const head: string[] = [];
       for (const k in a.headers) head.push(k, a.headers[k] ?? '');
       head.push('content-length', String(Buffer.byteLength(a.body)));
@@ -1106,4 +1109,22 @@ function stopAccepting(l: Listeners): Promise<void>[] {
 
 async function closeListeners(l: Listeners): Promise<void> {
   await Promise.allSettled([l.main.close(), ...(l.plain ? [l.plain.close()] : [])]);
+}
+
+/** emitJitsi tells this process's watchers (metrics, status page) what a Jitsi request was answered. */
+function emitJitsi(info: HttpRequestInfo, a: HttpAnswer, t0: number): void {
+  const r = a.result;
+  activity.emit({
+    face: 'http',
+    outcome: a.outcome,
+    ok: a.status === 200,
+    status: a.status,
+    at: Date.now(),
+    ms: performance.now() - t0,
+    ip: info.ip,
+    tenant: r?.tenant ?? r?.askedTenant ?? undefined,
+    user: r?.user ?? a.claimedUser ?? undefined,
+    device: r?.device.key ?? undefined,
+    reason: a.status === 200 ? undefined : a.outcome,
+  });
 }
