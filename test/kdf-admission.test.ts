@@ -200,8 +200,10 @@ describe('deadline-aware admission', () => {
       assert.equal(fromStore.kind === 'ok' && fromStore.remembered, true);
       assert.equal(b.settled(), false, 'answered while the KDF queue was still busy');
       await b.done;
-      // The guesses either waited (bad) or could not be answered in time behind the blockers (busy).
-      for (const v of await Promise.all(queued)) assert.ok(v.kind === 'bad' || v.kind === 'busy', v.kind);
+      // The guesses either waited (bad), could not be answered in time behind the blockers (busy),
+      // or were admitted and then outlived by the blockers on a starved box (expired, never run):
+      // never 'ok', and none of them held up the two answers above.
+      for (const v of await Promise.all(queued)) assert.ok(v.kind === 'bad' || v.kind === 'busy' || v.kind === 'expired', v.kind);
       await remembered.close();
     } finally {
       store.close();
