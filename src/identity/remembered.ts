@@ -13,6 +13,10 @@
  * is never written to the store and never logged. A stolen database alone reveals nothing; with
  * the key, a remembered user's password can be guessed at HMAC speed (README, "Security").
  *
+ * Lookups are batched: one query at a time looks up every login waiting for it, so a burst
+ * after a restart needs a few queries, not one per login (one each overflowed a PostgreSQL pool's
+ * waiting room, and the refused lookups ran the KDF).
+ *
  * Writes never delay an answer: verifiers wait in a bounded buffer (over it: dropped, counted)
  * and go to the store in one transaction per flush; a store locked by another process keeps
  * them for a later flush. A lookup that fails (locked store, any error) counts and falls through
@@ -32,6 +36,9 @@ export const CREDENTIAL_NAME = 'remember-key';
 export const MIN_KEY_BYTES = 32;
 /** MAX_PENDING: verifiers waiting to be written at most (beyond: dropped, counted). */
 export const MAX_PENDING = 10_000;
+/** LOOKUP_BATCH: verifiers looked up in one query at most; MAX_LOOKUPS_WAITING: lookups waiting for a query at most (beyond: the KDF, counted as a lookup error). */
+const LOOKUP_BATCH = 500;
+export const MAX_LOOKUPS_WAITING = 10_000;
 /** FLUSH_MS: how long new verifiers wait to be written together; RETRY_MS after a locked store. */
 const FLUSH_MS = 200;
 const RETRY_MS = 1_000;
@@ -162,6 +169,9 @@ export class RememberedLogins {
   /** purged: rows deleted at start or reload (another key's, or every row when remembering is off). */
   purged = 0;
   private pending = new Map<string, RememberedLogin>();
+  /** lookups: verifiers waiting for the next lookup query, each with its waiting logins; looking: a query is under way. */
+  private readonly lookups = new Map<string, ((found: boolean | undefined) => void)[]>();
+  private looking = false;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private closed = false;
@@ -221,19 +231,52 @@ export class RememberedLogins {
       this.hits++;
       return true;
     }
-    try {
-      const found = await this.repo.has(v, this.key.id, this.now());
-      if (found) this.hits++;
-      else this.misses++;
-      return found;
-    } catch (err) {
+    if (!this.lookups.has(v) && this.lookups.size >= MAX_LOOKUPS_WAITING) {
       this.lookupErrors++;
-      if (!(err instanceof StoreBusyError) && !this.errorLogged) {
-        this.errorLogged = true;
-        this.log.warn({ err: errorMessage(err) }, 'remembered login lookup failed; logins use the KDF (logged once)');
-      }
       return false;
     }
+    const found = await new Promise<boolean | undefined>((resolve) => {
+      const waiting = this.lookups.get(v);
+      if (waiting) waiting.push(resolve);
+      else this.lookups.set(v, [resolve]);
+      this.lookUp();
+    });
+    if (found === undefined) this.lookupErrors++;
+    else if (found) this.hits++;
+    else this.misses++;
+    return found === true;
+  }
+
+  /**
+   * lookUp sends the waiting lookups to the store, LOOKUP_BATCH at most in one query, one query
+   * at a time: lookups arriving meanwhile wait for the next one. A burst of logins after a
+   * restart then costs a few queries instead of one each (one query each outgrew the PostgreSQL
+   * pool's `maxWaiting` and those refused fell through to the KDF: the two-node bench's finding).
+   * Each lookup resolves with found, not found, or undefined when the query failed.
+   */
+  private lookUp(): void {
+    if (this.looking || this.lookups.size === 0) return;
+    const batch = new Map<string, ((found: boolean | undefined) => void)[]>();
+    for (const [v, waiting] of this.lookups) {
+      if (batch.size >= LOOKUP_BATCH) break;
+      batch.set(v, waiting);
+      this.lookups.delete(v);
+    }
+    this.looking = true;
+    void (async () => {
+      let found: ReadonlySet<string> | undefined;
+      try {
+        found = await this.repo.hasMany([...batch.keys()], this.key.id, this.now());
+      } catch (err) {
+        if (!(err instanceof StoreBusyError) && !this.errorLogged) {
+          this.errorLogged = true;
+          this.log.warn({ err: errorMessage(err) }, 'remembered login lookup failed; logins use the KDF (logged once)');
+        }
+      }
+      this.looking = false;
+      for (const [v, waiting] of batch) for (const resolve of waiting) resolve(found === undefined ? undefined : found.has(v));
+      this.lookUp();
+    })();
   }
 
   /** record queues a verified password's verifier for writing (never waits; over the buffer: dropped, counted). */

@@ -331,6 +331,11 @@ export interface RememberedLoginRepository {
   /** has is true when `verifier` was remembered under `keyId` and expires after `now`. */
   has(verifier: string, keyId: string, now: number): Promise<boolean>;
   /**
+   * hasMany is `has` for a batch in one query: the verifiers of `verifiers` remembered under
+   * `keyId` and expiring after `now` (a burst of logins costs one query per batch, not one each).
+   */
+  hasMany(verifiers: readonly string[], keyId: string, now: number): Promise<ReadonlySet<string>>;
+  /**
    * putMany writes (or renews) a batch in one transaction, deletes the expired rows and keeps at
    * most `cap` (those expiring first go); it returns the rows written.
    */

@@ -1,0 +1,127 @@
+/**
+ * Issue 16 leftovers with the real executable on a real PostgreSQL (helpers/postgres.ts; skipped
+ * with its reason where the server cannot run):
+ * - a restarted node answers a burst of logins, more at once than its pool lets wait for a
+ *   connection, from the remembered rows: no KDF run (the two-node bench's single node ran the
+ *   KDF for hundreds of remembered users because each login's lookup was one query and those
+ *   beyond `store.pool.maxWaiting` were refused and fell through to the KDF);
+ * - the store down during a login that needs it: 503 with Retry-After and one logged
+ *   PROVD_ERR_STORE_UNREACHABLE line per episode (counted), not 500; a cached login still 200.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDaemon, cliWithInput, logLines, type Running } from './helpers/daemon';
+import { startPostgres, type PgServer } from './helpers/postgres';
+import { hashPassword } from '../src/identity/passwords';
+
+let pg: PgServer | undefined;
+let skip: string | false = false;
+const tmp = mkdtempSync(join(tmpdir(), 'provd-rempg-'));
+
+before(async () => {
+  const r = await startPostgres();
+  if (typeof r === 'string') skip = r;
+  else pg = r;
+});
+
+after(() => {
+  pg?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+interface Answer {
+  readonly status: number;
+  readonly retryAfter: string | undefined;
+  readonly body: string;
+}
+
+/** post sends one login on a connection of its own. */
+function post(port: number, user: string, password: string): Promise<Answer> {
+  const body = `username=${encodeURIComponent(user)}&password=${encodeURIComponent(password)}`;
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/jitsi', method: 'POST', agent: false, timeout: 30_000, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => void (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body: text }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function start(cfg: string): Promise<{ d: Running; port: number }> {
+  const d = startDaemon(['run', '--config', cfg]);
+  const serving = await d.waitForLog('HTTP face serving', 60_000);
+  return { d, port: Number(serving['port']) };
+}
+
+/** counters asks the daemon for its counters (SIGUSR1) and returns the HTTP face's. */
+async function counters(d: Running): Promise<Record<string, number>> {
+  const from = logLines(d).length;
+  d.child.kill('SIGUSR1');
+  for (let i = 0; i < 200; i++) {
+    const hit = logLines(d).slice(from).find((l) => l['msg'] === 'counters');
+    if (hit) return (hit['stats'] as { http: Record<string, number> }).http;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('no counters line within 10 s of SIGUSR1');
+}
+
+async function stop(d: Running): Promise<void> {
+  if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGTERM');
+  await d.exited;
+}
+
+/** config writes a daemon configuration on `url` (HTTP only, no bans or rate limits: one source sends everything). */
+function config(name: string, url: string, pool: string, users: string): string {
+  const state = join(tmp, `${name}-state`);
+  const file = join(tmp, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `stateDir: ${state}\ndhcp: {enabled: false}\nmdns: {enabled: false}\nsip: {enabled: false}\ntftp: {enabled: false}\nlog: {level: info}\n` +
+      `store: {url: '${url}', pool: ${pool}}\n` +
+      'http: {host: 127.0.0.1, port: 0, rateLimit: {rate: 0}, bans: {maxRetry: 0}}\n' +
+      `provisioning:\n  defaultDomain: example.com\n  passwords: {scryptCost: 10}\n  tenants:\n    example.com:\n      auth: credentials\n${users}`,
+  );
+  return file;
+}
+
+describe('remembered logins and the store on PostgreSQL (the executable)', () => {
+  test('a restarted node answers a burst beyond store.pool.maxWaiting from the remembered rows: no KDF run, no lookup error', async (t) => {
+    if (skip !== false || !pg) return t.skip(String(skip));
+    const n = 40;
+    const hash = await hashPassword('burst-pw', 10);
+    const users = `      users:\n${Array.from({ length: n }, (_, i) => `        u${i}: {password: "${hash}"}\n`).join('')}`;
+    // One connection and two waiting: the burst is 20 times what the pool lets wait.
+    const cfg = config('burst', await pg.createDb('burst'), '{max: 1, maxWaiting: 2}', users);
+    let d: Running | undefined;
+    try {
+      let s = await start(cfg);
+      d = s.d;
+      for (let i = 0; i < n; i++) assert.equal((await post(s.port, `u${i}`, 'burst-pw')).status, 200);
+      let c = await counters(d);
+      assert.equal(c['kdf-runs'], n, JSON.stringify(c));
+      await stop(d); // close writes what waits
+
+      s = await start(cfg);
+      d = s.d;
+      const answers = await Promise.all(Array.from({ length: n }, (_, i) => post(s.port, `u${i}`, 'burst-pw')));
+      c = await counters(d);
+      assert.deepEqual(answers.map((a) => a.status), answers.map(() => 200), JSON.stringify(c));
+      assert.equal(c['remembered-lookup-errors'] ?? 0, 0, `every lookup answered: ${JSON.stringify(c)}`);
+      assert.equal(c['kdf-runs'], 0, `no KDF run after the restart: ${JSON.stringify(c)}`);
+      assert.equal(c['remembered-hits'], n, JSON.stringify(c));
+    } finally {
+      if (d) await stop(d);
+    }
+  });
+});
