@@ -124,4 +124,57 @@ describe('remembered logins and the store on PostgreSQL (the executable)', () =>
       if (d) await stop(d);
     }
   });
+
+  test('the store down during a login that needs it: 503 with Retry-After, one PROVD_ERR_STORE_UNREACHABLE line per episode (counted); a cached login still 200; back when the store is', async (t) => {
+    if (skip !== false || !pg) return t.skip(String(skip));
+    const server = pg;
+    const cfg = config('down', await server.createDb('down'), '{max: 2, connectTimeout: 1, statementTimeout: 2}', '');
+    for (const u of ['alice', 'bob', 'carol']) {
+      const r = await cliWithInput(['user', 'add', `${u}@example.com`, '--password-stdin', '--config', cfg], `${u}-pw\n`);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    let d: Running | undefined;
+    let halted = false;
+    try {
+      const s = await start(cfg);
+      d = s.d;
+      assert.equal((await post(s.port, 'alice', 'alice-pw')).status, 200, 'alice logs in: in the memory cache from now on');
+      await new Promise((r) => setTimeout(r, 500)); // her remembered row is written (200 ms flush)
+      server.halt();
+      halted = true;
+      // bob needs the store (his user record): 503 and Retry-After, never 500, each time.
+      const down: Answer[] = [];
+      for (let i = 0; i < 4; i++) down.push(await post(s.port, 'bob', 'bob-pw'));
+      down.push(await post(s.port, 'carol', 'wrong'));
+      for (const a of down) {
+        assert.equal(a.status, 503, `${a.status} ${a.body}`);
+        assert.match(a.retryAfter ?? '', /^\d+$/, 'Retry-After carries seconds');
+        assert.match(a.body, /store/i);
+      }
+      // alice is in the memory cache: answered without the store.
+      assert.equal((await post(s.port, 'alice', 'alice-pw')).status, 200, 'a cached login works with the store down');
+      // A wrong password for a cached user is not accepted from the cache.
+      assert.notEqual((await post(s.port, 'alice', 'not-alice')).status, 200);
+      const c = await counters(d);
+      assert.equal(c['status:500'] ?? 0, 0, JSON.stringify(c));
+      assert.ok((c['status:503'] ?? 0) >= 5, JSON.stringify(c));
+      assert.ok((c['store-unavailable:login'] ?? 0) >= 5, JSON.stringify(c));
+      const lines = logLines(d).filter((l) => l['code'] === 'PROVD_ERR_STORE_UNREACHABLE');
+      assert.equal(lines.length, 1, `one line for the episode: ${JSON.stringify(lines)}`);
+      assert.equal(lines[0]?.['level'], 'error');
+
+      server.resume();
+      halted = false;
+      let back = 0;
+      for (let i = 0; i < 100 && back !== 200; i++) {
+        back = (await post(s.port, 'bob', 'bob-pw')).status;
+        if (back !== 200) await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(back, 200, 'bob logs in once the store is back');
+      await d.waitForLog('no login refused for the store for 5 s', 15_000);
+    } finally {
+      if (halted) server.resume();
+      if (d) await stop(d);
+    }
+  });
 });
