@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '../src/store/sqlite';
 import Database, { type Db } from '../src/store/driver';
-import { StoreBusyError, type RememberedLogin, type RememberedLoginRepository } from '../src/store/repository';
-import { Authenticator, UserDirectory } from '../src/identity/auth';
+import { StoreBusyError, type RememberedLogin, type RememberedLoginRepository, type StoredUser, type UserRepository } from '../src/store/repository';
+import { Authenticator, LAST_KNOWN_MAX, UserDirectory } from '../src/identity/auth';
 import { CredentialCache } from '../src/identity/credcache';
 import { hashPassword } from '../src/identity/passwords';
 import { KEY_FILE, MAX_PENDING, RememberedLogins, loadRememberKey, type RememberKey } from '../src/identity/remembered';
@@ -453,5 +453,79 @@ describe('remembered logins: a store that fails never delays or breaks a login',
     } finally {
       s.close();
     }
+  });
+});
+
+describe('the store down during a login (identity/auth.ts)', () => {
+  /** downStore is a user repository on a SQLite store whose reads fail (StoreBusyError) while `down` is set. */
+  function downStore(store: ReturnType<typeof openSqliteStore>): { users: UserRepository; down: boolean; reads: number } {
+    const s = {
+      down: false,
+      reads: 0,
+      users: {
+        ...store.users,
+        get: async (domain: string, name: string): Promise<StoredUser | undefined> => {
+          s.reads++;
+          if (s.down) throw new StoreBusyError('the PostgreSQL store is unavailable (test)');
+          return store.users.get(domain, name);
+        },
+      },
+    };
+    return s;
+  }
+
+  test('a login in the memory cache is answered from the last-read record; any other login throws StoreBusyError (the face answers 503)', async () => {
+    const dir = tmp();
+    const store = openSqliteStore(dir);
+    try {
+      await store.users.add({ domain: 't.example', name: 'alice', passwordHash: await hashPassword('a-pw', 10) });
+      await store.users.add({ domain: 't.example', name: 'bob', passwordHash: await hashPassword('b-pw', 10) });
+      const ds = downStore(store);
+      const cfg = parseConfigText('provisioning:\n  passwords: {scryptCost: 10}\n  tenants:\n    t.example: {}\n', 'a.yaml');
+      const auth = new Authenticator(new UserDirectory(cfg.provisioning, ds.users), ds.users, { maxPending: 8, scryptCost: 10, cache: new CredentialCache({ ttlMs: 60_000, maxEntries: 100 }), log: silent });
+      assert.equal((await auth.verify('t.example', 'alice', 'a-pw')).kind, 'ok');
+      assert.equal(auth.kdfRuns, 1);
+      ds.down = true;
+      const v = await auth.verify('t.example', 'Alice', 'a-pw');
+      assert.equal(v.kind, 'ok', 'cached: answered without the store');
+      assert.equal(v.kind === 'ok' && v.cached, true);
+      assert.equal(auth.state.storeDownCached, 1);
+      await assert.rejects(auth.verify('t.example', 'alice', 'wrong'), StoreBusyError, 'a password not in the cache waits for the store');
+      await assert.rejects(auth.verify('t.example', 'bob', 'b-pw'), StoreBusyError, 'a user never read waits for the store');
+      await assert.rejects(auth.verify('t.example', 'nobody', 'x'), StoreBusyError, 'an unknown user reads the same as a known one');
+      assert.equal(auth.kdfRuns, 1, 'no KDF ran while the store was down');
+      ds.down = false;
+      assert.equal((await auth.verify('t.example', 'bob', 'b-pw')).kind, 'ok');
+      // A user the store no longer has is forgotten at the next read: not answered from the cache once the store fails again.
+      await store.users.remove('t.example', 'alice');
+      assert.equal((await auth.verify('t.example', 'alice', 'a-pw')).kind, 'bad');
+      ds.down = true;
+      await assert.rejects(auth.verify('t.example', 'alice', 'a-pw'), StoreBusyError);
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(`the last-read records are bounded (${LAST_KNOWN_MAX}, the oldest read goes first)`, async () => {
+    const users: UserRepository = {
+      get: async (domain: string, name: string): Promise<StoredUser> => ({ domain, name, passwordHash: 'plain:x', attributes: {}, createdAt: '', updatedAt: '' }),
+      list: async () => [],
+      add: async () => true,
+      setPassword: async () => true,
+      setAttributes: async () => true,
+      upsert: async () => undefined,
+      remove: async () => true,
+    };
+    const cfg = parseConfigText('provisioning:\n  tenants:\n    t.example: {}\n', 'a.yaml');
+    const dir = new UserDirectory(cfg.provisioning, users);
+    for (let i = 0; i <= LAST_KNOWN_MAX; i++) await dir.lookup('t.example', `u${i}`);
+    await dir.lookup('t.example', 'u1'); // read again: the most recent
+    await dir.lookup('t.example', 'extra');
+    assert.equal(dir.known('t.example', 'u0'), undefined, 'the oldest went first');
+    assert.equal(dir.known('t.example', 'u2'), undefined, 'then the next oldest');
+    assert.equal(dir.known('t.example', 'u1')?.name, 'u1', 'a record read again is kept');
+    assert.equal(dir.known('t.example', 'extra')?.name, 'extra');
+    assert.equal(dir.known('t.example', `u${LAST_KNOWN_MAX}`)?.name, `u${LAST_KNOWN_MAX}`);
   });
 });
