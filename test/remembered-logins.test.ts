@@ -14,6 +14,7 @@ import Database, { type Db } from '../src/store/driver';
 import { StoreBusyError, type RememberedLogin, type RememberedLoginRepository, type StoredUser, type UserRepository } from '../src/store/repository';
 import { Authenticator, LAST_KNOWN_MAX, UserDirectory } from '../src/identity/auth';
 import { CredentialCache } from '../src/identity/credcache';
+import { LookupBatcher } from '../src/identity/batch';
 import { hashPassword } from '../src/identity/passwords';
 import { KEY_FILE, MAX_PENDING, RememberedLogins, loadRememberKey, type RememberKey } from '../src/identity/remembered';
 import { parseConfigText } from '../src/config/load';
@@ -527,5 +528,32 @@ describe('the store down during a login (identity/auth.ts)', () => {
     assert.equal(dir.known('t.example', 'u1')?.name, 'u1', 'a record read again is kept');
     assert.equal(dir.known('t.example', 'extra')?.name, 'extra');
     assert.equal(dir.known('t.example', `u${LAST_KNOWN_MAX}`)?.name, `u${LAST_KNOWN_MAX}`);
+  });
+});
+
+describe('LookupBatcher (identity/batch.ts): the store users\' lookups of a burst', () => {
+  test('one query at a time, at most maxBatch keys; beyond maxWaiting refused at once (StoreBusyError); a failed query fails its batch only', async () => {
+    const sizes: number[] = [];
+    let fail = false;
+    const b = new LookupBatcher<string>(
+      async (keys) => {
+        sizes.push(keys.length);
+        await new Promise((r) => setTimeout(r, 5));
+        if (fail) throw new Error('query failed');
+        return new Map(keys.filter((k) => k !== 'absent').map((k) => [k, `v-${k}`] as const));
+      },
+      3,
+      5,
+    );
+    const first = b.lookup('k0');
+    const rest = ['k1', 'k2', 'k3', 'k4', 'absent'].map((k) => b.lookup(k));
+    await assert.rejects(b.lookup('k6'), StoreBusyError, 'the sixth waiting lookup is refused');
+    const same = b.lookup('k1'); // a key already waiting joins it (no new place taken)
+    assert.deepEqual(await Promise.all([first, ...rest, same]), ['v-k0', 'v-k1', 'v-k2', 'v-k3', 'v-k4', undefined, 'v-k1']);
+    assert.deepEqual(sizes, [1, 3, 2]);
+    fail = true;
+    await assert.rejects(b.lookup('k7'), /query failed/);
+    fail = false;
+    assert.equal(await b.lookup('k8'), 'v-k8', 'the next batch is queried afresh');
   });
 });

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { startDaemon, cliWithInput, logLines, type Running } from './helpers/daemon';
 import { startPostgres, type PgServer } from './helpers/postgres';
 import { hashPassword } from '../src/identity/passwords';
+import { openPostgresStore } from '../src/store/postgres';
 
 let pg: PgServer | undefined;
 let skip: string | false = false;
@@ -120,6 +121,38 @@ describe('remembered logins and the store on PostgreSQL (the executable)', () =>
       assert.equal(c['remembered-lookup-errors'] ?? 0, 0, `every lookup answered: ${JSON.stringify(c)}`);
       assert.equal(c['kdf-runs'], 0, `no KDF run after the restart: ${JSON.stringify(c)}`);
       assert.equal(c['remembered-hits'], n, JSON.stringify(c));
+    } finally {
+      if (d) await stop(d);
+    }
+  });
+
+  test('store users: a restarted node answers a burst beyond store.pool.maxWaiting (user lookups batched too): all 200, no KDF run, no 503', async (t) => {
+    if (skip !== false || !pg) return t.skip(String(skip));
+    const n = 40;
+    const url = await pg.createDb('burstusers');
+    const cfg = config('burstusers', url, '{max: 1, maxWaiting: 2}', '');
+    const hash = await hashPassword('store-pw', 10);
+    let d: Running | undefined;
+    try {
+      let s = await start(cfg); // migrates the database
+      d = s.d;
+      const store = await openPostgresStore({ url, pool: { max: 2, connectTimeout: 5, statementTimeout: 5, maxWaiting: 100 } });
+      try {
+        for (let i = 0; i < n; i++) assert.equal(await store.users.add({ domain: 'example.com', name: `s${i}`, passwordHash: hash }), true);
+      } finally {
+        await store.close();
+      }
+      for (let i = 0; i < n; i++) assert.equal((await post(s.port, `s${i}`, 'store-pw')).status, 200);
+      await stop(d);
+
+      s = await start(cfg);
+      d = s.d;
+      const answers = await Promise.all(Array.from({ length: n }, (_, i) => post(s.port, `S${i}`, 'store-pw')));
+      const c = await counters(d);
+      assert.deepEqual(answers.map((a) => a.status), answers.map(() => 200), JSON.stringify(c));
+      assert.equal(c['kdf-runs'], 0, JSON.stringify(c));
+      assert.equal(c['remembered-hits'], n, JSON.stringify(c));
+      assert.equal(c['store-pg-refused:saturated'] ?? 0, 0, `no query refused: ${JSON.stringify(c)}`);
     } finally {
       if (d) await stop(d);
     }

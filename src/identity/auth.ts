@@ -26,6 +26,7 @@
  */
 import { parseHash, verifyPassword, burnVerification, upgradeNeeded, hashPassword, type ParsedHash } from './passwords';
 import { CredentialCache, fingerprintOf } from './credcache';
+import { LookupBatcher } from './batch';
 import { KdfExpiredError, kdfEstimate, type KdfEstimate } from './kdf';
 import type { RememberedLogins } from './remembered';
 import type { UsersConfig } from './config';
@@ -69,6 +70,10 @@ const UNKNOWN_BUDGET_BASE = 64;
 /** Flight is what a KDF check of one credential ends with (shared by concurrent identical checks). */
 type Flight = 'good' | 'bad' | 'expired';
 
+/** USER_BATCH: store users looked up in one query at most (a store with getMany); USER_LOOKUPS_WAITING: lookups waiting at most (beyond: StoreBusyError, 503). */
+const USER_BATCH = 500;
+const USER_LOOKUPS_WAITING = 10_000;
+
 /** LAST_KNOWN_MAX: store users whose last-read record is kept (for cached logins while the store is down). */
 export const LAST_KNOWN_MAX = 10_000;
 
@@ -80,6 +85,8 @@ export class UserDirectory {
    * while the store cannot answer, a login in the memory cache is answered from it (known()).
    */
   private readonly lastKnown = new Map<string, UserRecord>();
+  /** batcher gathers the store's user lookups into batched queries (a store with getMany: PostgreSQL). */
+  private readonly batcher: LookupBatcher<StoredUser> | undefined;
 
   /**
    * store is the store's users; syncStore, the SQLite store's synchronous core, serves
@@ -90,6 +97,21 @@ export class UserDirectory {
     private readonly store: UserRepository | undefined,
     private readonly syncStore?: Pick<SyncUserRepository, 'get'> | undefined,
   ) {
+    const s = store;
+    if (s?.getMany !== undefined) {
+      const getMany = s.getMany;
+      this.batcher = new LookupBatcher<StoredUser>(
+        async (ids) => {
+          const keys = ids.map((id) => {
+            const cut = id.indexOf('\0');
+            return { domain: id.slice(0, cut), name: id.slice(cut + 1) };
+          });
+          return new Map((await getMany.call(s, keys)).map((u) => [`${u.domain}\0${u.name.toLowerCase()}`, u] as const));
+        },
+        USER_BATCH,
+        USER_LOOKUPS_WAITING,
+      );
+    }
     for (const [domain, t] of Object.entries(cfg.tenants)) {
       for (const [name, u] of Object.entries(t.users)) {
         const parsed = parseHash(u.password);
@@ -124,7 +146,7 @@ export class UserDirectory {
     const c = this.fromConfig.get(id);
     if (c) return c;
     if (this.store === undefined) return undefined;
-    const rec = storeRecord(domain, await this.store.get(domain, low));
+    const rec = storeRecord(domain, this.batcher ? await this.batcher.lookup(id) : await this.store.get(domain, low));
     this.lastKnown.delete(id);
     if (rec !== undefined) {
       this.lastKnown.set(id, rec);

@@ -261,6 +261,11 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
       const row = r.rows[0];
       return row ? toUser(row) : undefined;
     },
+    getMany: async (keys) => {
+      if (keys.length === 0) return [];
+      const r = await db.q<UserRow>('user lookup', 'SELECT u.* FROM users u JOIN unnest($1::text[], $2::text[]) AS k(domain, name) ON u.domain = k.domain AND u.name = k.name', [keys.map((k) => k.domain), keys.map((k) => k.name.toLowerCase())]);
+      return r.rows.map(toUser);
+    },
     list: async (domain) =>
       (domain === undefined ? await db.q<UserRow>('user list', 'SELECT * FROM users ORDER BY domain, name') : await db.q<UserRow>('user list', 'SELECT * FROM users WHERE domain = $1 ORDER BY name', [domain])).rows.map(toUser),
     add: async (u) => {

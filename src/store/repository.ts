@@ -39,6 +39,12 @@ export interface SyncUserRepository {
   /** upsert inserts or replaces a user (imports). */
   upsert(user: { domain: string; name: string; passwordHash: string; attributes?: Readonly<Record<string, string>> }): void;
   remove(domain: string, name: string): boolean;
+  /**
+   * getMany looks up several users in one query (PostgreSQL: a burst of logins costs one query
+   * per batch, not one each); optional: without it each lookup is a `get`. Users not found are
+   * absent from the result.
+   */
+  getMany?(keys: readonly { readonly domain: string; readonly name: string }[]): StoredUser[];
 }
 
 /** UserRepository holds the store's users (SyncUserRepository's methods, returning Promises). */
