@@ -27,6 +27,7 @@ import { chmodSync, chownSync, closeSync, fsyncSync, linkSync, mkdirSync, openSy
 import { join } from 'node:path';
 import { StoreBusyError, type RememberedLogin, type RememberedLoginRepository } from '../store/repository';
 import { ProvError, errorMessage } from '../errors';
+import { LookupBatcher } from './batch';
 import type { Logger } from '../log';
 
 /** KEY_FILE is the key's file name in stateDir; CREDENTIAL_NAME its name under $CREDENTIALS_DIRECTORY. */
@@ -169,9 +170,13 @@ export class RememberedLogins {
   /** purged: rows deleted at start or reload (another key's, or every row when remembering is off). */
   purged = 0;
   private pending = new Map<string, RememberedLogin>();
-  /** lookups: verifiers waiting for the next lookup query, each with its waiting logins; looking: a query is under way. */
-  private readonly lookups = new Map<string, ((found: boolean | undefined) => void)[]>();
-  private looking = false;
+  /**
+   * lookups gathers the lookups into batched queries, one at a time (batch.ts): a burst of logins
+   * after a restart costs a few queries instead of one each (one query each outgrew the
+   * PostgreSQL pool's `maxWaiting` and those refused fell through to the KDF: the two-node
+   * bench's finding). Over MAX_LOOKUPS_WAITING a lookup is refused: the KDF, counted.
+   */
+  private readonly lookups: LookupBatcher<true>;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private closed = false;
@@ -186,6 +191,11 @@ export class RememberedLogins {
     private readonly now: () => number = Date.now,
   ) {
     this.opts = opts;
+    this.lookups = new LookupBatcher<true>(
+      async (vs) => new Map([...(await this.repo.hasMany(vs, this.key.id, this.now()))].map((v) => [v, true] as const)),
+      LOOKUP_BATCH,
+      MAX_LOOKUPS_WAITING,
+    );
   }
 
   /** keyId is the id of the key in use (tests). */
@@ -231,52 +241,19 @@ export class RememberedLogins {
       this.hits++;
       return true;
     }
-    if (!this.lookups.has(v) && this.lookups.size >= MAX_LOOKUPS_WAITING) {
+    try {
+      const found = (await this.lookups.lookup(v)) !== undefined;
+      if (found) this.hits++;
+      else this.misses++;
+      return found;
+    } catch (err) {
       this.lookupErrors++;
+      if (!(err instanceof StoreBusyError) && !this.errorLogged) {
+        this.errorLogged = true;
+        this.log.warn({ err: errorMessage(err) }, 'remembered login lookup failed; logins use the KDF (logged once)');
+      }
       return false;
     }
-    const found = await new Promise<boolean | undefined>((resolve) => {
-      const waiting = this.lookups.get(v);
-      if (waiting) waiting.push(resolve);
-      else this.lookups.set(v, [resolve]);
-      this.lookUp();
-    });
-    if (found === undefined) this.lookupErrors++;
-    else if (found) this.hits++;
-    else this.misses++;
-    return found === true;
-  }
-
-  /**
-   * lookUp sends the waiting lookups to the store, LOOKUP_BATCH at most in one query, one query
-   * at a time: lookups arriving meanwhile wait for the next one. A burst of logins after a
-   * restart then costs a few queries instead of one each (one query each outgrew the PostgreSQL
-   * pool's `maxWaiting` and those refused fell through to the KDF: the two-node bench's finding).
-   * Each lookup resolves with found, not found, or undefined when the query failed.
-   */
-  private lookUp(): void {
-    if (this.looking || this.lookups.size === 0) return;
-    const batch = new Map<string, ((found: boolean | undefined) => void)[]>();
-    for (const [v, waiting] of this.lookups) {
-      if (batch.size >= LOOKUP_BATCH) break;
-      batch.set(v, waiting);
-      this.lookups.delete(v);
-    }
-    this.looking = true;
-    void (async () => {
-      let found: ReadonlySet<string> | undefined;
-      try {
-        found = await this.repo.hasMany([...batch.keys()], this.key.id, this.now());
-      } catch (err) {
-        if (!(err instanceof StoreBusyError) && !this.errorLogged) {
-          this.errorLogged = true;
-          this.log.warn({ err: errorMessage(err) }, 'remembered login lookup failed; logins use the KDF (logged once)');
-        }
-      }
-      this.looking = false;
-      for (const [v, waiting] of batch) for (const resolve of waiting) resolve(found === undefined ? undefined : found.has(v));
-      this.lookUp();
-    })();
   }
 
   /** record queues a verified password's verifier for writing (never waits; over the buffer: dropped, counted). */
