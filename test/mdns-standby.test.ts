@@ -170,8 +170,8 @@ describe('two nodes on one link: the second is a standby that takes over', { ski
     assert.deepEqual(errorsIn(b), []);
   });
 
-  // What avahi shows after a takeover has a trap: avahi 0.8's service resolver
-  // (avahi-core/resolve-service.c) drops its SRV record when the cache removes it but keeps the
+  // What avahi shows after a takeover has a trap: avahi's service resolver
+  // (upstream avahi-core/resolve-service.c, read, not traced on this box) drops its SRV record when the cache removes it but keeps the
   // address it found for that SRV's target; when the new node's SRV arrives before the resolver
   // finishes, it reports the new target with the old target's address (nodea.local at
   // 10.232.1.2). B's records expire from avahi's cache and from A's standby bookkeeping at the
