@@ -24,7 +24,7 @@ export const ErrorCodes = {
   PROVD_ERR_MDNS_CONFLICT: 'another mDNS responder holds "Provisioning URL" or the SRV host name; logged with its address, never renamed, retried',
   PROVD_ERR_MDNS_LIBRARY: 'the mDNS library (@homebridge/ciao) lacks an internal the immediate-answer path needs; a warning, answers keep its 20-120 ms delay',
   PROVD_ERR_STORE: 'the store (SQLite in stateDir) cannot be opened, migrated or written, or fails its integrity check at start (corrupt)',
-  PROVD_ERR_STORE_UNREACHABLE: 'the PostgreSQL store (store.url) cannot be reached at start or by store migrate: refused connection, unknown host, wrong password or database, TLS failure, or no answer within store.pool.connectTimeout (the daemon does not start)',
+  PROVD_ERR_STORE_UNREACHABLE: 'the PostgreSQL store (store.url) cannot be reached at start or by store migrate: refused connection, unknown host, wrong password or database, TLS failure, or no answer within store.pool.connectTimeout (the daemon does not start); while running, a login that needs the store it cannot reach is answered 503 with Retry-After, logged once per episode under this code',
   PROVD_ERR_NO_STORE: 'an administration command would create a new store with no configuration named (no --config, no $PROVISIOND_CONFIG, no /etc/provisiond/provisiond.yaml): it names where and asks for --init first',
   PROVD_ERR_HTTP_BIND: 'the HTTP face cannot listen on its TCP port (in use, or not permitted)',
   PROVD_ERR_HTTP_TLS: 'the HTTP face cannot read or use http.tls.cert / http.tls.key',

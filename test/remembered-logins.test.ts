@@ -11,9 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '../src/store/sqlite';
 import Database, { type Db } from '../src/store/driver';
-import { StoreBusyError, type RememberedLogin, type RememberedLoginRepository } from '../src/store/repository';
-import { Authenticator, UserDirectory } from '../src/identity/auth';
+import { StoreBusyError, type RememberedLogin, type RememberedLoginRepository, type StoredUser, type UserRepository } from '../src/store/repository';
+import { Authenticator, LAST_KNOWN_MAX, UserDirectory } from '../src/identity/auth';
 import { CredentialCache } from '../src/identity/credcache';
+import { LookupBatcher } from '../src/identity/batch';
 import { hashPassword } from '../src/identity/passwords';
 import { KEY_FILE, MAX_PENDING, RememberedLogins, loadRememberKey, type RememberKey } from '../src/identity/remembered';
 import { parseConfigText } from '../src/config/load';
@@ -319,9 +320,11 @@ describe('remembered logins: lookup order and invalidation', () => {
 
 describe('remembered logins: a store that fails never delays or breaks a login', () => {
   function fakeRepo(behaviour: { has?: () => Promise<boolean>; putMany?: () => Promise<number> }): RememberedLoginRepository & { puts: number } {
+    const has = behaviour.has ?? (async () => false);
     const r = {
       puts: 0,
-      has: behaviour.has ?? (async () => false),
+      has,
+      hasMany: async (vs: readonly string[]): Promise<ReadonlySet<string>> => ((await has()) ? new Set(vs) : new Set<string>()),
       putMany: async () => {
         r.puts++;
         return (behaviour.putMany ?? (async () => 0))();
@@ -392,6 +395,51 @@ describe('remembered logins: a store that fails never delays or breaks a login',
     }
   });
 
+  test('a burst of lookups costs one query at a time of at most 500 verifiers, not one query each (the two-node bench\'s restarted node)', async () => {
+    const queries: number[] = [];
+    const repo = fakeRepo({});
+    repo.hasMany = async (vs) => {
+      queries.push(vs.length);
+      await new Promise((r) => setTimeout(r, 5));
+      // Every odd-numbered user was remembered.
+      return new Set(vs.filter((v) => Number(v.split(':')[1]) % 2 === 1));
+    };
+    const s = await authWith(repo);
+    // The verifier is the HMAC; this test's repository answers from a readable stand-in.
+    s.r.verifier = (_t, name): string => `v:${name.slice(1)}`;
+    try {
+      const found = await Promise.all(Array.from({ length: 1200 }, (_, i) => s.r.check('t.example', `u${i}`, 'pw', 'fp')));
+      assert.deepEqual(queries, [1, 500, 500, 199], 'the first lookup goes at once; the others wait for it and go together');
+      assert.deepEqual(found, Array.from({ length: 1200 }, (_, i) => i % 2 === 1));
+      assert.equal(s.r.hits, 600);
+      assert.equal(s.r.misses, 600);
+      assert.equal(s.r.lookupErrors, 0);
+      // The same login twice at once: one verifier in the query, both answered.
+      queries.length = 0;
+      const twice = await Promise.all([s.r.check('t.example', 'u1', 'pw', 'fp'), s.r.check('t.example', 'u3', 'pw', 'fp'), s.r.check('t.example', 'u3', 'pw', 'fp')]);
+      assert.deepEqual(twice, [true, true, true]);
+      assert.deepEqual(queries, [1, 1]);
+    } finally {
+      s.close();
+    }
+  });
+
+  test('a lookup query that fails answers every login waiting for it with the KDF (counted each)', async () => {
+    const repo = fakeRepo({});
+    repo.hasMany = async () => {
+      await new Promise((r) => setTimeout(r, 5));
+      throw new StoreBusyError('saturated');
+    };
+    const s = await authWith(repo);
+    try {
+      const found = await Promise.all(Array.from({ length: 30 }, (_, i) => s.r.check('t.example', `u${i}`, 'pw', 'fp')));
+      assert.deepEqual(found, found.map(() => false));
+      assert.equal(s.r.lookupErrors, 30);
+    } finally {
+      s.close();
+    }
+  });
+
   test('a write that never completes does not hold the answer; the write buffer is bounded (dropped, counted)', async () => {
     const repo = fakeRepo({ putMany: () => new Promise<number>(() => undefined) });
     const s = await authWith(repo);
@@ -406,5 +454,106 @@ describe('remembered logins: a store that fails never delays or breaks a login',
     } finally {
       s.close();
     }
+  });
+});
+
+describe('the store down during a login (identity/auth.ts)', () => {
+  /** downStore is a user repository on a SQLite store whose reads fail (StoreBusyError) while `down` is set. */
+  function downStore(store: ReturnType<typeof openSqliteStore>): { users: UserRepository; down: boolean; reads: number } {
+    const s = {
+      down: false,
+      reads: 0,
+      users: {
+        ...store.users,
+        get: async (domain: string, name: string): Promise<StoredUser | undefined> => {
+          s.reads++;
+          if (s.down) throw new StoreBusyError('the PostgreSQL store is unavailable (test)');
+          return store.users.get(domain, name);
+        },
+      },
+    };
+    return s;
+  }
+
+  test('a login in the memory cache is answered from the last-read record; any other login throws StoreBusyError (the face answers 503)', async () => {
+    const dir = tmp();
+    const store = openSqliteStore(dir);
+    try {
+      await store.users.add({ domain: 't.example', name: 'alice', passwordHash: await hashPassword('a-pw', 10) });
+      await store.users.add({ domain: 't.example', name: 'bob', passwordHash: await hashPassword('b-pw', 10) });
+      const ds = downStore(store);
+      const cfg = parseConfigText('provisioning:\n  passwords: {scryptCost: 10}\n  tenants:\n    t.example: {}\n', 'a.yaml');
+      const auth = new Authenticator(new UserDirectory(cfg.provisioning, ds.users), ds.users, { maxPending: 8, scryptCost: 10, cache: new CredentialCache({ ttlMs: 60_000, maxEntries: 100 }), log: silent });
+      assert.equal((await auth.verify('t.example', 'alice', 'a-pw')).kind, 'ok');
+      assert.equal(auth.kdfRuns, 1);
+      ds.down = true;
+      const v = await auth.verify('t.example', 'Alice', 'a-pw');
+      assert.equal(v.kind, 'ok', 'cached: answered without the store');
+      assert.equal(v.kind === 'ok' && v.cached, true);
+      assert.equal(auth.state.storeDownCached, 1);
+      await assert.rejects(auth.verify('t.example', 'alice', 'wrong'), StoreBusyError, 'a password not in the cache waits for the store');
+      await assert.rejects(auth.verify('t.example', 'bob', 'b-pw'), StoreBusyError, 'a user never read waits for the store');
+      await assert.rejects(auth.verify('t.example', 'nobody', 'x'), StoreBusyError, 'an unknown user reads the same as a known one');
+      assert.equal(auth.kdfRuns, 1, 'no KDF ran while the store was down');
+      ds.down = false;
+      assert.equal((await auth.verify('t.example', 'bob', 'b-pw')).kind, 'ok');
+      // A user the store no longer has is forgotten at the next read: not answered from the cache once the store fails again.
+      await store.users.remove('t.example', 'alice');
+      assert.equal((await auth.verify('t.example', 'alice', 'a-pw')).kind, 'bad');
+      ds.down = true;
+      await assert.rejects(auth.verify('t.example', 'alice', 'a-pw'), StoreBusyError);
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(`the last-read records are bounded (${LAST_KNOWN_MAX}, the oldest read goes first)`, async () => {
+    const users: UserRepository = {
+      get: async (domain: string, name: string): Promise<StoredUser> => ({ domain, name, passwordHash: 'plain:x', attributes: {}, createdAt: '', updatedAt: '' }),
+      list: async () => [],
+      add: async () => true,
+      setPassword: async () => true,
+      setAttributes: async () => true,
+      upsert: async () => undefined,
+      remove: async () => true,
+    };
+    const cfg = parseConfigText('provisioning:\n  tenants:\n    t.example: {}\n', 'a.yaml');
+    const dir = new UserDirectory(cfg.provisioning, users);
+    for (let i = 0; i <= LAST_KNOWN_MAX; i++) await dir.lookup('t.example', `u${i}`);
+    await dir.lookup('t.example', 'u1'); // read again: the most recent
+    await dir.lookup('t.example', 'extra');
+    assert.equal(dir.known('t.example', 'u0'), undefined, 'the oldest went first');
+    assert.equal(dir.known('t.example', 'u2'), undefined, 'then the next oldest');
+    assert.equal(dir.known('t.example', 'u1')?.name, 'u1', 'a record read again is kept');
+    assert.equal(dir.known('t.example', 'extra')?.name, 'extra');
+    assert.equal(dir.known('t.example', `u${LAST_KNOWN_MAX}`)?.name, `u${LAST_KNOWN_MAX}`);
+  });
+});
+
+describe('LookupBatcher (identity/batch.ts): the store users\' lookups of a burst', () => {
+  test('one query at a time, at most maxBatch keys; beyond maxWaiting refused at once (StoreBusyError); a failed query fails its batch only', async () => {
+    const sizes: number[] = [];
+    let fail = false;
+    const b = new LookupBatcher<string>(
+      async (keys) => {
+        sizes.push(keys.length);
+        await new Promise((r) => setTimeout(r, 5));
+        if (fail) throw new Error('query failed');
+        return new Map(keys.filter((k) => k !== 'absent').map((k) => [k, `v-${k}`] as const));
+      },
+      3,
+      5,
+    );
+    const first = b.lookup('k0');
+    const rest = ['k1', 'k2', 'k3', 'k4', 'absent'].map((k) => b.lookup(k));
+    await assert.rejects(b.lookup('k6'), StoreBusyError, 'the sixth waiting lookup is refused');
+    const same = b.lookup('k1'); // a key already waiting joins it (no new place taken)
+    assert.deepEqual(await Promise.all([first, ...rest, same]), ['v-k0', 'v-k1', 'v-k2', 'v-k3', 'v-k4', undefined, 'v-k1']);
+    assert.deepEqual(sizes, [1, 3, 2]);
+    fail = true;
+    await assert.rejects(b.lookup('k7'), /query failed/);
+    fail = false;
+    assert.equal(await b.lookup('k8'), 'v-k8', 'the next batch is queried afresh');
   });
 });

@@ -132,7 +132,7 @@ interface PassReport {
   readonly throughput: number;
   readonly client: Summary;
   /** nodes: each node's counter deltas over the pass that matter here. */
-  readonly nodes: Record<string, { kdfRuns: number; rememberedHits: number; rememberedDropped: number }>;
+  readonly nodes: Record<string, { kdfRuns: number; rememberedHits: number; rememberedDropped: number; rememberedLookupErrors: number }>;
 }
 
 /** Node is one running provisiond. */
@@ -282,13 +282,14 @@ async function main(): Promise<void> {
         const dd = delta(after[k] ?? {}, before[k] ?? {});
         // remembered-dropped:*: verifications that were not written to the store (a later login needs the KDF again).
         const dropped = Object.entries(dd).reduce((sum, [k, v]) => (k.startsWith('http.remembered-dropped') ? sum + v : sum), 0);
-        per[n.name] = { kdfRuns: dd['http.kdf-runs'] ?? 0, rememberedHits: dd['http.remembered-hits'] ?? 0, rememberedDropped: dropped };
+        // remembered-lookup-errors: lookups the store refused (saturated, down): those logins ran the KDF.
+        per[n.name] = { kdfRuns: dd['http.kdf-runs'] ?? 0, rememberedHits: dd['http.remembered-hits'] ?? 0, rememberedDropped: dropped, rememberedLookupErrors: dd['http.remembered-lookup-errors'] ?? 0 };
       });
       return { name, ok: ok.length, errors, completionMs, throughput: Math.round((ok.length / Math.max(0.001, completionMs / 1000)) * 10) / 10, client: summarize({ ok, failed }, TWO_HTTP_TIMEOUT_MS), nodes: per };
     };
     const line = (config: string, r: PassReport): string => {
       const errs = Object.entries(r.errors).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
-      const nodes = Object.entries(r.nodes).map(([k, v]) => `${k}: ${v.kdfRuns} KDF runs, ${v.rememberedHits} remembered hits, ${v.rememberedDropped} not remembered (dropped)`).join('; ');
+      const nodes = Object.entries(r.nodes).map(([k, v]) => `${k}: ${v.kdfRuns} KDF runs, ${v.rememberedHits} remembered hits, ${v.rememberedDropped} not remembered (dropped), ${v.rememberedLookupErrors} lookup errors`).join('; ');
       return `# ${config}, ${r.name}: ${r.ok}/${o.n} served, errors: ${errs}; ${r.throughput} clients/s (completion ${formatMs(r.completionMs)}); p50 ${formatMs(r.client.p50)}, p99 ${formatMs(r.client.p99)}; ${nodes}\n`;
     };
 

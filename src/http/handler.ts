@@ -66,6 +66,8 @@ export interface HandlerDeps {
 }
 
 const TEXT = 'text/plain; charset=utf-8';
+/** STORE_RETRY_AFTER_S: the Retry-After of a 503 'store-unavailable' (a store restart or failover takes seconds). */
+export const STORE_RETRY_AFTER_S = '5';
 const NO_STORE = 'no-store';
 /** DOCUMENT_HEADERS are the headers of every 200 (shared: the hot path allocates none). */
 const DOCUMENT_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': PROPERTIES_CONTENT_TYPE, 'cache-control': NO_STORE });
@@ -181,6 +183,6 @@ export async function handleProvisioning(req: HttpRequestInfo, deps: HandlerDeps
   if (result.status === 500) {
     return { ...text(500, result.outcome, `internal error (request id ${req.requestId})\n`), result, ...extra };
   }
-  const retry: Record<string, string> = result.status === 429 ? { 'retry-after': '1' } : {};
+  const retry: Record<string, string> = result.status === 429 ? { 'retry-after': '1' } : result.outcome === 'store-unavailable' ? { 'retry-after': STORE_RETRY_AFTER_S } : {};
   return { ...text(result.status, result.outcome, result.body, retry), result, ...extra };
 }

@@ -199,6 +199,8 @@ export class HttpFace implements Face<HttpFaceConfig> {
   private readonly counters = new Map<string, number>();
   /** saturated is a run of 429s because the password checks (KDF queue) are full: logged once. */
   private readonly saturated = new Episode(5000);
+  /** storeDown is a run of 503s because the store could not answer a login: logged once (onStoreDown). */
+  private readonly storeDown = new Episode(5000);
   /** runs of refusals per (source, outcome), logged once each with a summary (onRefused). */
   private readonly runs = new Map<string, { readonly episode: Episode; readonly ip: string; readonly outcome: string; readonly status: number }>();
   private runsTimer: NodeJS.Timeout | undefined;
@@ -335,6 +337,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     if (this.pruneRetry) clearTimeout(this.pruneRetry);
     this.saturated.stop();
+    this.storeDown.stop();
     this.endRuns(true);
     this.guard.close();
     const l = this.listeners;
@@ -414,6 +417,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     else if (a.status === 200) this.log.debug(fields, 'provisioning request');
     else if (a.outcome === 'banned') this.log.debug(fields, 'provisioning request'); // the ban itself is logged once (event log)
     else if (a.outcome === 'busy') this.onSaturated(fields);
+    else if (a.outcome === 'store-unavailable') this.onStoreDown(fields);
     else if (a.outcome !== 'rate-limited') this.onRefused(info.ip, a, fields); // one line per flood: rate-limited-first
   }
 
@@ -478,6 +482,24 @@ export class HttpFace implements Face<HttpFaceConfig> {
     this.count('dropped:deadline-passed');
     if (this.log.isLevelEnabled('debug')) this.log.debug({ reqId: info.requestId, ip: info.ip, outcome: 'deadline-passed' }, 'password check not run: the client timeout ran out while it waited; connection closed');
     socket?.destroy();
+  }
+
+  /**
+   * onStoreDown counts a login answered 503 because the store could not answer, and logs the
+   * first of an episode at error (PROVD_ERR_STORE_UNREACHABLE) and, after 5 s without one, a
+   * summary: a store down under a storm is one line, not one per login.
+   */
+  private onStoreDown(fields: Record<string, unknown>): void {
+    this.count('store-unavailable:login');
+    if (!this.storeDown.hit()) {
+      this.log.debug(fields, 'provisioning request');
+      return;
+    }
+    this.log.error(
+      { ...fields, code: 'PROVD_ERR_STORE_UNREACHABLE', store: this.store?.location },
+      'the store cannot answer: logins that need it are answered 503 with Retry-After (logins in the memory cache still 200); one line per episode, each counted as store-unavailable:login',
+    );
+    this.storeDown.watch((ended) => this.log.info({ refused: ended.events, ms: ended.ms }, 'no login refused for the store for 5 s'));
   }
 
   /** onSaturated logs the first 429 of a KDF-saturation episode and, once it is over, a summary. */

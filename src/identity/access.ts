@@ -17,7 +17,7 @@ import { defaultKdfThreads, setKdfThreads } from './kdf';
 import { KeyRing } from './keys';
 import { strategyOf, type AuthStrategy, type IdentityConfig } from './config';
 import { identify, type Params } from '../devices/request';
-import type { KeyRepository, UserRepository } from '../store/repository';
+import { StoreBusyError, type KeyRepository, type UserRepository } from '../store/repository';
 import { addressInAny, parseCidr, type Cidr } from '../net/ipv4';
 import type { Logger } from '../log';
 
@@ -30,8 +30,11 @@ export const SECRET_FIELD = 'secret';
  */
 export const NOT_FOUND = 'not found\n';
 
+/** STORE_UNAVAILABLE is the body of a 503 'store-unavailable'. */
+export const STORE_UNAVAILABLE = 'the user store cannot be reached; retry later\n';
+
 /** AccessFailure labels why access was refused. */
-export type AccessFailure = 'bad-credentials' | 'credentials-required' | 'unknown-tenant' | 'bad-key' | 'key-required' | 'bad-secret' | 'not-allowed' | 'busy' | 'deadline-passed';
+export type AccessFailure = 'bad-credentials' | 'credentials-required' | 'unknown-tenant' | 'bad-key' | 'key-required' | 'bad-secret' | 'not-allowed' | 'busy' | 'deadline-passed' | 'store-unavailable';
 
 /** Outcome labels a result for logs, counters and the inventory: ok, an access failure, or a render error. */
 export type Outcome = 'ok' | AccessFailure | 'render-error';
@@ -61,7 +64,7 @@ export interface Granted {
 /** Refused: why not, with the HTTP status and the one-line body to answer. */
 export interface Refused {
   readonly ok: false;
-  /** 503 with outcome deadline-passed: the client's time ran out while its password check waited (the HTTP face closes the connection instead). */
+  /** 503 with outcome store-unavailable: the store could not answer (Retry-After). 503 with outcome deadline-passed: the client's time ran out while its password check waited (the HTTP face closes the connection instead). */
   readonly status: 400 | 401 | 404 | 429 | 503;
   readonly outcome: AccessFailure;
   readonly body: string;
@@ -165,8 +168,21 @@ export class TenantAccess {
     return `${id.name.toLowerCase()}@${id.domain}`;
   }
 
-  /** authorize runs every access check of one request, in order, and verifies its credentials. */
+  /**
+   * authorize runs every access check of one request, in order, and verifies its credentials. A
+   * store that cannot answer (down, saturated, locked) is a 503 'store-unavailable': retry later,
+   * never a 500 (a login in the memory cache is still answered: identity/auth.ts).
+   */
   async authorize(req: AccessRequest): Promise<AccessResult> {
+    try {
+      return await this.check(req);
+    } catch (err) {
+      if (!(err instanceof StoreBusyError)) throw err;
+      return { ok: false, tenant: null, status: 503, outcome: 'store-unavailable', body: STORE_UNAVAILABLE };
+    }
+  }
+
+  private async check(req: AccessRequest): Promise<AccessResult> {
     // The key, when the path has one, selects the tenant and scopes everything after it.
     let scope: string | undefined;
     if (req.key !== undefined) {

@@ -26,6 +26,7 @@
  */
 import { parseHash, verifyPassword, burnVerification, upgradeNeeded, hashPassword, type ParsedHash } from './passwords';
 import { CredentialCache, fingerprintOf } from './credcache';
+import { LookupBatcher } from './batch';
 import { KdfExpiredError, kdfEstimate, type KdfEstimate } from './kdf';
 import type { RememberedLogins } from './remembered';
 import type { UsersConfig } from './config';
@@ -69,9 +70,23 @@ const UNKNOWN_BUDGET_BASE = 64;
 /** Flight is what a KDF check of one credential ends with (shared by concurrent identical checks). */
 type Flight = 'good' | 'bad' | 'expired';
 
+/** USER_BATCH: store users looked up in one query at most (a store with getMany); USER_LOOKUPS_WAITING: lookups waiting at most (beyond: StoreBusyError, 503). */
+const USER_BATCH = 500;
+const USER_LOOKUPS_WAITING = 10_000;
+
+/** LAST_KNOWN_MAX: store users whose last-read record is kept (for cached logins while the store is down). */
+export const LAST_KNOWN_MAX = 10_000;
+
 /** UserDirectory finds users by (domain, case-insensitive name). */
 export class UserDirectory {
   private readonly fromConfig = new Map<string, UserRecord>();
+  /**
+   * lastKnown: the store users' records as last read (most recent last, at most LAST_KNOWN_MAX):
+   * while the store cannot answer, a login in the memory cache is answered from it (known()).
+   */
+  private readonly lastKnown = new Map<string, UserRecord>();
+  /** batcher gathers the store's user lookups into batched queries (a store with getMany: PostgreSQL). */
+  private readonly batcher: LookupBatcher<StoredUser> | undefined;
 
   /**
    * store is the store's users; syncStore, the SQLite store's synchronous core, serves
@@ -82,6 +97,21 @@ export class UserDirectory {
     private readonly store: UserRepository | undefined,
     private readonly syncStore?: Pick<SyncUserRepository, 'get'> | undefined,
   ) {
+    const s = store;
+    if (s?.getMany !== undefined) {
+      const getMany = s.getMany;
+      this.batcher = new LookupBatcher<StoredUser>(
+        async (ids) => {
+          const keys = ids.map((id) => {
+            const cut = id.indexOf('\0');
+            return { domain: id.slice(0, cut), name: id.slice(cut + 1) };
+          });
+          return new Map((await getMany.call(s, keys)).map((u) => [`${u.domain}\0${u.name.toLowerCase()}`, u] as const));
+        },
+        USER_BATCH,
+        USER_LOOKUPS_WAITING,
+      );
+    }
     for (const [domain, t] of Object.entries(cfg.tenants)) {
       for (const [name, u] of Object.entries(t.users)) {
         const parsed = parseHash(u.password);
@@ -112,9 +142,25 @@ export class UserDirectory {
 
   async lookup(domain: string, name: string): Promise<UserRecord | undefined> {
     const low = name.toLowerCase();
-    const c = this.fromConfig.get(`${domain}\0${low}`);
+    const id = `${domain}\0${low}`;
+    const c = this.fromConfig.get(id);
     if (c) return c;
-    return storeRecord(domain, await this.store?.get(domain, low));
+    if (this.store === undefined) return undefined;
+    const rec = storeRecord(domain, this.batcher ? await this.batcher.lookup(id) : await this.store.get(domain, low));
+    this.lastKnown.delete(id);
+    if (rec !== undefined) {
+      this.lastKnown.set(id, rec);
+      if (this.lastKnown.size > LAST_KNOWN_MAX) {
+        const oldest = this.lastKnown.keys().next().value;
+        if (oldest !== undefined) this.lastKnown.delete(oldest);
+      }
+    }
+    return rec;
+  }
+
+  /** known is a store user's record as last read (undefined: never read, gone, or pushed out). */
+  known(domain: string, name: string): UserRecord | undefined {
+    return this.lastKnown.get(`${domain}\0${name.toLowerCase()}`);
   }
 
   /** lookupNow is lookup without waiting: the configuration, then the SQLite store's core (if given). */
@@ -154,6 +200,8 @@ export class AuthState {
   burns = 0;
   /** mimics counts unknown-user answers that waited like a KDF run instead of running one. */
   mimics = 0;
+  /** storeDownCached counts logins answered from the memory cache and the last-read record while the store could not answer. */
+  storeDownCached = 0;
   /** warming is the warm-up run under way, if any (see Authenticator.warmUp). */
   warming: Promise<void> | undefined;
   private durations: number[] = [];
@@ -275,7 +323,18 @@ export class Authenticator {
   async verify(domain: string, name: string, password: string, receivedAt?: number): Promise<AuthVerdict> {
     const s = this.state;
     const deadline = this.deadlineOf(receivedAt);
-    const user = await this.directory.lookup(domain, name);
+    let user: UserRecord | undefined;
+    try {
+      user = await this.directory.lookup(domain, name);
+    } catch (err) {
+      // The store cannot answer: a login in the memory cache is answered from the user's record
+      // as last read (the cache's own staleness: a password changed meanwhile on another node is
+      // seen when the store is back); any other login throws (the HTTP face answers 503).
+      const known = err instanceof StoreBusyError ? this.directory.known(domain, name) : undefined;
+      if (known === undefined || !s.cache.has(s.cache.cacheKey(domain, known.name, password), known.fingerprint)) throw err;
+      s.storeDownCached++;
+      return { kind: 'ok', user: known, cached: true };
+    }
     if (!user) {
       if (s.pending >= this.opts.maxPending) {
         s.refusedFull++;

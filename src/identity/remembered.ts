@@ -13,6 +13,10 @@
  * is never written to the store and never logged. A stolen database alone reveals nothing; with
  * the key, a remembered user's password can be guessed at HMAC speed (README, "Security").
  *
+ * Lookups are batched: one query at a time looks up every login waiting for it, so a burst
+ * after a restart needs a few queries, not one per login (one each overflowed a PostgreSQL pool's
+ * waiting room, and the refused lookups ran the KDF).
+ *
  * Writes never delay an answer: verifiers wait in a bounded buffer (over it: dropped, counted)
  * and go to the store in one transaction per flush; a store locked by another process keeps
  * them for a later flush. A lookup that fails (locked store, any error) counts and falls through
@@ -23,6 +27,7 @@ import { chmodSync, chownSync, closeSync, fsyncSync, linkSync, mkdirSync, openSy
 import { join } from 'node:path';
 import { StoreBusyError, type RememberedLogin, type RememberedLoginRepository } from '../store/repository';
 import { ProvError, errorMessage } from '../errors';
+import { LookupBatcher } from './batch';
 import type { Logger } from '../log';
 
 /** KEY_FILE is the key's file name in stateDir; CREDENTIAL_NAME its name under $CREDENTIALS_DIRECTORY. */
@@ -32,6 +37,9 @@ export const CREDENTIAL_NAME = 'remember-key';
 export const MIN_KEY_BYTES = 32;
 /** MAX_PENDING: verifiers waiting to be written at most (beyond: dropped, counted). */
 export const MAX_PENDING = 10_000;
+/** LOOKUP_BATCH: verifiers looked up in one query at most; MAX_LOOKUPS_WAITING: lookups waiting for a query at most (beyond: the KDF, counted as a lookup error). */
+const LOOKUP_BATCH = 500;
+export const MAX_LOOKUPS_WAITING = 10_000;
 /** FLUSH_MS: how long new verifiers wait to be written together; RETRY_MS after a locked store. */
 const FLUSH_MS = 200;
 const RETRY_MS = 1_000;
@@ -162,6 +170,13 @@ export class RememberedLogins {
   /** purged: rows deleted at start or reload (another key's, or every row when remembering is off). */
   purged = 0;
   private pending = new Map<string, RememberedLogin>();
+  /**
+   * lookups gathers the lookups into batched queries, one at a time (batch.ts): a burst of logins
+   * after a restart costs a few queries instead of one each (one query each outgrew the
+   * PostgreSQL pool's `maxWaiting` and those refused fell through to the KDF: the two-node
+   * bench's finding). Over MAX_LOOKUPS_WAITING a lookup is refused: the KDF, counted.
+   */
+  private readonly lookups: LookupBatcher<true>;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private closed = false;
@@ -176,6 +191,11 @@ export class RememberedLogins {
     private readonly now: () => number = Date.now,
   ) {
     this.opts = opts;
+    this.lookups = new LookupBatcher<true>(
+      async (vs) => new Map([...(await this.repo.hasMany(vs, this.key.id, this.now()))].map((v) => [v, true] as const)),
+      LOOKUP_BATCH,
+      MAX_LOOKUPS_WAITING,
+    );
   }
 
   /** keyId is the id of the key in use (tests). */
@@ -222,7 +242,7 @@ export class RememberedLogins {
       return true;
     }
     try {
-      const found = await this.repo.has(v, this.key.id, this.now());
+      const found = (await this.lookups.lookup(v)) !== undefined;
       if (found) this.hits++;
       else this.misses++;
       return found;

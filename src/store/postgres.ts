@@ -261,6 +261,11 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
       const row = r.rows[0];
       return row ? toUser(row) : undefined;
     },
+    getMany: async (keys) => {
+      if (keys.length === 0) return [];
+      const r = await db.q<UserRow>('user lookup', 'SELECT u.* FROM users u JOIN unnest($1::text[], $2::text[]) AS k(domain, name) ON u.domain = k.domain AND u.name = k.name', [keys.map((k) => k.domain), keys.map((k) => k.name.toLowerCase())]);
+      return r.rows.map(toUser);
+    },
     list: async (domain) =>
       (domain === undefined ? await db.q<UserRow>('user list', 'SELECT * FROM users ORDER BY domain, name') : await db.q<UserRow>('user list', 'SELECT * FROM users WHERE domain = $1 ORDER BY name', [domain])).rows.map(toUser),
     add: async (u) => {
@@ -300,6 +305,11 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
   const remembered: RememberedLoginRepository = {
     has: async (verifier, keyId, t) =>
       (await db.q('remembered login lookup', 'SELECT 1 FROM remembered_logins WHERE verifier = $1 AND key_id = $2 AND expires_at > $3', [verifier, keyId, Math.floor(t)])).rowCount > 0,
+    hasMany: async (verifiers, keyId, t) => {
+      if (verifiers.length === 0) return new Set<string>();
+      const r = await db.q<{ verifier: string }>('remembered login lookup', 'SELECT verifier FROM remembered_logins WHERE verifier = ANY($1::text[]) AND key_id = $2 AND expires_at > $3', [verifiers, keyId, Math.floor(t)]);
+      return new Set(r.rows.map((x) => x.verifier));
+    },
     putMany: async (rows, t, cap) =>
       db.tx('remembered login write', async (c) => {
         await c.query('DELETE FROM remembered_logins WHERE expires_at <= $1', [Math.floor(t)]);

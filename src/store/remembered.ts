@@ -36,6 +36,13 @@ export function createRememberedLoginRepository(db: Database.Database, guard: Gu
   });
   return {
     has: async (verifier, keyId, now) => guard('remembered login lookup', () => has.get(verifier, keyId, Math.floor(now)) !== undefined),
+    hasMany: async (verifiers, keyId, now) =>
+      guard('remembered login lookup', () => {
+        const t = Math.floor(now);
+        const found = new Set<string>();
+        for (const v of verifiers) if (has.get(v, keyId, t) !== undefined) found.add(v);
+        return found;
+      }),
     putMany: async (rows, now, cap) => guard('remembered login write', () => putMany.immediate(rows, Math.floor(now), Math.max(0, Math.floor(cap)))),
     forgetUser: async (tenant, name) => guard('remembered login removal', () => forget.run(tenant, name.toLowerCase()).changes),
     purgeOtherKeys: async (keyId) => guard('remembered login purge', () => otherKeys.run(keyId).changes),

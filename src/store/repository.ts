@@ -39,6 +39,12 @@ export interface SyncUserRepository {
   /** upsert inserts or replaces a user (imports). */
   upsert(user: { domain: string; name: string; passwordHash: string; attributes?: Readonly<Record<string, string>> }): void;
   remove(domain: string, name: string): boolean;
+  /**
+   * getMany looks up several users in one query (PostgreSQL: a burst of logins costs one query
+   * per batch, not one each); optional: without it each lookup is a `get`. Users not found are
+   * absent from the result.
+   */
+  getMany?(keys: readonly { readonly domain: string; readonly name: string }[]): StoredUser[];
 }
 
 /** UserRepository holds the store's users (SyncUserRepository's methods, returning Promises). */
@@ -330,6 +336,11 @@ export interface RememberedLogin {
 export interface RememberedLoginRepository {
   /** has is true when `verifier` was remembered under `keyId` and expires after `now`. */
   has(verifier: string, keyId: string, now: number): Promise<boolean>;
+  /**
+   * hasMany is `has` for a batch in one query: the verifiers of `verifiers` remembered under
+   * `keyId` and expiring after `now` (a burst of logins costs one query per batch, not one each).
+   */
+  hasMany(verifiers: readonly string[], keyId: string, now: number): Promise<ReadonlySet<string>>;
   /**
    * putMany writes (or renews) a batch in one transaction, deletes the expired rows and keeps at
    * most `cap` (those expiring first go); it returns the rows written.
