@@ -275,7 +275,7 @@ export interface Frame {
 function doc(frame: Frame, title: string, body: string, script = ''): string {
   return (
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
-    `<meta name="referrer" content="no-referrer"><title>${esc(title)}</title><style nonce="${esc(frame.nonce)}">${CSS}</style></head>` +
+    `<meta name="referrer" content="same-origin"><title>${esc(title)}</title><style nonce="${esc(frame.nonce)}">${CSS}</style></head>` +
     `<body>${body}${script === '' ? '' : `<script nonce="${esc(frame.nonce)}">${script}</script>`}</body></html>`
   );
 }

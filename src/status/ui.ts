@@ -179,7 +179,7 @@ export async function registerUi(app: FastifyInstance, deps: UiDeps): Promise<vo
       .header('cache-control', 'no-store')
       .header('x-content-type-options', 'nosniff')
       .header('x-frame-options', 'DENY')
-      .header('referrer-policy', 'no-referrer')
+      .header('referrer-policy', 'same-origin') // not no-referrer: Chromium then sends `Origin: null` on the page's own POSTs
       .header(
         'content-security-policy',
         `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
