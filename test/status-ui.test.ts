@@ -10,6 +10,7 @@ import { registerUi, type UiDeps, type Grant } from '../src/status/ui';
 import { ActivityLog } from '../src/status/activity-log';
 import { BanList } from '../src/limits/bans';
 import type { Device } from '../src/store/repository';
+import { SessionTable } from '../src/status/sessions';
 import { captureLog } from './helpers/log';
 
 const TOKENS: Record<string, Grant> = {
@@ -50,7 +51,7 @@ interface Lab {
   readonly recent: ActivityLog;
 }
 
-async function lab(devices: Device[], opts: { pageSize?: number } = {}): Promise<Lab> {
+async function lab(devices: Device[], opts: { pageSize?: number; list?: () => Promise<Device[]>; now?: () => number } = {}): Promise<Lab> {
   const app = Fastify();
   const bans = new BanList({ maxRetry: 1, findTime: 600, banTime: 600, trusted: [] });
   const failures: string[] = [];
@@ -58,7 +59,7 @@ async function lab(devices: Device[], opts: { pageSize?: number } = {}): Promise
   const recent = new ActivityLog();
   const deps: UiDeps = {
     verifyToken: async (t) => TOKENS[t],
-    devices: { list: async () => devices },
+    devices: { list: opts.list ?? (async () => devices) },
     bans: () => [{ face: 'http', control: { list: () => bans.list(), lift: (m) => bans.lift(m) } }, { face: 'tftp', control: undefined }],
     faces: () => [
       { name: 'http', state: 'listening' },
@@ -68,7 +69,7 @@ async function lab(devices: Device[], opts: { pageSize?: number } = {}): Promise
     log: captureLog('info').log,
     onLoginFailure: (ip) => failures.push(ip),
     count: (n) => counters.set(n, (counters.get(n) ?? 0) + 1),
-    options: { pageSize: opts.pageSize ?? 25 },
+    options: { pageSize: opts.pageSize ?? 25, ...(opts.now ? { now: opts.now } : {}) },
   };
   await registerUi(app, deps);
   await app.ready();
@@ -244,5 +245,57 @@ describe('status page (inject)', () => {
     } finally {
       await l.app.close();
     }
+  });
+
+  test('the inventory is read once for the pages refreshed within 2 s; a failing read shows that section unavailable and the rest as usual', async () => {
+    let t = 1_800_000_000_000;
+    let reads = 0;
+    let fail = false;
+    const l = await lab([], {
+      now: () => t,
+      list: async () => {
+        reads++;
+        if (fail) throw new Error('store busy (test)');
+        return [device('uuid:1', 'a.example', 'pc-1')];
+      },
+    });
+    try {
+      const c = await signIn(l.app, 'tok-all-read');
+      for (let i = 0; i < 5; i++) assert.match((await l.app.inject({ method: 'GET', url: '/ui/live', headers: { cookie: c } })).body, /pc-1/);
+      assert.equal(reads, 1);
+      t += 2000;
+      fail = true;
+      const r = await l.app.inject({ method: 'GET', url: '/', headers: { cookie: c } });
+      assert.equal(r.statusCode, 200);
+      assert.match(r.body, /The inventory unavailable: store busy \(test\)/);
+      assert.match(r.body, /id="faces-table"/);
+      assert.equal(l.counters.get('ui-section-errors'), 1);
+      fail = false;
+      assert.match((await l.app.inject({ method: 'GET', url: '/ui/live', headers: { cookie: c } })).body, /pc-1/, 'a failed read is not kept');
+      assert.equal(reads, 3);
+    } finally {
+      await l.app.close();
+    }
+  });
+
+  test('sessions expire and are bounded (the oldest ends first); only a hash of the cookie is kept', () => {
+    let t = 0;
+    const table = new SessionTable({ ttlMs: 10_000, max: 3, now: () => t });
+    const grant = { tenant: null, scopes: ['read'] };
+    const ids = [table.open(grant).id, table.open(grant).id, table.open(grant).id];
+    assert.ok(table.get(ids[0]));
+    const fourth = table.open(grant).id;
+    assert.equal(table.size, 3);
+    assert.equal(table.get(ids[0]), undefined, 'the oldest ended');
+    assert.equal(table.evicted, 1);
+    assert.ok(table.get(fourth) && table.get(ids[2]));
+    const kept = [...(table as unknown as { sessions: Map<string, unknown> }).sessions.keys()];
+    assert.equal(kept.length, 3);
+    assert.ok(!kept.includes(fourth) && kept.every((k) => k.length === 43), 'the keys are SHA-256 digests, not the cookie values');
+    t = 10_000;
+    assert.equal(table.get(fourth), undefined, 'expired');
+    assert.equal(table.get('x'.repeat(500)), undefined);
+    assert.equal(table.close(ids[1]), true);
+    assert.equal(table.close(ids[1]), false);
   });
 });

@@ -88,6 +88,8 @@ const MAX_QUERY = 200;
 /** BODY_LIMIT: the page's forms are small. */
 const BODY_LIMIT = 8192;
 const FORM = 'application/x-www-form-urlencoded';
+/** DEVICES_FRESH_MS: the inventory read is shared by the pages refreshed within this time. */
+const DEVICES_FRESH_MS = 2000;
 
 /** cookiesOf parses a Cookie header (the names the page uses only). */
 function cookiesOf(req: FastifyRequest): Map<string, string> {
@@ -163,6 +165,20 @@ export async function registerUi(app: FastifyInstance, deps: UiDeps): Promise<vo
     }
   };
   const log = deps.log;
+  // The inventory is read at most once per DEVICES_FRESH_MS for all sessions together: every
+  // open page refreshes every few seconds, and a big inventory is read whole.
+  let listed: { at: number; devices: Promise<Device[]> } | undefined;
+  const inventory = (): Promise<Device[]> => {
+    const t = now();
+    if (listed === undefined || t - listed.at >= DEVICES_FRESH_MS || t < listed.at) {
+      const p = deps.devices.list();
+      listed = { at: t, devices: p };
+      p.catch(() => {
+        if (listed?.devices === p) listed = undefined; // a failed read is not kept
+      });
+    }
+    return listed.devices;
+  };
 
   const sessionOf = (req: FastifyRequest): { id: string; session: Session } | undefined => {
     const id = cookiesOf(req).get(SESSION_COOKIE);
@@ -217,7 +233,7 @@ export async function registerUi(app: FastifyInstance, deps: UiDeps): Promise<vo
       return rows.sort((a, b) => b.since - a.since);
     });
     const devices = await part('devices', async () => {
-      const all = (await deps.devices.list()).filter((d) => (view === null || d.tenant === view) && matches(d, needle));
+      const all = (await inventory()).filter((d) => (view === null || d.tenant === view) && matches(d, needle));
       all.sort((a, b) => b.lastSeen.localeCompare(a.lastSeen) || a.key.localeCompare(b.key));
       const pages = Math.max(1, Math.ceil(all.length / pageSize));
       const page = Number.isFinite(askedPage) ? Math.min(pages, Math.max(1, askedPage)) : 1;
@@ -324,8 +340,14 @@ export async function registerUi(app: FastifyInstance, deps: UiDeps): Promise<vo
       if ((banScope !== 'ip' && banScope !== 'user') || subject === '' || face === '') {
         return reply.code(400).header('content-type', 'text/plain; charset=utf-8').send('bad request: face, scope (ip or user) and subject are required\n');
       }
-      const src = deps.bans().find((b) => b.face === face);
-      const lifted = src?.control?.lift((b) => b.scope === banScope && b.subject === subject && banVisible(b, grant.tenant)) ?? [];
+      let lifted: BanRecord[];
+      try {
+        const src = deps.bans().find((b) => b.face === face);
+        lifted = src?.control?.lift((b) => b.scope === banScope && b.subject === subject && banVisible(b, grant.tenant)) ?? [];
+      } catch (err) {
+        log.error({ face, err: errorMessage(err) }, 'status page: a ban could not be lifted');
+        return reply.code(500).header('content-type', 'text/plain; charset=utf-8').send(`the ban could not be lifted: ${errorMessage(err)}\n`);
+      }
       if (lifted.length > 0) {
         count('ui-lifts');
         log.warn({ ip: req.ip, face, scope: banScope, subject, by: grant.tenant ?? '*' }, 'status page: ban lifted');
