@@ -51,7 +51,7 @@ interface Lab {
   readonly recent: ActivityLog;
 }
 
-async function lab(devices: Device[], opts: { pageSize?: number; list?: () => Promise<Device[]>; now?: () => number } = {}): Promise<Lab> {
+async function lab(devices: Device[], opts: { pageSize?: number; list?: () => Promise<Device[]>; find?: UiDeps['devices']['find']; now?: () => number } = {}): Promise<Lab> {
   const app = Fastify();
   const bans = new BanList({ maxRetry: 1, findTime: 600, banTime: 600, trusted: [] });
   const failures: string[] = [];
@@ -59,7 +59,7 @@ async function lab(devices: Device[], opts: { pageSize?: number; list?: () => Pr
   const recent = new ActivityLog();
   const deps: UiDeps = {
     verifyToken: async (t) => TOKENS[t],
-    devices: { list: opts.list ?? (async () => devices) },
+    devices: { list: opts.list ?? (async () => devices), ...(opts.find ? { find: opts.find } : {}) },
     bans: () => [{ face: 'http', control: { list: () => bans.list(), lift: (m) => bans.lift(m) } }, { face: 'tftp', control: undefined }],
     faces: () => [
       { name: 'http', state: 'listening' },
@@ -297,5 +297,29 @@ describe('status page (inject)', () => {
     assert.equal(table.get('x'.repeat(500)), undefined);
     assert.equal(table.close(ids[1]), true);
     assert.equal(table.close(ids[1]), false);
+  });
+
+  test('with a paged find in the store, one page is read per request (tenant, search, clamped page), never the whole list', async () => {
+    const asked: unknown[] = [];
+    const l = await lab([], {
+      pageSize: 10,
+      list: async () => assert.fail('list() must not be read when find() exists'),
+      find: async (q) => {
+        asked.push(q);
+        return { rows: q.offset < 30 ? [device(`uuid:p${q.offset}`, 'a.example', `found-at-${q.offset}`)] : [], total: 25 };
+      },
+    });
+    try {
+      const c = await signIn(l.app, 'tok-a-write');
+      const r = await l.app.inject({ method: 'GET', url: '/?q=Found&page=7', headers: { cookie: c } });
+      assert.match(r.body, /25 devices matching “Found”; page 3 of 3/);
+      assert.match(r.body, /found-at-20/);
+      assert.deepEqual(asked, [
+        { tenant: 'a.example', search: 'found', limit: 10, offset: 60 },
+        { tenant: 'a.example', search: 'found', limit: 10, offset: 20 },
+      ]);
+    } finally {
+      await l.app.close();
+    }
   });
 });

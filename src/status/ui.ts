@@ -45,6 +45,18 @@ export interface UiFace {
   readonly state: string;
 }
 
+/**
+ * UiDeviceQuery is one page of the inventory: the tenant (null: all), a lower-case search text
+ * ('' = all) to match in the key, hostname, user, address, tenant, OS, MAC, UUID or last outcome,
+ * newest lastSeen first.
+ */
+export interface UiDeviceQuery {
+  readonly tenant: string | null;
+  readonly search: string;
+  readonly limit: number;
+  readonly offset: number;
+}
+
 /** UiOptions tune the page; all optional. */
 export interface UiOptions {
   /** sessionTtlMs: a session's life from login (8 h). */
@@ -62,8 +74,13 @@ export interface UiOptions {
 export interface UiDeps {
   /** verifyToken: the grant of an API token, undefined when refused. */
   verifyToken(token: string): Promise<Grant | undefined>;
-  /** devices: the store's device inventory. */
-  readonly devices: { list(): Promise<Device[]> };
+  /**
+   * devices: the store's device inventory. With `find` (a paged query in the store, e.g. the
+   * admin API's), each page reads one page; without it, `list()` is read whole (shared by the
+   * pages refreshed within 2 s) and searched here: fine for thousands of devices, see
+   * BENCHMARKS.md (Status page) for what a big inventory costs.
+   */
+  readonly devices: { list(): Promise<Device[]>; find?(q: UiDeviceQuery): Promise<{ rows: Device[]; total: number }> };
   /** bans: each banning face's live bans. */
   bans(): readonly UiBanSource[];
   /** faces: each face's state. */
@@ -233,6 +250,16 @@ export async function registerUi(app: FastifyInstance, deps: UiDeps): Promise<vo
       return rows.sort((a, b) => b.since - a.since);
     });
     const devices = await part('devices', async () => {
+      const find = deps.devices.find?.bind(deps.devices);
+      if (find !== undefined) {
+        const first = Number.isFinite(askedPage) ? Math.max(1, askedPage) : 1;
+        let got = await find({ tenant: view, search: needle, limit: pageSize, offset: (first - 1) * pageSize });
+        const pages = Math.max(1, Math.ceil(got.total / pageSize));
+        const page = Math.min(pages, first);
+        if (page !== first) got = await find({ tenant: view, search: needle, limit: pageSize, offset: (page - 1) * pageSize });
+        const rows: DeviceRow[] = got.rows.slice(0, pageSize);
+        return { rows, total: got.total, page, pages };
+      }
       const all = (await inventory()).filter((d) => (view === null || d.tenant === view) && matches(d, needle));
       all.sort((a, b) => b.lastSeen.localeCompare(a.lastSeen) || a.key.localeCompare(b.key));
       const pages = Math.max(1, Math.ceil(all.length / pageSize));
