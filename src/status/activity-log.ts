@@ -85,6 +85,7 @@ export class ActivityLog {
   private next = 0;
   private droppedCount = 0;
   private recordedCount = 0;
+  private last = -Infinity;
 
   constructor(opts: ActivityLogOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -106,6 +107,11 @@ export class ActivityLog {
     return this.droppedCount;
   }
 
+  /** lastAt is when the latest record was taken in (this clock; -Infinity before any). */
+  get lastAt(): number {
+    return this.last;
+  }
+
   /**
    * record takes one answered request. Its time is the record's `at`, never later than now (a
    * record from a clock ahead is counted in the current minute); one older than the window is
@@ -113,6 +119,7 @@ export class ActivityLog {
    */
   record(a: Activity): void {
     const t = this.now();
+    this.last = t;
     const at = Number.isFinite(a.at) ? Math.min(a.at, t) : t;
     const minute = Math.floor(at / MINUTE_MS);
     if (minute <= Math.floor(t / MINUTE_MS) - WINDOW_MINUTES) {

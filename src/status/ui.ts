@@ -107,6 +107,9 @@ const BODY_LIMIT = 8192;
 const FORM = 'application/x-www-form-urlencoded';
 /** DEVICES_FRESH_MS: the inventory read is shared by the pages refreshed within this time. */
 const DEVICES_FRESH_MS = 2000;
+/** DEVICES_IDLE_MS: a read taken DEVICES_SETTLE_MS after the last answer serves this long. */
+const DEVICES_IDLE_MS = 60_000;
+const DEVICES_SETTLE_MS = 10_000;
 
 /** cookiesOf parses a Cookie header (the names the page uses only). */
 function cookiesOf(req: FastifyRequest): Map<string, string> {
@@ -182,12 +185,16 @@ export async function registerUi(app: FastifyInstance, deps: UiDeps): Promise<vo
     }
   };
   const log = deps.log;
-  // The inventory is read at most once per DEVICES_FRESH_MS for all sessions together: every
-  // open page refreshes every few seconds, and a big inventory is read whole.
+  // The inventory (without a paged find) is read whole, and every open page refreshes every few
+  // seconds: one read serves all the pages for DEVICES_FRESH_MS, and for up to DEVICES_IDLE_MS
+  // while nothing was answered (no device changed) since DEVICES_SETTLE_MS before it (the faces'
+  // device writes land shortly after their answers).
   let listed: { at: number; devices: Promise<Device[]> } | undefined;
+  const fresh = (l: { at: number }, t: number): boolean =>
+    t >= l.at && (t - l.at < DEVICES_FRESH_MS || (t - l.at < DEVICES_IDLE_MS && deps.recent.lastAt < l.at - DEVICES_SETTLE_MS));
   const inventory = (): Promise<Device[]> => {
     const t = now();
-    if (listed === undefined || t - listed.at >= DEVICES_FRESH_MS || t < listed.at) {
+    if (listed === undefined || !fresh(listed, t)) {
       const p = deps.devices.list();
       listed = { at: t, devices: p };
       p.catch(() => {
