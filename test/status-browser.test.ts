@@ -110,6 +110,11 @@ describe('status page in headless Chromium', { skip: missing === undefined ? fal
       ok.outcome,
     );
     assert.equal(cell, '1');
+    // The table of the plot's numbers, once opened, stays open across the auto-refresh.
+    await browser.click('#minutes-details summary');
+    await browser.run(`document.getElementById('faces').dataset.stale = '1';`);
+    await browser.waitFor('a refresh', `const f = document.getElementById('faces'); return f !== null && f.dataset.stale === undefined;`);
+    assert.equal(await browser.run<boolean>(`return document.getElementById('minutes-details').open;`), true);
     assert.equal(await browser.run<number>(`return document.querySelectorAll('#plot polyline').length;`), 1, 'one series plotted');
   });
 

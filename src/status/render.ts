@@ -163,7 +163,7 @@ function minuteTable(minutes: readonly MinuteCounts[], series: readonly Series[]
     );
   }
   if (rows.length === 0) rows.push(`<tr><td colspan="${series.length + 2}">No requests answered in the last hour.</td></tr>`);
-  return `<table id="minutes"><caption>Requests per minute by face and outcome (the plot's numbers)</caption><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
+  return `<details id="minutes-details"><summary>The plot's numbers, per minute</summary><table id="minutes"><caption>Requests per minute by face and outcome (the plot's numbers)</caption><thead>${head}</thead><tbody>${rows.join('')}</tbody></table></details>`;
 }
 
 function unavailable(what: string, error: string): string {
@@ -300,12 +300,16 @@ export const MESSAGES: Readonly<Record<string, { readonly text: string; readonly
   'not-found': { text: 'No such ban (it may have ended already).', bad: true },
 };
 
-/** refreshScript replaces #live with /ui/live every `ms`, unless a form in it has the focus; on 401 it reloads (the login form). */
+/**
+ * refreshScript replaces #live with /ui/live every `ms`, unless one of its buttons (Lift) has the
+ * focus (a keyboard user about to press it); the minute table's <details> stays as it was; on 401
+ * it goes to / (the login form).
+ */
 function refreshScript(ms: number): string {
   return `(function(){var live=document.getElementById('live');if(!live)return;var busy=false;
-setInterval(function(){var a=document.activeElement;if(busy||(a&&live.contains(a)&&a.tagName!=='BODY'))return;busy=true;
+setInterval(function(){var a=document.activeElement;if(busy||(a&&a.tagName==='BUTTON'&&live.contains(a)))return;busy=true;
 fetch('/ui/live'+location.search,{credentials:'same-origin',cache:'no-store'}).then(function(r){if(r.status===401){location.assign('/');return null;}return r.ok?r.text():null;})
-.then(function(t){if(typeof t==='string')live.innerHTML=t;}).catch(function(){}).then(function(){busy=false;});},${Math.max(500, Math.floor(ms))});})();`;
+.then(function(t){if(typeof t!=='string')return;var d=document.getElementById('minutes-details'),open=!!(d&&d.open);live.innerHTML=t;d=document.getElementById('minutes-details');if(d)d.open=open;}).catch(function(){}).then(function(){busy=false;});},${Math.max(500, Math.floor(ms))});})();`;
 }
 
 /** dashboard is the signed-in page. */
