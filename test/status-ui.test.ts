@@ -58,7 +58,10 @@ async function lab(devices: Device[], opts: { pageSize?: number; list?: () => Pr
   const counters = new Map<string, number>();
   const recent = new ActivityLog(opts.now ? { now: opts.now } : {});
   const deps: UiDeps = {
-    verifyToken: async (t) => TOKENS[t],
+    verifyToken: async (t) => {
+      if (t === 'tok-throws') throw new Error('token store down (test)');
+      return TOKENS[t];
+    },
     devices: { list: opts.list ?? (async () => devices), ...(opts.find ? { find: opts.find } : {}) },
     bans: () => [{ face: 'http', control: { list: () => bans.list(), lift: (m) => bans.lift(m) } }, { face: 'tftp', control: undefined }],
     faces: () => [
@@ -156,6 +159,12 @@ describe('status page (inject)', () => {
         assert.equal(cookieValue(r, 'provd_session'), undefined);
       }
       assert.deepEqual(l.failures, ['127.0.0.1', '127.0.0.1', '127.0.0.1']);
+      // A token check that fails is not a refused token: 503, not counted against the source.
+      const page = await l.app.inject({ method: 'GET', url: '/' });
+      const down = await l.app.inject({ method: 'POST', url: '/ui/login', headers: { ...FORM, cookie: `provd_login=${cookieValue(page, 'provd_login') ?? ''}` }, payload: `token=tok-throws&csrf=${csrfOf(page.body)}` });
+      assert.equal(down.statusCode, 503);
+      assert.match(down.body, /cannot be checked now/);
+      assert.equal(l.failures.length, 3);
       assert.equal(l.counters.get('ui-login-failures'), 3);
       // Without a session: the live part is 401, a POST is refused.
       assert.equal((await l.app.inject({ method: 'GET', url: '/ui/live' })).statusCode, 401);
