@@ -106,7 +106,7 @@ describe('status page in headless Chromium', { skip: missing === undefined ? fal
     const cell = await browser.waitFor<string>(
       'the minute table count',
       `const c = document.querySelector('#minutes tbody tr td[data-series="http ' + arguments[0] + '"]'); return c ? c.textContent : null;`,
-      30_000,
+      60_000,
       ok.outcome,
     );
     assert.equal(cell, '1');

@@ -139,7 +139,7 @@ export class Browser {
   }
 
   /** waitFor polls a page script until it returns a truthy value (bounded); it returns that value. */
-  async waitFor<T>(what: string, script: string, timeoutMs = 30_000, ...args: unknown[]): Promise<T> {
+  async waitFor<T>(what: string, script: string, timeoutMs = 60_000, ...args: unknown[]): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
     for (;;) {
