@@ -66,7 +66,7 @@ export class Browser {
     const base = `http://127.0.0.1:${port}`;
     const profile = mkdtempSync(join(tmpdir(), 'provisiond-chromium-'));
     try {
-      const deadline = Date.now() + 30_000;
+      const deadline = Date.now() + 60_000;
       for (;;) {
         const ready = await fetch(`${base}/status`, { signal: AbortSignal.timeout(2000) })
           .then(async (r) => ((await r.json()) as { value?: { ready?: boolean } }).value?.ready === true)
