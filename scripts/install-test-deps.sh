@@ -16,11 +16,13 @@
 # temporary directory); the packaged cluster's service is never started (policy-rc.d).
 # nginx-light: the load balancer of bench/storm/twonode.ts and its smoke test (run in a
 # namespace from its own config; the packaged service is never started).
+# chromium + chromium-driver: test/status-browser.test.ts drives the status page in a headless
+# Chromium over WebDriver (chromedriver on loopback; --no-sandbox as root).
 set -euo pipefail
 PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server openssl dnsmasq-base kea-dhcp4-server
       avahi-daemon avahi-utils dbus libjmdns-java libslf4j-java default-jdk-headless
       fail2ban php-cli logrotate sqlite3 sipsak tftp-hpa atftp tftpd-hpa curl debootstrap make g++
-      postgresql nginx-light)
+      postgresql nginx-light chromium chromium-driver)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "install-test-deps: not root or no apt-get; interop tests will skip" >&2
     exit 0
