@@ -320,7 +320,7 @@ describe('store migrate and daemons on PostgreSQL', () => {
     const r = await runCli(['store', 'migrate', '--config', cfg, '--to', to, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { copied: Record<string, number> };
-    assert.deepEqual(out.copied, { users: 1, devices: 1, provisioning_keys: 1, phone_configs: 1, phone_devices: 1, bans: 1, remembered_logins: 1 });
+    assert.deepEqual(out.copied, { users: 1, devices: 1, provisioning_keys: 1, phone_configs: 1, phone_devices: 1, bans: 1, remembered_logins: 1, api_tokens: 0 });
     const p = await openPostgresStore({ url: to, pool: POOL });
     try {
       assert.deepEqual((await p.users.get('a.example', 'alice'))?.attributes, { ext: '1' });

@@ -233,6 +233,33 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX remembered_logins_user ON remembered_logins (tenant, name);
       CREATE INDEX remembered_logins_expiry ON remembered_logins (expires_at);`,
   },
+  {
+    version: 10,
+    description: 'admin API tokens (issue 17)',
+    // One row per live API token (src/admin/tokens.ts): `id` is public (listed, revoked by),
+    // `hash` the hex SHA-256 of the token (the token itself is never stored), `tenant` NULL for
+    // an --all token, `scopes` a comma list (read, write, secrets). Revoking deletes the row.
+    sql: `
+      CREATE TABLE api_tokens (
+        id           TEXT PRIMARY KEY,
+        hash         TEXT NOT NULL UNIQUE,
+        name         TEXT NOT NULL,
+        tenant       TEXT,
+        scopes       TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        last_used_at TEXT
+      ) WITHOUT ROWID;`,
+    pg: `
+      CREATE TABLE api_tokens (
+        id           TEXT PRIMARY KEY,
+        hash         TEXT NOT NULL UNIQUE,
+        name         TEXT NOT NULL,
+        tenant       TEXT,
+        scopes       TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        last_used_at TEXT
+      );`,
+  },
 ];
 
 /** SCHEMA_VERSION is the level this build migrates to. */
