@@ -308,28 +308,26 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
     const ref = parseUserRef(`${b.name}@${c.tenant}`, undefined, c.tenant);
     if ((await getTenantUser(deps.store.users, ref)) !== undefined) throw new ApiProblem(409, 'PROVD_ERR_USER', `${ref.name}@${ref.domain} already exists`);
     await createUser(deps.store.users, deps.provisioning(), ref, () => Promise.resolve(checkPassword(b.password)), b.attributes ?? {});
-    const u = await getTenantUser(deps.store.users, ref);
     void reply.code(201).header('location', `${API_PREFIX}/tenants/${c.tenant}/users/${encodeURIComponent(ref.name)}`);
-    return u === undefined ? undefined : userView(u, c.secrets);
+    return shownUser(c, ref);
   });
   const storedUser = async (c: Ctx, n: string): Promise<ReturnType<typeof userRef>> => {
     const ref = userRef(c.tenant, n);
     if ((await getTenantUser(deps.store.users, ref)) === undefined) throw notFound(`no user ${ref.name} in tenant ${c.tenant}`);
     return ref;
   };
-  add('GET', '/tenants/:tenant/users/:name', async (req, _reply, c) => {
-    const ref = await storedUser(c, param(req, 'name'));
+  /** shownUser reads a user back as the token may see it. */
+  const shownUser = async (c: Ctx, ref: ReturnType<typeof userRef>): Promise<ReturnType<typeof userView>> => {
     const u = await getTenantUser(deps.store.users, ref);
     if (u === undefined) throw notFound(`no user ${ref.name} in tenant ${c.tenant}`);
     return userView(u, c.secrets);
-  });
+  };
+  add('GET', '/tenants/:tenant/users/:name', async (req, _reply, c) => shownUser(c, userRef(c.tenant, param(req, 'name'))));
   add('PATCH', '/tenants/:tenant/users/:name', async (req, _reply, c) => {
     const ref = await storedUser(c, param(req, 'name'));
     const b = parse(B.userPatch, req.body, 'body');
     await changeAttributes(deps.store.users, deps.provisioning(), ref, b.set ?? {}, b.unset ?? []);
-    const u = await getTenantUser(deps.store.users, ref);
-    if (u === undefined) throw notFound(`no user ${ref.name} in tenant ${c.tenant}`);
-    return userView(u, c.secrets);
+    return shownUser(c, ref);
   });
   add('PUT', '/tenants/:tenant/users/:name/password', async (req, reply, c) => {
     const ref = await storedUser(c, param(req, 'name'));

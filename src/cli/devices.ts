@@ -16,6 +16,7 @@ import { UserDirectory } from '../identity/auth';
 import { addDevice, deleteDevice, deviceMac, setDevice, setProfileAll, type DeviceAdminDeps } from '../phones/admin';
 import { loadPhonesDomain } from '../phones/domain';
 import { normalizeMacLoose, syncDeclared } from '../phones/service';
+import { matchesClient } from '../service/clients';
 import type { Device, PhoneFilter, StoredPhone, Store } from '../store/repository';
 import { adminRun, io, storeExists, table, withConfig, withStore, UsageError, type Io, type Outcome } from './common';
 import { devicesSync, MAX_CONCURRENCY } from './sync';
@@ -278,7 +279,7 @@ export async function devicesList(out: Io, config: Config, opts: ListOptions): P
   };
   const { clients, phones, phoneTotal } = await readPhones(config, async (s) => {
     const all = kind === 'phones' || s === undefined ? [] : await s.devices.list();
-    const tenantClients = opts.tenant === undefined ? all : all.filter((d) => d.tenant === opts.tenant?.toLowerCase());
+    const tenantClients = all.filter((d) => matchesClient(d, { tenant: opts.tenant }));
     // A PostgreSQL store holds no phones: `all` lists its clients; `--kind phones` says why not.
     const noPhones = kind === 'clients' || s === undefined || (kind === 'all' && s.backend === 'postgres');
     const total = noPhones ? 0 : s.phones.count(filter);
