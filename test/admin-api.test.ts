@@ -14,9 +14,8 @@ import type { ValidateFunction } from 'ajv';
 import { API_PREFIX, API_ROUTES, registerApi, type ResyncResult } from '../src/admin/api';
 import { OPENAPI, type Json, type JsonObject } from '../src/admin/openapi';
 import { TokenAuth, createToken } from '../src/admin/tokens';
-import { UserDirectory } from '../src/identity/auth';
 import { createLogger } from '../src/log';
-import type { DeviceAdminDeps } from '../src/phones/admin';
+import { deviceAdminDeps } from '../src/service/phones';
 import { loadPhonesDomain } from '../src/phones/domain';
 import { PhoneService } from '../src/phones/service';
 import type { FaceBans } from '../src/limits/banstore';
@@ -143,14 +142,7 @@ describe('admin API', () => {
     await mk('all', null, ['read', 'secrets']);
 
     const domain = loadPhonesDomain(f.config.phones);
-    const dir = new UserDirectory(f.config.provisioning, undefined, f.store.sync?.users);
-    const admin: DeviceAdminDeps = {
-      phones: f.store.phones,
-      profiles: new Map([...domain.profiles].map(([v, l]) => [v, l.profile])),
-      tenants: new Set(Object.keys(f.config.provisioning.tenants)),
-      defaultTenant: f.config.provisioning.defaultDomain,
-      userExists: (tenant, n) => dir.lookupNow(tenant, n) !== undefined,
-    };
+    const admin = deviceAdminDeps(f.store, f.config.provisioning, domain, f.config.phones.devices);
     const service = new PhoneService(f.config, { phones: f.store.phones, users: f.store.sync?.users, keys: f.store.sync?.keys, domain });
     app = Fastify();
     await registerApi(app, {

@@ -3,8 +3,12 @@
  * changing and deleting are src/phones/admin.ts's (shared with `provisiond devices add|set|del`);
  * this file scopes them by tenant: another tenant's phone is "not there".
  */
-import type { PhoneFilter, PhoneRepository, StoredPhone } from '../store/repository';
+import { UserDirectory } from '../identity/auth';
+import type { UsersConfig } from '../identity/config';
+import type { DeviceAdminDeps } from '../phones/admin';
+import type { PhonesDomain } from '../phones/domain';
 import { normalizeMacLoose } from '../phones/service';
+import type { PhoneFilter, PhoneRepository, StoredPhone, Store } from '../store/repository';
 
 /** PhonePage is one page of a tenant's phones and how many the filter selects. */
 export interface PhonePage {
@@ -29,4 +33,21 @@ export function getPhone(phones: PhoneRepository, tenant: string, macIn: string)
   if (mac === undefined) return undefined;
   const p = phones.get(mac);
   return p !== undefined && p.tenant === tenant ? p : undefined;
+}
+
+/**
+ * deviceAdminDeps builds what src/phones/admin.ts needs from an opened store: the loaded
+ * profiles, the configured tenants, who their users are (configuration file, then the store),
+ * and the MACs the configuration file declares (`provisiond devices …` and the admin API).
+ */
+export function deviceAdminDeps(store: Store, provisioning: UsersConfig & { readonly defaultDomain: string }, domain: PhonesDomain, declared: readonly { readonly mac: string }[]): DeviceAdminDeps {
+  const dir = new UserDirectory(provisioning, undefined, store.sync?.users);
+  return {
+    phones: store.phones,
+    profiles: new Map([...domain.profiles].map(([v, l]) => [v, l.profile])),
+    tenants: new Set(Object.keys(provisioning.tenants)),
+    defaultTenant: provisioning.defaultDomain,
+    userExists: (tenant, name) => dir.lookupNow(tenant, name) !== undefined,
+    declared: new Set(declared.flatMap((d) => normalizeMacLoose(d.mac) ?? [])),
+  };
 }
