@@ -86,6 +86,7 @@ describe('admin API', () => {
   let base: string;
   const tokens: Record<string, string> = {};
   const resyncs: string[] = [];
+  const counted = new Map<string, number>();
   let answered = 0;
 
   /** call sends one request (its body validated against the document first) and validates the answer. */
@@ -153,6 +154,7 @@ describe('admin API', () => {
       banControls: () => new Map<string, FaceBans>([['http', f.face.banControl() ?? assert.fail('no bans')]]),
       events: () => f.face.eventSink(),
       log: createLogger('silent'),
+      count: (n) => counted.set(n, (counted.get(n) ?? 0) + 1),
       phones: () => ({ admin, service, baseUrl: `${f.url}/` }),
       resync: async (mac): Promise<ResyncResult> => {
         resyncs.push(mac);
@@ -372,6 +374,9 @@ describe('admin API', () => {
     assert.equal(failures.length, seen.filter((x) => x === 401).length, 'one event line per token failure');
     for (const l of failures) assert.equal(js.exec(l)?.groups?.['addr'], '127.0.0.1', l);
     assert.ok(f.face.banControl()?.list().some((b) => b.scope === 'ip' && b.subject === '127.0.0.1'), "the ban is the HTTP face's");
+    assert.equal(counted.get('api-refused:api-bad-token'), failures.length);
+    assert.ok((counted.get('api-refused:banned') ?? 0) >= 3);
+    assert.ok((counted.get('api-answers:404') ?? 0) >= 25, 'answers counted by status');
 
     // Every route but the document refuses a wrong token with 401 (the ban lifted whenever it bans again).
     const lift = (): number => f.face.banControl()?.lift(() => true).length ?? 0;

@@ -86,6 +86,8 @@ export interface ApiDeps {
   readonly phones?: () => ApiPhones | undefined;
   /** resync asks a phone to fetch its files now (the SIP face's NOTIFY); absent: resync answers 503. */
   readonly resync?: (mac: string) => Promise<ResyncResult>;
+  /** count increments a counter of the listener's (`api-refused:banned`, `api-refused:api-bad-token`, `api-refused:api-no-token`, `api-answers:<status>`). */
+  readonly count?: (name: string) => void;
   readonly now?: () => number;
 }
 
@@ -145,7 +147,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
 
 type Handler = (req: FastifyRequest, reply: FastifyReply, ctx: Ctx) => Promise<unknown>;
 
-/** Ctx is a request's token and the tenant it named (null: a route without a tenant). */
+/** Ctx is a request's token and the tenant it named ('' on a route without a tenant). */
 interface Ctx {
   readonly token: StoredToken;
   readonly tenant: string;
@@ -236,7 +238,7 @@ const B = {
 
 /** parse checks a value with a schema, or refuses naming each field that is wrong. */
 function parse<T>(schema: z.ZodType<T>, v: unknown, where: 'body' | 'query'): T {
-  const r = schema.safeParse(v ?? (where === 'body' ? {} : {}));
+  const r = schema.safeParse(v ?? {});
   if (r.success) return r.data;
   const issues = r.error.issues.slice(0, 10).map((i) => `${[where, ...i.path.map(String)].join('.')}: ${i.message}`);
   throw new ApiProblem(400, 'PROVD_ERR_API_INVALID', issues.join('; '));
@@ -272,7 +274,7 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
   const operations = new Map<string, Operation>();
   let pending = 0;
   let opSeq = 0;
-  const counters = { tokenFailures: 0, banned: 0 };
+  const count = (name: string): void => deps.count?.(name);
 
   const phonesOr404 = (): ApiPhones => deps.phones?.() ?? (() => {
     throw notFound('SIP phones are not enabled on this daemon (phones.enabled)');
@@ -520,6 +522,9 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         if (p.status >= 500 && p.code === 'PROVD_ERR_INTERNAL') deps.log.error({ err: errorMessage(err), method: req.method, url: req.routeOptions.url }, 'admin API request failed');
         return sendProblem(reply, p.status, p.code, p.detail, p.headers);
       });
+      api.addHook('onResponse', async (_req, reply) => {
+        count(`api-answers:${reply.statusCode}`);
+      });
       api.setNotFoundHandler((_req, reply) => sendProblem(reply, 404, 'PROVD_ERR_API_NOT_FOUND', 'no such API resource'));
 
       api.addHook('onRequest', async (req, reply) => {
@@ -529,7 +534,7 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         const bans = deps.bans();
         const verdict = bans?.check(ip, undefined);
         if (verdict?.banned === true) {
-          counters.banned++;
+          count('api-refused:banned');
           return sendProblem(reply, 429, 'PROVD_ERR_API_BANNED', 'this source is banned after repeated token failures', { 'retry-after': String(verdict.retryAfter) });
         }
         const header = req.headers.authorization;
@@ -574,7 +579,7 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
 
   /** tokenFailure counts a failed token into the bans and writes the event log (and a ban, when it bans). */
   function tokenFailure(ip: string, reason: string): void {
-    counters.tokenFailures++;
+    count(`api-refused:${reason}`);
     const at = new Date(now());
     const ev = deps.events();
     ev?.write(failureLine(at, ip, reason, null, null));
