@@ -286,6 +286,13 @@ describe('admin API', () => {
     const render = await call('POST', '/tenants/{tenant}/render', { tenant: 'a.example' }, tokens['aSecrets'], { user: 'carol' });
     assert.equal(render.status, 200, render.text);
     assert.match(render.text, /USER_ID=1003@sip\.a\.example/);
+    const own = await call('POST', '/tenants/{tenant}/render', { tenant: 'b.example' }, tokens['bAll'], { user: 'bob' });
+    assert.match(own.text, /k\.who=B/, "B's own token renders B's document (the check below can fail)");
+    // A's token cannot render B's document by naming B in the parameters.
+    for (const params of [{ username: 'bob@b.example' }, { domain: 'b.example' }, { username: 'bob', domain: 'b.example' }]) {
+      const cross = await call('POST', '/tenants/{tenant}/render', { tenant: 'a.example' }, tokens['aSecrets'], { params });
+      assert.ok(!/k\.who=B/.test(cross.text), `B's document rendered for A's token with ${JSON.stringify(params)}: ${cross.text}`);
+    }
 
     const keys = await call('POST', '/tenants/{tenant}/keys', { tenant: 'a.example' }, tokens['aSecrets'], { grace: 60 });
     assert.equal(keys.status, 201, keys.text);
