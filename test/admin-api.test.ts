@@ -6,6 +6,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -16,6 +17,7 @@ import { OPENAPI, type Json, type JsonObject } from '../src/admin/openapi';
 import { TokenAuth, createToken } from '../src/admin/tokens';
 import { createLogger } from '../src/log';
 import { deviceAdminDeps } from '../src/service/phones';
+import { resyncPhone } from '../src/service/resync';
 import { loadPhonesDomain } from '../src/phones/domain';
 import { PhoneService } from '../src/phones/service';
 import type { FaceBans } from '../src/limits/banstore';
@@ -86,6 +88,7 @@ describe('admin API', () => {
   let base: string;
   const tokens: Record<string, string> = {};
   const resyncs: string[] = [];
+  let realResync = false;
   const counted = new Map<string, number>();
   let answered = 0;
 
@@ -157,6 +160,8 @@ describe('admin API', () => {
       count: (n) => counted.set(n, (counted.get(n) ?? 0) + 1),
       phones: () => ({ admin, service, baseUrl: `${f.url}/` }),
       resync: async (mac): Promise<ResyncResult> => {
+        // The real thing (src/service/resync.ts, as `devices sync`), once a test asks for it.
+        if (realResync) return resyncPhone(f.store, f.config, domain, mac, { reboot: false, deadlineMs: 400 });
         resyncs.push(mac);
         await new Promise((r) => setTimeout(r, 50));
         return { outcome: 'accepted' };
@@ -326,6 +331,35 @@ describe('admin API', () => {
     }
     assert.equal(status, 'succeeded');
     assert.ok(resyncs.includes(MAC));
+
+    // The real resync: the vendor's NOTIFY to the phone's last address (the sip_port a silent socket holds); no answer: failed, unreachable.
+    const silent = createSocket('udp4');
+    const got: string[] = [];
+    silent.on('message', (m) => got.push(m.toString('latin1')));
+    await new Promise<void>((r) => silent.bind(0, '127.0.0.1', () => r()));
+    try {
+      const port = String(silent.address().port);
+      assert.equal((await call('PATCH', '/tenants/{tenant}/phones/{mac}', { tenant: 'a.example', mac: MAC }, tokens['aWrite'], { options: { sip_port: port } })).status, 200);
+      for (let i = 0; i < 50; i++) {
+        const ph = await call('GET', '/tenants/{tenant}/phones/{mac}', { tenant: 'a.example', mac: MAC }, tokens['aRead']);
+        if ((ph.json as { ip: string | null }).ip !== null) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      realResync = true;
+      const real = await call('POST', '/tenants/{tenant}/phones/{mac}/resync', { tenant: 'a.example', mac: MAC }, tokens['aWrite'], undefined);
+      assert.equal(real.status, 202);
+      let op: { status: string; result: { outcome: string; detail?: string } | null } = { status: 'running', result: null };
+      for (let i = 0; i < 100 && op.status === 'running'; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        op = (await call('GET', '/tenants/{tenant}/operations/{id}', { tenant: 'a.example', id: (real.json as { id: string }).id }, tokens['aRead'])).json as typeof op;
+      }
+      assert.equal(op.status, 'failed', JSON.stringify(op));
+      assert.equal(op.result?.outcome, 'unreachable', JSON.stringify(op));
+      assert.ok(got.some((m) => m.startsWith('NOTIFY sip:')), `no NOTIFY reached the phone's port: ${got.length} datagrams`);
+    } finally {
+      realResync = false;
+      silent.close();
+    }
 
     assert.equal((await call('DELETE', '/tenants/{tenant}/phones/{mac}', { tenant: 'a.example', mac: MAC }, tokens['aWrite'])).status, 204);
     const gone = await fetch(`${f.url}/${KEY}/0015654aa938.cfg`, { headers: { 'user-agent': YEALINK_UA } });

@@ -19,7 +19,8 @@ import { matchesClient } from '../service/clients';
 import { deviceAdminDeps } from '../service/phones';
 import type { Device, PhoneFilter, StoredPhone, Store } from '../store/repository';
 import { adminRun, io, storeExists, table, withConfig, withStore, UsageError, type Io, type Outcome } from './common';
-import { devicesSync, MAX_CONCURRENCY } from './sync';
+import { MAX_CONCURRENCY } from '../service/resync';
+import { devicesSync } from './sync';
 
 /** DEVICE_KINDS: what `devices list` shows. */
 const DEVICE_KINDS = ['all', 'clients', 'phones'] as const;
