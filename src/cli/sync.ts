@@ -58,7 +58,6 @@ export async function devicesSync(out: Io, config: Config, o: SyncOptions): Prom
   const planned = await plan(out, config, o);
   const viaAmi = planned.filter((p) => 'ami' in p);
   const lines = await sendPlanned(planned, {
-    reboot: o.reboot,
     ...(o.timeoutS === undefined ? {} : { deadlineMs: Math.round(o.timeoutS * 1000) }),
     concurrency: o.concurrency,
     ami: config.phones.resync.ami,

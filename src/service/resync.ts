@@ -123,7 +123,6 @@ export function planPhones(s: Store, config: ResyncConfig, domain: PhonesDomain,
 
 /** SendOptions bound the sending. */
 export interface SendOptions {
-  readonly reboot: boolean;
   /** deadlineMs bounds each phone's exchange (at most Timer F, 32 s). */
   readonly deadlineMs?: number | undefined;
   readonly concurrency?: number | undefined;
@@ -177,7 +176,7 @@ export function outcomeOf(l: SyncLine): 'accepted' | 'sent' | 'refused' | 'unrea
  * resyncPhone asks one phone (of the store) to fetch its files now; it resolves with the outcome
  * (accepted, sent, refused, unreachable, no-address, not-loaded) and the report's line.
  */
-export async function resyncPhone(s: Store, config: ResyncConfig, domain: PhonesDomain, mac: string, o: Omit<SendOptions, 'concurrency' | 'onLine'>): Promise<{ readonly outcome: string; readonly detail: string }> {
+export async function resyncPhone(s: Store, config: ResyncConfig, domain: PhonesDomain, mac: string, o: Omit<SendOptions, 'concurrency' | 'onLine'> & { readonly reboot: boolean }): Promise<{ readonly outcome: string; readonly detail: string }> {
   const planned = planPhones(s, config, domain, { mac }, o.reboot);
   const line = (await sendPlanned(planned, o))[0];
   if (line === undefined) throw new ProvError('PROVD_ERR_RESYNC', `no phone with MAC ${mac}`);
