@@ -6,7 +6,7 @@
  * Exit codes (documented in README.md):
  *   0 success · 1 invalid or unreadable configuration (or a URL mDNS cannot carry) · 2 usage error ·
  *   3 startup failure (port in use, bad interface, store or TLS files) · 4 internal error ·
- *   5 an administration command failed (user, key, devices, render, import) ·
+ *   5 an administration command failed (user, key, token, devices, render, import) ·
  *   6 `devices sync`: a phone did not accept the resync ·
  *   7 `bans`, `reload`: no daemon answers on the control socket, or permission denied ·
  *   10-14 `probe` failed at a step: 10 dhcp · 11 bonjour · 12 url · 13 http · 14 properties ·
