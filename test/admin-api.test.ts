@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import Ajv2020 from 'ajv/dist/2020';
 import type { ValidateFunction } from 'ajv';
-import { API_PREFIX, API_ROUTES, registerApi, type ResyncResult } from '../src/admin/api';
+import { API_PREFIX, API_ROUTES, apiFrameworkErrors, registerApi, type ResyncResult } from '../src/admin/api';
 import { OPENAPI, type Json, type JsonObject } from '../src/admin/openapi';
 import { TokenAuth, createToken } from '../src/admin/tokens';
 import { createLogger } from '../src/log';
@@ -148,7 +148,7 @@ describe('admin API', () => {
     const domain = loadPhonesDomain(f.config.phones);
     const admin = deviceAdminDeps(f.store, f.config.provisioning, domain, f.config.phones.devices);
     const service = new PhoneService(f.config, { phones: f.store.phones, users: f.store.sync?.users, keys: f.store.sync?.keys, domain });
-    app = Fastify();
+    app = Fastify({ frameworkErrors: apiFrameworkErrors });
     await registerApi(app, {
       store: f.store,
       provisioning: () => f.config.provisioning,
@@ -392,10 +392,21 @@ describe('admin API', () => {
     assert.match(unknown.headers.get('content-type') ?? '', /problem\+json/);
     const badMac = await call('GET', '/tenants/{tenant}/phones/{mac}', { tenant: 'a.example', mac: 'zz' }, t);
     assert.equal(badMac.status, 404);
+    const badEscape = await fetch(`${base}${API_PREFIX}/tenants/a.example/users/%ZZ`, { headers: { authorization: `Bearer ${t}` } });
+    const escBody = await badEscape.text();
+    assert.ok(badEscape.status === 400 || badEscape.status === 404, `a malformed escape: ${badEscape.status} ${escBody}`);
+    assert.match(badEscape.headers.get('content-type') ?? '', /problem\+json/, `a malformed escape: ${escBody}`);
+    const longToken = await call('GET', '/tenants', {}, `pvd_${'x'.repeat(8000)}`);
+    assert.equal(longToken.status, 401);
+    f.face.banControl()?.lift(() => true);
   });
 
   test('wrong tokens are counted into the HTTP face\'s bans and the security event log; the source is then banned (429)', async () => {
     const wrong = `pvd_${'A'.repeat(43)}`;
+    const logPath = join(f.stateDir, 'security.log');
+    const apiLines = (): string[] => readFileSync(logPath, 'utf8').split('\n').filter((l) => l.includes('reason=api-'));
+    const linesBefore = apiLines().length;
+    const countedBefore = counted.get('api-refused:api-bad-token') ?? 0;
     const seen: number[] = [];
     for (let i = 0; i < 6; i++) seen.push((await call('GET', '/tenants', {}, wrong)).status);
     // The HTTP face's own failed logins from 127.0.0.1 above count in the same list: at most
@@ -411,11 +422,11 @@ describe('admin API', () => {
     const filter = readFileSync(join(__dirname, '..', '..', 'config', 'fail2ban', 'filter.d', 'provisiond.conf'), 'utf8');
     const re = /failregex = \^ (.*)\$/.exec(filter)?.[1] ?? assert.fail('no failregex');
     const js = new RegExp(`^\\S+ ${re.replace('<ADDR>', '(?<addr>\\S+)').replace(/\\\[/g, '\\[').replace(/\\\]/g, '\\]')}$`);
-    const failures = log.split('\n').filter((l) => l.includes('reason=api-'));
-    assert.equal(failures.length, seen.filter((x) => x === 401).length, 'one event line per token failure');
+    const failures = apiLines();
+    assert.equal(failures.length - linesBefore, seen.filter((x) => x === 401).length, 'one event line per token failure');
     for (const l of failures) assert.equal(js.exec(l)?.groups?.['addr'], '127.0.0.1', l);
     assert.ok(f.face.banControl()?.list().some((b) => b.scope === 'ip' && b.subject === '127.0.0.1'), "the ban is the HTTP face's");
-    assert.equal(counted.get('api-refused:api-bad-token'), failures.length);
+    assert.equal((counted.get('api-refused:api-bad-token') ?? 0) - countedBefore, failures.length - linesBefore);
     assert.ok((counted.get('api-refused:banned') ?? 0) >= 3);
     assert.ok((counted.get('api-answers:404') ?? 0) >= 25, 'answers counted by status');
 

@@ -18,7 +18,7 @@
  * Secrets (password hashes, secret-like attributes and config values, keys) are written with
  * `write` but shown only with `secrets`.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ProvError, errorMessage, isProvError, type ErrorCode } from '../errors';
 import { parseSubject } from '../control/protocol';
@@ -265,6 +265,15 @@ interface Operation {
   readonly createdAt: string;
   finishedAt: string | null;
   result: ResyncResult | null;
+}
+
+/**
+ * apiFrameworkErrors answers fastify's own early errors, raised before any route or plugin sees
+ * the request (a malformed %-escape in the URL, a malformed Content-Type), as problem+json:
+ * pass it to the admin listener's `Fastify({ frameworkErrors: apiFrameworkErrors })`.
+ */
+export function apiFrameworkErrors(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  void sendProblem(reply, 400, 'PROVD_ERR_API_INVALID', err.message);
 }
 
 /** registerApi mounts the API's routes under /api/v1 on `app`. */
