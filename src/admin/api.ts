@@ -586,20 +586,29 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
     { prefix: API_PREFIX },
   );
 
-  /** tokenFailure counts a failed token into the bans and writes the event log (and a ban, when it bans). */
+  /** tokenFailure counts a failed token into the bans and the event log, and counts it here. */
   function tokenFailure(ip: string, reason: string): void {
     count(`api-refused:${reason}`);
-    const at = new Date(now());
-    const ev = deps.events();
-    ev?.write(failureLine(at, ip, reason, null, null));
-    for (const e of deps.bans()?.fail(ip, undefined) ?? []) {
-      if (e.kind !== 'ban') continue;
-      ev?.write(banLine(at, ip, e.scope, e.subject, new Date(e.until)));
-      deps.log.warn({ ip, scope: e.scope, subject: e.subject, until: new Date(e.until).toISOString() }, 'address banned after repeated admin API token failures');
-    }
+    recordTokenFailure(deps, ip, reason);
   }
 }
 
 /** OPEN_TOKEN stands for "no token" on the open routes (never matched against anything). */
 const OPEN_TOKEN: StoredToken = { id: '', hash: '', name: '', tenant: null, scopes: [], createdAt: '', lastUsedAt: null };
 
+/**
+ * recordTokenFailure counts a refused token from `ip` into the HTTP face's BanList and writes
+ * the security event log's `failure` line (and a `ban` line when it bans), as a wrong password
+ * is. Shared with the status page's login (`onLoginFailure: (ip) => recordTokenFailure(deps, ip,
+ * 'ui-bad-token')`), so a source guessing tokens is banned whichever door it knocks on.
+ */
+export function recordTokenFailure(deps: Pick<ApiDeps, 'bans' | 'events' | 'log' | 'now'>, ip: string, reason: string): void {
+  const at = new Date((deps.now ?? Date.now)());
+  const ev = deps.events();
+  ev?.write(failureLine(at, ip, reason, null, null));
+  for (const e of deps.bans()?.fail(ip, undefined) ?? []) {
+    if (e.kind !== 'ban') continue;
+    ev?.write(banLine(at, ip, e.scope, e.subject, new Date(e.until)));
+    deps.log.warn({ ip, scope: e.scope, subject: e.subject, until: new Date(e.until).toISOString() }, 'address banned after repeated token failures');
+  }
+}
