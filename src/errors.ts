@@ -46,6 +46,12 @@ export const ErrorCodes = {
   PROVD_ERR_CONTROL: 'a command cannot talk to the running daemon over its control socket: no daemon runs (nothing answers), permission denied (root or the daemon\'s user only), or no valid answer in time (exit 7)',
   PROVD_ERR_BAN: 'provisiond bans lift: no live ban matches the address or user given (exit 5)',
   PROVD_ERR_REMEMBER_KEY: 'the remembered-login key (stateDir/remember.key or $CREDENTIALS_DIRECTORY/remember-key) cannot be read or created, is shorter than 32 bytes, or others may read it; logged at error, and logins are checked by the KDF alone (nothing is remembered) until it is fixed',
+  PROVD_ERR_TOKEN: 'an API token command failed (unknown tenant, a scope that is not read, write or secrets, no token with that id, or too many tokens)',
+  PROVD_ERR_API_AUTH: 'an admin API request carried no token, a malformed one, or one that is not (or no longer) stored: 401, counted into the HTTP face\'s bans and written to the security event log',
+  PROVD_ERR_API_BANNED: 'an admin API request came from a source banned after repeated token failures: 429 with Retry-After',
+  PROVD_ERR_API_FORBIDDEN: 'the API token lacks the scope the request needs (write to change, secrets to see or set a secret): 403',
+  PROVD_ERR_API_NOT_FOUND: 'no such admin API resource for this token (another tenant\'s resource is 404 too: its existence is not told)',
+  PROVD_ERR_API_INVALID: 'an admin API request is malformed: not JSON, a field of the wrong type or out of range, an unknown field, a body over the limit, or a paging limit over the maximum (the problem names the field)',
   PROVD_ERR_INTERNAL: 'an unexpected internal error (a bug: please report it with the log line)',
 } as const;
 

@@ -185,6 +185,27 @@ const CASES: { readonly name: string; readonly run: (s: Store) => Promise<void> 
       assert.equal(await r.count(), 0);
     },
   },
+  {
+    name: 'API tokens: add, look up by hash, list (by creation), last use, revoke; a device record removed',
+    run: async (s) => {
+      const t = s.tokens ?? assert.fail('no token repository');
+      await t.add({ id: '0123456789ab', hash: 'h1', name: 'ci', tenant: 'a.example', scopes: ['read', 'write'], createdAt: '2026-01-01T00:00:00.000Z', lastUsedAt: null });
+      await t.add({ id: 'ba9876543210', hash: 'h2', name: '', tenant: null, scopes: ['read', 'secrets'], createdAt: '2026-01-02T00:00:00.000Z', lastUsedAt: null });
+      assert.deepEqual((await t.byHash('h2'))?.scopes, ['read', 'secrets']);
+      assert.equal((await t.byHash('h2'))?.tenant, null);
+      assert.equal(await t.byHash('nope'), undefined);
+      await t.touch('0123456789ab', '2026-01-03T00:00:00.000Z');
+      assert.deepEqual((await t.list()).map((x) => [x.id, x.lastUsedAt]), [['0123456789ab', '2026-01-03T00:00:00.000Z'], ['ba9876543210', null]]);
+      await assert.rejects(t.add({ id: 'ffffffffffff', hash: 'h1', name: '', tenant: null, scopes: ['read'], createdAt: '2026-01-04T00:00:00.000Z', lastUsedAt: null }), 'a second token with the same hash is stored');
+      assert.equal(await t.revoke('0123456789ab'), true);
+      assert.equal(await t.revoke('0123456789ab'), false);
+      assert.equal(await t.byHash('h1'), undefined);
+      await s.devices.upsert(obs('gone'));
+      assert.equal(await s.devices.remove?.('uuid:gone'), true);
+      assert.equal(await s.devices.get('uuid:gone'), undefined);
+      assert.equal(await s.devices.remove?.('uuid:gone'), false);
+    },
+  },
 ];
 
 for (const backend of ['sqlite', 'postgres'] as const) {
@@ -320,7 +341,7 @@ describe('store migrate and daemons on PostgreSQL', () => {
     const r = await runCli(['store', 'migrate', '--config', cfg, '--to', to, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { copied: Record<string, number> };
-    assert.deepEqual(out.copied, { users: 1, devices: 1, provisioning_keys: 1, phone_configs: 1, phone_devices: 1, bans: 1, remembered_logins: 1 });
+    assert.deepEqual(out.copied, { users: 1, devices: 1, provisioning_keys: 1, phone_configs: 1, phone_devices: 1, bans: 1, remembered_logins: 1, api_tokens: 0 });
     const p = await openPostgresStore({ url: to, pool: POOL });
     try {
       assert.deepEqual((await p.users.get('a.example', 'alice'))?.attributes, { ext: '1' });

@@ -6,7 +6,7 @@
  * Exit codes (documented in README.md):
  *   0 success · 1 invalid or unreadable configuration (or a URL mDNS cannot carry) · 2 usage error ·
  *   3 startup failure (port in use, bad interface, store or TLS files) · 4 internal error ·
- *   5 an administration command failed (user, key, devices, render, import) ·
+ *   5 an administration command failed (user, key, token, devices, render, import) ·
  *   6 `devices sync`: a phone did not accept the resync ·
  *   7 `bans`, `reload`: no daemon answers on the control socket, or permission denied ·
  *   10-14 `probe` failed at a step: 10 dhcp · 11 bonjour · 12 url · 13 http · 14 properties ·
@@ -77,6 +77,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_DEVICE':
     case 'PROVD_ERR_NO_STORE':
     case 'PROVD_ERR_BAN':
+    case 'PROVD_ERR_TOKEN':
       return ExitCode.Admin;
     case 'PROVD_ERR_CONTROL':
       return ExitCode.Control;
@@ -86,6 +87,11 @@ export function exitCodeFor(code: ErrorCode): number {
       return STEP_EXIT.dhcp;
     case 'PROVD_ERR_MDNS_LIBRARY': // only ever a warning; listed so the switch stays exhaustive
     case 'PROVD_ERR_REMEMBER_KEY': // logged by the HTTP face, never an exit; listed so the switch stays exhaustive
+    case 'PROVD_ERR_API_AUTH': // admin API answers (problem+json), never an exit; listed so the switch stays exhaustive
+    case 'PROVD_ERR_API_BANNED':
+    case 'PROVD_ERR_API_FORBIDDEN':
+    case 'PROVD_ERR_API_NOT_FOUND':
+    case 'PROVD_ERR_API_INVALID':
     case 'PROVD_ERR_INTERNAL':
       return ExitCode.Internal;
   }

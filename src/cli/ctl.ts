@@ -10,9 +10,10 @@ import { loadConfigFile } from '../config/load';
 import type { Config } from '../config/schema';
 import { controlRequest } from '../control/client';
 import { clientSocketPath } from '../control/paths';
-import { matches, parseSubject, type Answer, type Request } from '../control/protocol';
+import { parseSubject, type Answer, type Request } from '../control/protocol';
 import type { Daemon } from '../daemon';
-import { ErrorCodes, ProvError, type ErrorCode } from '../errors';
+import { ErrorCodes, ProvError, errorMessage, type ErrorCode } from '../errors';
+import { listBans, liftBans, type BanRow } from '../service/bans';
 import { ExitCode, io, readConfig, reportError, table, type Io, type Outcome } from './common';
 
 /** RELOAD_TIMEOUT_S is how long `reload` waits for the daemon's verdict by default. */
@@ -20,15 +21,8 @@ const RELOAD_TIMEOUT_S = 90;
 /** QUERY_TIMEOUT_MS bounds `bans` requests. */
 const QUERY_TIMEOUT_MS = 10_000;
 
-/** BanRow is one ban as the control socket lists it. */
-export interface BanRow {
-  readonly face: string;
-  readonly scope: string;
-  readonly subject: string;
-  readonly since: string;
-  readonly until: string;
-  readonly reason: string;
-}
+/** BanRow is one ban as the control socket lists it (src/service/bans.ts). */
+export type { BanRow };
 
 /** Verdict is what a reload came to: applied, or why not (the daemon keeps its previous configuration). */
 export type Verdict = { readonly ok: true } | { readonly ok: false; readonly code: ErrorCode; readonly error: string; readonly details: readonly string[] };
@@ -51,15 +45,13 @@ export function controlHandler(c: DaemonControl): (req: Request) => Promise<Answ
       case 'status':
         return { ok: true, result: { pid: process.pid, config: c.configPath === undefined ? null : resolve(c.configPath), faces: [...c.daemon.faces.keys()], control: c.stats() } };
       case 'bans.list':
-        return { ok: true, result: listBans(c.daemon) };
+        return { ok: true, result: bansOf(c.daemon) };
       case 'bans.lift': {
-        const lifted: BanRow[] = [];
-        for (const [face, b] of c.daemon.banControls()) for (const ban of b.lift((x) => matches(req.subject, x))) lifted.push(row(face, ban));
-        if (lifted.length === 0) {
-          const what = req.subject.scope === 'ip' ? req.subject.ip : req.subject.user;
-          return { ok: false, code: 'PROVD_ERR_BAN', error: `no live ban matches ${what}` };
+        try {
+          return { ok: true, result: { lifted: liftBans(c.daemon.banControls(), req.subject) } };
+        } catch (err) {
+          return { ok: false, code: 'PROVD_ERR_BAN', error: errorMessage(err) };
         }
-        return { ok: true, result: { lifted } };
       }
       case 'reload': {
         if (c.configPath === undefined) return { ok: false, code: 'PROVD_ERR_CONFIG_READ', error: 'the daemon runs on its embedded defaults (started without --config): there is no file to reload' };
@@ -74,16 +66,10 @@ export function controlHandler(c: DaemonControl): (req: Request) => Promise<Answ
 }
 
 /** listBans is every face's live bans, and the faces that ban but cannot be asked (HTTP workers). */
-function listBans(daemon: Daemon): { bans: BanRow[]; unavailable: string[] } {
+function bansOf(daemon: Daemon): { bans: BanRow[]; unavailable: string[] } {
   const controls = daemon.banControls();
-  const bans: BanRow[] = [];
-  for (const [face, b] of controls) for (const ban of b.list()) bans.push(row(face, ban));
   const unavailable = [...daemon.faces.keys()].filter((n) => (n === 'http' || n === 'tftp') && !controls.has(n));
-  return { bans, unavailable };
-}
-
-function row(face: string, b: { scope: string; subject: string; since: number; until: number; reason: string }): BanRow {
-  return { face, scope: b.scope, subject: b.subject, since: new Date(b.since).toISOString(), until: new Date(b.until).toISOString(), reason: b.reason };
+  return { bans: listBans(controls), unavailable };
 }
 
 /** withSocket adds --config and --socket, shared by the commands that talk to the daemon. */

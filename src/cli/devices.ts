@@ -12,13 +12,15 @@
 import type { Argv } from 'yargs';
 import type { Config } from '../config/schema';
 import { ProvError } from '../errors';
-import { UserDirectory } from '../identity/auth';
 import { addDevice, deleteDevice, deviceMac, setDevice, setProfileAll, type DeviceAdminDeps } from '../phones/admin';
 import { loadPhonesDomain } from '../phones/domain';
-import { normalizeMacLoose, syncDeclared } from '../phones/service';
+import { syncDeclared } from '../phones/service';
+import { matchesClient } from '../service/clients';
+import { deviceAdminDeps } from '../service/phones';
 import type { Device, PhoneFilter, StoredPhone, Store } from '../store/repository';
 import { adminRun, io, storeExists, table, withConfig, withStore, UsageError, type Io, type Outcome } from './common';
-import { devicesSync, MAX_CONCURRENCY } from './sync';
+import { MAX_CONCURRENCY } from '../service/resync';
+import { devicesSync } from './sync';
 
 /** DEVICE_KINDS: what `devices list` shows. */
 const DEVICE_KINDS = ['all', 'clients', 'phones'] as const;
@@ -215,15 +217,7 @@ export async function withPhones<T>(cfg: Config, f: (deps: DeviceAdminDeps, s: S
   const domain = loadPhonesDomain(cfg.phones);
   return withStore(cfg, (s) => {
     seedDeclared(cfg, s);
-    const dir = new UserDirectory(cfg.provisioning, undefined, s.sync?.users);
-    const deps: DeviceAdminDeps = {
-      phones: s.phones,
-      profiles: new Map([...domain.profiles].map(([v, l]) => [v, l.profile])),
-      tenants: new Set(Object.keys(cfg.provisioning.tenants)),
-      defaultTenant: cfg.provisioning.defaultDomain,
-      userExists: (tenant, name) => dir.lookupNow(tenant, name) !== undefined,
-      declared: new Set(cfg.phones.devices.flatMap((d) => normalizeMacLoose(d.mac) ?? [])),
-    };
+    const deps = deviceAdminDeps(s, cfg.provisioning, domain, cfg.phones.devices);
     return f(deps, s);
   });
 }
@@ -278,7 +272,7 @@ export async function devicesList(out: Io, config: Config, opts: ListOptions): P
   };
   const { clients, phones, phoneTotal } = await readPhones(config, async (s) => {
     const all = kind === 'phones' || s === undefined ? [] : await s.devices.list();
-    const tenantClients = opts.tenant === undefined ? all : all.filter((d) => d.tenant === opts.tenant?.toLowerCase());
+    const tenantClients = all.filter((d) => matchesClient(d, { tenant: opts.tenant }));
     // A PostgreSQL store holds no phones: `all` lists its clients; `--kind phones` says why not.
     const noPhones = kind === 'clients' || s === undefined || (kind === 'all' && s.backend === 'postgres');
     const total = noPhones ? 0 : s.phones.count(filter);

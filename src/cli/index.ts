@@ -17,10 +17,11 @@ import { registerProbe } from './probe';
 import { registerRender } from './render';
 import { registerRun } from './run';
 import { registerStore } from './store';
+import { registerToken } from './token';
 import { registerUser } from './user';
 
 /** COMMANDS register the command groups, in the order `--help` lists them. */
-const COMMANDS = [registerRun, registerCheckConfig, registerExport, registerUser, registerKey, registerDevices, registerPhones, registerImport, registerStore, registerRender, registerProbe, registerCtl] as const;
+const COMMANDS = [registerRun, registerCheckConfig, registerExport, registerUser, registerKey, registerToken, registerDevices, registerPhones, registerImport, registerStore, registerRender, registerProbe, registerCtl] as const;
 
 /** main runs the CLI and resolves to the exit code (the daemon resolves when it has stopped). */
 export async function main(argv: readonly string[]): Promise<number> {

@@ -6,9 +6,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
 import type { Config } from '../config/schema';
-import { ProvError, errorMessage } from '../errors';
-import { generateKey, hashKey, urlKeyFindings, type UrlKeyFinding } from '../identity/keys';
-import { configuredUrlKeys, keyRows, rotateTenantKey, type UrlKeyWas } from '../identity/rotation';
+import { urlKeyFindings, type UrlKeyFinding } from '../identity/keys';
+import { configuredUrlKeys, keyRows } from '../identity/rotation';
+import { knownTenant, rotateKey } from '../service/keys';
 import { strategyOf } from '../identity/config';
 import { openSqliteStore, STORE_FILE } from '../store/sqlite';
 import { adminRun, io, storeExists, table, withConfig, withStore, type Io, type Outcome } from './common';
@@ -64,22 +64,10 @@ export function urlKeyWarnings(config: Config, now: number = Date.now()): UrlKey
  * configuration file is not edited: the exact line to change is printed (see README, Security).
  */
 export async function keyRotate(io: Io, config: Config, opts: { tenant: string; grace?: number; now?: Date }): Promise<void> {
-  const t = config.provisioning.tenants[opts.tenant];
-  if (t === undefined) {
-    throw new ProvError('PROVD_ERR_KEY', `unknown tenant ${opts.tenant} (configured: ${Object.keys(config.provisioning.tenants).join(', ') || 'none'})`);
-  }
+  const t = knownTenant(config.provisioning.tenants, opts.tenant);
   const grace = opts.grace ?? config.provisioning.keyGracePeriod;
-  if (!Number.isInteger(grace) || grace < 0 || grace > 90 * 86_400) throw new ProvError('PROVD_ERR_USAGE', '--grace must be a whole number of seconds, 0 to 7776000');
-  const key = generateKey();
-  const at = opts.now ?? new Date();
-  const atIso = at.toISOString();
-  const until = new Date(at.getTime() + grace * 1000).toISOString();
-  let urlKeyWas: UrlKeyWas;
-  try {
-    urlKeyWas = await withStore(config, (s) => rotateTenantKey(s.keys, opts.tenant, t.urlKey, hashKey(key), atIso, until));
-  } catch (err) {
-    throw new ProvError('PROVD_ERR_KEY', `cannot store the key: ${errorMessage(err)}`, { cause: err });
-  }
+  const r = await withStore(config, (s) => rotateKey(s.keys, config.provisioning.tenants, opts.tenant, grace, opts.now));
+  const { key, urlKeyWas, previousValidUntil: until } = r;
   io.stdout.write(`${key}\n`);
   const line = `provisioning.tenants.${opts.tenant}.urlKey: ${key}`;
   let text = `provisiond: the key above is shown once and stored only as a hash. Clients use /${'<key>'}/jitsi (e.g. ${config.http.tls !== undefined ? 'https' : 'http'}://host:${config.http.port}/<key>/jitsi?...).\n`;

@@ -7,8 +7,7 @@ import type { Argv } from 'yargs';
 import type { Config } from '../config/schema';
 import { ProvError } from '../errors';
 import { parseUserRef } from '../identity/users';
-import { Engine } from '../jitsi/engine';
-import { createLogger } from '../log';
+import { renderClient } from '../service/render';
 import { loadPhonesDomain } from '../phones/domain';
 import { PhoneService, normalizeMacLoose, syncDeclared } from '../phones/service';
 import { adminRun, io, openStore, phoneBaseUrl, storeExists, withConfig, withStore, UsageError, type Io, type Outcome } from './common';
@@ -63,11 +62,7 @@ export async function render(io: Io, config: Config, opts: { user?: string; doma
   }
   const store = storeExists(config) ? await openStore(config) : undefined;
   try {
-    const engine = new Engine(config.provisioning, { ...(store ? { users: store.users } : {}), log: createLogger('silent') });
-    const r = await engine.renderAs({ params, ip: opts.ip, userAgent: opts.userAgent }, who);
-    if (r.error !== undefined || r.result === undefined) throw new ProvError('PROVD_ERR_RENDER', r.error ?? 'nothing rendered');
-    if (r.result.status !== 200) throw new ProvError('PROVD_ERR_RENDER', `the endpoint would answer ${r.result.status}: ${r.result.error ?? r.result.body.trim()}`);
-    io.stdout.write(r.result.body);
+    io.stdout.write(await renderClient(config.provisioning, store?.users, { who, params, ip: opts.ip, userAgent: opts.userAgent }));
   } finally {
     await store?.close();
   }

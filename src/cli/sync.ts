@@ -3,32 +3,21 @@
  * [--timeout S] [--concurrency N] [--json]`: ask phones to fetch their configuration now, with
  * their vendor's SIP NOTIFY (src/sip/resync.ts), at their last known address.
  *
- * The store is read first and closed (targets: address, port, event, line-1 credentials), then
+ * The work is src/service/resync.ts's (shared with the admin API). The store is read first and closed (targets: address, port, event, line-1 credentials), then
  * the NOTIFYs run, at most `--concurrency` at once, or, with `phones.resync.via: ami`, go through
  * Asterisk (src/sip/ami.ts, one action at a time). One line per device as its answer comes, then
  * a summary; exit 0 when every phone accepted (or Asterisk sent its NOTIFY), else 6
  * (`PROVD_ERR_RESYNC`) naming how many were refused, unreachable, without a known address or not
  * loaded.
  */
-import { isIP } from 'node:net';
 import type { Config } from '../config/schema';
 import { ProvError } from '../errors';
 import { loadPhonesDomain } from '../phones/domain';
-import { UserDirectory } from '../identity/auth';
-import { directoryLookup, lineCredentials } from '../phones/credentials';
-import { PhoneService, syncDeclared } from '../phones/service';
+import { syncDeclared } from '../phones/service';
 import { deviceMac } from '../phones/admin';
-import { amiNotify, type AmiResult, type AmiTarget } from '../sip/ami';
-import { hostPart, mapBounded, notifyEventOf, requestUri, sendNotify, TIMER_F_MS, type NotifyEvent, type NotifyResult, type NotifyTarget, type OpenChannel } from '../sip/resync';
-import type { StoredPhone, Store } from '../store/repository';
-import { version } from '../version';
+import { describeLine, outcomeOf, planPhones, sendPlanned, type Planned } from '../service/resync';
+import type { OpenChannel } from '../sip/resync';
 import { storeExists, withStore, type Io } from './common';
-
-/** SIP_PORT: where a phone listens when its options do not say otherwise (`sip_port`). */
-export const SIP_PORT = 5060;
-/** DEFAULT_CONCURRENCY / MAX_CONCURRENCY bound the NOTIFYs in flight (one socket each). */
-export const DEFAULT_CONCURRENCY = 32;
-export const MAX_CONCURRENCY = 256;
 
 /** SyncOptions are the command's options. */
 export interface SyncOptions {
@@ -45,64 +34,6 @@ export interface SyncOptions {
   readonly open?: OpenChannel;
 }
 
-/** SyncLine is one device's line of the report: sent directly (result), through AMI (ami), or not sent. */
-export type SyncLine =
-  | { readonly mac: string; readonly profile: string; readonly to: string; readonly event: string; readonly result: NotifyResult }
-  | { readonly mac: string; readonly profile: string; readonly to: string; readonly event: string; readonly ami: AmiResult }
-  | { readonly mac: string; readonly profile: string; readonly to: null; readonly outcome: 'no-address' | 'not-loaded'; readonly detail: string };
-
-/** Planned is a device the store says can be notified (directly, or through AMI), or why it cannot. */
-type Planned =
-  | { readonly mac: string; readonly profile: string; readonly target: NotifyTarget }
-  | { readonly mac: string; readonly profile: string; readonly ami: AmiTarget; readonly event: NotifyEvent }
-  | { readonly mac: string; readonly profile: string; readonly skip: 'no-address' | 'not-loaded'; readonly detail: string };
-
-/** portOf reads the device option `sip_port` (1-65535), else 5060. */
-export function portOf(p: Pick<StoredPhone, 'options'>): number {
-  const v = p.options['sip_port'];
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,5}$/.test(v) ? Number(v) : NaN;
-  return Number.isInteger(n) && n >= 1 && n <= 65535 ? n : SIP_PORT;
-}
-
-/** selectPhones picks the devices: one MAC, every device whose config chain holds C, or all (of a tenant). */
-function selectPhones(s: Store, o: SyncOptions): StoredPhone[] {
-  const tenant = o.tenant?.toLowerCase();
-  if (o.mac !== undefined) {
-    const mac = deviceMac(o.mac);
-    const p = s.phones.get(mac);
-    if (p === undefined) throw new ProvError('PROVD_ERR_DEVICE', `no phone with MAC ${mac} (provisiond devices list --kind phones)`);
-    return [p];
-  }
-  const phones = s.phones.list(tenant === undefined ? {} : { tenant });
-  if (o.deviceConfig === undefined) return phones;
-  const c = o.deviceConfig;
-  const configs = s.phones.listConfigs(tenant);
-  if (!configs.some((x) => x.id === c)) throw new ProvError('PROVD_ERR_DEVICE', `no phone config ${c}${tenant === undefined ? '' : ` in tenant ${tenant}`} (provisiond devices list --kind phones)`);
-  // A device uses C when its config (its own, else its tenant's default) is C or inherits from it.
-  const byTenant = new Map<string, Map<string, readonly string[]>>();
-  const defaults = new Map<string, string>();
-  for (const x of configs) {
-    let m = byTenant.get(x.tenant);
-    if (m === undefined) byTenant.set(x.tenant, (m = new Map()));
-    m.set(x.id, x.parents);
-    if (x.role === 'default') defaults.set(x.tenant, x.id);
-  }
-  const uses = (t: string, id: string | undefined): boolean => {
-    const m = byTenant.get(t);
-    const seen = new Set<string>();
-    const stack = id === undefined ? [] : [id];
-    while (stack.length > 0 && seen.size <= 1024) {
-      const x = stack.pop() as string;
-      if (x === c) return true;
-      if (seen.has(x)) continue;
-      seen.add(x);
-      stack.push(...(m?.get(x) ?? []));
-    }
-    return false;
-  };
-  return phones.filter((p) => uses(p.tenant, p.config ?? defaults.get(p.tenant)));
-}
-
 /**
  * plan reads what each selected device needs, from the store (then closed). Like every phone
  * command it first writes the phones and configs the configuration file declares.
@@ -115,47 +46,8 @@ async function plan(out: Io, config: Config, o: SyncOptions): Promise<Planned[]>
   const domain = loadPhonesDomain(config.phones);
   return withStore(config, (s) => {
     for (const p of syncDeclared(s.phones, config.phones, config.provisioning.defaultDomain).problems) out.stderr.write(`provisiond: warning: ${p}\n`);
-    const service = new PhoneService({ phones: config.phones, provisioning: config.provisioning }, { phones: s.phones, users: s.sync?.users, keys: s.sync?.keys, domain });
-    const users = directoryLookup(new UserDirectory(config.provisioning, undefined, s.sync?.users));
-    return selectPhones(s, o).map((p): Planned => {
-      const profile = service.profiles.get(p.profile);
-      if (profile === undefined) return { mac: p.mac, profile: p.profile, skip: 'not-loaded', detail: `profile ${p.profile} is not loaded (provisiond phones profiles)` };
-      // A dual-stack HTTP socket records an IPv4 phone as ::ffff:a.b.c.d: notify it over IPv4.
-      const ip = p.ip !== null && /^::ffff:\d{1,3}(\.\d{1,3}){3}$/i.test(p.ip) ? p.ip.slice(7) : p.ip;
-      const line = lineCredentials(s.phones, users, p.mac);
-      const event = notifyEventOf(profile, o.reboot);
-      const ami = config.phones.resync.via === 'ami' ? config.phones.resync.ami : undefined;
-      // Through AMI: the line-1 username names the PJSIP endpoint (wazo's way), else the URI of the last address.
-      if (ami !== undefined && ami.target === 'endpoint' && line !== undefined) return { mac: p.mac, profile: p.profile, ami: { endpoint: line.username }, event };
-      if (ip === null || isIP(ip) === 0) return { mac: p.mac, profile: p.profile, skip: 'no-address', detail: `no known address (the phone has not fetched a file yet)${ami !== undefined ? ' and no line-1 username for an AMI endpoint' : ''}` };
-      if (ami !== undefined) return { mac: p.mac, profile: p.profile, ami: { uri: requestUri({ address: ip, port: portOf(p), user: line?.username }) }, event };
-      return {
-        mac: p.mac,
-        profile: p.profile,
-        target: {
-          address: ip,
-          port: portOf(p),
-          user: line?.username,
-          event: notifyEventOf(profile, o.reboot),
-          ...(line === undefined ? {} : { credentials: { username: line.authUsername, password: line.password } }),
-        },
-      };
-    });
+    return planPhones(s, config, domain, o, o.reboot);
   });
-}
-
-/** describe writes one device's line. */
-export function describeLine(l: SyncLine): string {
-  if (l.to === null) return `${l.mac}  -  ${l.outcome}  ${l.detail}`;
-  if ('ami' in l) return `${l.mac}  ${l.to}  ${l.ami.outcome}  ${l.ami.outcome === 'unreachable' ? l.ami.detail : `Asterisk: ${l.ami.message}`}  [${l.event}]`;
-  const r = l.result;
-  const what = r.outcome === 'accepted' ? `${r.status} ${r.reason}${r.authenticated ? ' (after a digest challenge)' : ''}` : r.outcome === 'refused' ? `${r.status} ${r.reason}${r.detail === undefined ? '' : `: ${r.detail}`}` : r.detail;
-  return `${l.mac}  ${l.to}  ${r.outcome}  ${what}  [${l.event}]`;
-}
-
-/** outcomeOf names a line's outcome (`sent`: Asterisk sent the NOTIFY; AMI does not report the phone's answer). */
-export function outcomeOf(l: SyncLine): 'accepted' | 'sent' | 'refused' | 'unreachable' | 'no-address' | 'not-loaded' {
-  return l.to === null ? l.outcome : 'ami' in l ? l.ami.outcome : l.result.outcome;
 }
 
 /**
@@ -164,25 +56,15 @@ export function outcomeOf(l: SyncLine): 'accepted' | 'sent' | 'refused' | 'unrea
  */
 export async function devicesSync(out: Io, config: Config, o: SyncOptions): Promise<void> {
   const planned = await plan(out, config, o);
-  const deadlineMs = o.timeoutS === undefined ? TIMER_F_MS : Math.min(TIMER_F_MS, Math.round(o.timeoutS * 1000));
-  const userAgent = `provisiond/${version}`;
-  // Through AMI: one connection, one action at a time, in order.
-  const viaAmi = planned.flatMap((p) => ('ami' in p ? [p] : []));
-  const amiCfg = config.phones.resync.ami;
-  const amiResults = viaAmi.length === 0 || amiCfg === undefined ? [] : await amiNotify(amiCfg, viaAmi.map((p) => ({ target: p.ami, event: p.event })), { timeoutMs: deadlineMs });
-  const amiOf = new Map(viaAmi.map((p, i) => [p, amiResults[i] ?? ({ outcome: 'unreachable', detail: 'no AMI result' } as const)]));
-  const lines = await mapBounded(planned, Math.min(o.concurrency ?? DEFAULT_CONCURRENCY, MAX_CONCURRENCY), async (p): Promise<SyncLine> => {
-    let line: SyncLine;
-    if ('skip' in p) {
-      line = { mac: p.mac, profile: p.profile, to: null, outcome: p.skip, detail: p.detail };
-    } else if ('ami' in p) {
-      line = { mac: p.mac, profile: p.profile, to: `ami:${'endpoint' in p.ami ? p.ami.endpoint : p.ami.uri}`, event: p.event.event, ami: amiOf.get(p) ?? { outcome: 'unreachable', detail: 'no AMI result' } };
-    } else {
-      const result = await sendNotify(p.target, { userAgent, deadlineMs, ...(o.open === undefined ? {} : { open: o.open }) });
-      line = { mac: p.mac, profile: p.profile, to: `${hostPart(p.target.address)}:${p.target.port}`, event: p.target.event.event, result };
-    }
-    if (!o.json) out.stdout.write(`${describeLine(line)}\n`);
-    return line;
+  const viaAmi = planned.filter((p) => 'ami' in p);
+  const lines = await sendPlanned(planned, {
+    ...(o.timeoutS === undefined ? {} : { deadlineMs: Math.round(o.timeoutS * 1000) }),
+    concurrency: o.concurrency,
+    ami: config.phones.resync.ami,
+    ...(o.open === undefined ? {} : { open: o.open }),
+    onLine: (line) => {
+      if (!o.json) out.stdout.write(`${describeLine(line)}\n`);
+    },
   });
   const count = (k: ReturnType<typeof outcomeOf>): number => lines.filter((l) => outcomeOf(l) === k).length;
   const summary = {

@@ -9,19 +9,13 @@ import type { Config } from '../config/schema';
 import { ProvError, errorMessage } from '../errors';
 import { hashPassword } from '../identity/passwords';
 import { UserDirectory } from '../identity/auth';
+import { changeAttributes, changePassword, createUser, removeUser } from '../service/users';
 import {
-  addUser,
-  assertNewUser,
-  assertNotInConfig,
-  assertStoredUser,
-  deleteUser,
   importUsers,
   listUsers,
   parseAttrs,
   parseUserExport,
   parseUserRef,
-  setUserAttributes,
-  setUserPassword,
   type ImportedUser,
   type UserRef,
 } from '../identity/users';
@@ -121,37 +115,30 @@ function tenantNote(io: Io, config: Config, domain: string): void {
   }
 }
 
-/** userAdd creates a store user. */
+/** userAdd creates a store user (the password is prompted for once the user is known to be addable). */
 export async function userAdd(io: Io, config: Config, ref: UserRef, opts: { passwordStdin: boolean; attrs: readonly string[] }): Promise<void> {
-  assertNotInConfig(config.provisioning, ref);
   const attributes = parseAttrs(opts.attrs);
-  await withStore(config, (s) => assertNewUser(s.users, ref));
-  const hash = await hashPassword(await readPassword(io, opts.passwordStdin, true), config.provisioning.passwords.scryptCost);
-  await withStore(config, (s) => addUser(s.users, ref, hash, attributes));
+  await withStore(config, (s) => createUser(s.users, config.provisioning, ref, () => readPassword(io, opts.passwordStdin, true), attributes));
   tenantNote(io, config, ref.domain);
   io.stdout.write(`user ${ref.name}@${ref.domain} added\n`);
 }
 
 /** userPasswd replaces a store user's password (the running daemon notices at the next request). */
 export async function userPasswd(io: Io, config: Config, ref: UserRef, opts: { passwordStdin: boolean }): Promise<void> {
-  assertNotInConfig(config.provisioning, ref);
-  await withStore(config, (s) => assertStoredUser(s.users, ref));
-  const hash = await hashPassword(await readPassword(io, opts.passwordStdin, true), config.provisioning.passwords.scryptCost);
-  await withStore(config, (s) => setUserPassword(s.users, ref, hash));
+  await withStore(config, (s) => changePassword(s.users, config.provisioning, ref, () => readPassword(io, opts.passwordStdin, true)));
   io.stdout.write(`password of ${ref.name}@${ref.domain} changed\n`);
 }
 
 /** userSet changes a store user's attributes (the running daemon sees them at the next request). */
 export async function userSet(io: Io, config: Config, ref: UserRef, opts: { attrs: readonly string[]; unset: readonly string[] }): Promise<void> {
-  assertNotInConfig(config.provisioning, ref);
   const set = parseAttrs(opts.attrs);
-  const now = await withStore(config, (s) => setUserAttributes(s.users, ref, set, opts.unset));
+  const now = await withStore(config, (s) => changeAttributes(s.users, config.provisioning, ref, set, opts.unset));
   io.stdout.write(`attributes of ${ref.name}@${ref.domain}: ${Object.keys(now).sort().join(', ') || 'none'}\n`);
 }
 
 /** userDel removes a store user. */
 export async function userDel(io: Io, config: Config, ref: UserRef): Promise<void> {
-  await withStore(config, (s) => deleteUser(s.users, config.provisioning, ref));
+  await withStore(config, (s) => removeUser(s.users, config.provisioning, ref));
   io.stdout.write(`user ${ref.name}@${ref.domain} deleted\n`);
 }
 

@@ -36,7 +36,7 @@ import { makeBanList, type FaceBans } from '../limits/banstore';
 import { RememberedLogins, loadRememberKey, type RememberKey, type RememberOptions } from '../identity/remembered';
 import { kdfEstimate } from '../identity/kdf';
 import { activity } from '../activity';
-import { eventLogFor, type OpenEventLog } from '../limits/events';
+import { eventLogFor, type EventSink, type OpenEventLog } from '../limits/events';
 import { DeviceQuota } from '../limits/quota';
 import { Episode } from '../episode';
 import { clientAddress, compileProxies, type ProxyList } from './peer';
@@ -349,6 +349,16 @@ export class HttpFace implements Face<HttpFaceConfig> {
     await this.inventory?.close(); // the buffered device writes, if a lock held them back
     this.sightings?.close();
     if (this.ownStore) await this.store?.close();
+  }
+
+  /** banList is the face's BanList: the admin API counts its token failures into it (undefined before start). */
+  banList(): BanList | undefined {
+    return this.bans?.list;
+  }
+
+  /** eventSink is the face's security event log (the admin API writes its token failures there; undefined before start). */
+  eventSink(): EventSink | undefined {
+    return this.events?.sink;
   }
 
   /** bans is the face's live bans, listed and lifted over the control socket (undefined before start). */

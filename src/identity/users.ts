@@ -101,12 +101,16 @@ export interface UserRow {
   attributes: Record<string, string>;
 }
 
+/** SECRET_NAME_RE: an attribute or config key named like a secret (its value is write-only without the secrets scope). */
+export const SECRET_NAME_RE = /pass|secret|key|token/i;
+
 /** shownAttributes hides the values of attributes named like secrets (e.g. a SIP password). */
-function shownAttributes(a: Readonly<Record<string, string>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, /pass|secret|key|token/i.test(k) ? '[redacted]' : v]));
+export function shownAttributes(a: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, SECRET_NAME_RE.test(k) ? '[redacted]' : v]));
 }
 
-function formOf(hash: string): string {
+/** formOf names a stored hash's kind (scrypt, md5, …), or `invalid`. */
+export function formOf(hash: string): string {
   const p = parseHash(hash);
   return p.ok ? p.value.form : 'invalid';
 }

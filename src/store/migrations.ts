@@ -18,6 +18,18 @@ export interface Migration {
   readonly pg?: string;
 }
 
+/** API_TOKENS is migration 10's table (both spellings: SQLite adds WITHOUT ROWID). */
+const API_TOKENS = `
+      CREATE TABLE api_tokens (
+        id           TEXT PRIMARY KEY,
+        hash         TEXT NOT NULL UNIQUE,
+        name         TEXT NOT NULL,
+        tenant       TEXT,
+        scopes       TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        last_used_at TEXT
+      )`;
+
 /** MIGRATIONS are applied in order; versions are 1, 2, 3, … without gaps. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -232,6 +244,16 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX remembered_logins_user ON remembered_logins (tenant, name);
       CREATE INDEX remembered_logins_expiry ON remembered_logins (expires_at);`,
+  },
+  {
+    version: 10,
+    description: 'admin API tokens (issue 17)',
+    // One row per live API token (src/admin/tokens.ts): `id` is public (listed, revoked by),
+    // `hash` the hex SHA-256 of the token (the token itself is never stored), `tenant` NULL for
+    // an --all token, `scopes` a comma list (read, write, secrets). Revoking deletes the row.
+    // PostgreSQL's spelling is SQLite's without WITHOUT ROWID.
+    sql: `${API_TOKENS} WITHOUT ROWID;`,
+    pg: `${API_TOKENS};`,
   },
 ];
 

@@ -23,8 +23,8 @@ import { readFileSync } from 'node:fs';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 import { MAX_STORED_BANS } from './bans';
-import { toDevice, toUser, type DeviceRow, type UserRow } from './rows';
-import { StoreBusyError, type BanRepository, type DeviceObservation, type DeviceRepository, type DeviceWrite, type KeyRepository, type PhoneRepository, type RememberedLoginRepository, type Store, type StoredBan, type StoredKey, type UserRepository } from './repository';
+import { toDevice, toToken, toUser, type DeviceRow, type TokenRow, type UserRow } from './rows';
+import { StoreBusyError, type BanRepository, type DeviceObservation, type DeviceRepository, type DeviceWrite, type KeyRepository, type PhoneRepository, type RememberedLoginRepository, type Store, type StoredBan, type StoredKey, type TokenRepository, type UserRepository } from './repository';
 import { ProvError, errorMessage } from '../errors';
 
 /** PostgresOptions: the `store` section's values (config.ts). */
@@ -40,7 +40,7 @@ export interface PostgresOptions {
 const MIGRATION_LOCK = 0x70726f7664;
 
 /** TABLES are the store's tables, in an order that copies (foreign-key free) cleanly. */
-export const STORE_TABLES = ['users', 'devices', 'provisioning_keys', 'phone_configs', 'phone_devices', 'bans', 'remembered_logins'] as const;
+export const STORE_TABLES = ['users', 'devices', 'provisioning_keys', 'phone_configs', 'phone_devices', 'bans', 'remembered_logins', 'api_tokens'] as const;
 
 /** redactUrl shows a URL without its password (logs, errors). */
 export function redactUrl(url: string): string {
@@ -355,6 +355,22 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
     list: async () => (await db.q<DeviceRow>('device list', 'SELECT * FROM devices ORDER BY last_seen DESC, key')).rows.map(toDevice),
     count: async () => Number((await db.q<{ n: string }>('device count', 'SELECT COUNT(*) AS n FROM devices')).rows[0]?.n ?? 0),
     pruneUnprovisioned: async (before) => (await db.q('device pruning', 'DELETE FROM devices WHERE provisioned_at IS NULL AND first_seen < $1', [before])).rowCount,
+    remove: async (key) => (await db.q('device removal', 'DELETE FROM devices WHERE key = $1', [key])).rowCount === 1,
+  };
+
+  const tokens: TokenRepository = {
+    list: async () => (await db.q<TokenRow>('token list', 'SELECT * FROM api_tokens ORDER BY created_at, id')).rows.map(toToken),
+    byHash: async (hash) => {
+      const row = (await db.q<TokenRow>('token lookup', 'SELECT * FROM api_tokens WHERE hash = $1', [hash])).rows[0];
+      return row ? toToken(row) : undefined;
+    },
+    add: async (t) => {
+      await db.q('token write', 'INSERT INTO api_tokens (id, hash, name, tenant, scopes, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)', [t.id, t.hash, t.name, t.tenant, t.scopes.join(','), t.createdAt]);
+    },
+    revoke: async (id) => (await db.q('token revocation', 'DELETE FROM api_tokens WHERE id = $1', [id])).rowCount === 1,
+    touch: async (id, at) => {
+      await db.q('token use', 'UPDATE api_tokens SET last_used_at = $1 WHERE id = $2', [at, id]);
+    },
   };
 
   const keys: KeyRepository = {
@@ -406,6 +422,7 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
     users,
     devices,
     keys,
+    tokens,
     bans,
     remembered,
     phones: noPhones,

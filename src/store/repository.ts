@@ -119,6 +119,8 @@ export interface SyncDeviceRepository {
   list(): Device[];
   /** count is the number of device records. */
   count(): number;
+  /** remove deletes a device record; false when there is none (optional: mocks leave it out). */
+  remove?(key: string): boolean;
   /** pruneUnprovisioned deletes devices first seen before `before` that never got a 200; it returns how many. */
   pruneUnprovisioned(before: string): number;
 }
@@ -355,6 +357,39 @@ export interface RememberedLoginRepository {
   /** count is the number of rows. */
   count(): Promise<number>;
 }
+/** TokenScope is what an admin API token may do: read, write (implies read), see secrets. */
+export type TokenScope = 'read' | 'write' | 'secrets';
+
+/** StoredToken is an admin API token's metadata and hash (src/admin/tokens.ts); never the token. */
+export interface StoredToken {
+  /** id is public: listed, and named by `token revoke`. */
+  readonly id: string;
+  /** hash is the hex SHA-256 of the token. */
+  readonly hash: string;
+  readonly name: string;
+  /** tenant is null for an `--all` token (every tenant). */
+  readonly tenant: string | null;
+  readonly scopes: readonly TokenScope[];
+  readonly createdAt: string;
+  readonly lastUsedAt: string | null;
+}
+
+/** SyncTokenRepository holds the admin API tokens (the SQLite core). */
+export interface SyncTokenRepository {
+  /** list orders by creation time. */
+  list(): StoredToken[];
+  /** byHash finds the token whose hash this is. */
+  byHash(hash: string): StoredToken | undefined;
+  add(token: StoredToken): void;
+  /** revoke deletes a token; false when there is no such id. */
+  revoke(id: string): boolean;
+  /** touch records a use (at most once a minute per token is the caller's business). */
+  touch(id: string, at: string): void;
+}
+
+/** TokenRepository is SyncTokenRepository with Promises. */
+export type TokenRepository = Async<SyncTokenRepository>;
+
 /** BanRepository is SyncBanRepository with Promises. */
 export type BanRepository = Async<SyncBanRepository>;
 
@@ -364,6 +399,8 @@ export interface Store {
   readonly bans: BanRepository;
   readonly devices: DeviceRepository;
   readonly keys: KeyRepository;
+  /** tokens: the admin API's tokens (absent: a store without them, e.g. a test double). */
+  readonly tokens?: TokenRepository;
   /**
    * phones stays synchronous (the SIP phone room renders synchronously): the SQLite store only;
    * a PostgreSQL store's throws PROVD_ERR_STORE (phones.enabled needs the embedded store).

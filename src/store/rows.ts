@@ -2,7 +2,7 @@
  * rows.ts: the users and devices tables' row shapes and their mapping to the repository's types,
  * one for both backends (sqlite.ts, postgres.ts: the same schema, column for column).
  */
-import type { Device, StoredUser } from './repository';
+import type { Device, StoredToken, StoredUser, TokenScope } from './repository';
 
 /** UserRow is a row of `users`. */
 export interface UserRow {
@@ -74,4 +74,21 @@ export function toDevice(r: DeviceRow): Device {
     lastFailureAt: r.last_failure_at,
     lastFailure: r.last_failure,
   };
+}
+
+/** TokenRow is an api_tokens row as both backends return it. */
+export interface TokenRow {
+  id: string;
+  hash: string;
+  name: string;
+  tenant: string | null;
+  scopes: string;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+/** toToken reads an api_tokens row (an unknown scope word is dropped, never widened). */
+export function toToken(r: TokenRow): StoredToken {
+  const scopes = r.scopes.split(',').filter((x): x is TokenScope => x === 'read' || x === 'write' || x === 'secrets');
+  return { id: r.id, hash: r.hash, name: r.name, tenant: r.tenant, scopes, createdAt: r.created_at, lastUsedAt: r.last_used_at };
 }

@@ -14,8 +14,8 @@ import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 import { createPhoneRepository } from './phones';
 import { createBanRepository } from './bans';
 import { createRememberedLoginRepository } from './remembered';
-import { toDevice, toUser, type DeviceRow, type UserRow } from './rows';
-import { StoreBusyError, type Async, type DeviceObservation, type DeviceWrite, type PhoneRepository, type Store, type StoredKey, type SyncBanRepository, type SyncDeviceRepository, type SyncKeyRepository, type SyncUserRepository } from './repository';
+import { toDevice, toToken, toUser, type DeviceRow, type TokenRow, type UserRow } from './rows';
+import { StoreBusyError, type Async, type DeviceObservation, type DeviceWrite, type PhoneRepository, type Store, type StoredKey, type SyncBanRepository, type SyncDeviceRepository, type SyncKeyRepository, type SyncTokenRepository, type SyncUserRepository } from './repository';
 import { ProvError, errorMessage } from '../errors';
 
 /** STORE_FILE is the database file name inside stateDir. */
@@ -210,6 +210,13 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
     addKey.run(hash, tenant, at);
   });
 
+  const listTokens = db.prepare<[], TokenRow>('SELECT * FROM api_tokens ORDER BY created_at, id');
+  const tokenByHash = db.prepare<[string], TokenRow>('SELECT * FROM api_tokens WHERE hash = ?');
+  const addToken = db.prepare('INSERT INTO api_tokens (id, hash, name, tenant, scopes, created_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, NULL)');
+  const delToken = db.prepare('DELETE FROM api_tokens WHERE id = ?');
+  const touchToken = db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?');
+  const delDevice = db.prepare('DELETE FROM devices WHERE key = ?');
+
   const now = (): string => new Date().toISOString();
   const users: SyncUserRepository = {
     get: (domain, name) => {
@@ -239,6 +246,21 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
     list: () => guard('device list', () => listDevices.all()).map(toDevice),
     count: () => guard('device count', () => countDevices.get()?.n ?? 0),
     pruneUnprovisioned: (before) => guard('device pruning', () => pruneDevices.run(before).changes),
+    remove: (key) => guard('device removal', () => delDevice.run(key).changes === 1),
+  };
+  const tokens: SyncTokenRepository = {
+    list: () => guard('token list', () => listTokens.all()).map(toToken),
+    byHash: (hash) => {
+      const r = guard('token lookup', () => tokenByHash.get(hash));
+      return r ? toToken(r) : undefined;
+    },
+    add: (t) => {
+      guard('token write', () => addToken.run(t.id, t.hash, t.name, t.tenant, t.scopes.join(','), t.createdAt));
+    },
+    revoke: (id) => guard('token revocation', () => delToken.run(id).changes === 1),
+    touch: (id, at) => {
+      guard('token use', () => touchToken.run(at, id));
+    },
   };
   const keys: SyncKeyRepository = {
     // WAL: a writer never blocks this read; a lock no reader can pass (exclusive locking mode)
@@ -257,6 +279,7 @@ export function openSqliteStore(stateDir: string, opts: OpenOptions = {}): Store
     bans: promised(bans),
     devices: promised(devices),
     keys: promised(keys),
+    tokens: promised(tokens),
     phones,
     remembered,
     sync: { users, keys },
