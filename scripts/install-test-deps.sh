@@ -16,11 +16,13 @@
 # temporary directory); the packaged cluster's service is never started (policy-rc.d).
 # nginx-light: the load balancer of bench/storm/twonode.ts and its smoke test (run in a
 # namespace from its own config; the packaged service is never started).
+# prometheus: `promtool check metrics` checks a real scrape of /metrics (test/metrics.test.ts);
+# the packaged service is never started (policy-rc.d).
 set -euo pipefail
 PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server openssl dnsmasq-base kea-dhcp4-server
       avahi-daemon avahi-utils dbus libjmdns-java libslf4j-java default-jdk-headless
       fail2ban php-cli logrotate sqlite3 sipsak tftp-hpa atftp tftpd-hpa curl debootstrap make g++
-      postgresql nginx-light)
+      postgresql nginx-light prometheus)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "install-test-deps: not root or no apt-get; interop tests will skip" >&2
     exit 0
