@@ -20,7 +20,7 @@
  * from the loaded profiles; never a MAC, an address or a user. Each family keeps at most
  * MAX_SERIES label sets; beyond that, new ones count under outcome/event "other".
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { kdfState } from '../identity/kdf';
 import { version } from '../version';
 import type { Activity, ActivityBus } from '../activity';
@@ -114,7 +114,8 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 /** RENDER_BUCKETS (seconds): one document's rendering. */
 const RENDER_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
 
-let defaultsTaken = false;
+/** START_SECONDS: when this process started (Unix time). */
+const START_SECONDS = Math.round((Date.now() - process.uptime() * 1000) / 10) / 100;
 
 /** Metrics is this process's registry, fed by the bus and read from the sources at each scrape. */
 export class Metrics {
@@ -135,12 +136,20 @@ export class Metrics {
   constructor(private readonly sources: MetricsSources) {
     const r = this.registry;
     const self = this;
-    // The process_* and nodejs_* families (CPU, memory, file descriptors, event loop lag), once
-    // per process: prom-client's collectors are process-wide.
-    if (!defaultsTaken) {
-      defaultsTaken = true;
-      collectDefaultMetrics({ register: r });
-    }
+    // The standard process_* families, written here: prom-client's default collectors also add
+    // nodejs_active_*_total gauges, which promtool's lint refuses (a gauge named _total).
+    new Gauge({ name: 'process_start_time_seconds', help: 'Start time of the process since the Unix epoch in seconds.', registers: [r] }).set(START_SECONDS);
+    new Gauge({ name: 'process_resident_memory_bytes', help: 'Resident memory size in bytes.', registers: [r], collect() { this.set(process.memoryUsage.rss()); } });
+    new Counter({
+      name: 'process_cpu_seconds_total',
+      help: 'Total user and system CPU time spent in seconds.',
+      registers: [r],
+      collect() {
+        const u = process.cpuUsage();
+        this.reset();
+        this.inc((u.user + u.system) / 1e6);
+      },
+    });
     new Gauge({ name: 'provisiond_build_info', help: 'Always 1; the labels name the provisiond and Node.js versions.', labelNames: ['version', 'node'], registers: [r] }).set({ version, node: process.version }, 1);
     this.requests = new Counter({ name: 'provisiond_requests_total', help: 'Requests answered by the HTTP face in this process (face http: Jitsi clients; phones: SIP phone files), by status and outcome.', labelNames: ['face', 'status', 'outcome'], registers: [r] });
     this.phoneRequests = new Counter({ name: 'provisiond_phone_requests_total', help: 'Phone file requests answered, by the vendor profile that identified the phone (unknown: none) and outcome.', labelNames: ['vendor', 'outcome'], registers: [r] });
