@@ -9,12 +9,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AdminFace } from '../src/admin/server';
 import { adminSchema } from '../src/admin/config';
 import { Metrics, Monotonic, MAX_SERIES, familyOf } from '../src/metrics/metrics';
 import { ActivityBus } from '../src/activity';
 import { captureLog } from './helpers/log';
 import { configProblems } from './helpers/config';
+import { httpsPost, makeCert, opensslMissing } from './helpers/tls';
 
 const admin = (port: number): { admin: ReturnType<typeof adminSchema.parse> } => ({ admin: adminSchema.parse({ host: '127.0.0.1', port }) });
 
@@ -71,6 +75,32 @@ test('a taken admin port is logged once and retried, never thrown; a reload to a
   } finally {
     await face.close();
     held.server.close();
+  }
+});
+
+test('admin.tls: HTTPS on the admin port, the certificate re-read on reload', { skip: opensslMissing() }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'provisiond-admin-tls-'));
+  const cap = captureLog('info');
+  const tls = makeCert(dir, 'admin', 'admin-one');
+  const config = { admin: adminSchema.parse({ host: '127.0.0.1', port: 0, tls }) };
+  const face = new AdminFace({ config, log: cap.log, plugins: [
+      async (app) => {
+        app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+        app.post('/echo', async () => 'tls');
+      },
+    ],
+  });
+  try {
+    await face.start();
+    const port = face.address?.port ?? 0;
+    const one = await httpsPost(port, '/echo', '');
+    assert.deepEqual([one.status, one.body, one.cn], [200, 'tls', 'admin-one']);
+    makeCert(dir, 'admin', 'admin-two'); // renewed in place
+    await face.reload(config);
+    assert.equal((await httpsPost(port, '/echo', '')).cn, 'admin-two');
+  } finally {
+    await face.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

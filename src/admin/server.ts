@@ -9,13 +9,12 @@
  * Nothing here logs a request's query (the API's tokens travel in headers).
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { ProvError, errorMessage } from '../errors';
 import type { Face, FaceHealth } from '../face';
 import type { Logger } from '../log';
 import type { AdminConfig } from './config';
+import { readAdminTls } from './tls';
 
 /** AdminFaceConfig is what the admin listener reads: its own section. */
 export interface AdminFaceConfig {
@@ -36,22 +35,6 @@ export interface AdminFaceOptions {
 /** placeOf is what needs a new listening socket when it changes. */
 function placeOf(a: AdminConfig): string {
   return JSON.stringify([a.host, a.port, a.tls !== undefined]);
-}
-
-/** readAdminTls reads and checks the PEM pair of admin.tls; it throws PROVD_ERR_ADMIN_BIND. */
-export function readAdminTls(tls: { readonly cert: string; readonly key: string }): { cert: Buffer; key: Buffer } {
-  let m: { cert: Buffer; key: Buffer };
-  try {
-    m = { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
-  } catch (err) {
-    throw new ProvError('PROVD_ERR_ADMIN_BIND', `cannot read admin.tls files: ${errorMessage(err)}`, { cause: err });
-  }
-  try {
-    createSecureContext(m);
-  } catch (err) {
-    throw new ProvError('PROVD_ERR_ADMIN_BIND', `admin.tls.cert / admin.tls.key are not a usable pair: ${errorMessage(err)}`, { cause: err });
-  }
-  return m;
 }
 
 /** RETRY_MS: how often a listener that could not listen (port in use, TLS files missing) is tried again. */
