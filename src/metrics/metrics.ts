@@ -131,6 +131,9 @@ export class Metrics {
   private readonly latency: Histogram<'face'>;
   private readonly render: Histogram<'face'>;
   private readonly eventsBound = new Bounded();
+  private readonly requestChildren = new Map<string, Counter.Internal>();
+  private readonly latencyChildren = new Map<string, Histogram.Internal<'face'>>();
+  private readonly renderChildren = new Map<string, Histogram.Internal<'face'>>();
   private scrapeErrors = 0;
 
   constructor(private readonly sources: MetricsSources) {
@@ -257,18 +260,30 @@ export class Metrics {
     this.unsubscribe = sources.bus.on((a) => this.onActivity(a));
   }
 
-  /** onActivity counts one answered request. */
+  /** onActivity counts one answered request (the label children are looked up once per label set). */
   private onActivity(a: Activity): void {
-    const status = a.status === undefined ? 'none' : String(a.status);
-    const outcome = this.requestsBound.admit(`${a.face}\u0000${status}\u0000${a.outcome}`) ? a.outcome : 'other';
-    this.requests.inc({ face: a.face, status, outcome });
+    const key = `${a.face}\u0000${a.status ?? 'none'}\u0000${a.outcome}`;
+    let child = this.requestChildren.get(key);
+    if (child === undefined) {
+      const status = a.status === undefined ? 'none' : String(a.status);
+      const outcome = this.requestsBound.admit(key) ? a.outcome : 'other';
+      child = this.requests.labels({ face: a.face, status, outcome });
+      if (outcome !== 'other') this.requestChildren.set(key, child);
+    }
+    child.inc();
     if (a.face === 'phones') {
       const vendor = a.vendor ?? 'unknown';
       if (this.phoneBound.admit(`${vendor}\u0000${a.outcome}`)) this.phoneRequests.inc({ vendor, outcome: a.outcome });
       else this.phoneRequests.inc({ vendor: 'other', outcome: 'other' });
     }
-    if (a.ms !== undefined) this.latency.observe({ face: a.face }, a.ms / 1000);
-    if (a.renderMs !== undefined) this.render.observe({ face: a.face }, a.renderMs / 1000);
+    if (a.ms !== undefined) this.histogramChild(this.latency, this.latencyChildren, a.face).observe(a.ms / 1000);
+    if (a.renderMs !== undefined) this.histogramChild(this.render, this.renderChildren, a.face).observe(a.renderMs / 1000);
+  }
+
+  private histogramChild(h: Histogram<'face'>, children: Map<string, Histogram.Internal<'face'>>, face: string): Histogram.Internal<'face'> {
+    let c = children.get(face);
+    if (c === undefined) children.set(face, (c = h.labels({ face })));
+    return c;
   }
 
   /** refresh reads the faces' counters into the monotonic totals and the levels. */
