@@ -1,7 +1,7 @@
 /**
  * The admin listener of a real daemon (dist/src/main.js) in a network namespace of its own: a
  * scrape of GET /metrics passes Debian's `promtool check metrics` and shows a provisioning just
- * made (POST /jitsi, then the counter moved); the counters survive a reload that replaces the
+ * made (POST /jitsi, then the counter moved) and a phone's file request by vendor; the counters survive a reload that replaces the
  * HTTP face (http.workers 1 -> 2, whose new face counts from zero); /readyz flips to 503 naming
  * the DHCP face when the DHCP interface loses its address, and back to 200 when it gets it again;
  * every metric the Grafana dashboard (config/grafana-dashboard.json) uses is in a real scrape.
@@ -19,6 +19,7 @@ const ROOT = join(__dirname, '..', '..');
 const skipNs = netnsSkipReason();
 const promtool = spawnSync('promtool', ['--version']).status === 0;
 const SRV = '10.61.0.1/24';
+const KEY = 'acmeKey0123456789abcdefXYZ';
 
 /** sample reads one sample's value from an exposition text (undefined: absent). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -42,7 +43,10 @@ describe('the admin listener of a real daemon in a namespace', { skip: skipNs ??
     `dhcp: {interfaces: [srv0]}\nmdns: {enabled: false}\nstateDir: ${join(dir, 'state')}\n` +
     `http: {host: 0.0.0.0, port: 8667, workers: ${workers}, rateLimit: {rate: 0}}\n` +
     `admin: {host: 127.0.0.1, port: 8668}\n` +
-    `provisioning: {tenants: {localdomain: {auth: none, rules: [{subject: default, properties: {net.java.sip.communicator.impl.gui.NAME: "lab"}}]}}}\n`;
+    `provisioning:\n  tenants:\n    localdomain: {auth: none, rules: [{subject: default, properties: {net.java.sip.communicator.impl.gui.NAME: "lab"}}]}\n` +
+    `    acme.example: {auth: url_key, urlKey: ${KEY}}\n` +
+    `phones:\n  enabled: true\n  configs:\n    - {id: site, tenant: acme.example, role: default, raw: {sip_proxy_ip: 192.0.2.10}}\n` +
+    `  devices:\n    - {mac: "00:15:65:4a:a9:37", tenant: acme.example, profile: yealink, model: T46S}\n`;
 
   /** curl runs curl in the namespace; it returns the status code and the body. */
   const curl = async (...args: string[]): Promise<{ status: number; body: string }> => {
@@ -103,6 +107,18 @@ describe('the admin listener of a real daemon in a namespace', { skip: skipNs ??
     const r = await run('promtool', ['check', 'metrics'], { timeoutMs: 20_000, input: text });
     assert.equal(r.code, 0, `promtool check metrics:\n${r.stdout}${r.stderr}`);
     assert.equal(`${r.stdout}${r.stderr}`.trim(), '', 'promtool reported problems');
+  });
+
+  test('a phone file request counts by vendor, never by MAC', async () => {
+    const r = await curl('-A', 'Yealink SIP-T46S 66.86.0.15 00:15:65:4a:a9:37', `http://127.0.0.1:8667/${KEY}/0015654aa937.cfg`);
+    assert.equal(r.status, 200, r.body);
+    const text = await scrape();
+    const vendor = text.split('\n').filter((l) => l.startsWith('provisiond_phone_requests_total{'));
+    assert.equal(vendor.length, 1, text);
+    assert.match(vendor[0] ?? '', /^provisiond_phone_requests_total\{vendor="yealink",outcome="[a-z-]+"\} 1$/);
+    assert.ok((sample(text, 'provisiond_requests_total', { face: 'phones', status: '200' }) ?? 0) === 1, text);
+    assert.equal(sample(text, 'provisiond_inventory_devices', { kind: 'phone' }), 1);
+    assert.doesNotMatch(text, /0015654aa937|00:15:65|acmeKey/);
   });
 
   test('every metric the Grafana dashboard uses is in a real scrape', async () => {
