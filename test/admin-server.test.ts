@@ -163,4 +163,8 @@ test('familyOf sorts the faces\' counters', () => {
   assert.equal(familyOf('http', 'inventory-pending'), 'gauge');
   assert.equal(familyOf('http', 'dropped:peer-gone'), 'event');
   assert.equal(familyOf('mdns', 'queriesHeard'), 'received');
+  assert.equal(familyOf('http', 'workers'), 'gauge');
+  assert.equal(familyOf('http', 'store-pg-connections'), 'gauge');
+  assert.equal(familyOf('http', 'store-pg-waiting'), 'gauge');
+  assert.equal(familyOf('http', 'store-pg-queries'), 'event');
 });

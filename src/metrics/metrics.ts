@@ -12,9 +12,11 @@
  *    kdfState(), the live bans and the store's inventory, read at scrape time.
  *
  * Counters never go down for the life of the process: a face's counters restart at zero when its
- * worker thread is restarted, when its mDNS advertiser is replaced (a conflict, an interface
+ * worker thread is restarted, when an HTTP worker process is re-forked or the pool replaced (a
+ * reload changing http.workers), when its mDNS advertiser is replaced (a conflict, an interface
  * change), or when a reload replaces the face (http.workers crossing 1, a face disabled and
- * enabled again). Monotonic carries each counter across such a reset.
+ * enabled again). Monotonic carries each counter across such a reset (a reset is seen as a value
+ * below the last one scraped: what was counted between that scrape and the reset is lost).
  *
  * Labels are bounded: face, outcome, status, event and reason words come from the code, vendor
  * from the loaded profiles; never a MAC, an address or a user. Each family keeps at most
@@ -72,7 +74,7 @@ export class Monotonic {
 }
 
 /** GAUGE_KEYS: face stats that are levels, not counts (exported as provisiond_face_state). */
-const GAUGE_KEY = /(^|-)(pending|bound|send-queue|send-queue-max|transactions|asking|active|asks-in-flight|announced|conflicting|standingBy|kdf-runs-per-second)$|^pool|^phones-declared-problems$/;
+const GAUGE_KEY = /(^|-)(pending|bound|send-queue|send-queue-max|transactions|asking|active|asks-in-flight|announced|conflicting|standingBy|kdf-runs-per-second|connections|waiting)$|^(workers|phones-declared-problems)$/;
 /** DROP_KEY: UDP face stats that are datagrams dropped or ignored (provisiond_packets_dropped_total). */
 const DROP_KEY = /^(dropped|malformed|rate-limited|ignored|send-dropped|unknown-tid|duplicate-request)|^refused:rate-limited$|^malformedDatagrams$|^datagramsFromOtherLinks$/;
 /** UDP_FACES: the faces whose stats are datagrams. */
