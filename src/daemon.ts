@@ -13,7 +13,7 @@ import { SipFace } from './sip/server';
 import { TftpFace } from './tftp/server';
 import { AdminFace, type AdminPlugin } from './admin/server';
 import { faceHealth, registerHealth, storeWritable, type ReadyReport } from './admin/health';
-import { Metrics } from './metrics/metrics';
+import { Metrics, OBSERVE_MS } from './metrics/metrics';
 import { registerMetrics } from './metrics/routes';
 import { activity } from './activity';
 import { openConfiguredStore } from './store/open';
@@ -117,6 +117,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
 
   const adminPlugins: AdminPlugin[] = [...(deps.adminPlugins ?? [])];
   let metrics: Metrics | undefined;
+  let observer: NodeJS.Timeout | undefined;
   // The admin side's own store connection (inventory size, /readyz's write check), opened at its first use.
   let adminStore: Promise<Store> | undefined;
   const storeForAdmin = (): Promise<Store> => {
@@ -154,6 +155,10 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       inventory,
     });
     const m = metrics;
+    // Counters between scrapes, so that a reset (a thread's death, a face replaced) loses nothing
+    // a scrape would have seen: stats() is the last copy each face holds (no thread is asked).
+    observer ??= setInterval(() => m.observe(daemon.stats()), OBSERVE_MS);
+    observer.unref();
     return new AdminFace({ config: cfg, log: log.child({ face: 'admin' }), plugins: [registerHealth(ready), registerMetrics(m), async (app) => {
       for (const p of adminPlugins) await app.register(async (scope) => p(scope));
     }] });
@@ -213,6 +218,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       // Each face: reconfigure in place, or start/stop it when its `enabled` flips. If one face
       // cannot apply the new configuration, the faces already changed are put back, so the
       // daemon keeps serving one consistent configuration.
+      metrics?.observe(daemon.stats()); // the counters of faces this reload may replace
       const prev = config;
       const undo: (() => Promise<void>)[] = [];
       try {
@@ -275,6 +281,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
     close() {
       closing ??= (async () => {
         const results = await Promise.allSettled([...faces.values(), ...(admin ? [admin] : [])].map((f) => f.close()));
+        if (observer) clearInterval(observer);
         metrics?.close();
         if (adminStore) await adminStore.then((s) => s.close()).catch(() => undefined);
         for (const r of results) if (r.status === 'rejected') log.warn({ err: errorMessage(r.reason) }, 'a face did not close cleanly');

@@ -138,6 +138,11 @@ test('the registry never lets a face counter go down, and keeps labels bounded',
     assert.match(two, /^provisiond_face_events_total\{face="http",event="status:200"\} 10$/m);
     assert.match(two, /^provisiond_face_state\{face="dhcp",name="send-queue"\} 0$/m);
 
+    // Counted between two scrapes, then reset: observe() (the daemon's timer, a reload) kept it.
+    metrics.observe({ dhcp: { received: 30 } });
+    stats = { dhcp: { received: 2 }, http: { 'status:200': 1 } };
+    assert.match(await metrics.scrape(), /^provisiond_packets_received_total\{face="dhcp"\} 72$/m);
+
     // Requests: bounded label sets; a flood of distinct outcomes folds into "other".
     for (let i = 0; i < MAX_SERIES + 50; i++) bus.emit({ face: 'http', outcome: `o${i}`, ok: false, status: 400, at: Date.now(), ms: 1 });
     const three = await metrics.scrape();

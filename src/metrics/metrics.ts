@@ -15,8 +15,10 @@
  * worker thread is restarted, when an HTTP worker process is re-forked or the pool replaced (a
  * reload changing http.workers), when its mDNS advertiser is replaced (a conflict, an interface
  * change), or when a reload replaces the face (http.workers crossing 1, a face disabled and
- * enabled again). Monotonic carries each counter across such a reset (a reset is seen as a value
- * below the last one scraped: what was counted between that scrape and the reset is lost).
+ * enabled again). Monotonic carries each counter across such a reset: a reset is seen as a value
+ * below the last one read, and the daemon reads the faces' counters every OBSERVE_MS and before
+ * each reload (observe), so at most the last OBSERVE_MS of counts before a thread's or worker's
+ * death can be missed.
  *
  * Labels are bounded: face, outcome, status, event and reason words come from the code, vendor
  * from the loaded profiles; never a MAC, an address or a user. Each family keeps at most
@@ -28,6 +30,9 @@ import { version } from '../version';
 import type { Activity, ActivityBus } from '../activity';
 import type { FaceHealth } from '../face';
 import type { FaceBans } from '../limits/banstore';
+
+/** OBSERVE_MS: how often the daemon hands the faces' counters to observe() between scrapes. */
+export const OBSERVE_MS = 2000;
 
 /** MAX_SERIES bounds the label sets of one family. */
 export const MAX_SERIES = 1000;
@@ -298,12 +303,21 @@ export class Metrics {
       return;
     }
     this.faceStates.clear();
+    this.observe(faces, true);
+  }
+
+  /**
+   * observe takes the faces' counters between scrapes (the daemon calls it every few seconds and
+   * before a reload), so that what was counted before a reset is carried even when no scrape
+   * came in between. `levels` also records the gauges (a scrape's reading).
+   */
+  observe(faces: Record<string, Record<string, number>>, levels = false): void {
     for (const [face, stats] of Object.entries(faces)) {
       for (const [key, v] of Object.entries(stats)) {
         if (!Number.isFinite(v)) continue;
         const k = `${face}\u0000${key}`;
-        if (familyOf(face, key) === 'gauge') this.faceStates.set(k, v);
-        else this.mono.value(k, v);
+        if (familyOf(face, key) !== 'gauge') this.mono.value(k, v);
+        else if (levels) this.faceStates.set(k, v);
       }
     }
   }
