@@ -159,6 +159,33 @@ test('the registry never lets a face counter go down, and keeps labels bounded',
   assert.equal(bus.watched, false);
 });
 
+test('scrapes never overlap and never queue up: callers share the next one', async () => {
+  const bus = new ActivityBus();
+  let calls = 0;
+  let inFlight = 0;
+  let most = 0;
+  const metrics = new Metrics({
+    bus,
+    faces: async () => {
+      calls++;
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 20));
+      inFlight--;
+      return { dhcp: { received: calls } };
+    },
+  });
+  try {
+    const all = await Promise.all(Array.from({ length: 50 }, () => metrics.scrape()));
+    assert.equal(calls, 2); // the one running, and one shared by the 49 that came during it
+    assert.equal(most, 1);
+    assert.match(all[0] ?? '', /received_total\{face="dhcp"\} 1$/m);
+    assert.match(all[49] ?? '', /received_total\{face="dhcp"\} 2$/m);
+  } finally {
+    metrics.close();
+  }
+});
+
 test('familyOf sorts the faces\' counters', () => {
   assert.equal(familyOf('dhcp', 'received'), 'received');
   assert.equal(familyOf('tftp', 'refused:rate-limited'), 'dropped');

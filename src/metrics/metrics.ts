@@ -130,7 +130,8 @@ export class Metrics {
   private readonly unsubscribe: () => void;
   private readonly mono = new Monotonic();
   private readonly faceStates = new Map<string, number>();
-  private chain: Promise<unknown> = Promise.resolve();
+  private running: Promise<string> | undefined;
+  private next: Promise<string> | undefined;
   private readonly requests: Counter<'face' | 'status' | 'outcome'>;
   private readonly requestsBound = new Bounded();
   private readonly phoneRequests: Counter<'vendor' | 'outcome'>;
@@ -322,14 +323,27 @@ export class Metrics {
     }
   }
 
-  /** scrape renders the exposition text; scrapes are serialized (the collectors reset and refill). */
+  /**
+   * scrape renders the exposition text. Scrapes never overlap (the collectors reset and refill)
+   * and never queue up: while one runs, every caller shares the single next one.
+   */
   scrape(): Promise<string> {
-    const run = this.chain.then(async () => {
-      await this.refresh();
-      return this.registry.metrics();
-    });
-    this.chain = run.catch(() => undefined);
-    return run;
+    if (this.running === undefined) {
+      this.running = (async () => {
+        await this.refresh();
+        return this.registry.metrics();
+      })().finally(() => {
+        this.running = undefined;
+      });
+      return this.running;
+    }
+    this.next ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.next = undefined;
+        return this.scrape();
+      });
+    return this.next;
   }
 
   /** contentType is the exposition format's content type. */
