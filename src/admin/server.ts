@@ -37,6 +37,9 @@ function placeOf(a: AdminConfig): string {
   return JSON.stringify([a.host, a.port, a.tls !== undefined]);
 }
 
+/** MAX_CONNECTIONS bounds the admin listener's open connections (more are closed on arrival). */
+export const MAX_CONNECTIONS = 256;
+
 /** RETRY_MS: how often a listener that could not listen (port in use, TLS files missing) is tried again. */
 export const RETRY_MS = 10_000;
 
@@ -171,6 +174,7 @@ export class AdminFace implements Face<AdminFaceConfig> {
     });
     try {
       for (const p of this.plugins) await app.register(async (scope) => p(scope));
+      app.server.maxConnections = MAX_CONNECTIONS;
       await app.listen({ host: a.host, port: a.port });
     } catch (err) {
       await app.close().catch(() => undefined);
