@@ -8,6 +8,8 @@
 # sqlite3 (the shell) holds the store's write lock from another process in test/store-lock.test.ts.
 # dnsmasq-base and kea-dhcp4-server (with isc-dhcp-server) check `export dhcp` output with each
 # server's own syntax check (dnsmasq --test, kea-dhcp4 -t, dhcpd -t).
+# prometheus: `promtool check metrics` checks a real scrape of /metrics (test/metrics.test.ts);
+# the packaged service is never started (policy-rc.d).
 # sipsak, tftp-hpa, atftp and curl are the SIP and TFTP faces' independent clients; tftpd-hpa is
 # only run by bench/tftp (its packaged service is never started: policy-rc.d).
 # debootstrap makes test/package.test.ts's clean Debian 12 root; make and g++ build better-sqlite3
@@ -16,13 +18,11 @@
 # temporary directory); the packaged cluster's service is never started (policy-rc.d).
 # nginx-light: the load balancer of bench/storm/twonode.ts and its smoke test (run in a
 # namespace from its own config; the packaged service is never started).
-# prometheus: `promtool check metrics` checks a real scrape of /metrics (test/metrics.test.ts);
-# the packaged service is never started (policy-rc.d).
 set -euo pipefail
-PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server openssl dnsmasq-base kea-dhcp4-server
+PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server openssl dnsmasq-base kea-dhcp4-server prometheus
       avahi-daemon avahi-utils dbus libjmdns-java libslf4j-java default-jdk-headless
       fail2ban php-cli logrotate sqlite3 sipsak tftp-hpa atftp tftpd-hpa curl debootstrap make g++
-      postgresql nginx-light prometheus)
+      postgresql nginx-light)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "install-test-deps: not root or no apt-get; interop tests will skip" >&2
     exit 0
