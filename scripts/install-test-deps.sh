@@ -8,6 +8,8 @@
 # sqlite3 (the shell) holds the store's write lock from another process in test/store-lock.test.ts.
 # dnsmasq-base and kea-dhcp4-server (with isc-dhcp-server) check `export dhcp` output with each
 # server's own syntax check (dnsmasq --test, kea-dhcp4 -t, dhcpd -t).
+# prometheus: `promtool check metrics` checks a real scrape of /metrics (test/metrics.test.ts);
+# the packaged service is never started (policy-rc.d).
 # sipsak, tftp-hpa, atftp and curl are the SIP and TFTP faces' independent clients; tftpd-hpa is
 # only run by bench/tftp (its packaged service is never started: policy-rc.d).
 # debootstrap makes test/package.test.ts's clean Debian 12 root; make and g++ build better-sqlite3
@@ -19,7 +21,7 @@
 # chromium + chromium-driver: test/status-browser.test.ts drives the status page in a headless
 # Chromium over WebDriver (chromedriver on loopback; --no-sandbox as root).
 set -euo pipefail
-PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server openssl dnsmasq-base kea-dhcp4-server
+PKGS=(iproute2 python3-scapy tshark systemd isc-dhcp-server openssl dnsmasq-base kea-dhcp4-server prometheus
       avahi-daemon avahi-utils dbus libjmdns-java libslf4j-java default-jdk-headless
       fail2ban php-cli logrotate sqlite3 sipsak tftp-hpa atftp tftpd-hpa curl debootstrap make g++
       postgresql nginx-light chromium chromium-driver)

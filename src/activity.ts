@@ -25,6 +25,8 @@ export interface Activity {
   readonly at: number;
   /** ms: how long the answer took, where measured. */
   readonly ms?: number | undefined;
+  /** renderMs: how long rendering the document took, where one was rendered (not taken from a cache). */
+  readonly renderMs?: number | undefined;
   readonly ip?: string | undefined;
   readonly tenant?: string | undefined;
   /** user: name@domain, never a password. */

@@ -11,6 +11,12 @@ import { HttpFace } from './http/server';
 import { HttpClusterFace } from './http/cluster';
 import { SipFace } from './sip/server';
 import { TftpFace } from './tftp/server';
+import { AdminFace, type AdminPlugin } from './admin/server';
+import { faceHealth, registerHealth, storeWritable, type ReadyReport } from './admin/health';
+import { Metrics, OBSERVE_MS } from './metrics/metrics';
+import { registerMetrics } from './metrics/routes';
+import { activity } from './activity';
+import { openConfiguredStore } from './store/open';
 import type { Store } from './store/repository';
 import type { Config } from './config/schema';
 import type { Face } from './face';
@@ -34,6 +40,8 @@ export interface DaemonDeps {
    * DHCP face's thread, that keep dying): the CLI then exits non-zero so that the service manager restarts the daemon.
    */
   readonly onFatal?: (err: ProvError) => void;
+  /** adminPlugins are mounted on the admin listener after /metrics, /healthz and /readyz (the REST API, the status page). */
+  readonly adminPlugins?: readonly AdminPlugin[];
 }
 
 /** Daemon is a built provisiond instance. */
@@ -49,6 +57,14 @@ export interface Daemon {
   fetchStats(): Promise<Record<string, Record<string, number>>>;
   /** banControls are the running faces' bans (HTTP, TFTP), by face name (`provisiond bans`). */
   banControls(): Map<string, FaceBans>;
+  /** mountAdmin adds a plugin to the admin listener; call it before start (see AdminFace.mount). */
+  mountAdmin(plugin: AdminPlugin): void;
+  /** ready is /readyz's report: every face serves and the store is writable. */
+  ready(): Promise<ReadyReport>;
+  /** admin is the admin listener (metrics, health; the API and status page mount on it), when enabled. */
+  readonly admin: AdminFace | undefined;
+  /** metrics is the process's Prometheus registry (undefined until the admin listener is first built). */
+  readonly metrics: Metrics | undefined;
 }
 
 /** createDaemon builds the faces the configuration enables; it opens no socket. */
@@ -99,6 +115,55 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
     });
 
+  const adminPlugins: AdminPlugin[] = [...(deps.adminPlugins ?? [])];
+  let metrics: Metrics | undefined;
+  let observer: NodeJS.Timeout | undefined;
+  // The admin side's own store connection (inventory size, /readyz's write check), opened at its first use.
+  let adminStore: Promise<Store> | undefined;
+  const storeForAdmin = (): Promise<Store> => {
+    if (deps.store) return Promise.resolve(deps.store);
+    adminStore ??= openConfiguredStore(config.stateDir, config.store, { busyTimeoutMs: 0 });
+    const opened = adminStore;
+    opened.catch(() => {
+      if (adminStore === opened) adminStore = undefined; // the next check tries again
+    });
+    return opened;
+  };
+  const inventory = async (): Promise<Record<string, number>> => {
+    const store = await storeForAdmin();
+    const out: Record<string, number> = { jitsi: await store.devices.count() };
+    if (config.phones.enabled && store.backend !== 'postgres') out['phone'] = store.phones.count();
+    return out;
+  };
+  const ready = async (): Promise<ReadyReport> => {
+    const fh = faceHealth(faces, started);
+    let store;
+    try {
+      store = await storeWritable(await storeForAdmin(), config.stateDir);
+    } catch (err) {
+      store = { ready: false, reason: `the store cannot be opened: ${errorMessage(err)}` };
+    }
+    return { ready: store.ready && Object.values(fh).every((h) => h.ready), faces: fh, store };
+  };
+  const makeAdmin = (cfg: Config): AdminFace => {
+    // One registry for the daemon's life: a reload that replaces the listener keeps the counters.
+    metrics ??= new Metrics({
+      bus: activity,
+      faces: () => daemon.fetchStats(),
+      health: () => faceHealth(faces, started),
+      bans: () => daemon.banControls(),
+      inventory,
+    });
+    const m = metrics;
+    // Counters between scrapes, so that a reset (a thread's death, a face replaced) loses nothing
+    // a scrape would have seen: stats() is the last copy each face holds (no thread is asked).
+    observer ??= setInterval(() => m.observe(daemon.stats()), OBSERVE_MS);
+    observer.unref();
+    return new AdminFace({ config: cfg, log: log.child({ face: 'admin' }), plugins: [registerHealth(ready), registerMetrics(m), async (app) => {
+      for (const p of adminPlugins) await app.register(async (scope) => p(scope));
+    }] });
+  };
+
   /**
    * makers lists the faces in start order: HTTP first (the URLs the other faces hand out point
    * at it), then DHCP, then mDNS, then SIP, then TFTP. `replace` says when a reload needs a new face object.
@@ -112,6 +177,9 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
   };
 
   for (const [name, m] of Object.entries(makers)) if (m.enabled(config)) faces.set(name, m.make(config));
+  // The admin listener is held apart from the protocol faces (not in `faces`, stats() or the
+  // started line): it never stops them, and a reload never waits on it or is refused by it.
+  let admin: AdminFace | undefined = config.admin.enabled ? makeAdmin(config) : undefined;
 
   const daemon: Daemon = {
     get config() {
@@ -132,6 +200,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
         throw err;
       }
       log.info({ faces: [...faces.keys()], stateDir: config.stateDir }, 'provisiond started');
+      await admin?.start(); // never rejects (logged and retried)
     },
     async reload(asked) {
       // stateDir stays the one the daemon started with (the store and the security event log
@@ -149,6 +218,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       // Each face: reconfigure in place, or start/stop it when its `enabled` flips. If one face
       // cannot apply the new configuration, the faces already changed are put back, so the
       // daemon keeps serving one consistent configuration.
+      metrics?.observe(daemon.stats()); // the counters of faces this reload may replace
       const prev = config;
       const undo: (() => Promise<void>)[] = [];
       try {
@@ -196,11 +266,24 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       }
       if (next.log.level !== config.log.level) log.level = next.log.level;
       config = next;
+      if (next.admin.enabled && !admin) {
+        admin = makeAdmin(next);
+        if (started) await admin.start();
+      } else if (!next.admin.enabled && admin) {
+        const a = admin;
+        admin = undefined;
+        await a.close();
+      } else {
+        await admin?.reload(next); // never rejects
+      }
       log.info('configuration reloaded');
     },
     close() {
       closing ??= (async () => {
-        const results = await Promise.allSettled([...faces.values()].map((f) => f.close()));
+        const results = await Promise.allSettled([...faces.values(), ...(admin ? [admin] : [])].map((f) => f.close()));
+        if (observer) clearInterval(observer);
+        metrics?.close();
+        if (adminStore) await adminStore.then((s) => s.close()).catch(() => undefined);
         for (const r of results) if (r.status === 'rejected') log.warn({ err: errorMessage(r.reason) }, 'a face did not close cleanly');
         log.info({ stats: daemon.stats() }, 'provisiond stopped');
       })();
@@ -216,6 +299,16 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
         if (b) out.set(n, b);
       }
       return out;
+    },
+    mountAdmin(plugin) {
+      adminPlugins.push(plugin);
+    },
+    ready,
+    get admin() {
+      return admin;
+    },
+    get metrics() {
+      return metrics;
     },
     async fetchStats() {
       return Object.fromEntries(await Promise.all([...faces].map(async ([n, f]) => [n, f.fetchStats ? await f.fetchStats() : f.stats()] as const)));

@@ -28,6 +28,7 @@ export const ErrorCodes = {
   PROVD_ERR_NO_STORE: 'an administration command would create a new store with no configuration named (no --config, no $PROVISIOND_CONFIG, no /etc/provisiond/provisiond.yaml): it names where and asks for --init first',
   PROVD_ERR_HTTP_BIND: 'the HTTP face cannot listen on its TCP port (in use, or not permitted)',
   PROVD_ERR_HTTP_TLS: 'the HTTP face cannot read or use http.tls.cert / http.tls.key',
+  PROVD_ERR_ADMIN_BIND: 'the admin listener (metrics, health checks, API) cannot listen on admin.host:admin.port (in use, or not permitted) or cannot read or use admin.tls.cert / admin.tls.key',
   PROVD_ERR_EVENT_LOG: 'the security event log (http.eventLog) cannot be opened for appending, or a write to it failed (logged once per episode; failures are still counted and banned)',
   PROVD_ERR_HTTP_WORKER: 'HTTP workers (http.workers > 1) keep dying: none served for 15 s (the daemon exits 3 so the service manager restarts it), or a reload came while one was down (refused)',
   PROVD_ERR_TFTP_BIND: 'the TFTP face cannot bind its UDP port (tftp.port, 69 by default: in use, or not permitted without CAP_NET_BIND_SERVICE)',

@@ -3,6 +3,13 @@
  */
 import type { FaceBans } from './limits/banstore';
 
+/** FaceHealth says whether a face serves now (the admin listener's /readyz), and if not, why. */
+export interface FaceHealth {
+  readonly ready: boolean;
+  /** reason: why it does not serve (absent when ready). */
+  readonly reason?: string | undefined;
+}
+
 /**
  * Face is one protocol face of the daemon. The daemon only ever talks to faces through this.
  * C is the configuration the face reads: a face types only the sections it needs, never the
@@ -23,6 +30,11 @@ export interface Face<C = unknown> {
    * returns the last copy, which may lag). SIGUSR1 uses it.
    */
   fetchStats?(): Promise<Record<string, number>>;
+  /**
+   * health says whether the face serves now (listening sockets, a live thread, its interfaces'
+   * addresses); a face without it counts as ready once started.
+   */
+  health?(): FaceHealth;
   /** banControl, for a face that bans (HTTP, TFTP), lists and lifts its live bans (`provisiond bans`). */
   banControl?(): FaceBans | undefined;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/http/run.sh - provisiond's POST /jitsi against the HTTP anchors, in one run, on one box.
 #
-# Usage: bench/http/run.sh [--runs N] [--dur SECONDS] [--users N] [--cases a,b,...]   (as root)
+# Usage: bench/http/run.sh [--runs N] [--dur SECONDS] [--users N] [--cases a,b,...] [--overhead]   (as root)
 #
 # Cases, all measured with the anchor's wrk line (wrk -t2 -c50 --latency, unpinned) on the
 # loopback of a network namespace of our own (phttp-bench; the shared lab's plab-* namespaces are
@@ -18,6 +18,10 @@
 #   provisiond-w2-cached-users  http.workers: 2, cycling through USERS users (users.lua), cache warm
 #   provisiond-uncached  one process, USERS users, cacheTtl 0: every request runs scrypt (ln=15),
 #                        the KDF path (wrk --timeout 10s)
+#   provisiond-cached-metrics  provisiond-cached with the admin listener on (admin.port 8672:
+#                        metrics, health) and GET /metrics scraped every second during the run
+#                        (provisiond-cached has admin.enabled: false). --overhead runs only these
+#                        two and prints the ratio: the admin listener's cost on the provisioning path
 #   provisiond-cached-v8 provisiond-cached with the V8 flags V8_FLAGS (default
 #                        --min-semi-space-size=64 --max-semi-space-size=64: a young generation
 #                        fixed at 4x V8's default, so 4x fewer scavenges; --max alone does not
@@ -45,6 +49,7 @@ while [ $# -gt 0 ]; do
     --dur) DUR="$2"; shift ;;
     --users) USERS="$2"; shift ;;
     --cases) IFS=, read -r -a ONLY <<< "$2"; shift ;;
+    --overhead) ONLY=(provisiond-cached provisiond-cached-metrics) ;;
     *) awk 'NR > 1 && /^set -e/ { exit } NR > 1' "$0"; exit 64 ;;
     esac
     shift
@@ -120,6 +125,7 @@ node "$root/dist/bench/http/setup.js" "$W/cached.yaml" "$W/state-cached" 8667 "$
 node "$root/dist/bench/http/setup.js" "$W/uncached.yaml" "$W/state-uncached" 8668 "$USERS" 0 1
 node "$root/dist/bench/http/setup.js" "$W/w2.yaml" "$W/state-w2" 8669 "$USERS" 3600 2
 node "$root/dist/bench/http/setup.js" "$W/v8.yaml" "$W/state-v8" 8670 "$USERS" 3600 1
+node "$root/dist/bench/http/setup.js" "$W/metrics.yaml" "$W/state-metrics" 8671 "$USERS" 3600 1 8672
 
 "${IN[@]}" "$PHP_FPM" -F -y "$W/php-fpm.conf" > "$W/php-fpm.out" 2>&1 &
 PIDS+=($!)
@@ -137,6 +143,8 @@ W2_PID=$!
 # shellcheck disable=SC2086 # V8_FLAGS is a list of flags
 "${IN[@]}" node $V8_FLAGS "$root/dist/src/main.js" run --config "$W/v8.yaml" > "$W/provisiond-v8.log" 2>&1 &
 PIDS+=($!)
+"${IN[@]}" node "$root/dist/src/main.js" run --config "$W/metrics.yaml" > "$W/provisiond-metrics.log" 2>&1 &
+PIDS+=($!)
 BODY='username=alice&password=secret1&os=Linux'
 wait_url http://127.0.0.1:8082/prov.php -d "$BODY"
 "${IN[@]}" curl -s -d "$BODY" http://127.0.0.1:8082/prov.php > "$W/www/prov.properties"
@@ -146,14 +154,17 @@ wait_url http://127.0.0.1:8667/jitsi -d "$BODY"
 wait_url http://127.0.0.1:8668/jitsi -d "$BODY"
 wait_url http://127.0.0.1:8669/jitsi -d "$BODY"
 wait_url http://127.0.0.1:8670/jitsi -d "$BODY"
+wait_url http://127.0.0.1:8671/jitsi -d "$BODY"
+wait_url http://127.0.0.1:8672/readyz
 
-CASES=(nginx-static nginx-fpm provisiond-cached provisiond-cached-v8 provisiond-w2-cached provisiond-w2-cached-users provisiond-uncached)
+CASES=(nginx-static nginx-fpm provisiond-cached provisiond-cached-metrics provisiond-cached-v8 provisiond-w2-cached provisiond-w2-cached-users provisiond-uncached)
 [ ${#ONLY[@]} -gt 0 ] && CASES=("${ONLY[@]}")
 url_of() {
     case "$1" in
     nginx-static) echo http://127.0.0.1:8083/prov.properties ;;
     nginx-fpm) echo http://127.0.0.1:8082/prov.php ;;
     provisiond-cached) echo http://127.0.0.1:8667/jitsi ;;
+    provisiond-cached-metrics) echo http://127.0.0.1:8671/jitsi ;;
     provisiond-cached-v8) echo http://127.0.0.1:8670/jitsi ;;
     provisiond-w2-cached|provisiond-w2-cached-users) echo http://127.0.0.1:8669/jitsi ;;
     provisiond-uncached) echo http://127.0.0.1:8668/jitsi ;;
@@ -162,7 +173,7 @@ url_of() {
 script_of() {
     case "$1" in
     nginx-static) ;;
-    nginx-fpm|provisiond-cached|provisiond-cached-v8|provisiond-w2-cached) echo "$SHARED/http/post.lua" ;;
+    nginx-fpm|provisiond-cached|provisiond-cached-metrics|provisiond-cached-v8|provisiond-w2-cached) echo "$SHARED/http/post.lua" ;;
     *) echo "$here/users.lua" ;;
     esac
 }
@@ -211,7 +222,15 @@ for round in $(seq 1 $((RUNS * 3))); do
         [ "$c" = provisiond-uncached ] && WRK+=(--timeout 10s)
         [ -n "$s" ] && WRK+=(-s "$s")
         t0=$(date +%s)
+        scraper=
+        if [ "$c" = provisiond-cached-metrics ]; then
+            # what a Prometheus server does: GET /metrics every second, for the run's length
+            ( for _ in $(seq 1 $((DUR + 2))); do "${IN[@]}" curl -s -o /dev/null -w '%{http_code}\n' --max-time 5 http://127.0.0.1:8672/metrics >> "$W/scrapes.txt"; sleep 1; done ) &
+            scraper=$!
+            PIDS+=("$scraper")
+        fi
         out=$(python3 "$SHARED/cpuwatch.py" $$ -- "${WRK[@]}" "$u" 2>&1) || true
+        if [ -n "$scraper" ]; then kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true; fi
         f=$(printf '%s\n' "$out" | sed -n 's/^cpuwatch: foreign_cpu_pct=\([0-9.]*\).*/\1/p')
         noisy=0
         awk -v f="${f:-999}" -v m="$NOISE_MAX" 'BEGIN { exit !(f > m) }' && noisy=1
@@ -245,6 +264,7 @@ def ratio(a, b):
         ra, pa = rows[a]; rb, pb = rows[b]
         print(f"{a} / {b}: throughput x{ra / rb:.2f}, p99 {pa:.2f} ms vs {pb:.2f} ms (x{pa / pb:.2f})")
 ratio("provisiond-cached", "nginx-fpm")
+ratio("provisiond-cached-metrics", "provisiond-cached")
 ratio("provisiond-cached-v8", "nginx-fpm")
 ratio("provisiond-w2-cached", "nginx-fpm")
 ratio("provisiond-w2-cached", "nginx-static")
@@ -260,5 +280,6 @@ PY
 echo
 kill -USR1 "$CACHED_PID" "$W2_PID" 2>/dev/null || true
 sleep 2.5
+[ -f "$W/scrapes.txt" ] && echo "GET /metrics during the provisiond-cached-metrics runs: $(grep -c '^200$' "$W/scrapes.txt") answered 200 of $(wc -l < "$W/scrapes.txt")"
 echo "provisiond counters, one process: $(grep '"msg":"counters"' "$W/provisiond-cached.log" | tail -1 | grep -o '"http":{[^}]*}')"
 echo "provisiond counters, 2 workers:   $(grep '"msg":"counters"' "$W/provisiond-w2.log" | tail -1 | grep -o '"http":{[^}]*}')"

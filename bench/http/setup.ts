@@ -1,7 +1,7 @@
 /**
  * setup.ts: writes the provisiond configuration the HTTP benchmark runs (bench/http/run.sh).
  *
- *   node dist/bench/http/setup.js OUT.yaml STATE_DIR PORT USERS CACHE_TTL WORKERS
+ *   node dist/bench/http/setup.js OUT.yaml STATE_DIR PORT USERS CACHE_TTL WORKERS [ADMIN_PORT]
  *
  * One tenant (localdomain, so `username=alice` needs no @domain, as in the PHP anchor), users
  * alice/secret1, bob/secret2, carol/secret3 (the PHP script's) plus user0..user{USERS-1} with
@@ -9,12 +9,15 @@
  * same 13 SIP properties as ../shared/bench/http/prov.php, with the user name substituted, plus an
  * osname-matched rule and the ALLOW/ENFORCE directives. CACHE_TTL 0 makes every request pay
  * for scrypt (the uncached figure). WORKERS is http.workers (1 = in the daemon process).
+ * ADMIN_PORT turns the admin listener (metrics, health) on at that port; absent or 0, it is off
+ * (the instances share one namespace's loopback, and the overhead case compares both).
  */
 import { writeFileSync } from 'node:fs';
 import { hashPassword, DEFAULT_SCRYPT_LN } from '../../src/identity/passwords';
 
 async function main(): Promise<void> {
-  const [out, stateDir, port, usersArg, ttlArg, workersArg] = process.argv.slice(2);
+  const [out, stateDir, port, usersArg, ttlArg, workersArg, adminArg] = process.argv.slice(2);
+  const adminPort = Number(adminArg ?? 0);
   if (!out || !stateDir || !port || !usersArg || !ttlArg || !workersArg) throw new Error('usage: setup.js OUT STATE_DIR PORT USERS CACHE_TTL WORKERS');
   const n = Math.min(Number(usersArg), 10_000);
   const users: [string, string][] = [
@@ -31,6 +34,7 @@ mdns: {enabled: false}
 log: {level: info}
 stateDir: ${stateDir}
 http: {host: 127.0.0.1, port: ${port}, workers: ${Number(workersArg)}, rateLimit: {rate: 0}}
+admin: ${adminPort > 0 ? `{host: 127.0.0.1, port: ${adminPort}}` : '{enabled: false}'}
 provisioning:
   passwords: {cacheTtl: ${Number(ttlArg)}, maxPendingVerifications: 256}
   allowPrefix: [net.java.sip.communicator]

@@ -59,6 +59,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'PROVD_ERR_MDNS_CONFLICT':
     case 'PROVD_ERR_HTTP_BIND':
     case 'PROVD_ERR_HTTP_TLS':
+    case 'PROVD_ERR_ADMIN_BIND':
     case 'PROVD_ERR_EVENT_LOG':
     case 'PROVD_ERR_HTTP_WORKER':
     case 'PROVD_ERR_STORE':

@@ -11,6 +11,7 @@
 import nunjucks from 'nunjucks';
 import type { Config } from './schema';
 import { readTls } from '../http/tls';
+import { readAdminTls } from '../admin/tls';
 import { errorMessage } from '../errors';
 import { listHostInterfaces, type InterfaceLister } from '../net/interfaces';
 import type { ClientContext, DeviceContext, RenderContext, TenantContext, UserContext } from '../templates/context';
@@ -23,6 +24,13 @@ export function hostWarnings(config: Config, listInterfaces: InterfaceLister = l
       readTls(config.http.tls);
     } catch (err) {
       out.push(`http.tls: ${errorMessage(err)} (on this host the daemon would not start)`);
+    }
+  }
+  if (config.admin.enabled && config.admin.tls !== undefined) {
+    try {
+      readAdminTls(config.admin.tls);
+    } catch (err) {
+      out.push(`admin.tls: ${errorMessage(err)} (on this host the admin listener would not serve: provisioning would, with PROVD_ERR_ADMIN_BIND logged)`);
     }
   }
   const host = listInterfaces();

@@ -21,6 +21,7 @@ import { phonesSchema } from '../phones/config';
 import { sipSchema } from '../sip/config';
 import { tftpSchema } from '../tftp/config';
 import { storeSchema } from '../store/config';
+import { adminSchema } from '../admin/config';
 import { provisioningSchema, strategyOf } from './provisioning';
 import { keyedUrl, defaultProvisioningUrl } from '../urls/plan';
 
@@ -63,6 +64,8 @@ export const configSchema = z.strictObject({
   tftp: tftpSchema,
   /** store: where users, keys, devices and bans live (SQLite in stateDir, or PostgreSQL: store.url). */
   store: storeSchema,
+  /** admin: the admin listener (metrics, health checks; the API and status page mount on it). */
+  admin: adminSchema.prefault({}),
   /** stateDir holds the daemon's persistent state; default $STATE_DIRECTORY (systemd) or ./state. */
   stateDir: z.string().min(1).optional(),
 })
@@ -86,6 +89,11 @@ export const configSchema = z.strictObject({
     if (c.sip.enabled && !c.phones.enabled) ctx.addIssue({ code: 'custom', path: ['sip', 'enabled'], message: 'needs phones.enabled: true (the PnP answer is the URL of the phone\'s files)' });
     if (c.sip.tenant !== undefined && c.provisioning.tenants[c.sip.tenant] === undefined) {
       ctx.addIssue({ code: 'custom', path: ['sip', 'tenant'], message: `names no tenant in provisioning.tenants (${Object.keys(c.provisioning.tenants).join(', ') || 'none configured'})` });
+    }
+    if (c.admin.enabled && c.admin.port !== 0 && c.http.enabled) {
+      // Never on the provisioning port: the admin listener is for administrators, not phones.
+      if (c.admin.port === c.http.port) ctx.addIssue({ code: 'custom', path: ['admin', 'port'], message: `must differ from http.port (${c.http.port}): the admin listener never shares the provisioning port` });
+      else if (c.http.plainPort !== undefined && c.admin.port === c.http.plainPort) ctx.addIssue({ code: 'custom', path: ['admin', 'port'], message: `must differ from http.plainPort (${c.http.plainPort}): the admin listener never shares the provisioning port` });
     }
     if (!c.mdns.enabled) return;
     // The mDNS face advertises the HTTP face's port in its SRV record.

@@ -17,8 +17,9 @@ import { DhcpEngine, SEND_QUEUE_MAX, type DhcpFaceConfig, type Served } from './
 import { FaceThread, MAX_DEATHS } from '../facethread/host';
 import type { ProvError } from '../errors';
 import type { ServedInterface } from './handler';
-import type { InterfaceLister } from '../net/interfaces';
-import type { Face } from '../face';
+import { listHostInterfaces, type InterfaceLister } from '../net/interfaces';
+import { formatIPv4 } from '../net/ipv4';
+import type { Face, FaceHealth } from '../face';
 import type { Logger } from '../log';
 
 export { SEND_QUEUE_MAX, MAX_DEATHS, type DhcpFaceConfig };
@@ -114,6 +115,20 @@ export class DhcpFace implements Face<DhcpFaceConfig> {
   async close(): Promise<void> {
     if (this.engine) return this.engine.close();
     return this.host?.close();
+  }
+
+  /**
+   * health: the thread serves, and each interface it serves still has the address its sockets
+   * are bound to (an address taken away stops the answers on that link until it comes back or
+   * the face rebinds, within 30 s of a change).
+   */
+  health(): FaceHealth {
+    if (this.engine) return { ready: true }; // in-process (tests inject the interfaces)
+    if (!this.host?.up) return { ready: false, reason: 'the DHCP thread is not serving (starting, restarting after a death, or closed)' };
+    const have = listHostInterfaces();
+    const lost = (this.host.served?.interfaces ?? []).filter((s) => !have.some((h) => h.name === s.name && h.address === s.address));
+    if (lost.length === 0) return { ready: true };
+    return { ready: false, reason: `served interface(s) lost their address: ${lost.map((l) => `${l.name} (${formatIPv4(l.address)})`).join(', ')}` };
   }
 
   stats(): Record<string, number> {

@@ -96,6 +96,11 @@ export class FaceThread<C, S, Q = never, A = never> {
     return this.worker;
   }
 
+  /** up: whether a thread serves now (false while one is restarted after a death, and once closed). */
+  get up(): boolean {
+    return !this.closed && this.worker !== undefined && this.serving;
+  }
+
   /** served is where the thread serves (after its last bind). */
   get served(): S | undefined {
     return this.servedAt;

@@ -23,7 +23,7 @@ import { openSqliteStore } from '../store/sqlite';
 import { openConfiguredStore } from '../store/open';
 import { Engine } from '../jitsi/engine';
 import { seedDeclared, startupWarnings, type HttpFaceConfig } from './server';
-import type { Face } from '../face';
+import type { Face, FaceHealth } from '../face';
 import type { Logger, LogLevel } from '../log';
 
 /** HttpClusterConfig is what the worker processes read: the HTTP face's configuration and the log level. */
@@ -259,6 +259,12 @@ export class HttpClusterFace implements Face<HttpClusterConfig> {
       this.declaredProblems++;
       this.log.warn({ code: 'PROVD_ERR_PHONE_STORE', err: String(err) }, 'declared phone configs and devices not written to the store (the next reload tries again)');
     }
+  }
+
+  /** health: every worker process serves (not while one is restarted). */
+  health(): FaceHealth {
+    const down = this.slots.filter((s) => !s.ready).length;
+    return this.slots.length > 0 && down === 0 ? { ready: true } : { ready: false, reason: `${down} of ${this.slots.length} HTTP worker(s) not serving` };
   }
 
   stats(): Record<string, number> {

@@ -28,7 +28,7 @@ import { StoreBusyError, type Store } from '../store/repository';
 import { DeviceWriteBehind } from '../store/writebehind';
 import { PhoneSightings } from '../store/sightings';
 import { ProvError, errorMessage } from '../errors';
-import type { Face } from '../face';
+import type { Face, FaceHealth } from '../face';
 import type { Logger } from '../log';
 import { join } from 'node:path';
 import type { BanList } from '../limits/bans';
@@ -367,6 +367,13 @@ export class HttpFace implements Face<HttpFaceConfig> {
     return list ? { list: () => list.list(), lift: (match) => list.lift(match) } : undefined;
   }
 
+  /** health: its listeners listen. */
+  health(): FaceHealth {
+    const l = this.listeners;
+    const ok = l !== undefined && l.main.server.listening && (l.plain === undefined || l.plain.server.listening);
+    return ok ? { ready: true } : { ready: false, reason: 'the HTTP face is not listening' };
+  }
+
   stats(): Record<string, number> {
     const out = Object.fromEntries(this.counters);
     const a = this.deps?.engine.auth;
@@ -611,9 +618,14 @@ export class HttpFace implements Face<HttpFaceConfig> {
       ...extra,
       ms: Math.round((performance.now() - t0) * 100) / 100,
     });
+    let vendor: string | undefined;
     const send = (status: number, outcome: string, headers: Readonly<Record<string, string>>, body: Buffer | string | NodeJS.ReadableStream, extra: Record<string, unknown> = {}): void => {
       this.count(`status:${status}`);
       this.count(`phones:${outcome}`);
+      if (activity.watched) {
+        const tenant = typeof extra['tenant'] === 'string' ? extra['tenant'] : undefined;
+        activity.emit({ face: 'phones', outcome, ok: status === 200 || status === 304, status, at: Date.now(), ms: performance.now() - t0, ip, tenant, vendor, reason: status < 400 ? undefined : outcome });
+      }
       const f = fields(status, outcome, extra);
       if (status === 200 || status === 304 || outcome === 'banned') this.log.debug(f, 'phone file request');
       else if (status === 500) this.log.error(f, 'phone file request failed');
@@ -649,6 +661,7 @@ export class HttpFace implements Face<HttpFaceConfig> {
     }
     if (r.kind === 'refused') return send(404, r.outcome, { 'cache-control': 'no-store' }, Buffer.alloc(0), { tenant: undefined });
     const a = r.answer;
+    vendor = a.vendor;
     const tenant = r.tenant;
     const outcome = a.outcome;
     if (r.notRecorded !== undefined) {
@@ -1158,5 +1171,6 @@ function emitJitsi(info: HttpRequestInfo, a: HttpAnswer, t0: number): void {
     user: r?.user ?? a.claimedUser ?? undefined,
     device: r?.device.key ?? undefined,
     reason: a.status === 200 ? undefined : a.outcome,
+    renderMs: r?.renderMs,
   });
 }

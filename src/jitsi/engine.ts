@@ -46,6 +46,8 @@ export interface ProvisionResult {
   readonly askedTenant?: string;
   /** error is the internal cause of a 500 (logged, never sent). */
   readonly error?: string;
+  /** renderMs: how long the document took to render (absent when it came from the document cache). */
+  readonly renderMs?: number;
 }
 
 /** DocumentPlan is what one tenant's documents are made of. */
@@ -170,6 +172,7 @@ export class Engine {
     // A key is never emitted twice, by construction: the schema keeps rule keys apart from the
     // directive keys and the wipe prefixes, the wipe list is de-duplicated, and the resolver
     // returns one winner per key (contract §5.1: a repeated key would collapse).
+    const r0 = performance.now();
     const lines: PropertyLine[] = [];
     let body = '';
     const emit = (key: string, escapedKey: string, value: string): void => {
@@ -191,7 +194,7 @@ export class Engine {
     }
     if (plan.enforce.length > 0) emit(ENFORCE_KEY, ENFORCE_KEY, plan.enforce.join('|'));
     if (key !== undefined) this.documentCache.set(key, { body, lines });
-    return { device, tenant: base.tenant, user: base.user, cached, status: 200, outcome: 'ok', body, lines };
+    return { device, tenant: base.tenant, user: base.user, cached, status: 200, outcome: 'ok', body, lines, renderMs: performance.now() - r0 };
   }
 
   /** plaintextConfigUsers lists config users whose password is `plain:` (the startup warning). */

@@ -32,7 +32,7 @@ import { redactKeys, urlKeysOf } from '../urls/plan';
 import { observe, isConflict, activeNodeIn, instanceFqdn, hostFqdn, type Observation } from './conflict';
 import { RType, type DnsMessage } from './wire';
 import { Episode } from '../episode';
-import type { Face } from '../face';
+import type { Face, FaceHealth } from '../face';
 import type { Logger } from '../log';
 
 /** REFRESH_MS is how often interface addresses are re-read (the DHCP face uses the same period). */
@@ -187,6 +187,12 @@ export class MdnsFace implements Face<MdnsFaceConfig> {
       if (this.ad) this.log.info({ mdnsName: instanceFqdn(this.ad) }, pub ? 'mDNS face stopped; goodbyes sent' : 'mDNS face stopped');
     })();
     return this.closing;
+  }
+
+  /** health: announced, or standing by for another node; not while probing, in conflict or closed. */
+  health(): FaceHealth {
+    const c = this.current;
+    return c === 'announced' || c === 'standby' ? { ready: true } : { ready: false, reason: `the mDNS face is ${c === 'conflict' ? 'in conflict with another responder (retrying)' : c}` };
   }
 
   stats(): Record<string, number> {

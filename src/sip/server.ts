@@ -26,7 +26,7 @@ import { redactKeys, urlKeysOf } from '../urls/plan';
 import type { PhoneServiceConfig } from '../phones/service';
 import type { Store } from '../store/repository';
 import type { AskAnswer, AskQuery, Served, SipFaceConfig } from './engine';
-import type { Face } from '../face';
+import type { Face, FaceHealth } from '../face';
 import type { Logger } from '../log';
 
 /** SipFaceMainConfig is what the face reads in the main thread (the daemon passes the whole configuration). */
@@ -127,6 +127,11 @@ export class SipFace implements Face<SipFaceMainConfig> {
     this.closed = true;
     await this.host.close();
     this.closeStore();
+  }
+
+  /** health: the thread serves (not while it is restarted after a death). */
+  health(): FaceHealth {
+    return this.host.up ? { ready: true } : { ready: false, reason: 'the SIP thread is not serving (starting, restarting after a death, or closed)' };
   }
 
   stats(): Record<string, number> {

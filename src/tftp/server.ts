@@ -39,7 +39,7 @@ import { answerAsk } from './answer';
 import { ErrorCode as TftpError } from './codec';
 import type { TftpConfig } from './config';
 import type { FileAnswer, FileAsk, Served, TftpEngineConfig } from './engine';
-import type { Face } from '../face';
+import type { Face, FaceHealth } from '../face';
 import type { Logger, LogLevel } from '../log';
 
 /** TftpFaceConfig is the configuration the face reads (the daemon passes the whole, a superset). */
@@ -163,6 +163,11 @@ export class TftpFace implements Face<TftpFaceConfig> {
   banControl(): FaceBans | undefined {
     const list = this.bans?.list;
     return list ? { list: () => list.list(), lift: (match) => list.lift(match) } : undefined;
+  }
+
+  /** health: the thread serves (not while it is restarted after a death). */
+  health(): FaceHealth {
+    return this.host.up ? { ready: true } : { ready: false, reason: 'the TFTP thread is not serving (starting, restarting after a death, or closed)' };
   }
 
   stats(): Record<string, number> {
