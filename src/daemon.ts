@@ -16,6 +16,14 @@ import { faceHealth, registerHealth, storeWritable, type ReadyReport } from './a
 import { Metrics, OBSERVE_MS } from './metrics/metrics';
 import { registerMetrics } from './metrics/routes';
 import { activity } from './activity';
+import { apiFrameworkErrors, recordTokenFailure, registerApi, type ApiDeps, type ApiPhones } from './admin/api';
+import { TokenAuth } from './admin/tokens';
+import { registerUi } from './status/ui';
+import { ActivityLog } from './status/activity-log';
+import { loadPhonesDomain, type PhonesDomain } from './phones/domain';
+import { PhoneService, baseUrlFor } from './phones/service';
+import { deviceAdminDeps } from './service/phones';
+import { resyncPhone } from './service/resync';
 import { openConfiguredStore } from './store/open';
 import type { Store } from './store/repository';
 import type { Config } from './config/schema';
@@ -23,7 +31,8 @@ import type { Face } from './face';
 import type { FaceBans } from './limits/banstore';
 import type { Logger } from './log';
 import type { InterfaceLister } from './net/interfaces';
-import { errorMessage, type ProvError } from './errors';
+import { ProvError, errorMessage } from './errors';
+import type { FastifyInstance } from 'fastify';
 
 /** DaemonDeps are the daemon's injectable dependencies. */
 export interface DaemonDeps {
@@ -40,8 +49,10 @@ export interface DaemonDeps {
    * DHCP face's thread, that keep dying): the CLI then exits non-zero so that the service manager restarts the daemon.
    */
   readonly onFatal?: (err: ProvError) => void;
-  /** adminPlugins are mounted on the admin listener after /metrics, /healthz and /readyz (the REST API, the status page). */
+  /** adminPlugins are mounted on the admin listener after /metrics, /healthz, /readyz, the REST API and the status page. */
   readonly adminPlugins?: readonly AdminPlugin[];
+  /** adminUi tunes the status page (tests: a shorter refresh); absent: its defaults. */
+  readonly adminUi?: Parameters<typeof registerUi>[1]['options'];
 }
 
 /** Daemon is a built provisiond instance. */
@@ -145,6 +156,84 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
     }
     return { ready: store.ready && Object.values(fh).every((h) => h.ready), faces: fh, store };
   };
+  // The REST API (/api/v1/*) and the status page (/, /ui/*) on the admin listener. The store
+  // is the HTTP face's own connection (the one the Jitsi and phone answers read: an API change
+  // is seen at the next request, and no second writer of ours fights it); with HTTP workers
+  // (no store in this process's HTTP face) or no HTTP face, the admin side's connection above.
+  const recent = new ActivityLog();
+  const detachRecent = recent.attach(activity);
+  let fallbackStore: Store | undefined;
+  const apiStore = (): Store => {
+    const http = faces.get('http');
+    const s = (http instanceof HttpFace ? http.openedStore() : undefined) ?? deps.store ?? fallbackStore;
+    if (s === undefined) throw new ProvError('PROVD_ERR_STORE', 'the store is not open yet');
+    return s;
+  };
+  const tokenAuths = new WeakMap<Store, TokenAuth>();
+  const tokenAuth = (): TokenAuth => {
+    const s = apiStore();
+    let t = tokenAuths.get(s);
+    if (t === undefined) {
+      if (s.tokens === undefined) throw new ProvError('PROVD_ERR_STORE', 'this store keeps no API tokens');
+      t = new TokenAuth(s.tokens);
+      tokenAuths.set(s, t);
+    }
+    return t;
+  };
+  const httpFace = (): HttpFace | undefined => {
+    const f = faces.get('http');
+    return f instanceof HttpFace ? f : undefined;
+  };
+  let phonesFor: { config: Config; store: Store; domain: PhonesDomain; api: ApiPhones } | undefined;
+  const phonesNow = (): { domain: PhonesDomain; api: ApiPhones } | undefined => {
+    if (!config.phones.enabled) return undefined;
+    const store = apiStore();
+    if (phonesFor?.config !== config || phonesFor.store !== store) {
+      const domain = loadPhonesDomain(config.phones);
+      const service = new PhoneService(config, { phones: store.phones, users: store.sync?.users, keys: store.sync?.keys, domain });
+      const place = { tls: config.http.tls !== undefined, address: ['0.0.0.0', '::'].includes(config.http.host) ? '127.0.0.1' : config.http.host, port: config.http.port };
+      phonesFor = { config, store, domain, api: { admin: deviceAdminDeps(store, config.provisioning, domain, config.phones.devices), service, baseUrl: baseUrlFor(config.phones, place) } };
+    }
+    return phonesFor;
+  };
+  const apiDeps: ApiDeps = {
+    get store() {
+      return apiStore();
+    },
+    get tokens() {
+      return tokenAuth();
+    },
+    provisioning: () => config.provisioning,
+    bans: () => httpFace()?.banList(),
+    banControls: () => daemon.banControls(),
+    events: () => httpFace()?.eventSink(),
+    log: log.child({ face: 'admin', part: 'api' }),
+    count: (n) => admin?.count(n),
+    phones: () => phonesNow()?.api,
+    resync: (mac) => {
+      const p = phonesNow();
+      if (p === undefined) return Promise.reject(new ProvError('PROVD_ERR_RESYNC', 'phones are not enabled'));
+      return resyncPhone(apiStore(), config, p.domain, mac, { reboot: false, ami: config.phones.resync.ami });
+    },
+  };
+  const wireAdmin = async (app: FastifyInstance): Promise<void> => {
+    // The admin side's connection (also /readyz's), for when no HTTP face of this process has a store; never fatal here.
+    if (!deps.store) fallbackStore ??= await storeForAdmin().catch(() => undefined);
+    await app.register(async (scope) => registerApi(scope, apiDeps));
+    await app.register(async (scope) =>
+      registerUi(scope, {
+        verifyToken: (t) => tokenAuth().resolve(t),
+        devices: { list: () => apiStore().devices.list() },
+        bans: () => [...daemon.banControls()].map(([face, control]) => ({ face, control })),
+        faces: () => Object.entries(faceHealth(faces, started)).map(([name, h]) => ({ name, state: h.ready ? 'serving' : `not serving: ${h.reason ?? 'unknown'}` })),
+        recent,
+        log: log.child({ face: 'admin', part: 'ui' }),
+        onLoginFailure: (ip) => recordTokenFailure(apiDeps, ip, 'ui-bad-token'),
+        count: (n) => admin?.count(n),
+        ...(deps.adminUi ? { options: deps.adminUi } : {}),
+      }),
+    );
+  };
   const makeAdmin = (cfg: Config): AdminFace => {
     // One registry for the daemon's life: a reload that replaces the listener keeps the counters.
     metrics ??= new Metrics({
@@ -159,9 +248,19 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
     // a scrape would have seen: stats() is the last copy each face holds (no thread is asked).
     observer ??= setInterval(() => m.observe(daemon.stats()), OBSERVE_MS);
     observer.unref();
-    return new AdminFace({ config: cfg, log: log.child({ face: 'admin' }), plugins: [registerHealth(ready), registerMetrics(m), async (app) => {
-      for (const p of adminPlugins) await app.register(async (scope) => p(scope));
-    }] });
+    return new AdminFace({
+      config: cfg,
+      log: log.child({ face: 'admin' }),
+      frameworkErrors: apiFrameworkErrors,
+      plugins: [
+        registerHealth(ready),
+        registerMetrics(m),
+        (app) => wireAdmin(app),
+        async (app) => {
+          for (const p of adminPlugins) await app.register(async (scope) => p(scope));
+        },
+      ],
+    });
   };
 
   /**
@@ -282,6 +381,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       closing ??= (async () => {
         const results = await Promise.allSettled([...faces.values(), ...(admin ? [admin] : [])].map((f) => f.close()));
         if (observer) clearInterval(observer);
+        detachRecent();
         metrics?.close();
         if (adminStore) await adminStore.then((s) => s.close()).catch(() => undefined);
         for (const r of results) if (r.status === 'rejected') log.warn({ err: errorMessage(r.reason) }, 'a face did not close cleanly');

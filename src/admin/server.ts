@@ -8,7 +8,7 @@
  * and if it cannot listen the old one keeps serving (PROVD_ERR_ADMIN_BIND logged, retried).
  * Nothing here logs a request's query (the API's tokens travel in headers).
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { ProvError, errorMessage } from '../errors';
 import type { Face, FaceHealth } from '../face';
@@ -30,6 +30,8 @@ export interface AdminFaceOptions {
   readonly log: Logger;
   /** plugins are registered, in order, on every instance the face builds (start, and a move). */
   readonly plugins?: readonly AdminPlugin[];
+  /** frameworkErrors answers the errors fastify raises before a route runs (the API's: problem+json for a malformed URL escape). */
+  readonly frameworkErrors?: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => void;
 }
 
 /** placeOf is what needs a new listening socket when it changes. */
@@ -55,6 +57,7 @@ export class AdminFace implements Face<AdminFaceConfig> {
   private readonly log: Logger;
   private config: AdminFaceConfig;
   private readonly plugins: AdminPlugin[];
+  private readonly frameworkErrors: AdminFaceOptions['frameworkErrors'];
   private app: FastifyInstance | undefined;
   private place = '';
   private closed = false;
@@ -68,6 +71,7 @@ export class AdminFace implements Face<AdminFaceConfig> {
     this.log = opts.log;
     this.config = opts.config;
     this.plugins = [...(opts.plugins ?? [])];
+    this.frameworkErrors = opts.frameworkErrors;
   }
 
   /**
@@ -156,7 +160,8 @@ export class AdminFace implements Face<AdminFaceConfig> {
     return this.app?.server.listening === true ? { ready: true } : { ready: false, reason: 'the admin listener is not listening' };
   }
 
-  private count(name: string): void {
+  /** count increments one of the listener's counters (its own, and the API's and the status page's). */
+  count(name: string): void {
     this.counters.set(name, (this.counters.get(name) ?? 0) + 1);
   }
 
@@ -168,6 +173,7 @@ export class AdminFace implements Face<AdminFaceConfig> {
       ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
       requestTimeout: 30_000,
       bodyLimit: 1 << 20,
+      ...(this.frameworkErrors ? { frameworkErrors: this.frameworkErrors } : {}),
     }) as unknown as FastifyInstance;
     app.addHook('onResponse', async (_req, reply) => {
       this.count(`status:${reply.statusCode}`);

@@ -351,6 +351,11 @@ export class HttpFace implements Face<HttpFaceConfig> {
     if (this.ownStore) await this.store?.close();
   }
 
+  /** openedStore is the store the face answers from (undefined before start): the admin API and status page share it. */
+  openedStore(): Store | undefined {
+    return this.store;
+  }
+
   /** banList is the face's BanList: the admin API counts its token failures into it (undefined before start). */
   banList(): BanList | undefined {
     return this.bans?.list;
