@@ -12,7 +12,9 @@
  *   retried), counted in stats(); nothing waits longer than the timeouts, no queue grows without
  *   bound.
  * Writes of more than one row run in a transaction (key rotation, ban writes, batched inventory
- * writes). Migrations run in one transaction under an advisory lock, so several nodes starting
+ * writes). New-device grants per source are counted in `device_quota` (one row per source and
+ * hour window, one atomic conditional upsert per grant: `quota`), so the per-source cap holds
+ * across nodes. Migrations run in one transaction under an advisory lock, so several nodes starting
  * at once apply each step once. Opening fails with PROVD_ERR_STORE_UNREACHABLE when the server
  * cannot be reached (the daemon does not start), PROVD_ERR_STORE when the schema is newer.
  *
@@ -24,7 +26,7 @@ import { Pool, type PoolClient, type QueryResultRow } from 'pg';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 import { MAX_STORED_BANS } from './bans';
 import { toDevice, toUser, type DeviceRow, type UserRow } from './rows';
-import { StoreBusyError, type BanRepository, type DeviceObservation, type DeviceRepository, type DeviceWrite, type KeyRepository, type PhoneRepository, type RememberedLoginRepository, type Store, type StoredBan, type StoredKey, type UserRepository } from './repository';
+import { StoreBusyError, type BanRepository, type DeviceObservation, type DeviceQuotaRepository, type DeviceRepository, type DeviceWrite, type KeyRepository, type PhoneRepository, type RememberedLoginRepository, type Store, type StoredBan, type StoredKey, type UserRepository } from './repository';
 import { ProvError, errorMessage } from '../errors';
 
 /** PostgresOptions: the `store` section's values (config.ts). */
@@ -160,6 +162,28 @@ class Db {
     }
   }
 }
+
+/** QUOTA_WINDOW_MS is one device-quota window (an hour: devices.maxNewPerSourcePerHour). */
+const QUOTA_WINDOW_MS = 3_600_000;
+
+/** MAX_QUOTA_ROWS caps the device_quota rows kept (beyond, the oldest windows' go at a prune). */
+export const MAX_QUOTA_ROWS = 100_000;
+
+/**
+ * TAKE_QUOTA grants one device to a source in its hour window ($1 source, $2 window start,
+ * $3 limit, $4 the previous window's weight): one statement, so two nodes granting at once are
+ * ordered by the row lock of ON CONFLICT and never both take the last grant. The insert (first
+ * grant of the window) and the update both require this window's grants + 1 + the previous
+ * window's weighted, rounded up, to stay within the limit; no row back means refused.
+ */
+const TAKE_QUOTA = `WITH prev AS (
+    SELECT COALESCE(MAX(n), 0) AS p FROM device_quota WHERE source = $1 AND window_start = $2::bigint - ${QUOTA_WINDOW_MS}
+  )
+  INSERT INTO device_quota AS q (source, window_start, n)
+    SELECT $1, $2::bigint, 1 FROM prev WHERE ceil(prev.p * $4::float8) + 1 <= $3::integer
+  ON CONFLICT (source, window_start) DO UPDATE SET n = q.n + 1
+    WHERE q.n + 1 + (SELECT ceil(prev.p * $4::float8) FROM prev) <= $3::integer
+  RETURNING n`;
 
 /** FORGET_REMEMBERED deletes one user's remembered verifications ($1 tenant, $2 lower-case name). */
 const FORGET_REMEMBERED = 'DELETE FROM remembered_logins WHERE tenant = $1 AND name = $2';
@@ -401,6 +425,26 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
     remove: async (face, scope, subject) => (await db.q('ban removal', 'DELETE FROM bans WHERE face = $1 AND scope = $2 AND subject = $3', [face, scope, subject])).rowCount === 1,
   };
 
+  const quota: DeviceQuotaRepository = {
+    take: async (source, t, limit) => {
+      if (limit <= 0) return false;
+      const start = Math.floor(t / QUOTA_WINDOW_MS) * QUOTA_WINDOW_MS;
+      const weight = 1 - (t - start) / QUOTA_WINDOW_MS;
+      return (await db.q('device quota', TAKE_QUOTA, [source, start, Math.floor(limit), weight])).rowCount === 1;
+    },
+    prune: async (t) =>
+      db.tx('device quota pruning', async (c) => {
+        const start = Math.floor(t / QUOTA_WINDOW_MS) * QUOTA_WINDOW_MS;
+        let n = (await c.query('DELETE FROM device_quota WHERE window_start < $1', [start - QUOTA_WINDOW_MS])).rowCount ?? 0;
+        const total = Number((await c.query<{ n: string }>('SELECT COUNT(*) AS n FROM device_quota')).rows[0]?.n ?? 0);
+        // Over the cap, the oldest windows' rows go, down to 90 % of it (as the bans).
+        if (total > MAX_QUOTA_ROWS) {
+          n += (await c.query('DELETE FROM device_quota WHERE (source, window_start) IN (SELECT source, window_start FROM device_quota ORDER BY window_start LIMIT $1)', [total - Math.floor(MAX_QUOTA_ROWS * 0.9)])).rowCount ?? 0;
+        }
+        return n;
+      }),
+  };
+
   let closed: Promise<void> | undefined;
   return {
     users,
@@ -408,6 +452,7 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
     keys,
     bans,
     remembered,
+    quota,
     phones: noPhones,
     backend: 'postgres',
     schemaVersion: version,

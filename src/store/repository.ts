@@ -355,6 +355,23 @@ export interface RememberedLoginRepository {
   /** count is the number of rows. */
   count(): Promise<number>;
 }
+/**
+ * DeviceQuotaRepository counts new-device grants per source IP in hour windows on a shared store
+ * (PostgreSQL, issue 16), so every node sees the others' grants. Bounded: rows of windows before
+ * the previous one are pruned, and at most a cap of rows are kept.
+ */
+export interface DeviceQuotaRepository {
+  /**
+   * take grants one new device to `source` at `now` (ms since the epoch) unless the grants
+   * counted for the last hour reach `limit`: this hour window's grants plus the previous
+   * window's, weighted by the share of it still within the hour (rounded up). Atomic across
+   * nodes (one conditional upsert); true when granted (and counted).
+   */
+  take(source: string, now: number, limit: number): Promise<boolean>;
+  /** prune deletes the rows of windows before the previous one (and the oldest beyond the cap); it returns how many. */
+  prune(now: number): Promise<number>;
+}
+
 /** BanRepository is SyncBanRepository with Promises. */
 export type BanRepository = Async<SyncBanRepository>;
 
@@ -369,6 +386,8 @@ export interface Store {
    * a PostgreSQL store's throws PROVD_ERR_STORE (phones.enabled needs the embedded store).
    */
   readonly phones: PhoneRepository;
+  /** quota: new-device grants per source shared by every node (PostgreSQL; absent: each process counts in memory). */
+  readonly quota?: DeviceQuotaRepository;
   /** remembered: remembered password verifications (absent: a store without them; nothing is remembered). */
   readonly remembered?: RememberedLoginRepository;
   /**
