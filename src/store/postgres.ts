@@ -25,6 +25,7 @@ import { readFileSync } from 'node:fs';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 import { MAX_STORED_BANS } from './bans';
+import { CONFIG_COLUMNS, DEVICE_COLUMNS, PhoneMirror, type PhoneTables, type RawRow } from './phonemirror';
 import { toDevice, toUser, type DeviceRow, type UserRow } from './rows';
 import { StoreBusyError, type BanRepository, type DeviceObservation, type DeviceQuotaRepository, type DeviceRepository, type DeviceWrite, type KeyRepository, type PhoneRepository, type RememberedLoginRepository, type Store, type StoredBan, type StoredKey, type UserRepository } from './repository';
 import { ProvError, errorMessage } from '../errors';
@@ -36,6 +37,12 @@ export interface PostgresOptions {
   readonly pool: { readonly max: number; readonly connectTimeout: number; readonly statementTimeout: number; readonly maxWaiting: number };
   /** upTo stops migrating at a level (tests). */
   readonly upTo?: number;
+  /**
+   * phones: serve SIP desk phones from a kept-in-memory view of the shared phone tables
+   * (phonemirror.ts: loaded at open, re-read every 2 s, writes written through). Not wired to
+   * the daemon yet (phones.enabled with store.url is refused at load); without it `phones` throws.
+   */
+  readonly phones?: boolean;
 }
 
 /** MIGRATION_LOCK is the advisory lock key the schema steps run under (any constant; "provd" in ASCII). */
@@ -445,6 +452,44 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
       }),
   };
 
+  const phoneTables: PhoneTables = {
+    read: async () =>
+      db.tx('phone tables read', async (c) => ({
+        configs: (await c.query<RawRow>(`SELECT ${CONFIG_COLUMNS.join(', ')} FROM phone_configs`)).rows,
+        devices: (await c.query<RawRow>(`SELECT ${DEVICE_COLUMNS.join(', ')} FROM phone_devices`)).rows,
+      })),
+    write: async (puts, dels) => {
+      await db.tx('phone write', async (c) => {
+        for (const d of dels) {
+          if (d.table === 'phone_configs') await c.query('DELETE FROM phone_configs WHERE tenant = $1 AND id = $2', [d.key['tenant'], d.key['id']]);
+          else await c.query('DELETE FROM phone_devices WHERE mac = $1', [d.key['mac']]);
+        }
+        for (const p of puts) {
+          const cols: readonly string[] = p.table === 'phone_configs' ? CONFIG_COLUMNS : DEVICE_COLUMNS;
+          const pk = p.table === 'phone_configs' ? '(tenant, id)' : '(mac)';
+          const set = cols.filter((col) => !(p.table === 'phone_configs' ? ['tenant', 'id'] : ['mac']).includes(col)).map((col) => `${col} = excluded.${col}`);
+          if (p.table === 'phone_configs' && p.row['role'] !== 'none') {
+            // One default/autoprov per tenant (a unique index): the view already moved the role here.
+            await c.query("UPDATE phone_configs SET role = 'none' WHERE tenant = $1 AND role = $2 AND id <> $3", [p.row['tenant'], p.row['role'], p.row['id']]);
+          }
+          await c.query(
+            `INSERT INTO ${p.table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT ${pk} DO UPDATE SET ${set.join(', ')}`,
+            cols.map((col) => p.row[col] ?? null),
+          );
+        }
+      });
+    },
+  };
+  let mirror: PhoneMirror | undefined;
+  if (opts.phones === true) {
+    try {
+      mirror = await PhoneMirror.open(phoneTables);
+    } catch (err) {
+      await db.pool.end().catch(() => undefined);
+      throw err;
+    }
+  }
+
   let closed: Promise<void> | undefined;
   return {
     users,
@@ -453,7 +498,7 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
     bans,
     remembered,
     quota,
-    phones: noPhones,
+    phones: mirror?.repo ?? noPhones,
     backend: 'postgres',
     schemaVersion: version,
     location: db.location,
@@ -465,8 +510,9 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
       'store-pg-idle-errors': db.counters.idleErrors,
       'store-pg-connections': db.pool.totalCount,
       'store-pg-waiting': db.pool.waitingCount,
+      ...(mirror ? { 'store-pg-phone-write-errors': mirror.stats.writeErrors, 'store-pg-phone-refresh-errors': mirror.stats.refreshErrors } : {}),
     }),
-    close: () => (closed ??= db.pool.end().catch(() => undefined)),
+    close: () => (closed ??= (mirror?.close() ?? Promise.resolve()).catch(() => undefined).then(() => db.pool.end().catch(() => undefined))),
   };
 }
 
