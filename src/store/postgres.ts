@@ -18,8 +18,9 @@
  * at once apply each step once. Opening fails with PROVD_ERR_STORE_UNREACHABLE when the server
  * cannot be reached (the daemon does not start), PROVD_ERR_STORE when the schema is newer.
  *
- * SIP desk phones (PhoneRepository) stay on the embedded SQLite store: the phone room renders
- * synchronously. A configuration with phones.enabled and store.url is refused at load.
+ * SIP desk phones (PhoneRepository): the phone room renders synchronously, so `phones: true`
+ * serves them from a kept-in-memory view of the shared tables (phonemirror.ts). The daemon does
+ * not open it yet: a configuration with phones.enabled and store.url is refused at load.
  */
 import { readFileSync } from 'node:fs';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
