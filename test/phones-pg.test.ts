@@ -8,6 +8,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { openPostgresStore, type PostgresOptions } from '../src/store/postgres';
+import { hashPassword } from '../src/identity/passwords';
+import { hashKey } from '../src/identity/keys';
 import type { Store } from '../src/store/repository';
 import { startPostgres, type PgServer } from './helpers/postgres';
 import { waitFor } from './helpers/netns';
@@ -66,6 +68,27 @@ test('a phone and its config written on node A are known to node B; an update an
     assert.equal(a.stats?.()['store-pg-phone-write-errors'], 0);
   } finally {
     for (const s of stores) await s.close();
+  }
+});
+
+test('the phone room synchronous reads on PostgreSQL: the provisioning keys and the store users the phones name (Store.sync)', async (t) => {
+  if (skip !== false) return t.skip(skip);
+  const opts = await freshDb('directory');
+  const a = await openPostgresStore(opts);
+  const b = await openPostgresStore(opts);
+  try {
+    assert.equal(b.sync?.users.get('a.example', 'alice'), undefined);
+    await a.users.add({ domain: 'a.example', name: 'Alice', passwordHash: await hashPassword('pw', 10), attributes: { sip_password: 's3cret' } });
+    await a.users.add({ domain: 'a.example', name: 'carol', passwordHash: await hashPassword('pw', 10), attributes: { ext: '3' } });
+    await a.keys.rotate('a.example', hashKey('key-1'), '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z');
+    a.phones.add({ mac: '00:15:65:aa:bb:03', tenant: 'a.example', profile: 'yealink', users: ['alice'] });
+    const alice = await waitFor('node B to know the user the phone names', () => b.sync?.users.get('a.example', 'ALICE'), 15_000);
+    assert.deepEqual(alice.attributes, { sip_password: 's3cret' });
+    assert.equal(b.sync?.users.get('a.example', 'carol'), undefined, 'a user no phone names is not kept');
+    assert.equal(b.sync?.keys.list()[0]?.hash, hashKey('key-1'));
+  } finally {
+    await a.close();
+    await b.close();
   }
 });
 

@@ -17,7 +17,8 @@
 import Database, { type Db } from './driver';
 import { MIGRATIONS } from './migrations';
 import { createPhoneRepository } from './phones';
-import type { PhoneRepository } from './repository';
+import { toUser, type UserRow } from './rows';
+import type { PhoneRepository, StoredKey, StoredUser, SyncKeyRepository, SyncUserRepository } from './repository';
 
 /** RawRow is one row of a phone table as stored (every column TEXT or NULL). */
 export type RawRow = Readonly<Record<string, string | null>>;
@@ -27,8 +28,11 @@ export type PhoneTable = 'phone_configs' | 'phone_devices';
 
 /** PhoneTables is what the view needs of the shared store. */
 export interface PhoneTables {
-  /** read returns every row of both tables. */
-  read(): Promise<{ configs: RawRow[]; devices: RawRow[] }>;
+  /**
+   * read returns every row of both tables, the provisioning keys, and the store users the
+   * phones name (a line's user is looked up in the phone's tenant).
+   */
+  read(): Promise<{ configs: RawRow[]; devices: RawRow[]; keys: StoredKey[]; users: UserRow[] }>;
   /** write upserts `puts` and deletes `dels` (by primary key) in one transaction. */
   write(puts: readonly { table: PhoneTable; row: RawRow }[], dels: readonly { table: PhoneTable; key: RawRow }[]): Promise<void>;
 }
@@ -55,6 +59,14 @@ const dkey = (mac: string): string => `d\u0000${mac}`;
 /** PhoneMirror is the kept-in-memory view; `repo` is what the store hands out as `phones`. */
 export class PhoneMirror {
   readonly repo: PhoneRepository;
+  /**
+   * sync is what the phone room reads synchronously besides the phones (Store.sync): the
+   * provisioning keys, and the store users the phones name, as of the last read (a user a phone
+   * names for the first time is known from the next read, within PHONE_REFRESH_MS).
+   */
+  readonly sync: { readonly users: Pick<SyncUserRepository, 'get'>; readonly keys: Pick<SyncKeyRepository, 'list'> };
+  private keys: StoredKey[] = [];
+  private users = new Map<string, StoredUser>();
   readonly stats: PhoneMirrorStats = { writeErrors: 0, refreshErrors: 0, refreshes: 0 };
   private readonly mem: Db;
   private readonly inner: PhoneRepository;
@@ -108,6 +120,10 @@ export class PhoneMirror {
       for (const c of allC.all()) if (!seenC.has(ckey(c.tenant, c.id)) && !keep(ckey(c.tenant, c.id))) delC.run(c.tenant, c.id);
       for (const d of allD.all()) if (!seenD.has(dkey(d.mac)) && !keep(dkey(d.mac))) delD.run(d.mac);
     });
+    this.sync = {
+      users: { get: (domain, name) => this.users.get(`${domain}\u0000${name.toLowerCase()}`) },
+      keys: { list: () => [...this.keys] },
+    };
     const profileMacs = this.mem.prepare<[string], { mac: string }>('SELECT mac FROM phone_devices WHERE profile = ?');
     const inner = this.inner;
     const touch = (...keys: string[]): void => this.touch(keys);
@@ -167,8 +183,9 @@ export class PhoneMirror {
   static async open(tables: PhoneTables): Promise<PhoneMirror> {
     const m = new PhoneMirror(tables);
     try {
-      const { configs, devices } = await tables.read();
-      m.apply(configs, devices, () => false);
+      const r = await tables.read();
+      m.apply(r.configs, r.devices, () => false);
+      m.setDirectory(r.keys, r.users);
     } catch (err) {
       m.mem.close();
       throw err;
@@ -227,10 +244,11 @@ export class PhoneMirror {
     if (this.refreshing) return this.refreshing;
     const readSeq = ++this.seq;
     this.refreshing = this.tables.read().then(
-      ({ configs, devices }) => {
+      ({ configs, devices, keys, users }) => {
         if (this.closed) return;
         const keep = (k: string): boolean => this.pending.has(k) || this.inFlight.has(k) || (this.written.get(k) ?? -1) >= readSeq;
         this.apply(configs, devices, keep);
+        this.setDirectory(keys, users);
         this.stats.refreshes++;
         for (const [k, at] of this.written) if (at < readSeq) this.written.delete(k);
       },
@@ -240,6 +258,11 @@ export class PhoneMirror {
     );
     void this.refreshing.finally(() => (this.refreshing = undefined));
     return this.refreshing;
+  }
+
+  private setDirectory(keys: StoredKey[], users: readonly UserRow[]): void {
+    this.keys = keys;
+    this.users = new Map(users.map((u) => [`${u.domain}\u0000${u.name}`, toUser(u)]));
   }
 
   /** close stops the refresh, tries the pending writes once more, and drops the view. */

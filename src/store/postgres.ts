@@ -458,6 +458,15 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
       db.tx('phone tables read', async (c) => ({
         configs: (await c.query<RawRow>(`SELECT ${CONFIG_COLUMNS.join(', ')} FROM phone_configs`)).rows,
         devices: (await c.query<RawRow>(`SELECT ${DEVICE_COLUMNS.join(', ')} FROM phone_devices`)).rows,
+        keys: (await c.query<{ tenant: string; hash: string; created_at: string; expires_at: string | null }>('SELECT tenant, hash, created_at, expires_at FROM provisioning_keys ORDER BY tenant, created_at')).rows.map(
+          (r): StoredKey => ({ tenant: r.tenant, hash: r.hash, createdAt: r.created_at, expiresAt: r.expires_at }),
+        ),
+        // Only the users the phones name (their lines), not the whole directory.
+        users: (
+          await c.query<UserRow>(
+            `SELECT DISTINCT u.* FROM users u JOIN (SELECT tenant, lower(jsonb_array_elements_text(users::jsonb)) AS name FROM phone_devices) p ON u.domain = p.tenant AND u.name = p.name`,
+          )
+        ).rows,
       })),
     write: async (puts, dels) => {
       await db.tx('phone write', async (c) => {
@@ -500,6 +509,7 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
     remembered,
     quota,
     phones: mirror?.repo ?? noPhones,
+    sync: mirror?.sync,
     backend: 'postgres',
     schemaVersion: version,
     location: db.location,

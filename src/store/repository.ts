@@ -382,8 +382,9 @@ export interface Store {
   readonly devices: DeviceRepository;
   readonly keys: KeyRepository;
   /**
-   * phones stays synchronous (the SIP phone room renders synchronously): the SQLite store only;
-   * a PostgreSQL store's throws PROVD_ERR_STORE (phones.enabled needs the embedded store).
+   * phones stays synchronous (the SIP phone room renders synchronously): on PostgreSQL a
+   * kept-in-memory view of the shared tables (phonemirror.ts) when opened with phones, else it
+   * throws PROVD_ERR_STORE.
    */
   readonly phones: PhoneRepository;
   /** quota: new-device grants per source shared by every node (PostgreSQL; absent: each process counts in memory). */
@@ -391,10 +392,11 @@ export interface Store {
   /** remembered: remembered password verifications (absent: a store without them; nothing is remembered). */
   readonly remembered?: RememberedLoginRepository;
   /**
-   * sync is the SQLite store's synchronous core of users and keys, which the phone room reads
-   * while it renders; undefined on PostgreSQL.
+   * sync is what the phone room reads synchronously while it renders: the SQLite store's core of
+   * users and keys; on PostgreSQL the phone view's (phonemirror.ts: the keys and the users the
+   * phones name, as last read), undefined without the view.
    */
-  readonly sync?: { readonly users: SyncUserRepository; readonly keys: SyncKeyRepository } | undefined;
+  readonly sync?: { readonly users: Pick<SyncUserRepository, 'get'>; readonly keys: Pick<SyncKeyRepository, 'list'> } | undefined;
   /** backend names the implementation. */
   readonly backend?: 'sqlite' | 'postgres';
   /** schemaVersion is the migration level of the opened database. */
