@@ -7,12 +7,16 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { openPostgresStore, type PostgresOptions } from '../src/store/postgres';
 import { hashPassword } from '../src/identity/passwords';
 import { hashKey } from '../src/identity/keys';
 import type { Store } from '../src/store/repository';
 import { startPostgres, type PgServer } from './helpers/postgres';
 import { waitFor } from './helpers/netns';
+import { runCli, startDaemon, type Running } from './helpers/daemon';
 
 const POOL = { max: 4, connectTimeout: 3, statementTimeout: 5, maxWaiting: 100 };
 
@@ -25,7 +29,12 @@ before(async () => {
   else pg = r;
 });
 
-after(() => pg?.stop());
+const tmp = mkdtempSync(join(tmpdir(), 'provisiond-phonespg-'));
+
+after(() => {
+  pg?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
 
 async function freshDb(name: string): Promise<PostgresOptions> {
   if (!pg) throw new Error('no server');
@@ -106,12 +115,95 @@ test('a write is kept in the view and written through on close (a node stopping 
   }
 });
 
-test('without phones: true a PostgreSQL store still refuses phones (the daemon does not use the view yet)', async (t) => {
+test('a PostgreSQL store opened without phones refuses them (the view is loaded only where asked)', async (t) => {
   if (skip !== false) return t.skip(skip);
   const s = await openPostgresStore({ ...(await freshDb('nophones')), phones: false });
   try {
     assert.throws(() => s.phones.get(MAC), (e: unknown) => (e as { code?: string }).code === 'PROVD_ERR_STORE');
   } finally {
     await s.close();
+  }
+});
+
+/** phoneConf writes a daemon configuration with phones served over HTTP from the shared store. */
+function phoneConf(name: string, url: string, autoprovision: 'all' | 'off'): string {
+  const file = join(tmp, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `stateDir: ${join(tmp, `${name}-state`)}
+http: {host: 127.0.0.1, port: 0, rateLimit: {rate: 0}}
+dhcp: {enabled: false}
+mdns: {enabled: false}
+store: {url: '${url}'}
+provisioning:
+  defaultDomain: lab.example
+  passwords: {scryptCost: 10}
+  tenants:
+    lab.example:
+      auth: none
+      users:
+        carol: {password: "plain:carol pw", attributes: {sip_username: "2001", sip_password: "Carol-SIP-secret", display_name: Carol}}
+phones:
+  enabled: true
+  autoprovision: ${autoprovision}
+  configs:
+    - {id: lab, tenant: lab.example, role: default, raw: {sip_proxy_ip: 192.0.2.20}}
+    - {id: auto, tenant: lab.example, role: autoprov, raw: {sip_proxy_ip: 192.0.2.21, ntp_ip: 192.0.2.121}}
+`,
+  );
+  return file;
+}
+
+async function serve(cfg: string): Promise<{ d: Running; port: number }> {
+  const d = startDaemon(['run', '--config', cfg]);
+  try {
+    const serving = await d.waitForLog('HTTP face serving', 30_000);
+    return { d, port: Number(serving['port']) };
+  } catch (err) {
+    d.child.kill('SIGKILL');
+    throw new Error(`${String(err)}\n${d.stdout()}\n${d.stderr()}`);
+  }
+}
+
+test('two daemons on one PostgreSQL: a phone auto-created through node A is known to node B (its device row, its config)', async (t) => {
+  if (skip !== false) return t.skip(skip);
+  const name = `daemons_${process.pid}`;
+  const url = (await pg?.createDb(name)) ?? '';
+  const a = await serve(phoneConf('phone-a', url, 'all'));
+  const cfgB = phoneConf('phone-b', url, 'off');
+  const b = await serve(cfgB);
+  const get = (port: number): Promise<Response> => fetch(`http://127.0.0.1:${port}/0015650000a1.cfg`, { headers: { 'user-agent': 'Yealink SIP-T46S 66.86.0.15 00:15:65:00:00:a1' } });
+  try {
+    const before = await get(b.port);
+    assert.equal(before.status, 404, 'node B creates no phone (autoprovision: off)');
+    await before.text();
+    const ra = await get(a.port);
+    const bodyA = await ra.text();
+    assert.equal(ra.status, 200, bodyA);
+    assert.match(bodyA, /auto_provision\.server\.url = http:\/\/127\.0\.0\.1:/);
+    const rows = await waitFor('the device row in PostgreSQL', async () => {
+      const r = await pg?.sql(name, "SELECT tenant, config, created_by FROM phone_devices WHERE mac = '00:15:65:00:00:a1'");
+      return r !== undefined && r.length === 1 ? r : undefined;
+    }, 15_000);
+    assert.deepEqual(rows[0], { tenant: 'lab.example', config: 'auto', created_by: 'auto' });
+    const bodyB = await waitFor('node B to serve the phone node A created', async () => {
+      const r = await get(b.port);
+      const text = await r.text();
+      return r.status === 200 ? text : undefined;
+    }, 15_000, 250);
+    const port = (text: string, p: number): string => text.replaceAll(`127.0.0.1:${p}/`, '127.0.0.1:PORT/');
+    assert.equal(port(bodyB, b.port), port(bodyA, a.port), 'node B renders the same file from the same rows (its own URL aside)');
+    // The CLI on node B's configuration gives the phone a line: node A serves it.
+    const set = await runCli(['devices', 'set', '00:15:65:00:00:a1', '--user', 'carol', '--config', cfgB]);
+    assert.equal(set.code, 0, set.stderr);
+    await waitFor('node A to serve the line set through node B', async () => {
+      const r = await get(a.port);
+      const text = await r.text();
+      return r.status === 200 && text.includes('Carol-SIP-secret') ? true : undefined;
+    }, 15_000, 250);
+  } finally {
+    a.d.child.kill('SIGTERM');
+    b.d.child.kill('SIGTERM');
+    await Promise.all([a.d.exited, b.d.exited]);
   }
 });

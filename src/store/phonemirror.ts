@@ -8,7 +8,9 @@
  * - A write is applied to the view at once (same checks, same answer), and the rows it touched
  *   are written through to the shared store right after (state-based: each touched row's current
  *   value is upserted, or deleted when it is gone; coalesced per row, so the queue is bounded by
- *   the rows). A write the store fails is kept and retried every second, counted.
+ *   the rows). A write the store fails is kept and retried every second, counted. A sighting
+ *   (`observe`, `observeMany`: every phone request) writes only the sighting columns, so it
+ *   never undoes an administrator's change made on another node meanwhile.
  * - Every PHONE_REFRESH_MS the view re-reads the shared tables (other nodes' writes): a row this
  *   node is writing, or wrote after the read began, is left as it is (the read proves nothing about
  *   it); any other row takes the store's value, and rows gone from the store are dropped. The
@@ -33,12 +35,15 @@ export interface PhoneTables {
    * phones name (a line's user is looked up in the phone's tenant).
    */
   read(): Promise<{ configs: RawRow[]; devices: RawRow[]; keys: StoredKey[]; users: UserRow[] }>;
-  /** write upserts `puts` and deletes `dels` (by primary key) in one transaction. */
-  write(puts: readonly { table: PhoneTable; row: RawRow }[], dels: readonly { table: PhoneTable; key: RawRow }[]): Promise<void>;
+  /** write upserts `puts`, deletes `dels` (by primary key) and sets the sighting columns of `seen` (phone_devices rows) in one transaction. */
+  write(puts: readonly { table: PhoneTable; row: RawRow }[], dels: readonly { table: PhoneTable; key: RawRow }[], seen: readonly RawRow[]): Promise<void>;
 }
 
 /** CONFIG_COLUMNS / DEVICE_COLUMNS are the tables' columns (migration 7). */
 export const CONFIG_COLUMNS = ['tenant', 'id', 'parents', 'raw_config', 'role', 'updated_at'] as const;
+/** SIGHTING_COLUMNS are what a phone's request changes (PhoneRepository.observe); ADMIN_COLUMNS the rest. */
+export const SIGHTING_COLUMNS = ['ip', 'model', 'version', 'first_seen', 'last_seen', 'previous_version', 'version_changed_at'] as const;
+const ADMIN_COLUMNS = ['tenant', 'profile', 'serial', 'config', 'users', 'options', 'added_at', 'assigned_at', 'reset_at', 'created_by'] as const;
 export const DEVICE_COLUMNS = ['mac', 'tenant', 'profile', 'model', 'version', 'serial', 'ip', 'config', 'users', 'options', 'added_at', 'assigned_at', 'reset_at', 'first_seen', 'last_seen', 'previous_version', 'version_changed_at', 'created_by'] as const;
 
 /** PHONE_REFRESH_MS: how often the view re-reads the shared phone tables. */
@@ -52,6 +57,11 @@ export interface PhoneMirrorStats {
   refreshErrors: number;
   refreshes: number;
 }
+
+/** WriteKind: a whole row, or a phone's sighting columns only. */
+type WriteKind = 'row' | 'seen';
+/** Keep: what a read leaves of a row: all of it, its sighting columns, or nothing. */
+type Keep = 'all' | 'sightings' | 'none';
 
 const ckey = (tenant: string, id: string): string => `c\u0000${tenant}\u0000${id}`;
 const dkey = (mac: string): string => `d\u0000${mac}`;
@@ -70,11 +80,11 @@ export class PhoneMirror {
   readonly stats: PhoneMirrorStats = { writeErrors: 0, refreshErrors: 0, refreshes: 0 };
   private readonly mem: Db;
   private readonly inner: PhoneRepository;
-  /** pending: rows to write through; inFlight: rows in the write under way. */
-  private pending = new Set<string>();
-  private inFlight = new Set<string>();
-  /** written: the sequence at which each row's last write ended (a read begun before must leave it). */
-  private readonly written = new Map<string, number>();
+  /** pending: rows to write through (`row`: the whole row; `seen`: its sighting columns); inFlight: those of the write under way. */
+  private pending = new Map<string, WriteKind>();
+  private inFlight = new Map<string, WriteKind>();
+  /** written: the sequence at which each row's last write of each kind ended (a read begun before must leave it). */
+  private readonly written = new Map<string, { row: number; seen: number }>();
   private seq = 0;
   private flushing: Promise<void> | undefined;
   private retry: NodeJS.Timeout | undefined;
@@ -82,7 +92,7 @@ export class PhoneMirror {
   private refreshing: Promise<void> | undefined;
   private closed = false;
   private readonly rowOf: (key: string) => { table: PhoneTable; row: RawRow | undefined; pk: RawRow };
-  private readonly apply: (configs: readonly RawRow[], devices: readonly RawRow[], keep: (key: string) => boolean) => void;
+  private readonly apply: (configs: readonly RawRow[], devices: readonly RawRow[], keep: (key: string) => Keep) => void;
 
   private constructor(private readonly tables: PhoneTables) {
     this.mem = new Database(':memory:');
@@ -104,21 +114,25 @@ export class PhoneMirror {
     const delC = this.mem.prepare('DELETE FROM phone_configs WHERE tenant = ? AND id = ?');
     const delD = this.mem.prepare('DELETE FROM phone_devices WHERE mac = ?');
     const pick = (row: RawRow, cols: readonly string[]): Record<string, string | null> => Object.fromEntries(cols.map((c) => [c, row[c] ?? null]));
-    this.apply = this.mem.transaction((configs: readonly RawRow[], devices: readonly RawRow[], keep: (key: string) => boolean) => {
+    const adminD = this.mem.prepare(`UPDATE phone_devices SET ${ADMIN_COLUMNS.map((c) => `${c} = @${c}`).join(', ')} WHERE mac = @mac`);
+    this.apply = this.mem.transaction((configs: readonly RawRow[], devices: readonly RawRow[], keep: (key: string) => Keep) => {
       const seenC = new Set<string>();
       for (const r of configs) {
         const k = ckey(r['tenant'] ?? '', r['id'] ?? '');
         seenC.add(k);
-        if (!keep(k)) putC.run(pick(r, CONFIG_COLUMNS));
+        if (keep(k) === 'none') putC.run(pick(r, CONFIG_COLUMNS));
       }
       const seenD = new Set<string>();
       for (const r of devices) {
         const k = dkey(r['mac'] ?? '');
         seenD.add(k);
-        if (!keep(k)) putD.run(pick(r, DEVICE_COLUMNS));
+        const kept = keep(k);
+        if (kept === 'none') putD.run(pick(r, DEVICE_COLUMNS));
+        // This node's sighting is on its way: the store's other columns still apply.
+        else if (kept === 'sightings' && adminD.run(pick(r, ['mac', ...ADMIN_COLUMNS])).changes === 0) putD.run(pick(r, DEVICE_COLUMNS));
       }
-      for (const c of allC.all()) if (!seenC.has(ckey(c.tenant, c.id)) && !keep(ckey(c.tenant, c.id))) delC.run(c.tenant, c.id);
-      for (const d of allD.all()) if (!seenD.has(dkey(d.mac)) && !keep(dkey(d.mac))) delD.run(d.mac);
+      for (const c of allC.all()) if (!seenC.has(ckey(c.tenant, c.id)) && keep(ckey(c.tenant, c.id)) === 'none') delC.run(c.tenant, c.id);
+      for (const d of allD.all()) if (!seenD.has(dkey(d.mac)) && keep(dkey(d.mac)) !== 'all') delD.run(d.mac);
     });
     this.sync = {
       users: { get: (domain, name) => this.users.get(`${domain}\u0000${name.toLowerCase()}`) },
@@ -126,7 +140,7 @@ export class PhoneMirror {
     };
     const profileMacs = this.mem.prepare<[string], { mac: string }>('SELECT mac FROM phone_devices WHERE profile = ?');
     const inner = this.inner;
-    const touch = (...keys: string[]): void => this.touch(keys);
+    const touch = (...keys: string[]): void => this.touch(keys, 'row');
     this.repo = {
       getConfig: (t, id) => inner.getConfig(t, id),
       listConfigs: (t) => inner.listConfigs(t),
@@ -168,12 +182,12 @@ export class PhoneMirror {
       },
       observe: (mac, seen, at) => {
         const out = inner.observe(mac, seen, at);
-        if (out) touch(dkey(out.device.mac));
+        if (out) this.touch([dkey(out.device.mac)], 'seen');
         return out;
       },
       observeMany: (batch) => {
         const n = inner.observeMany(batch);
-        if (n > 0) touch(...batch.flatMap((s) => inner.get(s.mac)?.mac ?? []).map(dkey));
+        if (n > 0) this.touch(batch.flatMap((s) => inner.get(s.mac)?.mac ?? []).map(dkey), 'seen');
         return n;
       },
     };
@@ -184,7 +198,7 @@ export class PhoneMirror {
     const m = new PhoneMirror(tables);
     try {
       const r = await tables.read();
-      m.apply(r.configs, r.devices, () => false);
+      m.apply(r.configs, r.devices, () => 'none');
       m.setDirectory(r.keys, r.users);
     } catch (err) {
       m.mem.close();
@@ -195,8 +209,8 @@ export class PhoneMirror {
     return m;
   }
 
-  private touch(keys: readonly string[]): void {
-    for (const k of keys) this.pending.add(k);
+  private touch(keys: readonly string[], kind: WriteKind): void {
+    for (const k of keys) if (this.pending.get(k) !== 'row') this.pending.set(k, kind);
     void this.flush();
   }
 
@@ -204,28 +218,35 @@ export class PhoneMirror {
   flush(): Promise<void> {
     if (this.flushing) return this.flushing;
     if (this.pending.size === 0 || this.closed) return Promise.resolve();
-    const keys = [...this.pending];
-    this.pending = new Set();
-    this.inFlight = new Set(keys);
+    const batch = this.pending;
+    this.pending = new Map();
+    this.inFlight = batch;
     const puts: { table: PhoneTable; row: RawRow }[] = [];
     const dels: { table: PhoneTable; key: RawRow }[] = [];
-    for (const k of keys) {
+    const seen: RawRow[] = [];
+    for (const [k, kind] of batch) {
       const r = this.rowOf(k);
-      if (r.row) puts.push({ table: r.table, row: r.row });
+      if (kind === 'seen') {
+        if (r.row) seen.push(r.row);
+      } else if (r.row) puts.push({ table: r.table, row: r.row });
       else dels.push({ table: r.table, key: r.pk });
     }
-    this.flushing = this.tables.write(puts, dels).then(
+    this.flushing = this.tables.write(puts, dels, seen).then(
       () => {
         const at = ++this.seq;
-        for (const k of keys) this.written.set(k, at);
-        this.inFlight = new Set();
+        for (const [k, kind] of batch) {
+          const w = this.written.get(k) ?? { row: -1, seen: -1 };
+          w[kind] = at;
+          this.written.set(k, w);
+        }
+        this.inFlight = new Map();
         this.flushing = undefined;
         return this.flush();
       },
       () => {
         this.stats.writeErrors++;
-        for (const k of keys) this.pending.add(k);
-        this.inFlight = new Set();
+        for (const [k, kind] of batch) if (this.pending.get(k) !== 'row') this.pending.set(k, kind);
+        this.inFlight = new Map();
         this.flushing = undefined;
         if (!this.closed && this.retry === undefined) {
           this.retry = setTimeout(() => {
@@ -246,11 +267,16 @@ export class PhoneMirror {
     this.refreshing = this.tables.read().then(
       ({ configs, devices, keys, users }) => {
         if (this.closed) return;
-        const keep = (k: string): boolean => this.pending.has(k) || this.inFlight.has(k) || (this.written.get(k) ?? -1) >= readSeq;
+        const keep = (k: string): Keep => {
+          const w = this.written.get(k);
+          if (this.pending.get(k) === 'row' || this.inFlight.get(k) === 'row' || (w?.row ?? -1) >= readSeq) return 'all';
+          if (this.pending.has(k) || this.inFlight.has(k) || (w?.seen ?? -1) >= readSeq) return 'sightings';
+          return 'none';
+        };
         this.apply(configs, devices, keep);
         this.setDirectory(keys, users);
         this.stats.refreshes++;
-        for (const [k, at] of this.written) if (at < readSeq) this.written.delete(k);
+        for (const [k, w] of this.written) if (w.row < readSeq && w.seen < readSeq) this.written.delete(k);
       },
       () => {
         this.stats.refreshErrors++;

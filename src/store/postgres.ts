@@ -26,7 +26,7 @@ import { readFileSync } from 'node:fs';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 import { MAX_STORED_BANS } from './bans';
-import { CONFIG_COLUMNS, DEVICE_COLUMNS, PhoneMirror, type PhoneTables, type RawRow } from './phonemirror';
+import { CONFIG_COLUMNS, DEVICE_COLUMNS, SIGHTING_COLUMNS, PhoneMirror, type PhoneTables, type RawRow } from './phonemirror';
 import { toDevice, toUser, type DeviceRow, type UserRow } from './rows';
 import { StoreBusyError, type BanRepository, type DeviceObservation, type DeviceQuotaRepository, type DeviceRepository, type DeviceWrite, type KeyRepository, type PhoneRepository, type RememberedLoginRepository, type Store, type StoredBan, type StoredKey, type UserRepository } from './repository';
 import { ProvError, errorMessage } from '../errors';
@@ -468,8 +468,11 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
           )
         ).rows,
       })),
-    write: async (puts, dels) => {
+    write: async (puts, dels, seen) => {
       await db.tx('phone write', async (c) => {
+        for (const r of seen) {
+          await c.query(`UPDATE phone_devices SET ${SIGHTING_COLUMNS.map((col, i) => `${col} = $${i + 2}`).join(', ')} WHERE mac = $1`, [r['mac'], ...SIGHTING_COLUMNS.map((col) => r[col] ?? null)]);
+        }
         for (const d of dels) {
           if (d.table === 'phone_configs') await c.query('DELETE FROM phone_configs WHERE tenant = $1 AND id = $2', [d.key['tenant'], d.key['id']]);
           else await c.query('DELETE FROM phone_devices WHERE mac = $1', [d.key['mac']]);
