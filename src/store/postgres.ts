@@ -19,8 +19,9 @@
  * cannot be reached (the daemon does not start), PROVD_ERR_STORE when the schema is newer.
  *
  * SIP desk phones (PhoneRepository): the phone room renders synchronously, so `phones: true`
- * serves them from a kept-in-memory view of the shared tables (phonemirror.ts). The daemon does
- * not open it yet: a configuration with phones.enabled and store.url is refused at load.
+ * serves them from a kept-in-memory view of the shared tables (phonemirror.ts; open.ts asks for
+ * it). The SIP and TFTP faces open SQLite themselves: sip.enabled / tftp.enabled with store.url
+ * are refused at load.
  */
 import { readFileSync } from 'node:fs';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
@@ -40,8 +41,8 @@ export interface PostgresOptions {
   readonly upTo?: number;
   /**
    * phones: serve SIP desk phones from a kept-in-memory view of the shared phone tables
-   * (phonemirror.ts: loaded at open, re-read every 2 s, writes written through). Not wired to
-   * the daemon yet (phones.enabled with store.url is refused at load); without it `phones` throws.
+   * (phonemirror.ts: loaded at open, re-read every 2 s, writes written through); without it
+   * `phones` throws PROVD_ERR_STORE.
    */
   readonly phones?: boolean;
 }
