@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openPostgresStore, type PostgresOptions } from '../src/store/postgres';
 import { hashPassword } from '../src/identity/passwords';
+import { parseConfigText } from '../src/config/load';
+import { configProblems } from './helpers/config';
 import { hashKey } from '../src/identity/keys';
 import type { Store } from '../src/store/repository';
 import { startPostgres, type PgServer } from './helpers/postgres';
@@ -205,5 +207,14 @@ test('two daemons on one PostgreSQL: a phone auto-created through node A is know
     a.d.child.kill('SIGTERM');
     b.d.child.kill('SIGTERM');
     await Promise.all([a.d.exited, b.d.exited]);
+  }
+});
+
+test('configuration: phones.enabled with store.url is accepted; sip.enabled or tftp.enabled with it is refused, naming the key', () => {
+  const base = "store: {url: 'postgres://provisiond@db.example/provisiond'}\ndhcp: {enabled: false}\nmdns: {enabled: false}\nphones: {enabled: true}\n";
+  assert.equal(parseConfigText(base, 'c.yaml').phones.enabled, true);
+  for (const face of ['sip', 'tftp']) {
+    const found = configProblems(`${base}${face}: {enabled: true}\n`);
+    assert.ok(found.some((p) => p.includes(`${face}.enabled`) && p.includes('needs the embedded SQLite store')), JSON.stringify(found));
   }
 });
