@@ -218,3 +218,29 @@ test('configuration: phones.enabled with store.url is accepted; sip.enabled or t
     assert.ok(found.some((p) => p.includes(`${face}.enabled`) && p.includes('needs the embedded SQLite store')), JSON.stringify(found));
   }
 });
+
+test('the store down: a phone write is answered from the view at once, counted, retried, and reaches the store once it is back', async (t) => {
+  if (skip !== false) return t.skip(skip);
+  const opts = await freshDb('down');
+  const a = await openPostgresStore(opts);
+  try {
+    pg?.halt();
+    let resumed = false;
+    try {
+      const added = a.phones.add({ mac: '00:15:65:aa:bb:09', tenant: 'a.example', profile: 'yealink' });
+      assert.equal(added.mac, '00:15:65:aa:bb:09');
+      assert.equal(a.phones.get('00:15:65:aa:bb:09')?.profile, 'yealink', 'the view holds it meanwhile');
+      await waitFor('a failed write-through', () => ((a.stats?.()['store-pg-phone-write-errors'] ?? 0) > 0 ? true : undefined), 20_000);
+      pg?.resume();
+      resumed = true;
+    } finally {
+      if (!resumed) pg?.resume();
+    }
+    await waitFor('the retried write in PostgreSQL', async () => {
+      const r = await pg?.sql(`down_${process.pid}`, "SELECT profile FROM phone_devices WHERE mac = '00:15:65:aa:bb:09'");
+      return r?.[0]?.['profile'] === 'yealink' ? true : undefined;
+    }, 30_000, 250);
+  } finally {
+    await a.close();
+  }
+});

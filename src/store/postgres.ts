@@ -154,6 +154,13 @@ class Db {
       return this.fail(what, err);
     }
     let broken = false;
+    // A connection that dies while checked out emits 'error' on the client: without a listener
+    // that would be an uncaught exception (a server restarting under a transaction).
+    const onError = (): void => {
+      broken = true;
+      this.counters.idleErrors++;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const out = await f(client);
@@ -167,6 +174,7 @@ class Db {
       }
       return this.fail(what, err);
     } finally {
+      client.removeListener('error', onError);
       client.release(broken);
     }
   }
