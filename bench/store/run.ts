@@ -5,8 +5,10 @@
  * bench starts (test/helpers/postgres.ts: a temporary directory, unix socket, fsync off: the
  * figures are the driver's and the round trips', not a disk's).
  *
- *   flock /tmp/provisiond-bench.lock node dist/bench/store/run.js [N=5000] [CONCURRENCY=16]
+ *   flock /tmp/provisiond-bench.lock node dist/bench/store/run.js [N=5000] [CONCURRENCY=16] [PHONES=5000]
  *
+ * quota.take: the shared device quota (PostgreSQL). Also: the phone view's write-through and load
+ * of PHONES phones (argv[4], default 5000).
  * For each backend and call: N calls one after the other (latency p50/p99) and N calls with
  * CONCURRENCY in flight (calls/s). Prints `# ` lines and a Markdown table. A timing, never a test.
  */
@@ -44,7 +46,12 @@ const CALLS: readonly [string, Call][] = [
   ['keys.list', (s) => s.keys.list()],
   ['devices.get', (s, i) => s.devices.get(`uuid:dev-${i % 2000}`)],
   ['devices.upsert', (s, i) => s.devices.upsert(obs(i))],
+  // The shared device quota's grant (PostgreSQL only): one conditional upsert per new device.
+  ['quota.take', (s, i) => s.quota?.take(`198.51.100.${i % 250}`, Date.now(), 1_000_000) ?? Promise.resolve(true)],
 ];
+
+/** PHONES: how many phones the phone view's load is measured with (PostgreSQL). */
+const PHONES = Number(process.argv[4] ?? 5000);
 
 const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 
@@ -84,6 +91,23 @@ async function main(): Promise<void> {
     if (typeof pg !== 'string') {
       const url = await pg.createDb('bench');
       backends.push(['postgres', () => openPostgresStore({ url, pool: { max: 10, connectTimeout: 5, statementTimeout: 5, maxWaiting: 1000 } })]);
+      // The phone view (phonemirror.ts): PHONES phones written through one store, then a store
+      // opened with the view (a node starting: the whole load) and one 2-second re-read's worth.
+      const pool = { max: 10, connectTimeout: 5, statementTimeout: 30, maxWaiting: 1000 };
+      const w = await openPostgresStore({ url, pool, phones: true });
+      for (let i = 0; i < PHONES; i++) {
+        const hex = i.toString(16).padStart(6, '0');
+        w.phones.add({ mac: `00:15:65:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}`, tenant: 'a.example', profile: 'yealink', users: [`user${i % 2000}`] });
+      }
+      const tw = performance.now();
+      await w.close(); // the write-through of the adds
+      const writeMs = performance.now() - tw;
+      const t0 = performance.now();
+      const r = await openPostgresStore({ url, pool, phones: true });
+      const loadMs = performance.now() - t0;
+      const n = r.phones.count();
+      await r.close();
+      process.stdout.write(`# postgres phone view: ${n} phones; write-through of ${PHONES} adds ${writeMs.toFixed(0)} ms; a store opened with the view (load) ${loadMs.toFixed(0)} ms\n`);
     }
     process.stdout.write(`# ${N} calls each; concurrency ${CONC}; node ${process.version}\n`);
     for (const [name, open] of backends) {
@@ -91,6 +115,7 @@ async function main(): Promise<void> {
       try {
         await seed(s);
         for (const [label, call] of CALLS) {
+          if (label === 'quota.take' && s.quota === undefined) continue;
           const r = await measure(s, call);
           process.stdout.write(`# ${name} ${label}: p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms, ${Math.round(r.perSec)} calls/s at ${CONC} in flight\n`);
           rows.push(`| ${name} | ${label} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${Math.round(r.perSec)} |`);

@@ -248,6 +248,22 @@ export class HttpClusterFace implements Face<HttpClusterConfig> {
   /** seed writes the declared phones of a reloaded configuration into the store (a short-lived connection of the primary's). */
   private seed(config: HttpClusterConfig): void {
     if (!config.phones.enabled) return;
+    if (config.store?.url !== undefined) {
+      // The shared store (PostgreSQL): opened asynchronously, closed after its writes went through.
+      void openConfiguredStore(config.stateDir, config.store)
+        .then(async (store) => {
+          try {
+            this.declaredProblems += seedDeclared(store, config, this.log);
+          } finally {
+            await store.close();
+          }
+        })
+        .catch((err: unknown) => {
+          this.declaredProblems++;
+          this.log.warn({ code: 'PROVD_ERR_PHONE_STORE', err: String(err) }, 'declared phone configs and devices not written to the store (the next reload tries again)');
+        });
+      return;
+    }
     try {
       const store = openSqliteStore(config.stateDir, { check: false });
       try {

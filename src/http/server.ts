@@ -50,7 +50,7 @@ import { PhoneService, baseUrlFor, syncDeclared } from '../phones/service';
 import { answerStatic, openStatic } from '../phones/static';
 import { classifyUpload, storeUpload, type UploadResult } from '../phones/uploads';
 import { servePhoneRequest, STATIC_FALLBACK, type PhoneRoom } from '../phones/request';
-import { AsyncDeviceQuota, deviceSource } from '../limits/quota';
+import { AsyncDeviceQuota, SharedDeviceQuota, deviceSource } from '../limits/quota';
 
 /** PATHS are the provisioning endpoints. */
 export const PATHS = { jitsi: '/jitsi', jitsiprovs: '/jitsiprovs/', openfire: '/plugins/jitsiProvisioning/provision' } as const;
@@ -755,7 +755,13 @@ export class HttpFace implements Face<HttpFaceConfig> {
     const d = config.devices;
     const devices = this.inventory ?? this.store?.devices;
     const caps = { perSourcePerHour: d.maxNewPerSourcePerHour, maxTotal: d.maxTotal };
-    const quota = devices ? new AsyncDeviceQuota(caps, deviceSource(devices)) : undefined;
+    // On a shared store (PostgreSQL) the per-source grants are counted in the store: the cap holds across nodes.
+    const shared = this.store?.quota;
+    const quota = devices
+      ? shared
+        ? new SharedDeviceQuota(caps, deviceSource(devices), shared, { count: (n) => this.count(n), log: this.log })
+        : new AsyncDeviceQuota(caps, deviceSource(devices))
+      : undefined;
     const phones = this.store && config.phones.enabled ? this.phonesRoom(config, this.store, caps) : undefined;
     if (this.remembered) {
       // One RememberedLogins per process, shared by every configuration's Authenticator.

@@ -255,6 +255,31 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `${API_TOKENS} WITHOUT ROWID;`,
     pg: `${API_TOKENS};`,
   },
+  {
+    version: 11,
+    description: 'device quota windows shared by every node (issue 16)',
+    // One row per (source IP, hour window) counting the new devices granted to that source in
+    // that window (`window_start` in ms since the epoch). Used on PostgreSQL (postgres.ts: an
+    // atomic conditional upsert per grant); rows of windows before the previous one are pruned,
+    // and at most MAX_QUOTA_ROWS are kept. The SQLite store keeps the quota in memory (one
+    // process owns it) and leaves this table empty; it exists so both schemas stay the same.
+    sql: `
+      CREATE TABLE device_quota (
+        source       TEXT NOT NULL,
+        window_start INTEGER NOT NULL,
+        n            INTEGER NOT NULL,
+        PRIMARY KEY (source, window_start)
+      ) WITHOUT ROWID;
+      CREATE INDEX device_quota_window ON device_quota (window_start);`,
+    pg: `
+      CREATE TABLE device_quota (
+        source       TEXT NOT NULL,
+        window_start BIGINT NOT NULL,
+        n            INTEGER NOT NULL,
+        PRIMARY KEY (source, window_start)
+      );
+      CREATE INDEX device_quota_window ON device_quota (window_start);`,
+  },
 ];
 
 /** SCHEMA_VERSION is the level this build migrates to. */

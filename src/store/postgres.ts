@@ -12,19 +12,24 @@
  *   retried), counted in stats(); nothing waits longer than the timeouts, no queue grows without
  *   bound.
  * Writes of more than one row run in a transaction (key rotation, ban writes, batched inventory
- * writes). Migrations run in one transaction under an advisory lock, so several nodes starting
+ * writes). New-device grants per source are counted in `device_quota` (one row per source and
+ * hour window, one atomic conditional upsert per grant: `quota`), so the per-source cap holds
+ * across nodes. Migrations run in one transaction under an advisory lock, so several nodes starting
  * at once apply each step once. Opening fails with PROVD_ERR_STORE_UNREACHABLE when the server
  * cannot be reached (the daemon does not start), PROVD_ERR_STORE when the schema is newer.
  *
- * SIP desk phones (PhoneRepository) stay on the embedded SQLite store: the phone room renders
- * synchronously. A configuration with phones.enabled and store.url is refused at load.
+ * SIP desk phones (PhoneRepository): the phone room renders synchronously, so `phones: true`
+ * serves them from a kept-in-memory view of the shared tables (phonemirror.ts; open.ts asks for
+ * it). The SIP and TFTP faces open SQLite themselves: sip.enabled / tftp.enabled with store.url
+ * are refused at load.
  */
 import { readFileSync } from 'node:fs';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 import { MAX_STORED_BANS } from './bans';
+import { CONFIG_COLUMNS, DEVICE_COLUMNS, SIGHTING_COLUMNS, PhoneMirror, type PhoneTables, type RawRow } from './phonemirror';
 import { toDevice, toToken, toUser, type DeviceRow, type TokenRow, type UserRow } from './rows';
-import { StoreBusyError, type BanRepository, type DeviceObservation, type DeviceRepository, type DeviceWrite, type KeyRepository, type PhoneRepository, type RememberedLoginRepository, type Store, type StoredBan, type StoredKey, type TokenRepository, type UserRepository } from './repository';
+import { StoreBusyError, type BanRepository, type DeviceObservation, type DeviceQuotaRepository, type DeviceRepository, type DeviceWrite, type KeyRepository, type PhoneRepository, type RememberedLoginRepository, type Store, type StoredBan, type StoredKey, type TokenRepository, type UserRepository } from './repository';
 import { ProvError, errorMessage } from '../errors';
 
 /** PostgresOptions: the `store` section's values (config.ts). */
@@ -34,6 +39,12 @@ export interface PostgresOptions {
   readonly pool: { readonly max: number; readonly connectTimeout: number; readonly statementTimeout: number; readonly maxWaiting: number };
   /** upTo stops migrating at a level (tests). */
   readonly upTo?: number;
+  /**
+   * phones: serve SIP desk phones from a kept-in-memory view of the shared phone tables
+   * (phonemirror.ts: loaded at open, re-read every 2 s, writes written through); without it
+   * `phones` throws PROVD_ERR_STORE.
+   */
+  readonly phones?: boolean;
 }
 
 /** MIGRATION_LOCK is the advisory lock key the schema steps run under (any constant; "provd" in ASCII). */
@@ -143,6 +154,13 @@ class Db {
       return this.fail(what, err);
     }
     let broken = false;
+    // A connection that dies while checked out emits 'error' on the client: without a listener
+    // that would be an uncaught exception (a server restarting under a transaction).
+    const onError = (): void => {
+      broken = true;
+      this.counters.idleErrors++;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const out = await f(client);
@@ -156,10 +174,33 @@ class Db {
       }
       return this.fail(what, err);
     } finally {
+      client.removeListener('error', onError);
       client.release(broken);
     }
   }
 }
+
+/** QUOTA_WINDOW_MS is one device-quota window (an hour: devices.maxNewPerSourcePerHour). */
+const QUOTA_WINDOW_MS = 3_600_000;
+
+/** MAX_QUOTA_ROWS caps the device_quota rows kept (beyond, the oldest windows' go at a prune). */
+export const MAX_QUOTA_ROWS = 100_000;
+
+/**
+ * TAKE_QUOTA grants one device to a source in its hour window ($1 source, $2 window start,
+ * $3 limit, $4 the previous window's weight): one statement, so two nodes granting at once are
+ * ordered by the row lock of ON CONFLICT and never both take the last grant. The insert (first
+ * grant of the window) and the update both require this window's grants + 1 + the previous
+ * window's weighted, rounded up, to stay within the limit; no row back means refused.
+ */
+const TAKE_QUOTA = `WITH prev AS (
+    SELECT COALESCE(MAX(n), 0) AS p FROM device_quota WHERE source = $1 AND window_start = $2::bigint - ${QUOTA_WINDOW_MS}
+  )
+  INSERT INTO device_quota AS q (source, window_start, n)
+    SELECT $1, $2::bigint, 1 FROM prev WHERE ceil(prev.p * $4::float8) + 1 <= $3::integer
+  ON CONFLICT (source, window_start) DO UPDATE SET n = q.n + 1
+    WHERE q.n + 1 + (SELECT ceil(prev.p * $4::float8) FROM prev) <= $3::integer
+  RETURNING n`;
 
 /** FORGET_REMEMBERED deletes one user's remembered verifications ($1 tenant, $2 lower-case name). */
 const FORGET_REMEMBERED = 'DELETE FROM remembered_logins WHERE tenant = $1 AND name = $2';
@@ -417,6 +458,76 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
     remove: async (face, scope, subject) => (await db.q('ban removal', 'DELETE FROM bans WHERE face = $1 AND scope = $2 AND subject = $3', [face, scope, subject])).rowCount === 1,
   };
 
+  const quota: DeviceQuotaRepository = {
+    take: async (source, t, limit) => {
+      if (limit <= 0) return false;
+      const start = Math.floor(t / QUOTA_WINDOW_MS) * QUOTA_WINDOW_MS;
+      const weight = 1 - (t - start) / QUOTA_WINDOW_MS;
+      return (await db.q('device quota', TAKE_QUOTA, [source, start, Math.floor(limit), weight])).rowCount === 1;
+    },
+    prune: async (t) =>
+      db.tx('device quota pruning', async (c) => {
+        const start = Math.floor(t / QUOTA_WINDOW_MS) * QUOTA_WINDOW_MS;
+        let n = (await c.query('DELETE FROM device_quota WHERE window_start < $1', [start - QUOTA_WINDOW_MS])).rowCount ?? 0;
+        const total = Number((await c.query<{ n: string }>('SELECT COUNT(*) AS n FROM device_quota')).rows[0]?.n ?? 0);
+        // Over the cap, the oldest windows' rows go, down to 90 % of it (as the bans).
+        if (total > MAX_QUOTA_ROWS) {
+          n += (await c.query('DELETE FROM device_quota WHERE (source, window_start) IN (SELECT source, window_start FROM device_quota ORDER BY window_start LIMIT $1)', [total - Math.floor(MAX_QUOTA_ROWS * 0.9)])).rowCount ?? 0;
+        }
+        return n;
+      }),
+  };
+
+  const phoneTables: PhoneTables = {
+    read: async () =>
+      db.tx('phone tables read', async (c) => ({
+        configs: (await c.query<RawRow>(`SELECT ${CONFIG_COLUMNS.join(', ')} FROM phone_configs`)).rows,
+        devices: (await c.query<RawRow>(`SELECT ${DEVICE_COLUMNS.join(', ')} FROM phone_devices`)).rows,
+        keys: (await c.query<{ tenant: string; hash: string; created_at: string; expires_at: string | null }>('SELECT tenant, hash, created_at, expires_at FROM provisioning_keys ORDER BY tenant, created_at')).rows.map(
+          (r): StoredKey => ({ tenant: r.tenant, hash: r.hash, createdAt: r.created_at, expiresAt: r.expires_at }),
+        ),
+        // Only the users the phones name (their lines), not the whole directory.
+        users: (
+          await c.query<UserRow>(
+            `SELECT DISTINCT u.* FROM users u JOIN (SELECT tenant, lower(jsonb_array_elements_text(users::jsonb)) AS name FROM phone_devices) p ON u.domain = p.tenant AND u.name = p.name`,
+          )
+        ).rows,
+      })),
+    write: async (puts, dels, seen) => {
+      await db.tx('phone write', async (c) => {
+        for (const r of seen) {
+          await c.query(`UPDATE phone_devices SET ${SIGHTING_COLUMNS.map((col, i) => `${col} = $${i + 2}`).join(', ')} WHERE mac = $1`, [r['mac'], ...SIGHTING_COLUMNS.map((col) => r[col] ?? null)]);
+        }
+        for (const d of dels) {
+          if (d.table === 'phone_configs') await c.query('DELETE FROM phone_configs WHERE tenant = $1 AND id = $2', [d.key['tenant'], d.key['id']]);
+          else await c.query('DELETE FROM phone_devices WHERE mac = $1', [d.key['mac']]);
+        }
+        for (const p of puts) {
+          const cols: readonly string[] = p.table === 'phone_configs' ? CONFIG_COLUMNS : DEVICE_COLUMNS;
+          const pk = p.table === 'phone_configs' ? '(tenant, id)' : '(mac)';
+          const set = cols.filter((col) => !(p.table === 'phone_configs' ? ['tenant', 'id'] : ['mac']).includes(col)).map((col) => `${col} = excluded.${col}`);
+          if (p.table === 'phone_configs' && p.row['role'] !== 'none') {
+            // One default/autoprov per tenant (a unique index): the view already moved the role here.
+            await c.query("UPDATE phone_configs SET role = 'none' WHERE tenant = $1 AND role = $2 AND id <> $3", [p.row['tenant'], p.row['role'], p.row['id']]);
+          }
+          await c.query(
+            `INSERT INTO ${p.table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT ${pk} DO UPDATE SET ${set.join(', ')}`,
+            cols.map((col) => p.row[col] ?? null),
+          );
+        }
+      });
+    },
+  };
+  let mirror: PhoneMirror | undefined;
+  if (opts.phones === true) {
+    try {
+      mirror = await PhoneMirror.open(phoneTables);
+    } catch (err) {
+      await db.pool.end().catch(() => undefined);
+      throw err;
+    }
+  }
+
   let closed: Promise<void> | undefined;
   return {
     users,
@@ -425,7 +536,9 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
     tokens,
     bans,
     remembered,
-    phones: noPhones,
+    quota,
+    phones: mirror?.repo ?? noPhones,
+    sync: mirror?.sync,
     backend: 'postgres',
     schemaVersion: version,
     location: db.location,
@@ -437,8 +550,9 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
       'store-pg-idle-errors': db.counters.idleErrors,
       'store-pg-connections': db.pool.totalCount,
       'store-pg-waiting': db.pool.waitingCount,
+      ...(mirror ? { 'store-pg-phone-write-errors': mirror.stats.writeErrors, 'store-pg-phone-refresh-errors': mirror.stats.refreshErrors } : {}),
     }),
-    close: () => (closed ??= db.pool.end().catch(() => undefined)),
+    close: () => (closed ??= (mirror?.close() ?? Promise.resolve()).catch(() => undefined).then(() => db.pool.end().catch(() => undefined))),
   };
 }
 

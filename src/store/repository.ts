@@ -390,6 +390,23 @@ export interface SyncTokenRepository {
 /** TokenRepository is SyncTokenRepository with Promises. */
 export type TokenRepository = Async<SyncTokenRepository>;
 
+/**
+ * DeviceQuotaRepository counts new-device grants per source IP in hour windows on a shared store
+ * (PostgreSQL, issue 16), so every node sees the others' grants. Bounded: rows of windows before
+ * the previous one are pruned, and at most a cap of rows are kept.
+ */
+export interface DeviceQuotaRepository {
+  /**
+   * take grants one new device to `source` at `now` (ms since the epoch) unless the grants
+   * counted for the last hour reach `limit`: this hour window's grants plus the previous
+   * window's, weighted by the share of it still within the hour (rounded up). Atomic across
+   * nodes (one conditional upsert); true when granted (and counted).
+   */
+  take(source: string, now: number, limit: number): Promise<boolean>;
+  /** prune deletes the rows of windows before the previous one (and the oldest beyond the cap); it returns how many. */
+  prune(now: number): Promise<number>;
+}
+
 /** BanRepository is SyncBanRepository with Promises. */
 export type BanRepository = Async<SyncBanRepository>;
 
@@ -402,17 +419,21 @@ export interface Store {
   /** tokens: the admin API's tokens (absent: a store without them, e.g. a test double). */
   readonly tokens?: TokenRepository;
   /**
-   * phones stays synchronous (the SIP phone room renders synchronously): the SQLite store only;
-   * a PostgreSQL store's throws PROVD_ERR_STORE (phones.enabled needs the embedded store).
+   * phones stays synchronous (the SIP phone room renders synchronously): on PostgreSQL a
+   * kept-in-memory view of the shared tables (phonemirror.ts) when opened with phones, else it
+   * throws PROVD_ERR_STORE.
    */
   readonly phones: PhoneRepository;
+  /** quota: new-device grants per source shared by every node (PostgreSQL; absent: each process counts in memory). */
+  readonly quota?: DeviceQuotaRepository;
   /** remembered: remembered password verifications (absent: a store without them; nothing is remembered). */
   readonly remembered?: RememberedLoginRepository;
   /**
-   * sync is the SQLite store's synchronous core of users and keys, which the phone room reads
-   * while it renders; undefined on PostgreSQL.
+   * sync is what the phone room reads synchronously while it renders: the SQLite store's core of
+   * users and keys; on PostgreSQL the phone view's (phonemirror.ts: the keys and the users the
+   * phones name, as last read), undefined without the view.
    */
-  readonly sync?: { readonly users: SyncUserRepository; readonly keys: SyncKeyRepository } | undefined;
+  readonly sync?: { readonly users: Pick<SyncUserRepository, 'get'>; readonly keys: Pick<SyncKeyRepository, 'list'> } | undefined;
   /** backend names the implementation. */
   readonly backend?: 'sqlite' | 'postgres';
   /** schemaVersion is the migration level of the opened database. */
