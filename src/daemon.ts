@@ -160,8 +160,10 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
   // is the HTTP face's own connection (the one the Jitsi and phone answers read: an API change
   // is seen at the next request, and no second writer of ours fights it); with HTTP workers
   // (no store in this process's HTTP face) or no HTTP face, the admin side's connection above.
+  // Attached when the admin listener is first built: with admin.enabled false no watcher is on
+  // the bus, and the provisioning path builds no activity record at all.
   const recent = new ActivityLog();
-  const detachRecent = recent.attach(activity);
+  let detachRecent: (() => void) | undefined;
   let fallbackStore: Store | undefined;
   const apiStore = (): Store => {
     const http = faces.get('http');
@@ -235,6 +237,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
     );
   };
   const makeAdmin = (cfg: Config): AdminFace => {
+    detachRecent ??= recent.attach(activity);
     // One registry for the daemon's life: a reload that replaces the listener keeps the counters.
     metrics ??= new Metrics({
       bus: activity,
@@ -381,7 +384,7 @@ export function createDaemon(initial: Config, deps: DaemonDeps): Daemon {
       closing ??= (async () => {
         const results = await Promise.allSettled([...faces.values(), ...(admin ? [admin] : [])].map((f) => f.close()));
         if (observer) clearInterval(observer);
-        detachRecent();
+        detachRecent?.();
         metrics?.close();
         if (adminStore) await adminStore.then((s) => s.close()).catch(() => undefined);
         for (const r of results) if (r.status === 'rejected') log.warn({ err: errorMessage(r.reason) }, 'a face did not close cleanly');

@@ -5,6 +5,9 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { ActivityBus, activity, type Activity } from '../src/activity';
 import { HTTP_LOOPBACK, hashPassword, startFace } from './helpers/prov';
+import { createDaemon } from '../src/daemon';
+import { parseConfigText } from '../src/config/load';
+import { captureLog } from './helpers/log';
 
 describe('activity bus', () => {
   test('watchers get every record; a throwing watcher is counted and never reaches the emitter; off removes', () => {
@@ -47,5 +50,27 @@ describe('activity bus', () => {
       off();
       await f.close();
     }
+  });
+});
+
+describe('activity bus and the admin listener', () => {
+  test('with admin.enabled false the daemon puts no watcher on the bus (no activity record is built); enabled, it does', async () => {
+    const base = 'dhcp: {enabled: false}\nmdns: {enabled: false}\nhttp: {enabled: false}\n';
+    assert.equal(activity.watched, false, 'nothing else in this process watches');
+    const off = createDaemon(parseConfigText(`${base}admin: {enabled: false}\n`, 'a.yaml'), { log: captureLog('info').log, checkPortFree: false });
+    try {
+      await off.start();
+      assert.equal(activity.watched, false);
+    } finally {
+      await off.close();
+    }
+    const on = createDaemon(parseConfigText(`${base}admin: {enabled: true, host: 127.0.0.1, port: 0}\n`, 'a.yaml'), { log: captureLog('info').log, checkPortFree: false });
+    try {
+      await on.start();
+      assert.equal(activity.watched, true, 'the metrics and the status page watch');
+    } finally {
+      await on.close();
+    }
+    assert.equal(activity.watched, false, 'closing the daemon takes its watchers off');
   });
 });
