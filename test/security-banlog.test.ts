@@ -19,6 +19,7 @@ after(async () => f.close());
 
 test('a 401 names the user; the ban it leads to is a warn line with user and tenant, never the password', async () => {
   const codes: number[] = [];
+  const bodies: string[] = [];
   for (let i = 0; i < 4; i++) {
     const r = await f.face.app!.inject({
       method: 'POST',
@@ -28,8 +29,9 @@ test('a 401 names the user; the ban it leads to is a warn line with user and ten
       remoteAddress: '192.0.2.60',
     });
     codes.push(r.statusCode);
+    bodies.push(r.body.trim());
   }
-  assert.deepEqual(codes, [401, 401, 401, 429]);
+  assert.deepEqual(codes, [401, 401, 401, 429], `bodies: ${JSON.stringify(bodies)}; counters: ${JSON.stringify(f.face.stats())}`);
   const lines = f.lines();
   const refused = lines.find((l) => l['status'] === 401);
   assert.ok(refused, f.text());
