@@ -6,41 +6,21 @@
  * daemons (the executable) on one database where one source creating devices alternately on both
  * gets devices.maxNewPerSourcePerHour records in all, not twice that.
  */
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openPostgresStore, type PostgresOptions } from '../src/store/postgres';
+import { openPostgresStore } from '../src/store/postgres';
 import type { DeviceQuotaRepository, Store } from '../src/store/repository';
 import { SharedDeviceQuota, type AsyncQuotaSource } from '../src/limits/quota';
-import { startPostgres, type PgServer } from './helpers/postgres';
+import { usePostgres, type PgSuite } from './helpers/postgres';
 import { cliWithInput, startDaemon, type Running } from './helpers/daemon';
 
 const POOL = { max: 4, connectTimeout: 3, statementTimeout: 5, maxWaiting: 100 };
 const HOUR = 3_600_000;
 
-let pg: PgServer | undefined;
-let skip: string | false = false;
-let dbSeq = 0;
-const tmp = mkdtempSync(join(tmpdir(), 'provisiond-quotapg-'));
-
-before(async () => {
-  const r = await startPostgres();
-  if (typeof r === 'string') skip = r;
-  else pg = r;
-});
-
-after(() => {
-  pg?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-async function freshDb(): Promise<PostgresOptions & { name: string }> {
-  if (!pg) throw new Error('no server');
-  const name = `q${process.pid}_${++dbSeq}`;
-  return { url: await pg.createDb(name), pool: POOL, name };
-}
+const suite = usePostgres('q', POOL);
+const freshDb = (): ReturnType<PgSuite['freshDb']> => suite.freshDb();
 
 /** twoNodes opens two stores (two pools: two nodes) on one fresh database. */
 async function twoNodes(): Promise<{ a: Store; b: Store; name: string }> {
@@ -55,7 +35,7 @@ const quotaOf = (s: Store): DeviceQuotaRepository => {
 
 describe('the shared device quota in PostgreSQL', () => {
   test('two nodes taking alternately for one source: the limit holds across both; another source has its own', async (t) => {
-    if (skip !== false) return t.skip(skip);
+    if (suite.skip !== false) return t.skip(suite.skip);
     const { a, b } = await twoNodes();
     try {
       const t0 = Date.UTC(2026, 0, 1, 10, 0, 0);
@@ -71,7 +51,7 @@ describe('the shared device quota in PostgreSQL', () => {
   });
 
   test('concurrent grants on two nodes never exceed the limit', async (t) => {
-    if (skip !== false) return t.skip(skip);
+    if (suite.skip !== false) return t.skip(suite.skip);
     const { a, b } = await twoNodes();
     try {
       const t0 = Date.UTC(2026, 0, 1, 10, 30, 0);
@@ -84,7 +64,7 @@ describe('the shared device quota in PostgreSQL', () => {
   });
 
   test('hour windows: the previous window counts by the share of it still within the hour (rounded up); pruning drops older windows', async (t) => {
-    if (skip !== false) return t.skip(skip);
+    if (suite.skip !== false) return t.skip(suite.skip);
     const { a, b, name } = await twoNodes();
     try {
       const w0 = Date.UTC(2026, 0, 1, 10, 0, 0);
@@ -97,7 +77,7 @@ describe('the shared device quota in PostgreSQL', () => {
       assert.deepEqual([await quotaOf(a).take('203.0.113.5', mid, 4), await quotaOf(b).take('203.0.113.5', mid, 4), await quotaOf(a).take('203.0.113.5', mid, 4)], [true, true, false]);
       // Two windows on, nothing of the first counts.
       assert.equal(await quotaOf(b).take('203.0.113.5', w0 + 2 * HOUR + 1000, 4), true);
-      const rows = async (): Promise<number> => Number((await pg?.sql(name, 'SELECT COUNT(*) AS n FROM device_quota'))?.[0]?.['n']);
+      const rows = async (): Promise<number> => Number((await suite.server?.sql(name, 'SELECT COUNT(*) AS n FROM device_quota'))?.[0]?.['n']);
       assert.equal(await rows(), 3);
       assert.equal(await quotaOf(a).prune(w0 + 2 * HOUR + 1000), 1, 'the window before the previous one is pruned');
       assert.equal(await rows(), 2);
@@ -164,10 +144,10 @@ type SharedDeviceQuotaLog = ConstructorParameters<typeof SharedDeviceQuota>[3]['
 
 /** conf writes a daemon configuration on `url` (HTTP on a free port, no DHCP/mDNS) with a per-source cap. */
 function conf(name: string, url: string, perSource: number): string {
-  const file = join(tmp, `${name}.yaml`);
+  const file = join(suite.tmp, `${name}.yaml`);
   writeFileSync(
     file,
-    `stateDir: ${join(tmp, `${name}-state`)}\nhttp: {host: 127.0.0.1, port: 0, rateLimit: {rate: 0}}\ndhcp: {enabled: false}\nmdns: {enabled: false}\n` +
+    `stateDir: ${join(suite.tmp, `${name}-state`)}\nhttp: {host: 127.0.0.1, port: 0, rateLimit: {rate: 0}}\ndhcp: {enabled: false}\nmdns: {enabled: false}\n` +
       `store: {url: '${url}'}\ndevices: {maxNewPerSourcePerHour: ${perSource}}\n` +
       'provisioning:\n  passwords: {scryptCost: 10}\n  tenants:\n    a.example:\n      auth: credentials\n      rules: [{subject: default, properties: {k.user: "{{ user.id }}"}}]\n',
   );
@@ -187,7 +167,7 @@ async function serve(cfg: string): Promise<{ d: Running; port: number }> {
 
 describe('two daemons on one PostgreSQL', () => {
   test('one source creating devices alternately on both nodes gets maxNewPerSourcePerHour records in all', async (t) => {
-    if (skip !== false) return t.skip(skip);
+    if (suite.skip !== false) return t.skip(suite.skip);
     const { url, name } = await freshDb();
     const cfgA = conf('node-a', url, 4);
     const a = await serve(cfgA);
@@ -210,9 +190,9 @@ describe('two daemons on one PostgreSQL', () => {
       b.d.child.kill('SIGTERM');
       await Promise.all([a.d.exited, b.d.exited]); // the buffered device writes are flushed
     }
-    const devices = await pg?.sql(name, "SELECT key FROM devices WHERE key LIKE 'uuid:quota-dev-%' ORDER BY key");
+    const devices = await suite.server?.sql(name, "SELECT key FROM devices WHERE key LIKE 'uuid:quota-dev-%' ORDER BY key");
     assert.equal(devices?.length, 4, `recorded: ${JSON.stringify(devices)}`);
-    const rows = await pg?.sql(name, 'SELECT source, n FROM device_quota');
+    const rows = await suite.server?.sql(name, 'SELECT source, n FROM device_quota');
     assert.deepEqual(rows?.map((r) => [r['source'], r['n']]), [['127.0.0.1', 4]]);
   });
 });

@@ -7,45 +7,24 @@
  * daemon on PostgreSQL answering a POST for a store user, and two daemons on one database seeing
  * each other's user, key, device and ban writes (a ban lifted on one node ends on the other).
  */
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '../src/store/sqlite';
-import { openPostgresStore, type PostgresOptions } from '../src/store/postgres';
+import { openPostgresStore } from '../src/store/postgres';
 import { SCHEMA_VERSION } from '../src/store/migrations';
 import type { DeviceObservation, Store } from '../src/store/repository';
 import { hashPassword } from '../src/identity/passwords';
 import { hashKey } from '../src/identity/keys';
-import { startPostgres, writeSecret, type PgServer } from './helpers/postgres';
+import { usePostgres, writeSecret, type PgSuite } from './helpers/postgres';
 import { cliWithInput, runCli, startDaemon, type Running } from './helpers/daemon';
 import { waitFor } from './helpers/netns';
 
 const POOL = { max: 4, connectTimeout: 3, statementTimeout: 5, maxWaiting: 100 };
 
-let pg: PgServer | undefined;
-let skip: string | false = false;
-let dbSeq = 0;
-const tmp = mkdtempSync(join(tmpdir(), 'provisiond-pgtest-'));
-
-before(async () => {
-  const r = await startPostgres();
-  if (typeof r === 'string') skip = r;
-  else pg = r;
-});
-
-after(() => {
-  pg?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-/** freshDb makes an empty database and its store options (and its name). */
-async function freshDb(): Promise<PostgresOptions & { name: string }> {
-  if (!pg) throw new Error('no server');
-  const name = `t${process.pid}_${++dbSeq}`;
-  return { url: await pg.createDb(name), pool: POOL, name };
-}
+const suite = usePostgres('t', POOL);
+const freshDb = (): ReturnType<PgSuite['freshDb']> => suite.freshDb();
 
 const obs = (key: string, over: Partial<DeviceObservation> = {}): DeviceObservation => ({
   key: `uuid:${key}`,
@@ -212,8 +191,8 @@ for (const backend of ['sqlite', 'postgres'] as const) {
   describe(`repository cases on ${backend}`, () => {
     for (const c of CASES) {
       test(c.name, async (t) => {
-        if (backend === 'postgres' && skip !== false) return t.skip(skip);
-        const dir = mkdtempSync(join(tmp, 'case-'));
+        if (backend === 'postgres' && suite.skip !== false) return t.skip(suite.skip);
+        const dir = mkdtempSync(join(suite.tmp, 'case-'));
         const s = backend === 'sqlite' ? openSqliteStore(dir) : await openPostgresStore(await freshDb());
         try {
           await c.run(s);
@@ -228,13 +207,13 @@ for (const backend of ['sqlite', 'postgres'] as const) {
 
 describe('PostgreSQL only', () => {
   test('nodes starting at once: the migrations run once, under the advisory lock', async (t) => {
-    if (skip !== false) return t.skip(skip);
+    if (suite.skip !== false) return t.skip(suite.skip);
     const opts = await freshDb();
     const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresStore(opts)));
     try {
       assert.deepEqual(stores.map((s) => s.schemaVersion), [SCHEMA_VERSION, SCHEMA_VERSION, SCHEMA_VERSION, SCHEMA_VERSION]);
       const name = opts.name;
-      assert.deepEqual(await pg?.sql(name, 'SELECT version FROM provisiond_schema'), [{ version: SCHEMA_VERSION }]);
+      assert.deepEqual(await suite.server?.sql(name, 'SELECT version FROM provisiond_schema'), [{ version: SCHEMA_VERSION }]);
       // A node's write is the other nodes' read.
       await stores[0]?.users.add({ domain: 'a.example', name: 'shared', passwordHash: 'plain:x' });
       assert.equal((await stores[3]?.users.get('a.example', 'shared'))?.name, 'shared');
@@ -244,7 +223,7 @@ describe('PostgreSQL only', () => {
   });
 
   test('a server that cannot be reached: PROVD_ERR_STORE_UNREACHABLE naming it (password hidden), within the connect timeout', async (t) => {
-    if (skip !== false) return t.skip(skip);
+    if (suite.skip !== false) return t.skip(suite.skip);
     const url = 'postgres://provisiond:s3cret@127.0.0.1:1/provisiond';
     await assert.rejects(openPostgresStore({ url, pool: { ...POOL, connectTimeout: 1 } }), (e: unknown) => {
       const err = e as { code?: string; message?: string };
@@ -256,17 +235,17 @@ describe('PostgreSQL only', () => {
   });
 
   test('the server going away under an open store: queries fail at once with StoreBusyError, counted; served again when it is back', async (t) => {
-    if (skip !== false) return t.skip(skip);
+    if (suite.skip !== false) return t.skip(suite.skip);
     const s = await openPostgresStore(await freshDb());
     try {
       assert.equal(await s.users.get('a.example', 'x'), undefined);
-      pg?.halt(); // a server restart or failover, as a node sees it
+      suite.server?.halt(); // a server restart or failover, as a node sees it
       try {
         await assert.rejects(s.users.get('a.example', 'x'), (e: unknown) => (e as Error).name === 'StoreBusyError');
         await assert.rejects(s.devices.upsert(obs('down')), (e: unknown) => (e as Error).name === 'StoreBusyError');
         assert.ok((s.stats?.()['store-pg-unavailable'] ?? 0) >= 2, JSON.stringify(s.stats?.()));
       } finally {
-        pg?.resume();
+        suite.server?.resume();
       }
       assert.equal(await s.users.get('a.example', 'x'), undefined, 'served again once the server is back');
     } finally {
@@ -275,14 +254,14 @@ describe('PostgreSQL only', () => {
   });
 
   test('the password from store.passwordFile (TCP, scram-sha-256); a wrong one is PROVD_ERR_STORE_UNREACHABLE', async (t) => {
-    if (skip !== false) return t.skip(skip);
+    if (suite.skip !== false) return t.skip(suite.skip);
     const opts = await freshDb();
     const name = opts.name;
-    await pg?.sql('postgres', `CREATE ROLE node${dbSeq} LOGIN PASSWORD 'pw-${dbSeq}-secret'`);
-    await pg?.sql('postgres', `ALTER DATABASE ${name} OWNER TO node${dbSeq}`);
-    const file = join(tmp, `pw-${dbSeq}`);
-    writeSecret(file, `pw-${dbSeq}-secret\n`);
-    const url = pg?.tcpUrl(name, `node${dbSeq}`) ?? '';
+    await suite.server?.sql('postgres', `CREATE ROLE r_${name} LOGIN PASSWORD 'pw-${name}-secret'`);
+    await suite.server?.sql('postgres', `ALTER DATABASE ${name} OWNER TO r_${name}`);
+    const file = join(suite.tmp, `pw-${name}`);
+    writeSecret(file, `pw-${name}-secret\n`);
+    const url = suite.server?.tcpUrl(name, `r_${name}`) ?? '';
     const s = await openPostgresStore({ url, passwordFile: file, pool: POOL });
     assert.equal(s.schemaVersion, SCHEMA_VERSION);
     assert.ok(!s.location.includes('secret'));
@@ -294,8 +273,8 @@ describe('PostgreSQL only', () => {
 
 /** conf writes a daemon configuration (HTTP on a free port, no DHCP/mDNS) on `url`, or SQLite when undefined. */
 function conf(name: string, url: string | undefined, extraHttp = ''): string {
-  const state = join(tmp, `${name}-state`);
-  const file = join(tmp, `${name}.yaml`);
+  const state = join(suite.tmp, `${name}-state`);
+  const file = join(suite.tmp, `${name}.yaml`);
   writeFileSync(
     file,
     `stateDir: ${state}\nhttp: {host: 127.0.0.1, port: 0, rateLimit: {rate: 0}${extraHttp}}\ndhcp: {enabled: false}\nmdns: {enabled: false}\n` +
@@ -326,9 +305,9 @@ async function stop(d: Running): Promise<void> {
 
 describe('store migrate and daemons on PostgreSQL', () => {
   test('provisiond store migrate copies every table into an empty database, and refuses a second time', async (t) => {
-    if (skip !== false) return t.skip(skip);
+    if (suite.skip !== false) return t.skip(suite.skip);
     const cfg = conf('migrate', undefined);
-    const s = openSqliteStore(join(tmp, 'migrate-state'));
+    const s = openSqliteStore(join(suite.tmp, 'migrate-state'));
     await s.users.add({ domain: 'a.example', name: 'alice', passwordHash: await hashPassword('alice pw', 10), attributes: { ext: '1' } });
     await s.keys.rotate('a.example', hashKey('key-1'), '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z');
     await s.devices.upsert(obs('m1'));
@@ -358,14 +337,14 @@ describe('store migrate and daemons on PostgreSQL', () => {
   });
 
   test('a daemon whose store cannot be reached does not start: exit 3, PROVD_ERR_STORE_UNREACHABLE', async (t) => {
-    if (skip !== false) return t.skip(skip);
+    if (suite.skip !== false) return t.skip(suite.skip);
     const r = await runCli(['run', '--config', conf('down', 'postgres://nobody@127.0.0.1:1/none')], 30_000);
     assert.equal(r.code, 3);
     assert.match(r.stdout + r.stderr, /PROVD_ERR_STORE_UNREACHABLE/);
   });
 
   test('two daemons on one database: a store user added by the CLI is served by both; a key, a device and a ban written through one are seen by the other, and a ban lifted on one ends on the other', async (t) => {
-    if (skip !== false) return t.skip(skip);
+    if (suite.skip !== false) return t.skip(suite.skip);
     const url = (await freshDb()).url;
     const cfgA = conf('node-a', url, ', bans: {maxRetry: 3}');
     const cfgB = conf('node-b', url, ', bans: {maxRetry: 50}'); // node B alone bans nobody here

@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { before, after } from 'node:test';
 
 /** PgServer is a running test server. */
 export interface PgServer {
@@ -116,4 +117,50 @@ export async function startPostgres(): Promise<PgServer | string> {
 /** writeSecret writes a 0600 file the tests point store.passwordFile at. */
 export function writeSecret(file: string, text: string): void {
   writeFileSync(file, text, { mode: 0o600 });
+}
+
+/** PgSuite is a test file's PostgreSQL server (see usePostgres). */
+export interface PgSuite {
+  /** server: the running server, undefined where it could not start (then `skip` says why). */
+  readonly server: PgServer | undefined;
+  /** skip: false, or the reason the server could not start (for `t.skip`). */
+  readonly skip: string | false;
+  /** tmp: a scratch directory removed after the file. */
+  readonly tmp: string;
+  /** freshDb makes an empty database (named `<prefix><pid>_<n>`) and its store options. */
+  freshDb(): Promise<{ url: string; pool: { max: number; connectTimeout: number; statementTimeout: number; maxWaiting: number }; name: string }>;
+}
+
+/**
+ * usePostgres registers the file's before/after hooks: a server started once (or the reason it
+ * cannot), a scratch directory, both removed after the file; `prefix` names its databases.
+ */
+export function usePostgres(prefix: string, pool = { max: 4, connectTimeout: 3, statementTimeout: 5, maxWaiting: 100 }): PgSuite {
+  let server: PgServer | undefined;
+  let skip: string | false = false;
+  let seq = 0;
+  const tmp = mkdtempSync(join(tmpdir(), `provisiond-${prefix}pg-`));
+  before(async () => {
+    const r = await startPostgres();
+    if (typeof r === 'string') skip = r;
+    else server = r;
+  });
+  after(() => {
+    server?.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  return {
+    get server() {
+      return server;
+    },
+    get skip() {
+      return skip;
+    },
+    tmp,
+    async freshDb() {
+      if (!server) throw new Error('no server');
+      const name = `${prefix}${process.pid}_${++seq}`;
+      return { url: await server.createDb(name), pool, name };
+    },
+  };
 }
