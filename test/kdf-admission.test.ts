@@ -82,6 +82,46 @@ describe('deadline-aware admission', () => {
     assert.equal(kdfState().completed, before.completed + 3, 'only the blockers ran');
   });
 
+  test('the gate checks its own admission: a refusal while the pool stays busy past its deadline misses nothing; a pessimistic one beside a free thread is counted', async () => {
+    // It runs before any test that refuses a login: an earlier refusal's deadline still open
+    // would rightly count the idle thread after the blockers as missed.
+    const s = await setup(2);
+    try {
+      // Busy: two ln=16 blockers hold the only thread (one runs, one waits) for far longer than
+      // the refused login's remaining 100 ms: no capacity it could have used was left free.
+      s.auth.state.estimate = () => ({ finishMs: 60_000, runMs: 10, runsPerSecond: 100 });
+      const b = blockers(2);
+      const m0 = kdfState().missedMs;
+      const receivedAt = performance.now() - (10_000 - ANSWER_MARGIN_MS - 100);
+      assert.equal((await s.auth.verify('t.example', 'u0', 'pw', receivedAt)).kind, 'busy');
+      assert.equal(b.settled(), false, 'refused while the blockers ran');
+      await b.done;
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(kdfState().missedMs, m0, 'the pool was busy until the refused login could no longer be answered');
+      // Free: the same (wrong) estimate refuses a login although the thread is idle; every
+      // millisecond the thread then stays free is capacity that login could have used.
+      s.auth.state.estimate = () => ({ finishMs: 60_000, runMs: 10, runsPerSecond: 100, idle: false });
+      assert.equal(kdfState().running, 0);
+      const t0 = performance.now();
+      assert.equal((await s.auth.verify('t.example', 'u1', 'pw')).kind, 'busy');
+      await new Promise((r) => setTimeout(r, 50));
+      const missed = kdfState().missedMs - m0;
+      const elapsed = performance.now() - t0;
+      assert.ok(missed > 0 && missed <= elapsed * kdfState().limit, `missed ${missed} ms in ${elapsed} ms`);
+      // A run started now takes the thread: the count stops growing while it runs.
+      s.auth.state.estimate = kdfEstimate;
+      const during = blockers(1);
+      const m1 = kdfState().missedMs;
+      await new Promise((r) => setTimeout(r, 30));
+      assert.equal(b.settled() && !during.settled(), true);
+      assert.equal(kdfState().missedMs, m1, 'no free thread, nothing missed');
+      await during.done;
+      assert.ok(kdfState().busyMs > 0);
+    } finally {
+      s.close();
+    }
+  });
+
   test('100 logins at once with a generous timeout all wait and succeed (no fixed 64-deep refusal)', async () => {
     const s = await setup(100);
     try {
@@ -236,6 +276,8 @@ describe('deadline-aware admission', () => {
       const st = f.face.stats();
       assert.equal(st['dropped:deadline-passed'], 1, JSON.stringify(st));
       assert.equal(st['kdf-expired'], 1);
+      assert.ok(st['kdf-busy-ms'] !== undefined && st['kdf-busy-ms'] > 0, "the pool's thread time is reported");
+      assert.equal(typeof st['kdf-missed-ms'], 'number');
       auth.state.estimate = kdfEstimate;
       const ok = await f.face.app?.inject({ method: 'POST', url: '/jitsi', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'username=alice&password=a-pw' });
       assert.equal(ok?.statusCode, 200);

@@ -63,6 +63,13 @@ test('storm bench on loopback: 20 cold clients, each gets its own user’s docum
   assert.equal(typeof out['informResends'], 'number');
   assert.equal(typeof out['daemon'], 'object', 'the daemon counters of the pass are kept');
   assert.equal(out['warmup'], undefined, 'a cold storm has no warm-up pass');
+  // The theoretical maximum beside the result, from the daemon's own pool counters: 20 checks,
+  // none refused, so no thread time can have been missed.
+  assert.match(header, /# theoretical maximum: \d+ KDF thread\(s\) × .* = \d+ of 20; provisioned 20/);
+  assert.match(header, /the daemon's check: KDF thread time left free while a refused client could still have been answered: 0 ms \(0 runs\)/);
+  const th = out['theoretical'] as { how: string; runs: number; provisioned: number; missedMs: number; threads: number };
+  assert.deepEqual({ how: th.how, runs: th.runs, provisioned: th.provisioned, missedMs: th.missedMs }, { how: 'pool', runs: 20, provisioned: 20, missedMs: 0 });
+  assert.ok(th.threads >= 1);
   const row = lines.find((l) => l.startsWith('| 20 | cold | ln=10 |'));
   assert.ok(row, 'the Markdown row');
 });

@@ -17,8 +17,9 @@
  * the second pass is measured; cold = the first pass after start is measured (every password
  * goes through scrypt); restart = warm, then the daemon is stopped and started again on the same
  * store and a second measured pass runs (issue 16: remembered logins; its errors must be zero).
- * A cold pass also prints the theoretical maximum it could provision: the daemon's measured KDF
- * rate × (ramp + the client's 10 s timeout), beside the provisioned count. Around each pass it reads the daemon's counters (SIGUSR1), the kernel's
+ * A cold pass also prints the theoretical maximum it could provision beside the provisioned
+ * count: the daemon's KDF threads × (ramp + the client's 10 s timeout − the answer margin) ÷ the
+ * run time the pass saw, and the daemon's own check of its admission (kdf-missed-ms). Around each pass it reads the daemon's counters (SIGUSR1), the kernel's
  * UDP/TCP/ARP counters of both namespaces and the global backlog drops, so a lost exchange can be
  * placed. `--loopback` runs the same storm on 127.0.0.1 without namespaces or root (free ports,
  * INFORMs by unicast, generators on 127.0.0.2…; no kernel counters): the smoke test's mode.
@@ -37,6 +38,7 @@ import { join } from 'node:path';
 import { Lab, Proc, ROOT } from '../../test/helpers/mdns-lab';
 import { MAIN, freeUdpPort } from '../../test/helpers/daemon';
 import { parseConfigText } from '../../src/config/load';
+import { ANSWER_MARGIN_MS } from '../../src/identity/auth';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DHCP_TIMEOUT_MS } from '../../src/probe/net';
 import { HTTP_TIMEOUT_MS, type GeneratorArgs, type GeneratorResult, type Trace } from './generator';
 import { pairExchanges, type WireTimes } from './wire';
@@ -387,6 +389,8 @@ interface PassReport {
   readonly kernel: Record<string, unknown>;
   /** kdfRate: the daemon's measured KDF rate at the end of the pass (runs/s, all workers; undefined: a build without the gauge). */
   readonly kdfRate: number | undefined;
+  /** kdfThreads: the daemon's KDF threads (all workers; undefined: a build without the gauge). */
+  readonly kdfThreads: number | undefined;
 }
 
 /** DUMPCAP is Wireshark's capture tool (Debian's tshark package brings it). */
@@ -452,23 +456,78 @@ function passLines(name: string, n: number, r: PassReport, warmup: boolean): str
   ].join('\n');
 }
 
+/** Theoretical: the most clients a cold pass could provision, how it was worked out, and the daemon's own check of its admission. */
+interface Theoretical {
+  readonly max: number;
+  readonly provisioned: number;
+  /** how: 'pool' (threads × window ÷ the pass's own run time) or 'gauge' (a build without the pool counters: rate gauge × ramp + timeout). */
+  readonly how: 'pool' | 'gauge';
+  readonly windowS: number;
+  readonly threads?: number;
+  readonly runMs?: number;
+  readonly busyS?: number;
+  readonly runs?: number;
+  /** missedMs: KDF thread time left free while a refused client could still have been answered (the daemon's kdf-missed-ms). */
+  readonly missedMs?: number;
+  readonly missedRuns?: number;
+  /** rate: the daemon's rate gauge at the end of the pass (runs/s), for comparison. */
+  readonly rate?: number;
+  readonly rateMax?: number;
+}
+
 /**
- * theoretical is the most clients a cold pass could provision: each needs one KDF run, the pool
- * runs `rate` per second (the daemon's measured gauge, else what this pass achieved), and a client
- * can wait the HTTP timeout, so the KDF can work from the first request until the last client's
- * timeout: rate × (ramp + timeout), at most N.
+ * theoretical is the most clients a cold pass could provision. Each needs one KDF run, a client
+ * waits the HTTP timeout, and the daemon wants its answer ANSWER_MARGIN_MS before that: the pool
+ * can work from the first request until the last client's deadline, ramp + timeout − margin (or
+ * the pass's completion, when retries of dropped checks ran later), on each of its threads, at the run time this pass actually saw (the daemon's kdf-busy-ms over its
+ * KDF runs, the storm's own load included). The daemon's kdf-missed-ms is the direct check: the
+ * thread time it left free while a client it had refused could still have been answered; zero
+ * means no client was left unprovisioned whose wait fit. A build without those counters gets the
+ * older figure, the rate gauge × (ramp + timeout).
  */
-function theoretical(o: Options, r: PassReport): { rate: number; rateSource: string; windowS: number; max: number; provisioned: number } {
-  const windowS = o.rampMs / 1000 + HTTP_TIMEOUT_MS / 1000;
-  const achieved = (r.daemon['http.kdf-runs'] ?? 0) / Math.max(1, Math.min(r.completionMs / 1000, windowS));
-  const rate = r.kdfRate ?? achieved;
-  return { rate: Math.round(rate * 10) / 10, rateSource: r.kdfRate === undefined ? 'KDF runs of this pass / its window (no gauge in this build)' : "the daemon's measured kdf-runs-per-second", windowS, max: Math.min(o.n, Math.floor(rate * windowS)), provisioned: r.ok };
+function theoretical(o: Options, r: PassReport): Theoretical {
+  const runs = (r.daemon['http.kdf-runs'] ?? 0) + (r.daemon['http.kdf-burns'] ?? 0);
+  const busyMs = r.daemon['http.kdf-busy-ms'];
+  const rate = r.kdfRate ?? (r.daemon['http.kdf-runs'] ?? 0) / Math.max(1, Math.min(r.completionMs, o.rampMs + HTTP_TIMEOUT_MS) / 1000);
+  const rateMax = Math.min(o.n, Math.floor((rate * (o.rampMs + HTTP_TIMEOUT_MS)) / 1000));
+  if (busyMs === undefined || r.kdfThreads === undefined || runs === 0) {
+    return { max: rateMax, provisioned: r.ok, how: 'gauge', windowS: (o.rampMs + HTTP_TIMEOUT_MS) / 1000, rate: Math.round(rate * 10) / 10, rateMax };
+  }
+  // A check dropped unrun when its time ran out closes its connection; the client's retry has a
+  // deadline of its own, so the window runs to the pass's completion when that came later.
+  const windowMs = Math.max(o.rampMs + HTTP_TIMEOUT_MS - ANSWER_MARGIN_MS, r.completionMs);
+  const runMs = busyMs / runs;
+  const missedMs = r.daemon['http.kdf-missed-ms'] ?? 0;
+  return {
+    max: Math.min(o.n, Math.floor((r.kdfThreads * windowMs) / runMs)),
+    provisioned: r.ok,
+    how: 'pool',
+    windowS: Math.round(windowMs / 100) / 10,
+    threads: r.kdfThreads,
+    runMs: Math.round(runMs),
+    busyS: Math.round(busyMs / 100) / 10,
+    runs,
+    missedMs,
+    missedRuns: Math.floor(missedMs / runMs),
+    rate: Math.round(rate * 10) / 10,
+    rateMax,
+  };
 }
 
 /** theoreticalLine prints theoretical() for people. */
 function theoreticalLine(o: Options, r: PassReport): string {
   const x = theoretical(o, r);
-  return `# theoretical maximum: ${x.rate} KDF runs/s (${x.rateSource}) × (ramp ${o.rampMs / 1000} s + timeout ${HTTP_TIMEOUT_MS / 1000} s) = ${x.max} of ${o.n}; provisioned ${x.provisioned} (${x.max > 0 ? Math.round((100 * x.provisioned) / x.max) : 0} % of it)\n\n`;
+  const pct = x.max > 0 ? Math.round((100 * x.provisioned) / x.max) : 0;
+  if (x.how === 'gauge') {
+    return `# theoretical maximum: ${x.rate} KDF runs/s (the daemon's rate gauge; this build has no pool counters) × (ramp ${o.rampMs / 1000} s + timeout ${HTTP_TIMEOUT_MS / 1000} s) = ${x.max} of ${o.n}; provisioned ${x.provisioned} (${pct} % of it)\n\n`;
+  }
+  return [
+    `# theoretical maximum: ${x.threads} KDF thread(s) × ${x.windowS} s (ramp ${o.rampMs / 1000} s + timeout ${HTTP_TIMEOUT_MS / 1000} s − ${ANSWER_MARGIN_MS / 1000} s answer margin, or the completion if retries ran later) ÷ ${x.runMs} ms a run (this pass's: ${x.busyS} s of thread time over ${x.runs} runs) = ${x.max} of ${o.n}; provisioned ${x.provisioned} (${pct} % of it)`,
+    `#   the daemon's check: KDF thread time left free while a refused client could still have been answered: ${x.missedMs} ms (${x.missedRuns} runs)${x.missedRuns === 0 ? ': no client was left unprovisioned whose wait fit' : ''}`,
+    `#   for comparison, the rate gauge at the end of the pass: ${x.rate} runs/s × ${(o.rampMs + HTTP_TIMEOUT_MS) / 1000} s = ${x.rateMax}`,
+    '',
+    '',
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -574,6 +633,7 @@ async function main(): Promise<void> {
         daemon,
         daemonLogLines: logLines,
         kdfRate: after['http.kdf-runs-per-second'],
+        kdfThreads: after['http.kdf-threads'],
         kernel: t.srv === undefined || t.cli === undefined ? { note: 'loopback: the host-wide counters are not kept' } : { srv: delta(kernel(t.srv), before.srv), cli: delta(kernel(t.cli), before.cli), backlogDrops: backlogDrops() - before.backlog },
       };
     };

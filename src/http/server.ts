@@ -34,7 +34,7 @@ import { join } from 'node:path';
 import type { BanList } from '../limits/bans';
 import { makeBanList, type FaceBans } from '../limits/banstore';
 import { RememberedLogins, loadRememberKey, type RememberKey, type RememberOptions } from '../identity/remembered';
-import { kdfEstimate } from '../identity/kdf';
+import { kdfEstimate, kdfState } from '../identity/kdf';
 import { activity } from '../activity';
 import { eventLogFor, type EventSink, type OpenEventLog } from '../limits/events';
 import { DeviceQuota } from '../limits/quota';
@@ -392,6 +392,10 @@ export class HttpFace implements Face<HttpFaceConfig> {
       out['kdf-refused:deadline'] = a.state.refusedDeadline;
       out['kdf-refused:full'] = a.state.refusedFull;
       out['kdf-expired'] = a.state.expired;
+      const pool = kdfState();
+      out['kdf-busy-ms'] = Math.round(pool.busyMs);
+      out['kdf-missed-ms'] = Math.round(pool.missedMs);
+      out['kdf-threads'] = pool.limit;
       const est = kdfEstimate(this.config.provisioning.passwords.scryptCost);
       if (est !== undefined) out['kdf-runs-per-second'] = Math.round(est.runsPerSecond * 10) / 10;
     }

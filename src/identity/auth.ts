@@ -27,7 +27,7 @@
 import { parseHash, verifyPassword, burnVerification, upgradeNeeded, hashPassword, type ParsedHash } from './passwords';
 import { CredentialCache, fingerprintOf } from './credcache';
 import { LookupBatcher } from './batch';
-import { KdfExpiredError, kdfEstimate, type KdfEstimate } from './kdf';
+import { KdfExpiredError, kdfEstimate, kdfRefused, type KdfEstimate } from './kdf';
 import type { RememberedLogins } from './remembered';
 import type { UsersConfig } from './config';
 import { StoreBusyError, type StoredUser, type SyncUserRepository, type UserRepository } from '../store/repository';
@@ -308,11 +308,15 @@ export class Authenticator {
     const s = this.state;
     if (s.pending >= this.opts.maxPending) {
       s.refusedFull++;
+      kdfRefused(ln, deadline);
       return false;
     }
     const est = s.estimate(ln);
     const ok = est === undefined ? s.pending < UNMEASURED_DEPTH : fits(est, deadline);
-    if (!ok) s.refusedDeadline++;
+    if (!ok) {
+      s.refusedDeadline++;
+      kdfRefused(ln, deadline);
+    }
     return ok;
   }
 

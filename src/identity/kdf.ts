@@ -15,6 +15,12 @@
  * which gives the pool's observed rate and an estimate of when a run queued now would finish
  * (kdfEstimate). A run queued with a deadline leaves the queue, never run, when it can no longer
  * finish by then (KdfExpiredError), so no KDF time goes to a client that has given up.
+ *
+ * The gate also checks its own admission: a login refused (429) notes until when a run for it
+ * could still have started and answered in time (kdfRefused), and the gate adds up the thread
+ * time it then leaves free before that moment (`missedMs`: capacity a refused client could have
+ * used). Zero means every client left unanswered by a storm could not have been served by this
+ * pool in its timeout; the storm bench prints it beside the pool's busy time (`busyMs`).
  */
 import { Worker } from 'node:worker_threads';
 import { scrypt } from 'node:crypto';
@@ -71,6 +77,13 @@ const EWMA_ALPHA = 0.2;
 /** expired counts queued runs dropped because their deadline came first. */
 let expired = 0;
 let completed = 0;
+/** busyMs adds up the completed runs' times on their threads (ms). */
+let busyMs = 0;
+/** refusedUntil: the latest time (performance.now()) at which a run for a refused login could still have started and answered in time. */
+let refusedUntil = Number.NEGATIVE_INFINITY;
+/** missedMs: thread time left free (free threads × ms) before refusedUntil; markedAt: when it was last brought up to date. */
+let missedMs = 0;
+let markedAt = performance.now();
 let nextRun = 1;
 const idle: PoolThread[] = [];
 let threads = 0;
@@ -81,9 +94,10 @@ let workersBroken = false;
 
 /** setKdfThreads sets how many scrypt runs may go at once (the configuration's passwords.kdfThreads); waiting runs start if the limit grew. */
 export function setKdfThreads(n: number): void {
+  account();
   limit = Math.max(1, Math.floor(n));
   while (running < limit && waiting.size > 0) {
-    running++;
+    running++; // account() ran above: the free threads count from now
     takeNext()?.();
   }
   // Threads beyond the new limit are ended as they fall idle.
@@ -91,8 +105,43 @@ export function setKdfThreads(n: number): void {
 }
 
 /** kdfState says how many scrypt runs go now and how many wait, and the KDF threads' priority (counters, tests). */
-export function kdfState(): { readonly limit: number; readonly running: number; readonly waiting: number; readonly threads: number; readonly nice: number | null; readonly expired: number; readonly completed: number } {
-  return { limit, running, waiting: waiting.size, threads, nice: niceApplied, expired, completed };
+export function kdfState(): {
+  readonly limit: number;
+  readonly running: number;
+  readonly waiting: number;
+  readonly threads: number;
+  readonly nice: number | null;
+  readonly expired: number;
+  readonly completed: number;
+  readonly busyMs: number;
+  readonly missedMs: number;
+} {
+  account();
+  return { limit, running, waiting: waiting.size, threads, nice: niceApplied, expired, completed, busyMs, missedMs };
+}
+
+/**
+ * account brings missedMs up to now: the threads free since the last change, for the part of
+ * that time before refusedUntil. Called before every change of `running`, `limit` or
+ * `refusedUntil`, so the free-thread count was constant over the interval it adds.
+ */
+function account(now = performance.now()): void {
+  const until = Math.min(now, refusedUntil);
+  if (until > markedAt && running < limit) missedMs += (limit - running) * (until - markedAt);
+  markedAt = now;
+}
+
+/**
+ * kdfRefused notes that a login of cost `ln` whose answer was due by `deadline`
+ * (performance.now() time) was refused: until its latest useful start (the deadline less the
+ * fastest recent run), a free thread is capacity that login could have used (missedMs).
+ */
+export function kdfRefused(ln: number, deadline: number): void {
+  const N = 2 ** ln;
+  const latestStart = deadline - (fastMs(N) ?? expectedMs(N) ?? 0);
+  if (latestStart <= refusedUntil) return;
+  account();
+  refusedUntil = latestStart;
 }
 
 /** expectedMs is the measured run time at N, else scaled from another cost's (scrypt is linear in N); undefined before any run. */
@@ -254,6 +303,7 @@ export function runScrypt(password: string, salt: Buffer, ln: number, r: number,
         if (recent.length > RECENT) recent.shift();
         recentMs.set(N, recent);
         completed++;
+        busyMs += ms;
         return key;
       })
       .finally(() => {
@@ -261,10 +311,14 @@ export function runScrypt(password: string, salt: Buffer, ln: number, r: number,
         // The slot passes to the next waiting run, unless the limit shrank meanwhile.
         const next = running <= limit ? takeNext() : undefined;
         if (next !== undefined) next();
-        else running--;
+        else {
+          account();
+          running--;
+        }
       });
   };
   if (running < limit) {
+    account();
     running++;
     return run();
   }

@@ -79,7 +79,7 @@ export class Monotonic {
 }
 
 /** GAUGE_KEYS: face stats that are levels, not counts (exported as provisiond_face_state). */
-const GAUGE_KEY = /(^|-)(pending|bound|send-queue|send-queue-max|transactions|asking|active|asks-in-flight|announced|conflicting|standingBy|kdf-runs-per-second|connections|waiting)$|^(workers|phones-declared-problems)$/;
+const GAUGE_KEY = /(^|-)(pending|bound|send-queue|send-queue-max|transactions|asking|active|asks-in-flight|announced|conflicting|standingBy|kdf-runs-per-second|kdf-threads|connections|waiting)$|^(workers|phones-declared-problems)$/;
 /** DROP_KEY: UDP face stats that are datagrams dropped or ignored (provisiond_packets_dropped_total). */
 const DROP_KEY = /^(dropped|malformed|rate-limited|ignored|send-dropped|unknown-tid|duplicate-request)|^refused:rate-limited$|^malformedDatagrams$|^datagramsFromOtherLinks$/;
 /** UDP_FACES: the faces whose stats are datagrams. */
