@@ -85,10 +85,6 @@ export const configSchema = z.strictObject({
       const bytes = Buffer.byteLength(keyedUrl(n.url, t.urlKey), 'utf8');
       if (bytes > MAX_OPTION_BYTES) ctx.addIssue({ code: 'custom', path: ['dhcp', 'networks', i, 'url'], message: `is ${bytes} bytes long with tenant ${n.tenant}'s key; a DHCP option holds at most ${MAX_OPTION_BYTES} bytes` });
     });
-    // On PostgreSQL the phones' files are served over HTTP (a kept-in-memory view of the shared
-    // phone tables); the SIP and TFTP faces still open the embedded store themselves.
-    if (c.store.url !== undefined && c.phones.enabled && c.sip.enabled) ctx.addIssue({ code: 'custom', path: ['sip', 'enabled'], message: 'needs the embedded SQLite store for now: leave store.url out, or set sip.enabled: false (on PostgreSQL the phones are served over HTTP only)' });
-    if (c.store.url !== undefined && c.phones.enabled && c.tftp.enabled) ctx.addIssue({ code: 'custom', path: ['tftp', 'enabled'], message: 'needs the embedded SQLite store for now: leave store.url out, or set tftp.enabled: false (on PostgreSQL the phones are served over HTTP only)' });
     if (c.sip.enabled && !c.phones.enabled) ctx.addIssue({ code: 'custom', path: ['sip', 'enabled'], message: 'needs phones.enabled: true (the PnP answer is the URL of the phone\'s files)' });
     if (c.sip.tenant !== undefined && c.provisioning.tenants[c.sip.tenant] === undefined) {
       ctx.addIssue({ code: 'custom', path: ['sip', 'tenant'], message: `names no tenant in provisioning.tenants (${Object.keys(c.provisioning.tenants).join(', ') || 'none configured'})` });

@@ -21,7 +21,8 @@ import { FaceThread } from '../facethread/host';
 import { parseCidr, type Cidr } from '../net/ipv4';
 import { baseUrlFor, PhoneService } from '../phones/service';
 import { loadPhonesDomain } from '../phones/domain';
-import { openSqliteStore } from '../store/sqlite';
+import { openConfiguredStore } from '../store/open';
+import type { StoreConfig } from '../store/config';
 import { redactKeys, urlKeysOf } from '../urls/plan';
 import type { PhoneServiceConfig } from '../phones/service';
 import type { Store } from '../store/repository';
@@ -33,6 +34,8 @@ import type { Logger } from '../log';
 export interface SipFaceMainConfig extends SipFaceConfig, PhoneServiceConfig {
   readonly http: { readonly host: string; readonly port: number; readonly tls?: unknown };
   readonly stateDir: string;
+  /** store: the configured store (PostgreSQL when store.url is set; absent: the SQLite file in stateDir). */
+  readonly store?: StoreConfig;
 }
 
 /** SipFaceOptions are the face's dependencies. */
@@ -100,8 +103,9 @@ export class SipFace implements Face<SipFaceMainConfig> {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    this.room = this.buildRoom(this.config);
     try {
+      await this.openStore(this.config);
+      this.room = this.buildRoom(this.config);
       await this.host.start(threadConfig(this.config));
     } catch (err) {
       this.closed = true;
@@ -115,6 +119,7 @@ export class SipFace implements Face<SipFaceMainConfig> {
       this.config = config;
       return;
     }
+    await this.openStore(config);
     const room = this.buildRoom(config);
     await this.host.reload(threadConfig(config), config.log?.level);
     this.room.service?.clear();
@@ -167,11 +172,22 @@ export class SipFace implements Face<SipFaceMainConfig> {
       const r = parseCidr(c);
       return r.ok ? [r.value] : [];
     });
-    if (!config.phones.enabled) return { service: undefined, allowFrom, keys: [] };
-    this.store ??= openSqliteStore(config.stateDir, { check: false, busyTimeoutMs: 0 });
+    const store = this.store;
+    if (!config.phones.enabled || store === undefined) return { service: undefined, allowFrom, keys: [] };
     const domain = loadPhonesDomain(config.phones);
-    const service = new PhoneService(config, { phones: this.store.phones, users: this.store.sync?.users, keys: this.store.sync?.keys, domain });
+    const service = new PhoneService(config, { phones: store.phones, users: store.sync?.users, keys: store.sync?.keys, domain });
     return { service, allowFrom, keys: urlKeysOf(config) };
+  }
+
+  /**
+   * openStore opens the configured store the first time phones are enabled: the SQLite file in
+   * stateDir, or PostgreSQL (store.url), whose phones are a kept-in-memory view of the shared
+   * tables, so the room reads them synchronously like SQLite's. It stays open until the face
+   * closes: a reload never moves it (stateDir and store.url take effect at a restart).
+   */
+  private async openStore(config: SipFaceMainConfig): Promise<void> {
+    if (this.store !== undefined || !config.phones.enabled) return;
+    this.store = await openConfiguredStore(config.stateDir, config.store, { check: false, busyTimeoutMs: 0 });
   }
 
   private closeStore(): void {

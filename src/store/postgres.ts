@@ -20,8 +20,8 @@
  *
  * SIP desk phones (PhoneRepository): the phone room renders synchronously, so `phones: true`
  * serves them from a kept-in-memory view of the shared tables (phonemirror.ts; open.ts asks for
- * it). The SIP and TFTP faces open SQLite themselves: sip.enabled / tftp.enabled with store.url
- * are refused at load.
+ * it). The HTTP, SIP and TFTP faces each open the configured store (open.ts), so each keeps its
+ * own view.
  */
 import { readFileSync } from 'node:fs';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';

@@ -22,7 +22,8 @@ import type { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { errorMessage, type ProvError } from '../errors';
 import { FaceThread, MAX_DEATHS } from '../facethread/host';
-import { openSqliteStore } from '../store/sqlite';
+import { openConfiguredStore } from '../store/open';
+import type { StoreConfig } from '../store/config';
 import type { Store } from '../store/repository';
 import { PhoneSightings } from '../store/sightings';
 import type { BanList } from '../limits/bans';
@@ -50,6 +51,8 @@ export interface TftpFaceConfig {
   readonly phones: PhonesConfig;
   readonly provisioning: PhoneServiceConfig['provisioning'];
   readonly stateDir: string;
+  /** store: the configured store (PostgreSQL when store.url is set; absent: the SQLite file in stateDir). */
+  readonly store?: StoreConfig;
   readonly log?: { readonly level: LogLevel };
 }
 
@@ -128,7 +131,13 @@ export class TftpFace implements Face<TftpFaceConfig> {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    this.store ??= openSqliteStore(this.config.stateDir, { check: false, busyTimeoutMs: 0 });
+    // PostgreSQL (store.url): the phones are a kept-in-memory view of the shared tables, read synchronously like SQLite's.
+    try {
+      this.store ??= await openConfiguredStore(this.config.stateDir, this.config.store, { check: false, busyTimeoutMs: 0 });
+    } catch (err) {
+      this.closed = true;
+      throw err;
+    }
     const store = this.store;
     this.sightings = new PhoneSightings(store.phones, { log: this.log, setBusyTimeout: (ms) => store.setBusyTimeout?.(ms) });
     this.room = await this.makeRoom(this.config);
