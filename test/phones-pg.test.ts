@@ -97,6 +97,17 @@ test('the phone room synchronous reads on PostgreSQL: the provisioning keys and 
     assert.deepEqual(alice.attributes, { sip_password: 's3cret' });
     assert.equal(b.sync?.users.get('a.example', 'carol'), undefined, 'a user no phone names is not kept');
     assert.equal(b.sync?.keys.list()[0]?.hash, hashKey('key-1'));
+    // The view re-reads only what changed (row versions): a changed user, a user a phone comes to
+    // name, a user removed, a new key, all reach node B; the phone itself did not change.
+    assert.equal(await a.users.setAttributes('a.example', 'alice', { sip_password: 'n3w' }), true);
+    await waitFor('node B to see alice changed', () => (b.sync?.users.get('a.example', 'alice')?.attributes['sip_password'] === 'n3w' ? true : undefined), 15_000);
+    a.phones.update('00:15:65:aa:bb:03', { users: ['alice', 'carol'] });
+    await waitFor('node B to know carol, now named', () => b.sync?.users.get('a.example', 'carol'), 15_000);
+    assert.equal(await a.users.remove('a.example', 'alice'), true);
+    await waitFor('node B to drop alice', () => (b.sync?.users.get('a.example', 'alice') === undefined ? true : undefined), 15_000);
+    assert.deepEqual(b.phones.get('00:15:65:aa:bb:03')?.users, ['alice', 'carol']);
+    await a.keys.rotate('a.example', hashKey('key-2'), '2026-01-02T00:00:00.000Z', '2026-01-02T00:00:00.000Z');
+    await waitFor('node B to see the new key', () => (b.sync?.keys.list().some((k) => k.hash === hashKey('key-2')) ? true : undefined), 15_000);
   } finally {
     await a.close();
     await b.close();

@@ -28,13 +28,29 @@ export type RawRow = Readonly<Record<string, string | null>>;
 /** PhoneTable names the two phone tables. */
 export type PhoneTable = 'phone_configs' | 'phone_devices';
 
+/** PhoneRead is what one read of the shared store returns. */
+export interface PhoneRead {
+  configs: RawRow[];
+  devices: RawRow[];
+  keys: StoredKey[];
+  users: UserRow[];
+  /**
+   * versions: where the store can tell, every config, device and named user it holds (ckey,
+   * dkey, ukey) with its row version; then the rows above are only those whose version is not
+   * the one `known` gave, and a listed row not returned is unchanged. Absent: the rows above
+   * are all of them.
+   */
+  versions?: ReadonlyMap<string, string>;
+}
+
 /** PhoneTables is what the view needs of the shared store. */
 export interface PhoneTables {
   /**
-   * read returns every row of both tables, the provisioning keys, and the store users the
-   * phones name (a line's user is looked up in the phone's tenant).
+   * read returns the rows of both tables, the provisioning keys, and the store users the phones
+   * name (a line's user is looked up in the phone's tenant): all of them, or, with `known` (row
+   * key → the version the view holds) and a store that versions its rows, the changed ones.
    */
-  read(): Promise<{ configs: RawRow[]; devices: RawRow[]; keys: StoredKey[]; users: UserRow[] }>;
+  read(known?: ReadonlyMap<string, string>): Promise<PhoneRead>;
   /** write upserts `puts`, deletes `dels` (by primary key) and sets the sighting columns of `seen` (phone_devices rows) in one transaction. */
   write(puts: readonly { table: PhoneTable; row: RawRow }[], dels: readonly { table: PhoneTable; key: RawRow }[], seen: readonly RawRow[]): Promise<void>;
 }
@@ -63,8 +79,14 @@ type WriteKind = 'row' | 'seen';
 /** Keep: what a read leaves of a row: all of it, its sighting columns, or nothing. */
 type Keep = 'all' | 'sightings' | 'none';
 
-const ckey = (tenant: string, id: string): string => `c\u0000${tenant}\u0000${id}`;
-const dkey = (mac: string): string => `d\u0000${mac}`;
+/** ckey, dkey and ukey are the view's row keys: a config, a device, a named store user. */
+export const ckey = (tenant: string, id: string): string => `c\u0000${tenant}\u0000${id}`;
+export const dkey = (mac: string): string => `d\u0000${mac}`;
+export const ukey = (domain: string, name: string): string => `u\u0000${domain}\u0000${name}`;
+/** LOCAL marks a row of the view that this node changed: no store row's version or fingerprint equals it. */
+const LOCAL = '\u0002local';
+/** fingerprint is a row's columns as one string (NULL apart from every text). */
+const fingerprint = (row: RawRow, cols: readonly string[]): string => cols.map((c) => row[c] ?? '\u0001').join('\u0000');
 
 /** PhoneMirror is the kept-in-memory view; `repo` is what the store hands out as `phones`. */
 export class PhoneMirror {
@@ -79,6 +101,8 @@ export class PhoneMirror {
   private users = new Map<string, StoredUser>();
   readonly stats: PhoneMirrorStats = { writeErrors: 0, refreshErrors: 0, refreshes: 0 };
   private readonly mem: Db;
+  /** applied: per row of the view (ckey/dkey), the fingerprint of the store's copy last written into it, or LOCAL. */
+  private readonly applied = new Map<string, string>();
   private readonly inner: PhoneRepository;
   /** pending: rows to write through (`row`: the whole row; `seen`: its sighting columns); inFlight: those of the write under way. */
   private pending = new Map<string, WriteKind>();
@@ -92,7 +116,7 @@ export class PhoneMirror {
   private refreshing: Promise<void> | undefined;
   private closed = false;
   private readonly rowOf: (key: string) => { table: PhoneTable; row: RawRow | undefined; pk: RawRow };
-  private readonly apply: (configs: readonly RawRow[], devices: readonly RawRow[], keep: (key: string) => Keep) => void;
+  private readonly apply: (r: PhoneRead, keep: (key: string) => Keep) => void;
 
   private constructor(private readonly tables: PhoneTables) {
     this.mem = new Database(':memory:');
@@ -109,30 +133,54 @@ export class PhoneMirror {
     };
     const putC = this.mem.prepare(`INSERT OR REPLACE INTO phone_configs (${CONFIG_COLUMNS.join(', ')}) VALUES (${CONFIG_COLUMNS.map((c) => `@${c}`).join(', ')})`);
     const putD = this.mem.prepare(`INSERT OR REPLACE INTO phone_devices (${DEVICE_COLUMNS.join(', ')}) VALUES (${DEVICE_COLUMNS.map((c) => `@${c}`).join(', ')})`);
-    const allC = this.mem.prepare<[], { tenant: string; id: string }>('SELECT tenant, id FROM phone_configs');
-    const allD = this.mem.prepare<[], { mac: string }>('SELECT mac FROM phone_devices');
     const delC = this.mem.prepare('DELETE FROM phone_configs WHERE tenant = ? AND id = ?');
     const delD = this.mem.prepare('DELETE FROM phone_devices WHERE mac = ?');
     const pick = (row: RawRow, cols: readonly string[]): Record<string, string | null> => Object.fromEntries(cols.map((c) => [c, row[c] ?? null]));
     const adminD = this.mem.prepare(`UPDATE phone_devices SET ${ADMIN_COLUMNS.map((c) => `${c} = @${c}`).join(', ')} WHERE mac = @mac`);
-    this.apply = this.mem.transaction((configs: readonly RawRow[], devices: readonly RawRow[], keep: (key: string) => Keep) => {
-      const seenC = new Set<string>();
+    // A row is written into the view only when the store's copy differs from the one last applied
+    // (`applied`: its version where the store versions rows, else its fingerprint); a store that
+    // versions rows sends only the changed ones. Before, a refresh of 10 000 unchanged phones
+    // rewrote them all: 110-250 ms of the event loop every 2 s.
+    const applied = this.applied;
+    this.apply = this.mem.transaction((read: PhoneRead, keep: (key: string) => Keep) => {
+      const { configs, devices, versions } = read;
+      const seen = new Set<string>();
+      const versionOf = (k: string, r: RawRow, cols: readonly string[]): string => versions?.get(k) ?? fingerprint(r, cols);
       for (const r of configs) {
         const k = ckey(r['tenant'] ?? '', r['id'] ?? '');
-        seenC.add(k);
-        if (keep(k) === 'none') putC.run(pick(r, CONFIG_COLUMNS));
+        seen.add(k);
+        if (keep(k) !== 'none') continue;
+        const f = versionOf(k, r, CONFIG_COLUMNS);
+        if (applied.get(k) === f) continue;
+        putC.run(pick(r, CONFIG_COLUMNS));
+        applied.set(k, f);
       }
-      const seenD = new Set<string>();
       for (const r of devices) {
         const k = dkey(r['mac'] ?? '');
-        seenD.add(k);
+        seen.add(k);
         const kept = keep(k);
-        if (kept === 'none') putD.run(pick(r, DEVICE_COLUMNS));
-        // This node's sighting is on its way: the store's other columns still apply.
-        else if (kept === 'sightings' && adminD.run(pick(r, ['mac', ...ADMIN_COLUMNS])).changes === 0) putD.run(pick(r, DEVICE_COLUMNS));
+        if (kept === 'none') {
+          const f = versionOf(k, r, DEVICE_COLUMNS);
+          if (applied.get(k) === f) continue;
+          putD.run(pick(r, DEVICE_COLUMNS));
+          applied.set(k, f);
+        } else if (kept === 'sightings') {
+          // This node's sighting is on its way: the store's other columns still apply.
+          if (adminD.run(pick(r, ['mac', ...ADMIN_COLUMNS])).changes === 0) putD.run(pick(r, DEVICE_COLUMNS));
+          applied.set(k, LOCAL);
+        }
       }
-      for (const c of allC.all()) if (!seenC.has(ckey(c.tenant, c.id)) && keep(ckey(c.tenant, c.id)) === 'none') delC.run(c.tenant, c.id);
-      for (const d of allD.all()) if (!seenD.has(dkey(d.mac)) && keep(dkey(d.mac)) !== 'all') delD.run(d.mac);
+      // Every row of the view is in `applied` (loaded, or marked LOCAL by a write of this node):
+      // those the store no longer has leave, unless this node's own write of them is on its way.
+      // A versioned read lists the unchanged rows it did not send.
+      for (const k of applied.keys()) {
+        if (seen.has(k) || versions?.has(k) === true) continue;
+        const [kind, a = '', b = ''] = k.split('\u0000');
+        if (kind === 'c' && keep(k) === 'none') delC.run(a, b);
+        else if (kind === 'd' && keep(k) !== 'all') delD.run(a);
+        else continue;
+        applied.delete(k);
+      }
     });
     this.sync = {
       users: { get: (domain, name) => this.users.get(`${domain}\u0000${name.toLowerCase()}`) },
@@ -198,8 +246,8 @@ export class PhoneMirror {
     const m = new PhoneMirror(tables);
     try {
       const r = await tables.read();
-      m.apply(r.configs, r.devices, () => 'none');
-      m.setDirectory(r.keys, r.users);
+      m.apply(r, () => 'none');
+      m.setDirectory(r);
     } catch (err) {
       m.mem.close();
       throw err;
@@ -210,7 +258,11 @@ export class PhoneMirror {
   }
 
   private touch(keys: readonly string[], kind: WriteKind): void {
-    for (const k of keys) if (this.pending.get(k) !== 'row') this.pending.set(k, kind);
+    for (const k of keys) {
+      if (this.pending.get(k) !== 'row') this.pending.set(k, kind);
+      // The view's row is this node's now: the next refresh that may apply the store's copy does.
+      this.applied.set(k, LOCAL);
+    }
     void this.flush();
   }
 
@@ -264,8 +316,8 @@ export class PhoneMirror {
   refresh(): Promise<void> {
     if (this.refreshing) return this.refreshing;
     const readSeq = ++this.seq;
-    this.refreshing = this.tables.read().then(
-      ({ configs, devices, keys, users }) => {
+    this.refreshing = this.tables.read(this.applied).then(
+      (read) => {
         if (this.closed) return;
         const keep = (k: string): Keep => {
           const w = this.written.get(k);
@@ -273,8 +325,8 @@ export class PhoneMirror {
           if (this.pending.has(k) || this.inFlight.has(k) || (w?.seen ?? -1) >= readSeq) return 'sightings';
           return 'none';
         };
-        this.apply(configs, devices, keep);
-        this.setDirectory(keys, users);
+        this.apply(read, keep);
+        this.setDirectory(read);
         this.stats.refreshes++;
         for (const [k, w] of this.written) if (w.row < readSeq && w.seen < readSeq) this.written.delete(k);
       },
@@ -286,9 +338,24 @@ export class PhoneMirror {
     return this.refreshing;
   }
 
-  private setDirectory(keys: StoredKey[], users: readonly UserRow[]): void {
-    this.keys = keys;
-    this.users = new Map(users.map((u) => [`${u.domain}\u0000${u.name}`, toUser(u)]));
+  /** setDirectory takes the read's keys and named users (a versioned read: the changed users, and the list of all). */
+  private setDirectory(read: PhoneRead): void {
+    this.keys = read.keys;
+    const versions = read.versions;
+    if (versions === undefined) {
+      this.users = new Map(read.users.map((u) => [`${u.domain}\u0000${u.name}`, toUser(u)]));
+      return;
+    }
+    for (const u of read.users) {
+      const k = ukey(u.domain, u.name);
+      this.users.set(`${u.domain}\u0000${u.name}`, toUser(u));
+      this.applied.set(k, versions.get(k) ?? LOCAL);
+    }
+    for (const k of this.users.keys()) {
+      if (versions.has(`u\u0000${k}`)) continue;
+      this.users.delete(k);
+      this.applied.delete(`u\u0000${k}`);
+    }
   }
 
   /** close stops the refresh, tries the pending writes once more, and drops the view. */

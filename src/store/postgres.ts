@@ -27,7 +27,7 @@ import { readFileSync } from 'node:fs';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 import { MAX_STORED_BANS } from './bans';
-import { CONFIG_COLUMNS, DEVICE_COLUMNS, SIGHTING_COLUMNS, PhoneMirror, type PhoneTables, type RawRow } from './phonemirror';
+import { CONFIG_COLUMNS, DEVICE_COLUMNS, SIGHTING_COLUMNS, PhoneMirror, ckey, dkey, ukey, type PhoneTables, type RawRow } from './phonemirror';
 import { toDevice, toToken, toUser, type DeviceRow, type TokenRow, type UserRow } from './rows';
 import { StoreBusyError, type BanRepository, type DeviceObservation, type DeviceQuotaRepository, type DeviceRepository, type DeviceWrite, type KeyRepository, type PhoneRepository, type RememberedLoginRepository, type Store, type StoredBan, type StoredKey, type TokenRepository, type UserRepository } from './repository';
 import { ProvError, errorMessage } from '../errors';
@@ -478,21 +478,36 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
       }),
   };
 
+  // The users the phones name (their lines), not the whole directory.
+  const NAMED_USERS = `FROM users u JOIN (SELECT DISTINCT tenant, lower(jsonb_array_elements_text(users::jsonb)) AS name FROM phone_devices) p ON u.domain = p.tenant AND u.name = p.name`;
   const phoneTables: PhoneTables = {
-    read: async () =>
-      db.tx('phone tables read', async (c) => ({
-        configs: (await c.query<RawRow>(`SELECT ${CONFIG_COLUMNS.join(', ')} FROM phone_configs`)).rows,
-        devices: (await c.query<RawRow>(`SELECT ${DEVICE_COLUMNS.join(', ')} FROM phone_devices`)).rows,
-        keys: (await c.query<{ tenant: string; hash: string; created_at: string; expires_at: string | null }>('SELECT tenant, hash, created_at, expires_at FROM provisioning_keys ORDER BY tenant, created_at')).rows.map(
-          (r): StoredKey => ({ tenant: r.tenant, hash: r.hash, createdAt: r.created_at, expiresAt: r.expires_at }),
-        ),
-        // Only the users the phones name (their lines), not the whole directory.
-        users: (
-          await c.query<UserRow>(
-            `SELECT DISTINCT u.* FROM users u JOIN (SELECT tenant, lower(jsonb_array_elements_text(users::jsonb)) AS name FROM phone_devices) p ON u.domain = p.tenant AND u.name = p.name`,
-          )
-        ).rows,
-      })),
+    // Versioned by the row's xmin (the transaction that wrote this version of it): the view
+    // re-reads every 2 s, and sends only what changed since the versions it holds. One snapshot
+    // (REPEATABLE READ) for the versions and the rows.
+    read: async (known) =>
+      db.tx('phone tables read', async (c) => {
+        await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+        const versions = new Map<string, string>();
+        const changed = (k: string, v: string): boolean => {
+          versions.set(k, v);
+          return known?.get(k) !== v;
+        };
+        const cv = (await c.query<{ tenant: string; id: string; v: string }>('SELECT tenant, id, xmin::text AS v FROM phone_configs')).rows.filter((r) => changed(ckey(r.tenant, r.id), r.v));
+        const dv = (await c.query<{ mac: string; v: string }>('SELECT mac, xmin::text AS v FROM phone_devices')).rows.filter((r) => changed(dkey(r.mac), r.v));
+        const uv = (await c.query<{ domain: string; name: string; v: string }>(`SELECT DISTINCT u.domain, u.name, u.xmin::text AS v ${NAMED_USERS}`)).rows.filter((r) => changed(ukey(r.domain, r.name), r.v));
+        return {
+          configs:
+            cv.length === 0
+              ? []
+              : (await c.query<RawRow>(`SELECT ${CONFIG_COLUMNS.join(', ')} FROM phone_configs WHERE (tenant, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, [cv.map((r) => r.tenant), cv.map((r) => r.id)])).rows,
+          devices: dv.length === 0 ? [] : (await c.query<RawRow>(`SELECT ${DEVICE_COLUMNS.join(', ')} FROM phone_devices WHERE mac = ANY($1::text[])`, [dv.map((r) => r.mac)])).rows,
+          keys: (await c.query<{ tenant: string; hash: string; created_at: string; expires_at: string | null }>('SELECT tenant, hash, created_at, expires_at FROM provisioning_keys ORDER BY tenant, created_at')).rows.map(
+            (r): StoredKey => ({ tenant: r.tenant, hash: r.hash, createdAt: r.created_at, expiresAt: r.expires_at }),
+          ),
+          users: uv.length === 0 ? [] : (await c.query<UserRow>('SELECT * FROM users WHERE (domain, name) IN (SELECT * FROM unnest($1::text[], $2::text[]))', [uv.map((r) => r.domain), uv.map((r) => r.name)])).rows,
+          versions,
+        };
+      }),
     write: async (puts, dels, seen) => {
       await db.tx('phone write', async (c) => {
         for (const r of seen) {
@@ -550,7 +565,7 @@ export async function openPostgresStore(opts: PostgresOptions, banCap: number = 
       'store-pg-idle-errors': db.counters.idleErrors,
       'store-pg-connections': db.pool.totalCount,
       'store-pg-waiting': db.pool.waitingCount,
-      ...(mirror ? { 'store-pg-phone-write-errors': mirror.stats.writeErrors, 'store-pg-phone-refresh-errors': mirror.stats.refreshErrors } : {}),
+      ...(mirror ? { 'store-pg-phone-write-errors': mirror.stats.writeErrors, 'store-pg-phone-refresh-errors': mirror.stats.refreshErrors, 'store-pg-phone-refreshes': mirror.stats.refreshes } : {}),
     }),
     close: () => (closed ??= (mirror?.close() ?? Promise.resolve()).catch(() => undefined).then(() => db.pool.end().catch(() => undefined))),
   };
