@@ -5,10 +5,9 @@
  * A config and a phone written through node A are known to node B (and to a store opened later);
  * an update and a deletion on B reach A; the view refuses what the embedded store refuses.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openPostgresStore, type PostgresOptions } from '../src/store/postgres';
 import { hashPassword } from '../src/identity/passwords';
@@ -16,38 +15,23 @@ import { parseConfigText } from '../src/config/load';
 import { configProblems } from './helpers/config';
 import { hashKey } from '../src/identity/keys';
 import type { Store } from '../src/store/repository';
-import { startPostgres, type PgServer } from './helpers/postgres';
+import { usePostgres } from './helpers/postgres';
 import { waitFor } from './helpers/netns';
 import { runCli, startDaemon, type Running } from './helpers/daemon';
 
-const POOL = { max: 4, connectTimeout: 3, statementTimeout: 5, maxWaiting: 100 };
+const pgs = usePostgres('phones');
+const tmp = pgs.tmp;
 
-let pg: PgServer | undefined;
-let skip: string | false = false;
-
-before(async () => {
-  const r = await startPostgres();
-  if (typeof r === 'string') skip = r;
-  else pg = r;
-});
-
-const tmp = mkdtempSync(join(tmpdir(), 'provisiond-phonespg-'));
-
-after(() => {
-  pg?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-async function freshDb(name: string): Promise<PostgresOptions> {
-  if (!pg) throw new Error('no server');
-  return { url: await pg.createDb(`${name}_${process.pid}`), pool: POOL, phones: true };
+/** freshDb makes an empty database and the options of a store with the phone view on it (and the database's name). */
+async function freshDb(): Promise<PostgresOptions & { name: string }> {
+  return { ...(await pgs.freshDb()), phones: true };
 }
 
 const MAC = '00:15:65:aa:bb:01';
 
 test('a phone and its config written on node A are known to node B; an update and a deletion on B reach A', async (t) => {
-  if (skip !== false) return t.skip(skip);
-  const opts = await freshDb('mirror');
+  if (pgs.skip !== false) return t.skip(pgs.skip);
+  const opts = await freshDb();
   const a = await openPostgresStore(opts);
   const b = await openPostgresStore(opts);
   const stores: Store[] = [a, b];
@@ -75,7 +59,7 @@ test('a phone and its config written on node A are known to node B; an update an
     await waitFor('node A to drop the phone deleted on B', () => (a.phones.get(MAC) === undefined ? true : undefined), 15_000);
     assert.equal(a.phones.deleteConfig('a.example', 'desk'), true);
     await waitFor('node C to drop the config deleted on A', () => (c.phones.getConfig('a.example', 'desk') === undefined ? true : undefined), 15_000);
-    assert.equal(Number((await pg?.sql(`mirror_${process.pid}`, 'SELECT COUNT(*) AS n FROM phone_devices'))?.[0]?.['n']), 0);
+    assert.equal(Number((await pgs.server?.sql(opts.name, 'SELECT COUNT(*) AS n FROM phone_devices'))?.[0]?.['n']), 0);
     assert.equal(a.stats?.()['store-pg-phone-write-errors'], 0);
   } finally {
     for (const s of stores) await s.close();
@@ -83,8 +67,8 @@ test('a phone and its config written on node A are known to node B; an update an
 });
 
 test('the phone room synchronous reads on PostgreSQL: the provisioning keys and the store users the phones name (Store.sync)', async (t) => {
-  if (skip !== false) return t.skip(skip);
-  const opts = await freshDb('directory');
+  if (pgs.skip !== false) return t.skip(pgs.skip);
+  const opts = await freshDb();
   const a = await openPostgresStore(opts);
   const b = await openPostgresStore(opts);
   try {
@@ -115,8 +99,8 @@ test('the phone room synchronous reads on PostgreSQL: the provisioning keys and 
 });
 
 test('a write is kept in the view and written through on close (a node stopping right after a write)', async (t) => {
-  if (skip !== false) return t.skip(skip);
-  const opts = await freshDb('closing');
+  if (pgs.skip !== false) return t.skip(pgs.skip);
+  const opts = await freshDb();
   const a = await openPostgresStore(opts);
   a.phones.add({ mac: '00:15:65:aa:bb:02', tenant: 'a.example', profile: 'polycom' });
   await a.close();
@@ -129,8 +113,8 @@ test('a write is kept in the view and written through on close (a node stopping 
 });
 
 test('a PostgreSQL store opened without phones refuses them (the view is loaded only where asked)', async (t) => {
-  if (skip !== false) return t.skip(skip);
-  const s = await openPostgresStore({ ...(await freshDb('nophones')), phones: false });
+  if (pgs.skip !== false) return t.skip(pgs.skip);
+  const s = await openPostgresStore({ ...(await freshDb()), phones: false });
   try {
     assert.throws(() => s.phones.get(MAC), (e: unknown) => (e as { code?: string }).code === 'PROVD_ERR_STORE');
   } finally {
@@ -179,9 +163,8 @@ async function serve(cfg: string): Promise<{ d: Running; port: number }> {
 }
 
 test('two daemons on one PostgreSQL: a phone auto-created through node A is known to node B (its device row, its config)', async (t) => {
-  if (skip !== false) return t.skip(skip);
-  const name = `daemons_${process.pid}`;
-  const url = (await pg?.createDb(name)) ?? '';
+  if (pgs.skip !== false) return t.skip(pgs.skip);
+  const { url, name } = await pgs.freshDb();
   const a = await serve(phoneConf('phone-a', url, 'all'));
   const cfgB = phoneConf('phone-b', url, 'off');
   const b = await serve(cfgB);
@@ -195,7 +178,7 @@ test('two daemons on one PostgreSQL: a phone auto-created through node A is know
     assert.equal(ra.status, 200, bodyA);
     assert.match(bodyA, /auto_provision\.server\.url = http:\/\/127\.0\.0\.1:/);
     const rows = await waitFor('the device row in PostgreSQL', async () => {
-      const r = await pg?.sql(name, "SELECT tenant, config, created_by FROM phone_devices WHERE mac = '00:15:65:00:00:a1'");
+      const r = await pgs.server?.sql(name, "SELECT tenant, config, created_by FROM phone_devices WHERE mac = '00:15:65:00:00:a1'");
       return r !== undefined && r.length === 1 ? r : undefined;
     }, 15_000);
     assert.deepEqual(rows[0], { tenant: 'lab.example', config: 'auto', created_by: 'auto' });
@@ -228,24 +211,24 @@ test('configuration: phones.enabled, sip.enabled and tftp.enabled with store.url
 });
 
 test('the store down: a phone write is answered from the view at once, counted, retried, and reaches the store once it is back', async (t) => {
-  if (skip !== false) return t.skip(skip);
-  const opts = await freshDb('down');
+  if (pgs.skip !== false) return t.skip(pgs.skip);
+  const opts = await freshDb();
   const a = await openPostgresStore(opts);
   try {
-    pg?.halt();
+    pgs.server?.halt();
     let resumed = false;
     try {
       const added = a.phones.add({ mac: '00:15:65:aa:bb:09', tenant: 'a.example', profile: 'yealink' });
       assert.equal(added.mac, '00:15:65:aa:bb:09');
       assert.equal(a.phones.get('00:15:65:aa:bb:09')?.profile, 'yealink', 'the view holds it meanwhile');
       await waitFor('a failed write-through', () => ((a.stats?.()['store-pg-phone-write-errors'] ?? 0) > 0 ? true : undefined), 20_000);
-      pg?.resume();
+      pgs.server?.resume();
       resumed = true;
     } finally {
-      if (!resumed) pg?.resume();
+      if (!resumed) pgs.server?.resume();
     }
     await waitFor('the retried write in PostgreSQL', async () => {
-      const r = await pg?.sql(`down_${process.pid}`, "SELECT profile FROM phone_devices WHERE mac = '00:15:65:aa:bb:09'");
+      const r = await pgs.server?.sql(opts.name, "SELECT profile FROM phone_devices WHERE mac = '00:15:65:aa:bb:09'");
       return r?.[0]?.['profile'] === 'yealink' ? true : undefined;
     }, 30_000, 250);
   } finally {
