@@ -141,19 +141,31 @@ describe('DHCP face in its worker thread, on loopback sockets', () => {
 });
 
 /**
- * A second thread (not the main one, which is blocked) sends the INFORM 50 ms into a 300 ms busy
- * loop of the main thread and notes when the ACK arrives. All times are wall-clock Date.now()
- * values from the threads that saw the events; the property is an order, not a speed.
+ * A second thread (not the main one, which is blocked) sends the INFORM while the main thread
+ * busy-loops, and notes when it sent it and when the ACK arrived, in a SharedArrayBuffer the
+ * blocked main thread can read (no message or timer runs on it). The block lasts until the ACK
+ * arrived (thread mode) or until 300 ms after the INFORM left (the in-process control), at most
+ * 5 s: on a loaded box the client thread's send itself can come late, so the block is tied to
+ * the events, not to a fixed length. All times are wall-clock Date.now() values; the property
+ * is an order, not a speed.
  */
 const CLIENT_THREAD = `
 const { parentPort } = require('node:worker_threads');
 const dgram = require('node:dgram');
 const s = dgram.createSocket('udp4');
 let sentAt = 0;
-s.on('message', (msg) => parentPort.postMessage({ t: 'reply', sentAt, receivedAt: Date.now(), xid: msg.readUInt32BE(4) }));
+let shared;
+s.on('message', (msg) => {
+  const receivedAt = Date.now();
+  if (shared) { Atomics.store(shared, 2, 1); Atomics.store(shared, 3, receivedAt - sentAt); }
+  parentPort.postMessage({ t: 'reply', sentAt, receivedAt, xid: msg.readUInt32BE(4) });
+});
 s.bind(0, '127.0.0.1', () => parentPort.postMessage({ t: 'port', port: s.address().port }));
 parentPort.on('message', (m) => {
-  if (m.t === 'go') setTimeout(() => { sentAt = Date.now(); s.send(Buffer.from(m.packet), m.port, '127.0.0.1'); }, m.delayMs);
+  if (m.t === 'go') {
+    shared = new Int32Array(m.shared);
+    setTimeout(() => { sentAt = Date.now(); Atomics.store(shared, 0, 1); s.send(Buffer.from(m.packet), m.port, '127.0.0.1'); }, m.delayMs);
+  }
   if (m.t === 'close') s.close(() => parentPort.close());
 });
 `;
@@ -164,13 +176,28 @@ interface Reply {
   readonly xid: number;
 }
 
-/** blockedRound sends an INFORM from another thread while this one busy-loops for `blockMs`. */
-async function blockedRound(face: DhcpFace, clientThread: Worker, xid: number, blockMs: number): Promise<{ blockStart: number; blockEnd: number; reply: Reply }> {
+/** BLOCK_CAP_MS bounds a block (a face that never answers fails the round, it does not hang). */
+const BLOCK_CAP_MS = 5000;
+
+/**
+ * blockedRound sends an INFORM from another thread while this one busy-loops: until the ACK
+ * arrived (`until: 'ack'`) or until 300 ms after the INFORM left (`until: 'sent+300'`).
+ */
+async function blockedRound(face: DhcpFace, clientThread: Worker, xid: number, until: 'ack' | 'sent+300'): Promise<{ blockStart: number; blockEnd: number; reply: Reply }> {
   const answered = new Promise<Reply>((resolve) => clientThread.once('message', (m: Reply) => resolve(m)));
-  clientThread.postMessage({ t: 'go', port: face.port, packet: inform(xid), delayMs: 50 });
+  const shared = new Int32Array(new SharedArrayBuffer(16));
+  clientThread.postMessage({ t: 'go', port: face.port, packet: inform(xid), delayMs: 50, shared: shared.buffer });
   const blockStart = Date.now();
-  while (Date.now() - blockStart < blockMs) {
+  let sentSeenAt = 0;
+  for (;;) {
     // a saturated main thread: no timer, no socket, no message runs here
+    const now = Date.now();
+    if (now - blockStart >= BLOCK_CAP_MS) break;
+    if (until === 'ack' && Atomics.load(shared, 2) === 1) break;
+    if (Atomics.load(shared, 0) === 1) {
+      if (sentSeenAt === 0) sentSeenAt = now;
+      if (until === 'sent+300' && now - sentSeenAt >= 300) break;
+    }
   }
   const blockEnd = Date.now();
   const reply = await Promise.race([answered, sleep(3000).then(() => assert.fail('no ACK within 3 s of the block'))]);
@@ -187,13 +214,13 @@ test('the ACK leaves while the main thread is blocked (thread mode), and waits f
   try {
     await threaded.start();
     await inProcess.start();
-    const t = await blockedRound(threaded, clientThread, 0x44444444, 300);
+    const t = await blockedRound(threaded, clientThread, 0x44444444, 'ack');
     assert.equal(t.reply.xid, 0x44444444);
     assert.ok(t.reply.sentAt >= t.blockStart && t.reply.sentAt < t.blockEnd, `the INFORM was sent during the block: ${JSON.stringify(t)}`);
-    assert.ok(t.reply.receivedAt < t.blockEnd, `the ACK arrived before the main thread was free again: ${JSON.stringify(t)}`);
+    assert.ok(t.blockEnd - t.blockStart < BLOCK_CAP_MS && t.reply.receivedAt <= t.blockEnd, `the ACK arrived while the main thread was still blocked: ${JSON.stringify(t)}`);
 
     // The control: the same face on the blocked loop cannot answer before the loop is free.
-    const p = await blockedRound(inProcess, clientThread, 0x44444445, 300);
+    const p = await blockedRound(inProcess, clientThread, 0x44444445, 'sent+300');
     assert.equal(p.reply.xid, 0x44444445);
     assert.ok(p.reply.sentAt < p.blockEnd, `the INFORM was sent during the block: ${JSON.stringify(p)}`);
     assert.ok(p.reply.receivedAt >= p.blockEnd, `in-process, the ACK waits for the loop: ${JSON.stringify(p)}`);
