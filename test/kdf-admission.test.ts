@@ -70,30 +70,6 @@ describe('deadline-aware admission', () => {
     await b.done;
   });
 
-  test('a run handed ahead to a busy thread starts there without the main thread; one whose deadline comes first is dropped there, unrun', async () => {
-    // With one thread, the second run is handed to it while it does the first (kdfState counts
-    // it as waiting), and the thread starts it by itself (aheadRuns): a storm's event loop can
-    // take a second to hear that a run ended.
-    const s0 = kdfState();
-    const first = runScrypt('a', randomBytes(16), 10, 8, 1, 32);
-    const second = runScrypt('b', randomBytes(16), 10, 8, 1, 32);
-    assert.deepEqual({ running: kdfState().running, waiting: kdfState().waiting }, { running: s0.running + 1, waiting: s0.waiting + 1 });
-    await Promise.all([first, second]);
-    assert.equal(kdfState().aheadRuns, s0.aheadRuns + 1);
-    // A run handed ahead behind a blocker (ln 16) with 50 ms left: the thread drops it when its
-    // turn comes (the gate's own timer no longer holds it), and only the blocker ran.
-    const b = blockers(1);
-    const s1 = kdfState();
-    const late = runScrypt('late', randomBytes(16), 10, 8, 1, 32, performance.now() + 50);
-    assert.equal(kdfState().waiting, s1.waiting + 1, 'handed ahead, not queued at the gate');
-    await assert.rejects(late, KdfExpiredError);
-    await b.done;
-    const s2 = kdfState();
-    assert.equal(s2.expired, s1.expired + 1);
-    assert.equal(s2.completed, s1.completed + 1, 'only the blocker ran');
-    assert.equal(s2.aheadRuns, s1.aheadRuns);
-  });
-
   test('a queued run whose deadline comes first leaves the queue without running (KdfExpiredError, counted)', async () => {
     const b = blockers(3);
     const before = kdfState();

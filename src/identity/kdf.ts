@@ -16,12 +16,6 @@
  * (kdfEstimate). A run queued with a deadline leaves the queue, never run, when it can no longer
  * finish by then (KdfExpiredError), so no KDF time goes to a client that has given up.
  *
- * A busy thread is handed its next run ahead (one per thread) when runs wait: it starts it the
- * moment the one before ends, instead of idling until the main thread hears of the end and
- * sends another (in a 10 000-client cold storm the event loop took 0.3-1 s to hear of each end).
- * The thread itself drops such a run unrun if its deadline can no longer be met when its turn
- * comes; raising kdfThreads does not move a run already handed ahead.
- *
  * The gate also checks its own admission: a login refused (429) notes until when a run for it
  * could still have started and answered in time (kdfRefused), and the gate adds up the thread
  * time it then leaves free before that moment (`missedMs`: capacity a refused client could have
@@ -42,36 +36,20 @@ export function defaultKdfThreads(): number {
   return Math.max(1, availableParallelism() - 1);
 }
 
-/** Job is one scrypt run: its input, its deadline (performance.now() time; undefined: none) and its promise's ends. */
-interface Job {
-  readonly id: number;
-  readonly password: string;
-  readonly salt: Buffer;
-  readonly N: number;
-  readonly r: number;
-  readonly p: number;
-  readonly keylen: number;
-  readonly deadline: number | undefined;
-  readonly resolve: (key: Buffer) => void;
-  readonly reject: (e: Error) => void;
-  /** timer: the deadline timer while it waits at the gate. */
-  timer: NodeJS.Timeout | undefined;
-  /** ahead: handed to a busy thread as its next. */
-  ahead: boolean;
-}
-
 interface PoolThread {
   readonly worker: Worker;
   /** dead: ended or exited (counted out of `threads` once). */
   dead: boolean;
-  /** current is the run this thread is doing, if any. */
-  current: Job | undefined;
-  /**
-   * next is the run the thread was given while doing `current` (prefetched): it starts it as
-   * soon as `current` ends, without waiting for the main thread to hear of the end (a storm's
-   * event loop can take a second for that), and drops it unrun if its deadline has come.
-   */
-  next: Job | undefined;
+  /** job is the run this thread is doing, if any. */
+  job: { readonly id: number; readonly resolve: (k: Buffer, ms: number) => void; readonly reject: (e: Error) => void } | undefined;
+}
+
+/** Waiting is a run queued at the gate: how to start it, its expected time, and its deadline. */
+interface Waiting {
+  readonly go: () => void;
+  readonly N: number;
+  readonly expire: () => void;
+  timer: NodeJS.Timeout | undefined;
 }
 
 /** KdfExpiredError: a queued run's deadline came before it could finish; it never ran. */
@@ -83,12 +61,10 @@ export class KdfExpiredError extends Error {
 }
 
 let limit = defaultKdfThreads();
-/** running counts the runs under way (a thread's current run, or a run on libuv's pool): at most `limit`, bar a shrunk limit. */
 let running = 0;
-/** prefetched counts the runs handed to a busy thread as its next (at most one per thread). */
-let prefetched = 0;
 /** waiting: the queue in arrival order (a Map: a run whose deadline passes leaves from anywhere). */
-const waiting = new Map<number, Job>();
+const waiting = new Map<number, Waiting>();
+let nextWaiting = 1;
 /** runningSince: the runs under way (start time, N), for the estimate of the work ahead. */
 const runningSince = new Map<number, { readonly at: number; readonly N: number }>();
 /** serviceMs: per N, the EWMA of a run's time on its thread (ms), measured. */
@@ -101,8 +77,6 @@ const EWMA_ALPHA = 0.2;
 /** expired counts queued runs dropped because their deadline came first. */
 let expired = 0;
 let completed = 0;
-/** aheadRuns counts the runs a thread started by itself, handed to it ahead while it did the one before. */
-let aheadRuns = 0;
 /** busyMs adds up the completed runs' times on their threads (ms). */
 let busyMs = 0;
 /** refusedUntil: the latest time (performance.now()) at which a run for a refused login could still have started and answered in time. */
@@ -112,9 +86,8 @@ let missedMs = 0;
 let markedAt = performance.now();
 let nextRun = 1;
 const idle: PoolThread[] = [];
-/** busy: the live threads with a current run. */
-const busy = new Set<PoolThread>();
 let threads = 0;
+let nextId = 1;
 /** niceApplied: whether the last thread started lowered its priority (null: not yet known or refused). */
 let niceApplied: number | null = null;
 let workersBroken = false;
@@ -123,7 +96,10 @@ let workersBroken = false;
 export function setKdfThreads(n: number): void {
   account();
   limit = Math.max(1, Math.floor(n));
-  pump();
+  while (running < limit && waiting.size > 0) {
+    running++; // account() ran above: the free threads count from now
+    takeNext()?.();
+  }
   // Threads beyond the new limit are ended as they fall idle.
   while (idle.length > 0 && threads > limit) endThread(idle.pop() as PoolThread);
 }
@@ -139,10 +115,9 @@ export function kdfState(): {
   readonly completed: number;
   readonly busyMs: number;
   readonly missedMs: number;
-  readonly aheadRuns: number;
 } {
   account();
-  return { limit, running, waiting: waiting.size + prefetched, threads, nice: niceApplied, expired, completed, busyMs, missedMs, aheadRuns };
+  return { limit, running, waiting: waiting.size, threads, nice: niceApplied, expired, completed, busyMs, missedMs };
 }
 
 /**
@@ -210,97 +185,22 @@ export function kdfEstimate(ln: number): KdfEstimate | undefined {
   const own = fastMs(N) ?? avg;
   if (avg === undefined || own === undefined) return undefined;
   const runsPerSecond = (limit * 1000) / avg;
-  if (running < limit && waiting.size === 0 && prefetched === 0) return { finishMs: own, runMs: avg, runsPerSecond, idle: true };
+  if (running < limit && waiting.size === 0) return { finishMs: own, runMs: avg, runsPerSecond, idle: true };
   const now = performance.now();
   let ahead = 0;
   for (const r of runningSince.values()) ahead += Math.max(0, (fastMs(r.N) ?? own) - (now - r.at));
-  for (const t of busy) if (t.next !== undefined) ahead += fastMs(t.next.N) ?? own;
   for (const w of waiting.values()) ahead += fastMs(w.N) ?? own;
   return { finishMs: ahead / limit + own, runMs: avg, runsPerSecond };
 }
 
-/** takeWaiting removes and returns the oldest queued run (its deadline timer cleared). */
-function takeWaiting(): Job | undefined {
-  for (const [id, j] of waiting) {
+/** takeNext removes and returns the next queued run's start (its deadline timer cleared). */
+function takeNext(): (() => void) | undefined {
+  for (const [id, w] of waiting) {
     waiting.delete(id);
-    if (j.timer !== undefined) clearTimeout(j.timer);
-    j.timer = undefined;
-    return j;
+    if (w.timer !== undefined) clearTimeout(w.timer);
+    return w.go;
   }
   return undefined;
-}
-
-/**
- * pump hands queued runs to the pool: to free threads (started as needed, up to `limit`) as
- * their current run, then to busy threads as their next. On libuv's pool (no worker thread
- * could start) runs go at most `limit` at once, none ahead.
- */
-function pump(): void {
-  while (running < limit && waiting.size > 0) {
-    let t: PoolThread | undefined;
-    if (!workersBroken) {
-      t = idle.pop();
-      if (t === undefined) {
-        try {
-          t = startThread();
-        } catch {
-          // A worker thread could not start (resources): scrypt still runs, on libuv's pool.
-          workersBroken = true;
-        }
-      }
-    }
-    const j = takeWaiting() as Job;
-    account();
-    running++;
-    runningSince.set(j.id, { at: performance.now(), N: j.N });
-    if (t === undefined) onLibuv(j);
-    else {
-      t.current = j;
-      busy.add(t);
-      post(t, j, false);
-    }
-  }
-  if (waiting.size === 0 || workersBroken) return;
-  for (const t of busy) {
-    if (t.next !== undefined || t.dead) continue;
-    const j = takeWaiting();
-    if (j === undefined) return;
-    t.next = j;
-    j.ahead = true;
-    prefetched++;
-    post(t, j, true);
-  }
-}
-
-/**
- * post sends a run to its thread. A run handed on `ahead` (the thread's next) carries its
- * deadline (epoch ms), which the thread checks just before it starts it, as the gate would; a
- * run given to a free thread starts at once, whatever the estimate says (it measures afresh).
- */
-function post(t: PoolThread, j: Job, ahead: boolean): void {
-  t.worker.ref();
-  const deadline = ahead && j.deadline !== undefined ? performance.timeOrigin + j.deadline : undefined;
-  t.worker.postMessage({ id: j.id, password: j.password, salt: j.salt, N: j.N, r: j.r, p: j.p, keylen: j.keylen, deadline, expectMs: expectedMs(j.N) ?? 0 } satisfies KdfJob);
-}
-
-/** finished records a completed run's time on its thread (the measured rate) and resolves it. */
-function finished(j: Job, key: Buffer, ms: number): void {
-  const prev = serviceMs.get(j.N);
-  serviceMs.set(j.N, prev === undefined ? ms : prev + EWMA_ALPHA * (ms - prev));
-  const recent = recentMs.get(j.N) ?? [];
-  recent.push(ms);
-  if (recent.length > RECENT) recent.shift();
-  recentMs.set(j.N, recent);
-  completed++;
-  busyMs += ms;
-  j.resolve(key);
-}
-
-/** released gives a slot back (a run ended, failed or was dropped by its thread); the caller pumps. */
-function released(j: Job): void {
-  runningSince.delete(j.id);
-  account();
-  running--;
 }
 
 function endThread(t: PoolThread): void {
@@ -312,7 +212,7 @@ function endThread(t: PoolThread): void {
 
 function startThread(): PoolThread {
   const worker = new Worker(join(__dirname, 'kdfthread.js'), { workerData: { nice: KDF_NICE } satisfies KdfThreadData });
-  const t: PoolThread = { worker, dead: false, current: undefined, next: undefined };
+  const t: PoolThread = { worker, dead: false, job: undefined };
   threads++;
   worker.unref();
   worker.on('message', (m: KdfDone | KdfHello) => {
@@ -320,97 +220,127 @@ function startThread(): PoolThread {
       niceApplied = m.nice;
       return;
     }
-    const j = t.current;
-    if (j === undefined || j.id !== m.id) return;
-    // The thread went on to its next run (if it had one) the moment this one ended.
-    const next = t.next;
-    t.current = next;
-    t.next = undefined;
-    if (next !== undefined) {
-      prefetched--;
-      runningSince.delete(j.id);
-      runningSince.set(next.id, { at: 'endedAt' in m ? m.endedAt - performance.timeOrigin : performance.now(), N: next.N });
-    } else {
-      released(j);
-      busy.delete(t);
-      worker.unref();
-      if (threads > limit) endThread(t);
-      else idle.push(t);
-    }
-    if ('key' in m) {
-      if (j.ahead) aheadRuns++;
-      finished(j, Buffer.from(m.key.buffer, m.key.byteOffset, m.key.byteLength), m.ms);
-    } else if ('expired' in m) {
-      expired++;
-      j.reject(new KdfExpiredError());
-    } else j.reject(new Error(m.error));
-    pump();
+    const job = t.job;
+    if (job === undefined || job.id !== m.id) return;
+    t.job = undefined;
+    worker.unref();
+    if (threads > limit) endThread(t);
+    else idle.push(t);
+    if ('key' in m) job.resolve(Buffer.from(m.key.buffer, m.key.byteOffset, m.key.byteLength), m.ms);
+    else job.reject(new Error(m.error));
   });
-  // A thread that fails or exits by itself is counted out and its runs, if any, fail; the next run starts a new one.
+  // A thread that fails or exits by itself is counted out and its job, if any, fails; the next run starts a new one.
   const fail = (e: Error): void => {
     const i = idle.indexOf(t);
     if (i >= 0) idle.splice(i, 1);
-    busy.delete(t);
     if (!t.dead) {
       t.dead = true;
       threads--;
     }
-    const { current, next } = t;
-    t.current = undefined;
-    t.next = undefined;
-    if (current !== undefined) {
-      released(current);
-      current.reject(e);
+    if (t.job !== undefined) {
+      const job = t.job;
+      t.job = undefined;
+      job.reject(e);
     }
-    if (next !== undefined) {
-      prefetched--;
-      next.reject(e);
-    }
-    pump();
   };
   worker.on('error', fail);
   worker.on('exit', (code) => fail(new Error(`KDF thread exited (${code})`)));
   return t;
 }
 
+/** Derived is a key and the run's time (ms) on the thread that made it. */
+interface Derived {
+  readonly key: Buffer;
+  readonly ms: number;
+}
+
+/** onThread runs one scrypt on a pool thread; the time is the thread's own (its start and the messages left out). */
+function onThread(password: string, salt: Buffer, N: number, r: number, p: number, keylen: number): Promise<Derived> {
+  return new Promise<Derived>((resolve, reject) => {
+    const t = idle.pop() ?? startThread();
+    const id = nextId++;
+    t.job = { id, resolve: (key, ms) => resolve({ key, ms }), reject };
+    t.worker.ref();
+    t.worker.postMessage({ id, password, salt, N, r, p, keylen } satisfies KdfJob);
+  });
+}
+
 /** onLibuv runs one scrypt on libuv's pool (the fallback; its time includes libuv's queue). */
-function onLibuv(j: Job): void {
+function onLibuv(password: string, salt: Buffer, N: number, r: number, p: number, keylen: number): Promise<Derived> {
   const t0 = performance.now();
-  scrypt(j.password, j.salt, j.keylen, { N: j.N, r: j.r, p: j.p, maxmem: 256 * j.N * j.r + (1 << 20) }, (err, key) => {
-    released(j);
-    if (err) j.reject(err);
-    else finished(j, key, performance.now() - t0);
-    pump();
+  return new Promise<Derived>((resolve, reject) => {
+    scrypt(password, salt, keylen, { N, r, p, maxmem: 256 * N * r + (1 << 20) }, (err, key) => (err ? reject(err) : resolve({ key, ms: performance.now() - t0 })));
   });
 }
 
 /**
  * runScrypt derives a key through the KDF gate, on a low-priority pool thread. With a deadline
  * (performance.now() time), a queued run that can no longer finish by then leaves the queue and
- * rejects with KdfExpiredError (checked by a timer while it waits at the gate, and by its thread
- * just before it starts).
+ * rejects with KdfExpiredError (checked when it would start and by a timer while it waits).
  */
 export function runScrypt(password: string, salt: Buffer, ln: number, r: number, p: number, keylen: number, deadline?: number): Promise<Buffer> {
   const N = 2 ** ln;
-  return new Promise<Buffer>((resolve, reject) => {
-    const j: Job = { id: nextRun++, password, salt, N, r, p, keylen, deadline, resolve, reject, timer: undefined, ahead: false };
-    waiting.set(j.id, j);
-    pump();
-    if (!waiting.has(j.id) || deadline === undefined) return;
-    // Leave the queue once the run, started then, would finish after the deadline.
-    const arm = (): void => {
-      if (!waiting.has(j.id)) return;
-      const latestStart = deadline - (expectedMs(N) ?? 0);
-      const ms = latestStart - performance.now();
-      if (ms <= 0) {
-        waiting.delete(j.id);
-        expired++;
-        reject(new KdfExpiredError());
-        return;
+  const run = (): Promise<Buffer> => {
+    const id = nextRun++;
+    runningSince.set(id, { at: performance.now(), N });
+    let p1: Promise<Derived>;
+    if (workersBroken) p1 = onLibuv(password, salt, N, r, p, keylen);
+    else {
+      try {
+        p1 = onThread(password, salt, N, r, p, keylen);
+      } catch {
+        // A worker thread could not start (resources): scrypt still runs, on libuv's pool.
+        workersBroken = true;
+        p1 = onLibuv(password, salt, N, r, p, keylen);
       }
-      j.timer = setTimeout(arm, ms); // re-armed: the measured run time may have changed meanwhile
-      j.timer.unref(); // the request waiting for it keeps the process alive, not this timer
+    }
+    return p1
+      .then(({ key, ms }) => {
+        const prev = serviceMs.get(N);
+        serviceMs.set(N, prev === undefined ? ms : prev + EWMA_ALPHA * (ms - prev));
+        const recent = recentMs.get(N) ?? [];
+        recent.push(ms);
+        if (recent.length > RECENT) recent.shift();
+        recentMs.set(N, recent);
+        completed++;
+        busyMs += ms;
+        return key;
+      })
+      .finally(() => {
+        runningSince.delete(id);
+        // The slot passes to the next waiting run, unless the limit shrank meanwhile.
+        const next = running <= limit ? takeNext() : undefined;
+        if (next !== undefined) next();
+        else {
+          account();
+          running--;
+        }
+      });
+  };
+  if (running < limit) {
+    account();
+    running++;
+    return run();
+  }
+  return new Promise<void>((go, reject) => {
+    const wid = nextWaiting++;
+    const expire = (): void => {
+      if (!waiting.delete(wid)) return;
+      expired++;
+      reject(new KdfExpiredError());
     };
-    arm();
-  });
+    const w: Waiting = { go, N, expire, timer: undefined };
+    waiting.set(wid, w);
+    if (deadline !== undefined) {
+      // Leave the queue once the run, started then, would finish after the deadline.
+      const arm = (): void => {
+        const latestStart = deadline - (expectedMs(N) ?? 0);
+        const ms = latestStart - performance.now();
+        if (ms <= 0) return expire();
+        w.timer = setTimeout(arm, ms); // re-armed: the measured run time may have changed meanwhile
+        w.timer.unref(); // the request waiting for it keeps the process alive, not this timer
+      };
+      arm();
+    }
+  }).then(run);
 }

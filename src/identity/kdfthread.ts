@@ -1,9 +1,6 @@
 /**
  * kdfthread.ts: the entry point of a KDF worker thread (see kdf.ts). It lowers its own
- * scheduling priority once, then runs each scrypt it is sent, synchronously, one at a time. The
- * gate may send a run ahead, while the thread still works on the one before: that run waits in
- * the thread's message queue, and when its turn comes it is dropped unrun (`expired`) if it can
- * no longer finish by its deadline.
+ * scheduling priority once, then runs each scrypt it is sent, synchronously, one at a time.
  */
 import { parentPort, isMainThread, workerData } from 'node:worker_threads';
 import { scryptSync } from 'node:crypto';
@@ -18,17 +15,10 @@ export interface KdfJob {
   readonly r: number;
   readonly p: number;
   readonly keylen: number;
-  /** deadline (epoch ms, performance.timeOrigin + now): the latest the run may finish (a run sent ahead); absent: run it whatever the time. */
-  readonly deadline: number | undefined;
-  /** expectMs: the gate's measured run time at N, for the deadline check. */
-  readonly expectMs: number;
 }
 
 /** KdfDone is a KDF thread's answer to a job; `ms` is the run's wall time on the thread (the gate's measured rate). */
-export type KdfDone =
-  | { readonly id: number; readonly key: Uint8Array; readonly ms: number; readonly endedAt: number }
-  | { readonly id: number; readonly expired: true; readonly endedAt: number }
-  | { readonly id: number; readonly error: string; readonly endedAt: number };
+export type KdfDone = { readonly id: number; readonly key: Uint8Array; readonly ms: number } | { readonly id: number; readonly error: string };
 
 /** KdfThreadData is the thread's workerData. */
 export interface KdfThreadData {
@@ -48,18 +38,13 @@ if (!isMainThread && parentPort !== null) {
   const set = data.nice > 0 ? setOwnThreadNice(data.nice) : undefined;
   const nice = set?.ok === true ? set.nice : null;
   port.postMessage({ hello: true, nice } satisfies KdfHello);
-  const epoch = (): number => performance.timeOrigin + performance.now();
   port.on('message', (j: KdfJob) => {
-    if (j.deadline !== undefined && epoch() + j.expectMs > j.deadline) {
-      port.postMessage({ id: j.id, expired: true, endedAt: epoch() } satisfies KdfDone);
-      return;
-    }
     try {
       const t0 = performance.now();
       const key = scryptSync(j.password, j.salt, j.keylen, { N: j.N, r: j.r, p: j.p, maxmem: 256 * j.N * j.r + (1 << 20) });
-      port.postMessage({ id: j.id, key, ms: performance.now() - t0, endedAt: epoch() } satisfies KdfDone);
+      port.postMessage({ id: j.id, key, ms: performance.now() - t0 } satisfies KdfDone);
     } catch (e) {
-      port.postMessage({ id: j.id, error: e instanceof Error ? e.message : String(e), endedAt: epoch() } satisfies KdfDone);
+      port.postMessage({ id: j.id, error: e instanceof Error ? e.message : String(e) } satisfies KdfDone);
     }
   });
 }
