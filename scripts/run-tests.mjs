@@ -41,8 +41,12 @@ const SERIAL = new Map([
   ['security-auth.test.js', 'compares check times (a weak stored password costs what a scrypt check costs): a measurement, wrong on a loaded box'],
 ]);
 
-/** PHASE_LIMIT_MS bounds one phase of one runtime (the 15 min the serial suite used to be allowed). */
-const PHASE_LIMIT_MS = 15 * 60_000;
+/**
+ * PHASE_LIMIT_MS bounds one phase of one runtime: a hang guard, not a target. 17 min: on the
+ * 2-core box with both runtimes' concurrent phases side by side, Node 20's took 13m55s-14m42s
+ * (2026-11-28), too near the 15 min it was.
+ */
+const PHASE_LIMIT_MS = 17 * 60_000;
 /** CHILD_SETUP_MS bounds the Node 24 run's setup (npm pack, the tree copy) before its first phase. */
 const CHILD_SETUP_MS = 5 * 60_000;
 const CONCURRENCY = Number(process.env.PROVISIOND_TEST_CONCURRENCY ?? '3');
