@@ -3,8 +3,6 @@
  * configuration's stateDir into an empty PostgreSQL database (then set store.url and restart).
  */
 import type { Argv } from 'yargs';
-import { copySqliteToPostgres } from '../store/copy';
-import { redactUrl } from '../store/postgres';
 import { ProvError } from '../errors';
 import { adminRun, io, withConfig, type Io, type Outcome } from './common';
 import type { Config } from '../config/schema';
@@ -31,6 +29,8 @@ export function registerStore(y: Argv, out: Outcome): Argv {
 
 /** storeMigrate copies the store and prints what it copied. */
 export async function storeMigrate(out: Io, config: Config, opts: { to: string; passwordFile?: string | undefined; json: boolean }): Promise<void> {
+  // Loaded here: every other command starts without the PostgreSQL driver (CLI start-up time).
+  const [{ copySqliteToPostgres }, { redactUrl }] = await Promise.all([import('../store/copy'), import('../store/postgres')]);
   if (!/^postgres(ql)?:\/\//.test(opts.to)) throw new ProvError('PROVD_ERR_USAGE', `--to must be a postgres:// URL, not '${redactUrl(opts.to)}'`);
   const copied = await copySqliteToPostgres(config.stateDir, { url: opts.to, passwordFile: opts.passwordFile, pool: { ...config.store.pool, max: 1 } });
   if (opts.json) {

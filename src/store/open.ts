@@ -3,7 +3,6 @@
  * stateDir (sqlite.ts). The faces and the CLI open their store here.
  */
 import { openSqliteStore, type OpenOptions } from './sqlite';
-import { openPostgresStore } from './postgres';
 import type { StoreConfig } from './config';
 import type { Store } from './repository';
 
@@ -13,6 +12,10 @@ import type { Store } from './repository';
  * (phonemirror.ts), loaded here: the phone room reads synchronously.
  */
 export async function openConfiguredStore(stateDir: string, store: StoreConfig | undefined, opts: OpenOptions = {}): Promise<Store> {
-  if (store?.url !== undefined) return openPostgresStore({ url: store.url, passwordFile: store.passwordFile, pool: store.pool, phones: true });
+  if (store?.url !== undefined) {
+    // Loaded on first use: a process on the embedded store (most CLI commands, most sites) never loads the driver.
+    const { openPostgresStore } = await import('./postgres');
+    return openPostgresStore({ url: store.url, passwordFile: store.passwordFile, pool: store.pool, phones: true });
+  }
   return openSqliteStore(stateDir, opts);
 }
