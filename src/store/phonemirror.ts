@@ -35,20 +35,19 @@ export interface PhoneRead {
   keys: StoredKey[];
   users: UserRow[];
   /**
-   * versions: where the store can tell, every config, device and named user it holds (ckey,
-   * dkey, ukey) with its row version; then the rows above are only those whose version is not
-   * the one `known` gave, and a listed row not returned is unchanged. Absent: the rows above
-   * are all of them.
+   * versions: every config, device and named user the store holds (ckey, dkey, ukey) with its
+   * row version; the rows above are only those whose version is not the one `known` gave, and a
+   * listed row not returned is unchanged.
    */
-  versions?: ReadonlyMap<string, string>;
+  versions: ReadonlyMap<string, string>;
 }
 
 /** PhoneTables is what the view needs of the shared store. */
 export interface PhoneTables {
   /**
    * read returns the rows of both tables, the provisioning keys, and the store users the phones
-   * name (a line's user is looked up in the phone's tenant): all of them, or, with `known` (row
-   * key → the version the view holds) and a store that versions its rows, the changed ones.
+   * name (a line's user is looked up in the phone's tenant), with every row's version: all the
+   * rows, or, with `known` (row key → the version the view holds), the changed ones.
    */
   read(known?: ReadonlyMap<string, string>): Promise<PhoneRead>;
   /** write upserts `puts`, deletes `dels` (by primary key) and sets the sighting columns of `seen` (phone_devices rows) in one transaction. */
@@ -83,10 +82,8 @@ type Keep = 'all' | 'sightings' | 'none';
 export const ckey = (tenant: string, id: string): string => `c\u0000${tenant}\u0000${id}`;
 export const dkey = (mac: string): string => `d\u0000${mac}`;
 export const ukey = (domain: string, name: string): string => `u\u0000${domain}\u0000${name}`;
-/** LOCAL marks a row of the view that this node changed: no store row's version or fingerprint equals it. */
+/** LOCAL marks a row of the view that this node changed: no store row's version equals it. */
 const LOCAL = '\u0002local';
-/** fingerprint is a row's columns as one string (NULL apart from every text). */
-const fingerprint = (row: RawRow, cols: readonly string[]): string => cols.map((c) => row[c] ?? '\u0001').join('\u0000');
 
 /** PhoneMirror is the kept-in-memory view; `repo` is what the store hands out as `phones`. */
 export class PhoneMirror {
@@ -98,10 +95,10 @@ export class PhoneMirror {
    */
   readonly sync: { readonly users: Pick<SyncUserRepository, 'get'>; readonly keys: Pick<SyncKeyRepository, 'list'> };
   private keys: StoredKey[] = [];
-  private users = new Map<string, StoredUser>();
+  private readonly users = new Map<string, StoredUser>();
   readonly stats: PhoneMirrorStats = { writeErrors: 0, refreshErrors: 0, refreshes: 0 };
   private readonly mem: Db;
-  /** applied: per row of the view (ckey/dkey), the fingerprint of the store's copy last written into it, or LOCAL. */
+  /** applied: per row of the view (ckey, dkey, ukey), the version of the store's copy last written into it, or LOCAL. */
   private readonly applied = new Map<string, string>();
   private readonly inner: PhoneRepository;
   /** pending: rows to write through (`row`: the whole row; `seen`: its sighting columns); inFlight: those of the write under way. */
@@ -138,19 +135,18 @@ export class PhoneMirror {
     const pick = (row: RawRow, cols: readonly string[]): Record<string, string | null> => Object.fromEntries(cols.map((c) => [c, row[c] ?? null]));
     const adminD = this.mem.prepare(`UPDATE phone_devices SET ${ADMIN_COLUMNS.map((c) => `${c} = @${c}`).join(', ')} WHERE mac = @mac`);
     // A row is written into the view only when the store's copy differs from the one last applied
-    // (`applied`: its version where the store versions rows, else its fingerprint); a store that
-    // versions rows sends only the changed ones. Before, a refresh of 10 000 unchanged phones
+    // (`applied`: its version), and the store sends only the changed ones. Before, a refresh of 10 000 unchanged phones
     // rewrote them all: 110-250 ms of the event loop every 2 s.
     const applied = this.applied;
     this.apply = this.mem.transaction((read: PhoneRead, keep: (key: string) => Keep) => {
       const { configs, devices, versions } = read;
       const seen = new Set<string>();
-      const versionOf = (k: string, r: RawRow, cols: readonly string[]): string => versions?.get(k) ?? fingerprint(r, cols);
+      const versionOf = (k: string): string => versions.get(k) ?? LOCAL;
       for (const r of configs) {
         const k = ckey(r['tenant'] ?? '', r['id'] ?? '');
         seen.add(k);
         if (keep(k) !== 'none') continue;
-        const f = versionOf(k, r, CONFIG_COLUMNS);
+        const f = versionOf(k);
         if (applied.get(k) === f) continue;
         putC.run(pick(r, CONFIG_COLUMNS));
         applied.set(k, f);
@@ -160,7 +156,7 @@ export class PhoneMirror {
         seen.add(k);
         const kept = keep(k);
         if (kept === 'none') {
-          const f = versionOf(k, r, DEVICE_COLUMNS);
+          const f = versionOf(k);
           if (applied.get(k) === f) continue;
           putD.run(pick(r, DEVICE_COLUMNS));
           applied.set(k, f);
@@ -174,7 +170,7 @@ export class PhoneMirror {
       // those the store no longer has leave, unless this node's own write of them is on its way.
       // A versioned read lists the unchanged rows it did not send.
       for (const k of applied.keys()) {
-        if (seen.has(k) || versions?.has(k) === true) continue;
+        if (seen.has(k) || versions.has(k)) continue;
         const [kind, a = '', b = ''] = k.split('\u0000');
         if (kind === 'c' && keep(k) === 'none') delC.run(a, b);
         else if (kind === 'd' && keep(k) !== 'all') delD.run(a);
@@ -183,7 +179,7 @@ export class PhoneMirror {
       }
     });
     this.sync = {
-      users: { get: (domain, name) => this.users.get(`${domain}\u0000${name.toLowerCase()}`) },
+      users: { get: (domain, name) => this.users.get(ukey(domain, name.toLowerCase())) },
       keys: { list: () => [...this.keys] },
     };
     const profileMacs = this.mem.prepare<[string], { mac: string }>('SELECT mac FROM phone_devices WHERE profile = ?');
@@ -338,23 +334,18 @@ export class PhoneMirror {
     return this.refreshing;
   }
 
-  /** setDirectory takes the read's keys and named users (a versioned read: the changed users, and the list of all). */
+  /** setDirectory takes the read's keys and named users (the changed ones; `versions` lists them all). */
   private setDirectory(read: PhoneRead): void {
     this.keys = read.keys;
-    const versions = read.versions;
-    if (versions === undefined) {
-      this.users = new Map(read.users.map((u) => [`${u.domain}\u0000${u.name}`, toUser(u)]));
-      return;
-    }
     for (const u of read.users) {
       const k = ukey(u.domain, u.name);
-      this.users.set(`${u.domain}\u0000${u.name}`, toUser(u));
-      this.applied.set(k, versions.get(k) ?? LOCAL);
+      this.users.set(k, toUser(u));
+      this.applied.set(k, read.versions.get(k) ?? LOCAL);
     }
     for (const k of this.users.keys()) {
-      if (versions.has(`u\u0000${k}`)) continue;
+      if (read.versions.has(k)) continue;
       this.users.delete(k);
-      this.applied.delete(`u\u0000${k}`);
+      this.applied.delete(k);
     }
   }
 
