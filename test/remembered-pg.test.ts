@@ -8,31 +8,18 @@
  * - the store down during a login that needs it: 503 with Retry-After and one logged
  *   PROVD_ERR_STORE_UNREACHABLE line per episode (counted), not 500; a cached login still 200.
  */
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDaemon, cliWithInput, logLines, type Running } from './helpers/daemon';
-import { startPostgres, type PgServer } from './helpers/postgres';
+import { usePostgres } from './helpers/postgres';
 import { hashPassword } from '../src/identity/passwords';
 import { openPostgresStore } from '../src/store/postgres';
 
-let pg: PgServer | undefined;
-let skip: string | false = false;
-const tmp = mkdtempSync(join(tmpdir(), 'provd-rempg-'));
-
-before(async () => {
-  const r = await startPostgres();
-  if (typeof r === 'string') skip = r;
-  else pg = r;
-});
-
-after(() => {
-  pg?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
+const pgs = usePostgres('rem');
+const tmp = pgs.tmp;
 
 interface Answer {
   readonly status: number;
@@ -98,7 +85,8 @@ function config(name: string, url: string, pool: string, users: string): string 
 
 describe('remembered logins and the store on PostgreSQL (the executable)', () => {
   test('a restarted node answers a burst beyond store.pool.maxWaiting from the remembered rows: no KDF run, no lookup error', async (t) => {
-    if (skip !== false || !pg) return t.skip(String(skip));
+    const pg = pgs.server;
+    if (pgs.skip !== false || !pg) return t.skip(String(pgs.skip));
     const n = 40;
     const hash = await hashPassword('burst-pw', 10);
     const users = `      users:\n${Array.from({ length: n }, (_, i) => `        u${i}: {password: "${hash}"}\n`).join('')}`;
@@ -130,7 +118,8 @@ describe('remembered logins and the store on PostgreSQL (the executable)', () =>
   });
 
   test('store users: a restarted node answers a burst beyond store.pool.maxWaiting (user lookups batched too): all 200, no KDF run, no 503', async (t) => {
-    if (skip !== false || !pg) return t.skip(String(skip));
+    const pg = pgs.server;
+    if (pgs.skip !== false || !pg) return t.skip(String(pgs.skip));
     const n = 40;
     const url = await pg.createDb('burstusers');
     // One connection and four waiting: the burst is 10 times what the pool lets wait. Not two as
@@ -167,7 +156,8 @@ describe('remembered logins and the store on PostgreSQL (the executable)', () =>
   });
 
   test('the store down during a login that needs it: 503 with Retry-After, one PROVD_ERR_STORE_UNREACHABLE line per episode (counted); a cached login still 200; back when the store is', async (t) => {
-    if (skip !== false || !pg) return t.skip(String(skip));
+    const pg = pgs.server;
+    if (pgs.skip !== false || !pg) return t.skip(String(pgs.skip));
     const server = pg;
     const cfg = config('down', await server.createDb('down'), '{max: 2, connectTimeout: 1, statementTimeout: 2}', '');
     for (const u of ['alice', 'bob', 'carol']) {
