@@ -112,7 +112,17 @@ describe('status page in headless Chromium', { skip: missing === undefined ? fal
     assert.equal(cell, '1');
     // The table of the plot's numbers, once opened, stays open across the auto-refresh.
     await browser.click('#minutes-details summary');
+    // An idle dashboard is left alone: with nothing new, two refresh periods later the same DOM.
     await browser.run(`document.getElementById('faces').dataset.stale = '1';`);
+    const minute = Math.floor(Date.now() / 60_000);
+    await new Promise((r) => setTimeout(r, 2500));
+    if (Math.floor(Date.now() / 60_000) === minute) {
+      // (across a minute boundary the plot moves on, and the page rightly changes)
+      assert.equal(await browser.run<string>(`return document.getElementById('faces').dataset.stale;`), '1', 'an unchanged answer does not replace the page');
+    }
+    // Something new (a second request): the page is replaced.
+    await browser.run(`document.getElementById('faces').dataset.stale = '1';`);
+    assert.equal((await jitsi(BODY_2_10)).status, 200);
     await browser.waitFor('a refresh', `const f = document.getElementById('faces'); return f !== null && f.dataset.stale === undefined;`);
     assert.equal(await browser.run<boolean>(`return document.getElementById('minutes-details').open;`), true);
     assert.equal(await browser.run<number>(`return document.querySelectorAll('#plot polyline').length;`), 1, 'one series plotted');

@@ -302,14 +302,15 @@ export const MESSAGES: Readonly<Record<string, { readonly text: string; readonly
 
 /**
  * refreshScript replaces #live with /ui/live every `ms`, unless one of its buttons (Lift) has the
- * focus (a keyboard user about to press it); the minute table's <details> stays as it was; on 401
- * it goes to / (the login form).
+ * focus (a keyboard user about to press it) or the pointer (a mouse user about to click it), and
+ * only when the answer differs from the last one applied (an idle dashboard's DOM is left alone);
+ * the minute table's <details> stays as it was; on 401 it goes to / (the login form).
  */
 function refreshScript(ms: number): string {
-  return `(function(){var live=document.getElementById('live');if(!live)return;var busy=false;
-setInterval(function(){var a=document.activeElement;if(busy||(a&&a.tagName==='BUTTON'&&live.contains(a)))return;busy=true;
+  return `(function(){var live=document.getElementById('live');if(!live)return;var busy=false,last=null;
+setInterval(function(){var a=document.activeElement;if(busy||(a&&a.tagName==='BUTTON'&&live.contains(a))||live.querySelector('button:hover'))return;busy=true;
 fetch('/ui/live'+location.search,{credentials:'same-origin',cache:'no-store'}).then(function(r){if(r.status===401){location.assign('/');return null;}return r.ok?r.text():null;})
-.then(function(t){if(typeof t!=='string')return;var d=document.getElementById('minutes-details'),open=!!(d&&d.open);live.innerHTML=t;d=document.getElementById('minutes-details');if(d)d.open=open;}).catch(function(){}).then(function(){busy=false;});},${Math.max(500, Math.floor(ms))});})();`;
+.then(function(t){if(typeof t!=='string'||t===last)return;last=t;var d=document.getElementById('minutes-details'),open=!!(d&&d.open);live.innerHTML=t;d=document.getElementById('minutes-details');if(d)d.open=open;}).catch(function(){}).then(function(){busy=false;});},${Math.max(500, Math.floor(ms))});})();`;
 }
 
 /** dashboard is the signed-in page. */

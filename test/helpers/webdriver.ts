@@ -15,6 +15,8 @@ export const CHROMEDRIVER = '/usr/bin/chromedriver';
 const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
 /** CALL_TIMEOUT_MS bounds one WebDriver command. */
 const CALL_TIMEOUT_MS = 60_000;
+/** STALE_RETRIES bounds the finds of one element action when the page keeps replacing the element. */
+const STALE_RETRIES = 5;
 
 /** browserMissing says why the browser tests cannot run here, or undefined when they can. */
 export function browserMissing(): string | undefined {
@@ -113,16 +115,30 @@ export class Browser {
     return id;
   }
 
+  /**
+   * onElement finds an element and acts on it; when the page replaced the element between the two
+   * (a "stale element reference": the dashboard's auto-refresh), it finds it again, a few times.
+   */
+  private async onElement(css: string, act: (id: string) => Promise<unknown>): Promise<unknown> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await act(await this.find(css));
+      } catch (err) {
+        if (attempt >= STALE_RETRIES || !(err instanceof Error) || !err.message.includes('stale element reference')) throw err;
+      }
+    }
+  }
+
   async type(css: string, text: string): Promise<void> {
-    await this.cmd('POST', `/element/${await this.find(css)}/value`, { text });
+    await this.onElement(css, (id) => this.cmd('POST', `/element/${id}/value`, { text }));
   }
 
   async click(css: string): Promise<void> {
-    await this.cmd('POST', `/element/${await this.find(css)}/click`, {});
+    await this.onElement(css, (id) => this.cmd('POST', `/element/${id}/click`, {}));
   }
 
   async text(css: string): Promise<string> {
-    return String(await this.cmd('GET', `/element/${await this.find(css)}/text`));
+    return String(await this.onElement(css, (id) => this.cmd('GET', `/element/${id}/text`)));
   }
 
   /** run executes a script in the page (its body; `arguments` are the args) and returns its result. */
