@@ -63,16 +63,17 @@ describe('scripts/run-tests.mjs on a scratch tree (a stand-in test-on-node.sh ru
     dir = mkdtempSync(join(tmpdir(), 'provisiond-runtests-'));
     mkdirSync(join(dir, 'scripts'));
     mkdirSync(join(dir, 'dist', 'test'), { recursive: true });
-    cpSync(join(ROOT, 'scripts', 'run-tests.mjs'), join(dir, 'scripts', 'run-tests.mjs'));
+    for (const f of ['run-tests.mjs', 'failed-files-reporter.mjs']) cpSync(join(ROOT, 'scripts', f), join(dir, 'scripts', f));
     // The stand-in records its arguments and runs the runner as the real one does (`24 -- ARGS`).
     writeFileSync(
       join(dir, 'scripts', 'test-on-node.sh'),
       `#!/bin/bash\nset -eu\necho "$*" >> "$(dirname "$0")/../args.log"\n[ "$1" = 24 ] && [ "$2" = -- ] || exit 9\nshift 2\ncd "$(dirname "$0")/.."\nPROVISIOND_TEST_NODE24=0 exec "${process.execPath}" scripts/run-tests.mjs "$@"\n`,
     );
     chmodSync(join(dir, 'scripts', 'test-on-node.sh'), 0o755);
-    // Each file appends "<run> <phase-file>" to order.log; FAIL_IN names the run whose a.test fails.
+    // Each file appends "<run> <phase-file>" to order.log; FAIL_IN names the run whose a.test fails,
+    // FLAKY_IN the run whose a.test (and b.test when FLAKY_FILES is 'ab') fails the first time only.
     const file = (name: string): string =>
-      `const { test } = require('node:test');\nconst { appendFileSync } = require('node:fs');\ntest('${name}', () => {\n  const run = process.env.PROVISIOND_TEST_SYNC ? 'child' : 'machine';\n  appendFileSync(${JSON.stringify(join(dir, 'order.log'))}, run + ' ${name}\\n');\n  if (process.env.FAIL_IN === run && '${name}' === 'a') throw new Error('fails on purpose');\n});\n`;
+      `const { test } = require('node:test');\nconst { appendFileSync, existsSync, writeFileSync } = require('node:fs');\ntest('${name}', () => {\n  const run = process.env.PROVISIOND_TEST_SYNC ? 'child' : 'machine';\n  appendFileSync(${JSON.stringify(join(dir, 'order.log'))}, run + ' ${name}\\n');\n  if (process.env.FAIL_IN === run && '${name}' === 'a') throw new Error('fails on purpose');\n  const once = ${JSON.stringify(dir)} + '/flaky-' + run + '-${name}';\n  if (process.env.FLAKY_IN === run && (process.env.FLAKY_FILES || 'a').includes('${name}') && !existsSync(once)) { writeFileSync(once, ''); throw new Error('fails once'); }\n});\n`;
     for (const n of ['a', 'b']) writeFileSync(join(dir, 'dist', 'test', `${n}.test.js`), file(n));
     writeFileSync(join(dir, 'dist', 'test', 'package.test.js'), file('package')); // serial, in the machine's run only
     writeFileSync(join(dir, 'dist', 'test', 'storm-smoke.test.js'), file('storm')); // serial, in both
@@ -85,7 +86,10 @@ describe('scripts/run-tests.mjs on a scratch tree (a stand-in test-on-node.sh ru
     const r = spawnSync(process.execPath, [join(dir, 'scripts', 'run-tests.mjs'), ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000, env: { ...process.env, PROVISIOND_TEST_SYNC: '', ...env } });
     return { status: r.status, out: r.stdout + r.stderr };
   };
-  const unset = { PROVISIOND_TEST_NODE24: '', FAIL_IN: '' };
+  const unset = { PROVISIOND_TEST_NODE24: '', FAIL_IN: '', FLAKY_IN: '', FLAKY_FILES: '' };
+  const clearFlaky = (): void => {
+    for (const f of readdirSync(dir)) if (f.startsWith('flaky-')) rmSync(join(dir, f));
+  };
 
   test('by default both runs happen; serial files run after both concurrent phases, the machine\'s before the other\'s; arguments pass through', () => {
     const r = runner(unset, ['--test-name-pattern=^(a|b|package|storm)$']);
@@ -109,10 +113,42 @@ describe('scripts/run-tests.mjs on a scratch tree (a stand-in test-on-node.sh ru
     assert.match(child.out, /^run-tests: FAIL in /m);
     const machine = runner({ ...unset, FAIL_IN: 'machine' });
     assert.equal(machine.status, 1, machine.out);
+    // A failure the file repeats alone is not forgiven: a.test ran twice in the machine's run.
+    assert.equal(readFileSync(LOG(), 'utf8').split('\n').filter((l) => l === 'machine a').length, 2);
+    assert.match(machine.out, /each runs again alone: a\.test\.js/);
+    assert.doesNotMatch(machine.out, /FLAKY/);
     const only = runner({ ...unset, PROVISIOND_TEST_NODE24: '0', FAIL_IN: 'child' });
     assert.equal(only.status, 0, only.out);
     assert.ok(!existsSync(join(dir, 'args.log')), 'test-on-node.sh was run');
     assert.match(only.out, /Node 24: not run \(PROVISIOND_TEST_NODE24=0\)/);
+  });
+
+  test('a file that fails in the concurrent phase and passes alone passes the run, named FLAKY; in either run', () => {
+    for (const run of ['machine', 'child']) {
+      clearFlaky();
+      const r = runner({ ...unset, FLAKY_IN: run });
+      assert.equal(r.status, 0, r.out);
+      const order = readFileSync(LOG(), 'utf8').trim().split('\n');
+      assert.equal(order.filter((l) => l === `${run} a`).length, 2, order.join(', '));
+      // The retry runs after that run's serial phase, alone.
+      assert.ok(order.lastIndexOf(`${run} a`) > order.indexOf(`${run} storm`), order.join(', '));
+      assert.match(r.out, /^run-tests: Node v[\d.]+: FLAKY: failed under the concurrent phase's load, passed alone: a\.test\.js$/m);
+      assert.match(r.out, /^run-tests: Node v[\d.]+: PASS: tests \d+, pass \d+, fail 1,.*retry 1 files/m);
+      assert.match(r.out, /^run-tests: PASS in /m);
+    }
+  });
+
+  test('two flaky files are both retried (RETRY_MAX is 3); a serial file that fails once fails the run', () => {
+    // Two flaky files are still within RETRY_MAX (3): both retried, the run passes.
+    clearFlaky();
+    const two = runner({ ...unset, PROVISIOND_TEST_NODE24: '0', FLAKY_IN: 'machine', FLAKY_FILES: 'ab' });
+    assert.equal(two.status, 0, two.out);
+    assert.match(two.out, /passed alone: a\.test\.js, b\.test\.js/);
+    // A serial file failing once is a failure: serial files run alone already.
+    clearFlaky();
+    const serial = runner({ ...unset, PROVISIOND_TEST_NODE24: '0', FLAKY_IN: 'machine', FLAKY_FILES: 'storm' });
+    assert.equal(serial.status, 1, serial.out);
+    assert.doesNotMatch(serial.out, /again alone/);
   });
 });
 
