@@ -141,26 +141,24 @@ export class PhoneMirror {
     this.apply = this.mem.transaction((read: PhoneRead, keep: (key: string) => Keep) => {
       const { configs, devices, versions } = read;
       const seen = new Set<string>();
-      const versionOf = (k: string): string => versions.get(k) ?? LOCAL;
+      // take writes the store's copy of row `k` into the view unless the view holds that version already.
+      const take = (k: string, put: typeof putC, r: RawRow, cols: readonly string[]): void => {
+        const version = versions.get(k) ?? LOCAL;
+        if (applied.get(k) === version) return;
+        put.run(pick(r, cols));
+        applied.set(k, version);
+      };
       for (const r of configs) {
         const k = ckey(r['tenant'] ?? '', r['id'] ?? '');
         seen.add(k);
-        if (keep(k) !== 'none') continue;
-        const f = versionOf(k);
-        if (applied.get(k) === f) continue;
-        putC.run(pick(r, CONFIG_COLUMNS));
-        applied.set(k, f);
+        if (keep(k) === 'none') take(k, putC, r, CONFIG_COLUMNS);
       }
       for (const r of devices) {
         const k = dkey(r['mac'] ?? '');
         seen.add(k);
         const kept = keep(k);
-        if (kept === 'none') {
-          const f = versionOf(k);
-          if (applied.get(k) === f) continue;
-          putD.run(pick(r, DEVICE_COLUMNS));
-          applied.set(k, f);
-        } else if (kept === 'sightings') {
+        if (kept === 'none') take(k, putD, r, DEVICE_COLUMNS);
+        else if (kept === 'sightings') {
           // This node's sighting is on its way: the store's other columns still apply.
           if (adminD.run(pick(r, ['mac', ...ADMIN_COLUMNS])).changes === 0) putD.run(pick(r, DEVICE_COLUMNS));
           applied.set(k, LOCAL);
