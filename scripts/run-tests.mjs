@@ -224,11 +224,12 @@ async function retry(c) {
  * that then passed alone (FLAKY, named). The counts add up every phase, a retry's included.
  */
 function summary(lbl, phases, c, again) {
+  const all = again ? [...phases, again] : phases;
   const cnt = emptyCounts();
-  for (const p of [...phases, ...(again ? [again] : [])]) addCounts(cnt, p.counts);
+  for (const p of all) addCounts(cnt, p.counts);
   const flaky = c.ok === false && again !== undefined && again.ok;
   const ok = phases.every((p) => p.ok || (p === c && flaky));
-  const parts = [...phases, ...(again ? [again] : [])].map((p) => `${p.name} ${p.files} files ${minutes(p.ms)}${p.ok ? '' : ' FAILED'}`).join('; ');
+  const parts = all.map((p) => `${p.name} ${p.files} files ${minutes(p.ms)}${p.ok ? '' : ' FAILED'}`).join('; ');
   const line = `run-tests: ${lbl}: ${ok ? 'PASS' : 'FAIL'}: ${countsText(cnt)} [${parts}]`;
   return { ok, line: flaky ? `${line}\nrun-tests: ${lbl}: FLAKY: failed under the concurrent phase's load, passed alone: ${c.failed.map((f) => basename(f)).join(', ')}` : line };
 }

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { openSqliteStore } from '../src/store/sqlite';
-import { Authenticator, UserDirectory, ANSWER_MARGIN_MS } from '../src/identity/auth';
+import { Authenticator, UserDirectory, ANSWER_MARGIN_MS, DEFAULT_CLIENT_TIMEOUT_MS } from '../src/identity/auth';
 import { CredentialCache } from '../src/identity/credcache';
 import { hashPassword } from '../src/identity/passwords';
 import { KdfExpiredError, kdfEstimate, kdfState, runScrypt, setKdfThreads } from '../src/identity/kdf';
@@ -31,6 +31,11 @@ function blockers(n: number): { done: Promise<void>; settled: () => boolean } {
     over = true;
   });
   return { done, settled: () => over };
+}
+
+/** receivedWithLeft is the receipt time of a request (default client timeout) whose answer is due in `ms`. */
+function receivedWithLeft(ms: number): number {
+  return performance.now() - (DEFAULT_CLIENT_TIMEOUT_MS - ANSWER_MARGIN_MS - ms);
 }
 
 interface Setup {
@@ -92,7 +97,7 @@ describe('deadline-aware admission', () => {
       s.auth.state.estimate = () => ({ finishMs: 60_000, runMs: 10, runsPerSecond: 100 });
       const b = blockers(2);
       const m0 = kdfState().missedMs;
-      const receivedAt = performance.now() - (10_000 - ANSWER_MARGIN_MS - 100);
+      const receivedAt = receivedWithLeft(100);
       assert.equal((await s.auth.verify('t.example', 'u0', 'pw', receivedAt)).kind, 'busy');
       assert.equal(b.settled(), false, 'refused while the blockers ran');
       await b.done;
@@ -166,7 +171,7 @@ describe('deadline-aware admission', () => {
       s.auth.state.estimate = () => ({ finishMs: 1, runMs: 1, runsPerSecond: 1000 });
       const b = blockers(3);
       const before = kdfState().completed;
-      const receivedAt = performance.now() - (10_000 - ANSWER_MARGIN_MS - 100); // 100 ms left
+      const receivedAt = receivedWithLeft(100);
       const [v1, v2] = await Promise.all([s.auth.verify('t.example', 'u0', 'pw', receivedAt), s.auth.verify('t.example', 'u0', 'pw', receivedAt)]);
       assert.equal(v1.kind, 'expired');
       assert.equal(v2.kind, 'expired');
